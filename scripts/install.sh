@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything sparkwing's development needs on a fresh Debian 12 machine:
+# uv, every workspace distribution (editable) with the dev tools, and the
+# Debian packages the test suite drives (Chromium for the browser tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${SPARKWING_PYTHON:-$(command -v python3)}"
+PY="$("$PY" -c 'import sys; print(sys.executable)')"
+
+if ! command -v uv >/dev/null 2>&1; then
+  "$PY" -m pip install --quiet --disable-pip-version-check uv
+fi
+
+# Debian packages, only when missing (apt needs root).
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if ((${#need[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-upgrade "${need[@]}" >/dev/null
+  else
+    echo "install.sh: please install these Debian packages: ${need[*]}" >&2
+  fi
+fi
+
+uv sync --all-packages --frozen --python "$PY"
+echo "install.sh: done. Run the tests with: uv run pytest"

@@ -1,0 +1,53 @@
+"""Run ids and node ids: generation, validation and file-name sanitising."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from .errors import PlanError
+
+_RUN_ID_RE = re.compile(r"^run-\d{8}-\d{6}-[0-9a-f]{8}$")
+_UNSAFE_FILENAME = re.compile(r'[/\\:*?"<>|]')
+
+
+def new_run_id(now: float | None = None) -> str:
+    """Return a fresh run id ``run-YYYYMMDD-HHMMSS-<8 hex>`` in UTC.
+
+    Ids sort chronologically (to the second); the random suffix keeps ids
+    started within the same second distinct.
+    """
+    t = time.gmtime(time.time() if now is None else now)
+    return "run-%s-%s" % (time.strftime("%Y%m%d-%H%M%S", t), os.urandom(4).hex())
+
+
+def is_run_id(value: str) -> bool:
+    """Tell whether *value* has the shape of a run id."""
+    return bool(_RUN_ID_RE.match(value))
+
+
+def validate_node_id(node_id: str, what: str = "node id") -> str:
+    """Check a node or step id and return it unchanged.
+
+    Ids are non-empty; ``/`` separates hierarchy levels, and every segment is
+    non-empty and neither ``.`` nor ``..``; no backslash, no control
+    characters, no leading ``/``. Raises :class:`PlanError` otherwise.
+    """
+    if not isinstance(node_id, str) or not node_id:
+        raise PlanError(f"{what} must be a non-empty string, got {node_id!r}")
+    if "\\" in node_id or any(ord(c) < 32 or ord(c) == 127 for c in node_id):
+        raise PlanError(f"{what} {node_id!r} contains a backslash or control character")
+    for segment in node_id.split("/"):
+        if segment in ("", ".", ".."):
+            raise PlanError(
+                f"{what} {node_id!r} is not valid: '/'-separated segments must be non-empty "
+                "and not '.' or '..'"
+            )
+    return node_id
+
+
+def node_filename(node_id: str) -> str:
+    """Return the file-name stem for a validated node id (unsafe characters become ``__``)."""
+    validate_node_id(node_id)
+    return _UNSAFE_FILENAME.sub("__", node_id)

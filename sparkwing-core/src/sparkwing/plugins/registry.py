@@ -1,0 +1,127 @@
+"""The backend registry: store factories by kind and type name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, PluginError
+
+#: Kinds of backend a profile selects.
+KINDS = ("state", "cache", "logs")
+
+#: First-party types that ship in their own distribution: type -> distribution.
+FIRST_PARTY: dict[str, str] = {
+    "azure": "sparkwing-azure",
+    "gcs": "sparkwing-gcs",
+    "postgres": "sparkwing-postgres",
+    "s3": "sparkwing-s3",
+    "sqlite": "sparkwing-sqlite",
+}
+
+Factory = Callable[[Mapping[str, Any], "BackendContext"], Any]
+
+
+@dataclass(slots=True)
+class BackendContext:
+    """What a factory may need besides its config block."""
+
+    home: Path
+    profile: str = "laptop"
+
+
+@dataclass(slots=True)
+class Backend:
+    """One registered backend type."""
+
+    kind: str
+    type_name: str
+    factory: Factory
+    provider: str
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass
+class BackendRegistry:
+    """Store factories by ``(kind, type_name)``, filled through ``sparkwing_register_backends``."""
+
+    backends: dict[tuple[str, str], Backend] = field(default_factory=dict)
+    current_provider: str = ""
+
+    def register(
+        self,
+        kind: str,
+        type_name: str,
+        factory: Factory,
+        *,
+        required: tuple[str, ...] = (),
+        optional: tuple[str, ...] = (),
+        description: str = "",
+    ) -> None:
+        """Register *factory* for stores of *kind* under *type_name*.
+
+        Raises :class:`PluginError` for an unknown kind or a type already
+        registered by another plugin.
+        """
+        if kind not in KINDS:
+            raise PluginError(
+                f"plugin {self.current_provider!r} registered unknown backend kind {kind!r}; "
+                f"valid kinds: {', '.join(KINDS)}"
+            )
+        existing = self.backends.get((kind, type_name))
+        if existing is not None and existing.provider != self.current_provider:
+            raise PluginError(
+                f"{kind} type {type_name!r} is provided by both {existing.provider!r} "
+                f"and {self.current_provider!r}; disable one with SPARKWING_DISABLE_PLUGINS"
+            )
+        self.backends[(kind, type_name)] = Backend(
+            kind, type_name, factory, self.current_provider, tuple(required), tuple(optional),
+            description,
+        )
+
+    def types(self, kind: str) -> list[str]:
+        """Return the installed type names of *kind*, sorted."""
+        return sorted(t for (k, t) in self.backends if k == kind)
+
+    def get(self, kind: str, type_name: str) -> Backend:
+        """Return a registered backend or raise a one-line :class:`PluginError`."""
+        backend = self.backends.get((kind, type_name))
+        if backend is not None:
+            return backend
+        installed = ", ".join(self.types(kind)) or "none"
+        msg = f'no plugin provides {kind} type "{type_name}"; installed: {installed}'
+        dist = FIRST_PARTY.get(type_name)
+        if dist:
+            msg += f"; install {dist}"
+        raise PluginError(msg)
+
+    def validate(self, kind: str, config: Mapping[str, Any], where: str) -> Backend:
+        """Check a profile surface block against its backend; *where* prefixes errors."""
+        type_name = config.get("type")
+        if not type_name:
+            raise ConfigError(f"{where}: type is required")
+        try:
+            backend = self.get(kind, str(type_name))
+        except PluginError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        for key in backend.required:
+            if config.get(key) in (None, ""):
+                raise ConfigError(f"{where}: type={type_name} requires {key}")
+        allowed = {"type", *backend.required, *backend.optional}
+        for key in config:
+            if key not in allowed:
+                raise ConfigError(
+                    f"{where}: unknown key {key!r} for type={type_name}; "
+                    f"valid keys: {', '.join(sorted(allowed))}"
+                )
+        return backend
+
+    def create(self, kind: str, config: Mapping[str, Any], context: BackendContext,
+               where: str = "") -> Any:
+        """Validate *config* and build the store."""
+        backend = self.validate(kind, config, where or f"{kind}")
+        return backend.factory(config, context)

@@ -1,0 +1,1 @@
+"""Store contracts, records and the built-in filesystem stores."""

@@ -1,0 +1,49 @@
+"""Built-in backends, registered through the same hook as any third-party plugin.
+
+* ``logs: {type: filesystem, path: DIR}``: one JSON-lines file per node.
+* ``cache: {type: filesystem, path: DIR}``: content-addressed blobs and named keys.
+
+Store modules are imported only when a store is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..plugins import hookimpl
+from ..plugins.registry import BackendContext, BackendRegistry
+
+
+def _path(config: Mapping[str, Any], context: BackendContext, default: str) -> Path:
+    raw = config.get("path")
+    return Path(str(raw)).expanduser() if raw else context.home / default
+
+
+def make_log_store(config: Mapping[str, Any], context: BackendContext) -> Any:
+    """Build a :class:`~sparkwing.storage.fs_logs.FilesystemLogStore`."""
+    from .fs_logs import FilesystemLogStore
+
+    return FilesystemLogStore(_path(config, context, "runs"))
+
+
+def make_artifact_store(config: Mapping[str, Any], context: BackendContext) -> Any:
+    """Build a :class:`~sparkwing.storage.fs_artifacts.FilesystemArtifactStore`."""
+    from .fs_artifacts import FilesystemArtifactStore
+
+    return FilesystemArtifactStore(_path(config, context, "artifacts"))
+
+
+@hookimpl
+def sparkwing_register_backends(registry: BackendRegistry) -> None:
+    """Register the filesystem log and artifact stores."""
+    registry.register(
+        "logs", "filesystem", make_log_store, optional=("path",),
+        description="JSON-lines files, one per node, under path (default $SPARKWING_HOME/runs)",
+    )
+    registry.register(
+        "cache", "filesystem", make_artifact_store, optional=("path",),
+        description="content-addressed blobs and named keys under path "
+        "(default $SPARKWING_HOME/artifacts)",
+    )

@@ -1,0 +1,266 @@
+"""The three store contracts every backend implements.
+
+* :class:`StateStore`: runs, nodes, steps, the per-run event stream,
+  approvals, the memo cache index, concurrency leases and debug pauses.
+* :class:`LogStore`: JSON-lines log records per ``(run, node)`` plus one
+  run-level stream (the *envelope*, addressed with node id ``""``).
+* :class:`ArtifactStore`: content-addressed blobs plus named keys.
+
+Each contract has a conformance suite in :mod:`sparkwing.testing.suites`
+that every backend in this repository runs, and that plugin authors can
+run against theirs. All methods are synchronous; implementations must be
+safe to use from several processes at once (and from several threads when
+the implementation says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from .records import (
+    AcquireResult,
+    Approval,
+    CacheEntry,
+    Event,
+    Lease,
+    Node,
+    Pause,
+    Run,
+    RunFilter,
+    Step,
+)
+
+#: Node id under which a log store keeps run-level (envelope) records.
+ENVELOPE = ""
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Durable state of runs. Every write is committed before the call returns."""
+
+    # -- lifecycle ------------------------------------------------------
+    def close(self) -> None:
+        """Release connections and files. Further calls are undefined."""
+
+    # -- runs -----------------------------------------------------------
+    def create_run(self, run: Run) -> None:
+        """Insert a new run. Raises :class:`~sparkwing.errors.StoreError` if the id exists."""
+
+    def update_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
+        """Set the given :class:`Run` fields (by attribute name) on an existing run."""
+
+    def get_run(self, run_id: str) -> Run | None:
+        """Return the run or ``None``."""
+
+    def list_runs(self, flt: RunFilter | None = None) -> list[Run]:
+        """Return runs matching *flt*, newest first (by id), at most ``flt.limit``."""
+
+    def delete_run(self, run_id: str) -> bool:
+        """Delete a run and everything recorded under it; ``False`` if it did not exist."""
+
+    def reap_stale_runs(self, stale_before: float, now: float) -> list[str]:
+        """Fail runs still live whose heartbeat is older than *stale_before*.
+
+        Their unfinished nodes become ``done``/``cancelled``; the runs become
+        ``failed`` with an error saying the process was lost. Returns their ids.
+        """
+
+    # -- nodes ----------------------------------------------------------
+    def create_nodes(self, run_id: str, nodes: Sequence[Node]) -> None:
+        """Insert the nodes of a run (usually all ``pending``) in one transaction."""
+
+    def update_node(
+        self,
+        run_id: str,
+        node_id: str,
+        fields: Mapping[str, Any],
+        event: tuple[str, Mapping[str, Any]] | None = None,
+    ) -> int | None:
+        """Set :class:`Node` fields; with *event* ``(kind, payload)`` also append it atomically.
+
+        Returns the appended event's ``seq`` or ``None``.
+        """
+
+    def get_node(self, run_id: str, node_id: str) -> Node | None:
+        """Return one node or ``None``."""
+
+    def list_nodes(self, run_id: str) -> list[Node]:
+        """Return a run's nodes in insertion order."""
+
+    # -- steps ----------------------------------------------------------
+    def upsert_step(self, step: Step) -> None:
+        """Insert or replace a step row."""
+
+    def list_steps(self, run_id: str, node_id: str | None = None) -> list[Step]:
+        """Return steps of a run (or of one node) in insertion order."""
+
+    # -- events ---------------------------------------------------------
+    def append_event(
+        self, run_id: str, kind: str, payload: Mapping[str, Any], node_id: str = "",
+        ts: float | None = None,
+    ) -> int:
+        """Append to the run's event stream and return the new ``seq`` (1, 2, 3, ...).
+
+        Sequence numbers are gap-free and strictly increasing per run, even when
+        several processes append to the same run.
+        """
+
+    def list_events(self, run_id: str, after_seq: int = 0, limit: int = 500) -> list[Event]:
+        """Return events with ``seq > after_seq`` in order, at most *limit*."""
+
+    # -- approvals --------------------------------------------------------
+    def create_approval(self, approval: Approval) -> None:
+        """Record an approval request (idempotent for the same run/node)."""
+
+    def get_approval(self, run_id: str, node_id: str) -> Approval | None:
+        """Return the approval or ``None``."""
+
+    def resolve_approval(
+        self, run_id: str, node_id: str, resolution: str, approver: str, comment: str,
+        now: float,
+    ) -> bool:
+        """Resolve a pending approval; ``False`` if it was missing or already resolved."""
+
+    def list_approvals(self, run_id: str | None = None, pending_only: bool = False) -> list[Approval]:
+        """Return approvals, optionally of one run and/or only the pending ones."""
+
+    # -- memo cache index ---------------------------------------------------
+    def cache_get(self, key: str, now: float) -> CacheEntry | None:
+        """Return the unexpired entry for *key* (recording a hit) or ``None``."""
+
+    def cache_put(self, entry: CacheEntry) -> None:
+        """Insert or replace the entry for ``entry.key``."""
+
+    def cache_list(self, prefix: str = "", include_expired: bool = False) -> list[CacheEntry]:
+        """Return cache entries whose key starts with *prefix*, newest first."""
+
+    def cache_delete(self, key: str) -> bool:
+        """Delete one entry; ``False`` if it did not exist."""
+
+    def cache_prune(self, now: float) -> int:
+        """Delete expired entries and return how many went."""
+
+    # -- concurrency leases ---------------------------------------------------
+    def concurrency_acquire(
+        self, key: str, holder_id: str, *, capacity: int, cost: int, lease_s: float,
+        now: float, run_id: str = "", node_id: str = "",
+    ) -> AcquireResult:
+        """Try to take *cost* units of *key* for *holder_id*, in one atomic step.
+
+        Expired holders and waiters are reaped first. A holder that already
+        holds the key is re-granted (its lease renewed). Otherwise the caller
+        is queued as a waiter (keeping its original arrival time on repeat
+        calls) and granted only when the live holders' cost plus *cost* fits in
+        *capacity* and no older waiter that would fit is ahead of it.
+        """
+
+    def concurrency_renew(self, holder_id: str, lease_expires_at: float) -> None:
+        """Extend every lease (held or waiting) of *holder_id*."""
+
+    def concurrency_release(self, key: str, holder_id: str) -> None:
+        """Drop *holder_id*'s hold or wait on *key* (no-op when absent)."""
+
+    def concurrency_state(self, key: str, now: float) -> tuple[list[Lease], list[Lease]]:
+        """Return ``(holders, waiters)`` of *key*, unexpired, oldest first."""
+
+    # -- debug pauses -----------------------------------------------------------
+    def create_pause(self, pause: Pause) -> None:
+        """Record a pause on a node (replacing an earlier one for the same node)."""
+
+    def get_pause(self, run_id: str, node_id: str) -> Pause | None:
+        """Return the node's pause or ``None``."""
+
+    def release_pause(self, run_id: str, node_id: str, by: str, kind: str, now: float) -> bool:
+        """Release a held pause; ``False`` if missing or already released."""
+
+    def list_pauses(self, run_id: str | None = None, held_only: bool = False) -> list[Pause]:
+        """Return pauses, optionally of one run and/or only those still held."""
+
+
+@dataclass(slots=True)
+class LogChunk:
+    """Records read from a log stream and the offset to continue from."""
+
+    lines: list[str]
+    next_offset: int
+
+
+class LogWriter(Protocol):
+    """An open append handle on one log stream."""
+
+    def write(self, lines: Iterable[str]) -> None:
+        """Append JSON records, one per element, each without its trailing newline."""
+
+    def write_raw(self, text: str) -> None:
+        """Append already-framed text: zero or more complete ``\\n``-terminated JSON lines."""
+
+    def flush(self) -> None:
+        """Make everything written so far visible to readers."""
+
+    def close(self) -> None:
+        """Flush and release the stream."""
+
+
+@runtime_checkable
+class LogStore(Protocol):
+    """JSON-lines log records per ``(run_id, node_id)``; node id ``""`` is the run envelope."""
+
+    def writer(self, run_id: str, node_id: str) -> LogWriter:
+        """Open an append handle on a stream (created on first write)."""
+
+    def append(self, run_id: str, node_id: str, lines: Iterable[str]) -> None:
+        """Append records to a stream in one call (open, write, close)."""
+
+    def read(self, run_id: str, node_id: str, offset: int = 0, limit: int | None = None) -> LogChunk:
+        """Return complete records from *offset* (0 = start), at most *limit*.
+
+        ``next_offset`` continues after the last returned record; reading at
+        the end returns no lines and the same offset. A missing stream reads
+        as empty.
+        """
+
+    def tail(self, run_id: str, node_id: str, n: int) -> list[str]:
+        """Return the last *n* complete records of a stream."""
+
+    def streams(self, run_id: str) -> list[str]:
+        """Return the node ids that have a stream in this run (``""`` for the envelope)."""
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete every stream of a run."""
+
+    def close(self) -> None:
+        """Release resources held by the store."""
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Content-addressed blobs (sha256 hex digests) plus named keys."""
+
+    def put_blob(self, data: bytes) -> str:
+        """Store *data* and return its sha256 hex digest (idempotent)."""
+
+    def get_blob(self, digest: str) -> bytes:
+        """Return a blob; raises :class:`~sparkwing.errors.NotFoundError` if absent."""
+
+    def has_blob(self, digest: str) -> bool:
+        """Tell whether a blob is stored."""
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store *data* under a ``/``-separated key (validated like node ids), replacing it."""
+
+    def get(self, key: str) -> bytes:
+        """Return a key's data; raises :class:`~sparkwing.errors.NotFoundError` if absent."""
+
+    def exists(self, key: str) -> bool:
+        """Tell whether a key is stored."""
+
+    def delete(self, key: str) -> bool:
+        """Delete a key; ``False`` if it did not exist."""
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Return the keys under *prefix*, sorted."""
+
+    def close(self) -> None:
+        """Release resources held by the store."""

@@ -1,0 +1,239 @@
+"""Plain records that travel through the store contracts.
+
+Times are float seconds since the epoch (UTC). JSON-valued fields hold
+already-decoded Python values. Records are mutable dataclasses with slots:
+stores build them, callers read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Run statuses. ``pending`` and ``running`` are live; the rest are terminal.
+RUN_STATUSES = ("pending", "running", "success", "failed", "cancelled")
+TERMINAL_RUN_STATUSES = frozenset({"success", "failed", "cancelled"})
+
+#: Node lifecycle statuses; the terminal detail lives in the outcome.
+NODE_STATUSES = ("pending", "running", "approval_pending", "paused", "done")
+
+#: Node outcomes. "OK for downstream" outcomes are in :data:`OK_OUTCOMES`.
+NODE_OUTCOMES = (
+    "success",
+    "failed",
+    "satisfied",
+    "cached",
+    "skipped",
+    "cancelled",
+    "skipped-concurrent",
+    "superseded",
+)
+OK_OUTCOMES = frozenset({"success", "satisfied", "cached", "skipped", "skipped-concurrent"})
+
+#: Step statuses.
+STEP_STATUSES = ("running", "passed", "failed", "cancelled", "skipped")
+
+
+@dataclass(slots=True)
+class Run:
+    """One pipeline run."""
+
+    id: str
+    pipeline: str
+    status: str = "pending"
+    trigger_source: str = "manual"
+    trigger_user: str = ""
+    git_branch: str = ""
+    git_sha: str = ""
+    git_repo: str = ""
+    git_dirty: bool = False
+    args: dict[str, Any] = field(default_factory=dict)
+    secret_args: list[str] = field(default_factory=list)
+    plan: dict[str, Any] | None = None
+    error: str = ""
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    last_heartbeat_at: float | None = None
+    retry_of: str = ""
+    profile: str = ""
+    host: str = ""
+    pid: int = 0
+    invocation: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-serialisable dict."""
+        return asdict(self)
+
+    @property
+    def terminal(self) -> bool:
+        """True once the run reached success, failed or cancelled."""
+        return self.status in TERMINAL_RUN_STATUSES
+
+
+@dataclass(slots=True)
+class Node:
+    """One node (job, approval gate, or recovery job) of a run."""
+
+    run_id: str
+    node_id: str
+    kind: str = "job"
+    status: str = "pending"
+    outcome: str = ""
+    deps: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str = ""
+    output: Any = None
+    has_output: bool = False
+    failure_reason: str = ""
+    exit_code: int | None = None
+    status_detail: str = ""
+    attempts: int = 0
+    annotations: list[str] = field(default_factory=list)
+    summary: str = ""
+    last_heartbeat_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Step:
+    """One step of a node's inner DAG."""
+
+    run_id: str
+    node_id: str
+    step_id: str
+    status: str = "running"
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str = ""
+    output: Any = None
+    has_output: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Event:
+    """One entry of a run's ordered event stream (``seq`` is per run, from 1)."""
+
+    run_id: str
+    seq: int
+    kind: str
+    ts: float
+    node_id: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Approval:
+    """An approval gate's request and, once resolved, its resolution."""
+
+    run_id: str
+    node_id: str
+    requested_at: float
+    message: str = ""
+    timeout_s: float = 0.0
+    on_expiry: str = "fail"
+    resolution: str = ""  # "" pending | approved | denied | timed_out
+    approver: str = ""
+    comment: str = ""
+    resolved_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class CacheEntry:
+    """A memoized node result: ``key`` -> the producing run/node and its output."""
+
+    key: str
+    run_id: str
+    node_id: str
+    output: Any = None
+    pipeline: str = ""
+    created_at: float = 0.0
+    expires_at: float = 0.0
+    last_hit_at: float | None = None
+    hits: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Pause:
+    """A debug pause held on a node."""
+
+    run_id: str
+    node_id: str
+    reason: str  # pause-before | pause-after | pause-on-failure
+    paused_at: float
+    expires_at: float
+    released_at: float | None = None
+    released_by: str = ""
+    release_kind: str = ""  # manual | timeout-released
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Lease:
+    """A holder or waiter of a concurrency key."""
+
+    key: str
+    holder_id: str
+    run_id: str = ""
+    node_id: str = ""
+    cost: int = 1
+    capacity: int = 1
+    arrived_at: float = 0.0
+    claimed_at: float | None = None
+    lease_expires_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class AcquireResult:
+    """What :meth:`StateStore.concurrency_acquire` decided."""
+
+    granted: bool
+    active: int  # holders' total cost after the decision
+    ahead: int  # waiters queued before this one (0 when granted)
+    holders: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RunFilter:
+    """Filters for :meth:`StateStore.list_runs`; every given filter must match (AND).
+
+    Within a list (``pipelines``, ``statuses``), any element may match (OR);
+    an element starting with ``!`` excludes instead.
+    """
+
+    pipelines: list[str] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    branch: str = ""
+    sha_prefix: str = ""
+    search: str = ""
+    since: float | None = None
+    before_id: str = ""  # cursor: only runs whose id sorts before this one
+    limit: int = 20

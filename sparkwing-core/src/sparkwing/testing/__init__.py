@@ -1,0 +1,1 @@
+"""Test support for sparkwing and its plugins: fixtures and store conformance suites."""
