@@ -55,6 +55,7 @@ class Run:
     started_at: float | None = None
     finished_at: float | None = None
     last_heartbeat_at: float | None = None
+    cancel_requested_at: float | None = None
     retry_of: str = ""
     profile: str = ""
     host: str = ""
