@@ -6,7 +6,6 @@ import os
 import sys
 
 import click
-
 from sparkwing.errors import SparkwingError
 
 from . import __version__
@@ -99,6 +98,14 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:  # a bug: still one line unless --debug
+        if debug or os.environ.get("SPARKWING_DEBUG_TRACEBACK") == "1":
+            raise
+        click.echo(
+            f"error: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            err=True,
+        )
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
 

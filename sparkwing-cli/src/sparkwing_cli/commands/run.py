@@ -1,0 +1,233 @@
+"""``sparkwing run PIPELINE [pipeline flags] [sparkwing flags]``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from sparkwing.errors import UsageError
+
+#: Sparkwing's own flags on ``run``: name -> takes a value.
+RUN_FLAGS: dict[str, bool] = {
+    "-C": True,
+    "--sw-cd": True,
+    "--profile": True,
+    "--sw-workers": True,
+    "--sw-local-only": False,
+    "--sw-no-cache": False,
+    "--sw-dry-run": False,
+    "-o": True,
+    "--output": True,
+    "-h": False,
+    "--help": False,
+}
+
+RUN_HELP = """Usage: sparkwing run PIPELINE [PIPELINE FLAGS] [SPARKWING FLAGS]
+
+  Run a pipeline of the nearest .sparkwing/ on this machine and record it.
+  Exit status: 0 success, 1 failed or cancelled, 2 usage or configuration error.
+
+  `sparkwing run PIPELINE --help` lists the pipeline's own flags.
+  `sparkwing pipeline list` lists the pipelines.
+"""
+
+
+@dataclass
+class RunArgs:
+    """``sparkwing run``'s own flags, separated from the pipeline's."""
+
+    pipeline: str = ""
+    cwd: str = ""
+    profile: str = ""
+    workers: int = 0
+    local_only: bool = False
+    no_cache: bool = False
+    dry_run: bool = False
+    output: str = ""
+    help: bool = False
+    pipeline_args: list[str] = field(default_factory=list)
+    flags: dict[str, Any] = field(default_factory=dict)
+
+
+def split_args(argv: list[str]) -> RunArgs:
+    """Separate sparkwing's ``--sw-*`` / ``--profile`` / ``-C`` / ``-o`` flags from pipeline flags."""
+    ra = RunArgs()
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        i += 1
+        name, eq, value = tok.partition("=") if tok.startswith("--") else (tok, "", "")
+        if name not in RUN_FLAGS:
+            if name.startswith("--sw-"):
+                valid = ", ".join(sorted(k for k in RUN_FLAGS if k.startswith("--sw-")))
+                raise UsageError(f"unknown sparkwing flag {name}; valid: {valid}, --profile, -C, -o")
+            if not ra.pipeline and not tok.startswith("-"):
+                ra.pipeline = tok
+            else:
+                ra.pipeline_args.append(tok)
+            continue
+        if RUN_FLAGS[name]:
+            if not eq:
+                if i >= len(argv):
+                    raise UsageError(f"flag {name} needs a value (see 'sparkwing run --help')")
+                value = argv[i]
+                i += 1
+        elif eq:
+            raise UsageError(f"flag {name} takes no value")
+        if name in ("-C", "--sw-cd"):
+            ra.cwd = value
+        elif name == "--profile":
+            ra.profile = value
+        elif name == "--sw-workers":
+            try:
+                ra.workers = int(value)
+                if ra.workers < 1:
+                    raise ValueError
+            except ValueError:
+                raise UsageError(f"--sw-workers must be a positive integer, got {value!r}") from None
+        elif name == "--sw-local-only":
+            ra.local_only = True
+        elif name == "--sw-no-cache":
+            ra.no_cache = True
+        elif name == "--sw-dry-run":
+            ra.dry_run = True
+        elif name in ("-o", "--output"):
+            if value not in ("pretty", "json"):
+                raise UsageError(f"-o must be pretty or json, got {value!r}")
+            ra.output = value
+        elif name in ("-h", "--help"):
+            ra.help = True
+        if name not in ("-h", "--help", "-o", "--output"):
+            ra.flags[name] = value if RUN_FLAGS[name] else True
+    return ra
+
+
+@click.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                      "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+def run_cmd(argv: tuple[str, ...]) -> None:
+    """Run a pipeline here and record it (see `sparkwing run --help`)."""
+    ra = split_args(list(argv))
+    if not ra.pipeline:
+        if ra.help:
+            click.echo(RUN_HELP)
+            return
+        raise UsageError("missing pipeline name: sparkwing run PIPELINE (see 'sparkwing pipeline list')")
+    code = execute(ra)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Threads still running a timed-out pure-Python body must not hold the process open.
+    os._exit(code)
+
+
+def execute(ra: RunArgs) -> int:
+    """Run the pipeline described by *ra* and return the exit code."""
+    import asyncio
+    import time
+
+    from sparkwing.config import load_project, open_stores, resolve_profile
+    from sparkwing.config.resolve import local_only_from_env
+    from sparkwing.dsl.inputs import help_text, input_specs, parse_inputs, redact, secret_values
+    from sparkwing.ids import new_run_id
+    from sparkwing.orchestrator.engine import Orchestrator, RunOptions
+    from sparkwing.plugins.manager import get_host
+    from sparkwing.project import load_pipeline
+    from sparkwing.runtime.context import RunContext, Trigger
+    from sparkwing.runtime.git import read_git_info
+
+    start = Path(ra.cwd).expanduser() if ra.cwd else Path.cwd()
+    if ra.cwd and not start.is_dir():
+        raise UsageError(f"-C {ra.cwd}: no such directory")
+    project = load_project(start)
+    entry = project.pipeline(ra.pipeline)
+    pdef = load_pipeline(project, entry)
+    if ra.help:
+        click.echo(help_text(pdef.inputs_cls, entry.name, entry.description))
+        return 0
+    inputs, values = parse_inputs(
+        pdef.inputs_cls, ra.pipeline_args, pipeline=entry.name, defaults=project.args_for(entry)
+    )
+    local_only = ra.local_only or local_only_from_env() or "local" in project.requires_for(entry)
+    resolved = resolve_profile(flag=ra.profile or None, pipeline=entry, project=project,
+                               local_only=local_only)
+    git = read_git_info(project.root)
+    guard_error = _check_guards(project, entry, resolved, values, git.branch)
+    if guard_error:
+        from sparkwing.errors import SparkwingError
+
+        raise SparkwingError(f'pipeline "{entry.name}": {guard_error}')
+    specs = input_specs(pdef.inputs_cls)
+    run_ctx = RunContext(
+        run_id=new_run_id(), pipeline=entry.name, workdir=project.root, git=git,
+        trigger=Trigger(os.environ.get("SPARKWING_TRIGGER_SOURCE", "manual"),
+                        os.environ.get("USER", "")),
+        started_at=time.time(), args=values, dry_run=ra.dry_run, profile=resolved.name,
+    )
+    plan = pdef.build(inputs, run_ctx)
+    stores = open_stores(resolved)
+    json_out = ra.output == "json" or (ra.output == "" and not sys.stdout.isatty())
+    reporter = _reporter(json_out)
+    options = RunOptions(
+        workers=ra.workers,
+        no_cache=ra.no_cache,
+        dry_run=ra.dry_run,
+        invocation={"cwd": str(start), "flags": ra.flags, "profile": {"name": resolved.name,
+                    "reason": resolved.reason}, "reproducer": _reproducer(ra, specs, values)},
+        secret_args=[s.flag for s in specs if s.secret],
+        secret_values=secret_values(specs, values),
+        redacted_args=redact(specs, values),
+    )
+    try:
+        orch = Orchestrator(plan, stores, run_ctx, inputs, options, reporter, hooks=get_host())
+        run = asyncio.run(orch.execute())
+    finally:
+        stores.close()
+    return 0 if run.status == "success" else 1
+
+
+def _reporter(json_out: bool) -> Any:
+    from sparkwing.orchestrator.reporting import JsonReporter, PrettyReporter
+
+    if json_out:
+        return JsonReporter(sys.stdout)
+    color = "NO_COLOR" not in os.environ
+    return PrettyReporter(sys.stdout, color=color, live=True)
+
+
+def _check_guards(project: Any, entry: Any, resolved: Any, values: dict[str, Any],
+                  branch: str) -> str | None:
+    guards = project.guards_for(entry)
+    if not guards.require and not guards.reject:
+        return None
+    from sparkwing.config import evaluate_guards
+
+    return evaluate_guards(
+        guards, profile_name=resolved.name, has_controller=resolved.has_controller,
+        args={k: str(v) for k, v in values.items()}, branch=branch, default_branch="main",
+    )
+
+
+def _reproducer(ra: RunArgs, specs: list[Any], values: dict[str, Any]) -> str:
+    """The command line that reproduces this run, secrets shown as ``***``."""
+    from sparkwing.dsl.inputs import redact
+
+    shown = redact(specs, values)
+    parts = ["sparkwing", "run", ra.pipeline]
+    for s in specs:
+        v = shown.get(s.flag)
+        if v == s.default and v != "***":
+            continue
+        if isinstance(v, list):
+            v = ",".join(str(x) for x in v)
+        parts.append(f"--{s.flag}={v}")
+    if ra.profile:
+        parts += ["--profile", ra.profile]
+    return " ".join(parts)

@@ -1,0 +1,173 @@
+"""Reporters: how a run shows progress (live terminal view, NDJSON records, or nothing)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO, Any
+
+from ..durations import format_duration
+
+
+class Reporter:
+    """Receives run progress; the base class ignores everything."""
+
+    #: Whether :meth:`records` wants every log record (costly for chatty jobs).
+    wants_records = False
+
+    def run_started(self, run: Any, plan: Any, states: dict[str, Any]) -> None:
+        """The run row exists and jobs are about to be scheduled."""
+
+    def node_changed(self, state: Any) -> None:
+        """A node changed status (started, retried, finished)."""
+
+    def records(self, text: str) -> None:
+        """Newline-terminated JSON log records were written (only when ``wants_records``)."""
+
+    def tick(self, states: dict[str, Any]) -> None:
+        """Called about twice a second while the run is live."""
+
+    def warning(self, message: str) -> None:
+        """Something the user should know that is not a log record."""
+        sys.stderr.write(f"warning: {message}\n")
+
+    def run_finished(self, run: Any, states: dict[str, Any]) -> None:
+        """The run reached a terminal status."""
+
+
+class JsonReporter(Reporter):
+    """Writes every log record (run envelope and jobs) to a stream as NDJSON."""
+
+    wants_records = True
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self.out = out or sys.stdout
+
+    def records(self, text: str) -> None:
+        """Copy records to the stream."""
+        self.out.write(text)
+
+    def run_finished(self, run: Any, states: dict[str, Any]) -> None:
+        """Flush the stream."""
+        self.out.flush()
+
+
+_SYMBOL = {
+    "success": ("✓", "32"),
+    "cached": ("◆", "36"),
+    "satisfied": ("✓", "32"),
+    "skipped": ("↷", "90"),
+    "skipped-concurrent": ("↷", "90"),
+    "failed": ("✗", "31"),
+    "cancelled": ("⊘", "33"),
+    "superseded": ("⊘", "33"),
+}
+_SPIN = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class PrettyReporter(Reporter):
+    """A live table of jobs on a terminal, then the result and the failing jobs' last lines."""
+
+    def __init__(self, out: IO[str] | None = None, color: bool = True, live: bool = True) -> None:
+        self.out = out or sys.stderr
+        self.color = color
+        self.live = live
+        self.drawn = 0
+        self.frame = 0
+        self.run: Any = None
+        self.states: dict[str, Any] = {}
+        self.started = time.monotonic()
+        self.last_draw = 0.0
+
+    def _c(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+    def run_started(self, run: Any, plan: Any, states: dict[str, Any]) -> None:
+        """Print the header and the initial table."""
+        self.run, self.states = run, states
+        self.out.write(self._c("1", f"▶ {run.pipeline}") + self._c("90", f"  {run.id}") + "\n")
+        self._draw(force=True)
+
+    def node_changed(self, state: Any) -> None:
+        """Redraw (rate-limited)."""
+        self._draw()
+
+    def tick(self, states: dict[str, Any]) -> None:
+        """Advance the spinner and durations."""
+        self.frame += 1
+        self._draw(force=True)
+
+    def warning(self, message: str) -> None:
+        """Print a warning below the table."""
+        self._clear()
+        self.out.write(self._c("33", f"! {message}") + "\n")
+        self._draw(force=True)
+
+    def _line(self, st: Any, width: int) -> str:
+        if st.status == "done":
+            sym, code = _SYMBOL.get(st.outcome, ("?", "0"))
+            dur = format_duration(st.duration)
+            note = ""
+            if st.outcome == "failed":
+                note = st.error.split("\n", 1)[0]
+            elif st.outcome in ("skipped", "cancelled") and st.error:
+                note = st.error
+            elif st.attempt > 1:
+                note = f"after {st.attempt} attempts"
+            return f"  {self._c(code, sym)} {st.id:<{width}}  {dur:>7}  {self._c('90', note)}".rstrip()
+        if st.status == "running":
+            sym = self._c("34", _SPIN[self.frame % len(_SPIN)])
+            note = f"attempt {st.attempt}/{st.attempts}" if st.attempt > 1 else ""
+            return f"  {sym} {st.id:<{width}}  {format_duration(st.duration):>7}  {self._c('90', note)}".rstrip()
+        if st.status == "approval_pending":
+            return f"  {self._c('35', '?')} {st.id:<{width}}  {'':>7}  {self._c('35', 'waiting for approval')}"
+        return f"  {self._c('90', '·')} {self._c('90', st.id)}"
+
+    def _clear(self) -> None:
+        if self.live and self.drawn:
+            self.out.write(f"\x1b[{self.drawn}F\x1b[J")
+            self.drawn = 0
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.live or not self.states:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_draw < 0.1:
+            return
+        self.last_draw = now
+        width = min(max((len(s) for s in self.states), default=4), 40)
+        lines = [self._line(st, width) for st in self.states.values()]
+        self._clear()
+        self.out.write("\n".join(lines) + "\n")
+        self.drawn = len(lines)
+        self.out.flush()
+
+    def run_finished(self, run: Any, states: dict[str, Any]) -> None:
+        """Print the final table, failure excerpts and the result line."""
+        self._clear()
+        width = min(max((len(s) for s in states), default=4), 40)
+        for st in states.values():
+            self.out.write(self._line(st, width) + "\n")
+        for st in states.values():
+            if st.outcome == "failed" and st.excerpt:
+                self.out.write(self._c("31", f"\n── {st.id}: last lines ──") + "\n")
+                for line in st.excerpt.splitlines()[-20:]:
+                    self.out.write(f"  {line}\n")
+        dur = format_duration((run.finished_at or time.time()) - (run.started_at or time.time()))
+        ok = sum(1 for s in states.values() if s.outcome in ("success", "cached", "skipped", "satisfied"))
+        bad = [s.id for s in states.values() if s.outcome in ("failed", "cancelled")]
+        if run.status == "success":
+            head = self._c("32;1", "✓ success")
+        elif run.status == "cancelled":
+            head = self._c("33;1", "⊘ cancelled")
+        else:
+            head = self._c("31;1", "✗ failed")
+        detail = f"{ok}/{len(states)} jobs ok"
+        if bad:
+            detail += f"; not ok: {', '.join(bad[:5])}" + ("..." if len(bad) > 5 else "")
+        self.out.write(f"\n{head}  {run.id}  {detail}  in {dur}\n")
+        if run.status != "success":
+            first = next((s.id for s in states.values() if s.outcome == "failed"), "")
+            hint = f"sparkwing runs logs --run {run.id}" + (f" --node {first}" if first else "")
+            self.out.write(self._c("90", f"  logs: {hint}") + "\n")
+        self.out.flush()

@@ -1,0 +1,129 @@
+"""Running a job's inner DAG of steps (fail-fast by default, finally steps always run)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..dsl.work import StepNode, Work
+from ..runtime.context import Context
+from ..storage.records import Step
+from .timeouts import kill_processes
+
+if TYPE_CHECKING:
+    from .engine import Orchestrator
+
+#: Step statuses that let dependents run.
+_OK = ("passed", "skipped")
+
+
+async def run_work(work: Work, ctx: Context, orch: Orchestrator) -> Any:
+    """Run *work*'s steps for one attempt; return the result step's output.
+
+    Raises the first decisive step failure (a failed step that is neither
+    optional nor continue_on_error) after every started step has settled.
+    """
+    assert orch.run is not None
+    run_id, nid = orch.run.id, ctx.node_id
+    status: dict[str, str] = {}
+    done = {sid: asyncio.Event() for sid in work.steps}
+    tasks: dict[str, asyncio.Task[None]] = {}
+    step_ctx: dict[str, Context] = {}
+    failure: list[BaseException] = []
+    stop: list[str] = []
+
+    def record(step: StepNode, st: str, started: float | None, error: str = "") -> None:
+        status[step.id] = st
+        orch.state.upsert_step(
+            Step(run_id, nid, step.id, st, started_at=started,
+                 finished_at=None if st == "running" else time.time(), error=error)
+        )
+
+    async def one(step: StepNode) -> None:
+        started: float | None = None
+        try:
+            for d in step.deps:
+                await done[d].wait()
+            if not step.is_finally:
+                blocked = [
+                    d for d in step.deps
+                    if status.get(d) not in _OK and not work.steps[d].continues_on_error
+                ]
+                if blocked or stop:
+                    why = f"upstream-failed: {blocked[0]}" if blocked else "fail-fast"
+                    now = time.time()
+                    record(step, "cancelled", now, why)
+                    ctx.log.record(f"step {step.id} cancelled ({why})", event="step_end",
+                                   step=step.id, attrs={"outcome": "cancelled", "error": why})
+                    return
+            sctx = ctx.for_step(step.id)
+            step_ctx[step.id] = sctx
+            fn = step.fn
+            if orch.options.dry_run:
+                if step.dry_run_fn is not None:
+                    fn = step.dry_run_fn
+                elif not step.safe_in_dry_run:
+                    _skip(step, "no_dry_run_defined")
+                    return
+            for pred in step.skip_preds:
+                if await orch._call(pred, sctx):
+                    _skip(step, "skip_if")
+                    return
+            started = time.time()
+            record(step, "running", started)
+            ctx.log.record(f"step {step.id} started", event="step_start", step=step.id)
+            value = await orch._call(fn, sctx)
+            ctx.set_step_output(step.id, value)
+            record(step, "passed", started)
+            ctx.log.record(f"step {step.id} passed", event="step_end", step=step.id,
+                           attrs={"outcome": "success",
+                                  "duration_ms": int((time.time() - started) * 1000)})
+        except asyncio.CancelledError:
+            if status.get(step.id) in (None, "running"):
+                record(step, "cancelled", started or time.time(), "cancelled")
+                ctx.log.record(f"step {step.id} cancelled", event="step_end", step=step.id,
+                               attrs={"outcome": "cancelled"})
+            if not stop or stop[0] != "fail-fast":
+                raise
+        except Exception as exc:
+            record(step, "failed", started, str(exc))
+            ctx.log.record(f"step {step.id} failed: {exc}", level="error", event="step_end",
+                           step=step.id, attrs={"outcome": "failed", "error": str(exc)})
+            if not step.is_optional:
+                failure.append(exc)
+                if not step.continues_on_error and work.fail_fast and not stop:
+                    stop.append("fail-fast")
+                    await _cancel_siblings(step)
+        finally:
+            done[step.id].set()
+
+    def _skip(step: StepNode, reason: str) -> None:
+        now = time.time()
+        record(step, "skipped", now)
+        ctx.log.record(f"step {step.id} skipped ({reason})", event="step_skipped", step=step.id,
+                       attrs={"outcome": "skipped", "reason": reason})
+
+    async def _cancel_siblings(trigger: StepNode) -> None:
+        victims = [
+            sid for sid, t in tasks.items()
+            if sid != trigger.id and not t.done() and status.get(sid) == "running"
+            and not work.steps[sid].is_finally
+        ]
+        for sid in victims:
+            if sid in step_ctx:
+                await kill_processes(step_ctx[sid], "cancellation")
+            tasks[sid].cancel()
+        ctx.log.record(
+            f"step {trigger.id} failed; cancelled {len(victims)} running sibling step(s)",
+            event="work_fail_fast",
+            attrs={"trigger_step": trigger.id, "cancelled_steps": victims},
+        )
+
+    tasks = {sid: asyncio.ensure_future(one(s)) for sid, s in work.steps.items()}
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    if failure:
+        raise failure[0]
+    if work.result is not None:
+        return ctx.step_output(work.result.id)
+    return None

@@ -1,0 +1,243 @@
+"""Running commands for a node: streamed into its log, each in its own process group."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import SparkwingError
+from .nodelog import NodeLogger
+
+#: Read size for command output pipes.
+CHUNK = 1 << 16
+
+
+class CommandError(SparkwingError):
+    """A command exited non-zero (or was killed)."""
+
+    def __init__(
+        self, command: str, exit_code: int, last_lines: list[str], terminated: str = "",
+        stdout: str = "",
+    ) -> None:
+        self.command = command
+        self.exit_code = exit_code
+        self.last_lines = last_lines
+        self.terminated = terminated
+        self.stdout = stdout
+        if terminated:
+            what = f"was killed ({terminated})"
+        elif exit_code < 0:
+            what = f"was killed by signal {-exit_code}"
+        else:
+            what = f"exited with code {exit_code}"
+        super().__init__(f"command {what}: {_short(command)}")
+
+
+@dataclass(slots=True)
+class CommandResult:
+    """A finished command: exit code and wall time."""
+
+    command: str
+    exit_code: int
+    duration_s: float
+
+
+def _short(command: str, limit: int = 120) -> str:
+    one = " ".join(command.split())
+    return one if len(one) <= limit else one[: limit - 3] + "..."
+
+
+class ProcessTracker:
+    """The live processes of one node attempt, so a timeout or cancel can kill their trees."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self.killed_reason = ""
+        self.children: list[ProcessTracker] = []
+
+    def child(self) -> ProcessTracker:
+        """A tracker for one step: killed with this one, killable on its own."""
+        c = ProcessTracker()
+        with self._lock:
+            self.children.append(c)
+            if self.killed_reason:
+                c.killed_reason = self.killed_reason
+        return c
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        """Track a started process; kill it at once if the attempt is already being killed."""
+        with self._lock:
+            self._procs.add(proc)
+            reason = self.killed_reason
+        if reason:
+            _killpg(proc, signal.SIGKILL)
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        """Stop tracking a finished process."""
+        with self._lock:
+            self._procs.discard(proc)
+
+    def kill_all(self, reason: str, grace_s: float = 2.0) -> None:
+        """SIGTERM every tracked process group, then SIGKILL whatever is left after *grace_s*."""
+        with self._lock:
+            self.killed_reason = reason
+            procs = list(self._procs)
+            children = list(self.children)
+        for c in children:
+            with c._lock:
+                c.killed_reason = reason
+                procs.extend(c._procs)
+        for p in procs:
+            _killpg(p, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for p in procs:
+            remaining = deadline - time.monotonic()
+            try:
+                p.wait(timeout=max(0.0, remaining))
+            except subprocess.TimeoutExpired:
+                pass
+            _killpg(p, signal.SIGKILL)
+
+
+def _killpg(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_command(
+    command: str | Sequence[str],
+    *,
+    shell: bool,
+    log: NodeLogger,
+    tracker: ProcessTracker,
+    step: str = "",
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    capture: str | None = None,
+    check: bool = True,
+) -> Any:
+    """Run a command, streaming its output into *log* line by line as it arrives.
+
+    With ``capture=None`` stdout and stderr are merged and every line becomes
+    an ``exec_line`` record; the result is a :class:`CommandResult`. With
+    ``capture="text" | "lines" | "json"`` stdout is collected (stderr is still
+    streamed) and returned as trimmed text, non-blank lines, or parsed JSON.
+    A non-zero exit raises :class:`CommandError` when *check* is true.
+    """
+    if shell:
+        text = str(command)
+        argv: list[str] = ["bash", "-c", text]
+    else:
+        argv = [str(a) for a in command]
+        text = " ".join(argv)
+    log.record(f"$ {text}", event="exec_start", step=step)
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if capture is None else subprocess.PIPE,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        log.record(f"could not start command: {exc}", level="error", step=step)
+        raise CommandError(text, -1, [str(exc)]) from exc
+    tracker.add(proc)
+    tail: deque[str] = deque(maxlen=20)
+    captured: list[bytes] = []
+    try:
+        _pump(proc, log, step, capture is not None, captured, tail)
+        code = proc.wait()
+    finally:
+        tracker.discard(proc)
+    duration = time.monotonic() - started
+    out_text = b"".join(captured).decode("utf-8", "replace") if capture is not None else ""
+    if code != 0 and check:
+        if capture is not None:
+            tail.extend(out_text.splitlines()[-20:])
+        raise CommandError(text, code, list(tail), tracker.killed_reason, out_text)
+    if capture is None:
+        return CommandResult(text, code, duration)
+    if capture == "text":
+        return out_text.strip()
+    if capture == "lines":
+        return [ln.strip() for ln in out_text.splitlines() if ln.strip()]
+    if capture == "json":
+        try:
+            return json.loads(out_text)
+        except ValueError as exc:
+            raise SparkwingError(f"command output is not JSON ({exc}): {_short(text)}") from None
+    raise ValueError(f"capture must be None, 'text', 'lines' or 'json', got {capture!r}")
+
+
+def _pump(
+    proc: subprocess.Popen[bytes],
+    log: NodeLogger,
+    step: str,
+    capturing: bool,
+    captured: list[bytes],
+    tail: deque[str],
+) -> None:
+    """Read the process's pipes until both close; stream lines of the log pipe."""
+    log_pipe = proc.stderr if capturing else proc.stdout
+    assert log_pipe is not None
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending = ""
+    log_fd = log_pipe.fileno()
+
+    def feed(data: bytes, final: bool = False) -> None:
+        nonlocal pending
+        chunk = pending + decoder.decode(data, final)
+        lines = chunk.split("\n")
+        pending = "" if final else lines.pop()
+        if final and lines and lines[-1] == "":
+            lines.pop()
+        if lines:
+            if lines[-1].endswith("\r") or "\r" in chunk:
+                lines = [ln.rstrip("\r") for ln in lines]
+            tail.extend(lines[-20:])
+            log.output(lines, step)
+
+    if not capturing:
+        read = os.read
+        while True:
+            data = read(log_fd, CHUNK)
+            if not data:
+                break
+            feed(data)
+        feed(b"", True)
+        return
+    assert proc.stdout is not None
+    out_fd = proc.stdout.fileno()
+    sel = selectors.DefaultSelector()
+    sel.register(log_fd, selectors.EVENT_READ)
+    sel.register(out_fd, selectors.EVENT_READ)
+    open_fds = 2
+    while open_fds:
+        for key, _ in sel.select():
+            data = os.read(key.fd, CHUNK)
+            if not data:
+                sel.unregister(key.fd)
+                open_fds -= 1
+            elif key.fd == out_fd:
+                captured.append(data)
+            else:
+                feed(data)
+    sel.close()
+    feed(b"", True)

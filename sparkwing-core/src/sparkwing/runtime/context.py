@@ -1,0 +1,255 @@
+"""The objects a job body receives: :class:`Context` (per node) and :class:`RunContext` (per run)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SparkwingError
+from .command import ProcessTracker, run_command
+from .git import GitInfo
+from .nodelog import NodeLogger
+from .secrets import Masker, SecretSource
+
+if TYPE_CHECKING:
+    from ..dsl.nodes import Ref
+
+
+@dataclass
+class Trigger:
+    """What started the run."""
+
+    source: str = "manual"
+    user: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON-serialisable dict."""
+        return {"source": self.source, "user": self.user}
+
+
+@dataclass
+class RunContext:
+    """Facts about the run, available while planning and to every job."""
+
+    run_id: str
+    pipeline: str
+    workdir: Path
+    git: GitInfo = field(default_factory=GitInfo)
+    trigger: Trigger = field(default_factory=Trigger)
+    started_at: float = 0.0
+    args: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    profile: str = "laptop"
+
+
+class OutputNotReady(SparkwingError):
+    """A ref was read before its producer finished."""
+
+
+class Context:
+    """What a running job (or step) uses: logging, commands, secrets, outputs.
+
+    Commands stream every output line into the job's log as it arrives and
+    run in their own process group, so a timeout or cancel kills the whole
+    tree. ``ctx.sh``/``ctx.exec`` block; in ``async def`` bodies use
+    ``await ctx.sh_async(...)`` / ``await ctx.exec_async(...)``.
+    """
+
+    __slots__ = (
+        "_env",
+        "_node_env",
+        "_outputs",
+        "_step_outputs",
+        "_store_note",
+        "attempt",
+        "inputs",
+        "log",
+        "masker",
+        "node_id",
+        "run",
+        "secrets",
+        "step_id",
+        "tracker",
+    )
+
+    def __init__(
+        self,
+        run: RunContext,
+        node_id: str,
+        inputs: Any,
+        log: NodeLogger,
+        *,
+        masker: Masker,
+        secrets: SecretSource,
+        outputs: Mapping[str, Any],
+        node_env: Mapping[str, str] | None = None,
+        store_note: Callable[[str, str, str], None] | None = None,
+        step_id: str = "",
+        attempt: int = 1,
+    ) -> None:
+        self.run = run
+        self.node_id = node_id
+        self.inputs = inputs
+        self.log = log
+        self.masker = masker
+        self.secrets = secrets
+        self._outputs = outputs
+        self._step_outputs: dict[str, Any] = {}
+        self._node_env = dict(node_env or {})
+        self._env: dict[str, str] | None = None
+        self._store_note = store_note
+        self.step_id = step_id
+        self.attempt = attempt
+        self.tracker = ProcessTracker()
+
+    def for_step(self, step_id: str) -> Context:
+        """A context for one step of this job (shares log, outputs and process tracking)."""
+        c = Context.__new__(Context)
+        for name in Context.__slots__:
+            setattr(c, name, getattr(self, name))
+        c.step_id = step_id
+        c.tracker = self.tracker.child()
+        return c
+
+    # -- logging -------------------------------------------------------------------
+    def info(self, msg: str, **attrs: Any) -> None:
+        """Write an info record to the job's log."""
+        self.log.record(str(msg), step=self.step_id, attrs=attrs or None)
+
+    def warn(self, msg: str, **attrs: Any) -> None:
+        """Write a warning record."""
+        self.log.record(str(msg), level="warn", step=self.step_id, attrs=attrs or None)
+
+    def error(self, msg: str, **attrs: Any) -> None:
+        """Write an error record (does not fail the job by itself)."""
+        self.log.record(str(msg), level="error", step=self.step_id, attrs=attrs or None)
+
+    def debug(self, msg: str, **attrs: Any) -> None:
+        """Write a debug record when ``SPARKWING_DEBUG=1``."""
+        if os.environ.get("SPARKWING_DEBUG") == "1":
+            self.log.record(str(msg), level="debug", step=self.step_id, attrs=attrs or None)
+
+    def annotate(self, msg: str) -> None:
+        """Add a persistent annotation to the job (shown in ``runs status`` and the dashboard)."""
+        text = self.masker.mask(str(msg))
+        self.log.record(text, event="node_annotation", step=self.step_id)
+        if self._store_note is not None:
+            self._store_note(self.node_id, "annotation", text)
+
+    def summary(self, markdown: str) -> None:
+        """Set the job's markdown summary (replacing an earlier one)."""
+        text = self.masker.mask(str(markdown))
+        self.log.record("summary updated", event="node_summary", step=self.step_id)
+        if self._store_note is not None:
+            self._store_note(self.node_id, "summary", text)
+
+    # -- commands ---------------------------------------------------------------------
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment commands run with: the process's, the run's facts and the job's own."""
+        if self._env is None:
+            env = dict(os.environ)
+            env.update(
+                SPARKWING_RUN_ID=self.run.run_id,
+                SPARKWING_NODE_ID=self.node_id,
+                SPARKWING_PIPELINE=self.run.pipeline,
+                SPARKWING_BRANCH=self.run.git.branch,
+                SPARKWING_COMMIT=self.run.git.sha,
+                SPARKWING_TRIGGER_SOURCE=self.run.trigger.source,
+                SPARKWING_REPO=self.run.git.repo,
+            )
+            if self.run.dry_run:
+                env["SPARKWING_DRY_RUN"] = "1"
+            env.update(self._node_env)
+            self._env = env
+        return self._env
+
+    def _cwd(self, cwd: str | os.PathLike[str] | None) -> str:
+        if cwd is None:
+            return str(self.run.workdir)
+        p = Path(cwd)
+        return str(p if p.is_absolute() else self.run.workdir / p)
+
+    def sh(
+        self,
+        command: str,
+        *,
+        capture: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        check: bool = True,
+    ) -> Any:
+        """Run *command* with ``bash -c`` in the repository root (or *cwd*).
+
+        ``capture=None`` streams output and returns a :class:`CommandResult`;
+        ``"text"``, ``"lines"`` or ``"json"`` return stdout in that shape. A
+        non-zero exit raises :class:`~sparkwing.runtime.command.CommandError`
+        (command, exit code, last lines) unless ``check=False``.
+        """
+        return run_command(
+            command, shell=True, log=self.log, tracker=self.tracker, step=self.step_id,
+            env={**self.env, **(env or {})}, cwd=self._cwd(cwd), capture=capture, check=check,
+        )
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        capture: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        check: bool = True,
+    ) -> Any:
+        """Run *argv* without a shell; otherwise like :meth:`sh`."""
+        return run_command(
+            list(argv), shell=False, log=self.log, tracker=self.tracker, step=self.step_id,
+            env={**self.env, **(env or {})}, cwd=self._cwd(cwd), capture=capture, check=check,
+        )
+
+    async def sh_async(self, command: str, **kwargs: Any) -> Any:
+        """:meth:`sh` for ``async def`` bodies (runs in a worker thread)."""
+        return await asyncio.to_thread(self.sh, command, **kwargs)
+
+    async def exec_async(self, argv: Sequence[str], **kwargs: Any) -> Any:
+        """:meth:`exec` for ``async def`` bodies (runs in a worker thread)."""
+        return await asyncio.to_thread(self.exec, argv, **kwargs)
+
+    # -- secrets and outputs -----------------------------------------------------------
+    def secret(self, name: str) -> str:
+        """Return a secret; its value is replaced by ``***`` in every log record from now on."""
+        value = self.secrets.get(name)
+        self.masker.add(value)
+        return value
+
+    def read_ref(self, ref: Ref[Any]) -> Any:
+        """Return the output a :class:`~sparkwing.dsl.nodes.Ref` points at."""
+        if ref.step_id is not None and ref.node_id in (None, self.node_id):
+            if ref.step_id not in self._step_outputs:
+                raise OutputNotReady(
+                    f'step "{ref.step_id}" of job "{self.node_id}" has not produced an output yet; '
+                    f'make the reading step .needs("{ref.step_id}")'
+                )
+            return self._step_outputs[ref.step_id]
+        node_id = ref.node_id or ""
+        if node_id not in self._outputs:
+            raise OutputNotReady(
+                f'output of job "{node_id}" is not available to job "{self.node_id}"; '
+                f'add .needs("{node_id}") (and check "{node_id}" succeeded)'
+            )
+        return self._outputs[node_id]
+
+    def step_output(self, step_id: str) -> Any:
+        """Return a finished step's output (``None`` when it returned nothing)."""
+        return self._step_outputs.get(step_id)
+
+    def set_step_output(self, step_id: str, value: Any) -> None:
+        """Record a finished step's output (used by the orchestrator)."""
+        self._step_outputs[step_id] = value
+
+    def path(self, *parts: str) -> Path:
+        """Return a path inside the repository root."""
+        return self.run.workdir.joinpath(*parts)

@@ -1,0 +1,94 @@
+"""A node's log: records into the log store, masked, tee'd to the terminal reporter."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..storage.contracts import LogWriter
+from ..storage.logrecord import format_output_lines, make_record
+from .secrets import Masker
+
+#: How many trailing output lines a node keeps for its failure excerpt.
+EXCERPT_LINES = 20
+EXCERPT_BYTES = 4096
+
+
+class NodeLogger:
+    """Writes one node's records; remembers its last output lines and last activity."""
+
+    def __init__(
+        self,
+        writer: LogWriter,
+        node_id: str,
+        masker: Masker,
+        tee: Callable[[str], None] | None = None,
+    ) -> None:
+        self.writer = writer
+        self.node_id = node_id
+        self.masker = masker
+        self.tee = tee
+        self.last_lines: deque[str] = deque(maxlen=EXCERPT_LINES)
+        self.last_activity = time.monotonic()
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def _emit(self, text: str) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.writer.write_raw(text)
+            if self.tee is not None:
+                self.tee(text)
+        self.last_activity = time.monotonic()
+
+    def record(
+        self,
+        msg: str = "",
+        *,
+        level: str = "info",
+        event: str = "",
+        step: str = "",
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write one record (the message is masked)."""
+        if self.masker.active:
+            msg = self.masker.mask(msg)
+        self._emit(
+            make_record(msg, level=level, node=self.node_id, step=step, event=event, attrs=attrs)
+            + "\n"
+        )
+
+    def output(self, lines: list[str], step: str = "", level: str = "info") -> None:
+        """Write command output lines as ``exec_line`` records, in one batch."""
+        if not lines:
+            return
+        if self.masker.active:
+            lines = [self.masker.mask(x) for x in lines]
+        self.last_lines.extend(lines[-EXCERPT_LINES:])
+        self._emit(format_output_lines(self.node_id, step, lines, time.time(), level))
+
+    def excerpt(self) -> tuple[str, bool]:
+        """Return the last output lines (at most 20 lines / 4 KiB) and whether they were cut."""
+        lines = list(self.last_lines)
+        text = "\n".join(lines)
+        cut = len(lines) >= EXCERPT_LINES
+        if len(text) > EXCERPT_BYTES:
+            text, cut = text[-EXCERPT_BYTES:], True
+        return text, cut
+
+    def flush(self) -> None:
+        """Make written records visible to readers."""
+        with self._lock:
+            if not self.closed:
+                self.writer.flush()
+
+    def close(self) -> None:
+        """Flush and close the underlying writer."""
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                self.writer.close()

@@ -1,0 +1,82 @@
+"""Local secrets (``~/.config/sparkwing/secrets.env``) and the masker that hides their values."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from ..errors import ConfigError, SparkwingError
+from ..paths import secrets_path
+
+
+class SecretMissing(SparkwingError):
+    """A secret was asked for that no source provides."""
+
+
+def parse_dotenv(path: Path) -> dict[str, str]:
+    """Parse a dotenv file: ``NAME=value`` lines, ``#`` comments, optional quotes, ``export``."""
+    out: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return out
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        name, eq, value = line.partition("=")
+        name = name.strip()
+        if not eq or not name.replace("_", "").isalnum():
+            raise ConfigError(f"{path}:{lineno}: expected NAME=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[name] = value
+    return out
+
+
+class Masker:
+    """Replaces registered secret values with ``***`` in any text (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._values: list[str] = []
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        """Register a value to hide (values shorter than 3 characters are ignored)."""
+        if value and len(value) >= 3 and value not in self._values:
+            with self._lock:
+                self._values = sorted({*self._values, value}, key=len, reverse=True)
+
+    @property
+    def active(self) -> bool:
+        """True when at least one value is registered."""
+        return bool(self._values)
+
+    def mask(self, text: str) -> str:
+        """Return *text* with every registered value replaced by ``***``."""
+        for v in self._values:
+            if v in text:
+                text = text.replace(v, "***")
+        return text
+
+
+class SecretSource:
+    """Secrets from the local dotenv file, loaded on first use."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or secrets_path()
+        self._values: dict[str, str] | None = None
+
+    def get(self, name: str) -> str:
+        """Return the secret *name* or raise :class:`SecretMissing`."""
+        if self._values is None:
+            self._values = parse_dotenv(self.path)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise SecretMissing(
+                f'secret "{name}" is not set; add {name}=... to {self.path}'
+            ) from None
