@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
@@ -48,6 +49,11 @@ class PluginInfo:
             "blocked": self.blocked,
         }
 
+    def describe(self) -> str:
+        """Return ``"name" (distribution version)`` for messages."""
+        origin = f"{self.distribution} {self.version}".strip() or self.module
+        return f'"{self.name}" ({origin})'
+
 
 def _disabled() -> set[str]:
     raw = os.environ.get("SPARKWING_DISABLE_PLUGINS", "")
@@ -56,6 +62,12 @@ def _disabled() -> set[str]:
 
 def _strict() -> bool:
     return os.environ.get("SPARKWING_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+
+
+def one_line(exc: BaseException) -> str:
+    """Return ``Type: message`` for *exc*, folded onto one line."""
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class PluginHost:
@@ -69,48 +81,73 @@ class PluginHost:
 
     # -- loading -----------------------------------------------------------
     def load(self, *, entry_points: bool = True, extra: tuple[ModuleType, ...] = ()) -> PluginHost:
-        """Register internal plugins, then each entry point of group ``sparkwing``.
+        """Register internal plugins, then *extra* modules, then each ``sparkwing`` entry point.
 
-        A plugin that fails to import is recorded with its error and skipped;
-        with ``SPARKWING_STRICT_PLUGINS=1`` the failure raises :class:`PluginError`.
-        Names in ``SPARKWING_DISABLE_PLUGINS`` are blocked.
+        A plugin that fails to import or to register (a hook with arguments
+        its specification does not have, an unknown ``sparkwing_*`` hook) is
+        recorded with its error and skipped; with ``SPARKWING_STRICT_PLUGINS=1``
+        the failure raises :class:`PluginError` instead. Names listed in
+        ``SPARKWING_DISABLE_PLUGINS`` (comma-separated) are blocked before
+        they are imported. Internal plugins cannot be disabled.
         """
         disabled = _disabled()
         for modname in INTERNAL_PLUGINS:
             module = importlib.import_module(modname)
             name = modname.rsplit(".", 1)[-1]
-            self._register(module, name, "sparkwing-core", _version("sparkwing-core"), internal=True)
+            info = PluginInfo(name, "sparkwing-core", _version("sparkwing-core"), modname, True)
+            self._register(module, info)
         for module in extra:
-            self._register(module, module.__name__, "", "", internal=True)
+            info = PluginInfo(module.__name__, "", "", module.__name__)
+            self._load_one(info, lambda m=module: m, disabled)
         if not entry_points:
             return self
         for ep in _entry_points():
-            dist = ep.dist.name if ep.dist is not None else ""
-            version = ep.dist.version if ep.dist is not None else ""
             if ep.name in self.infos:
                 continue
-            if ep.name in disabled:
-                self.pm.set_blocked(ep.name)
-                self.infos[ep.name] = PluginInfo(ep.name, dist, version, ep.value, blocked=True)
-                continue
-            try:
-                module = ep.load()
-                self._register(module, ep.name, dist, version)
-            except Exception as exc:  # a broken plugin must not take sparkwing down
-                message = f"{type(exc).__name__}: {exc}".strip()
-                self.infos[ep.name] = PluginInfo(ep.name, dist, version, ep.value, error=message)
-                if _strict():
-                    raise PluginError(
-                        f'plugin "{ep.name}" ({dist} {version}) failed to load: {message}'
-                    ) from exc
+            dist = ep.dist.name if ep.dist is not None else ""
+            version = ep.dist.version if ep.dist is not None else ""
+            self._load_one(PluginInfo(ep.name, dist, version, ep.value), ep.load, disabled)
         return self
 
-    def _register(self, module: Any, name: str, dist: str, version: str, internal: bool = False) -> None:
-        self.pm.register(module, name=name)
-        hooks = sorted(c.name for c in (self.pm.get_hookcallers(module) or []))
-        self.infos[name] = PluginInfo(
-            name, dist, version, getattr(module, "__name__", str(module)), internal, hooks
-        )
+    def _load_one(
+        self, info: PluginInfo, load: Callable[[], Any], disabled: set[str],
+    ) -> None:
+        if info.name in disabled:
+            self.pm.set_blocked(info.name)
+            info.blocked = True
+            self.infos[info.name] = info
+            return
+        try:
+            module = load()
+            self._register(module, info)
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take sparkwing down
+            self._failed(info, one_line(exc), exc, "failed to load")
+
+    def _register(self, module: Any, info: PluginInfo) -> None:
+        self.infos[info.name] = info
+        self.pm.register(module, name=info.name)
+        callers = self.pm.get_hookcallers(module) or []
+        own = [(c, i) for c in callers for i in c.get_hookimpls() if i.plugin is module]
+        unknown = sorted(c.name for c, i in own if not c.has_spec() and not i.optionalhook)
+        wrappers = sorted(c.name for c, i in own if c.has_spec() and (i.wrapper or i.hookwrapper))
+        if unknown or wrappers:
+            self.pm.unregister(module)
+            if unknown:
+                raise PluginError(
+                    f"implements unknown hook {', '.join(unknown)} "
+                    "(mark it @hookimpl(optionalhook=True) if that is intended)"
+                )
+            raise PluginError(f"sparkwing hooks cannot be wrappers: {', '.join(wrappers)}")
+        info.hooks = sorted(c.name for c in callers if c.has_spec())
+
+    def _failed(self, info: PluginInfo, message: str, exc: BaseException, what: str) -> None:
+        """Record that a plugin failed; raise in strict mode."""
+        if isinstance(exc, PluginError):
+            message = str(exc)
+        info.error = message
+        self.infos[info.name] = info
+        if _strict():
+            raise PluginError(f"plugin {info.describe()} {what}: {message}") from exc
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -120,51 +157,140 @@ class PluginHost:
     def warning_lines(self) -> list[str]:
         """One warning line per plugin that failed to load."""
         return [
-            f'warning: plugin "{i.name}" ({i.distribution} {i.version}) failed to load and was '
-            f"skipped: {i.error}"
+            f"warning: plugin {i.describe()} failed to load and was skipped: {i.error}"
             for i in self.failures
         ]
 
     # -- typed hook wrappers -----------------------------------------------------
     @property
     def registry(self) -> BackendRegistry:
-        """The backend registry, filled on first use by ``sparkwing_register_backends``."""
+        """The backend registry, filled on first use by ``sparkwing_register_backends``.
+
+        Raises :class:`PluginError` when a plugin's registration fails (two
+        plugins claiming one type, an unknown kind, an exception).
+        """
         if self._registry is None:
-            registry = BackendRegistry()
-            for impl in reversed(self.pm.hook.sparkwing_register_backends.get_hookimpls()):
-                registry.current_provider = impl.plugin_name
-                impl.function(registry=registry)
-                info = self.infos.get(impl.plugin_name)
-                if info is not None:
-                    info.provides = sorted(
-                        f"{b.kind}:{b.type_name}"
-                        for b in registry.backends.values()
-                        if b.provider == impl.plugin_name
-                    )
-            registry.current_provider = ""
+            registry, errors = self._fill_registry()
+            if errors:
+                raise errors[0]
             self._registry = registry
         return self._registry
 
+    def _fill_registry(self) -> tuple[BackendRegistry, list[PluginError]]:
+        """Call every ``sparkwing_register_backends``, in registration order, collecting errors."""
+        registry = BackendRegistry()
+        errors: list[PluginError] = []
+        for impl in _in_order(self.pm.hook.sparkwing_register_backends.get_hookimpls()):
+            registry.current_provider = impl.plugin_name
+            info = self.infos.get(impl.plugin_name)
+            try:
+                impl.function(**{a: registry for a in impl.argnames if a == "registry"})
+            except PluginError as exc:
+                errors.append(exc)
+                if info is not None and not info.error:
+                    info.error = str(exc)
+            except Exception as exc:
+                err = PluginError(
+                    f'plugin "{impl.plugin_name}" failed to register its backends: {one_line(exc)}'
+                )
+                errors.append(err)
+                if info is not None and not info.error:
+                    info.error = str(err)
+            if info is not None:
+                info.provides = sorted(
+                    f"{b.kind}:{b.type_name}"
+                    for b in registry.backends.values()
+                    if b.provider == impl.plugin_name
+                )
+        registry.current_provider = ""
+        return registry, errors
+
+    def _call_each(self, hook_name: str, what: str, **kwargs: Any) -> None:
+        """Call every implementation of *hook_name*, in registration order.
+
+        Implementations get only the arguments they declare. One that raises
+        costs one ``warning:`` line on stderr and the others are still called;
+        with ``SPARKWING_STRICT_PLUGINS=1`` it raises :class:`PluginError` instead.
+        """
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in _in_order(caller.get_hookimpls()):
+            self._call_one(impl, what, kwargs)
+
+    def _call_one(self, impl: pluggy.HookImpl, what: str, kwargs: dict[str, Any]) -> None:
+        try:
+            impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
+        except Exception as exc:
+            self._call_failed(impl, what, exc)
+
+    def _call_failed(self, impl: pluggy.HookImpl, what: str, exc: Exception) -> None:
+        """Record and warn about a hook implementation that failed (raise in strict mode)."""
+        info = self.infos.get(impl.plugin_name) or PluginInfo(
+            impl.plugin_name, "", "", getattr(impl.plugin, "__name__", "")
+        )
+        self._failed(info, one_line(exc), exc, what)
+        print(f"warning: plugin {info.describe()} {what}: {info.error}", file=sys.stderr)
+
     def add_cli_commands(self, cli: Any) -> None:
-        """Let plugins add commands to the root click group."""
-        self.pm.hook.sparkwing_add_cli_commands(cli=cli)
+        """Let plugins add commands to the root click group.
+
+        A plugin cannot replace a command that already exists (a built-in one,
+        lazy or not, or one another plugin added first): the replacement is
+        undone and reported like any other plugin failure.
+        """
+        commands: dict[str, Any] = cli.commands
+        lazy = set(getattr(cli, "lazy", ()))
+        for impl in _in_order(self.pm.hook.sparkwing_add_cli_commands.get_hookimpls()):
+            before = dict(commands)
+            self._call_one(impl, "failed to add its commands", {"cli": cli})
+            taken = sorted(
+                name for name, cmd in commands.items()
+                if (name in before or name in lazy) and before.get(name) is not cmd
+            )
+            for name in taken:
+                if name in before:
+                    commands[name] = before[name]
+                else:
+                    del commands[name]
+            if taken:
+                self._call_failed(
+                    impl, "tried to add commands that already exist",
+                    PluginError(f"{', '.join(taken)} (the existing ones were kept)"),
+                )
 
     def add_server_routes(self, app: Any, context: Any) -> None:
         """Let plugins add routes to a server application."""
-        self.pm.hook.sparkwing_add_server_routes(app=app, context=context)
+        self._call_each(
+            "sparkwing_add_server_routes", "failed to add its routes", app=app, context=context
+        )
 
     def run_started(self, run: Any) -> None:
         """Tell observers a run started."""
-        self.pm.hook.sparkwing_run_started(run=run)
+        self._call_each("sparkwing_run_started", "failed in sparkwing_run_started", run=run)
 
     def run_finished(self, run: Any) -> None:
         """Tell observers a run finished."""
-        self.pm.hook.sparkwing_run_finished(run=run)
+        self._call_each("sparkwing_run_finished", "failed in sparkwing_run_finished", run=run)
 
     def plugin_infos(self) -> list[PluginInfo]:
-        """Every known plugin, internal ones first, then by name (fills ``provides``)."""
-        _ = self.registry
+        """Every known plugin, internal ones first, then by name (fills ``provides``).
+
+        Never raises for a registration conflict: the error is shown on the
+        plugin that caused it, so ``sparkwing plugins`` works when it is most needed.
+        """
+        if self._registry is None:
+            registry, errors = self._fill_registry()
+            if not errors:
+                self._registry = registry
         return sorted(self.infos.values(), key=lambda i: (not i.internal, i.name))
+
+
+def _in_order(impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
+    """Implementations in registration order (built-ins first), ``tryfirst``/``trylast`` honoured.
+
+    pluggy itself calls the most recently registered plugin first; sparkwing
+    wants the built-ins to claim their backend types before any third party.
+    """
+    return sorted(impls, key=lambda i: 0 if i.tryfirst else 2 if i.trylast else 1)
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
@@ -182,7 +308,10 @@ _HOST: PluginHost | None = None
 
 
 def get_host() -> PluginHost:
-    """Return the process-wide plugin host, loading plugins on first use."""
+    """Return the process-wide plugin host, loading plugins on first use.
+
+    Prints one ``warning:`` line on stderr per plugin that failed to load.
+    """
     global _HOST
     if _HOST is None:
         host = PluginHost()

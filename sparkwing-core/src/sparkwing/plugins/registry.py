@@ -101,6 +101,8 @@ class BackendRegistry:
 
     def validate(self, kind: str, config: Mapping[str, Any], where: str) -> Backend:
         """Check a profile surface block against its backend; *where* prefixes errors."""
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"{where}: expected a mapping with a type key, got {config!r}")
         type_name = config.get("type")
         if not type_name:
             raise ConfigError(f"{where}: type is required")

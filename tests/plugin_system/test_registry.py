@@ -1,0 +1,165 @@
+"""The backend registry: registration rules, lookups and profile-block validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sparkwing.errors import ConfigError, PluginError
+from sparkwing.plugins.registry import BackendContext, BackendRegistry
+
+
+def _factory(config: Any, context: BackendContext) -> tuple[str, dict[str, Any], BackendContext]:
+    return ("built", dict(config), context)
+
+
+def _registry(*entries: tuple[str, str, str], **kwargs: Any) -> BackendRegistry:
+    """A registry filled with ``(provider, kind, type)`` entries."""
+    registry = BackendRegistry()
+    for provider, kind, type_name in entries:
+        registry.current_provider = provider
+        registry.register(kind, type_name, _factory, **kwargs)
+    registry.current_provider = ""
+    return registry
+
+
+def test_two_plugins_claiming_one_type_conflict() -> None:
+    registry = _registry(("alpha", "logs", "shared"))
+    registry.current_provider = "beta"
+    with pytest.raises(PluginError) as info:
+        registry.register("logs", "shared", _factory)
+    msg = str(info.value)
+    assert "'alpha'" in msg and "'beta'" in msg and "logs type 'shared'" in msg
+    assert "SPARKWING_DISABLE_PLUGINS" in msg
+    assert "\n" not in msg
+    assert registry.get("logs", "shared").provider == "alpha"
+
+
+def test_same_type_name_in_different_kinds_is_not_a_conflict() -> None:
+    registry = _registry(("alpha", "logs", "s3"), ("beta", "state", "s3"), ("gamma", "cache", "s3"))
+    assert {registry.get(k, "s3").provider for k in ("logs", "state", "cache")} == {
+        "alpha", "beta", "gamma",
+    }
+
+
+def test_a_plugin_may_replace_its_own_registration() -> None:
+    registry = _registry(("alpha", "logs", "mine"))
+    registry.current_provider = "alpha"
+    registry.register("logs", "mine", _factory, required=("path",))
+    assert registry.get("logs", "mine").required == ("path",)
+
+
+def test_unknown_kind_is_refused_with_the_valid_kinds() -> None:
+    registry = BackendRegistry(current_provider="queue-plugin")
+    with pytest.raises(PluginError) as info:
+        registry.register("queue", "redis", _factory)
+    msg = str(info.value)
+    assert "'queue-plugin'" in msg and "'queue'" in msg
+    assert msg.endswith("valid kinds: state, cache, logs")
+    assert registry.backends == {}
+
+
+def test_unknown_first_party_type_names_installed_types_and_the_distribution() -> None:
+    registry = _registry(("sqlite", "state", "sqlite"), ("builtin", "logs", "filesystem"))
+    with pytest.raises(PluginError) as info:
+        registry.get("state", "postgres")
+    assert str(info.value) == (
+        'no plugin provides state type "postgres"; installed: sqlite; install sparkwing-postgres'
+    )
+    assert info.value.exit_code == 2
+
+
+def test_unknown_third_party_type_has_no_install_hint() -> None:
+    registry = _registry(("a", "logs", "filesystem"), ("b", "logs", "example"))
+    with pytest.raises(PluginError) as info:
+        registry.get("logs", "elasticsearch")
+    assert str(info.value) == (
+        'no plugin provides logs type "elasticsearch"; installed: example, filesystem'
+    )
+
+
+def test_unknown_type_when_nothing_of_that_kind_is_installed() -> None:
+    with pytest.raises(PluginError) as info:
+        BackendRegistry().get("state", "s3")
+    assert str(info.value) == (
+        'no plugin provides state type "s3"; installed: none; install sparkwing-s3'
+    )
+
+
+def test_types_are_listed_sorted_per_kind() -> None:
+    registry = _registry(("a", "logs", "zeta"), ("b", "logs", "alpha"), ("c", "state", "mid"))
+    assert registry.types("logs") == ["alpha", "zeta"]
+    assert registry.types("state") == ["mid"]
+    assert registry.types("cache") == []
+
+
+WHERE = 'profile "team" logs'
+
+
+@pytest.fixture
+def example_registry() -> BackendRegistry:
+    """``logs: example`` with required ``path`` and optional ``compress``."""
+    return _registry(("example", "logs", "example"), required=("path",), optional=("compress",))
+
+
+def test_validate_accepts_required_and_optional_keys(example_registry: BackendRegistry) -> None:
+    backend = example_registry.validate(
+        "logs", {"type": "example", "path": "/x", "compress": True}, WHERE
+    )
+    assert backend.type_name == "example" and backend.provider == "example"
+
+
+@pytest.mark.parametrize("block", [{"type": "example"}, {"type": "example", "path": ""},
+                                   {"type": "example", "path": None}])
+def test_validate_reports_a_missing_required_key(
+    example_registry: BackendRegistry, block: dict[str, Any],
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        example_registry.validate("logs", block, WHERE)
+    assert str(info.value) == 'profile "team" logs: type=example requires path'
+    assert info.value.exit_code == 2
+
+
+def test_validate_reports_an_unknown_key_with_the_valid_ones(
+    example_registry: BackendRegistry,
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        example_registry.validate("logs", {"type": "example", "path": "/x", "bucket": "b"}, WHERE)
+    assert str(info.value) == (
+        "profile \"team\" logs: unknown key 'bucket' for type=example; "
+        "valid keys: compress, path, type"
+    )
+
+
+def test_validate_requires_a_type(example_registry: BackendRegistry) -> None:
+    with pytest.raises(ConfigError, match=r'^profile "team" logs: type is required$'):
+        example_registry.validate("logs", {"path": "/x"}, WHERE)
+
+
+def test_validate_refuses_a_block_that_is_not_a_mapping(
+    example_registry: BackendRegistry,
+) -> None:
+    with pytest.raises(ConfigError, match=r'^profile "team" logs: expected a mapping'):
+        example_registry.validate("logs", "example", WHERE)  # type: ignore[arg-type]
+
+
+def test_validate_turns_an_unknown_type_into_a_config_error(
+    example_registry: BackendRegistry,
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        example_registry.validate("logs", {"type": "gcs", "bucket": "b"}, WHERE)
+    assert str(info.value) == (
+        'profile "team" logs: no plugin provides logs type "gcs"; installed: example; '
+        "install sparkwing-gcs"
+    )
+
+
+def test_create_validates_then_calls_the_factory_with_config_and_context(
+    example_registry: BackendRegistry, tmp_path: Path,
+) -> None:
+    context = BackendContext(home=tmp_path, profile="team")
+    built = example_registry.create("logs", {"type": "example", "path": "/x"}, context)
+    assert built == ("built", {"type": "example", "path": "/x"}, context)
+    with pytest.raises(ConfigError, match="requires path"):
+        example_registry.create("logs", {"type": "example"}, context, where=WHERE)
