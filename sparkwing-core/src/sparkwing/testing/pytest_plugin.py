@@ -1,3 +1,41 @@
-"""pytest plugin shipped with sparkwing-core (auto-loaded through the ``pytest11`` entry point)."""
+"""pytest plugin shipped with sparkwing-core (auto-loaded through the ``pytest11`` entry point).
+
+Fixtures:
+
+* ``sparkwing_home``: a fresh, empty sparkwing home for one test. It is set
+  as ``SPARKWING_HOME``; ``XDG_CONFIG_HOME`` points into a fresh directory
+  beside it (so ``~/.config/sparkwing`` of the person running the tests is
+  never read), ``SPARKWING_PROFILES`` points at ``profiles.yaml`` in that
+  config directory (the file is not created), and every other
+  ``SPARKWING_*`` variable inherited from the environment is removed
+  (except ``SPARKWING_TEST_*``, left for test configuration), so a profile,
+  run id or log format set in the shell cannot leak into a test. Returns
+  the home directory as a :class:`~pathlib.Path`.
+
+This module is loaded in every pytest run of every project that has
+sparkwing installed, so it imports nothing beyond pytest and the standard
+library at module level.
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def sparkwing_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Give the test an isolated ``SPARKWING_HOME`` and user config directory."""
+    home = tmp_path / "sparkwing-home"
+    config = tmp_path / "xdg-config"
+    home.mkdir()
+    config.mkdir()
+    for name in list(os.environ):
+        if name.startswith("SPARKWING_") and not name.startswith("SPARKWING_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SPARKWING_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("SPARKWING_PROFILES", str(config / "sparkwing" / "profiles.yaml"))
+    return home

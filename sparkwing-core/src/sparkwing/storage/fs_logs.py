@@ -1,0 +1,451 @@
+"""The filesystem log store: one JSON-lines file per node.
+
+Layout under the store's root::
+
+    <runID>/<file>.log         one node's records (``file`` derived from the node id)
+    <runID>/_envelope.ndjson   the run-level (envelope) records, node id ``""``
+    <runID>/_streams.ndjson    index: which node id each ``.log`` file holds
+
+File names come from :func:`sparkwing.ids.node_filename`, which replaces
+characters that are unsafe in file names and is therefore lossy
+(``build/linux`` and ``build__linux`` share a name). The index keeps the
+mapping reversible: every writer appends one claim line ``{"node": id}``
+(with ``O_APPEND``, so no lock is needed) before its file is created, and
+every reader derives the same assignment from the ordered claims: the first
+claimant of a name (compared case-insensitively, for macOS and Windows
+file systems) gets the plain name, later ones get ``<name>~<8 hex>``.
+
+Appends and concurrency: a writer buffers text and hands it to the kernel
+in one ``write(2)`` per flush on a file opened with ``O_APPEND``. On local
+Linux file systems (ext4, xfs, btrfs, tmpfs) such a write lands whole at
+the end of the file, so any number of writers in any number of processes
+can append to one stream without interleaving inside a line. The limits:
+network file systems (NFS, SMB) do not make ``O_APPEND`` atomic, and a
+write cut short by a full disk or a signal is completed by a second call,
+which another writer may precede. A write is at most the buffer size
+(256 KiB by default) plus the text of one ``write_raw`` call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import StoreError, UsageError
+from ..ids import node_filename, validate_node_id
+from .contracts import ENVELOPE, LogChunk
+
+ENVELOPE_FILE = "_envelope.ndjson"
+INDEX_FILE = "_streams.ndjson"
+LOG_SUFFIX = ".log"
+
+_BLOCK = 1 << 20  # read size for forward reads
+_TAIL_BLOCK = 1 << 16  # read size for backward reads
+_MAX_STEM_BYTES = 180  # leaves room for "~<hash>.log" under the usual 255-byte limit
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+
+
+def validate_run_id(run_id: str) -> str:
+    """Check that *run_id* is usable as one path segment and return it.
+
+    Raises :class:`~sparkwing.errors.UsageError` for an empty id, ``.``,
+    ``..``, path separators, control characters or more than 200 characters.
+    """
+    if (
+        not isinstance(run_id, str)
+        or run_id in ("", ".", "..")
+        or "/" in run_id
+        or "\\" in run_id
+        or len(run_id) > 200
+        or any(ord(c) < 32 or ord(c) == 127 for c in run_id)
+    ):
+        raise UsageError(f"run id {run_id!r} is not valid")
+    return run_id
+
+
+def _base_stem(node_id: str) -> str:
+    stem = node_filename(node_id)
+    if len(stem.encode("utf-8")) <= _MAX_STEM_BYTES:
+        return stem
+    cut = stem.encode("utf-8")[:_MAX_STEM_BYTES].decode("utf-8", "ignore")
+    return f"{cut}~{_short_hash(node_id)}"
+
+
+def _short_hash(text: str) -> str:
+    import hashlib  # rarely needed: only for long or colliding names
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+
+@dataclass
+class _Index:
+    """What a run's ``_streams.ndjson`` says, as far as it has been read."""
+
+    ident: tuple[int, int] = (0, 0)
+    consumed: int = 0
+    stems: dict[str, str] = field(default_factory=dict)  # node id -> stem
+    nodes: dict[str, str] = field(default_factory=dict)  # casefolded stem -> node id
+
+    def claim(self, node_id: str) -> None:
+        if node_id in self.stems:
+            return
+        base = _base_stem(node_id)
+        stem, attempt = base, 0
+        while stem.casefold() in self.nodes:
+            attempt += 1
+            stem = base + "~" + _short_hash(f"{node_id}\0{attempt}")
+        self.stems[node_id] = stem
+        self.nodes[stem.casefold()] = node_id
+
+
+def _read_forward(f: BinaryIO, offset: int, limit: int | None) -> LogChunk:
+    """Read complete lines from *offset* of an open file (see ``read``)."""
+    lines: list[str] = []
+    pos = offset
+    f.seek(offset)
+    pending = b""
+    while limit is None or len(lines) < limit:
+        block = f.read(_BLOCK)
+        if not block:
+            break
+        buf = pending + block if pending else block
+        cut = buf.rfind(b"\n") + 1
+        pending = buf[cut:]
+        if not cut:
+            continue
+        if limit is None or len(lines) + buf.count(b"\n", 0, cut) <= limit:
+            text = buf[: cut - 1].decode("utf-8", "replace")
+            lines.extend(s for s in text.split("\n") if s)
+            pos += cut
+            continue
+        for raw in buf[: cut - 1].split(b"\n"):
+            pos += len(raw) + 1
+            if raw:
+                lines.append(raw.decode("utf-8", "replace"))
+                if len(lines) == limit:
+                    break
+    return LogChunk(lines, pos)
+
+
+def _read_tail(f: BinaryIO, n: int) -> list[str]:
+    """Return the last *n* complete non-blank lines of an open file, reading backwards."""
+    pos = os.fstat(f.fileno()).st_size
+    blocks: list[bytes] = []  # newest first
+    newlines = 0
+    # n complete records need n + 1 newlines (or the start of the file)
+    # in view: one ending the record before them, and one ending each.
+    target = n + 1
+    while True:
+        while pos > 0 and newlines < target:
+            step = min(_TAIL_BLOCK, pos)
+            pos -= step
+            f.seek(pos)
+            block = f.read(step)
+            newlines += block.count(b"\n")
+            blocks.append(block)
+        data = b"".join(reversed(blocks))
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            return []
+        parts = data[:cut].split(b"\n")
+        if pos > 0:
+            parts = parts[1:]  # may be the cut-off end of an earlier record
+        records = [p for p in parts if p]
+        if len(records) >= n or pos == 0:
+            return [p.decode("utf-8", "replace") for p in records[-n:]]
+        target += n - len(records)  # blank lines were in view: read further
+
+
+class FilesystemLogWriter:
+    """An append handle on one stream file; safe to share between threads.
+
+    Text is buffered and written with one ``write(2)`` per flush; the file is
+    created by the first flush that has something to write.
+    """
+
+    def __init__(self, path: Path, buffer_bytes: int) -> None:
+        """Prepare to append to *path* (its directory must exist)."""
+        self.path = path
+        self._limit = buffer_bytes
+        self._fd: int | None = None
+        self._buf: list[str] = []
+        self._size = 0
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def write(self, lines: Iterable[str]) -> None:
+        """Append JSON records, one per element, each without its trailing newline."""
+        batch = list(lines)
+        if not batch:
+            return
+        for line in batch:
+            if "\n" in line:
+                raise StoreError("a log record must not contain a newline")
+        self.write_raw("\n".join(batch) + "\n")
+
+    def write_raw(self, text: str) -> None:
+        """Append already-framed text: complete ``\\n``-terminated JSON lines."""
+        if not text:
+            return
+        if text[-1] != "\n":
+            raise StoreError("write_raw() text must end with a newline")
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"log writer for {self.path} is closed")
+            self._buf.append(text)
+            self._size += len(text)
+            if self._size >= self._limit:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        """Write buffered text to the file, making it visible to readers."""
+        with self._lock:
+            self._flush_locked()
+
+    def close(self) -> None:
+        """Flush and close the file; later writes raise :class:`StoreError`."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._flush_locked()
+            finally:
+                self._closed = True
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+
+    def __enter__(self) -> FilesystemLogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _flush_locked(self) -> None:
+        if not self._buf:
+            return
+        data = (self._buf[0] if len(self._buf) == 1 else "".join(self._buf)).encode(
+            "utf-8", "replace"
+        )
+        self._buf.clear()
+        self._size = 0
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, _OPEN_FLAGS, 0o644)
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise StoreError(f"cannot append to log {self.path}: {exc.strerror}") from exc
+
+
+class FilesystemLogStore:
+    """:class:`~sparkwing.storage.contracts.LogStore` keeping one file per node under *root*.
+
+    Safe to use from several threads and processes. Run ids are checked with
+    :func:`validate_run_id` (:class:`~sparkwing.errors.UsageError`), node ids
+    with :func:`sparkwing.ids.validate_node_id`
+    (:class:`~sparkwing.errors.PlanError`).
+    """
+
+    def __init__(self, root: Path, *, buffer_bytes: int = 256 * 1024) -> None:
+        """Open the store at *root* (created when the first stream is written)."""
+        self.root = Path(root)
+        self.buffer_bytes = buffer_bytes
+        self._indexes: dict[str, _Index] = {}
+        self._lock = threading.Lock()
+        self._writers: weakref.WeakSet[FilesystemLogWriter] = weakref.WeakSet()
+
+    # -- paths and the stream index -------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        """Return the directory holding a run's streams."""
+        return self.root / validate_run_id(run_id)
+
+    def path_for(self, run_id: str, node_id: str) -> Path | None:
+        """Return the file of a stream, or ``None`` when the node has no stream yet."""
+        run_dir = self.run_dir(run_id)
+        if node_id == ENVELOPE:
+            return run_dir / ENVELOPE_FILE
+        validate_node_id(node_id)
+        with self._lock:
+            index = self._refresh(run_id, run_dir)
+            stem = index.stems.get(node_id)
+            if stem is None:
+                # No claim: a file written without the index (by hand or an older
+                # version) is still found under the plain name, unless that name
+                # belongs to another node.
+                plain = _base_stem(node_id)
+                if plain.casefold() in index.nodes:
+                    return None
+                stem = plain
+        return run_dir / (stem + LOG_SUFFIX)
+
+    def _refresh(self, run_id: str, run_dir: Path) -> _Index:
+        """Bring the cached index of a run up to date with its file (caller holds the lock)."""
+        index = self._indexes.get(run_id)
+        path = run_dir / INDEX_FILE
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._indexes[run_id] = index = _Index()
+            return index
+        ident = (st.st_dev, st.st_ino)
+        if index is None or index.ident != ident or st.st_size < index.consumed:
+            index = _Index(ident=ident)
+            self._indexes[run_id] = index
+        if st.st_size == index.consumed:
+            return index
+        with open(path, "rb") as f:
+            f.seek(index.consumed)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        index.consumed += end
+        for raw in data[:end].split(b"\n"):
+            if not raw:
+                continue
+            try:
+                node_id = json.loads(raw)["node"]
+                validate_node_id(node_id)
+            except Exception:  # a damaged line must not make the run unreadable
+                continue
+            index.claim(node_id)
+        return index
+
+    def _claim(self, run_id: str, node_id: str) -> Path:
+        """Record *node_id* in the run's index if needed and return its stream file."""
+        run_dir = self.run_dir(run_id)
+        with self._lock:
+            index = self._refresh(run_id, run_dir)
+            if node_id not in index.stems:
+                # The leading newline ends a line some crashed writer left unfinished,
+                # so that line cannot swallow this claim (blank lines are skipped).
+                line = "\n" + json.dumps({"node": node_id}, ensure_ascii=False) + "\n"
+                try:
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(run_dir / INDEX_FILE, _OPEN_FLAGS, 0o644)
+                    try:
+                        os.write(fd, line.encode("utf-8"))
+                    finally:
+                        os.close(fd)
+                except OSError as exc:
+                    raise StoreError(f"cannot write log index in {run_dir}: {exc}") from exc
+                index = self._refresh(run_id, run_dir)
+            stem = index.stems.get(node_id)
+            if stem is None:
+                raise StoreError(f"log index {run_dir / INDEX_FILE} did not take node {node_id!r}")
+        return run_dir / (stem + LOG_SUFFIX)
+
+    # -- the LogStore contract --------------------------------------------------
+    def writer(self, run_id: str, node_id: str) -> FilesystemLogWriter:
+        """Open an append handle on a stream (its file is created on first flush)."""
+        if node_id == ENVELOPE:
+            path = self.run_dir(run_id) / ENVELOPE_FILE
+        else:
+            validate_node_id(node_id)
+            path = self._claim(run_id, node_id)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create log directory {path.parent}: {exc}") from exc
+        writer = FilesystemLogWriter(path, self.buffer_bytes)
+        self._writers.add(writer)
+        return writer
+
+    def append(self, run_id: str, node_id: str, lines: Iterable[str]) -> None:
+        """Append records to a stream in one call."""
+        batch = list(lines)
+        if not batch:
+            return
+        writer = self.writer(run_id, node_id)
+        try:
+            writer.write(batch)
+        finally:
+            writer.close()
+
+    def read(
+        self, run_id: str, node_id: str, offset: int = 0, limit: int | None = None
+    ) -> LogChunk:
+        """Return complete records from byte *offset*, at most *limit*.
+
+        A trailing line without its newline (still being written) is not
+        returned and ``next_offset`` stops before it. Blank lines are skipped.
+        """
+        if offset < 0:
+            raise StoreError(f"log offset must not be negative, got {offset}")
+        if limit is not None and limit <= 0:
+            return LogChunk([], offset)
+        path = self.path_for(run_id, node_id)
+        if path is None:
+            return LogChunk([], offset)
+        try:
+            with open(path, "rb") as f:
+                return _read_forward(f, offset, limit)
+        except FileNotFoundError:
+            return LogChunk([], offset)
+
+    def tail(self, run_id: str, node_id: str, n: int) -> list[str]:
+        """Return the last *n* complete records, reading the file backwards in blocks."""
+        if n <= 0:
+            return []
+        path = self.path_for(run_id, node_id)
+        if path is None:
+            return []
+        try:
+            with open(path, "rb") as f:
+                return _read_tail(f, n)
+        except FileNotFoundError:
+            return []
+
+    def streams(self, run_id: str) -> list[str]:
+        """Return the node ids with a stream in this run, sorted (``""`` is the envelope)."""
+        run_dir = self.run_dir(run_id)
+        try:
+            names = os.listdir(run_dir)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        with self._lock:
+            index = self._refresh(run_id, run_dir)
+            by_stem = dict(index.nodes)
+        found: set[str] = set()
+        for name in names:
+            if name == ENVELOPE_FILE:
+                found.add(ENVELOPE)
+            elif name.endswith(LOG_SUFFIX):
+                stem = name[: -len(LOG_SUFFIX)]
+                found.add(by_stem.get(stem.casefold(), stem))
+        return sorted(found)
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete every stream of a run (a missing run is not an error)."""
+        import shutil
+
+        run_dir = self.run_dir(run_id)
+        with self._lock:
+            self._indexes.pop(run_id, None)
+            try:
+                shutil.rmtree(run_dir)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StoreError(f"cannot delete logs of run {run_id}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close writers opened through this store that are still open."""
+        for writer in list(self._writers):
+            writer.close()
+        self._writers = weakref.WeakSet()
+        with self._lock:
+            self._indexes.clear()
+
+    def __enter__(self) -> FilesystemLogStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,161 @@
+"""The log record format: one JSON object per line.
+
+A record has the keys ``ts`` (RFC 3339 UTC with microseconds, e.g.
+``2026-11-23T17:41:43.123456Z``), ``level`` (``info``, ``warn``, ``error`` or
+``debug``), ``node``, ``step``, ``event``, ``msg`` and ``attrs``, in that
+order; empty fields are left out (a plain message has no ``event``). Lines
+are compact JSON with non-ASCII characters kept as UTF-8.
+
+:func:`format_output_lines` is the hot path: it frames a whole batch of
+command output lines as ``exec_line`` records in one string, computing the
+timestamp and the constant part of every record once per batch and escaping
+each line with the C JSON string encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from json.encoder import encode_basestring as _encode_str  # C-accelerated in CPython
+from typing import Any
+
+#: The levels a record may carry.
+LEVELS = frozenset({"info", "warn", "error", "debug"})
+
+#: The standard keys of a record, in the order they are written.
+RECORD_KEYS = ("ts", "level", "node", "step", "event", "msg", "attrs")
+
+#: Text that replaces a secret value in masked output.
+MASK = "***"
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def format_ts(t: float) -> str:
+    """Return *t* (seconds since the epoch) as RFC 3339 UTC with microseconds."""
+    micros = round(t * 1_000_000)
+    secs, us = divmod(micros, 1_000_000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(secs))}.{us:06d}Z"
+
+
+def parse_ts(value: str) -> float:
+    """Return the epoch seconds of an RFC 3339 UTC timestamp written by :func:`format_ts`.
+
+    Fractions of any length (or none) are accepted; a ``+00:00`` suffix is
+    accepted in place of ``Z``. Raises :class:`ValueError` on other input.
+    """
+    import calendar
+
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1]
+    elif text.endswith("+00:00"):
+        text = text[:-6]
+    else:
+        raise ValueError(f"not an RFC 3339 UTC timestamp: {value!r}")
+    base, _, frac = text.partition(".")
+    if frac and not frac.isdigit():
+        raise ValueError(f"not an RFC 3339 UTC timestamp: {value!r}")
+    secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    return secs + (int(frac) / 10 ** len(frac) if frac else 0.0)
+
+
+def make_record(
+    msg: str = "",
+    *,
+    level: str = "info",
+    node: str = "",
+    step: str = "",
+    event: str = "",
+    attrs: Mapping[str, Any] | None = None,
+    ts: float | None = None,
+) -> str:
+    """Return one record as a JSON line without its trailing newline.
+
+    *ts* defaults to now. Empty ``node``, ``step``, ``event``, ``msg`` and
+    ``attrs`` are omitted. Raises :class:`ValueError` for an unknown level.
+    Attribute values that JSON cannot hold are written with ``str()``.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"log level must be one of info, warn, error, debug; got {level!r}")
+    rec: dict[str, Any] = {"ts": format_ts(time.time() if ts is None else ts), "level": level}
+    if node:
+        rec["node"] = node
+    if step:
+        rec["step"] = step
+    if event:
+        rec["event"] = event
+    if msg:
+        rec["msg"] = msg
+    if attrs:
+        rec["attrs"] = dict(attrs)
+        try:
+            return _dumps(rec)
+        except (TypeError, ValueError):
+            rec["attrs"] = json.loads(json.dumps(rec["attrs"], default=str))
+    return _dumps(rec)
+
+
+def parse_record(line: str) -> dict[str, Any]:
+    """Parse one record line into a dict with every standard key present.
+
+    Missing keys get their empty value (``level`` defaults to ``info``);
+    keys beyond the standard ones are kept. A line that is not a JSON
+    object (text some tool wrote into a stream) is returned as a record
+    whose ``msg`` is the line, so log viewers never fail on it.
+    """
+    text = line.rstrip("\r\n")
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        obj = {"msg": text}
+    rec: dict[str, Any] = {
+        "ts": "", "level": "info", "node": "", "step": "", "event": "", "msg": "", "attrs": {},
+    }
+    rec.update(obj)
+    return rec
+
+
+def format_output_lines(
+    node: str, step: str, text_lines: Iterable[str], ts: float, level: str = "info"
+) -> str:
+    """Frame many lines of command output as ``exec_line`` records in one string.
+
+    Every record gets the same timestamp *ts*; the result is newline
+    terminated (empty for no lines) and ready for
+    :meth:`~sparkwing.storage.contracts.LogWriter.write_raw`. Each element of
+    *text_lines* is one output line without its newline (a newline inside an
+    element is escaped, so framing stays intact). Empty ``node``/``step`` are
+    omitted; ``msg`` is always written, even when the line is empty.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"log level must be one of info, warn, error, debug; got {level!r}")
+    head = ['{"ts":"', format_ts(ts), '","level":"', level, '"']
+    if node:
+        head += [',"node":', _encode_str(node)]
+    if step:
+        head += [',"step":', _encode_str(step)]
+    head.append(',"event":"exec_line","msg":')
+    prefix = "".join(head)
+    encoded = list(map(_encode_str, text_lines))
+    if not encoded:
+        return ""
+    return prefix + ("}\n" + prefix).join(encoded) + "}\n"
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """Replace every occurrence of each secret value in *text* with ``***``.
+
+    Longer secrets are replaced first, so a secret that contains another is
+    masked whole; empty values are ignored. Apply it to a raw chunk of
+    output before it is split into lines, so a multi-line secret is masked
+    too.
+    """
+    values = sorted({s for s in secrets if s}, key=len, reverse=True)
+    for value in values:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text

@@ -1,0 +1,104 @@
+"""The log record format helpers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sparkwing.storage.logrecord import (
+    format_output_lines,
+    format_ts,
+    make_record,
+    mask_secrets,
+    parse_record,
+    parse_ts,
+)
+
+T = 1_795_455_703.123456  # 2026-11-23T17:41:43.123456Z
+
+
+def test_format_ts() -> None:
+    assert format_ts(T) == "2026-11-23T17:41:43.123456Z"
+    assert format_ts(0) == "1970-01-01T00:00:00.000000Z"
+    assert format_ts(59.9999996) == "1970-01-01T00:01:00.000000Z"  # rounds into the next second
+    assert format_ts(1.5) == "1970-01-01T00:00:01.500000Z"
+
+
+def test_parse_ts_inverts_format_ts() -> None:
+    assert parse_ts(format_ts(T)) == pytest.approx(T, abs=1e-6)
+    assert parse_ts("2026-11-23T17:41:43Z") == 1_795_455_703
+    assert parse_ts("2026-11-23T17:41:43.5+00:00") == 1_795_455_703.5
+    assert parse_ts("2026-11-23T17:41:43.123456789Z") == pytest.approx(T, abs=1e-6)
+    for bad in ("2026-11-23T17:41:43", "2026-11-23 17:41:43Z", "2026-11-23T17:41:43.x1Z"):
+        with pytest.raises(ValueError):
+            parse_ts(bad)
+
+
+def test_make_record_order_and_omission() -> None:
+    line = make_record(
+        "built", level="warn", node="build", step="compile", event="step_end",
+        attrs={"duration_ms": 12, "outcome": "success"}, ts=T,
+    )
+    assert line == (
+        '{"ts":"2026-11-23T17:41:43.123456Z","level":"warn","node":"build","step":"compile",'
+        '"event":"step_end","msg":"built","attrs":{"duration_ms":12,"outcome":"success"}}'
+    )
+    assert make_record("plain", ts=T) == (
+        '{"ts":"2026-11-23T17:41:43.123456Z","level":"info","msg":"plain"}'
+    )
+    assert "\n" not in make_record("two\nlines", ts=T)
+    assert json.loads(make_record("héllo ✓", ts=T))["msg"] == "héllo ✓"
+    assert "héllo ✓" in make_record("héllo ✓", ts=T)  # UTF-8, not \\u escapes
+
+
+def test_make_record_rejects_unknown_levels_and_stringifies_odd_attrs() -> None:
+    with pytest.raises(ValueError):
+        make_record("x", level="warning")
+    rec = json.loads(make_record("x", attrs={"path": object.__new__(type("P", (), {}))}, ts=T))
+    assert isinstance(rec["attrs"]["path"], str)
+    assert json.loads(make_record("x", attrs={"s": {1, 2}}, ts=T))["attrs"]["s"] == "{1, 2}"
+
+
+def test_parse_record_fills_defaults_and_tolerates_junk() -> None:
+    rec = parse_record(make_record("m", node="n", ts=T) + "\n")
+    assert rec == {
+        "ts": "2026-11-23T17:41:43.123456Z", "level": "info", "node": "n", "step": "",
+        "event": "", "msg": "m", "attrs": {},
+    }
+    assert parse_record('{"msg":"x","extra":1}')["extra"] == 1
+    junk = parse_record("not json at all")
+    assert junk["msg"] == "not json at all"
+    assert junk["level"] == "info"
+    assert parse_record("[1, 2]")["msg"] == "[1, 2]"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["plain", 'quotes " and \\ backslash', "tab\there", "bell\x07 esc\x1b[31m", "日本語 ✓ \U0001f680",
+     "embedded\nnewline", "\u2028 line separator", "trailing space "],
+)
+def test_output_lines_match_make_record(line: str) -> None:
+    batch = format_output_lines("build/linux", "compile", [line, line], T)
+    expected = make_record(line, node="build/linux", step="compile", event="exec_line", ts=T)
+    assert batch == expected + "\n" + expected + "\n"
+
+
+def test_output_lines_shape() -> None:
+    assert format_output_lines("n", "s", [], T) == ""
+    batch = format_output_lines("", "", ["", "x"], T, level="error")
+    first, second = batch.splitlines()
+    assert json.loads(first) == {
+        "ts": "2026-11-23T17:41:43.123456Z", "level": "error", "event": "exec_line", "msg": "",
+    }
+    assert json.loads(second)["msg"] == "x"
+    assert batch.endswith("\n")
+    assert len(format_output_lines("n", "s", (f"l{i}" for i in range(1000)), T).splitlines()) == 1000
+    with pytest.raises(ValueError):
+        format_output_lines("n", "s", ["x"], T, level="fatal")
+
+
+def test_mask_secrets() -> None:
+    assert mask_secrets("token=abc123 and abc", ["abc", "abc123"]) == "token=*** and ***"
+    assert mask_secrets("nothing here", ["", "zzz"]) == "nothing here"
+    assert mask_secrets("-----BEGIN\nKEY\n-----END done", ["-----BEGIN\nKEY\n-----END"]) == "*** done"
+    assert mask_secrets("aaaa", ["aa"]) == "******"
