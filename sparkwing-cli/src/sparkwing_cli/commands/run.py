@@ -49,6 +49,8 @@ class RunArgs:
     dry_run: bool = False
     output: str = ""
     help: bool = False
+    retry_of: str = ""
+    reuse_passed: bool = False
     pipeline_args: list[str] = field(default_factory=list)
     flags: dict[str, Any] = field(default_factory=dict)
 
@@ -167,7 +169,7 @@ def execute(ra: RunArgs) -> int:
     specs = input_specs(pdef.inputs_cls)
     run_ctx = RunContext(
         run_id=new_run_id(), pipeline=entry.name, workdir=project.root, git=git,
-        trigger=Trigger(os.environ.get("SPARKWING_TRIGGER_SOURCE", "manual"),
+        trigger=Trigger("retry" if ra.retry_of else os.environ.get("SPARKWING_TRIGGER_SOURCE", "manual"),
                         os.environ.get("USER", "")),
         started_at=time.time(), args=values, dry_run=ra.dry_run, profile=resolved.name,
     )
@@ -175,7 +177,12 @@ def execute(ra: RunArgs) -> int:
     stores = open_stores(resolved)
     json_out = ra.output == "json" or (ra.output == "" and not sys.stdout.isatty())
     reporter = _reporter(json_out)
+    reuse: dict[str, Any] = {}
+    if ra.retry_of:
+        reuse = _reusable(stores.state, ra.retry_of, entry.name, ra.reuse_passed)
     options = RunOptions(
+        retry_of=ra.retry_of,
+        reuse=reuse,
         workers=ra.workers,
         no_cache=ra.no_cache,
         dry_run=ra.dry_run,
@@ -191,6 +198,24 @@ def execute(ra: RunArgs) -> int:
     finally:
         stores.close()
     return 0 if run.status == "success" else 1
+
+
+def _reusable(state: Any, run_id: str, pipeline: str, reuse_passed: bool) -> dict[str, Any]:
+    """Outputs of the jobs of *run_id* that ended OK (reused by ``runs retry --failed``)."""
+    from sparkwing.errors import NotFoundError
+    from sparkwing.storage.records import OK_OUTCOMES
+
+    old = state.get_run(run_id)
+    if old is None:
+        raise NotFoundError(f"no run {run_id!r} to retry")
+    if old.pipeline != pipeline:
+        raise UsageError(f"run {run_id} is of pipeline {old.pipeline!r}, not {pipeline!r}")
+    if not reuse_passed:
+        return {}
+    return {
+        n.node_id: n.output for n in state.list_nodes(run_id)
+        if n.outcome in OK_OUTCOMES and n.kind == "job"
+    }
 
 
 def _reporter(json_out: bool) -> Any:

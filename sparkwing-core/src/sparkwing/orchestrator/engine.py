@@ -44,6 +44,8 @@ class RunOptions:
     """Run-wide settings from the command line."""
 
     workers: int = 0
+    retry_of: str = ""
+    reuse: dict[str, Any] = field(default_factory=dict)
     no_cache: bool = False
     dry_run: bool = False
     invocation: dict[str, Any] = field(default_factory=dict)
@@ -168,6 +170,7 @@ class Orchestrator:
             host=socket.gethostname(),
             pid=os.getpid(),
             invocation=self.options.invocation,
+            retry_of=self.options.retry_of,
         )
         self.state.create_run(run)
         self.run = run
@@ -302,9 +305,16 @@ class Orchestrator:
             if self.cancel_reason:
                 self._settle(nid, "cancelled", "ctx-cancelled")
                 return
-            blocked = self._blocked_by(node)
+            blocked = "" if node.kind == "recovery" else self._blocked_by(node)
             if blocked:
                 self._settle(nid, "cancelled", f"upstream-failed: {blocked}")
+                return
+            if nid in self.options.reuse:
+                self.outputs[nid] = self.options.reuse[nid]
+                output = self.options.reuse[nid]
+                self._settle(nid, "cached", f"reused from {self.options.retry_of}",
+                             event="node_reused",
+                             extra={"output": output, "has_output": output is not None})
                 return
             if node.kind == "recovery":
                 parent = self.states[node.recovery_of or ""]

@@ -32,6 +32,7 @@ async def run_work(work: Work, ctx: Context, orch: Orchestrator) -> Any:
     step_ctx: dict[str, Context] = {}
     failure: list[BaseException] = []
     stop: list[str] = []
+    victims: set[str] = set()
 
     def record(step: StepNode, st: str, started: float | None, error: str = "") -> None:
         status[step.id] = st
@@ -87,6 +88,11 @@ async def run_work(work: Work, ctx: Context, orch: Orchestrator) -> Any:
             if not stop or stop[0] != "fail-fast":
                 raise
         except Exception as exc:
+            if step.id in victims:  # killed by fail-fast: its error is the kill
+                record(step, "cancelled", started, "fail-fast")
+                ctx.log.record(f"step {step.id} cancelled (fail-fast)", event="step_end",
+                               step=step.id, attrs={"outcome": "cancelled"})
+                return
             record(step, "failed", started, str(exc))
             ctx.log.record(f"step {step.id} failed: {exc}", level="error", event="step_end",
                            step=step.id, attrs={"outcome": "failed", "error": str(exc)})
@@ -105,19 +111,21 @@ async def run_work(work: Work, ctx: Context, orch: Orchestrator) -> Any:
                        attrs={"outcome": "skipped", "reason": reason})
 
     async def _cancel_siblings(trigger: StepNode) -> None:
-        victims = [
+        running = [
             sid for sid, t in tasks.items()
             if sid != trigger.id and not t.done() and status.get(sid) == "running"
             and not work.steps[sid].is_finally
         ]
-        for sid in victims:
+        victims.update(running)
+        for sid in running:
+            tasks[sid].cancel()
+        for sid in running:
             if sid in step_ctx:
                 await kill_processes(step_ctx[sid], "cancellation")
-            tasks[sid].cancel()
         ctx.log.record(
-            f"step {trigger.id} failed; cancelled {len(victims)} running sibling step(s)",
+            f"step {trigger.id} failed; cancelled {len(running)} running sibling step(s)",
             event="work_fail_fast",
-            attrs={"trigger_step": trigger.id, "cancelled_steps": victims},
+            attrs={"trigger_step": trigger.id, "cancelled_steps": running},
         )
 
     tasks = {sid: asyncio.ensure_future(one(s)) for sid, s in work.steps.items()}
