@@ -1,0 +1,145 @@
+"""The dashboard's aiohttp application: API routes, streams, web UI, plugin routes."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sparkwing.errors import NotFoundError, SparkwingError
+
+from .. import __version__
+from . import logs_api, runs_api, streams
+from .context import CONTEXT_KEY, ServerContext, ServerOptions, context_of
+from .errors import json_response
+
+#: Directory of the web UI's static files (shipped inside the package).
+STATIC_DIR = Path(__file__).parent / "static"
+
+#: Message of the 405 answer to a write in read-only mode.
+READ_ONLY_MESSAGE = "read-only mode: writes disabled"
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_log = logging.getLogger("sparkwing.localws")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_app(stores: Any, *, read_only: bool = False,
+             options: ServerOptions | None = None) -> web.Application:
+    """Build the dashboard application over opened *stores*.
+
+    *stores* needs ``state`` (a :class:`~sparkwing.storage.contracts.StateStore`)
+    and ``logs`` (a :class:`~sparkwing.storage.contracts.LogStore`), as
+    returned by :func:`sparkwing.config.open_stores`. With *read_only*, every
+    non-GET ``/api/*`` request is refused with 405. Plugins add routes
+    through ``sparkwing_add_server_routes(app, context)``, where *context* is
+    the :class:`ServerContext`. The caller keeps ownership of the stores.
+    """
+    ctx = ServerContext(stores=stores, read_only=read_only, options=options or ServerOptions())
+    app = web.Application(middlewares=[_api_guard])
+    app[CONTEXT_KEY] = ctx
+
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/v1/version", version)
+    app.router.add_get("/api/v1/capabilities", capabilities)
+    # Streams first: their paths would otherwise match the detail routes.
+    app.router.add_routes(streams.routes)
+    app.router.add_routes(logs_api.routes)
+    app.router.add_routes(runs_api.routes)
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC_DIR, show_index=False)
+
+    from sparkwing.plugins.manager import get_host
+
+    get_host().add_server_routes(app, ctx)
+
+    async def on_startup(_: web.Application) -> None:
+        ctx.start()
+
+    async def on_shutdown(_: web.Application) -> None:
+        ctx.closing.set()
+
+    async def on_cleanup(_: web.Application) -> None:
+        ctx.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+@web.middleware
+async def _api_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse writes in read-only mode; answer API errors as JSON."""
+    api = request.path.startswith("/api/")
+    if not api:
+        return await handler(request)
+    if context_of(request).read_only and request.method not in _SAFE_METHODS:
+        response = json_response({"error": READ_ONLY_MESSAGE}, status=405)
+        response.headers["Allow"] = "GET, HEAD, OPTIONS"
+        return response
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        return json_response({"error": exc.reason.lower()}, status=exc.status)
+    except NotFoundError as exc:
+        return json_response({"error": str(exc)}, status=404)
+    except SparkwingError as exc:
+        return json_response({"error": str(exc)}, status=400)
+    except Exception as exc:
+        _log.exception("error in %s %s", request.method, request.path)
+        return json_response({"error": f"internal error: {type(exc).__name__}: {exc}"}, status=500)
+
+
+async def health(request: web.Request) -> web.Response:
+    """``GET /api/health``: ``{"status": "ok"}`` while the server runs."""
+    return json_response({"status": "ok"})
+
+
+async def version(request: web.Request) -> web.Response:
+    """``GET /api/v1/version``: the server's version (also the dashboard replacement handshake)."""
+    return json_response({
+        "name": "sparkwing-server",
+        "component": "localws",
+        "version": __version__,
+        "pid": os.getpid(),
+    })
+
+
+def _store_type(ctx: ServerContext, kind: str) -> str:
+    resolved = getattr(ctx.stores, "resolved", None)
+    blocks = getattr(resolved, "blocks", None)
+    block = blocks.get(kind) if isinstance(blocks, dict) else None
+    if isinstance(block, dict) and block.get("type"):
+        return str(block["type"])
+    store = getattr(ctx.stores, kind, None)
+    return type(store).__name__ if store is not None else ""
+
+
+async def capabilities(request: web.Request) -> web.Response:
+    """``GET /api/v1/capabilities``: mode, stores, features the UI may offer, read-only flag."""
+    ctx = context_of(request)
+    features = ["runs", "logs", "events", "log-search", "streams"]
+    if not ctx.read_only:
+        features.append("cancel")
+    return json_response({
+        "mode": "local",
+        "version": __version__,
+        "profile": ctx.profile_name,
+        "storage": {"runs": _store_type(ctx, "state"), "logs": _store_type(ctx, "logs")},
+        "features": features,
+        "read_only": ctx.read_only,
+    })
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    """``GET /``: the web UI."""
+    response = web.FileResponse(STATIC_DIR / "index.html")
+    response.headers["Cache-Control"] = "no-cache"
+    return response

@@ -1,0 +1,108 @@
+"""What every dashboard handler shares: the stores, the settings, and how store calls run."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class ServerOptions:
+    """Tunables of the dashboard (defaults suit interactive use)."""
+
+    #: How often an events stream looks for new events (seconds).
+    events_poll_s: float = 0.25
+    #: How often a log stream looks for new lines (seconds).
+    logs_poll_s: float = 0.05
+    #: How often the runs-list stream re-reads the list (seconds).
+    runs_poll_s: float = 0.5
+    #: Seconds of silence after which a stream sends a ``: keepalive`` comment.
+    keepalive_s: float = 15.0
+    #: Events read per store call while streaming.
+    events_page: int = 500
+    #: Largest page of runs one request may ask for.
+    max_runs_limit: int = 500
+    #: Run store calls on dedicated worker threads (else on the event loop).
+    threaded_stores: bool = True
+
+
+@dataclass
+class ServerContext:
+    """The dashboard's stores and settings; plugins receive it in ``sparkwing_add_server_routes``.
+
+    ``stores`` is a :class:`sparkwing.config.Stores`-like object with ``state``
+    and ``logs`` attributes (``resolved`` optional). Store methods are
+    synchronous; handlers call them through :meth:`state_call` and
+    :meth:`logs_call`, which run them on one worker thread per store so the
+    event loop never waits on SQLite or the disk.
+    """
+
+    stores: Any
+    read_only: bool = False
+    options: ServerOptions = field(default_factory=ServerOptions)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    _state_pool: ThreadPoolExecutor | None = None
+    _logs_pool: ThreadPoolExecutor | None = None
+
+    @property
+    def state(self) -> Any:
+        """The :class:`~sparkwing.storage.contracts.StateStore`."""
+        return self.stores.state
+
+    @property
+    def logs(self) -> Any:
+        """The :class:`~sparkwing.storage.contracts.LogStore`."""
+        return self.stores.logs
+
+    @property
+    def profile_name(self) -> str:
+        """Name of the resolved profile the stores came from ("" when unknown)."""
+        resolved = getattr(self.stores, "resolved", None)
+        name = getattr(resolved, "name", None) or getattr(resolved, "profile", None)
+        return name if isinstance(name, str) else ""
+
+    def start(self) -> None:
+        """Create the worker threads (called when the application starts)."""
+        if self.options.threaded_stores and self._state_pool is None:
+            self._state_pool = ThreadPoolExecutor(1, thread_name_prefix="sw-state")
+            self._logs_pool = ThreadPoolExecutor(2, thread_name_prefix="sw-logs")
+
+    def stop(self) -> None:
+        """Stop the worker threads (called when the application shuts down)."""
+        for pool in (self._state_pool, self._logs_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._state_pool = self._logs_pool = None
+
+    async def state_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one state-store call off the event loop and return its result."""
+        return await _call(self._state_pool, fn, args, kwargs)
+
+    async def logs_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one log-store call (or other file work) off the event loop."""
+        return await _call(self._logs_pool, fn, args, kwargs)
+
+
+async def _call(pool: ThreadPoolExecutor | None, fn: Callable[..., T], args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> T:
+    if pool is None:
+        return fn(*args, **kwargs)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+
+
+#: Application key under which the :class:`ServerContext` is stored.
+CONTEXT_KEY: web.AppKey[ServerContext] = web.AppKey("sparkwing_context", ServerContext)
+
+
+def context_of(request: web.Request) -> ServerContext:
+    """Return the :class:`ServerContext` of the application serving *request*."""
+    return request.app[CONTEXT_KEY]

@@ -1,0 +1,363 @@
+// The run page: header and actions, inputs, job DAG, the selected job's steps,
+// output, failure excerpt and live log. Updates live from the run's event stream
+// (plus a light poll while the run is in progress, for step changes).
+
+import { api, capabilities, hasFeature, nodePath, stream } from "./api.js";
+import { renderDag } from "./dag.js";
+import { badge, elapsed, fill, fmtAgo, fmtDuration, fmtTime, h, nodeStatus, shortSha } from "./format.js";
+import { LogView, excerptBlock } from "./logview.js";
+
+/** Event kinds that change what the page shows (events are named by kind on the stream). */
+const KINDS = ["message", "run_started", "run_finished", "run_start", "run_finish", "node_started",
+  "node_succeeded", "node_failed", "node_skipped", "node_cancelled", "node_cached", "node_satisfied",
+  "node_reused", "node_superseded", "node_skipped_concurrent", "node_failure_excerpt", "node_paused",
+  "node_resumed", "attempt_retry", "cache_hit", "approval_requested", "approval_resolved"];
+
+const POLL_MS = 1500;
+const MASK = "***";
+
+/** Groups collapsed by the user, per run (kept while the tab lives). */
+const collapsedByRun = new Map();
+
+function mergeNodes(detail) {
+  const planNodes = (detail.run.plan && detail.run.plan.nodes) || [];
+  const byId = new Map();
+  for (const p of planNodes) {
+    byId.set(p.id, { id: p.id, node_id: p.id, deps: p.deps || [], groups: p.groups || [], status: "pending",
+      outcome: "", steps: [], plan: p });
+  }
+  for (const n of detail.nodes) {
+    const plan = byId.get(n.node_id);
+    byId.set(n.node_id, { ...n, id: n.node_id, plan: plan ? plan.plan : null,
+      deps: n.deps && n.deps.length ? n.deps : (plan ? plan.deps : []),
+      groups: n.groups && n.groups.length ? n.groups : (plan ? plan.groups : []) });
+  }
+  const nodes = [...byId.values()];
+  for (const n of nodes) {
+    n.display = nodeStatus(n);
+    n.elapsed = n.started_at ? elapsed(n.started_at, n.finished_at) : null;
+  }
+  return nodes;
+}
+
+function stepsOf(node) {
+  const rows = new Map((node.steps || []).map((s) => [s.step_id, s]));
+  const out = [];
+  for (const p of (node.plan && node.plan.steps) || []) {
+    out.push({ id: p.id, row: rows.get(p.id) || null, plan: p });
+    rows.delete(p.id);
+  }
+  for (const [id, row] of rows) out.push({ id, row, plan: null });
+  return out;
+}
+
+function defaultSelection(nodes) {
+  const pick = (pred) => nodes.find(pred);
+  const n = pick((x) => x.display === "failed") || pick((x) => x.display === "running") ||
+    pick((x) => x.display === "approval_pending") || nodes[0];
+  return n ? n.id : null;
+}
+
+function valueCell(value, secret) {
+  if (secret || value === MASK) return h("span", { class: "secret", title: "secret input" }, MASK);
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+function kvTable(obj, secrets = []) {
+  const keys = Object.keys(obj || {});
+  if (!keys.length) return h("div", { class: "muted" }, "none");
+  return h("table", { class: "kv" }, h("tbody", {}, keys.map((k) =>
+    h("tr", { dataset: { key: k } }, h("td", {}, k), h("td", {}, valueCell(obj[k], secrets.includes(k)))))));
+}
+
+/** Render the page of run *runId* into *root*; returns a cleanup function. */
+export function runView(root, runId, params, setCrumbs) {
+  setCrumbs([h("span", { class: "mono" }, runId)]);
+  let detail = null;
+  let nodes = [];
+  let caps = { features: [] };
+  let selected = params.get("node");
+  let logView = null;
+  let logFor = null;
+  let excerptFor = null;
+  let events = null;
+  let pollTimer = null;
+  let reloadTimer = null;
+  let disposed = false;
+  let cancelArmed = null;
+  const collapsed = collapsedByRun.get(runId) || new Set();
+  collapsedByRun.set(runId, collapsed);
+
+  const head = h("section", { class: "panel run-head", id: "run-head" });
+  const dagBox = h("div", { class: "dag-wrap", id: "dag" });
+  const groupsBox = h("div", { class: "groups", id: "groups" });
+  const inputsBody = h("div", { class: "panel-body", id: "inputs" });
+  const jobHead = h("div", { class: "panel-head", id: "job-head" });
+  const excerptBox = h("div", { id: "excerpt" });
+  const stepsBody = h("div", { class: "panel-body", id: "steps" });
+  const outputBody = h("div", { class: "panel-body", id: "output", hidden: true });
+  const logBox = h("div", { id: "log" });
+  const approvalBox = h("div", { id: "approval" });
+  const job = h("section", { class: "panel", id: "job" }, jobHead, approvalBox, excerptBox,
+    h("details", { class: "job-steps", open: true }, h("summary", { class: "panel-head" }, "Steps"), stepsBody),
+    outputBody, logBox);
+  root.replaceChildren(head, h("div", { class: "run-grid" },
+    h("div", {},
+      h("section", { class: "panel", id: "jobs" }, h("h2", {}, "Jobs"), groupsBox, dagBox),
+      h("section", { class: "panel" }, h("h2", {}, "Inputs"), inputsBody)),
+    h("div", {}, job)));
+
+  function renderHead() {
+    const run = detail.run;
+    const started = run.started_at || run.created_at;
+    const actions = h("div", { class: "actions" });
+    if (hasFeature(caps, "cancel") && !run.terminal) {
+      const requested = !!run.cancel_requested_at;
+      const btn = h("button", { type: "button", class: `btn danger${cancelArmed ? " confirm" : ""}`, id: "cancel",
+        disabled: requested }, requested ? "Cancelling…" : cancelArmed ? "Confirm cancel" : "Cancel run");
+      btn.addEventListener("click", async () => {
+        if (!cancelArmed) {
+          cancelArmed = setTimeout(() => { cancelArmed = null; renderHead(); }, 4000);
+          renderHead();
+          return;
+        }
+        clearTimeout(cancelArmed);
+        cancelArmed = null;
+        btn.disabled = true;
+        try { await api(`/runs/${encodeURIComponent(runId)}/cancel`, { method: "POST" }); } catch (err) { alertLine(err); }
+        reload();
+      });
+      actions.append(btn);
+    }
+    if (hasFeature(caps, "retry") && run.terminal && run.status !== "success") {
+      actions.append(h("button", { type: "button", class: "btn", id: "retry", onclick: async () => {
+        try {
+          const res = await api(`/runs/${encodeURIComponent(runId)}/retry`, { method: "POST" });
+          if (res && res.run_id) location.hash = `#/runs/${encodeURIComponent(res.run_id)}`;
+        } catch (err) { alertLine(err); }
+      } }, "Retry"));
+    }
+    const status = run.cancel_requested_at && !run.terminal ? "cancelling" : run.status;
+    fill(head,
+      h("div", { class: "run-title" }, h("h1", {}, run.pipeline), badge(status), h("span", { class: "mono muted" }, run.id), actions),
+      h("div", { class: "meta" },
+        run.git_branch ? h("span", {}, "branch ", h("b", {}, run.git_branch)) : null,
+        run.git_sha ? h("span", {}, "commit ", h("b", { class: "mono" }, shortSha(run.git_sha)), run.git_dirty ? " (dirty)" : "") : null,
+        h("span", {}, "trigger ", h("b", {}, run.trigger_source || "manual"), run.trigger_user ? ` by ${run.trigger_user}` : ""),
+        h("span", { title: fmtTime(run.created_at) }, "started ", h("b", {}, fmtAgo(started))),
+        h("span", {}, "duration ", h("b", { id: "run-duration", dataset: { start: started || "", end: run.finished_at || "" } },
+          fmtDuration(elapsed(started, run.finished_at)))),
+        run.profile ? h("span", {}, "profile ", h("b", {}, run.profile)) : null,
+        run.retry_of ? h("span", {}, "retry of ", h("a", { href: `#/runs/${encodeURIComponent(run.retry_of)}` }, run.retry_of)) : null),
+      run.error ? h("div", { class: "run-error", id: "run-error" }, run.error) : null);
+  }
+
+  function alertLine(err) {
+    head.append(h("div", { class: "run-error" }, String(err.message || err)));
+  }
+
+  function renderInputs() {
+    const run = detail.run;
+    inputsBody.replaceChildren(kvTable(run.args, run.secret_args || []));
+  }
+
+  function renderGroups() {
+    const names = new Map();
+    for (const n of nodes) for (const g of n.groups || []) names.set(g, (names.get(g) || 0) + 1);
+    groupsBox.hidden = names.size === 0;
+    groupsBox.replaceChildren(...[...names].map(([g, count]) => {
+      const isCollapsed = collapsed.has(g);
+      return h("button", { type: "button", class: `btn small group-chip${isCollapsed ? "" : " on"}`,
+        "aria-pressed": String(!isCollapsed), dataset: { group: g }, title: isCollapsed ? "expand group" : "collapse group",
+        onclick: () => toggleGroup(g) }, `${isCollapsed ? "▸" : "▾"} ${g} (${count})`);
+    }));
+  }
+
+  function toggleGroup(g) {
+    if (collapsed.has(g)) collapsed.delete(g); else collapsed.add(g);
+    renderGroups();
+    renderDagNow();
+  }
+
+  function renderDagNow() {
+    if (!nodes.length) {
+      dagBox.replaceChildren(h("div", { class: "empty" }, "No jobs recorded yet."));
+      return;
+    }
+    renderDag(dagBox, nodes, { collapsed, selected, onSelect: select, onToggleGroup: toggleGroup });
+  }
+
+  function select(id) {
+    if (id === selected) return;
+    selected = id;
+    const url = new URL(location.href);
+    url.hash = `#/runs/${encodeURIComponent(runId)}?node=${encodeURIComponent(id)}`;
+    history.replaceState(null, "", url);
+    renderDagNow();
+    renderJob();
+  }
+
+  function renderJob() {
+    const node = nodes.find((n) => n.id === selected);
+    if (!node) {
+      jobHead.replaceChildren(h("span", { class: "muted" }, "Select a job"));
+      stepsBody.replaceChildren();
+      excerptBox.replaceChildren();
+      outputBody.hidden = true;
+      if (logView) { logView.stop(); logView = null; logFor = null; logBox.replaceChildren(); }
+      return;
+    }
+    fill(jobHead,
+      h("span", { class: "mono", id: "job-name" }, node.id), badge(node.display),
+      node.elapsed !== null ? h("span", { class: "muted" }, fmtDuration(node.elapsed)) : null,
+      node.attempts > 1 ? h("span", { class: "muted" }, `attempt ${node.attempts}`) : null,
+      node.failure_reason ? h("span", { class: "badge" }, node.failure_reason.replace(/_/g, " ")) : null,
+      node.exit_code !== null && node.exit_code !== undefined && node.exit_code !== 0 ? h("span", { class: "badge" }, `exit ${node.exit_code}`) : null,
+      node.status_detail ? h("span", { class: "muted" }, node.status_detail) : null);
+
+    const steps = stepsOf(node);
+    stepsBody.replaceChildren(steps.length
+      ? h("ul", { class: "steps" }, steps.map((s) => {
+        const st = s.row ? s.row.status : (node.display === "pending" || node.display === "running" ? "pending" : "skipped");
+        return h("li", { dataset: { step: s.id, status: st } }, badge(st), h("span", { class: "step-id" }, s.id),
+          s.row && s.row.error ? h("span", { class: "badge", title: s.row.error }, "error") : null,
+          h("span", { class: "dur" }, s.row && s.row.started_at ? fmtDuration(elapsed(s.row.started_at, s.row.finished_at)) : ""));
+      }))
+      : h("div", { class: "muted" }, "No steps recorded."));
+
+    if (node.has_output) {
+      outputBody.hidden = false;
+      const out = node.output;
+      outputBody.replaceChildren(h("div", { class: "muted" }, "Output"),
+        out !== null && typeof out === "object" && !Array.isArray(out)
+          ? kvTable(out)
+          : h("pre", { class: "output-json" }, JSON.stringify(out, null, 2)));
+    } else {
+      outputBody.hidden = true;
+    }
+
+    renderApproval(node);
+    loadExcerpt(node);
+
+    if (logFor !== node.id) {
+      if (logView) logView.stop();
+      logView = new LogView(runId, node.id, (stepId) => {
+        const cur = nodes.find((n) => n.id === selected);
+        const row = cur && (cur.steps || []).find((s) => s.step_id === stepId);
+        return row ? row.status : null;
+      });
+      logFor = node.id;
+      logBox.replaceChildren(logView.element);
+      logView.start();
+    } else if (logView) {
+      logView.refreshSteps();
+    }
+  }
+
+  function renderApproval(node) {
+    approvalBox.replaceChildren();
+    if (!hasFeature(caps, "approvals") || node.status !== "approval_pending") return;
+    const comment = h("input", { type: "text", placeholder: "Comment (optional)", "aria-label": "Approval comment" });
+    const resolve = async (resolution) => {
+      try {
+        await api(`/runs/${encodeURIComponent(runId)}/approvals/${nodePath(node.id)}`, {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ resolution, comment: comment.value }),
+        });
+      } catch (err) { alertLine(err); }
+      reload();
+    };
+    approvalBox.append(h("div", { class: "panel-body approval" },
+      h("b", {}, "Approval required"), " ", comment,
+      h("button", { type: "button", class: "btn", onclick: () => resolve("approved") }, "Approve"),
+      h("button", { type: "button", class: "btn danger", onclick: () => resolve("denied") }, "Deny")));
+  }
+
+  async function loadExcerpt(node) {
+    const failed = node.display === "failed" || (node.error && node.status === "done" && node.display !== "success");
+    const key = `${node.id}:${node.finished_at || ""}`;
+    if (!failed) { excerptBox.replaceChildren(); excerptFor = null; return; }
+    if (excerptFor === key) return;
+    excerptFor = key;
+    try {
+      const data = await api(`/runs/${encodeURIComponent(runId)}/nodes/${nodePath(node.id)}`);
+      if (disposed || selected !== node.id) return;
+      const ex = data.excerpt || { lines: [], error: node.error };
+      fill(excerptBox, h("div", { class: "excerpt", dataset: { node: node.id } },
+        h("div", { class: "excerpt-head" }, "Failure",
+          ex.failure_reason ? h("span", { class: "badge" }, ex.failure_reason.replace(/_/g, " ")) : null,
+          ex.exit_code !== null && ex.exit_code !== undefined ? h("span", { class: "badge" }, `exit ${ex.exit_code}`) : null),
+        ex.error ? h("div", { class: "panel-body run-error" }, ex.error) : null,
+        ex.lines && ex.lines.length ? excerptBlock(ex.lines) : h("div", { class: "panel-body muted" }, "No output was captured."),
+        ex.truncated ? h("div", { class: "log-foot" }, "Showing the last lines; the full log is below.") : null));
+    } catch (err) {
+      excerptFor = null;
+    }
+  }
+
+  function renderAll() {
+    renderHead();
+    renderInputs();
+    renderGroups();
+    renderDagNow();
+    renderJob();
+  }
+
+  async function reload() {
+    clearTimeout(reloadTimer);
+    reloadTimer = null;
+    try {
+      detail = await api(`/runs/${encodeURIComponent(runId)}`);
+    } catch (err) {
+      if (disposed) return;
+      if (err.status === 404) {
+        root.replaceChildren(h("div", { class: "panel empty" }, `Run ${runId} not found. `, h("a", { href: "#/" }, "All runs")));
+        dispose();
+        return;
+      }
+      schedulePoll();
+      return;
+    }
+    if (disposed) return;
+    nodes = mergeNodes(detail);
+    if (!selected || !nodes.some((n) => n.id === selected)) selected = defaultSelection(nodes);
+    renderAll();
+    schedulePoll();
+  }
+
+  function scheduleReload() {
+    if (!reloadTimer) reloadTimer = setTimeout(reload, 150);
+  }
+
+  function schedulePoll() {
+    clearTimeout(pollTimer);
+    if (disposed || !detail || detail.run.terminal) return;
+    pollTimer = setTimeout(reload, POLL_MS);
+  }
+
+  const ticker = setInterval(() => {
+    const el = document.getElementById("run-duration");
+    if (el && el.dataset.start && !el.dataset.end) el.textContent = fmtDuration(elapsed(Number(el.dataset.start)));
+  }, 1000);
+
+  function dispose() {
+    disposed = true;
+    clearInterval(ticker);
+    clearTimeout(pollTimer);
+    clearTimeout(reloadTimer);
+    if (events) events.close();
+    if (logView) logView.stop();
+  }
+
+  (async () => {
+    caps = await capabilities();
+    await reload();
+    if (disposed) return;
+    const handlers = { stream_end: () => reload() };
+    for (const kind of KINDS) handlers[kind] = scheduleReload;
+    events = stream(`/runs/${encodeURIComponent(runId)}/events/stream`, handlers);
+  })();
+
+  return dispose;
+}
