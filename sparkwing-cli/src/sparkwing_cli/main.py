@@ -19,6 +19,7 @@ COMMANDS = {
     "profile": "sparkwing_cli.commands.profile:profile_cmd",
     "dashboard": "sparkwing_cli.commands.dashboard:dashboard_group",
     "cache": "sparkwing_cli.commands.cache:cache_group",
+    "debug": "sparkwing_cli.commands.debug:debug_group",
 }
 
 

@@ -29,11 +29,19 @@ _LAZY: dict[str, str] = {
     "CommandResult": "sparkwing.runtime.command:CommandResult",
     "SparkwingError": "sparkwing.errors:SparkwingError",
     "PlanError": "sparkwing.errors:PlanError",
+    "key": "sparkwing.cachekeys:key",
+    "hash_files": "sparkwing.cachekeys:hash_files",
+    "hash_env": "sparkwing.cachekeys:hash_env",
+    "NO_CACHE": "sparkwing.cachekeys:NO_CACHE",
+    "concurrency_group": "sparkwing.dsl.concurrency:concurrency_group",
+    "ConcurrencyGroup": "sparkwing.dsl.concurrency:ConcurrencyGroup",
 }
 
 __all__ = [
+    "NO_CACHE",
     "CommandError",
     "CommandResult",
+    "ConcurrencyGroup",
     "Context",
     "Group",
     "Job",
@@ -48,7 +56,11 @@ __all__ = [
     "Work",
     "__version__",
     "arg",
+    "concurrency_group",
+    "hash_env",
+    "hash_files",
     "hookimpl",
+    "key",
     "sh",
 ]
 
@@ -66,6 +78,8 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .cachekeys import NO_CACHE, hash_env, hash_files, key
+    from .dsl.concurrency import ConcurrencyGroup, concurrency_group
     from .dsl.inputs import NoInputs, arg
     from .dsl.nodes import Group, Job, JobNode, Ref, sh
     from .dsl.plan import Plan

@@ -20,6 +20,15 @@ RUN_FLAGS: dict[str, bool] = {
     "--sw-local-only": False,
     "--sw-no-cache": False,
     "--sw-dry-run": False,
+    "--sw-box-slots": True,
+    "--sw-no-wait": False,
+    "--sw-allow": True,
+    "--sw-only": True,
+    "--sw-start-at": True,
+    "--sw-stop-at": True,
+    "--sw-pause-before": True,
+    "--sw-pause-after": True,
+    "--sw-pause-on-failure": False,
     "-o": True,
     "--output": True,
     "-h": False,
@@ -47,6 +56,16 @@ class RunArgs:
     local_only: bool = False
     no_cache: bool = False
     dry_run: bool = False
+    #: ``--sw-box-slots`` parsed (0 = off); ``None`` when not given (SPARKWING_BOX_SLOTS applies).
+    box_slots: int | None = None
+    no_wait: bool = False
+    allow: list[str] = field(default_factory=list)
+    only: str = ""
+    start_at: str = ""
+    stop_at: str = ""
+    pause_before: list[str] = field(default_factory=list)
+    pause_after: list[str] = field(default_factory=list)
+    pause_on_failure: bool = False
     output: str = ""
     help: bool = False
     retry_of: str = ""
@@ -97,6 +116,26 @@ def split_args(argv: list[str]) -> RunArgs:
             ra.no_cache = True
         elif name == "--sw-dry-run":
             ra.dry_run = True
+        elif name == "--sw-box-slots":
+            from sparkwing.orchestrator.boxslots import parse_box_slots
+
+            ra.box_slots = parse_box_slots(value, name)
+        elif name == "--sw-no-wait":
+            ra.no_wait = True
+        elif name == "--sw-allow":
+            ra.allow.extend(x.strip() for x in value.split(",") if x.strip())
+        elif name == "--sw-only":
+            ra.only = value
+        elif name == "--sw-start-at":
+            ra.start_at = value
+        elif name == "--sw-stop-at":
+            ra.stop_at = value
+        elif name == "--sw-pause-before":
+            ra.pause_before.extend(x.strip() for x in value.split(",") if x.strip())
+        elif name == "--sw-pause-after":
+            ra.pause_after.extend(x.strip() for x in value.split(",") if x.strip())
+        elif name == "--sw-pause-on-failure":
+            ra.pause_on_failure = True
         elif name in ("-o", "--output"):
             if value not in ("pretty", "json"):
                 raise UsageError(f"-o must be pretty or json, got {value!r}")
@@ -174,6 +213,7 @@ def execute(ra: RunArgs) -> int:
         started_at=time.time(), args=values, dry_run=ra.dry_run, profile=resolved.name,
     )
     plan = pdef.build(inputs, run_ctx)
+    _check_shaping(ra, plan, entry.name)
     stores = open_stores(resolved)
     json_out = ra.output == "json" or (ra.output == "" and not sys.stdout.isatty())
     reporter = _reporter(json_out)
@@ -184,20 +224,76 @@ def execute(ra: RunArgs) -> int:
         retry_of=ra.retry_of,
         reuse=reuse,
         workers=ra.workers,
-        no_cache=ra.no_cache,
+        no_cache=ra.no_cache or os.environ.get("SPARKWING_NO_CACHE") == "1",
         dry_run=ra.dry_run,
+        only=ra.only,
+        start_at=ra.start_at,
+        stop_at=ra.stop_at,
+        pause_before=ra.pause_before,
+        pause_after=ra.pause_after,
+        pause_on_failure=ra.pause_on_failure,
         invocation={"cwd": str(start), "flags": ra.flags, "profile": {"name": resolved.name,
                     "reason": resolved.reason}, "reproducer": _reproducer(ra, specs, values)},
         secret_args=[s.flag for s in specs if s.secret],
         secret_values=secret_values(specs, values),
         redacted_args=redact(specs, values),
     )
+    from sparkwing.orchestrator.boxslots import acquire_box_slot, resolve_box_slots
+    from sparkwing.paths import sparkwing_home
+
     try:
-        orch = Orchestrator(plan, stores, run_ctx, inputs, options, reporter, hooks=get_host())
-        run = asyncio.run(orch.execute())
+        max_slots, no_wait = resolve_box_slots(ra.box_slots, ra.no_wait)
+        with acquire_box_slot(sparkwing_home(), max_slots, no_wait=no_wait):
+            orch = Orchestrator(plan, stores, run_ctx, inputs, options, reporter,
+                                hooks=get_host())
+            run = asyncio.run(orch.execute())
     finally:
         stores.close()
     return 0 if run.status == "success" else 1
+
+
+def _check_shaping(ra: RunArgs, plan: Any, pipeline: str) -> None:
+    """Validate ``--sw-only/--sw-start-at/--sw-stop-at/--sw-pause-*`` and the risk gate."""
+    import fnmatch
+
+    from sparkwing.dsl.inputs import edit_distance
+    from sparkwing.errors import SparkwingError
+
+    nodes = plan.nodes()
+    ids = [n.id for n in nodes]
+    if ra.only and (ra.start_at or ra.stop_at):
+        raise UsageError("--sw-only cannot be combined with --sw-start-at/--sw-stop-at")
+    if ra.only and not any(fnmatch.fnmatchcase(i, ra.only) for i in ids):
+        raise UsageError(f'--sw-only="{ra.only}" matches no job of pipeline "{pipeline}"; '
+                         f"jobs: {', '.join(ids)}")
+    step_ids = sorted({s for n in nodes if n.work is not None for s in n.work.steps})
+    for flag, value in (("--sw-start-at", ra.start_at), ("--sw-stop-at", ra.stop_at)):
+        if value and value not in step_ids:
+            near = min(step_ids, key=lambda x: edit_distance(x, value), default="")
+            hint = f'; did you mean "{near}"?' if near and edit_distance(near, value) <= 2 else ""
+            raise UsageError(f'{flag}={value}: no step "{value}" in pipeline "{pipeline}"{hint}')
+    for flag, values in (("--sw-pause-before", ra.pause_before),
+                         ("--sw-pause-after", ra.pause_after)):
+        for v in values:
+            if v not in ids:
+                raise UsageError(f'{flag}={v}: no job "{v}" in pipeline "{pipeline}"')
+    if ra.dry_run:
+        return
+    allowed = set(ra.allow)
+    skipped = set()
+    if ra.only:
+        keep = {i for i in ids if fnmatch.fnmatchcase(i, ra.only)}
+        skipped = set(ids) - keep  # approximate: ancestors may still run, labels are on steps
+    for n in nodes:
+        if n.work is None or n.id in skipped:
+            continue
+        for st in n.work.steps.values():
+            missing = sorted(set(st.risks) - allowed)
+            if missing:
+                raise SparkwingError(
+                    f'step "{st.id}" of job "{n.id}" in pipeline "{pipeline}" requires '
+                    f"--sw-allow {','.join(missing)} to confirm (or --sw-dry-run to preview)"
+                )
 
 
 def _reusable(state: Any, run_id: str, pipeline: str, reuse_passed: bool) -> dict[str, Any]:

@@ -177,6 +177,8 @@ class JobNode:
         self.groups: list[str] = []
         self.work: Work | None = None
         self.dynamic: Any = None
+        self.dry_run_fn: Callable[..., Any] | None = None
+        self.safe_in_dry_run = False
 
     # -- edges -----------------------------------------------------------------
     def needs(self, *deps: JobNode | Group | str) -> JobNode:
@@ -273,6 +275,16 @@ class JobNode:
         if not isinstance(cost, int) or cost < 1:
             raise PlanError(f'job "{self.id}": concurrency cost must be an int >= 1, got {cost!r}')
         self.concurrency_groups.append((group, cost))
+        return self
+
+    def dry_run(self, fn: Callable[..., Any]) -> JobNode:
+        """Under ``--sw-dry-run``, call ``fn(ctx)`` instead of the body (jobs without steps)."""
+        self.dry_run_fn = _callable(fn, self.id, "dry_run")
+        return self
+
+    def safe_without_dry_run(self) -> JobNode:
+        """Under ``--sw-dry-run``, run the body as it is (it changes nothing)."""
+        self.safe_in_dry_run = True
         return self
 
     # -- reading -------------------------------------------------------------------------

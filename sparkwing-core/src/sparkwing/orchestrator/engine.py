@@ -27,7 +27,8 @@ from ..runtime.nodelog import NodeLogger
 from ..runtime.secrets import Masker, SecretSource
 from ..storage.contracts import ENVELOPE
 from ..storage.logrecord import make_record
-from ..storage.records import OK_OUTCOMES, Node, Run
+from ..storage.records import OK_OUTCOMES, Approval, CacheEntry, Node, Pause, Run
+from .leases import Leases
 from .reporting import Reporter
 from .steps import run_work
 from .timeouts import AttemptFailed, guarded
@@ -48,6 +49,13 @@ class RunOptions:
     reuse: dict[str, Any] = field(default_factory=dict)
     no_cache: bool = False
     dry_run: bool = False
+    only: str = ""
+    start_at: str = ""
+    stop_at: str = ""
+    pause_before: list[str] = field(default_factory=list)
+    pause_after: list[str] = field(default_factory=list)
+    pause_on_failure: bool = False
+    pause_timeout_s: float = 1800.0
     invocation: dict[str, Any] = field(default_factory=dict)
     secret_args: list[str] = field(default_factory=list)
     secret_values: list[str] = field(default_factory=list)
@@ -121,12 +129,21 @@ class Orchestrator:
         self.contexts: dict[str, Context] = {}
         self.envelope: Any = None
         self.run: Run | None = None
+        self.leases = Leases(self.state)
+        self.host = socket.gethostname()
+        self.superseded: set[str] = set()
+        self.holder_of: dict[tuple[str, str], str] = {}
+        self.dynamic_children: dict[str, list[str]] = {}
+        self.expanded: dict[str, asyncio.Event] = {}
+        self.outside_only: set[str] = set()
 
     # -- the run -------------------------------------------------------------------
     async def execute(self) -> Run:
         """Run the plan to completion (or cancellation) and return the recorded run."""
         loop = asyncio.get_running_loop()
+        self.loop = loop
         self.sem = asyncio.Semaphore(self.workers)
+        self.outside_only = self._outside_only()
         self.done = {nid: asyncio.Event() for nid in self.nodes}
         run = self._start_run()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -136,10 +153,19 @@ class Orchestrator:
                 pass
         watcher = asyncio.ensure_future(self._heartbeat())
         try:
-            self.tasks = {nid: asyncio.ensure_future(self._node(nid)) for nid in self.nodes}
-            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            if await self._acquire_run_groups(run):
+                self.expanded = {
+                    n.id: asyncio.Event() for n in self.nodes.values() if n.dynamic is not None
+                }
+                self.tasks = {nid: asyncio.ensure_future(self._node(nid)) for nid in list(self.nodes)}
+                while True:
+                    pending = [t for t in self.tasks.values() if not t.done()]
+                    if not pending:
+                        break
+                    await asyncio.gather(*pending, return_exceptions=True)
         finally:
             watcher.cancel()
+            self.leases.release_all()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 try:
                     loop.remove_signal_handler(sig)
@@ -206,8 +232,11 @@ class Orchestrator:
             and not self.nodes[nid].is_optional
             and st.outcome not in OK_OUTCOMES
         ]
+        superseded = [nid for nid, st in self.states.items() if st.outcome == "superseded"]
         if self.cancel_reason:
             status, error = "cancelled", self.cancel_reason
+        elif superseded:
+            status, error = "cancelled", "superseded: " + ", ".join(superseded)
         elif failed:
             status, error = "failed", "jobs failed: " + ", ".join(failed)
         else:
@@ -271,6 +300,13 @@ class Orchestrator:
             if now - last_beat >= HEARTBEAT_S:
                 last_beat = now
                 self.state.update_run(run_id, {"last_heartbeat_at": time.time()})
+                if self.leases.held:
+                    self.leases.renew()
+                    for key, holder in self.leases.lost():
+                        nid = self.holder_of.get((key, holder))
+                        if nid and nid in self.tasks and not self.tasks[nid].done():
+                            self.superseded.add(nid)
+                            self.tasks[nid].cancel()
             current = self.state.get_run(run_id)
             if current is not None and current.cancel_requested_at and not self.cancel_reason:
                 self.cancel("cancel requested")
@@ -285,7 +321,8 @@ class Orchestrator:
         )
 
     def _settle(self, nid: str, outcome: str, error: str = "", event: str = "",
-                extra: dict[str, Any] | None = None) -> None:
+                extra: dict[str, Any] | None = None,
+                payload: dict[str, Any] | None = None) -> None:
         """Record a node that ends without running (skipped / cancelled)."""
         st = self.states[nid]
         st.status, st.outcome, st.error = "done", outcome, error
@@ -294,7 +331,7 @@ class Orchestrator:
         fields = {"status": "done", "outcome": outcome, "error": error, "finished_at": now}
         fields.update(extra or {})
         self._set(nid, fields, event or f"node_{outcome.replace('-', '_')}",
-                  {"outcome": outcome, "reason": error})
+                  {"outcome": outcome, "reason": error, **(payload or {})})
         self.reporter.node_changed(st)
 
     async def _node(self, nid: str) -> None:
@@ -302,8 +339,18 @@ class Orchestrator:
         try:
             for dep in node.deps:
                 await self.done[dep].wait()
+                if dep in self.expanded and nid not in self.dynamic_children.get(dep, ()):
+                    await self.expanded[dep].wait()
+                    for child in self.dynamic_children.get(dep, []):
+                        await self.done[child].wait()
             if self.cancel_reason:
                 self._settle(nid, "cancelled", "ctx-cancelled")
+                return
+            failed_expansion = next(
+                (d for d in node.deps if d in getattr(self, "expanded_errors", {})), None)
+            if failed_expansion:
+                self._settle(nid, "cancelled",
+                             f"expansion failed: {self.expanded_errors[failed_expansion]}")
                 return
             blocked = "" if node.kind == "recovery" else self._blocked_by(node)
             if blocked:
@@ -316,20 +363,26 @@ class Orchestrator:
                              event="node_reused",
                              extra={"output": output, "has_output": output is not None})
                 return
+            if nid in self.outside_only:
+                self._settle(nid, "skipped", f'outside --sw-only="{self.options.only}"')
+                return
+            if node.kind == "approval":
+                await self._approval(node)
+                return
             if node.kind == "recovery":
                 parent = self.states[node.recovery_of or ""]
                 if parent.outcome != "failed":
                     self._settle(nid, "skipped", f'"{node.recovery_of}" did not fail')
                     return
-            async with self.sem:
-                if self.cancel_reason:
-                    self._settle(nid, "cancelled", "ctx-cancelled")
-                    return
-                await self._execute(node)
+            await self._execute(node)
         except asyncio.CancelledError:
             st = self.states[nid]
             if st.status != "done":
-                self._settle(nid, "cancelled", self.cancel_reason or "ctx-cancelled")
+                if nid in self.superseded:
+                    self._settle(nid, "superseded", "evicted by a cancel_others concurrency group",
+                                 event="node_superseded")
+                else:
+                    self._settle(nid, "cancelled", self.cancel_reason or "ctx-cancelled")
         except Exception as exc:  # a bug in the orchestrator must still settle the node
             st = self.states[nid]
             if st.status != "done":
@@ -337,11 +390,35 @@ class Orchestrator:
         finally:
             self.done[nid].set()
 
+    def _outside_only(self) -> set[str]:
+        """Jobs ``--sw-only GLOB`` leaves out: all but the matches and what they need."""
+        if not self.options.only:
+            return set()
+        import fnmatch
+
+        keep = {n for n in self.nodes if fnmatch.fnmatchcase(n, self.options.only)}
+        stack = list(keep)
+        while stack:
+            for dep in self.nodes[stack.pop()].deps:
+                if dep not in keep:
+                    keep.add(dep)
+                    stack.append(dep)
+        for n in list(keep):  # recovery jobs follow their parent
+            rec = self.nodes[n].recovery
+            if rec is not None:
+                keep.add(rec.id)
+        return set(self.nodes) - keep
+
     def _blocked_by(self, node: JobNode) -> str:
         for dep in node.deps:
             st = self.states[dep]
             if st.outcome not in OK_OUTCOMES and not self.nodes[dep].continues_on_error:
                 return dep
+            siblings = self.dynamic_children.get(dep, [])
+            for child in ([] if node.id in siblings else siblings):
+                cst = self.states[child]
+                if cst.outcome not in OK_OUTCOMES and not self.nodes[child].continues_on_error:
+                    return child
         return ""
 
     def _note(self, nid: str, kind: str, text: str) -> None:
@@ -353,32 +430,384 @@ class Orchestrator:
         else:
             self._set(nid, {"summary": text})
 
-    async def _execute(self, node: JobNode) -> None:
+    async def _execute(self, node: JobNode, *, slot: bool = True) -> None:
         assert self.run is not None
         nid = node.id
         st = self.states[nid]
         writer = self.logs.writer(self.run.id, nid)
-        log = NodeLogger(writer, nid, self.masker, self.reporter.records if self.reporter.wants_records else None)
+        log = NodeLogger(writer, nid, self.masker,
+                         self.reporter.records if self.reporter.wants_records else None)
         ctx = Context(
             self.run_ctx, nid, self.inputs, log, masker=self.masker, secrets=self.secrets,
             outputs=self.outputs, node_env=node.env_vars, store_note=self._note,
+            spawner=self,
         )
         self.contexts[nid] = ctx
+        memo_key = ""
+        groups: list[tuple[str, str]] = []
         try:
             if node.skip_preds and await self._should_skip(node, ctx):
                 log.record("skipped: skip_if predicate was true", event="node_skipped")
                 self._settle(nid, "skipped", "skip_if")
                 return
-            now = time.time()
-            st.status, st.started = "running", now
-            self._set(nid, {"status": "running", "started_at": now}, "node_started", {})
-            self.reporter.node_changed(st)
-            log.record(f"job {nid} started", event="node_start")
-            outcome, error, reason, exit_code, output = await self._attempts(node, ctx, st)
-            self._finish_node(node, ctx, outcome, error, reason, exit_code, output)
+            if self.options.dry_run and not _dry_run_capable(node):
+                log.record("skipped: no dry-run body", event="node_skipped",
+                           attrs={"reason": "no_dry_run_defined"})
+                self._settle(nid, "skipped", "no_dry_run_defined")
+                return
+            if node.memo is not None:
+                memo_key = await self._memo_key(node, ctx)
+                if memo_key and await self._memo_replay(node, ctx, memo_key):
+                    memo_key = ""
+                    return
+            if node.concurrency_groups:
+                verdict = await self._acquire_groups(node, groups)
+                if verdict is not None:
+                    outcome, error, reason = verdict
+                    if outcome == "failed":
+                        self._finish_node(node, ctx, "failed", f"{nid}: {error}", reason, None, None)
+                    else:
+                        self._settle(nid, outcome, error, event="node_skipped_concurrent")
+                    return
+            if nid in self.options.pause_before:
+                await self._pause(node, ctx, "pause-before")
+            if slot:
+                async with self.sem:
+                    if self.cancel_reason:
+                        self._settle(nid, "cancelled", "ctx-cancelled")
+                        return
+                    await self._run_attempts(node, ctx, st, memo_key)
+            else:
+                await self._run_attempts(node, ctx, st, memo_key)
+            if st.outcome == "success" and node.dynamic is not None:
+                self._expand(node)
         finally:
+            if node.dynamic is not None and nid in self.expanded:
+                self.expanded[nid].set()
+            for key, holder in groups:
+                self.leases.release(key, holder)
+            if memo_key:
+                self.leases.release("memo:" + memo_key, f"{self.run.id}/{nid}")
             self.contexts.pop(nid, None)
             log.close()
+
+    async def _run_attempts(self, node: JobNode, ctx: Context, st: NodeState, memo_key: str) -> None:
+        nid = node.id
+        now = time.time()
+        st.status, st.started = "running", now
+        self._set(nid, {"status": "running", "started_at": now, "status_detail": ""},
+                  "node_started", {})
+        self.reporter.node_changed(st)
+        ctx.log.record(f"job {nid} started", event="node_start")
+        outcome, error, reason, exit_code, output = await self._attempts(node, ctx, st)
+        if outcome == "failed" and self.options.pause_on_failure:
+            await self._pause(node, ctx, "pause-on-failure")
+        elif outcome == "success" and nid in self.options.pause_after:
+            await self._pause(node, ctx, "pause-after")
+        if outcome == "success" and memo_key:
+            assert self.run is not None
+            now = time.time()
+            ttl = node.memo.ttl_s if node.memo is not None else 7 * 86400.0
+            self.state.cache_put(CacheEntry(
+                memo_key, self.run.id, nid, output, self.run.pipeline, now, now + ttl,
+            ))
+        self._finish_node(node, ctx, outcome, error, reason, exit_code, output)
+
+    # -- memoize ------------------------------------------------------------------------
+    async def _memo_key(self, node: JobNode, ctx: Context) -> str:
+        from ..cachekeys import NO_CACHE
+
+        assert node.memo is not None
+        try:
+            key = await self._call(node.memo.key_fn, ctx)
+        except Exception as exc:
+            ctx.log.record(f"memoize key function failed ({exc}); running uncached", level="warn")
+            return ""
+        if not key:
+            ctx.log.record("memoize key function returned an empty key; memoization skipped",
+                           level="warn")
+            return ""
+        if key == NO_CACHE:
+            return ""
+        return str(key)
+
+    async def _memo_replay(self, node: JobNode, ctx: Context, key: str) -> bool:
+        """Replay a stored result, or become the key's leader (waiting behind one in flight)."""
+        assert self.run is not None
+        nid = node.id
+        if not self.options.no_cache and self._replay(node, ctx, key, "cache_hit"):
+            return True
+        holder = f"{self.run.id}/{nid}"
+        lease_key = "memo:" + key
+        noted: list[bool] = []
+
+        def waiting(res: Any) -> None:
+            if not noted:
+                noted.append(True)
+                behind = ", ".join(h for h in res.holders if h != holder) or "another run"
+                detail = f"coalescing behind {behind}"
+                self.states[nid].detail = detail
+                self._set(nid, {"status_detail": detail})
+                ctx.log.record(f"waiting for {behind} computing the same key", event="coalescing",
+                               attrs={"key": key})
+
+        self.holder_of[(lease_key, holder)] = nid
+        await self.leases.acquire(lease_key, holder, 1, 1, on_wait=waiting, run_id=self.run.id,
+                                  node_id=nid)
+        if noted and not self.options.no_cache and self._replay(node, ctx, key, "coalesced"):
+            self.leases.release(lease_key, holder)
+            return True
+        return False
+
+    def _replay(self, node: JobNode, ctx: Context, key: str, event: str) -> bool:
+        entry = self.state.cache_get(key, time.time())
+        if entry is None:
+            return False
+        assert self.run is not None
+        nid = node.id
+        self.outputs[nid] = entry.output
+        ctx.log.record(f"job {nid} replayed from cache ({entry.run_id}/{entry.node_id})",
+                       event="node_start", attrs={"cache_hit": True, "key": key})
+        ctx.log.record(f"job {nid} cached", event="node_end",
+                       attrs={"outcome": "cached", "duration_ms": 0})
+        self._settle(nid, "cached", "", event=event, extra={
+            "output": entry.output, "has_output": entry.output is not None,
+            "status_detail": f"cached from {entry.run_id}/{entry.node_id}",
+        }, payload={"key": key, "origin_run": entry.run_id, "origin_node": entry.node_id})
+        return True
+
+    # -- concurrency groups ------------------------------------------------------------------
+    async def _acquire_groups(
+        self, node: JobNode, held: list[tuple[str, str]]
+    ) -> tuple[str, str, str] | None:
+        """Take every group's units; a refusal returns ``(outcome, error, failure_reason)``."""
+        assert self.run is not None
+        nid = node.id
+        holder = f"{self.run.id}/{nid}"
+        for group, cost in node.concurrency_groups:
+            key = group.key(self.run.id, self.host)
+            self.holder_of[(key, holder)] = nid
+            res = self.leases.try_acquire(key, holder, group.capacity, cost, self.run.id, nid)
+            if res.granted:
+                held.append((key, holder))
+                continue
+            if group.on_limit in ("fail", "skip"):
+                self.leases.release(key, holder)
+                msg = f'concurrency group "{group.name}" is full ({res.active}/{group.capacity})'
+                if group.on_limit == "fail":
+                    return "failed", msg, "concurrency_full"
+                return "skipped-concurrent", msg, ""
+            if group.on_limit == "cancel_others":
+                self._evict(key, holder, group.capacity, cost)
+            self.state.append_event(self.run.id, "concurrency_wait",
+                                    {"group": group.name, "ahead": res.ahead,
+                                     "holders": res.holders}, node_id=nid)
+
+            def waiting(r: Any, name: str = group.name) -> None:
+                detail = f'queued in "{name}": {r.ahead} ahead, held by {", ".join(r.holders)}'
+                if self.states[nid].detail != detail:
+                    self.states[nid].detail = detail
+                    self._set(nid, {"status_detail": detail})
+
+            ok = await self.leases.acquire(
+                key, holder, group.capacity, cost, timeout_s=group.queue_timeout_s,
+                on_wait=waiting, run_id=self.run.id, node_id=nid,
+            )
+            if not ok:
+                return ("failed", f'timed out after {group.queue_timeout_s:g}s waiting for '
+                        f'concurrency group "{group.name}"', "queue_timeout")
+            self.state.append_event(self.run.id, "concurrency_promoted", {"group": group.name},
+                                    node_id=nid)
+            held.append((key, holder))
+        return None
+
+    def _evict(self, key: str, holder: str, capacity: int, cost: int) -> None:
+        holders, _ = self.state.concurrency_state(key, time.time())
+        active = sum(h.cost for h in holders)
+        for h in sorted(holders, key=lambda x: x.claimed_at or 0):
+            if active + cost <= capacity:
+                break
+            if h.holder_id == holder:
+                continue
+            self.state.concurrency_release(key, h.holder_id)
+            active -= h.cost
+            assert self.run is not None
+            self.state.append_event(self.run.id, "concurrency_cancelled",
+                                    {"key": key, "evicted": h.holder_id}, node_id=holder.split("/", 1)[-1])
+
+    async def _acquire_run_groups(self, run: Run) -> bool:
+        for group, cost in self.plan.run_concurrency:
+            key = group.key(run.id, self.host)
+            self.holder_of[(key, run.id)] = ""
+            limit = group.queue_timeout_s if group.on_limit == "queue" else 0.001
+            ok = await self.leases.acquire(key, run.id, group.capacity, cost, timeout_s=limit,
+                                           run_id=run.id)
+            if not ok:
+                self.cancel_reason = f'concurrency group "{group.name}" is full'
+                for nid in self.nodes:
+                    self._settle(nid, "cancelled", self.cancel_reason)
+                    self.done[nid].set()
+                return False
+        return True
+
+    # -- approvals ---------------------------------------------------------------------------
+    async def _approval(self, node: JobNode) -> None:
+        assert self.run is not None and node.approval is not None
+        nid, cfg = node.id, node.approval
+        st = self.states[nid]
+        now = time.time()
+        if self.state.get_approval(self.run.id, nid) is None:
+            self.state.create_approval(Approval(self.run.id, nid, now, cfg.message, cfg.timeout_s,
+                                                cfg.on_expiry))
+        st.status, st.started = "approval_pending", now
+        self._set(nid, {"status": "approval_pending", "started_at": now,
+                        "status_detail": cfg.message}, "approval_requested",
+                  {"message": cfg.message, "timeout_s": cfg.timeout_s, "on_expiry": cfg.on_expiry})
+        self.reporter.node_changed(st)
+        self.reporter.warning(
+            f'approval "{nid}" is waiting: sparkwing runs approvals approve --run {self.run.id} '
+            f"--node {nid}"
+        )
+        deadline = now + cfg.timeout_s if cfg.timeout_s else None
+        while True:
+            ap = self.state.get_approval(self.run.id, nid)
+            if ap is not None and ap.resolution:
+                break
+            if deadline is not None and time.time() >= deadline:
+                self.state.resolve_approval(self.run.id, nid, "timed_out", "sparkwing",
+                                            f"expired after {cfg.timeout_s:g}s", time.time())
+                continue
+            await asyncio.sleep(0.25)
+        res, who, comment = ap.resolution, ap.approver, ap.comment
+        payload = {"resolution": res, "approver": who, "comment": comment}
+        if res == "approved" or (res == "timed_out" and cfg.on_expiry == "approve"):
+            summary = ("auto-approved (timed out)" if res == "timed_out"
+                       else f"approved by {who}" + (f" · {comment}" if comment else ""))
+            self._finish_gate(nid, "success", "", summary, payload)
+        elif res == "denied":
+            self._finish_gate(nid, "failed", f"{nid}: denied by {who}" + (f": {comment}" if comment else ""),
+                              "", payload)
+        else:
+            self._finish_gate(nid, "failed",
+                              f"{nid}: approval timed out (policy={cfg.on_expiry})", "", payload,
+                              reason="approval_timeout")
+
+    def _finish_gate(self, nid: str, outcome: str, error: str, summary: str,
+                     payload: dict[str, Any], reason: str = "") -> None:
+        st = self.states[nid]
+        now = time.time()
+        st.status, st.outcome, st.error, st.finished = "done", outcome, error, now
+        self._set(nid, {"status": "done", "outcome": outcome, "error": error, "finished_at": now,
+                        "summary": summary, "failure_reason": reason, "status_detail": ""},
+                  "approval_resolved", payload)
+        self.reporter.node_changed(st)
+
+    # -- debug pauses -------------------------------------------------------------------------
+    async def _pause(self, node: JobNode, ctx: Context, reason: str) -> None:
+        assert self.run is not None
+        nid = node.id
+        now = time.time()
+        self.state.create_pause(Pause(self.run.id, nid, reason, now, now + self.options.pause_timeout_s))
+        prev = self.states[nid].status
+        self.states[nid].status = "paused"
+        self._set(nid, {"status": "paused", "status_detail": reason}, "node_paused",
+                  {"reason": reason})
+        self.reporter.warning(f"job {nid} paused ({reason}): sparkwing debug release "
+                              f"--run {self.run.id} --node {nid}")
+        ctx.log.record(f"paused ({reason})", event="node_paused")
+        while True:
+            p = self.state.get_pause(self.run.id, nid)
+            if p is None or p.released_at:
+                break
+            if time.time() >= p.expires_at:
+                self.state.release_pause(self.run.id, nid, "sparkwing", "timeout-released",
+                                         time.time())
+                break
+            await asyncio.sleep(0.25)
+        self.states[nid].status = prev
+        self._set(nid, {"status": prev if prev != "pending" else "pending", "status_detail": ""},
+                  "node_resumed", {"reason": reason})
+        ctx.log.record("resumed", event="node_resumed")
+
+    # -- dynamic fan-out and spawn -----------------------------------------------------------------
+    def _expand(self, source: JobNode) -> None:
+        from ..dsl.nodes import as_body
+
+        assert self.run is not None
+        fan = source.dynamic
+        items = self.outputs.get(source.id)
+        children: list[JobNode] = []
+        try:
+            if not isinstance(items, list):
+                raise TypeError(f"output of {source.id} is {type(items).__name__}, not a list")
+            for item in items:
+                made = fan.fn(item)
+                if not (isinstance(made, tuple) and len(made) == 2):
+                    raise TypeError("fn(item) must return (node_id, body)")
+                cid = str(made[0])
+                validate = JobNode(self.plan, cid, as_body(cid, made[1]))
+                if cid in self.nodes:
+                    raise ValueError(f"duplicate node id {cid!r}")
+                validate.deps = [source.id]
+                validate.groups = [fan.name]
+                children.append(validate)
+        except Exception as exc:
+            self.reporter.warning(f"dynamic fan-out {fan.name} failed: {exc}")
+            for dep in fan.dependents:
+                self.states[dep.id].error = f"expansion failed: {exc}"
+            self.state.append_event(self.run.id, "expansion_failed", {"error": str(exc)},
+                                    node_id=source.id)
+            self.dynamic_children[source.id] = []
+            self.expanded_errors = getattr(self, "expanded_errors", {})
+            self.expanded_errors[source.id] = str(exc)
+            return
+        self.dynamic_children[source.id] = [c.id for c in children]
+        self._add_nodes(children)
+        self.state.append_event(self.run.id, "fan_out_expanded",
+                                {"group": fan.name, "nodes": [c.id for c in children]},
+                                node_id=source.id)
+
+    def _add_nodes(self, nodes: list[JobNode], *, start: bool = True) -> None:
+        assert self.run is not None
+        self.state.create_nodes(self.run.id, [
+            Node(self.run.id, n.id, kind=n.kind, deps=list(n.deps), groups=list(n.groups))
+            for n in nodes
+        ])
+        for n in nodes:
+            self.nodes[n.id] = n
+            self.states[n.id] = NodeState(n.id, n.kind, attempts=n.retries + 1,
+                                          groups=list(n.groups))
+            self.done[n.id] = asyncio.Event()
+            self.reporter.node_changed(self.states[n.id])
+        if start:
+            for n in nodes:
+                self.tasks[n.id] = asyncio.ensure_future(self._node(n.id))
+
+    async def spawn(self, parent: Context, child_id: str, body: Any) -> Any:
+        """Run *body* as a new job ``<parent>/<child_id>`` now; return its output or raise."""
+        from ..dsl.nodes import as_body
+        from ..errors import SparkwingError
+
+        nid = f"{parent.node_id}/{child_id}"
+        node = JobNode(self.plan, nid, as_body(nid, body))
+        node.groups = [parent.node_id]
+        self._add_nodes([node], start=False)
+        task = asyncio.ensure_future(self._spawned(node))
+        self.tasks[nid] = task
+        await task
+        st = self.states[nid]
+        if st.outcome not in OK_OUTCOMES:
+            raise SparkwingError(f"spawned job {nid} {st.outcome}: {st.error}")
+        return self.outputs.get(nid)
+
+    async def _spawned(self, node: JobNode) -> None:
+        try:
+            await self._execute(node, slot=False)  # runs in its parent's worker slot
+        except asyncio.CancelledError:
+            if self.states[node.id].status != "done":
+                self._settle(node.id, "cancelled", self.cancel_reason or "ctx-cancelled")
+        finally:
+            self.done[node.id].set()
 
     async def _should_skip(self, node: JobNode, ctx: Context) -> bool:
         for pred in node.skip_preds:
@@ -464,6 +893,8 @@ class Orchestrator:
 
     async def _body(self, node: JobNode, ctx: Context) -> Any:
         body = node.body
+        if self.options.dry_run and node.dry_run_fn is not None:
+            return await self._call(node.dry_run_fn, ctx)
         if isinstance(body, ShellBody):
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(
@@ -521,6 +952,13 @@ class Orchestrator:
                 node_id=nid,
             )
         self.reporter.node_changed(st)
+
+
+def _dry_run_capable(node: JobNode) -> bool:
+    """Whether a job does anything under ``--sw-dry-run`` (jobs with steps decide per step)."""
+    if node.kind != "job" or node.work is not None:
+        return True
+    return node.dry_run_fn is not None or node.safe_in_dry_run
 
 
 def _error_text(nid: str, exc: BaseException) -> str:

@@ -33,6 +33,7 @@ async def run_work(work: Work, ctx: Context, orch: Orchestrator) -> Any:
     failure: list[BaseException] = []
     stop: list[str] = []
     victims: set[str] = set()
+    window = _window(work, orch.options.start_at, orch.options.stop_at)
 
     def record(step: StepNode, st: str, started: float | None, error: str = "") -> None:
         status[step.id] = st
@@ -58,6 +59,9 @@ async def run_work(work: Work, ctx: Context, orch: Orchestrator) -> Any:
                     ctx.log.record(f"step {step.id} cancelled ({why})", event="step_end",
                                    step=step.id, attrs={"outcome": "cancelled", "error": why})
                     return
+            if step.id in window:
+                _skip(step, window[step.id])
+                return
             sctx = ctx.for_step(step.id)
             step_ctx[step.id] = sctx
             fn = step.fn
@@ -129,9 +133,35 @@ async def run_work(work: Work, ctx: Context, orch: Orchestrator) -> Any:
         )
 
     tasks = {sid: asyncio.ensure_future(one(s)) for sid, s in work.steps.items()}
+    if not tasks:
+        return None
     await asyncio.gather(*tasks.values(), return_exceptions=True)
     if failure:
         raise failure[0]
     if work.result is not None:
         return ctx.step_output(work.result.id)
     return None
+
+
+def _window(work: Work, start_at: str, stop_at: str) -> dict[str, str]:
+    """Steps outside ``--sw-start-at``/``--sw-stop-at`` and why (only in the Work holding them)."""
+    out: dict[str, str] = {}
+    if start_at and start_at in work.steps:
+        stack = list(work.steps[start_at].deps)
+        while stack:
+            sid = stack.pop()
+            if sid not in out:
+                out[sid] = f"upstream of --start-at={start_at}"
+                stack.extend(work.steps[sid].deps)
+    if stop_at and stop_at in work.steps:
+        users: dict[str, list[str]] = {}
+        for s in work.steps.values():
+            for d in s.deps:
+                users.setdefault(d, []).append(s.id)
+        stack = list(users.get(stop_at, []))
+        while stack:
+            sid = stack.pop()
+            if sid not in out:
+                out[sid] = f"downstream of --stop-at={stop_at}"
+                stack.extend(users.get(sid, []))
+    return out

@@ -63,6 +63,7 @@ class Context:
         "_env",
         "_node_env",
         "_outputs",
+        "_spawner",
         "_step_outputs",
         "_store_note",
         "attempt",
@@ -90,6 +91,7 @@ class Context:
         store_note: Callable[[str, str, str], None] | None = None,
         step_id: str = "",
         attempt: int = 1,
+        spawner: Any = None,
     ) -> None:
         self.run = run
         self.node_id = node_id
@@ -105,6 +107,7 @@ class Context:
         self.step_id = step_id
         self.attempt = attempt
         self.tracker = ProcessTracker()
+        self._spawner = spawner
 
     def for_step(self, step_id: str) -> Context:
         """A context for one step of this job (shares log, outputs and process tracking)."""
@@ -249,6 +252,24 @@ class Context:
     def set_step_output(self, step_id: str, value: Any) -> None:
         """Record a finished step's output (used by the orchestrator)."""
         self._step_outputs[step_id] = value
+
+    def spawn(self, child_id: str, body: Any) -> Any:
+        """Run *body* now as a new job ``<this job>/<child_id>`` and return its output.
+
+        The child gets its own node (logs, retries, status); this job waits for
+        it in its own worker slot. Raises if the child does not succeed.
+        """
+        if self._spawner is None:
+            raise SparkwingError("ctx.spawn() is only available inside a running job")
+        loop = self._spawner.loop
+        future = asyncio.run_coroutine_threadsafe(self._spawner.spawn(self, child_id, body), loop)
+        return future.result()
+
+    async def spawn_async(self, child_id: str, body: Any) -> Any:
+        """:meth:`spawn` for ``async def`` bodies."""
+        if self._spawner is None:
+            raise SparkwingError("ctx.spawn_async() is only available inside a running job")
+        return await self._spawner.spawn(self, child_id, body)
 
     def path(self, *parts: str) -> Path:
         """Return a path inside the repository root."""

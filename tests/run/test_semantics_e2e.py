@@ -1,0 +1,340 @@
+"""Full local semantics through the real CLI: memoize, concurrency groups, approvals, fan-out,
+spawn, dry-run, risk labels, --sw-only/--sw-start-at/--sw-stop-at, debug pauses. Cross-process
+features run several ``sparkwing`` processes at once against one ``SPARKWING_HOME``."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sparkwing.testing.procs import wait_for
+
+Project = Any
+
+MEMO = """
+import time, os
+import sparkwing as sw
+def compute(ctx):
+    with open(ctx.path("computed.log"), "a") as f:
+        f.write(ctx.run.run_id + "\\n")
+    time.sleep(float(os.environ.get("WORK_S", "0.2")))
+    if os.environ.get("FAIL_LEADER") and not os.path.exists(ctx.path("leader-failed")):
+        open(ctx.path("leader-failed"), "w").close()
+        raise RuntimeError("leader fails")
+    return {"value": 42}
+def plan(plan, inputs, run):
+    c = plan.job("compute", compute).memoize(lambda ctx: sw.key("compute", "v1"))
+    plan.job("use", lambda ctx: ctx.info(f"got {c.output.get(ctx)}")).needs(c)
+"""
+
+
+def _runs(project: Project) -> list[Any]:
+    st = project.state()
+    try:
+        from sparkwing.storage.records import RunFilter
+
+        return st.list_runs(RunFilter(limit=100))
+    finally:
+        st.close()
+
+
+def test_memoize_hit_replays_output(project: Project) -> None:
+    project.add("memo", MEMO)
+    assert project.run("run", "memo").code == 0
+    r = project.run("run", "memo")
+    assert r.code == 0, r.err
+    runs = _runs(project)
+    n = project.nodes(runs[0].id)
+    assert n["compute"].outcome == "cached" and n["compute"].output == {"value": 42}
+    assert n["use"].outcome == "success"
+    assert len((project.root / "computed.log").read_text().splitlines()) == 1
+    # --sw-no-cache skips the read but still writes
+    assert project.run("run", "memo", "--sw-no-cache").code == 0
+    assert len((project.root / "computed.log").read_text().splitlines()) == 2
+    ls = project.run("cache", "ls", "-o", "json")
+    if ls.code == 0 and ls.out.strip():
+        assert "ck:" in ls.out
+
+
+def test_memoize_in_flight_dedupe_across_processes(project: Project) -> None:
+    project.add("memo", MEMO)
+    procs = [project.popen("run", "memo") for _ in range(5)]
+    for p in procs:
+        p.env = None
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert len((project.root / "computed.log").read_text().splitlines()) == 1
+    outcomes = sorted(project.nodes(r.id)["compute"].outcome for r in _runs(project))
+    assert outcomes == ["cached"] * 4 + ["success"]
+
+
+def test_memoize_follower_runs_itself_when_leader_fails(project: Project) -> None:
+    project.add("memo", MEMO)
+    project.env["FAIL_LEADER"] = "1"
+    project.env["WORK_S"] = "0.5"
+    procs = [project.popen("run", "memo") for _ in range(4)]
+    for p in procs:
+        p.communicate(timeout=60)
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 0, 0, 1]
+    # the leader failed, exactly one follower computed again, the rest replayed it
+    assert len((project.root / "computed.log").read_text().splitlines()) == 2
+
+
+def test_concurrency_group_box_scope_across_processes(project: Project) -> None:
+    project.add("conc", """
+        import time
+        import sparkwing as sw
+        DEPLOY = sw.concurrency_group("deploy", capacity=2, scope="box")
+        def work(ctx):
+            with open(ctx.path("spans.log"), "a") as f:
+                f.write(f"start {time.time()}\\n")
+            time.sleep(0.4)
+            with open(ctx.path("spans.log"), "a") as f:
+                f.write(f"end {time.time()}\\n")
+        def plan(plan, inputs, run):
+            plan.job("deploy", work).concurrency(DEPLOY)
+    """)
+    procs = [project.popen("run", "conc") for _ in range(5)]
+    for p in procs:
+        p.communicate(timeout=60)
+    assert all(p.returncode == 0 for p in procs)
+    events = sorted(
+        (float(t), kind) for kind, t in
+        (line.split() for line in (project.root / "spans.log").read_text().splitlines())
+    )
+    live = peak = 0
+    for _, kind in events:
+        live += 1 if kind == "start" else -1
+        peak = max(peak, live)
+    assert peak == 2
+
+
+def test_concurrency_group_skip_and_fail_policies(project: Project) -> None:
+    project.add("pol", """
+        import time
+        import sparkwing as sw
+        ONE_SKIP = sw.concurrency_group("one-skip", capacity=1, on_limit="skip")
+        ONE_FAIL = sw.concurrency_group("one-fail", capacity=1, on_limit="fail")
+        def plan(plan, inputs, run):
+            plan.job("a", lambda ctx: time.sleep(0.5)).concurrency(ONE_SKIP)
+            plan.job("b", lambda ctx: time.sleep(0.5)).concurrency(ONE_SKIP)
+            plan.job("c", lambda ctx: time.sleep(0.5)).concurrency(ONE_FAIL)
+            plan.job("d", lambda ctx: time.sleep(0.5)).concurrency(ONE_FAIL)
+    """)
+    r = project.run("run", "pol", "--sw-workers", "4")
+    n = project.nodes(project.last_run().id)
+    assert sorted([n["a"].outcome, n["b"].outcome]) == ["skipped-concurrent", "success"]
+    assert sorted([n["c"].outcome, n["d"].outcome]) == ["failed", "success"]
+    assert r.code == 1
+
+
+def test_queue_timeout(project: Project) -> None:
+    project.add("qt", """
+        import time
+        import sparkwing as sw
+        G = sw.concurrency_group("slow", capacity=1, queue_timeout=0.5)
+        def plan(plan, inputs, run):
+            plan.job("holder", lambda ctx: time.sleep(2)).concurrency(G)
+            plan.job("waiter", lambda ctx: None).concurrency(G)
+    """)
+    project.run("run", "qt", "--sw-workers", "4")
+    n = project.nodes(project.last_run().id)
+    outcomes = {k: (v.outcome, v.failure_reason) for k, v in n.items()}
+    assert ("failed", "queue_timeout") in outcomes.values()
+
+
+def test_approval_resolved_from_cli(project: Project) -> None:
+    project.add("gate", """
+        import sparkwing as sw
+        def plan(plan, inputs, run):
+            ok = plan.approval("approve", message="ship it?", timeout=60)
+            plan.job("ship", sw.sh("echo shipped")).needs(ok)
+    """)
+    proc = project.popen("run", "gate")
+
+    def pending() -> bool:
+        try:
+            runs = _runs(project)
+            return bool(runs) and project.nodes(runs[0].id)["approve"].status == "approval_pending"
+        except Exception:
+            return False
+
+    wait_for(pending, timeout=30)
+    run_id = _runs(project)[0].id
+    r = project.run("runs", "approvals", "approve", "--run", run_id, "--node", "approve",
+                    "--comment", "lgtm")
+    assert r.code == 0, r.err
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    n = project.nodes(run_id)
+    assert n["approve"].outcome == "success" and "lgtm" in n["approve"].summary
+    assert n["ship"].outcome == "success"
+    st = project.state()
+    try:
+        ap = st.get_approval(run_id, "approve")
+    finally:
+        st.close()
+    assert ap is not None and ap.resolution == "approved" and ap.comment == "lgtm"
+
+
+def test_approval_expiry_policies(project: Project) -> None:
+    project.add("expire", """
+        import sparkwing as sw
+        def plan(plan, inputs, run):
+            a = plan.approval("auto", timeout=0.3, on_expiry="approve")
+            d = plan.approval("deny", timeout=0.3, on_expiry="deny")
+            plan.job("after-auto", sw.sh("true")).needs(a)
+            plan.job("after-deny", sw.sh("true")).needs(d)
+    """)
+    r = project.run("run", "expire")
+    assert r.code == 1
+    n = project.nodes(project.last_run().id)
+    assert n["auto"].outcome == "success" and n["after-auto"].outcome == "success"
+    assert n["deny"].outcome == "failed" and "policy=deny" in n["deny"].error
+    assert n["after-deny"].outcome == "cancelled"
+
+
+def test_dynamic_fan_out_and_spawn(project: Project) -> None:
+    project.add("dyn", """
+        import sparkwing as sw
+        def plan(plan, inputs, run):
+            src = plan.job("list", lambda ctx: ["a", "b", "c"])
+            fan = plan.fan_out_dynamic("shards", src, lambda item: (f"shard-{item}", lambda ctx, i=item: i.upper()))
+            join = plan.job("join", lambda ctx: ctx.info("joined"))
+            fan.needed_by(join)
+            def parent(ctx):
+                out = ctx.spawn("child", lambda c: "from child")
+                return out + "!"
+            plan.job("parent", parent)
+    """)
+    r = project.run("run", "dyn")
+    assert r.code == 0, r.out + r.err
+    n = project.nodes(project.last_run().id)
+    assert {k: v.output for k, v in n.items() if k.startswith("shard-")} == {
+        "shard-a": "A", "shard-b": "B", "shard-c": "C"}
+    assert n["join"].started_at >= max(n[f"shard-{x}"].finished_at for x in "abc")
+    assert n["parent/child"].output == "from child" and n["parent"].output == "from child!"
+
+
+def test_dry_run_and_risk_labels(project: Project) -> None:
+    project.add("risky", """
+        import sparkwing as sw
+        class Deploy(sw.Job):
+            def work(self, w):
+                w.step("plan", lambda ctx: ctx.sh("echo planning")).safe_without_dry_run()
+                w.step("apply", lambda ctx: ctx.sh("touch applied")).risk("prod", "destructive").dry_run(
+                    lambda ctx: ctx.info("would apply"))
+                w.step("notify", lambda ctx: ctx.sh("touch notified")).risk("prod")
+        def plan(plan, inputs, run):
+            plan.job("deploy", Deploy())
+            plan.job("plain", sw.sh("touch plain"))
+    """)
+    refused = project.run("run", "risky")
+    assert refused.code == 1 and "--sw-allow destructive,prod" in refused.err
+    assert not (project.root / "applied").exists() and not _runs(project)
+    partial = project.run("run", "risky", "--sw-allow", "prod")
+    assert partial.code == 1 and "--sw-allow destructive" in partial.err
+    dry = project.run("run", "risky", "--sw-dry-run")
+    assert dry.code == 0, dry.err
+    assert not (project.root / "applied").exists() and not (project.root / "plain").exists()
+    run = project.last_run()
+    st = project.state()
+    try:
+        steps = {s.step_id: s.status for s in st.list_steps(run.id, "deploy")}
+    finally:
+        st.close()
+    assert steps == {"plan": "passed", "apply": "passed", "notify": "skipped"}
+    assert project.nodes(run.id)["plain"].outcome == "skipped"
+    ok = project.run("run", "risky", "--sw-allow", "prod,destructive")
+    assert ok.code == 0 and (project.root / "applied").exists()
+
+
+def test_only_and_start_stop(project: Project) -> None:
+    project.add("shape", """
+        import sparkwing as sw
+        class Pipe(sw.Job):
+            def work(self, w):
+                a = w.step("fetch", lambda ctx: ctx.sh("touch fetch"))
+                b = w.step("build", lambda ctx: ctx.sh("touch build")).needs(a)
+                c = w.step("test", lambda ctx: ctx.sh("touch test")).needs(b)
+                w.step("ship", lambda ctx: ctx.sh("touch ship")).needs(c)
+        def plan(plan, inputs, run):
+            lint = plan.job("lint", sw.sh("touch lint"))
+            unit = plan.job("test-unit", sw.sh("touch unit")).needs(lint)
+            plan.job("test-e2e", sw.sh("touch e2e"))
+            plan.job("pipe", Pipe())
+    """)
+    r = project.run("run", "shape", "--sw-only", "test-u*")
+    assert r.code == 0, r.err
+    n = project.nodes(project.last_run().id)
+    assert n["test-unit"].outcome == "success" and n["lint"].outcome == "success"
+    assert n["test-e2e"].outcome == "skipped" and "outside --sw-only" in n["test-e2e"].error
+    for f in ("lint", "unit", "e2e", "fetch"):
+        (project.root / f).unlink(missing_ok=True)
+    r = project.run("run", "shape", "--sw-start-at", "build", "--sw-stop-at", "test")
+    assert r.code == 0, r.err
+    made = {f for f in ("fetch", "build", "test", "ship") if (project.root / f).exists()}
+    assert made == {"build", "test"}
+    bad = project.run("run", "shape", "--sw-start-at", "biuld")
+    assert bad.code == 2 and 'did you mean "build"' in bad.err
+    bad = project.run("run", "shape", "--sw-only", "nothing*")
+    assert bad.code == 2
+
+
+def test_debug_pause_released_from_cli(project: Project) -> None:
+    project.add("dbg", """
+        import sparkwing as sw
+        def plan(plan, inputs, run):
+            plan.job("a", sw.sh("echo a"))
+    """)
+    proc = project.popen("run", "dbg", "--sw-pause-before", "a")
+
+    def paused() -> bool:
+        try:
+            runs = _runs(project)
+            return bool(runs) and project.nodes(runs[0].id)["a"].status == "paused"
+        except Exception:
+            return False
+
+    wait_for(paused, timeout=30)
+    run_id = _runs(project)[0].id
+    ls = project.run("debug", "list", "-o", "json")
+    assert ls.code == 0 and "pause-before" in ls.out
+    r = project.run("debug", "release", "--run", run_id, "--node", "a")
+    assert r.code == 0, r.err
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    st = project.state()
+    try:
+        p = st.get_pause(run_id, "a")
+    finally:
+        st.close()
+    assert p is not None and p.release_kind == "manual"
+
+
+def test_runs_retry_failed_reuses_passed(project: Project) -> None:
+    project.add("rt", """
+        import os
+        import sparkwing as sw
+        def flaky(ctx):
+            if not os.path.exists(ctx.path("fixed")):
+                raise RuntimeError("broken")
+            return "ok"
+        def plan(plan, inputs, run):
+            a = plan.job("build", lambda ctx: open(ctx.path("builds"), "a").write("x") and "built")
+            plan.job("test", flaky).needs(a)
+    """)
+    assert project.run("run", "rt").code == 1
+    first = project.last_run()
+    (project.root / "fixed").write_text("")
+    r = project.run("runs", "retry", "--run", first.id, "--failed")
+    assert r.code == 0, r.out + r.err
+    second = _runs(project)[0]
+    assert second.retry_of == first.id
+    n = project.nodes(second.id)
+    assert n["build"].outcome == "cached" and n["test"].outcome == "success"
+    assert (project.root / "builds").read_text() == "x"
+    time.sleep(0)
+    json.dumps(n["build"].output)
