@@ -1,0 +1,75 @@
+"""The click command tree of ``sparkwing`` (imported for every command but ``run``)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from . import __version__
+from .lazy import LazyGroup
+
+COMMANDS = {
+    "run": "sparkwing_cli.commands.run:run_cmd",
+    "runs": "sparkwing_cli.commands.runs:runs_group",
+    "pipeline": "sparkwing_cli.commands.pipeline:pipeline_group",
+    "plugins": "sparkwing_cli.commands.plugins:plugins_cmd",
+    "profile": "sparkwing_cli.commands.profile:profile_cmd",
+    "dashboard": "sparkwing_cli.commands.dashboard:dashboard_group",
+    "cache": "sparkwing_cli.commands.cache:cache_group",
+    "debug": "sparkwing_cli.commands.debug:debug_group",
+}
+
+
+class RootGroup(LazyGroup):
+    """The root group: lazy subcommands plus commands added by plugins."""
+
+    _plugins_added = False
+
+    def _add_plugin_commands(self) -> None:
+        if RootGroup._plugins_added:
+            return
+        RootGroup._plugins_added = True
+        from sparkwing.plugins.manager import get_host
+
+        get_host().add_cli_commands(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return every command, including those added by plugins."""
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return a built-in command, else look among plugin commands."""
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is None:
+            self._add_plugin_commands()
+            cmd = super().get_command(ctx, cmd_name)
+        return cmd
+
+
+@click.group(
+    cls=RootGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, "--version", prog_name="sparkwing",
+                      message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, envvar="SPARKWING_DEBUG_TRACEBACK",
+              help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """sparkwing: CI/CD pipelines as Python code, run anywhere.
+
+    Pipelines live in .sparkwing/ of your repository; `sparkwing run NAME`
+    runs one here and records it under $SPARKWING_HOME (~/.sparkwing).
+    """
+    if debug:
+        os.environ["SPARKWING_DEBUG_TRACEBACK"] = "1"
+
+
+def _one_line_usage(exc: click.ClickException) -> str:
+    msg = exc.format_message().replace("\n", " ").strip()
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        msg += f" (see '{ctx.command_path} --help')"
+    return msg
+
+

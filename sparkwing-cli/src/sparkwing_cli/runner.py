@@ -1,0 +1,342 @@
+"""``sparkwing run``: argument splitting and execution, kept free of click for start-up speed."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sparkwing.errors import UsageError
+
+#: Sparkwing's own flags on ``run``: name -> takes a value.
+RUN_FLAGS: dict[str, bool] = {
+    "-C": True,
+    "--sw-cd": True,
+    "--profile": True,
+    "--sw-workers": True,
+    "--sw-local-only": False,
+    "--sw-no-cache": False,
+    "--sw-dry-run": False,
+    "--sw-box-slots": True,
+    "--sw-no-wait": False,
+    "--sw-allow": True,
+    "--sw-only": True,
+    "--sw-start-at": True,
+    "--sw-stop-at": True,
+    "--sw-pause-before": True,
+    "--sw-pause-after": True,
+    "--sw-pause-on-failure": False,
+    "-o": True,
+    "--output": True,
+    "-h": False,
+    "--help": False,
+}
+
+RUN_HELP = """Usage: sparkwing run PIPELINE [PIPELINE FLAGS] [SPARKWING FLAGS]
+
+  Run a pipeline of the nearest .sparkwing/ on this machine and record it.
+  Exit status: 0 success, 1 failed or cancelled, 2 usage or configuration error.
+
+  `sparkwing run PIPELINE --help` lists the pipeline's own flags.
+  `sparkwing pipeline list` lists the pipelines.
+"""
+
+
+@dataclass
+class RunArgs:
+    """``sparkwing run``'s own flags, separated from the pipeline's."""
+
+    pipeline: str = ""
+    cwd: str = ""
+    profile: str = ""
+    workers: int = 0
+    local_only: bool = False
+    no_cache: bool = False
+    dry_run: bool = False
+    #: ``--sw-box-slots`` parsed (0 = off); ``None`` when not given (SPARKWING_BOX_SLOTS applies).
+    box_slots: int | None = None
+    no_wait: bool = False
+    allow: list[str] = field(default_factory=list)
+    only: str = ""
+    start_at: str = ""
+    stop_at: str = ""
+    pause_before: list[str] = field(default_factory=list)
+    pause_after: list[str] = field(default_factory=list)
+    pause_on_failure: bool = False
+    output: str = ""
+    help: bool = False
+    retry_of: str = ""
+    reuse_passed: bool = False
+    pipeline_args: list[str] = field(default_factory=list)
+    flags: dict[str, Any] = field(default_factory=dict)
+
+
+def split_args(argv: list[str]) -> RunArgs:
+    """Separate sparkwing's ``--sw-*`` / ``--profile`` / ``-C`` / ``-o`` flags from pipeline flags."""
+    ra = RunArgs()
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        i += 1
+        name, eq, value = tok.partition("=") if tok.startswith("--") else (tok, "", "")
+        if name not in RUN_FLAGS:
+            if name.startswith("--sw-"):
+                valid = ", ".join(sorted(k for k in RUN_FLAGS if k.startswith("--sw-")))
+                raise UsageError(f"unknown sparkwing flag {name}; valid: {valid}, --profile, -C, -o")
+            if not ra.pipeline and not tok.startswith("-"):
+                ra.pipeline = tok
+            else:
+                ra.pipeline_args.append(tok)
+            continue
+        if RUN_FLAGS[name]:
+            if not eq:
+                if i >= len(argv):
+                    raise UsageError(f"flag {name} needs a value (see 'sparkwing run --help')")
+                value = argv[i]
+                i += 1
+        elif eq:
+            raise UsageError(f"flag {name} takes no value")
+        if name in ("-C", "--sw-cd"):
+            ra.cwd = value
+        elif name == "--profile":
+            ra.profile = value
+        elif name == "--sw-workers":
+            try:
+                ra.workers = int(value)
+                if ra.workers < 1:
+                    raise ValueError
+            except ValueError:
+                raise UsageError(f"--sw-workers must be a positive integer, got {value!r}") from None
+        elif name == "--sw-local-only":
+            ra.local_only = True
+        elif name == "--sw-no-cache":
+            ra.no_cache = True
+        elif name == "--sw-dry-run":
+            ra.dry_run = True
+        elif name == "--sw-box-slots":
+            from sparkwing.orchestrator.boxslots import parse_box_slots
+
+            ra.box_slots = parse_box_slots(value, name)
+        elif name == "--sw-no-wait":
+            ra.no_wait = True
+        elif name == "--sw-allow":
+            ra.allow.extend(x.strip() for x in value.split(",") if x.strip())
+        elif name == "--sw-only":
+            ra.only = value
+        elif name == "--sw-start-at":
+            ra.start_at = value
+        elif name == "--sw-stop-at":
+            ra.stop_at = value
+        elif name == "--sw-pause-before":
+            ra.pause_before.extend(x.strip() for x in value.split(",") if x.strip())
+        elif name == "--sw-pause-after":
+            ra.pause_after.extend(x.strip() for x in value.split(",") if x.strip())
+        elif name == "--sw-pause-on-failure":
+            ra.pause_on_failure = True
+        elif name in ("-o", "--output"):
+            if value not in ("pretty", "json"):
+                raise UsageError(f"-o must be pretty or json, got {value!r}")
+            ra.output = value
+        elif name in ("-h", "--help"):
+            ra.help = True
+        if name not in ("-h", "--help", "-o", "--output"):
+            ra.flags[name] = value if RUN_FLAGS[name] else True
+    return ra
+
+
+def execute(ra: RunArgs) -> int:
+    """Run the pipeline described by *ra* and return the exit code."""
+    import asyncio
+    import time
+
+    from sparkwing.config import load_project, open_stores, resolve_profile
+    from sparkwing.config.resolve import local_only_from_env
+    from sparkwing.dsl.inputs import help_text, input_specs, parse_inputs, redact, secret_values
+    from sparkwing.ids import new_run_id
+    from sparkwing.orchestrator.engine import Orchestrator, RunOptions
+    from sparkwing.plugins.manager import get_host
+    from sparkwing.project import load_pipeline
+    from sparkwing.runtime.context import RunContext, Trigger
+    from sparkwing.runtime.git import read_git_info
+
+    start = Path(ra.cwd).expanduser() if ra.cwd else Path.cwd()
+    if ra.cwd and not start.is_dir():
+        raise UsageError(f"-C {ra.cwd}: no such directory")
+    project = load_project(start)
+    entry = project.pipeline(ra.pipeline)
+    pdef = load_pipeline(project, entry)
+    if ra.help:
+        sys.stdout.write(help_text(pdef.inputs_cls, entry.name, entry.description) + "\n")
+        return 0
+    inputs, values = parse_inputs(
+        pdef.inputs_cls, ra.pipeline_args, pipeline=entry.name, defaults=project.args_for(entry)
+    )
+    local_only = ra.local_only or local_only_from_env() or "local" in project.requires_for(entry)
+    resolved = resolve_profile(flag=ra.profile or None, pipeline=entry, project=project,
+                               local_only=local_only)
+    git = read_git_info(project.root)
+    guard_error = _check_guards(project, entry, resolved, values, git.branch)
+    if guard_error:
+        from sparkwing.errors import SparkwingError
+
+        raise SparkwingError(f'pipeline "{entry.name}": {guard_error}')
+    specs = input_specs(pdef.inputs_cls)
+    run_ctx = RunContext(
+        run_id=new_run_id(), pipeline=entry.name, workdir=project.root, git=git,
+        trigger=Trigger("retry" if ra.retry_of else os.environ.get("SPARKWING_TRIGGER_SOURCE", "manual"),
+                        os.environ.get("USER", "")),
+        started_at=time.time(), args=values, dry_run=ra.dry_run, profile=resolved.name,
+    )
+    plan = pdef.build(inputs, run_ctx)
+    _check_shaping(ra, plan, entry.name)
+    stores = open_stores(resolved)
+    json_out = ra.output == "json" or (ra.output == "" and not sys.stdout.isatty())
+    reporter = _reporter(json_out)
+    reuse: dict[str, Any] = {}
+    if ra.retry_of:
+        reuse = _reusable(stores.state, ra.retry_of, entry.name, ra.reuse_passed)
+    options = RunOptions(
+        retry_of=ra.retry_of,
+        reuse=reuse,
+        workers=ra.workers,
+        no_cache=ra.no_cache or os.environ.get("SPARKWING_NO_CACHE") == "1",
+        dry_run=ra.dry_run,
+        only=ra.only,
+        start_at=ra.start_at,
+        stop_at=ra.stop_at,
+        pause_before=ra.pause_before,
+        pause_after=ra.pause_after,
+        pause_on_failure=ra.pause_on_failure,
+        invocation={"cwd": str(start), "flags": ra.flags, "profile": {"name": resolved.name,
+                    "reason": resolved.reason}, "reproducer": _reproducer(ra, specs, values)},
+        secret_args=[s.flag for s in specs if s.secret],
+        secret_values=secret_values(specs, values),
+        redacted_args=redact(specs, values),
+    )
+    from sparkwing.orchestrator.boxslots import acquire_box_slot, resolve_box_slots
+    from sparkwing.paths import sparkwing_home
+
+    try:
+        max_slots, no_wait = resolve_box_slots(ra.box_slots, ra.no_wait)
+        with acquire_box_slot(sparkwing_home(), max_slots, no_wait=no_wait):
+            orch = Orchestrator(plan, stores, run_ctx, inputs, options, reporter,
+                                hooks=get_host())
+            run = asyncio.run(orch.execute())
+    finally:
+        stores.close()
+    return 0 if run.status == "success" else 1
+
+
+def _check_shaping(ra: RunArgs, plan: Any, pipeline: str) -> None:
+    """Validate ``--sw-only/--sw-start-at/--sw-stop-at/--sw-pause-*`` and the risk gate."""
+    import fnmatch
+
+    from sparkwing.dsl.inputs import edit_distance
+    from sparkwing.errors import SparkwingError
+
+    nodes = plan.nodes()
+    ids = [n.id for n in nodes]
+    if ra.only and (ra.start_at or ra.stop_at):
+        raise UsageError("--sw-only cannot be combined with --sw-start-at/--sw-stop-at")
+    if ra.only and not any(fnmatch.fnmatchcase(i, ra.only) for i in ids):
+        raise UsageError(f'--sw-only="{ra.only}" matches no job of pipeline "{pipeline}"; '
+                         f"jobs: {', '.join(ids)}")
+    step_ids = sorted({s for n in nodes if n.work is not None for s in n.work.steps})
+    for flag, value in (("--sw-start-at", ra.start_at), ("--sw-stop-at", ra.stop_at)):
+        if value and value not in step_ids:
+            near = min(step_ids, key=lambda x: edit_distance(x, value), default="")
+            hint = f'; did you mean "{near}"?' if near and edit_distance(near, value) <= 2 else ""
+            raise UsageError(f'{flag}={value}: no step "{value}" in pipeline "{pipeline}"{hint}')
+    for flag, values in (("--sw-pause-before", ra.pause_before),
+                         ("--sw-pause-after", ra.pause_after)):
+        for v in values:
+            if v not in ids:
+                raise UsageError(f'{flag}={v}: no job "{v}" in pipeline "{pipeline}"')
+    if ra.dry_run:
+        return
+    allowed = set(ra.allow)
+    skipped = set()
+    if ra.only:
+        keep = {i for i in ids if fnmatch.fnmatchcase(i, ra.only)}
+        skipped = set(ids) - keep  # approximate: ancestors may still run, labels are on steps
+    for n in nodes:
+        if n.work is None or n.id in skipped:
+            continue
+        for st in n.work.steps.values():
+            missing = sorted(set(st.risks) - allowed)
+            if missing:
+                raise SparkwingError(
+                    f'step "{st.id}" of job "{n.id}" in pipeline "{pipeline}" requires '
+                    f"--sw-allow {','.join(missing)} to confirm (or --sw-dry-run to preview)"
+                )
+
+
+def _reusable(state: Any, run_id: str, pipeline: str, reuse_passed: bool) -> dict[str, Any]:
+    """Outputs of the jobs of *run_id* that ended OK (reused by ``runs retry --failed``)."""
+    from sparkwing.errors import NotFoundError
+    from sparkwing.storage.records import OK_OUTCOMES
+
+    old = state.get_run(run_id)
+    if old is None:
+        raise NotFoundError(f"no run {run_id!r} to retry")
+    if old.pipeline != pipeline:
+        raise UsageError(f"run {run_id} is of pipeline {old.pipeline!r}, not {pipeline!r}")
+    if not reuse_passed:
+        return {}
+    return {
+        n.node_id: n.output for n in state.list_nodes(run_id)
+        if n.outcome in OK_OUTCOMES and n.kind == "job"
+    }
+
+
+def _reporter(json_out: bool) -> Any:
+    from sparkwing.orchestrator.reporting import JsonReporter, PrettyReporter
+
+    if json_out:
+        return JsonReporter(sys.stdout)
+    color = "NO_COLOR" not in os.environ
+    return PrettyReporter(sys.stdout, color=color, live=True)
+
+
+def _check_guards(project: Any, entry: Any, resolved: Any, values: dict[str, Any],
+                  branch: str) -> str | None:
+    guards = project.guards_for(entry)
+    if not guards.require and not guards.reject:
+        return None
+    from sparkwing.config import evaluate_guards
+
+    return evaluate_guards(
+        guards, profile_name=resolved.name, has_controller=resolved.has_controller,
+        args={k: str(v) for k, v in values.items()}, branch=branch, default_branch="main",
+    )
+
+
+def _reproducer(ra: RunArgs, specs: list[Any], values: dict[str, Any]) -> str:
+    """The command line that reproduces this run, secrets shown as ``***``."""
+    from sparkwing.dsl.inputs import redact
+
+    shown = redact(specs, values)
+    parts = ["sparkwing", "run", ra.pipeline]
+    for s in specs:
+        v = shown.get(s.flag)
+        if v == s.default and v != "***":
+            continue
+        if isinstance(v, list):
+            v = ",".join(str(x) for x in v)
+        parts.append(f"--{s.flag}={v}")
+    if ra.profile:
+        parts += ["--profile", ra.profile]
+    return " ".join(parts)
+
+
+def run_main(argv: list[str]) -> int:
+    """Run ``sparkwing run ARGV`` and return the exit code (errors are raised)."""
+    ra = split_args(argv)
+    if not ra.pipeline:
+        if ra.help:
+            sys.stdout.write(RUN_HELP + "\n")
+            return 0
+        raise UsageError("missing pipeline name: sparkwing run PIPELINE (see 'sparkwing pipeline list')")
+    return execute(ra)
