@@ -370,3 +370,29 @@ def test_workers_flag_limits_parallelism(project: Project) -> None:
         assert s2 >= e1  # never two at once
     bad = project.run("run", "par", "--sw-workers", "0")
     assert bad.code == 2 and "--sw-workers" in bad.err
+
+
+def test_secret_in_a_failing_command_is_masked_in_error_and_excerpt(project: Project) -> None:
+    cfg = project.root.parent / "config" / "sparkwing"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "secrets.env").write_text("DEPLOY_KEY=dk-very-secret-9\n")
+    project.add("leak", """
+        import sparkwing as sw
+        def deploy(ctx):
+            key = ctx.secret("DEPLOY_KEY")
+            ctx.sh(f"echo deploying with {key}; exit 5")
+        def plan(plan, inputs, run):
+            plan.job("deploy", deploy)
+    """)
+    r = project.run("run", "leak")
+    assert r.code == 1
+    run = project.last_run()
+    node = project.nodes(run.id)["deploy"]
+    assert "dk-very-secret-9" not in node.error and "***" in node.error
+    st = project.state()
+    try:
+        events = st.list_events(run.id)
+    finally:
+        st.close()
+    assert "dk-very-secret-9" not in json.dumps([e.payload for e in events])
+    assert "dk-very-secret-9" not in r.out + r.err

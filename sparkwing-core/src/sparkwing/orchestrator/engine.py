@@ -325,6 +325,7 @@ class Orchestrator:
                 payload: dict[str, Any] | None = None) -> None:
         """Record a node that ends without running (skipped / cancelled)."""
         st = self.states[nid]
+        error = self.masker.mask(error)
         st.status, st.outcome, st.error = "done", outcome, error
         now = time.time()
         st.finished = now
@@ -921,6 +922,7 @@ class Orchestrator:
         nid = node.id
         st = self.states[nid]
         now = time.time()
+        error = self.masker.mask(error)
         st.status, st.outcome, st.error, st.finished = "done", outcome, error, now
         duration_ms = int((now - (st.started or now)) * 1000)
         fields: dict[str, Any] = {

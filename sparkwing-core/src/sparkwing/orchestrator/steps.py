@@ -37,6 +37,7 @@ async def run_work(work: Work, ctx: Context, orch: Orchestrator) -> Any:
 
     def record(step: StepNode, st: str, started: float | None, error: str = "") -> None:
         status[step.id] = st
+        error = orch.masker.mask(error)
         orch.state.upsert_step(
             Step(run_id, nid, step.id, st, started_at=started,
                  finished_at=None if st == "running" else time.time(), error=error)
