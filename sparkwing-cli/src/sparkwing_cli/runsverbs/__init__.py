@@ -1,0 +1,1 @@
+"""The verbs of ``sparkwing runs``, one module per family (imported lazily)."""

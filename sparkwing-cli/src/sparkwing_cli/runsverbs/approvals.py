@@ -1,0 +1,118 @@
+"""``runs approvals list | approve | deny``: resolve approval gates from the command line."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from typing import Any
+
+import click
+from sparkwing.errors import NotFoundError, SparkwingError
+
+from ..output import emit_ndjson, output_option
+from ..render import ago, table
+from ..runstore import find_run, open_read_stores, profile_option
+
+
+def approver() -> str:
+    """Who is approving: ``$USER``, else the login name, else ``unknown``."""
+    user = os.environ.get("USER", "").strip()
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+@click.group("approvals")
+def approvals_group() -> None:
+    """List, approve or deny approval gates of runs."""
+
+
+@approvals_group.command("list")
+@click.option("--run", "run_ref", default=None, metavar="ID", help="Only this run (or latest).")
+@click.option("--all", "show_all", is_flag=True, help="Include resolved approvals.")
+@profile_option
+@output_option
+def list_cmd(run_ref: str | None, show_all: bool, profile: str | None, output: str) -> None:
+    """List pending approvals (with --all, resolved ones too)."""
+    with open_read_stores(profile) as stores:
+        run_id = find_run(stores.state, run_ref).id if run_ref else None
+        approvals = stores.state.list_approvals(run_id, pending_only=not show_all)
+    if output == "json":
+        emit_ndjson([a.to_dict() for a in approvals])
+        return
+    if not approvals:
+        click.echo("no pending approvals" if not show_all else "no approvals")
+        return
+    rows = []
+    for a in approvals:
+        state = a.resolution or "pending"
+        if a.approver:
+            state += f" by {a.approver}"
+        rows.append([a.run_id, a.node_id, ago(a.requested_at), state, a.message or a.comment])
+    for line in table(rows, ["RUN", "GATE", "REQUESTED", "STATE", "MESSAGE"]):
+        click.echo(line)
+
+
+def _resolve(run_ref: str, node: str, resolution: str, comment: str, profile: str | None) -> None:
+    with open_read_stores(profile) as stores:
+        state = stores.state
+        run = find_run(state, run_ref)
+        current = state.get_approval(run.id, node)
+        if current is None:
+            _missing(state, run.id, node)
+        if current.resolution:
+            raise SparkwingError(_already(run.id, node, current))
+        who = approver()
+        now = time.time()
+        if not state.resolve_approval(run.id, node, resolution, who, comment, now):
+            latest = state.get_approval(run.id, node)
+            raise SparkwingError(_already(run.id, node, latest))
+        state.append_event(run.id, "approval_resolved",
+                           {"resolution": resolution, "approver": who, "comment": comment},
+                           node_id=node)
+    verb = "approved" if resolution == "approved" else "denied"
+    click.echo(f"{verb} {node} of run {run.id} as {who}" + (f": {comment}" if comment else ""))
+
+
+def _missing(state: Any, run_id: str, node: str) -> None:
+    pending = [a.node_id for a in state.list_approvals(run_id, pending_only=True)]
+    hint = f" (pending: {', '.join(pending)})" if pending else " (it has no pending approvals)"
+    raise NotFoundError(f'run {run_id} has no approval gate "{node}"{hint}')
+
+
+def _already(run_id: str, node: str, current: Any) -> str:
+    if current is None:
+        return f'approval "{node}" of run {run_id} is gone'
+    who = f" by {current.approver}" if current.approver else ""
+    return f'approval "{node}" of run {run_id} was already resolved: {current.resolution}{who}'
+
+
+_node_option = click.option("--node", required=True, metavar="GATE", help="The approval gate's id.")
+_run_option = click.option("--run", "run_ref", required=True, metavar="ID",
+                           help="Run id, or latest.")
+_comment_option = click.option("--comment", default="", metavar="TEXT",
+                               help="Recorded with the decision.")
+
+
+@approvals_group.command("approve")
+@_run_option
+@_node_option
+@_comment_option
+@profile_option
+def approve_cmd(run_ref: str, node: str, comment: str, profile: str | None) -> None:
+    """Approve a waiting gate: the jobs behind it run."""
+    _resolve(run_ref, node, "approved", comment, profile)
+
+
+@approvals_group.command("deny")
+@_run_option
+@_node_option
+@_comment_option
+@profile_option
+def deny_cmd(run_ref: str, node: str, comment: str, profile: str | None) -> None:
+    """Deny a waiting gate: it fails and the jobs behind it do not run."""
+    _resolve(run_ref, node, "denied", comment, profile)

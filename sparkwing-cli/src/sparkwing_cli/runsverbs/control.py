@@ -1,0 +1,281 @@
+"""``runs cancel``, ``runs wait``, ``runs prune`` and ``runs retry``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import click
+from sparkwing.errors import UsageError
+
+from ..render import status_text, use_colour
+from ..runstore import find_run, open_read_stores, profile_option, reconcile_now
+
+#: Exit code of ``runs wait`` when the timeout passes first.
+WAIT_TIMEOUT_EXIT = 2
+
+
+def _duration(value: str, flag: str) -> float:
+    from sparkwing.durations import parse_duration
+
+    try:
+        return parse_duration(value, flag)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _wait_terminal(stores: Any, run_id: str, timeout: float, poll: float) -> Any:
+    """Poll until the run is terminal or *timeout* passes; return the last run read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = stores.state.get_run(run_id)
+        if run is None or run.terminal:
+            return run
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return run
+        time.sleep(min(poll, remaining))
+        reconcile_now(stores.state)
+
+
+def cancel_unowned(state: Any, run: Any, now: float) -> None:
+    """Cancel a run no process owns (``pending``, no pid): it and its nodes become cancelled."""
+    reason = "cancelled before it started"
+    for node in state.list_nodes(run.id):
+        if node.status != "done":
+            state.update_node(
+                run.id, node.node_id,
+                {"status": "done", "outcome": "cancelled", "error": reason, "finished_at": now},
+                ("node_cancelled", {"outcome": "cancelled", "reason": reason}),
+            )
+    state.update_run(run.id, {"status": "cancelled", "error": reason, "finished_at": now,
+                              "cancel_requested_at": now})
+    state.append_event(run.id, "run_finished", {"status": "cancelled", "error": reason})
+
+
+@click.command("cancel")
+@click.option("--run", "run_ref", required=True, metavar="ID", help="Run id, or latest.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until the run has stopped.")
+@click.option("--timeout", default="30s", show_default=True, metavar="DURATION",
+              help="How long --wait waits.")
+@profile_option
+@click.pass_context
+def cancel_cmd(ctx: click.Context, run_ref: str, wait: bool, timeout: str,
+               profile: str | None) -> None:
+    """Ask a live run to stop; its running jobs are killed and the run ends cancelled.
+
+    The process running it sees the request within about half a second.
+    Exit 0 once the run has stopped (or had already finished: nothing to
+    do), 1 if it is still running when --timeout passes.
+    """
+    limit = _duration(timeout, "--timeout")
+    colour = use_colour()
+    with open_read_stores(profile) as stores:
+        run = find_run(stores.state, run_ref)
+        if run.terminal:
+            click.echo(f"run {run.id} already finished ({status_text(run.status, colour)}); "
+                       "nothing to cancel")
+            return
+        now = time.time()
+        if run.status == "pending" and run.pid <= 0:
+            cancel_unowned(stores.state, run, now)
+            click.echo(f"run {run.id} cancelled")
+            return
+        if not run.cancel_requested_at:
+            stores.state.update_run(run.id, {"cancel_requested_at": now})
+            stores.state.append_event(run.id, "cancel_requested",
+                                      {"by": os.environ.get("USER", "")})
+        if not wait:
+            click.echo(f"cancel requested for run {run.id}")
+            return
+        final = _wait_terminal(stores, run.id, limit, 0.25)
+    if final is None or not final.terminal:
+        click.echo(f"error: cancel requested for run {run.id}, but it is still running after "
+                   f"{timeout}", err=True)
+        ctx.exit(1)
+    if final.status == "cancelled":
+        click.echo(f"run {final.id} cancelled")
+    else:
+        click.echo(f"run {final.id} finished ({status_text(final.status, colour)}) before the "
+                   "cancel took effect")
+
+
+@click.command("wait")
+@click.option("--run", "run_ref", required=True, metavar="ID", help="Run id, or latest.")
+@click.option("--timeout", default="10m", show_default=True, metavar="DURATION",
+              help="Give up after this long (exit 2).")
+@click.option("--poll", default="1s", show_default=True, metavar="DURATION",
+              help="How often to look.")
+@profile_option
+@click.pass_context
+def wait_cmd(ctx: click.Context, run_ref: str, timeout: str, poll: str,
+             profile: str | None) -> None:
+    """Wait for a run to finish. Exit 0 success, 1 failed or cancelled, 2 timeout."""
+    limit = _duration(timeout, "--timeout")
+    every = _duration(poll, "--poll")
+    if every <= 0:
+        raise UsageError("--poll must be more than zero")
+    colour = use_colour()
+    with open_read_stores(profile) as stores:
+        run = find_run(stores.state, run_ref)
+        final = _wait_terminal(stores, run.id, limit, every)
+    if final is None or not final.terminal:
+        click.echo(f"run {run.id} still {run.status if final is None else final.status} "
+                   f"after {timeout}", err=True)
+        ctx.exit(WAIT_TIMEOUT_EXIT)
+    note = f": {final.error}" if final.error else ""
+    click.echo(f"run {final.id} {status_text(final.status, colour)}{note}")
+    ctx.exit(0 if final.status == "success" else 1)
+
+
+@click.command("prune")
+@click.option("--older-than", "older_than", default=None, metavar="DURATION",
+              help="Delete finished runs that ended longer ago than this (e.g. 30d).")
+@click.option("--run", "run_refs", multiple=True, metavar="ID",
+              help="Delete this finished run (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@profile_option
+def prune_cmd(older_than: str | None, run_refs: tuple[str, ...], dry_run: bool,
+              profile: str | None) -> None:
+    """Delete finished runs and their logs (live runs are never deleted)."""
+    if not older_than and not run_refs:
+        raise UsageError("prune needs --older-than DURATION or --run ID")
+    cutoff = time.time() - _duration(older_than, "--older-than") if older_than else None
+    with open_read_stores(profile) as stores:
+        state = stores.state
+        doomed: list[Any] = []
+        for ref in run_refs:
+            run = find_run(state, ref)
+            if not run.terminal:
+                raise UsageError(f"run {run.id} is {run.status}; only finished runs are pruned")
+            doomed.append(run)
+        if cutoff is not None:
+            doomed.extend(_finished_before(state, cutoff))
+        seen: set[str] = set()
+        unique = [r for r in doomed if not (r.id in seen or seen.add(r.id))]
+        for run in unique:
+            if dry_run:
+                click.echo(f"would delete {run.id}  {run.pipeline}  {run.status}")
+                continue
+            state.delete_run(run.id)
+            stores.logs.delete_run(run.id)
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} {len(unique)} run{'' if len(unique) == 1 else 's'}"
+               + ("" if dry_run or not unique else " and their logs"))
+
+
+def _finished_before(state: Any, cutoff: float) -> list[Any]:
+    from sparkwing.storage.records import TERMINAL_RUN_STATUSES, RunFilter
+
+    out: list[Any] = []
+    before = ""
+    while True:
+        page = state.list_runs(RunFilter(statuses=sorted(TERMINAL_RUN_STATUSES),
+                                         before_id=before, limit=500))
+        for run in page:
+            ended = run.finished_at or run.started_at or run.created_at
+            if ended < cutoff:
+                out.append(run)
+        if len(page) < 500:
+            return out
+        before = page[-1].id
+
+
+def retry_argv(run: Any, overrides: list[str]) -> tuple[list[str], list[str]]:
+    """Pipeline flags that repeat *run*'s inputs, then *overrides*; and the secrets left out.
+
+    Secret inputs are stored redacted, so they cannot be repeated: they are
+    left out (their default applies) unless given again in *overrides*.
+    """
+    given = {a.split("=", 1)[0].lstrip("-") for a in overrides if a.startswith("--")}
+    given |= {g[3:] for g in given if g.startswith("no-")}
+    secret = set(run.secret_args)
+    argv: list[str] = []
+    missing: list[str] = []
+    for flag, value in (run.args or {}).items():
+        if flag in given or value is None:
+            continue
+        if flag in secret:
+            if value not in ("", None, []):
+                missing.append(flag)
+            continue
+        if isinstance(value, bool):
+            argv.append(f"--{flag}" if value else f"--no-{flag}")
+        elif isinstance(value, list):
+            argv.append(f"--{flag}={','.join(str(v) for v in value)}")
+        else:
+            argv.append(f"--{flag}={value}")
+    return argv + overrides, missing
+
+
+def _retry_args(run: Any, reuse_passed: bool, overrides: list[str]) -> Any:
+    from ..commands.run import RunArgs
+
+    argv, missing = retry_argv(run, overrides)
+    for flag in missing:
+        click.echo(f"note: secret input --{flag} of run {run.id} is not stored; pass it again "
+                   f"(sparkwing runs retry --run {run.id} ... --{flag} VALUE)", err=True)
+    flags = dict((run.invocation or {}).get("flags") or {})
+    cwd = str((run.invocation or {}).get("cwd") or "")
+    if not cwd or not os.path.isdir(cwd):
+        cwd = os.getcwd()
+    ra = RunArgs(
+        pipeline=run.pipeline, cwd=cwd, retry_of=run.id, reuse_passed=reuse_passed,
+        pipeline_args=argv, profile=str(flags.get("--profile") or ""),
+        local_only=bool(flags.get("--sw-local-only")), no_cache=bool(flags.get("--sw-no-cache")),
+        dry_run=bool(flags.get("--sw-dry-run")),
+    )
+    ra.flags = {k: v for k, v in flags.items() if k not in ("-C", "--sw-cd")}
+    return ra
+
+
+@click.command(
+    "retry", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.option("--run", "run_refs", multiple=True, required=True, metavar="ID",
+              help="Run to retry (repeatable), or latest.")
+@click.option("--failed", "mode", flag_value="failed",
+              help="Reuse jobs that passed; run the failed and unreached ones again.")
+@click.option("--all", "mode", flag_value="all", help="Run every job again.")
+@click.option("-o", "--output", "output", type=click.Choice(["pretty", "json"]), default=None,
+              help="Progress as a live view or NDJSON records (default: pretty on a terminal).")
+@profile_option
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def retry_cmd(run_refs: tuple[str, ...], mode: str | None, output: str | None,
+              profile: str | None, overrides: tuple[str, ...]) -> None:
+    """Run a recorded run again as a new run tagged retry_of (one of --failed / --all).
+
+    The new run repeats the pipeline and its inputs; pipeline flags given
+    after the options override them (secret inputs must be given again).
+    Exit 0 when every retried run succeeded.
+    """
+    if mode is None:
+        raise UsageError("retry needs --failed (reuse passed jobs) or --all (run everything)")
+    with open_read_stores(profile) as stores:
+        runs = [find_run(stores.state, ref) for ref in run_refs]
+    for run in runs:
+        if not run.terminal:
+            raise UsageError(f"run {run.id} is still {run.status}; wait for it or cancel it first")
+    from ..commands.run import execute
+
+    worst = 0
+    results: list[tuple[str, int]] = []
+    for run in runs:
+        ra = _retry_args(run, mode == "failed", list(overrides))
+        if profile and not ra.profile:
+            ra.profile = profile
+        ra.output = output or ""
+        code = execute(ra)
+        results.append((run.id, code))
+        worst = max(worst, code)
+    sys.stdout.flush()
+    if len(results) > 1:
+        for run_id, code in results:
+            click.echo(f"retry of {run_id}: {'success' if code == 0 else 'failed'}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # as `sparkwing run` does: job threads left behind by a timeout must not hold the process
+    os._exit(worst)

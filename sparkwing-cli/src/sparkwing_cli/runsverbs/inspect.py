@@ -1,0 +1,222 @@
+"""``runs status``, ``runs errors`` and ``runs get``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+from sparkwing.durations import format_duration
+
+from ..output import emit_json, output_option
+from ..render import (
+    ago,
+    git_ref,
+    local_time,
+    paint,
+    span,
+    status_text,
+    table,
+    use_colour,
+)
+from ..runstore import find_run, open_read_stores, profile_option, reconcile_now
+from .views import log_path, node_views, run_view
+
+run_option = click.option(
+    "--run", "run_ref", required=True, metavar="ID", help="Run id, or latest for the newest run."
+)
+
+#: Seconds between polls while following a run.
+FOLLOW_POLL_S = 0.5
+#: Reconcile orphaned runs at most this often while following.
+RECONCILE_EVERY_S = 5.0
+
+
+def status_payload(stores: Any, run: Any) -> dict[str, Any]:
+    """The ``runs status -o json`` object: run, nodes (with steps and excerpts), log_path."""
+    return {
+        "run": run_view(run),
+        "nodes": node_views(stores.state, run.id),
+        "log_path": log_path(stores.logs, run.id),
+    }
+
+
+def node_state(node: dict[str, Any]) -> str:
+    """A node's outcome when done, else its lifecycle status."""
+    return node["outcome"] or node["status"] if node["status"] == "done" else node["status"]
+
+
+def print_status(payload: dict[str, Any], colour: bool) -> None:
+    """Render the status payload for people."""
+    run = payload["run"]
+    out = click.echo
+    out(f"{paint(run['id'], '1', colour)}  {run['pipeline']}  "
+        f"{status_text(run['status'], colour)}")
+    ref = git_ref(_Obj(run))
+    trigger = run["trigger_source"] + (f" by {run['trigger_user']}" if run["trigger_user"] else "")
+    out(f"  ref:      {ref}    trigger: {trigger}    profile: {run['profile'] or '-'}")
+    started = run["started_at"] or run["created_at"]
+    out(f"  started:  {local_time(started)} ({ago(started)})    "
+        f"duration: {format_duration(run['duration_s'])}")
+    if run["args"]:
+        shown = " ".join(f"--{k}={v}" for k, v in run["args"].items())
+        out(f"  args:     {shown}")
+    if run["error"]:
+        out(f"  error:    {paint(run['error'], '31', colour)}")
+    if payload["log_path"]:
+        out(f"  logs:     {payload['log_path']}")
+    nodes = payload["nodes"]
+    if not nodes:
+        return
+    out("")
+    rows, visible = [], []
+    for n in nodes:
+        state = node_state(n)
+        detail = n["error"].splitlines()[0] if n["error"] else ""
+        if n["exit_code"] is not None:
+            detail = f"exit {n['exit_code']}" + (f": {detail}" if detail else "")
+        if n["failure_reason"]:
+            detail = f"[{n['failure_reason']}] {detail}"
+        if n["attempts"] > 1:
+            detail = f"(attempt {n['attempts']}) {detail}".rstrip()
+        cells = [n["node_id"], state, span(n["started_at"], n["finished_at"]), detail]
+        visible.append(cells)
+        rows.append([cells[0], status_text(state, colour), *cells[2:]])
+        for s in n["steps"]:
+            sc = [f"  · {s['step_id']}", s["status"], span(s["started_at"], s["finished_at"]),
+                  (s["error"] or "").split("\n", 1)[0]]
+            visible.append(sc)
+            rows.append([paint(sc[0], "90", colour), status_text(s["status"], colour), *sc[2:]])
+    for line in table(rows, ["JOB", "STATUS", "DURATION", "DETAIL"], visible):
+        out("  " + line)
+    for n in nodes:
+        lines = n["excerpt"]["lines"] if n["excerpt"] else []
+        if n["outcome"] != "failed" or not lines:
+            continue
+        out("")
+        out(paint(f"  ── {n['node_id']}: last lines ──", "31", colour))
+        for line in lines[-20:]:
+            out(f"  │ {line}")
+        if n["excerpt"].get("logs"):
+            out(paint(f"  more: {n['excerpt']['logs']}", "90", colour))
+
+
+class _Obj:
+    """Attribute access on a run view (for the shared renderers)."""
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        self.__dict__.update(d)
+
+
+def follow_until_done(stores: Any, run_id: str, colour: bool, *, quiet: bool = False) -> Any:
+    """Poll a run until it is terminal, printing each job's transitions; return the final run."""
+    seen: dict[str, str] = {}
+    last_reconcile = time.monotonic()
+    while True:
+        run = stores.state.get_run(run_id)
+        if run is None:
+            from sparkwing.errors import NotFoundError
+
+            raise NotFoundError(f"run {run_id} disappeared while following it")
+        if not quiet:
+            for node in stores.state.list_nodes(run_id):
+                state = node.outcome or node.status if node.status == "done" else node.status
+                if seen.get(node.node_id) != state and state != "pending":
+                    seen[node.node_id] = state
+                    note = f"  {node.error.splitlines()[0]}" if node.error else ""
+                    click.echo(f"{time.strftime('%H:%M:%S')}  {node.node_id}  "
+                               f"{status_text(state, colour)}{note}")
+        if run.terminal:
+            return run
+        time.sleep(FOLLOW_POLL_S)
+        if time.monotonic() - last_reconcile >= RECONCILE_EVERY_S:
+            last_reconcile = time.monotonic()
+            reconcile_now(stores.state)
+
+
+@click.command("status")
+@run_option
+@click.option("-f", "--follow", is_flag=True, help="Wait for the run to finish, showing progress.")
+@profile_option
+@output_option
+@click.pass_context
+def status_cmd(ctx: click.Context, run_ref: str, follow: bool, profile: str | None,
+               output: str) -> None:
+    """Show a run and its jobs. Exit 0 only when the run succeeded (1 otherwise)."""
+    colour = use_colour()
+    with open_read_stores(profile) as stores:
+        run = find_run(stores.state, run_ref)
+        if follow and not run.terminal:
+            run = follow_until_done(stores, run.id, colour, quiet=output == "json")
+            if output != "json":
+                click.echo("")
+        payload = status_payload(stores, run)
+    if output == "json":
+        emit_json(payload)
+    else:
+        print_status(payload, colour)
+    ctx.exit(0 if run.status == "success" else 1)
+
+
+@click.command("errors")
+@run_option
+@profile_option
+@output_option
+def errors_cmd(run_ref: str, profile: str | None, output: str) -> None:
+    """Show the failed jobs of a run: error, failure reason, exit code and last lines."""
+    with open_read_stores(profile) as stores:
+        run = find_run(stores.state, run_ref)
+        nodes = [n for n in node_views(stores.state, run.id) if n["outcome"] == "failed"]
+    failed = [
+        {
+            "node_id": n["node_id"],
+            "error": n["error"],
+            "failure_reason": n["failure_reason"],
+            "exit_code": n["exit_code"],
+            "attempts": n["attempts"],
+            "excerpt": n["excerpt"]["lines"] if n["excerpt"] else [],
+            "excerpt_truncated": bool(n["excerpt"] and n["excerpt"]["truncated"]),
+            "logs": f"sparkwing runs logs --run {run.id} --node {n['node_id']}",
+        }
+        for n in nodes
+    ]
+    if output == "json":
+        emit_json({"run_id": run.id, "pipeline": run.pipeline, "status": run.status,
+                   "error": run.error, "failed": failed})
+        return
+    colour = use_colour()
+    click.echo(f"{run.id}  {run.pipeline}  {status_text(run.status, colour)}"
+               + (f": {run.error}" if run.error else ""))
+    if not failed:
+        click.echo("no failed jobs")
+        return
+    for f in failed:
+        facts = []
+        if f["exit_code"] is not None:
+            facts.append(f"exit code {f['exit_code']}")
+        if f["failure_reason"]:
+            facts.append(f"reason {f['failure_reason']}")
+        if f["attempts"] > 1:
+            facts.append(f"{f['attempts']} attempts")
+        click.echo("")
+        click.echo(paint(f"✗ {f['node_id']}", "31;1", colour)
+                   + (f"  ({', '.join(facts)})" if facts else ""))
+        for line in (f["error"] or "").splitlines():
+            click.echo(f"  {line}")
+        if f["excerpt"]:
+            click.echo(paint("  last lines:", "90", colour))
+            for line in f["excerpt"][-20:]:
+                click.echo(f"  │ {line}")
+        click.echo(paint(f"  logs: {f['logs']}", "90", colour))
+
+
+@click.command("get")
+@run_option
+@profile_option
+def get_cmd(run_ref: str, profile: str | None) -> None:
+    """Print the raw run record (with its plan) and its nodes as JSON."""
+    with open_read_stores(profile) as stores:
+        run = find_run(stores.state, run_ref)
+        nodes = [n.to_dict() for n in stores.state.list_nodes(run.id)]
+    emit_json({"run": run.to_dict(), "nodes": nodes})
+
