@@ -79,6 +79,13 @@ def test_a_plugin_adds_a_cli_command(example_venv: ScratchVenv) -> None:
     assert proc.stdout == "hello, ada, from sparkwing-example\n"
 
 
+def test_help_lists_the_plugin_command_beside_the_built_ins(example_venv: ScratchVenv) -> None:
+    proc = example_venv.run("--help")
+    assert proc.returncode == 0, proc.stderr
+    names = [line.split()[0] for line in proc.stdout.splitlines() if line.startswith("  ")]
+    assert "example-hello" in names and "run" in names and "plugins" in names
+
+
 def test_an_unknown_command_is_still_a_one_line_usage_error(example_venv: ScratchVenv) -> None:
     proc = example_venv.run("example-goodbye")
     assert proc.returncode == 2
