@@ -313,3 +313,28 @@ async def test_plugins_can_add_routes(aiohttp_client: Any, stores: Any) -> None:
     assert seen[0].stores is stores and seen[0].read_only is True
     refused = await client.post("/api/v1/plugin-hello")
     assert refused.status == 405
+
+
+async def test_orphaned_runs_are_reconciled_unless_read_only(aiohttp_client: Any, stores: Any,
+                                                             rec: Any) -> None:
+    import asyncio
+    import socket
+    import subprocess
+    import sys
+
+    from sparkwing_server.localws.app import make_app
+    from sparkwing_server.localws.context import ServerOptions
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    orphan = rec.run(status="running", host=socket.gethostname(), pid=gone.pid)
+    options = ServerOptions(reconcile_every_s=0.1)
+    await aiohttp_client(make_app(stores, read_only=True, options=options))
+    await asyncio.sleep(0.5)
+    assert rec.state.get_run(orphan.id).status == "running"
+    await aiohttp_client(make_app(stores, options=options))
+    for _ in range(100):
+        if rec.state.get_run(orphan.id).status != "running":
+            break
+        await asyncio.sleep(0.1)
+    assert rec.state.get_run(orphan.id).status == "failed"

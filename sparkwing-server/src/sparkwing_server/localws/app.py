@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -57,11 +58,17 @@ def make_app(stores: Any, *, read_only: bool = False,
 
     get_host().add_server_routes(app, ctx)
 
+    tasks: list[asyncio.Task[None]] = []
+
     async def on_startup(_: web.Application) -> None:
         ctx.start()
+        if not read_only and ctx.options.reconcile_every_s > 0:
+            tasks.append(asyncio.create_task(_reconcile_loop(ctx)))
 
     async def on_shutdown(_: web.Application) -> None:
         ctx.closing.set()
+        for task in tasks:
+            task.cancel()
 
     async def on_cleanup(_: web.Application) -> None:
         ctx.stop()
@@ -70,6 +77,20 @@ def make_app(stores: Any, *, read_only: bool = False,
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app
+
+
+async def _reconcile_loop(ctx: ServerContext) -> None:
+    """Settle runs whose process died or stopped heartbeating (as ``sparkwing runs`` reads do)."""
+    try:
+        from sparkwing.orchestrator.reconcile import reconcile
+    except ImportError:  # an install without the orchestrator has nothing to reconcile
+        return
+    while not ctx.closing.is_set():
+        try:
+            await ctx.state_call(reconcile, ctx.state)
+        except Exception:
+            _log.exception("reconciling orphaned runs failed")
+        await asyncio.sleep(ctx.options.reconcile_every_s)
 
 
 @web.middleware

@@ -32,6 +32,8 @@ class ServerOptions:
     max_runs_limit: int = 500
     #: Run store calls on dedicated worker threads (else on the event loop).
     threaded_stores: bool = True
+    #: How often orphaned runs are reconciled (seconds; 0 disables; never when read-only).
+    reconcile_every_s: float = 5.0
 
 
 @dataclass

@@ -120,7 +120,7 @@ async def get_node(request: web.Request) -> web.Response:
         fail(404, f"node {node_id} not found in run {run_id}")
     steps = await ctx.state_call(ctx.state.list_steps, run_id, node_id)
     data: dict[str, Any] = {"node": node_view(node, steps)}
-    if node.outcome == "failed" or (node.error and node.outcome != "success"):
+    if node.outcome == "failed":
         data["excerpt"] = await failure_excerpt(ctx, node)
     return json_response(data)
 

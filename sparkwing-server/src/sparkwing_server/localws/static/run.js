@@ -214,7 +214,9 @@ export function runView(root, runId, params, setCrumbs) {
       node.attempts > 1 ? h("span", { class: "muted" }, `attempt ${node.attempts}`) : null,
       node.failure_reason ? h("span", { class: "badge" }, node.failure_reason.replace(/_/g, " ")) : null,
       node.exit_code !== null && node.exit_code !== undefined && node.exit_code !== 0 ? h("span", { class: "badge" }, `exit ${node.exit_code}`) : null,
-      node.status_detail ? h("span", { class: "muted" }, node.status_detail) : null);
+      node.status_detail ? h("span", { class: "muted" }, node.status_detail) : null,
+      node.error && node.display !== "failed"
+        ? h("span", { class: "muted mono", id: "job-note", title: node.error }, node.error) : null);
 
     const steps = stepsOf(node);
     stepsBody.replaceChildren(steps.length
@@ -275,7 +277,7 @@ export function runView(root, runId, params, setCrumbs) {
   }
 
   async function loadExcerpt(node) {
-    const failed = node.display === "failed" || (node.error && node.status === "done" && node.display !== "success");
+    const failed = node.display === "failed";
     const key = `${node.id}:${node.finished_at || ""}`;
     if (!failed) { excerptBox.replaceChildren(); excerptFor = null; return; }
     if (excerptFor === key) return;
