@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import sys
@@ -12,22 +11,8 @@ from typing import Any
 
 import pytest
 
-
-@functools.cache
-def hooks_argv() -> tuple[str, ...]:
-    """How to call ``hooks``: ``sparkwing pipeline hooks`` once mounted, else a stand-in.
-
-    The stand-in mounts the group on the root command so errors still go
-    through the CLI's one error boundary.
-    """
-    probe = subprocess.run([sys.executable, "-m", "sparkwing_cli.main", "pipeline", "hooks",
-                            "--help"], capture_output=True, text=True)
-    if probe.returncode == 0:
-        return (sys.executable, "-m", "sparkwing_cli.main", "pipeline", "hooks")
-    code = ("import sys; from sparkwing_cli.main import cli, main; "
-            "from sparkwing_cli.commands.hooks import hooks_group; "
-            "cli.add_command(hooks_group, 'hooks'); main(['hooks', *sys.argv[1:]])")
-    return (sys.executable, "-c", code)
+#: The command under test: ``sparkwing pipeline hooks``.
+HOOKS_ARGV = (sys.executable, "-m", "sparkwing_cli.main", "pipeline", "hooks")
 
 
 class Repo:
@@ -61,7 +46,7 @@ class Repo:
 
     def hooks(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``sparkwing pipeline hooks ARGS``."""
-        return subprocess.run([*hooks_argv(), *args], cwd=cwd or self.project, env=self.env,
+        return subprocess.run([*HOOKS_ARGV, *args], cwd=cwd or self.project, env=self.env,
                               capture_output=True, text=True, timeout=120)
 
     def commits(self) -> int:
