@@ -41,6 +41,20 @@ RUN_HELP = """Usage: sparkwing run PIPELINE [PIPELINE FLAGS] [SPARKWING FLAGS]
 
   `sparkwing run PIPELINE --help` lists the pipeline's own flags.
   `sparkwing pipeline list` lists the pipelines.
+
+Sparkwing flags:
+  -C, --sw-cd DIR            run as if started in DIR
+  --profile NAME             storage profile (state, cache, logs)
+  --sw-local-only            ignore profiles; use the laptop stores
+  --sw-workers N             jobs running at once (default: CPU count)
+  --sw-no-cache              do not read memoized results (still write them)
+  --sw-dry-run               run dry-run bodies; skip steps without one
+  --sw-allow L[,L]           confirm risk labels
+  --sw-only GLOB             run only matching jobs and what they need
+  --sw-start-at / --sw-stop-at STEP   run a window of steps
+  --sw-pause-before / --sw-pause-after JOB, --sw-pause-on-failure   debug pauses
+  --sw-box-slots N, --sw-no-wait      cap concurrent runs on this host
+  -o, --output pretty|json   output format (default: pretty on a terminal, else NDJSON)
 """
 
 
@@ -152,7 +166,6 @@ def execute(ra: RunArgs) -> int:
     import time
 
     from sparkwing.config import load_project, open_stores, resolve_profile
-    from sparkwing.config.resolve import local_only_from_env
     from sparkwing.dsl.inputs import help_text, input_specs, parse_inputs, redact, secret_values
     from sparkwing.ids import new_run_id
     from sparkwing.orchestrator.engine import Orchestrator, RunOptions
@@ -173,9 +186,8 @@ def execute(ra: RunArgs) -> int:
     inputs, values = parse_inputs(
         pdef.inputs_cls, ra.pipeline_args, pipeline=entry.name, defaults=project.args_for(entry)
     )
-    local_only = ra.local_only or local_only_from_env() or "local" in project.requires_for(entry)
     resolved = resolve_profile(flag=ra.profile or None, pipeline=entry, project=project,
-                               local_only=local_only)
+                               local_only=ra.local_only)
     git = read_git_info(project.root)
     guard_error = _check_guards(project, entry, resolved, values, git.branch)
     if guard_error:
@@ -291,6 +303,16 @@ def _reusable(state: Any, run_id: str, pipeline: str, reuse_passed: bool) -> dic
     }
 
 
+def default_branch(root: Path) -> str:
+    """The remote's default branch (``origin/HEAD``), else ``main``."""
+    ref = root / ".git" / "refs" / "remotes" / "origin" / "HEAD"
+    try:
+        text = ref.read_text().strip()
+    except OSError:
+        return "main"
+    return text.rsplit("/", 1)[-1] if text.startswith("ref:") else "main"
+
+
 def _reporter(json_out: bool) -> Any:
     from sparkwing.orchestrator.reporting import JsonReporter, PrettyReporter
 
@@ -309,7 +331,7 @@ def _check_guards(project: Any, entry: Any, resolved: Any, values: dict[str, Any
 
     return evaluate_guards(
         guards, profile_name=resolved.name, has_controller=resolved.has_controller,
-        args={k: str(v) for k, v in values.items()}, branch=branch, default_branch="main",
+        args={k: str(v) for k, v in values.items()}, branch=branch, default_branch=default_branch(project.root),
     )
 
 

@@ -15,11 +15,14 @@ _UNSAFE_FILENAME = re.compile(r'[/\\:*?"<>|]')
 def new_run_id(now: float | None = None) -> str:
     """Return a fresh run id ``run-YYYYMMDD-HHMMSS-<8 hex>`` in UTC.
 
-    Ids sort chronologically (to the second); the random suffix keeps ids
-    started within the same second distinct.
+    The suffix is the millisecond (3 hex digits) followed by 5 random hex
+    digits, so ids sort chronologically to the millisecond and ids started in
+    the same millisecond stay distinct.
     """
-    t = time.gmtime(time.time() if now is None else now)
-    return "run-%s-%s" % (time.strftime("%Y%m%d-%H%M%S", t), os.urandom(4).hex())
+    t = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(t))
+    millis = min(int((t % 1) * 1000), 999)
+    return f"run-{stamp}-{millis:03x}{os.urandom(3).hex()[:5]}"
 
 
 def is_run_id(value: str) -> bool:

@@ -322,6 +322,8 @@ def help_text(cls: Any, pipeline: str, description: str = "") -> str:
         "  --sw-workers N           jobs running at once (default: CPU count)",
         "  --sw-local-only          ignore profiles; use the local laptop stores",
         "  --sw-no-cache            do not read memoized results (still write them)",
+        "  --sw-dry-run, --sw-allow L, --sw-only GLOB, --sw-start-at/--sw-stop-at STEP,",
+        "  --sw-pause-before/--sw-pause-after JOB, --sw-box-slots N  (see `sparkwing run --help`)",
         "  -o, --output FORMAT      pretty | json (default: pretty on a terminal)",
     ]
     return "\n".join(lines)
