@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 
 GATED = '''
     import sparkwing as sw
@@ -28,23 +29,28 @@ def test_logs_follow_all_jobs_until_the_run_ends(clienv) -> None:
     run = clienv.start("run", "gated", "-o", "json")
     run_id = clienv.wait_node_running(None, "first")
     follower = _follower(clienv, "runs", "logs", "--run", run_id, "-f", "-o", "plain")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(follower.stdout), daemon=True)
+    reader.start()
     try:
         # the follower prints what was there already, then keeps going
-        first_line = follower.stdout.readline()
-        assert first_line.startswith(f"[run] run {run_id}")
+        clienv.wait_for(lambda: "[first] waiting-for-go\n" in lines,
+                        what="the follower to print the first job's output")
+        assert "[first] got-go\n" not in lines
         (clienv.repo / "go").write_text("")
-        out, err = follower.communicate(timeout=60)
+        assert follower.wait(timeout=60) == 0, follower.stderr.read()
+        reader.join(timeout=60)
     finally:
         follower.kill()
-    assert follower.returncode == 0, err
     assert run.wait(timeout=60) == 0
-    lines = out.splitlines()
+    lines = [ln.rstrip("\n") for ln in lines]
+    assert lines[0].startswith(f"[run] run {run_id}")
     assert "[first] got-go" in lines and "[second] second-ran" in lines
     assert lines.index("[first] got-go") < lines.index("[second] second-ran")
     assert lines[-1] == "[run] run success"
-    # nothing is printed twice
+    # nothing is printed twice, nothing is missing
     full = clienv.cli("runs", "logs", "--run", run_id, "-o", "plain").stdout.splitlines()
-    assert [first_line.rstrip("\n"), *lines] == full
+    assert lines == full
 
 
 def test_logs_follow_one_job_json(clienv) -> None:

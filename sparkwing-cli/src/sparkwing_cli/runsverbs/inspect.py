@@ -59,7 +59,7 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
     out(f"  started:  {local_time(started)} ({ago(started)})    "
         f"duration: {format_duration(run['duration_s'])}")
     if run["args"]:
-        shown = " ".join(f"--{k}={v}" for k, v in run["args"].items())
+        shown = " ".join(f"--{k}={_arg_text(v)}" for k, v in run["args"].items())
         out(f"  args:     {shown}")
     if run["error"]:
         out(f"  error:    {paint(run['error'], '31', colour)}")
@@ -89,6 +89,11 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
             rows.append([paint(sc[0], "90", colour), status_text(s["status"], colour), *sc[2:]])
     for line in table(rows, ["JOB", "STATUS", "DURATION", "DETAIL"], visible):
         out("  " + line)
+    notes = [(n["node_id"], a) for n in nodes for a in n["annotations"]]
+    if notes:
+        out("")
+        for nid, text in notes:
+            out(f"  {paint('✎', '36', colour)} {nid}: {text}")
     for n in nodes:
         lines = n["excerpt"]["lines"] if n["excerpt"] else []
         if n["outcome"] != "failed" or not lines:
@@ -99,6 +104,16 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
             out(f"  │ {line}")
         if n["excerpt"].get("logs"):
             out(paint(f"  more: {n['excerpt']['logs']}", "90", colour))
+
+
+def _arg_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if value == "" or value is None:
+        return '""'
+    return str(value)
 
 
 class _Obj:

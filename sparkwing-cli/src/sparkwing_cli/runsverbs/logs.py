@@ -39,6 +39,12 @@ class _Printer:
         return format_record(rec, self.fmt, colour=self.colour, show_node=self.show_node,
                              width=self.width)
 
+    def fit(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Widen the job column to the longest label among *items*."""
+        for _, rec in items:
+            label = str(rec.get("node") or "run") + (f"#{rec['step']}" if rec.get("step") else "")
+            self.width = min(max(self.width, len(label)), 32)
+
     def emit(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
         out = sys.stdout
         for raw, rec in items:
@@ -137,6 +143,7 @@ def logs_cmd(run_ref: str, node: str | None, tail: int | None, head: int | None,
             items = items[:head]
         if tail is not None:
             items = items[-tail:] if tail else []
+        printer.fit(items)
         printer.emit(items)
         if not follow or run.terminal:
             return

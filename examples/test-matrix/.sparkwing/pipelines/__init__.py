@@ -1,0 +1,1 @@
+"""Pipeline modules of this example (see ../sparkwing.yaml)."""
