@@ -1,0 +1,729 @@
+"""The SQLite state store: :class:`SqliteStateStore`, standard library only.
+
+One connection per store object, in autocommit mode; every write is one
+short ``BEGIN IMMEDIATE`` transaction, so writers from several processes
+queue on SQLite's lock (up to the busy timeout) instead of failing, and
+values computed from the database inside a write (event sequence numbers,
+insertion positions, concurrency decisions) cannot race. A
+:class:`threading.Lock` serialises the threads of one process sharing a
+store. SQL text is built once at import; sqlite3 keeps the prepared
+statements.
+
+The schema comes from :mod:`sparkwing.storage.sql.schema`; opening a store
+applies missing migrations (:mod:`sparkwing.storage.sql.migrations`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sparkwing.errors import NotFoundError, StoreError
+from sparkwing.storage.records import (
+    AcquireResult,
+    Approval,
+    CacheEntry,
+    Event,
+    Lease,
+    Node,
+    Pause,
+    Run,
+    RunFilter,
+    Step,
+)
+from sparkwing.storage.sql import schema
+from sparkwing.storage.sql.rows import RowCodec, encode_json
+
+from .connection import busy_timeout_ms, describe, open_connection
+
+_RUN = RowCodec(schema.RUNS, Run, immutable=("id",))
+_NODE = RowCodec(schema.NODES, Node, immutable=("run_id", "node_id"))
+_STEP = RowCodec(schema.NODE_STEPS, Step)
+_EVENT = RowCodec(schema.EVENTS, Event)
+_APPROVAL = RowCodec(schema.APPROVALS, Approval)
+_CACHE = RowCodec(schema.CACHE_ENTRIES, CacheEntry)
+_PAUSE = RowCodec(schema.DEBUG_PAUSES, Pause)
+_HOLDER = RowCodec(schema.CONCURRENCY_HOLDERS, Lease)
+_WAITER = RowCodec(schema.CONCURRENCY_WAITERS, Lease)
+
+#: Live run statuses (reaped when their heartbeat goes stale).
+_LIVE = ("pending", "running")
+
+#: Resolutions :meth:`SqliteStateStore.resolve_approval` accepts.
+_RESOLUTIONS = frozenset({"approved", "denied", "timed_out"})
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _insert(codec: RowCodec, extra: str = "", extra_value: str = "") -> str:
+    cols = codec.select + (f", {extra}" if extra else "")
+    vals = _marks(len(codec.columns)) + (f", {extra_value}" if extra else "")
+    return f"INSERT INTO {codec.table.name} ({cols}) VALUES ({vals})"
+
+
+def _upsert_set(codec: RowCodec, keys: Sequence[str]) -> str:
+    return ", ".join(f"{c} = excluded.{c}" for c in codec.columns if c not in keys)
+
+
+# -- SQL text, built once ------------------------------------------------------------
+
+_SQL_INSERT_RUN = _insert(_RUN)
+_SQL_GET_RUN = f"SELECT {_RUN.select} FROM runs WHERE id = ?"
+_SQL_RUN_EXISTS = "SELECT 1 FROM runs WHERE id = ?"
+
+_SQL_INSERT_NODE = _insert(_NODE, "position", "?")
+_SQL_MAX_NODE_POS = "SELECT COALESCE(MAX(position), 0) FROM nodes WHERE run_id = ?"
+_SQL_GET_NODE = f"SELECT {_NODE.select} FROM nodes WHERE run_id = ? AND node_id = ?"
+_SQL_LIST_NODES = f"SELECT {_NODE.select} FROM nodes WHERE run_id = ? ORDER BY position"
+_SQL_NODE_EXISTS = "SELECT 1 FROM nodes WHERE run_id = ? AND node_id = ?"
+
+_SQL_UPSERT_STEP = (
+    _insert(
+        _STEP, "position",
+        "(SELECT COALESCE(MAX(position), 0) + 1 FROM node_steps WHERE run_id = ?)",
+    )
+    + " ON CONFLICT (run_id, node_id, step_id) DO UPDATE SET "
+    + _upsert_set(_STEP, ("run_id", "node_id", "step_id"))
+)
+_SQL_LIST_STEPS = f"SELECT {_STEP.select} FROM node_steps WHERE run_id = ? ORDER BY position"
+_SQL_LIST_NODE_STEPS = (
+    f"SELECT {_STEP.select} FROM node_steps WHERE run_id = ? AND node_id = ? ORDER BY position"
+)
+
+# The next seq is computed inside the immediate transaction: gap-free per run.
+_SQL_APPEND_EVENT = (
+    "INSERT INTO events (run_id, seq, node_id, kind, ts, payload_json) "
+    "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM events WHERE run_id = ? "
+    "RETURNING seq"
+)
+_SQL_LIST_EVENTS = (
+    f"SELECT {_EVENT.select} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
+
+_SEARCH_COLUMNS = 5
+_SEARCH = "(" + " OR ".join(
+    f"{c} LIKE ? ESCAPE '\\'" for c in ("id", "pipeline", "git_branch", "git_sha", "error")
+) + ")"
+
+_SQL_DELETE_RUN = (
+    *(
+        f"DELETE FROM {t} WHERE run_id = ?"
+        for t in ("node_steps", "nodes", "events", "approvals", "debug_pauses")
+    ),
+    "DELETE FROM runs WHERE id = ?",
+)
+
+_SQL_STALE_RUNS = (
+    "SELECT id FROM runs AS r WHERE status IN ('pending', 'running') "
+    "AND COALESCE(last_heartbeat_at, started_at, created_at) < ? "
+    "AND NOT EXISTS (SELECT 1 FROM nodes AS n WHERE n.run_id = r.id "
+    "AND n.last_heartbeat_at >= ?) ORDER BY id"
+)
+_SQL_REAP_RUN = "UPDATE runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?"
+_SQL_REAP_NODES = (
+    "UPDATE nodes SET status = 'done', outcome = 'cancelled', "
+    "finished_at = COALESCE(finished_at, ?), "
+    "error = CASE WHEN error = '' THEN ? ELSE error END "
+    "WHERE run_id = ? AND status != 'done'"
+)
+_SQL_REAP_STEPS = (
+    "UPDATE node_steps SET status = 'cancelled', finished_at = COALESCE(finished_at, ?) "
+    "WHERE run_id = ? AND status = 'running'"
+)
+
+_SQL_CREATE_APPROVAL = _insert(_APPROVAL) + " ON CONFLICT (run_id, node_id) DO NOTHING"
+_SQL_GET_APPROVAL = f"SELECT {_APPROVAL.select} FROM approvals WHERE run_id = ? AND node_id = ?"
+_SQL_RESOLVE_APPROVAL = (
+    "UPDATE approvals SET resolution = ?, approver = ?, comment = ?, resolved_at = ? "
+    "WHERE run_id = ? AND node_id = ? AND resolution = ''"
+)
+
+_SQL_CACHE_HIT = (
+    "UPDATE cache_entries SET hits = hits + 1, last_hit_at = ? "
+    "WHERE key = ? AND (expires_at <= 0 OR expires_at > ?) "
+    f"RETURNING {_CACHE.select}"
+)
+_SQL_CACHE_PUT = (
+    _insert(_CACHE) + " ON CONFLICT (key) DO UPDATE SET " + _upsert_set(_CACHE, ("key",))
+)
+_SQL_CACHE_DELETE = "DELETE FROM cache_entries WHERE key = ?"
+_SQL_CACHE_PRUNE = "DELETE FROM cache_entries WHERE expires_at > 0 AND expires_at <= ?"
+
+_SQL_REAP_HOLDERS = "DELETE FROM concurrency_holders WHERE key = ? AND lease_expires_at <= ?"
+_SQL_REAP_WAITERS = "DELETE FROM concurrency_waiters WHERE key = ? AND lease_expires_at <= ?"
+_HOLDER_ORDER = "ORDER BY claimed_at, arrived_at, holder_id"
+_WAITER_ORDER = "ORDER BY arrived_at, ticket"
+_SQL_HOLDERS = f"SELECT holder_id, cost FROM concurrency_holders WHERE key = ? {_HOLDER_ORDER}"
+_SQL_WAITERS = (
+    "SELECT holder_id, cost, arrived_at, ticket FROM concurrency_waiters "
+    f"WHERE key = ? {_WAITER_ORDER}"
+)
+_SQL_RENEW_HOLDER_ON_KEY = (
+    "UPDATE concurrency_holders SET lease_expires_at = ? WHERE key = ? AND holder_id = ?"
+)
+_SQL_UPDATE_WAITER = (
+    "UPDATE concurrency_waiters SET lease_expires_at = ?, cost = ?, capacity = ?, "
+    "run_id = ?, node_id = ? WHERE key = ? AND holder_id = ?"
+)
+_SQL_INSERT_WAITER = (
+    "INSERT INTO concurrency_waiters (key, holder_id, run_id, node_id, cost, capacity, "
+    "arrived_at, ticket, lease_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQL_DELETE_WAITER = "DELETE FROM concurrency_waiters WHERE key = ? AND holder_id = ?"
+_SQL_DELETE_HOLDER = "DELETE FROM concurrency_holders WHERE key = ? AND holder_id = ?"
+_SQL_INSERT_HOLDER = (
+    "INSERT INTO concurrency_holders (key, holder_id, run_id, node_id, cost, capacity, "
+    "arrived_at, claimed_at, lease_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQL_RENEW_HOLDER = "UPDATE concurrency_holders SET lease_expires_at = ? WHERE holder_id = ?"
+_SQL_RENEW_WAITER = "UPDATE concurrency_waiters SET lease_expires_at = ? WHERE holder_id = ?"
+_SQL_STATE_HOLDERS = (
+    f"SELECT {_HOLDER.select} FROM concurrency_holders WHERE key = ? AND lease_expires_at > ? "
+    + _HOLDER_ORDER
+)
+_SQL_STATE_WAITERS = (
+    f"SELECT {_WAITER.select} FROM concurrency_waiters WHERE key = ? AND lease_expires_at > ? "
+    + _WAITER_ORDER
+)
+
+_SQL_UPSERT_PAUSE = (
+    _insert(_PAUSE)
+    + " ON CONFLICT (run_id, node_id) DO UPDATE SET "
+    + _upsert_set(_PAUSE, ("run_id", "node_id"))
+)
+_SQL_GET_PAUSE = f"SELECT {_PAUSE.select} FROM debug_pauses WHERE run_id = ? AND node_id = ?"
+_SQL_RELEASE_PAUSE = (
+    "UPDATE debug_pauses SET released_at = ?, released_by = ?, release_kind = ? "
+    "WHERE run_id = ? AND node_id = ? AND released_at IS NULL"
+)
+
+
+def _split(values: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split a filter list into (included, excluded) values; ``!x`` excludes ``x``."""
+    inc: list[str] = []
+    exc: list[str] = []
+    for v in values:
+        if v.startswith("!"):
+            if v[1:]:
+                exc.append(v[1:])
+        elif v:
+            inc.append(v)
+    return inc, exc
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _lost_error(stale_before: float) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stale_before))
+    return f"run process lost: no heartbeat since {stamp}"
+
+
+class _Tx:
+    """Holds the store's lock around one transaction (or one autocommit read).
+
+    *begin* is ``"BEGIN IMMEDIATE"`` for writes, ``"BEGIN"`` for reads that
+    need one snapshot, or ``""`` for single-statement reads. Errors from
+    SQLite other than constraint violations become :class:`StoreError`.
+    """
+
+    __slots__ = ("_begin", "_store")
+
+    def __init__(self, store: SqliteStateStore, begin: str) -> None:
+        self._store = store
+        self._begin = begin
+
+    def __enter__(self) -> sqlite3.Connection:
+        store = self._store
+        store._lock.acquire()
+        conn = store._conn
+        if self._begin:
+            try:
+                conn.execute(self._begin)
+            except sqlite3.Error as exc:
+                store._lock.release()
+                raise store._error(exc) from exc
+        return conn
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        store = self._store
+        conn = store._conn
+        try:
+            if self._begin:
+                if exc_type is None:
+                    try:
+                        conn.execute("COMMIT")
+                    except sqlite3.Error as err:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise store._error(err) from err
+                elif conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        finally:
+            store._lock.release()
+        if exc is not None and isinstance(exc, sqlite3.Error) and not isinstance(
+            exc, sqlite3.IntegrityError
+        ):
+            raise store._error(exc) from exc
+        return False
+
+
+class SqliteStateStore:
+    """A :class:`~sparkwing.storage.contracts.StateStore` in one SQLite file.
+
+    Safe to share between the threads of a process and to open from many
+    processes at once. The busy timeout comes from
+    ``SPARKWING_SQLITE_BUSY_TIMEOUT_MS`` (default 30000 ms).
+
+    Beyond the contract's docstrings: updating a missing run or node raises
+    :class:`~sparkwing.errors.NotFoundError` (as do appending an event to,
+    or creating nodes of, a missing run); updating an unknown or key field
+    raises :class:`ValueError`; a cache entry with ``expires_at <= 0``
+    never expires.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms()
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection = open_connection(self.path, self.busy_timeout_ms)
+        self._w = _Tx(self, "BEGIN IMMEDIATE")
+        self._snapshot = _Tx(self, "BEGIN")
+        self._r = _Tx(self, "")
+        self._update_sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SqliteStateStore({str(self.path)!r})"
+
+    def __enter__(self) -> SqliteStateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(
+                f"{describe(self.path)} stayed locked for {self.busy_timeout_ms} ms "
+                "(another process holds a long write; raise SPARKWING_SQLITE_BUSY_TIMEOUT_MS "
+                "to wait longer)"
+            )
+        return StoreError(f"{describe(self.path)}: {text}")
+
+    def _update_statement(self, table: str, cols: tuple[str, ...], where: str) -> str:
+        key = (table, cols)
+        sql = self._update_sql.get(key)
+        if sql is None:
+            sets = ", ".join(f"{c} = ?" for c in cols)
+            sql = f"UPDATE {table} SET {sets} WHERE {where}"
+            self._update_sql[key] = sql
+        return sql
+
+    # -- lifecycle ------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    # -- runs -----------------------------------------------------------
+
+    def create_run(self, run: Run) -> None:
+        """Insert a new run; :class:`StoreError` if the id exists."""
+        values = _RUN.values(run)
+        with self._w as c:
+            try:
+                c.execute(_SQL_INSERT_RUN, values)
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"run {run.id} already exists in {describe(self.path)}") from exc
+
+    def update_run(self, run_id: str, fields: Mapping[str, Any]) -> None:
+        """Set the given :class:`Run` fields; :class:`NotFoundError` if the run is missing."""
+        cols, vals = _RUN.assignments(fields)
+        with self._w as c:
+            if cols:
+                vals.append(run_id)
+                cur = c.execute(self._update_statement("runs", cols, "id = ?"), vals)
+                found = cur.rowcount > 0
+            else:
+                found = c.execute(_SQL_RUN_EXISTS, (run_id,)).fetchone() is not None
+            if not found:
+                raise NotFoundError(f"run {run_id} not found")
+
+    def get_run(self, run_id: str) -> Run | None:
+        """Return the run or ``None``."""
+        with self._r as c:
+            row = c.execute(_SQL_GET_RUN, (run_id,)).fetchone()
+        return None if row is None else _RUN.decode(row)
+
+    def list_runs(self, flt: RunFilter | None = None) -> list[Run]:
+        """Return runs matching *flt*, newest first by id (``limit <= 0``: no limit)."""
+        flt = flt or RunFilter()
+        where: list[str] = []
+        params: list[Any] = []
+        for column, values in (("pipeline", flt.pipelines), ("status", flt.statuses)):
+            inc, exc = _split(values)
+            if inc:
+                where.append(f"{column} IN ({_marks(len(inc))})")
+                params.extend(inc)
+            if exc:
+                where.append(f"{column} NOT IN ({_marks(len(exc))})")
+                params.extend(exc)
+        if flt.branch:
+            where.append("git_branch = ?")
+            params.append(flt.branch)
+        if flt.sha_prefix:
+            where.append("git_sha LIKE ? ESCAPE '\\'")
+            params.append(_like_escape(flt.sha_prefix) + "%")
+        if flt.search:
+            where.append(_SEARCH)
+            params.extend([f"%{_like_escape(flt.search)}%"] * _SEARCH_COLUMNS)
+        if flt.since is not None:
+            where.append("created_at >= ?")
+            params.append(flt.since)
+        if flt.before_id:
+            where.append("id < ?")
+            params.append(flt.before_id)
+        sql = f"SELECT {_RUN.select} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(flt.limit if flt.limit > 0 else -1)
+        with self._r as c:
+            rows = c.execute(sql, params).fetchall()
+        return [_RUN.decode(r) for r in rows]
+
+    def delete_run(self, run_id: str) -> bool:
+        """Delete a run and everything recorded under it; ``False`` if it did not exist."""
+        with self._w as c:
+            for sql in _SQL_DELETE_RUN[:-1]:
+                c.execute(sql, (run_id,))
+            return c.execute(_SQL_DELETE_RUN[-1], (run_id,)).rowcount > 0
+
+    def reap_stale_runs(self, stale_before: float, now: float) -> list[str]:
+        """Fail live runs with no run or node heartbeat since *stale_before*; return their ids.
+
+        A run's heartbeat falls back to its start, then creation, time.
+        Unfinished nodes become ``done``/``cancelled``, running steps ``cancelled``.
+        """
+        error = _lost_error(stale_before)
+        node_error = "cancelled: " + error
+        with self._w as c:
+            ids = [r[0] for r in c.execute(_SQL_STALE_RUNS, (stale_before, stale_before))]
+            for run_id in ids:
+                c.execute(_SQL_REAP_RUN, (now, error, run_id))
+                c.execute(_SQL_REAP_NODES, (now, node_error, run_id))
+                c.execute(_SQL_REAP_STEPS, (now, run_id))
+        return ids
+
+    # -- nodes ----------------------------------------------------------
+
+    def create_nodes(self, run_id: str, nodes: Sequence[Node]) -> None:
+        """Insert nodes in one transaction (in the given order, after existing ones)."""
+        run_col = _NODE.columns.index("run_id")
+        rows: list[list[Any]] = []
+        for node in nodes:
+            if node.run_id and node.run_id != run_id:
+                raise ValueError(f"node {node.node_id} belongs to run {node.run_id}, not {run_id}")
+            values = list(_NODE.values(node))
+            values[run_col] = run_id
+            rows.append(values)
+        if not rows:
+            return
+        with self._w as c:
+            (base,) = c.execute(_SQL_MAX_NODE_POS, (run_id,)).fetchone()
+            for i, values in enumerate(rows, start=1):
+                values.append(base + i)
+            try:
+                c.executemany(_SQL_INSERT_NODE, rows)
+            except sqlite3.IntegrityError as exc:
+                if "FOREIGN KEY" in str(exc):
+                    raise NotFoundError(f"run {run_id} not found") from exc
+                raise StoreError(f"run {run_id}: duplicate node id ({exc})") from exc
+
+    def update_node(
+        self,
+        run_id: str,
+        node_id: str,
+        fields: Mapping[str, Any],
+        event: tuple[str, Mapping[str, Any]] | None = None,
+    ) -> int | None:
+        """Set node fields and optionally append an event, atomically; return its seq."""
+        cols, vals = _NODE.assignments(fields)
+        if event is not None:
+            event_params = (run_id, node_id, event[0], time.time(), encode_json(event[1]), run_id)
+        with self._w as c:
+            if cols:
+                vals.append(run_id)
+                vals.append(node_id)
+                sql = self._update_statement("nodes", cols, "run_id = ? AND node_id = ?")
+                found = c.execute(sql, vals).rowcount > 0
+            else:
+                found = c.execute(_SQL_NODE_EXISTS, (run_id, node_id)).fetchone() is not None
+            if not found:
+                raise NotFoundError(f"node {node_id} of run {run_id} not found")
+            if event is None:
+                return None
+            return int(c.execute(_SQL_APPEND_EVENT, event_params).fetchall()[0][0])
+
+    def get_node(self, run_id: str, node_id: str) -> Node | None:
+        """Return one node or ``None``."""
+        with self._r as c:
+            row = c.execute(_SQL_GET_NODE, (run_id, node_id)).fetchone()
+        return None if row is None else _NODE.decode(row)
+
+    def list_nodes(self, run_id: str) -> list[Node]:
+        """Return a run's nodes in insertion order."""
+        with self._r as c:
+            rows = c.execute(_SQL_LIST_NODES, (run_id,)).fetchall()
+        return [_NODE.decode(r) for r in rows]
+
+    # -- steps ----------------------------------------------------------
+
+    def upsert_step(self, step: Step) -> None:
+        """Insert or replace a step row (a replaced step keeps its position)."""
+        params = (*_STEP.values(step), step.run_id)
+        with self._w as c:
+            try:
+                c.execute(_SQL_UPSERT_STEP, params)
+            except sqlite3.IntegrityError as exc:
+                raise NotFoundError(f"node {step.node_id} of run {step.run_id} not found") from exc
+
+    def list_steps(self, run_id: str, node_id: str | None = None) -> list[Step]:
+        """Return steps of a run (or of one node) in insertion order."""
+        with self._r as c:
+            if node_id is None:
+                rows = c.execute(_SQL_LIST_STEPS, (run_id,)).fetchall()
+            else:
+                rows = c.execute(_SQL_LIST_NODE_STEPS, (run_id, node_id)).fetchall()
+        return [_STEP.decode(r) for r in rows]
+
+    # -- events ---------------------------------------------------------
+
+    def append_event(
+        self, run_id: str, kind: str, payload: Mapping[str, Any], node_id: str = "",
+        ts: float | None = None,
+    ) -> int:
+        """Append to the run's event stream and return the new gap-free ``seq``."""
+        params = (
+            run_id, node_id, kind, time.time() if ts is None else ts, encode_json(payload), run_id,
+        )
+        with self._w as c:
+            try:
+                return int(c.execute(_SQL_APPEND_EVENT, params).fetchall()[0][0])
+            except sqlite3.IntegrityError as exc:
+                raise NotFoundError(f"run {run_id} not found") from exc
+
+    def list_events(self, run_id: str, after_seq: int = 0, limit: int = 500) -> list[Event]:
+        """Return events with ``seq > after_seq`` in order, at most *limit* (``<= 0``: all)."""
+        with self._r as c:
+            rows = c.execute(
+                _SQL_LIST_EVENTS, (run_id, after_seq, limit if limit > 0 else -1)
+            ).fetchall()
+        return [_EVENT.decode(r) for r in rows]
+
+    # -- approvals --------------------------------------------------------
+
+    def create_approval(self, approval: Approval) -> None:
+        """Record an approval request; a second request for the same node changes nothing."""
+        with self._w as c:
+            try:
+                c.execute(_SQL_CREATE_APPROVAL, _APPROVAL.values(approval))
+            except sqlite3.IntegrityError as exc:
+                raise NotFoundError(f"run {approval.run_id} not found") from exc
+
+    def get_approval(self, run_id: str, node_id: str) -> Approval | None:
+        """Return the approval or ``None``."""
+        with self._r as c:
+            row = c.execute(_SQL_GET_APPROVAL, (run_id, node_id)).fetchone()
+        return None if row is None else _APPROVAL.decode(row)
+
+    def resolve_approval(
+        self, run_id: str, node_id: str, resolution: str, approver: str, comment: str,
+        now: float,
+    ) -> bool:
+        """Resolve a pending approval once; ``False`` if missing or already resolved."""
+        if resolution not in _RESOLUTIONS:
+            raise ValueError(
+                f"approval resolution must be one of {sorted(_RESOLUTIONS)}, got {resolution!r}"
+            )
+        with self._w as c:
+            cur = c.execute(
+                _SQL_RESOLVE_APPROVAL, (resolution, approver, comment, now, run_id, node_id)
+            )
+            return cur.rowcount > 0
+
+    def list_approvals(
+        self, run_id: str | None = None, pending_only: bool = False
+    ) -> list[Approval]:
+        """Return approvals (oldest request first), optionally of one run / only pending."""
+        where: list[str] = []
+        params: list[Any] = []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if pending_only:
+            where.append("resolution = ''")
+        sql = f"SELECT {_APPROVAL.select} FROM approvals"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY requested_at, run_id, node_id"
+        with self._r as c:
+            rows = c.execute(sql, params).fetchall()
+        return [_APPROVAL.decode(r) for r in rows]
+
+    # -- memo cache index ---------------------------------------------------
+
+    def cache_get(self, key: str, now: float) -> CacheEntry | None:
+        """Return the unexpired entry for *key*, recording the hit, or ``None``."""
+        with self._w as c:
+            rows = c.execute(_SQL_CACHE_HIT, (now, key, now)).fetchall()
+        return _CACHE.decode(rows[0]) if rows else None
+
+    def cache_put(self, entry: CacheEntry) -> None:
+        """Insert or replace the entry for ``entry.key``."""
+        with self._w as c:
+            c.execute(_SQL_CACHE_PUT, _CACHE.values(entry))
+
+    def cache_list(self, prefix: str = "", include_expired: bool = False) -> list[CacheEntry]:
+        """Return entries whose key starts with *prefix*, newest first (expiry by wall clock)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if prefix:
+            where.append("substr(key, 1, ?) = ?")
+            params.extend((len(prefix), prefix))
+        if not include_expired:
+            where.append("(expires_at <= 0 OR expires_at > ?)")
+            params.append(time.time())
+        sql = f"SELECT {_CACHE.select} FROM cache_entries"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, key"
+        with self._r as c:
+            rows = c.execute(sql, params).fetchall()
+        return [_CACHE.decode(r) for r in rows]
+
+    def cache_delete(self, key: str) -> bool:
+        """Delete one entry; ``False`` if it did not exist."""
+        with self._w as c:
+            return c.execute(_SQL_CACHE_DELETE, (key,)).rowcount > 0
+
+    def cache_prune(self, now: float) -> int:
+        """Delete expired entries and return how many went."""
+        with self._w as c:
+            return c.execute(_SQL_CACHE_PRUNE, (now,)).rowcount
+
+    # -- concurrency leases ---------------------------------------------------
+
+    def concurrency_acquire(
+        self, key: str, holder_id: str, *, capacity: int, cost: int, lease_s: float,
+        now: float, run_id: str = "", node_id: str = "",
+    ) -> AcquireResult:
+        """Take *cost* units of *key* for *holder_id* or queue it (FIFO), atomically."""
+        expires = now + lease_s
+        with self._w as c:
+            c.execute(_SQL_REAP_HOLDERS, (key, now))
+            c.execute(_SQL_REAP_WAITERS, (key, now))
+            holders = c.execute(_SQL_HOLDERS, (key,)).fetchall()
+            holder_ids = [h[0] for h in holders]
+            active = sum(h[1] for h in holders)
+            if holder_id in holder_ids:
+                c.execute(_SQL_RENEW_HOLDER_ON_KEY, (expires, key, holder_id))
+                return AcquireResult(True, active, 0, holder_ids)
+            waiters = c.execute(_SQL_WAITERS, (key,)).fetchall()
+            mine = next((w for w in waiters if w[0] == holder_id), None)
+            if mine is None:
+                arrived, ticket = now, max((w[3] for w in waiters), default=0) + 1
+            else:
+                arrived, ticket = mine[2], mine[3]
+            older = [w for w in waiters if w[0] != holder_id and (w[2], w[3]) < (arrived, ticket)]
+            fits = active + cost <= capacity
+            blocked = any(active + w[1] <= capacity for w in older)
+            if fits and not blocked:
+                if mine is not None:
+                    c.execute(_SQL_DELETE_WAITER, (key, holder_id))
+                c.execute(
+                    _SQL_INSERT_HOLDER,
+                    (key, holder_id, run_id, node_id, cost, capacity, arrived, now, expires),
+                )
+                holder_ids.append(holder_id)
+                return AcquireResult(True, active + cost, 0, holder_ids)
+            if mine is None:
+                c.execute(
+                    _SQL_INSERT_WAITER,
+                    (key, holder_id, run_id, node_id, cost, capacity, arrived, ticket, expires),
+                )
+            else:
+                c.execute(
+                    _SQL_UPDATE_WAITER,
+                    (expires, cost, capacity, run_id, node_id, key, holder_id),
+                )
+            return AcquireResult(False, active, len(older), holder_ids)
+
+    def concurrency_renew(self, holder_id: str, lease_expires_at: float) -> None:
+        """Extend every lease (held or waiting) of *holder_id*."""
+        with self._w as c:
+            c.execute(_SQL_RENEW_HOLDER, (lease_expires_at, holder_id))
+            c.execute(_SQL_RENEW_WAITER, (lease_expires_at, holder_id))
+
+    def concurrency_release(self, key: str, holder_id: str) -> None:
+        """Drop *holder_id*'s hold or wait on *key* (no-op when absent)."""
+        with self._w as c:
+            c.execute(_SQL_DELETE_HOLDER, (key, holder_id))
+            c.execute(_SQL_DELETE_WAITER, (key, holder_id))
+
+    def concurrency_state(self, key: str, now: float) -> tuple[list[Lease], list[Lease]]:
+        """Return ``(holders, waiters)`` of *key*, unexpired, oldest first."""
+        with self._snapshot as c:
+            holders = c.execute(_SQL_STATE_HOLDERS, (key, now)).fetchall()
+            waiters = c.execute(_SQL_STATE_WAITERS, (key, now)).fetchall()
+        return [_HOLDER.decode(r) for r in holders], [_WAITER.decode(r) for r in waiters]
+
+    # -- debug pauses -----------------------------------------------------------
+
+    def create_pause(self, pause: Pause) -> None:
+        """Record a pause on a node, replacing an earlier one for the same node."""
+        with self._w as c:
+            try:
+                c.execute(_SQL_UPSERT_PAUSE, _PAUSE.values(pause))
+            except sqlite3.IntegrityError as exc:
+                raise NotFoundError(f"run {pause.run_id} not found") from exc
+
+    def get_pause(self, run_id: str, node_id: str) -> Pause | None:
+        """Return the node's pause or ``None``."""
+        with self._r as c:
+            row = c.execute(_SQL_GET_PAUSE, (run_id, node_id)).fetchone()
+        return None if row is None else _PAUSE.decode(row)
+
+    def release_pause(self, run_id: str, node_id: str, by: str, kind: str, now: float) -> bool:
+        """Release a held pause; ``False`` if missing or already released."""
+        with self._w as c:
+            return c.execute(_SQL_RELEASE_PAUSE, (now, by, kind, run_id, node_id)).rowcount > 0
+
+    def list_pauses(self, run_id: str | None = None, held_only: bool = False) -> list[Pause]:
+        """Return pauses (oldest first), optionally of one run / only those still held."""
+        where: list[str] = []
+        params: list[Any] = []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
+        if held_only:
+            where.append("released_at IS NULL")
+        sql = f"SELECT {_PAUSE.select} FROM debug_pauses"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY paused_at, run_id, node_id"
+        with self._r as c:
+            rows = c.execute(sql, params).fetchall()
+        return [_PAUSE.decode(r) for r in rows]

@@ -1,0 +1,109 @@
+"""Mapping between records (:mod:`sparkwing.storage.records`) and table rows.
+
+A :class:`RowCodec` pairs one record class with one table of
+:mod:`.schema`: it knows which columns hold which attributes, encodes
+attribute values into column values (JSON as compact text, booleans as
+0/1) and builds records back from rows selected with :attr:`RowCodec.select`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+from .schema import Table
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_loads = json.loads
+
+
+def encode_json(value: Any) -> str:
+    """Return compact JSON text for *value*."""
+    return _dumps(value)
+
+
+def _enc_json(value: Any) -> str:
+    return _dumps(value)
+
+
+def _enc_json_nullable(value: Any) -> str | None:
+    return None if value is None else _dumps(value)
+
+
+def _dec_json(value: Any) -> Any:
+    return None if value is None else _loads(value)
+
+
+def _enc_bool(value: Any) -> int:
+    return 1 if value else 0
+
+
+_IDENTITY: Callable[[Any], Any] = lambda value: value  # noqa: E731
+
+
+class RowCodec:
+    """Encode/decode one record class against one table.
+
+    * :attr:`columns`: the table's columns that map to record attributes, in
+      table order; :attr:`select` is their comma-separated list.
+    * :meth:`values` encodes a whole record, in :attr:`columns` order.
+    * :meth:`assignments` encodes a partial ``{attribute: value}`` mapping.
+    * :meth:`decode` builds a record from a row in :attr:`columns` order.
+    """
+
+    def __init__(self, table: Table, record: type, immutable: Iterable[str] = ()) -> None:
+        names = {f.name for f in fields(record)}
+        self.table = table
+        self.record_type = record
+        cols = [c for c in table.columns if c.attr]
+        for c in cols:
+            if c.attr not in names:
+                raise ValueError(f"{table.name}.{c.name}: {record.__name__} has no {c.attr!r}")
+        self.columns: tuple[str, ...] = tuple(c.name for c in cols)
+        self.attrs: tuple[str, ...] = tuple(str(c.attr) for c in cols)
+        self.select = ", ".join(self.columns)
+        self._immutable = frozenset(immutable)
+        self._encoders: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+        decoders: list[Callable[[Any], Any] | None] = []
+        for c in cols:
+            if c.codec == "json":
+                enc = _enc_json_nullable if c.nullable else _enc_json
+                dec: Callable[[Any], Any] | None = _dec_json
+            elif c.codec == "bool":
+                enc, dec = _enc_bool, bool
+            else:
+                enc, dec = _IDENTITY, None
+            self._encoders[str(c.attr)] = (c.name, enc)
+            decoders.append(dec)
+        self._decoders = tuple(decoders)
+        self._plain = all(d is None for d in decoders)
+
+    def values(self, rec: Any) -> tuple[Any, ...]:
+        """Return the column values of a whole record, in :attr:`columns` order."""
+        enc = self._encoders
+        return tuple(enc[a][1](getattr(rec, a)) for a in self.attrs)
+
+    def assignments(self, changes: Mapping[str, Any]) -> tuple[tuple[str, ...], list[Any]]:
+        """Return ``(column names, encoded values)`` for a partial update.
+
+        Raises :class:`ValueError` for an unknown or immutable attribute.
+        """
+        cols: list[str] = []
+        vals: list[Any] = []
+        enc = self._encoders
+        for attr, value in changes.items():
+            pair = enc.get(attr)
+            if pair is None or attr in self._immutable:
+                what = "immutable" if pair is not None else "unknown"
+                raise ValueError(f"cannot update {what} {self.record_type.__name__} field {attr!r}")
+            cols.append(pair[0])
+            vals.append(pair[1](value))
+        return tuple(cols), vals
+
+    def decode(self, row: Sequence[Any]) -> Any:
+        """Build a record from a row selected with :attr:`select`."""
+        if not self._plain:
+            row = [v if d is None else d(v) for d, v in zip(self._decoders, row, strict=True)]
+        return self.record_type(**dict(zip(self.attrs, row, strict=True)))

@@ -1,0 +1,480 @@
+"""The state schema, described once as plain Python data.
+
+Every table, column and index of the SQL state store is declared here with
+the schema version that introduced it (``since``). From this one
+description come:
+
+* the SQLite DDL (:func:`sqlite_create_table`, :func:`sqlite_create_index`,
+  :func:`sqlite_add_column`), generated without importing SQLAlchemy so the
+  ``sparkwing run`` start-up path stays cheap;
+* the SQLAlchemy Core ``MetaData`` (:func:`to_sqlalchemy`) used by the
+  PostgreSQL store and the server;
+* the migrations (:mod:`sparkwing.storage.sql.migrations`), derived from the
+  ``since`` markers;
+* the record <-> row mapping (:mod:`sparkwing.storage.sql.rows`), from each
+  column's ``attr`` and ``codec``.
+
+Column types are ``TEXT``, ``INTEGER`` (64-bit; ``BIGINT`` on PostgreSQL)
+and ``REAL`` (double precision). Times are ``REAL`` seconds since the epoch;
+JSON-valued fields are ``TEXT`` holding compact JSON.
+
+Changing the schema: add the column/table/index with ``since=N+1`` and bump
+nothing else; :data:`~sparkwing.storage.sql.migrations.SCHEMA_VERSION`
+follows the highest ``since``. Changes that are not additions (renames,
+drops, data rewrites) go into ``migrations.EXTRA_STEPS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The column types a description may use.
+COLUMN_TYPES = ("TEXT", "INTEGER", "REAL")
+
+#: Codecs: how a record attribute is stored. ``""`` = as is.
+CODECS = ("", "json", "bool")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column: SQL name and type, nullability, default, and its record mapping.
+
+    *attr* is the record attribute the column stores (``""`` for columns no
+    record exposes, such as ordering keys); it defaults to the column name,
+    without a ``_json`` suffix for JSON columns.
+    """
+
+    name: str
+    type: str
+    nullable: bool = False
+    default: Any = None
+    codec: str = ""
+    attr: str | None = None
+    since: int = 1
+
+    def __post_init__(self) -> None:
+        if self.type not in COLUMN_TYPES:
+            raise ValueError(f"column {self.name}: unknown type {self.type!r}")
+        if self.codec not in CODECS:
+            raise ValueError(f"column {self.name}: unknown codec {self.codec!r}")
+        if self.attr is None:
+            attr = self.name[:-5] if self.codec == "json" and self.name.endswith("_json") else self.name
+            object.__setattr__(self, "attr", attr)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignKey:
+    """A foreign key from *columns* to *ref_columns* of *ref_table*."""
+
+    columns: tuple[str, ...]
+    ref_table: str
+    ref_columns: tuple[str, ...]
+    on_delete: str = "CASCADE"
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """A (possibly unique) index over *columns*."""
+
+    name: str
+    columns: tuple[str, ...]
+    unique: bool = False
+    since: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One table: columns in order, primary key, foreign keys and indexes.
+
+    *without_rowid* is a SQLite storage hint (a clustered primary key) that
+    other databases ignore.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    without_rowid: bool = False
+    since: int = 1
+    _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({c.name: c for c in self.columns})
+        for name in self.primary_key:
+            if name not in self._by_name:
+                raise ValueError(f"table {self.name}: primary key column {name} is not declared")
+
+    def column(self, name: str) -> Column:
+        """Return the column called *name* (``KeyError`` if absent)."""
+        return self._by_name[name]
+
+    def columns_at(self, version: int) -> tuple[Column, ...]:
+        """Return the columns that exist at schema *version*."""
+        return tuple(c for c in self.columns if c.since <= version)
+
+
+# -- column shorthands -------------------------------------------------------
+
+
+def _text(name: str, default: str = "", **kw: Any) -> Column:
+    return Column(name, "TEXT", default=default, **kw)
+
+
+def _key(name: str) -> Column:
+    return Column(name, "TEXT")
+
+
+def _int(name: str, default: int = 0, **kw: Any) -> Column:
+    return Column(name, "INTEGER", default=default, **kw)
+
+
+def _bool(name: str) -> Column:
+    return Column(name, "INTEGER", default=0, codec="bool")
+
+
+def _time(name: str) -> Column:
+    return Column(name, "REAL", nullable=True)
+
+
+def _real(name: str, default: float = 0.0) -> Column:
+    return Column(name, "REAL", default=default)
+
+
+def _json(name: str, default: str | None) -> Column:
+    return Column(name, "TEXT", nullable=default is None, default=default, codec="json")
+
+
+def _run_fk() -> ForeignKey:
+    return ForeignKey(("run_id",), "runs", ("id",))
+
+
+# -- the tables ----------------------------------------------------------------
+
+RUNS = Table(
+    "runs",
+    (
+        _key("id"),
+        _key("pipeline"),
+        _text("status", "pending"),
+        _text("trigger_source", "manual"),
+        _text("trigger_user"),
+        _text("git_branch"),
+        _text("git_sha"),
+        _text("git_repo"),
+        _bool("git_dirty"),
+        _json("args_json", "{}"),
+        _json("secret_args_json", "[]"),
+        _text("error"),
+        _real("created_at"),
+        _time("started_at"),
+        _time("finished_at"),
+        _time("last_heartbeat_at"),
+        _time("cancel_requested_at"),
+        _text("retry_of"),
+        _text("profile"),
+        _text("host"),
+        _int("pid"),
+        _json("invocation_json", "{}"),
+        _json("plan_json", None),  # last: the largest value of the row
+    ),
+    primary_key=("id",),
+    indexes=(
+        Index("runs_pipeline_idx", ("pipeline", "id")),
+        Index("runs_status_idx", ("status", "id")),
+        Index("runs_created_idx", ("created_at",)),
+    ),
+)
+
+NODES = Table(
+    "nodes",
+    (
+        _key("run_id"),
+        _key("node_id"),
+        Column("position", "INTEGER", attr=""),
+        _text("kind", "job"),
+        _text("status", "pending"),
+        _text("outcome"),
+        _json("deps_json", "[]"),
+        _json("groups_json", "[]"),
+        _time("started_at"),
+        _time("finished_at"),
+        _text("error"),
+        _bool("has_output"),
+        _text("failure_reason"),
+        Column("exit_code", "INTEGER", nullable=True),
+        _text("status_detail"),
+        _int("attempts"),
+        _json("annotations_json", "[]"),
+        _text("summary"),
+        _time("last_heartbeat_at"),
+        _json("output_json", None),
+    ),
+    primary_key=("run_id", "node_id"),
+    foreign_keys=(_run_fk(),),
+    indexes=(Index("nodes_run_position_idx", ("run_id", "position")),),
+)
+
+NODE_STEPS = Table(
+    "node_steps",
+    (
+        _key("run_id"),
+        _key("node_id"),
+        _key("step_id"),
+        Column("position", "INTEGER", attr=""),
+        _text("status", "running"),
+        _time("started_at"),
+        _time("finished_at"),
+        _text("error"),
+        _bool("has_output"),
+        _json("output_json", None),
+    ),
+    primary_key=("run_id", "node_id", "step_id"),
+    foreign_keys=(ForeignKey(("run_id", "node_id"), "nodes", ("run_id", "node_id")),),
+    indexes=(Index("node_steps_run_position_idx", ("run_id", "position")),),
+)
+
+EVENTS = Table(
+    "events",
+    (
+        _key("run_id"),
+        Column("seq", "INTEGER"),
+        _text("node_id"),
+        _text("kind"),
+        _real("ts"),
+        _json("payload_json", "{}"),
+    ),
+    primary_key=("run_id", "seq"),  # also the (run_id, seq) lookup index
+    foreign_keys=(_run_fk(),),
+    without_rowid=True,
+)
+
+APPROVALS = Table(
+    "approvals",
+    (
+        _key("run_id"),
+        _key("node_id"),
+        _real("requested_at"),
+        _text("message"),
+        _real("timeout_s"),
+        _text("on_expiry", "fail"),
+        _text("resolution"),
+        _text("approver"),
+        _text("comment"),
+        _time("resolved_at"),
+    ),
+    primary_key=("run_id", "node_id"),
+    foreign_keys=(_run_fk(),),
+    indexes=(Index("approvals_resolution_idx", ("resolution", "requested_at")),),
+)
+
+CACHE_ENTRIES = Table(
+    "cache_entries",
+    (
+        _key("key"),
+        _text("run_id"),
+        _text("node_id"),
+        _text("pipeline"),
+        _real("created_at"),
+        _real("expires_at"),  # 0 = never expires
+        _time("last_hit_at"),
+        _int("hits"),
+        _json("output_json", None),
+    ),
+    primary_key=("key",),
+    indexes=(
+        Index("cache_entries_expires_idx", ("expires_at",)),
+        Index("cache_entries_created_idx", ("created_at",)),
+    ),
+)
+
+CONCURRENCY_HOLDERS = Table(
+    "concurrency_holders",
+    (
+        _key("key"),
+        _key("holder_id"),
+        _text("run_id"),
+        _text("node_id"),
+        _int("cost", 1),
+        _int("capacity", 1),
+        _real("arrived_at"),
+        _time("claimed_at"),
+        _real("lease_expires_at"),
+    ),
+    primary_key=("key", "holder_id"),
+    indexes=(Index("concurrency_holders_holder_idx", ("holder_id",)),),
+)
+
+CONCURRENCY_WAITERS = Table(
+    "concurrency_waiters",
+    (
+        _key("key"),
+        _key("holder_id"),
+        _text("run_id"),
+        _text("node_id"),
+        _int("cost", 1),
+        _int("capacity", 1),
+        _real("arrived_at"),
+        Column("ticket", "INTEGER", attr=""),  # arrival order among equal arrived_at
+        _real("lease_expires_at"),
+    ),
+    primary_key=("key", "holder_id"),
+    indexes=(
+        Index("concurrency_waiters_holder_idx", ("holder_id",)),
+        Index("concurrency_waiters_queue_idx", ("key", "arrived_at", "ticket")),
+    ),
+)
+
+DEBUG_PAUSES = Table(
+    "debug_pauses",
+    (
+        _key("run_id"),
+        _key("node_id"),
+        _text("reason"),
+        _real("paused_at"),
+        _real("expires_at"),
+        _time("released_at"),
+        _text("released_by"),
+        _text("release_kind"),
+    ),
+    primary_key=("run_id", "node_id"),
+    foreign_keys=(_run_fk(),),
+)
+
+SCHEMA_VERSION_TABLE = Table(
+    "sparkwing_schema_version",
+    (Column("version", "INTEGER"), _real("applied_at")),
+    primary_key=("version",),
+)
+
+META = Table(
+    "sparkwing_meta",
+    (_key("key"), _text("value"), _real("updated_at")),
+    primary_key=("key",),
+)
+
+#: Every table, parents before children (the order DDL must run in).
+TABLES: tuple[Table, ...] = (
+    SCHEMA_VERSION_TABLE,
+    META,
+    RUNS,
+    NODES,
+    NODE_STEPS,
+    EVENTS,
+    APPROVALS,
+    CACHE_ENTRIES,
+    CONCURRENCY_HOLDERS,
+    CONCURRENCY_WAITERS,
+    DEBUG_PAUSES,
+)
+
+_BY_NAME = {t.name: t for t in TABLES}
+
+
+def table(name: str) -> Table:
+    """Return the table called *name* (``KeyError`` if absent)."""
+    return _BY_NAME[name]
+
+
+def latest_version() -> int:
+    """Return the highest ``since`` in the description: the current schema version."""
+    found = 1
+    for t in TABLES:
+        found = max(found, t.since, *(c.since for c in t.columns), *(i.since for i in t.indexes))
+    return found
+
+
+# -- SQLite DDL ------------------------------------------------------------------
+
+
+def sql_literal(value: Any) -> str:
+    """Render a default value as a SQL literal (strings quoted, numbers as is)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _sqlite_column(column: Column) -> str:
+    parts = [column.name, column.type]
+    if not column.nullable:
+        parts.append("NOT NULL")
+    if column.default is not None:
+        parts.append("DEFAULT " + sql_literal(column.default))
+    return " ".join(parts)
+
+
+def sqlite_create_table(t: Table, version: int | None = None) -> str:
+    """Return ``CREATE TABLE`` for *t* as it is at schema *version* (default: latest)."""
+    cols = t.columns if version is None else t.columns_at(version)
+    lines = [_sqlite_column(c) for c in cols]
+    lines.append("PRIMARY KEY (" + ", ".join(t.primary_key) + ")")
+    for fk in t.foreign_keys:
+        lines.append(
+            f"FOREIGN KEY ({', '.join(fk.columns)}) REFERENCES {fk.ref_table} "
+            f"({', '.join(fk.ref_columns)}) ON DELETE {fk.on_delete}"
+        )
+    suffix = " WITHOUT ROWID" if t.without_rowid else ""
+    return f"CREATE TABLE {t.name} (\n    " + ",\n    ".join(lines) + f"\n){suffix}"
+
+
+def sqlite_create_index(t: Table, index: Index) -> str:
+    """Return ``CREATE INDEX`` for one index of *t*."""
+    unique = "UNIQUE " if index.unique else ""
+    return f"CREATE {unique}INDEX {index.name} ON {t.name} ({', '.join(index.columns)})"
+
+
+def sqlite_add_column(t: Table, column: Column) -> str:
+    """Return ``ALTER TABLE ... ADD COLUMN`` for a column added after the table."""
+    return f"ALTER TABLE {t.name} ADD COLUMN {_sqlite_column(column)}"
+
+
+# -- SQLAlchemy --------------------------------------------------------------------
+
+
+def to_sqlalchemy(metadata: Any = None) -> Any:
+    """Return a SQLAlchemy ``MetaData`` holding every table (added to *metadata* if given).
+
+    Types map to ``Text``, ``BigInteger`` (``INTEGER`` on SQLite) and double
+    precision (``REAL`` on SQLite), so ``metadata.create_all()`` on SQLite
+    yields the same tables as the stdlib path. SQLAlchemy is imported here
+    only, never at module import.
+    """
+    import sqlalchemy as sa
+
+    md = sa.MetaData() if metadata is None else metadata
+    types = {
+        "TEXT": sa.Text(),
+        "INTEGER": sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        "REAL": sa.Double().with_variant(sa.REAL(), "sqlite"),
+    }
+    for t in TABLES:
+        items: list[Any] = []
+        for c in t.columns:
+            default = None if c.default is None else sa.text(sql_literal(c.default))
+            items.append(
+                sa.Column(
+                    c.name, types[c.type], nullable=c.nullable, server_default=default,
+                    autoincrement=False,
+                )
+            )
+        items.append(sa.PrimaryKeyConstraint(*t.primary_key, name=f"{t.name}_pkey"))
+        for fk in t.foreign_keys:
+            items.append(
+                sa.ForeignKeyConstraint(
+                    list(fk.columns),
+                    [f"{fk.ref_table}.{c}" for c in fk.ref_columns],
+                    ondelete=fk.on_delete,
+                )
+            )
+        for ix in t.indexes:
+            items.append(sa.Index(ix.name, *ix.columns, unique=ix.unique))
+        kwargs: dict[str, Any] = {}
+        if t.without_rowid:
+            kwargs["sqlite_with_rowid"] = False
+        sa.Table(t.name, md, *items, **kwargs)
+    return md

@@ -1,0 +1,112 @@
+"""The schema description: stdlib DDL and SQLAlchemy produce the same database."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from sparkwing.storage.sql import migrations, schema
+from sparkwing_sqlite.store import SqliteStateStore
+
+EXPECTED_TABLES = {
+    "runs", "nodes", "node_steps", "events", "approvals", "cache_entries",
+    "concurrency_holders", "concurrency_waiters", "debug_pauses",
+    "sparkwing_schema_version", "sparkwing_meta",
+}
+
+
+def describe_db(path: Path) -> dict[str, Any]:
+    """Return tables -> columns, indexes, foreign keys and rowid-ness, as SQLite reports them."""
+    conn = sqlite3.connect(path)
+    try:
+        out: dict[str, Any] = {}
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )]
+        for t in tables:
+            cols = [tuple(r[1:]) for r in conn.execute(f"PRAGMA table_info({t})")]
+            indexes = {}
+            for _seq, name, unique, origin, _partial in conn.execute(f"PRAGMA index_list({t})"):
+                if origin != "c":
+                    continue
+                cols_ix = [r[2] for r in conn.execute(f"PRAGMA index_info({name})")]
+                indexes[name] = (bool(unique), cols_ix)
+            fks = sorted(
+                (r[2], r[3], r[4], r[6]) for r in conn.execute(f"PRAGMA foreign_key_list({t})")
+            )
+            (sql,) = conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (t,)
+            ).fetchone()
+            out[t] = {
+                "columns": cols, "indexes": indexes, "fks": fks,
+                "without_rowid": "WITHOUT ROWID" in sql.upper(),
+            }
+        return out
+    finally:
+        conn.close()
+
+
+def test_store_creates_every_described_table(tmp_path: Path) -> None:
+    SqliteStateStore(tmp_path / "state.db").close()
+    got = describe_db(tmp_path / "state.db")
+    assert set(got) == EXPECTED_TABLES == {t.name for t in schema.TABLES}
+    for t in schema.TABLES:
+        assert [c[0] for c in got[t.name]["columns"]] == [c.name for c in t.columns]
+        assert set(got[t.name]["indexes"]) == {ix.name for ix in t.indexes}
+    assert got["events"]["without_rowid"] is True
+    assert got["events"]["columns"][:2] == [("run_id", "TEXT", 1, None, 1),
+                                          ("seq", "INTEGER", 1, None, 2)]
+    assert ("runs", "run_id", "id", "CASCADE") in got["nodes"]["fks"]
+
+
+def test_sqlalchemy_metadata_matches_stdlib_ddl(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    SqliteStateStore(tmp_path / "stdlib.db").close()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'sqlalchemy.db'}")
+    md = schema.to_sqlalchemy()
+    md.create_all(engine)
+    engine.dispose()
+    stdlib = describe_db(tmp_path / "stdlib.db")
+    via_sa = describe_db(tmp_path / "sqlalchemy.db")
+    assert set(via_sa) == set(stdlib)
+    for name in stdlib:
+        assert via_sa[name] == stdlib[name], name
+    assert set(md.tables) == EXPECTED_TABLES
+
+
+def test_sqlalchemy_metadata_compiles_for_postgresql() -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateTable
+
+    md = schema.to_sqlalchemy(sa.MetaData())
+    ddl = str(CreateTable(md.tables["events"]).compile(dialect=postgresql.dialect()))
+    assert "seq BIGINT NOT NULL" in ddl
+    assert "ts DOUBLE PRECISION" in ddl
+    assert "payload_json TEXT" in ddl
+    assert "ON DELETE CASCADE" in ddl
+
+
+def test_migrations_cover_the_description() -> None:
+    assert migrations.SCHEMA_VERSION == schema.latest_version() == len(migrations.MIGRATIONS)
+    first = migrations.MIGRATIONS[0]
+    created = [s.table.name for s in first.steps if isinstance(s, migrations.CreateTable)]
+    assert created == [t.name for t in schema.TABLES]
+    statements = migrations.sqlite_statements(first)
+    index_count = sum(len(t.indexes) for t in schema.TABLES)
+    assert len(statements) == len(schema.TABLES) + index_count
+
+
+def test_sqlite_store_import_does_not_load_sqlalchemy(tmp_path: Path) -> None:
+    code = (
+        "import sys; from sparkwing_sqlite.store import SqliteStateStore; "
+        f"s = SqliteStateStore({str(tmp_path / 'state.db')!r}); s.list_runs(); s.close(); "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'structlog')); "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
