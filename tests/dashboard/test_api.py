@@ -72,8 +72,8 @@ async def test_runs_cursor_pagination_visits_every_run_once(client: Any, rec: An
         if body["next_cursor"] is None:
             break
         cursor = body["next_cursor"]
+    assert seen == list(reversed(made)), (pages, len(seen), len(set(seen)))
     assert pages == 5
-    assert seen == list(reversed(made))
 
 
 async def test_run_detail_nodes_steps_and_masked_secrets(client: Any, rec: Any) -> None:

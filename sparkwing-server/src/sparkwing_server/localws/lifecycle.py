@@ -242,11 +242,19 @@ def check_port_free(address: Address) -> None:
         sock.close()
 
 
-def _accepts(address: Address) -> bool:
+def _answers(address: Address, timeout_s: float) -> bool:
+    """Tell whether the server at *address* answers ``GET /api/health`` with 200.
+
+    The server listens before its application is ready; a connection made
+    then waits in the backlog and is answered once it is, so a refused
+    connection means "not listening yet" and an answer means "ready".
+    """
+    from urllib.request import urlopen
+
     try:
-        with socket.create_connection((address.connect_host, address.port), timeout=0.5):
-            return True
-    except OSError:
+        with urlopen(f"{address.url}/api/health", timeout=timeout_s) as response:
+            return bool(response.status == 200)
+    except Exception:
         return False
 
 
@@ -268,7 +276,7 @@ def start(home: Path, address: Address, *, profile: str | None = None, read_only
           cwd: Path | None = None, timeout_s: float = START_TIMEOUT_S) -> tuple[Resident, int | None]:
     """Start a detached dashboard, replacing a running one; return it and the replaced PID.
 
-    Returns once the new server accepts connections. Raises
+    Returns once the new server accepts connections and answers. Raises
     :class:`DashboardError` when the running dashboard is newer than this
     program, the address is taken by something else, or the server exits or
     does not listen within *timeout_s*.
@@ -318,7 +326,7 @@ def start(home: Path, address: Address, *, profile: str | None = None, read_only
             _forget(home, proc.pid)
             reason = _failure_line(log, offset) or f"it exited with status {code}"
             raise DashboardError(f"dashboard failed to start: {reason} (log: {log})")
-        if _accepts(address):
+        if _answers(address, max(0.05, min(2.0, deadline - time.monotonic()))):
             break
         if time.monotonic() >= deadline:
             stop_process(proc.pid, grace_s=1.0)

@@ -7,6 +7,7 @@ import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from .address import Address
 
 #: Seconds open requests (streams) get to finish when the server stops.
 SHUTDOWN_GRACE_S = 5.0
+#: Connections the kernel queues while the application is starting.
+_BACKLOG = 128
 
 
 def open_profile_stores(profile: str | None, start: Path | None = None) -> Any:
@@ -48,19 +51,57 @@ def _remove_pid_file(pid_file: Path | None) -> None:
         pass
 
 
+def bind_socket(address: Address) -> socket.socket:
+    """Bind (not yet listen on) *address*; raise a one-line :class:`SparkwingError` if taken.
+
+    Binding first reserves the port before anything slow happens, so a
+    taken address is reported at once.
+    """
+    try:
+        infos = socket.getaddrinfo(address.host or None, address.port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise SparkwingError(f"cannot listen on {address}: {exc.strerror}") from None
+    family, kind, proto, _, sockaddr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise SparkwingError(
+                f"address {address} is already in use; stop what listens there or choose "
+                "another with --addr"
+            ) from None
+        raise SparkwingError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+    return sock
+
+
 def serve(address: Address, *, profile: str | None = None, read_only: bool = False,
           pid_file: Path | None = None) -> int:
     """Serve the dashboard on *address* until SIGTERM/SIGINT; return the exit status.
 
-    Raises :class:`SparkwingError` when the stores cannot be opened or the
-    address is taken.
+    Order: bind the port, open the stores, listen, then import and start the
+    web application on that socket. Connections arriving while the
+    application starts wait in the listen backlog instead of being refused.
+    Raises :class:`SparkwingError` when the address is taken or the stores
+    cannot be opened.
     """
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    stores = open_profile_stores(profile)
+    sock = bind_socket(address)
     try:
-        return asyncio.run(_serve(stores, address, read_only=read_only, pid_file=pid_file))
+        stores = open_profile_stores(profile)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        sock.listen(_BACKLOG)
+        sock.setblocking(False)
+        return asyncio.run(_serve(stores, sock, address, read_only=read_only))
     finally:
+        sock.close()
         _remove_pid_file(pid_file)
         try:
             stores.close()
@@ -68,8 +109,7 @@ def serve(address: Address, *, profile: str | None = None, read_only: bool = Fal
             print(f"warning: closing stores failed: {exc}", file=sys.stderr)
 
 
-async def _serve(stores: Any, address: Address, *, read_only: bool,
-                 pid_file: Path | None) -> int:
+async def _serve(stores: Any, sock: socket.socket, address: Address, *, read_only: bool) -> int:
     from aiohttp import web
 
     from .app import make_app
@@ -78,27 +118,13 @@ async def _serve(stores: Any, address: Address, *, read_only: bool,
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
-    site = web.TCPSite(runner, address.host, address.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        if exc.errno == errno.EADDRINUSE:
-            raise SparkwingError(
-                f"address {address} is already in use; stop what listens there or choose "
-                "another with --addr"
-            ) from None
-        raise SparkwingError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+    site = web.SockSite(runner, sock)
+    await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    port = address.port
-    for sock_addr in runner.addresses:
-        if isinstance(sock_addr, tuple) and len(sock_addr) >= 2:
-            port = int(sock_addr[1])
-            break
-    url = Address(address.host, port).url
+    url = Address(address.host, int(sock.getsockname()[1])).url
     mode = ", read-only" if read_only else ""
     profile_name = getattr(getattr(stores, "resolved", None), "name", "") or "?"
     print(

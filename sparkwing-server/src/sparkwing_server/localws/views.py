@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -66,12 +67,20 @@ def _redact(value: Any, keys: set[str]) -> Any:
     return value
 
 
+def _shallow(record: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A record's fields as a dict without deep-copying nested values (``asdict`` is slow)."""
+    names = _FIELD_NAMES.get(type(record))
+    if names is None:
+        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in dataclasses.fields(record))
+    return {name: getattr(record, name) for name in names if name not in skip}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def run_view(run: Any, *, full: bool = True) -> dict[str, Any]:
     """Return a run as JSON-ready dict; ``full=False`` drops the plan and invocation."""
-    data = run.to_dict()
-    if not full:
-        for name in _HEAVY_RUN_FIELDS:
-            data.pop(name, None)
+    data = _shallow(run, () if full else _HEAVY_RUN_FIELDS)
     secrets = list(getattr(run, "secret_args", None) or [])
     if secrets:
         for name in ("args", "invocation", "plan"):
@@ -85,7 +94,7 @@ def run_view(run: Any, *, full: bool = True) -> dict[str, Any]:
 
 def node_view(node: Any, steps: list[Any] | None = None) -> dict[str, Any]:
     """Return a node as a JSON-ready dict, with its step rows when given."""
-    data = node.to_dict()
+    data = _shallow(node)
     data["duration_s"] = _duration(data.get("started_at"), data.get("finished_at"))
     if steps is not None:
         data["steps"] = [step_view(s) for s in steps]
@@ -94,7 +103,7 @@ def node_view(node: Any, steps: list[Any] | None = None) -> dict[str, Any]:
 
 def step_view(step: Any) -> dict[str, Any]:
     """Return a step as a JSON-ready dict."""
-    data = step.to_dict()
+    data = _shallow(step)
     data["duration_s"] = _duration(data.get("started_at"), data.get("finished_at"))
     return data
 
