@@ -19,7 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Words ``--run`` accepts for the newest run.
 LATEST = ("latest", "last")
-#: Runs fetched to find the newest one (ids order runs only to the second).
+#: Runs fetched to find the newest one (see :func:`newest_first`).
 LATEST_WINDOW = 20
 
 
@@ -73,10 +73,11 @@ def reconcile_now(state: Any) -> list[Any]:
 
 
 def newest_first(runs: list[Any]) -> list[Any]:
-    """*runs* ordered newest first by creation time.
+    """*runs* ordered newest first by creation time (then id).
 
-    Run ids sort by their start second only (the suffix is random), so runs
-    started within one second come back from the store in arbitrary order.
+    Stores return runs in id order, which follows start time only as finely
+    as the id encodes it (and ids made by other tools may not encode it):
+    the recorded creation time settles runs that start close together.
     """
     return sorted(runs, key=lambda r: (r.created_at or 0.0, r.id), reverse=True)
 

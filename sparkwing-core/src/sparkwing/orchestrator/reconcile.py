@@ -181,16 +181,23 @@ def reconcile(
     now = time.time() if now is None else now
     host = this_host() if host is None else host
     out: list[Reconciled] = []
-    live = state.list_runs(RunFilter(statuses=["running"], limit=MAX_LIVE_RUNS))
+    live = state.list_runs(RunFilter(statuses=["running", "pending"], limit=MAX_LIVE_RUNS))
     for run in live:
-        if run.host != host or run.pid <= 0:
+        if run.status != "running" or run.host != host or run.pid <= 0:
             continue
         if pid_alive(run.pid, started_after=run.created_at or run.started_at):
             continue
         if mark_process_died(state, run, now):
             out.append(Reconciled(run.id, "process_died", died_message(run.pid)))
-    window = stale_after() if stale_after_s is None else stale_after_s
-    for run_id in state.reap_stale_runs(now - window, now):
+    settled = {r.run_id for r in out}
+    stale_before = now - (stale_after() if stale_after_s is None else stale_after_s)
+    # Reaping takes the store's write lock; skip it unless some live run looks silent.
+    if not any(
+        (r.last_heartbeat_at or r.started_at or r.created_at or 0.0) < stale_before
+        for r in live if r.id not in settled
+    ):
+        return out
+    for run_id in state.reap_stale_runs(stale_before, now):
         reaped = state.get_run(run_id)
         error = reaped.error if reaped is not None else "run process lost"
         state.append_event(run_id, "run_finished",
