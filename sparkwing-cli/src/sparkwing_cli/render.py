@@ -129,7 +129,8 @@ def record_text(rec: dict[str, Any]) -> str:
     """The human text of a record: its message, or a summary of its event."""
     msg = str(rec.get("msg") or "")
     event = rec.get("event") or ""
-    attrs = rec.get("attrs") if isinstance(rec.get("attrs"), dict) else {}
+    raw_attrs = rec.get("attrs")
+    attrs: dict[str, Any] = raw_attrs if isinstance(raw_attrs, dict) else {}
     if event == "step_start" and not msg:
         return f"step {rec.get('step', '')} started"
     if event == "step_end" and not msg:

@@ -154,8 +154,7 @@ def prune_cmd(older_than: str | None, run_refs: tuple[str, ...], dry_run: bool,
             doomed.append(run)
         if cutoff is not None:
             doomed.extend(_finished_before(state, cutoff))
-        seen: set[str] = set()
-        unique = [r for r in doomed if not (r.id in seen or seen.add(r.id))]
+        unique = list({r.id: r for r in doomed}.values())
         for run in unique:
             if dry_run:
                 click.echo(f"would delete {run.id}  {run.pipeline}  {run.status}")
