@@ -268,3 +268,50 @@ def test_retry_repeats_inputs_but_not_secrets(clienv) -> None:
         assert newest.args["mode"] == "slow" and newest.args["token"] == "***"
         assert st.get_node(newest.id, "show").output == {"token_len": 5}
     assert os.path.isdir(clienv.sw_home / "runs" / newest.id)
+
+
+GATED_RELEASE = '''
+    import sparkwing as sw
+
+    def plan(plan):
+        build = plan.job("build", sw.sh("echo built"))
+        gate = plan.approval("ship-gate", message="ship it?").needs(build)
+        plan.job("ship", sw.sh("echo shipped")).needs(gate)
+'''
+
+
+def test_approving_a_live_gate_lets_the_run_finish(clienv) -> None:
+    clienv.add_pipeline("gated-release", GATED_RELEASE)
+    proc = clienv.start("run", "gated-release", "-o", "json")
+
+    def pending():
+        listed = clienv.cli("runs", "approvals", "list", "-o", "json").stdout.splitlines()
+        return [json.loads(ln) for ln in listed]
+
+    (gate,) = clienv.wait_for(pending, what="the approval request")
+    assert (gate["node_id"], gate["message"]) == ("ship-gate", "ship it?")
+    ok = clienv.cli("runs", "approvals", "approve", "--run", "latest", "--node", "ship-gate",
+                    "--comment", "go")
+    assert ok.returncode == 0, ok.stderr
+    assert proc.wait(timeout=60) == 0
+    with clienv.state() as st:
+        run_id = gate["run_id"]
+        assert st.get_run(run_id).status == "success"
+        assert st.get_node(run_id, "ship-gate").outcome == "success"
+        assert st.get_node(run_id, "ship").outcome == "success"
+
+
+def test_denying_a_live_gate_fails_the_run(clienv) -> None:
+    clienv.add_pipeline("gated-release", GATED_RELEASE)
+    proc = clienv.start("run", "gated-release", "-o", "json")
+    run_id = clienv.wait_for(
+        lambda: next((a["run_id"] for a in map(json.loads, clienv.cli(
+            "runs", "approvals", "list", "-o", "json").stdout.splitlines())), None),
+        what="the approval request")
+    denied = clienv.cli("runs", "approvals", "deny", "--run", run_id, "--node", "ship-gate",
+                        "--comment", "not today")
+    assert denied.returncode == 0, denied.stderr
+    assert proc.wait(timeout=60) == 1
+    errors = json.loads(clienv.cli("runs", "errors", "--run", run_id, "-o", "json").stdout)
+    assert [f["node_id"] for f in errors["failed"]] == ["ship-gate"]
+    assert errors["failed"][0]["error"] == "ship-gate: denied by tester: not today"
