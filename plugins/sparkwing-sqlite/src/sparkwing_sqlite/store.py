@@ -230,8 +230,8 @@ class _Tx:
     """Holds the store's lock around one transaction (or one autocommit read).
 
     *begin* is ``"BEGIN IMMEDIATE"`` for writes, ``"BEGIN"`` for reads that
-    need one snapshot, or ``""`` for single-statement reads. Errors from
-    SQLite other than constraint violations become :class:`StoreError`.
+    need one snapshot, or ``""`` for single-statement reads. SQLite errors
+    the method did not turn into its own error become :class:`StoreError`.
     """
 
     __slots__ = ("_begin", "_store")
@@ -252,7 +252,7 @@ class _Tx:
                 raise store._error(exc) from exc
         return conn
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         store = self._store
         conn = store._conn
         try:
@@ -268,11 +268,8 @@ class _Tx:
                     conn.execute("ROLLBACK")
         finally:
             store._lock.release()
-        if exc is not None and isinstance(exc, sqlite3.Error) and not isinstance(
-            exc, sqlite3.IntegrityError
-        ):
+        if isinstance(exc, sqlite3.Error):
             raise store._error(exc) from exc
-        return False
 
 
 class SqliteStateStore:

@@ -68,6 +68,7 @@ class RowCodec:
         self._encoders: dict[str, tuple[str, Callable[[Any], Any]]] = {}
         decoders: list[Callable[[Any], Any] | None] = []
         for c in cols:
+            enc: Callable[[Any], Any]
             if c.codec == "json":
                 enc = _enc_json_nullable if c.nullable else _enc_json
                 dec: Callable[[Any], Any] | None = _dec_json

@@ -447,7 +447,7 @@ def to_sqlalchemy(metadata: Any = None) -> Any:
     import sqlalchemy as sa
 
     md = sa.MetaData() if metadata is None else metadata
-    types = {
+    types: dict[str, Any] = {
         "TEXT": sa.Text(),
         "INTEGER": sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
         "REAL": sa.Double().with_variant(sa.REAL(), "sqlite"),

@@ -11,6 +11,10 @@ Use it by subclassing and providing ``store_factory``::
         def store_factory(self, tmp_path):
             return functools.partial(MyStateStore, tmp_path / "state")
 
+A backend whose store objects may be shared by the threads of a process
+subclasses :class:`ThreadSafeStateStoreSuite` instead, which adds a
+threaded check.
+
 ``store_factory`` is a zero-argument callable that opens a *new* store
 instance on the same backing location each time it is called; the location
 must be empty at the start of each test (state is global: ``list_runs``
