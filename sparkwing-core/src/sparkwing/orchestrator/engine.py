@@ -675,8 +675,14 @@ class Orchestrator:
             if ap is not None and ap.resolution:
                 break
             if deadline is not None and time.time() >= deadline:
-                self.state.resolve_approval(self.run.id, nid, "timed_out", "sparkwing",
-                                            f"expired after {cfg.timeout_s:g}s", time.time())
+                comment = f"expired after {cfg.timeout_s:g}s"
+                if self.state.resolve_approval(self.run.id, nid, "timed_out", "sparkwing",
+                                               comment, time.time()):
+                    self.state.append_event(
+                        self.run.id, "approval_resolved",
+                        {"resolution": "timed_out", "approver": "sparkwing", "comment": comment},
+                        node_id=nid,
+                    )
                 continue
             await asyncio.sleep(0.25)
         res, who, comment = ap.resolution, ap.approver, ap.comment
@@ -700,7 +706,7 @@ class Orchestrator:
         st.status, st.outcome, st.error, st.finished = "done", outcome, error, now
         self._set(nid, {"status": "done", "outcome": outcome, "error": error, "finished_at": now,
                         "summary": summary, "failure_reason": reason, "status_detail": ""},
-                  "approval_resolved", payload)
+                  "node_succeeded" if outcome == "success" else "node_failed", payload)
         self.reporter.node_changed(st)
 
     # -- debug pauses -------------------------------------------------------------------------
