@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
-import logging
 import os
 import signal
 import socket
@@ -88,8 +86,6 @@ def serve(address: Address, *, profile: str | None = None, read_only: bool = Fal
     Raises :class:`SparkwingError` when the address is taken or the stores
     cannot be opened.
     """
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sock = bind_socket(address)
     try:
         stores = open_profile_stores(profile)
@@ -99,6 +95,12 @@ def serve(address: Address, *, profile: str | None = None, read_only: bool = Fal
     try:
         sock.listen(_BACKLOG)
         sock.setblocking(False)
+        # Imported after listening: connections made meanwhile wait in the backlog.
+        import asyncio
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return asyncio.run(_serve(stores, sock, address, read_only=read_only))
     finally:
         sock.close()
@@ -110,6 +112,8 @@ def serve(address: Address, *, profile: str | None = None, read_only: bool = Fal
 
 
 async def _serve(stores: Any, sock: socket.socket, address: Address, *, read_only: bool) -> int:
+    import asyncio
+
     from aiohttp import web
 
     from .app import make_app

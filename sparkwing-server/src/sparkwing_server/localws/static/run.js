@@ -99,8 +99,8 @@ export function runView(root, runId, params, setCrumbs) {
   const outputBody = h("div", { class: "panel-body", id: "output", hidden: true });
   const logBox = h("div", { id: "log" });
   const approvalBox = h("div", { id: "approval" });
-  const job = h("section", { class: "panel", id: "job" }, jobHead, approvalBox, excerptBox,
-    h("details", { class: "job-steps", open: true }, h("summary", { class: "panel-head" }, "Steps"), stepsBody),
+  const stepsBox = h("details", { class: "job-steps", open: true }, h("summary", { class: "panel-head" }, "Steps"), stepsBody);
+  const job = h("section", { class: "panel", id: "job" }, jobHead, approvalBox, excerptBox, stepsBox,
     outputBody, logBox);
   root.replaceChildren(head, h("div", { class: "run-grid" },
     h("div", {},
@@ -219,6 +219,7 @@ export function runView(root, runId, params, setCrumbs) {
         ? h("span", { class: "muted mono", id: "job-note", title: node.error }, node.error) : null);
 
     const steps = stepsOf(node);
+    stepsBox.hidden = steps.length === 0;
     stepsBody.replaceChildren(steps.length
       ? h("ul", { class: "steps" }, steps.map((s) => {
         const st = s.row ? s.row.status : (node.display === "pending" || node.display === "running" ? "pending" : "skipped");
