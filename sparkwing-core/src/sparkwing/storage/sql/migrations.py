@@ -20,8 +20,7 @@ database costs one pragma read to check.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ...errors import SchemaSkewError
 from .schema import (
@@ -36,31 +35,27 @@ from .schema import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CreateTable:
+class CreateTable(NamedTuple):
     """Create *table* with the columns it has at the migration's version."""
 
     table: Table
 
 
-@dataclass(frozen=True, slots=True)
-class AddColumn:
+class AddColumn(NamedTuple):
     """Add *column* to an existing *table*."""
 
     table: Table
     column: Column
 
 
-@dataclass(frozen=True, slots=True)
-class CreateIndex:
-    """Create *index* on *table*."""
+class CreateIndex(NamedTuple):
+    """Create index *ix* on *table*."""
 
     table: Table
-    index: Index
+    ix: Index
 
 
-@dataclass(frozen=True, slots=True)
-class RawSQL:
+class RawSQL(NamedTuple):
     """A hand-written step, one statement per dialect."""
 
     sqlite: str
@@ -70,8 +65,7 @@ class RawSQL:
 MigrationStep = CreateTable | AddColumn | CreateIndex | RawSQL
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
+class Migration(NamedTuple):
     """One schema version: the steps that bring version ``version - 1`` to ``version``."""
 
     version: int
@@ -114,7 +108,7 @@ def sqlite_statements(migration: Migration) -> list[str]:
         elif isinstance(step, AddColumn):
             out.append(sqlite_add_column(step.table, step.column))
         elif isinstance(step, CreateIndex):
-            out.append(sqlite_create_index(step.table, step.index))
+            out.append(sqlite_create_index(step.table, step.ix))
         else:
             out.append(step.sqlite)
     return out

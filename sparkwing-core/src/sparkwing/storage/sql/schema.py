@@ -26,8 +26,7 @@ drops, data rewrites) go into ``migrations.EXTRA_STEPS``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: The column types a description may use.
 COLUMN_TYPES = ("TEXT", "INTEGER", "REAL")
@@ -36,35 +35,40 @@ COLUMN_TYPES = ("TEXT", "INTEGER", "REAL")
 CODECS = ("", "json", "bool")
 
 
-@dataclass(frozen=True, slots=True)
 class Column:
     """One column: SQL name and type, nullability, default, and its record mapping.
 
     *attr* is the record attribute the column stores (``""`` for columns no
     record exposes, such as ordering keys); it defaults to the column name,
-    without a ``_json`` suffix for JSON columns.
+    without a ``_json`` suffix for JSON columns. (Plain classes rather than
+    dataclasses here: this module is imported on every ``sparkwing run``.)
     """
 
-    name: str
-    type: str
-    nullable: bool = False
-    default: Any = None
-    codec: str = ""
-    attr: str | None = None
-    since: int = 1
+    __slots__ = ("attr", "codec", "default", "name", "nullable", "since", "type")
 
-    def __post_init__(self) -> None:
-        if self.type not in COLUMN_TYPES:
-            raise ValueError(f"column {self.name}: unknown type {self.type!r}")
-        if self.codec not in CODECS:
-            raise ValueError(f"column {self.name}: unknown codec {self.codec!r}")
-        if self.attr is None:
-            attr = self.name[:-5] if self.codec == "json" and self.name.endswith("_json") else self.name
-            object.__setattr__(self, "attr", attr)
+    def __init__(
+        self, name: str, type: str, nullable: bool = False, default: Any = None,
+        codec: str = "", attr: str | None = None, since: int = 1,
+    ) -> None:
+        if type not in COLUMN_TYPES:
+            raise ValueError(f"column {name}: unknown type {type!r}")
+        if codec not in CODECS:
+            raise ValueError(f"column {name}: unknown codec {codec!r}")
+        if attr is None:
+            attr = name[:-5] if codec == "json" and name.endswith("_json") else name
+        self.name = name
+        self.type = type
+        self.nullable = nullable
+        self.default = default
+        self.codec = codec
+        self.attr: str = attr
+        self.since = since
+
+    def __repr__(self) -> str:
+        return f"Column({self.name!r}, {self.type!r}, since={self.since})"
 
 
-@dataclass(frozen=True, slots=True)
-class ForeignKey:
+class ForeignKey(NamedTuple):
     """A foreign key from *columns* to *ref_columns* of *ref_table*."""
 
     columns: tuple[str, ...]
@@ -73,8 +77,7 @@ class ForeignKey:
     on_delete: str = "CASCADE"
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+class Index(NamedTuple):
     """A (possibly unique) index over *columns*."""
 
     name: str
@@ -83,7 +86,6 @@ class Index:
     since: int = 1
 
 
-@dataclass(frozen=True, slots=True)
 class Table:
     """One table: columns in order, primary key, foreign keys and indexes.
 
@@ -91,20 +93,30 @@ class Table:
     other databases ignore.
     """
 
-    name: str
-    columns: tuple[Column, ...]
-    primary_key: tuple[str, ...]
-    foreign_keys: tuple[ForeignKey, ...] = ()
-    indexes: tuple[Index, ...] = ()
-    without_rowid: bool = False
-    since: int = 1
-    _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
+    __slots__ = (
+        "_by_name", "columns", "foreign_keys", "indexes", "name", "primary_key", "since",
+        "without_rowid",
+    )
 
-    def __post_init__(self) -> None:
-        self._by_name.update({c.name: c for c in self.columns})
-        for name in self.primary_key:
-            if name not in self._by_name:
-                raise ValueError(f"table {self.name}: primary key column {name} is not declared")
+    def __init__(
+        self, name: str, columns: tuple[Column, ...], primary_key: tuple[str, ...],
+        foreign_keys: tuple[ForeignKey, ...] = (), indexes: tuple[Index, ...] = (),
+        without_rowid: bool = False, since: int = 1,
+    ) -> None:
+        self.name = name
+        self.columns = columns
+        self.primary_key = primary_key
+        self.foreign_keys = foreign_keys
+        self.indexes = indexes
+        self.without_rowid = without_rowid
+        self.since = since
+        self._by_name = {c.name: c for c in columns}
+        for key in primary_key:
+            if key not in self._by_name:
+                raise ValueError(f"table {name}: primary key column {key} is not declared")
+
+    def __repr__(self) -> str:
+        return f"Table({self.name!r}, {len(self.columns)} columns)"
 
     def column(self, name: str) -> Column:
         """Return the column called *name* (``KeyError`` if absent)."""
