@@ -338,3 +338,15 @@ async def test_orphaned_runs_are_reconciled_unless_read_only(aiohttp_client: Any
             break
         await asyncio.sleep(0.1)
     assert rec.state.get_run(orphan.id).status == "failed"
+
+
+async def test_writes_from_another_origin_are_refused(client: Any, rec: Any) -> None:
+    run = rec.run(status="running")
+    path = f"/api/v1/runs/{run.id}/cancel"
+    refused = await client.post(path, headers={"Origin": "http://evil.example"})
+    assert refused.status == 403
+    assert rec.state.get_run(run.id).cancel_requested_at is None
+    own = f"http://{client.server.host}:{client.server.port}"
+    accepted = await client.post(path, headers={"Origin": own})
+    assert accepted.status == 202
+    assert rec.state.get_run(run.id).cancel_requested_at is not None

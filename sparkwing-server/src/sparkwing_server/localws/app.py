@@ -8,6 +8,7 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from sparkwing.errors import NotFoundError, SparkwingError
@@ -99,10 +100,15 @@ async def _api_guard(request: web.Request, handler: Handler) -> web.StreamRespon
     api = request.path.startswith("/api/")
     if not api:
         return await handler(request)
-    if context_of(request).read_only and request.method not in _SAFE_METHODS:
-        response = json_response({"error": READ_ONLY_MESSAGE}, status=405)
-        response.headers["Allow"] = "GET, HEAD, OPTIONS"
-        return response
+    if request.method not in _SAFE_METHODS:
+        if context_of(request).read_only:
+            response = json_response({"error": READ_ONLY_MESSAGE}, status=405)
+            response.headers["Allow"] = "GET, HEAD, OPTIONS"
+            return response
+        origin = request.headers.get("Origin")
+        if origin and urlsplit(origin).netloc != request.host:
+            # A page from another site cannot make the browser act on local runs.
+            return json_response({"error": "cross-origin writes are refused"}, status=403)
     try:
         return await handler(request)
     except web.HTTPException as exc:

@@ -60,7 +60,7 @@ def _body(lines: list[str], fmt: str) -> str:
     return "".join(render_line(line, fmt) + "\n" for line in lines)
 
 
-async def node_log(request: web.Request, run_id: str, node_id: str) -> web.Response:
+async def node_log(request: web.Request, run_id: str, node_id: str) -> web.StreamResponse:
     """Answer a node-log request for an already-validated run."""
     ctx = context_of(request)
     fmt = negotiate_format(request.query.get("format"), request.headers.get("Accept"))
@@ -139,7 +139,7 @@ async def search_logs(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/runs/{run_id}/logs/{node_id:.+}")
-async def get_node_log(request: web.Request) -> web.Response:
+async def get_node_log(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/runs/{id}/logs/{node}``: one stream (``tail head lines grep format``)."""
     ctx = context_of(request)
     run_id = request.match_info["run_id"]
@@ -148,6 +148,6 @@ async def get_node_log(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/v1/logs/{run_id}/{node_id:.+}")
-async def get_node_log_alias(request: web.Request) -> web.Response:
+async def get_node_log_alias(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/logs/{run}/{node}``: same as ``/api/v1/runs/{run}/logs/{node}``."""
     return await get_node_log(request)

@@ -67,7 +67,8 @@ def record_text(rec: dict[str, Any], *, color: bool = False) -> str:
     """Render one record as one line of text (``color`` adds SGR sequences)."""
     event = str(rec.get("event") or "")
     msg = str(rec.get("msg") or "")
-    attrs = rec.get("attrs") if isinstance(rec.get("attrs"), dict) else {}
+    raw_attrs = rec.get("attrs")
+    attrs: dict[str, Any] = raw_attrs if isinstance(raw_attrs, dict) else {}
     step = str(rec.get("step") or attrs.get("step") or "")
     level = str(rec.get("level") or "info")
     if not color:
