@@ -41,6 +41,8 @@ class NodeLogger:
             if self.closed:
                 return
             self.writer.write_raw(text)
+            # Readers (the dashboard, log following) see each batch as soon as it is written.
+            self.writer.flush()
             if self.tee is not None:
                 self.tee(text)
         self.last_activity = time.monotonic()
