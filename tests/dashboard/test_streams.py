@@ -190,3 +190,18 @@ async def test_runs_stream_pushes_the_list_when_it_changes(client: Any, rec: Any
     rec.finish(new.id)
     flipped = await reader.until(lambda f: f.event == "runs")
     assert flipped.json()["runs"][0]["status"] == "success"
+
+
+async def test_log_stream_tail_of_a_long_log(client: Any, rec: Any, sse: Any) -> None:
+    run = rec.run(status="success")
+    rec.nodes(run.id, "big")
+    rec.state.update_node(run.id, "big", {"status": "done", "outcome": "success"})
+    rec.log(run.id, "big", *(f"n{i}" for i in range(12_345)))
+    reader = await open_stream(client, f"/api/v1/runs/{run.id}/logs/big/stream?tail=3", sse)
+    frames = [f for f in await reader.rest() if not f.comment]
+    assert [json.loads(f.data)["msg"] for f in frames[:-1]] == ["n12342", "n12343", "n12344"]
+    rec.log(run.id, "big", "after")
+    resumed = await open_stream(client, f"/api/v1/runs/{run.id}/logs/big/stream", sse,
+                                **{"Last-Event-ID": frames[-2].id})
+    assert [json.loads(f.data)["msg"] for f in await resumed.rest()
+            if not f.comment and f.event != "stream_end"] == ["after"]

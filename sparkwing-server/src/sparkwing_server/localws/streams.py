@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import Any
 
 from aiohttp import web
@@ -153,21 +154,18 @@ async def log_stream(request: web.Request) -> web.StreamResponse:
     run_id = request.match_info["run_id"]
     node_id = node_from_path(request.match_info["node_id"])
     await get_run_or_404(ctx, run_id)
-    offset = _resume_point(request, "offset")
+    resume = _resume_point(request, "offset")
     tail = int_param(request.query, "tail")
     forever = request.query.get("follow") == "forever"
     logs = ctx.logs
 
     stream = await SSEStream.open(request, ctx.options.keepalive_s)
     try:
-        if offset is None:
-            offset = 0
-            if tail is not None:
-                chunk = await ctx.logs_call(logs.read, run_id, node_id, 0, None)
-                offset = chunk.next_offset
-                lines = chunk.lines[-tail:] if tail else []
-                if lines:
-                    await stream.send_raw(_log_frames(lines, offset))
+        offset = resume or 0
+        if resume is None and tail is not None:
+            lines, offset = await ctx.logs_call(_read_tail, logs, run_id, node_id, tail)
+            if lines:
+                await stream.send_raw(_log_frames(lines, offset))
         finished_at: float | None = None
         next_status_check = 0.0
         while True:
@@ -191,6 +189,19 @@ async def log_stream(request: web.Request) -> web.StreamResponse:
     except ConnectionResetError:
         pass
     return stream.response
+
+
+def _read_tail(logs: Any, run_id: str, node_id: str, n: int) -> tuple[list[str], int]:
+    """The last *n* records and the offset after them, reading in pages (bounded memory)."""
+    kept: deque[str] = deque(maxlen=max(n, 0))
+    offset = 0
+    while True:
+        chunk = logs.read(run_id, node_id, offset, _LOG_PAGE * 5)
+        if n:
+            kept.extend(chunk.lines)
+        offset = chunk.next_offset
+        if len(chunk.lines) < _LOG_PAGE * 5:
+            return list(kept), offset
 
 
 def _log_frames(lines: list[str], next_offset: int) -> str:
