@@ -338,3 +338,53 @@ def test_runs_retry_failed_reuses_passed(project: Project) -> None:
     assert (project.root / "builds").read_text() == "x"
     time.sleep(0)
     json.dumps(n["build"].output)
+
+
+def test_four_runs_waiting_on_approvals_resolved_from_other_processes(project: Project) -> None:
+    project.add("gate4", """
+        import sparkwing as sw
+        def plan(plan, inputs, run):
+            ok = plan.approval("approve", message="go?", timeout=120)
+            plan.job("after", sw.sh("echo went")).needs(ok)
+    """)
+    procs = [project.popen("run", "gate4") for _ in range(4)]
+
+    def all_pending() -> bool:
+        try:
+            runs = _runs(project)
+            return len(runs) == 4 and all(
+                project.nodes(r.id)["approve"].status == "approval_pending" for r in runs)
+        except Exception:
+            return False
+
+    wait_for(all_pending, timeout=60)
+    runs = sorted(r.id for r in _runs(project))
+    import subprocess
+    import sys
+
+    resolvers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "sparkwing_cli.main", "runs", "approvals",
+             "approve" if i % 2 == 0 else "deny", "--run", run_id, "--node", "approve",
+             "--comment", f"decision {i}"],
+            cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        for i, run_id in enumerate(runs)
+    ]
+    assert [r.wait(timeout=60) for r in resolvers] == [0, 0, 0, 0]
+    codes = {p.pid: p.wait(timeout=60) for p in procs}
+    assert sorted(codes.values()) == [0, 0, 1, 1]
+    for i, run_id in enumerate(runs):
+        n = project.nodes(run_id)
+        want = "success" if i % 2 == 0 else "failed"
+        assert n["approve"].outcome == want
+        assert n["after"].outcome == ("success" if want == "success" else "cancelled")
+        st = project.state()
+        try:
+            ap = st.get_approval(run_id, "approve")
+        finally:
+            st.close()
+        assert ap is not None and ap.comment == f"decision {i}" and ap.approver
+    # a second decision on a resolved gate is refused with one line
+    again = project.run("runs", "approvals", "approve", "--run", runs[0], "--node", "approve")
+    assert again.code != 0 and len(again.err.strip().splitlines()) == 1
