@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sparkwing.errors import PlanError
 from sparkwing.ids import is_run_id, new_run_id, node_filename, validate_node_id
 
