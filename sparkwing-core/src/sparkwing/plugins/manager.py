@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
 from types import ModuleType
 from typing import Any
 
@@ -15,6 +14,7 @@ import pluggy
 
 from ..errors import PluginError
 from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
+from .entrypoints import EntryPoint, entry_points
 from .registry import BackendRegistry
 
 #: Modules of sparkwing-core registered as plugins before any entry point.
@@ -104,9 +104,7 @@ class PluginHost:
         for ep in _entry_points():
             if ep.name in self.infos:
                 continue
-            dist = ep.dist.name if ep.dist is not None else ""
-            version = ep.dist.version if ep.dist is not None else ""
-            self._load_one(PluginInfo(ep.name, dist, version, ep.value), ep.load, disabled)
+            self._load_one(PluginInfo(ep.name, ep.dist, ep.version, ep.value), ep.load, disabled)
         return self
 
     def _load_one(
@@ -293,15 +291,14 @@ def _in_order(impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
     return sorted(impls, key=lambda i: 0 if i.tryfirst else 2 if i.trylast else 1)
 
 
-def _entry_points() -> list[metadata.EntryPoint]:
-    return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+def _entry_points() -> list[EntryPoint]:
+    return sorted(entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name)
 
 
 def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return ""
+    from .. import __version__
+
+    return __version__ if dist == "sparkwing-core" else ""
 
 
 _HOST: PluginHost | None = None
