@@ -166,6 +166,9 @@ def importtime(args: argparse.Namespace) -> None:
         key = ".".join(parts[:2]) if parts[0] in ("sparkwing", "sparkwing_cli") else parts[0]
         by_pkg[key][0] += self_us
         by_pkg[key][1] += 1
+    third = sorted({r[3].split(".")[0] for r in rows}
+                   - set(sys.stdlib_module_names) - {"sparkwing", "sparkwing_cli", "pipelines"})
+    print(f"\nNon-stdlib top-level packages imported: {', '.join(third) or 'none'}")
     print("\nPackages by summed own time (ms, modules):")
     for name, (us, n) in sorted(by_pkg.items(), key=lambda kv: -kv[1][0])[: args.top]:
         print(f"  {us / 1e3:8.1f}  {n:4d}  {name}")

@@ -24,13 +24,13 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -410,28 +410,39 @@ def _git_init(path: Path) -> None:
 # -- running ---------------------------------------------------------------------------
 
 
-def _children_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def run_once(tool: Tool, wl: str, log_dir: Path) -> tuple[float, float, str]:
-    """Run one round; return (wall s, CPU s of the process tree, problem or "")."""
+    """Run one round; return (wall s, CPU s of the process tree, problem or "").
+
+    The child is reaped with a blocking ``os.wait4`` (``Popen.wait`` with a
+    timeout polls with sleeps of up to 50 ms, which would round every figure
+    up); a timer kills it after RUN_TIMEOUT_S.
+    """
     tool.before(wl)
     err_path = log_dir / f"{tool.name}-{wl}.stderr"
     try:
         with open(err_path, "wb") as err:
-            cpu0 = _children_cpu()
+            killed: list[bool] = []
+
+            def kill() -> None:
+                killed.append(True)
+                proc.kill()
+
             t0 = time.perf_counter()
+            proc = subprocess.Popen(
+                tool.argv(wl), cwd=tool.cwd(wl), env=tool.env(wl), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=err,
+            )
+            timer = threading.Timer(RUN_TIMEOUT_S, kill)
+            timer.start()
             try:
-                proc = subprocess.run(
-                    tool.argv(wl), cwd=tool.cwd(wl), env=tool.env(wl), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=err, timeout=RUN_TIMEOUT_S,
-                )
-            except subprocess.TimeoutExpired:
-                return time.perf_counter() - t0, 0.0, f"timed out after {RUN_TIMEOUT_S}s"
-            elapsed = time.perf_counter() - t0
-            cpu = _children_cpu() - cpu0
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                elapsed = time.perf_counter() - t0
+                timer.cancel()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            cpu = usage.ru_utime + usage.ru_stime
+        if killed:
+            return elapsed, cpu, f"timed out after {RUN_TIMEOUT_S}s"
         if proc.returncode != 0:
             tail = err_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
             return elapsed, cpu, f"exit {proc.returncode}: {tail[0][:200]}"
