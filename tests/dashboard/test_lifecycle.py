@@ -130,3 +130,31 @@ def test_bad_address_and_failed_server_start(cli: Any, port: int) -> None:
     assert failed.stderr.startswith("error: dashboard failed to start: ")
     assert 'unknown profile "nope"' in failed.stderr and failed.stderr.count("\n") == 1
     assert not (cli.home / "dashboard.pid").exists()
+
+
+def test_profile_selects_the_stores_served(cli: Any, port: int, tmp_path: Any) -> None:
+    from sparkwing.storage.records import Run
+    from sparkwing_sqlite.store import SqliteStateStore
+
+    other = tmp_path / "team-state.db"
+    profiles = tmp_path / "config" / "sparkwing" / "profiles.yaml"
+    profiles.parent.mkdir(parents=True, exist_ok=True)
+    profiles.write_text(
+        "profiles:\n"
+        "  team:\n"
+        f"    state: {{type: sqlite, path: {other}}}\n"
+        f"    logs: {{type: filesystem, path: {tmp_path / 'team-logs'}}}\n"
+    )
+    store = SqliteStateStore(other)
+    store.create_run(Run(id="run-20260101-000000-0000aaaa", pipeline="team-build",
+                         status="success", created_at=1.0, finished_at=2.0))
+    store.close()
+    url = f"http://127.0.0.1:{port}"
+    assert cli("dashboard", "start", "--addr", f"127.0.0.1:{port}").returncode == 0
+    assert http("GET", f"{url}/api/v1/runs")[1]["runs"] == []
+    started = cli("dashboard", "start", "--addr", f"127.0.0.1:{port}", "--profile", "team")
+    assert started.returncode == 0, started.stderr
+    runs = http("GET", f"{url}/api/v1/runs")[1]["runs"]
+    assert [r["pipeline"] for r in runs] == ["team-build"]
+    assert http("GET", f"{url}/api/v1/capabilities")[1]["profile"] == "team"
+    assert json.loads(cli("dashboard", "status", "-o", "json").stdout)["profile"] == "team"
