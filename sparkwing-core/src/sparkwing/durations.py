@@ -39,9 +39,11 @@ def parse_duration(value: float | int | str, what: str = "duration") -> float:
 
 
 def format_duration(seconds: float | None) -> str:
-    """Render seconds compactly: ``0.4s``, ``12.3s``, ``4m05s``, ``2h03m``."""
+    """Render seconds compactly: ``40ms``, ``12.3s``, ``4m05s``, ``2h03m``."""
     if seconds is None:
         return "-"
+    if seconds < 1:
+        return f"{max(0, int(seconds * 1000))}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)
