@@ -158,3 +158,49 @@ def test_profile_selects_the_stores_served(cli: Any, port: int, tmp_path: Any) -
     assert [r["pipeline"] for r in runs] == ["team-build"]
     assert http("GET", f"{url}/api/v1/capabilities")[1]["profile"] == "team"
     assert json.loads(cli("dashboard", "status", "-o", "json").stdout)["profile"] == "team"
+
+
+NEWER_DASHBOARD = """
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"version": "99.0.0"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def test_a_newer_running_dashboard_is_not_replaced(cli: Any, port: int, alive: Any) -> None:
+    # Stands in for a dashboard of a future sparkwing: its command line names the
+    # server module (as the PID check requires) and it answers the version handshake.
+    newer = subprocess.Popen(
+        [sys.executable, "-c", NEWER_DASHBOARD, str(port), "sparkwing_server.localws"])
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def answering() -> bool:
+            try:
+                return http("GET", f"{url}/api/v1/version")[0] == 200
+            except OSError:
+                return False
+
+        wait_for(answering, timeout=15)
+        cli.home.mkdir(parents=True)
+        (cli.home / "dashboard.pid").write_text(f"{newer.pid}\n")
+        (cli.home / "dashboard.json").write_text(json.dumps({"pid": newer.pid, "url": url}))
+        result = cli("dashboard", "start", "--addr", f"127.0.0.1:{port}")
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"error: a newer dashboard (99.0.0) runs at {url} (this is 0.1.0); update "
+            "sparkwing or stop it with: sparkwing dashboard kill\n")
+        assert alive(newer.pid)
+        assert cli("dashboard", "status").returncode == 0
+    finally:
+        newer.kill()
+        newer.wait()
