@@ -99,7 +99,8 @@ def _argv(wl: str) -> list[str]:
 @contextlib.contextmanager
 def workspace(lines: int, keep: str) -> Iterator[tuple[Path, dict[str, str]]]:
     """A git-checkout copy of the sparkwing workloads and the environment to run them."""
-    work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="sw-prof-"))
+    (BENCH / ".peers").mkdir(exist_ok=True)
+    work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="prof-", dir=BENCH / ".peers"))
     project = work / "sw-project"
     if not project.exists():
         shutil.copytree(WORKLOADS_DIR / "sparkwing", project)
@@ -167,7 +168,10 @@ def importtime(args: argparse.Namespace) -> None:
         by_pkg[key][0] += self_us
         by_pkg[key][1] += 1
     third = sorted({r[3].split(".")[0] for r in rows}
-                   - set(sys.stdlib_module_names) - {"sparkwing", "sparkwing_cli", "pipelines"})
+                   - set(sys.stdlib_module_names)
+                   # our own code, site's hooks, and copy's probe for Jython's org.python
+                   - {"sparkwing", "sparkwing_cli", "pipelines", "sitecustomize",
+                      "usercustomize", "org"})
     print(f"\nNon-stdlib top-level packages imported: {', '.join(third) or 'none'}")
     print("\nPackages by summed own time (ms, modules):")
     for name, (us, n) in sorted(by_pkg.items(), key=lambda kv: -kv[1][0])[: args.top]:

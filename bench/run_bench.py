@@ -40,7 +40,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 WORKLOADS_DIR = BENCH / "workloads"
-PEERS_VENV = BENCH / ".peers" / "venv"
+#: Ignored by git; holds the peers' venv and, by default, each invocation's state.
+PEERS_DIR = BENCH / ".peers"
+PEERS_VENV = PEERS_DIR / "venv"
 PEERS_PY = PEERS_VENV / "bin" / "python"
 
 WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
@@ -616,7 +618,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="W5 lines for Prefect (default 20000; 200000 takes ~15 min a round)")
     p.add_argument("--sparkwing", default=str(REPO / ".venv" / "bin" / "sparkwing"),
                    help="the sparkwing executable (default: the workspace venv's)")
-    p.add_argument("--workdir", default="", help="keep state here instead of a temp dir")
+    p.add_argument("--workdir", default="",
+                   help="keep state here (default: a temp dir under bench/.peers, removed after)")
     p.add_argument("--keep-python-env", action="store_true",
                    help="keep PYTHONDONTWRITEBYTECODE / PYTHONUNBUFFERED if set (by default "
                    "they are removed: without .pyc files every process recompiles its modules)")
@@ -675,7 +678,9 @@ def main(argv: list[str] | None = None) -> int:
     except (BenchError, subprocess.CalledProcessError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="sw-bench-"))
+    PEERS_DIR.mkdir(parents=True, exist_ok=True)
+    work = (Path(args.workdir) if args.workdir
+            else Path(tempfile.mkdtemp(prefix="work-", dir=PEERS_DIR)))
     work.mkdir(parents=True, exist_ok=True)
     base_env = {k: v for k, v in os.environ.items()
                 if not k.startswith(("SPARKWING_", "PREFECT_", "BENCH_", "VIRTUAL_ENV"))}
