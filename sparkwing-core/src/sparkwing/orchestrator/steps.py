@@ -42,6 +42,10 @@ async def run_work(work: Work, ctx: Context, orch: Orchestrator) -> Any:
             Step(run_id, nid, step.id, st, started_at=started,
                  finished_at=None if st == "running" else time.time(), error=error)
         )
+        orch.state.append_event(
+            run_id, "step_started" if st == "running" else "step_finished",
+            {"step": step.id, "status": st, **({"error": error} if error else {})}, node_id=nid,
+        )
 
     async def one(step: StepNode) -> None:
         started: float | None = None
