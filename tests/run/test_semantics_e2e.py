@@ -388,3 +388,107 @@ def test_four_runs_waiting_on_approvals_resolved_from_other_processes(project: P
     # a second decision on a resolved gate is refused with one line
     again = project.run("runs", "approvals", "approve", "--run", runs[0], "--node", "approve")
     assert again.code != 0 and len(again.err.strip().splitlines()) == 1
+
+
+def test_debug_pause_expires_after_its_timeout(project: Project) -> None:
+    project.add("dbg2", """
+        import sparkwing as sw
+        def plan(plan, inputs, run):
+            plan.job("a", sw.sh("exit 3"))
+    """)
+    r = project.run("run", "dbg2", "--sw-pause-on-failure", env={"SPARKWING_PAUSE_TIMEOUT": "0.5s"})
+    assert r.code == 1
+    run = project.last_run()
+    st = project.state()
+    try:
+        p = st.get_pause(run.id, "a")
+        kinds = [e.kind for e in st.list_events(run.id)]
+    finally:
+        st.close()
+    assert p is not None and p.reason == "pause-on-failure" and p.release_kind == "timeout-released"
+    assert "node_paused" in kinds and "node_resumed" in kinds
+    bad = project.run("run", "dbg2", env={"SPARKWING_PAUSE_TIMEOUT": "soon"})
+    assert bad.code == 2 and "SPARKWING_PAUSE_TIMEOUT" in bad.err
+
+
+def test_verify_and_no_progress_timeout(project: Project) -> None:
+    project.add("checks", """
+        import sparkwing as sw
+        def check(ctx):
+            if not ctx.path("artifact.txt").exists():
+                raise RuntimeError("artifact.txt missing")
+        def plan(plan, inputs, run):
+            plan.job("build-ok", sw.sh("touch artifact.txt")).verify(check)
+            plan.job("build-bad", sw.sh("true")).needs("build-ok").verify(
+                lambda ctx: (_ for _ in ()).throw(RuntimeError("bad result")))
+            plan.job("hung", sw.sh("echo start; sleep 30")).no_progress_timeout(1).timeout(20)
+            plan.job("chatty", sw.sh("for i in 1 2 3 4; do echo $i; sleep 0.4; done")).no_progress_timeout(1.5)
+    """)
+    t0 = time.monotonic()
+    r = project.run("run", "checks", "--sw-workers", "4")
+    assert r.code == 1 and time.monotonic() - t0 < 15
+    n = project.nodes(project.last_run().id)
+    assert n["build-ok"].outcome == "success"
+    assert n["build-bad"].outcome == "failed" and n["build-bad"].failure_reason == "verify"
+    assert "bad result" in n["build-bad"].error
+    assert n["hung"].outcome == "failed" and n["hung"].failure_reason == "no_progress_timeout"
+    assert n["chatty"].outcome == "success"
+
+
+def test_cancel_others_supersedes_the_older_holder(project: Project) -> None:
+    project.add("excl", """
+        import os, time
+        import sparkwing as sw
+        G = sw.concurrency_group("deploy-env", capacity=1, scope="box", on_limit="cancel_others")
+        def deploy(ctx):
+            open(ctx.path("started." + ctx.run.run_id), "w").close()
+            time.sleep(float(os.environ.get("HOLD_S", "0.2")))
+        def plan(plan, inputs, run):
+            plan.job("deploy", deploy).concurrency(G)
+    """)
+    project.env["HOLD_S"] = "15"
+    first = project.popen("run", "excl")
+    wait_for(lambda: any(p.name.startswith("started.") for p in project.root.iterdir()), timeout=30)
+    project.env["HOLD_S"] = "0.1"
+    second = project.run("run", "excl")
+    first.env = None
+    first.communicate(timeout=30)
+    assert second.code == 0, second.err
+    assert first.returncode == 1
+    runs = _runs(project)
+    older, newer = sorted(runs, key=lambda r: r.id)
+    assert older.status == "cancelled"
+    assert project.nodes(older.id)["deploy"].outcome == "superseded"
+    assert project.nodes(newer.id)["deploy"].outcome == "success"
+
+
+def test_crashed_holder_frees_its_units_by_lease_expiry(project: Project) -> None:
+    import os
+    import signal as sig
+
+    project.add("lease", """
+        import time
+        import sparkwing as sw
+        G = sw.concurrency_group("one", capacity=1, scope="box")
+        def work(ctx):
+            open(ctx.path("holding." + ctx.run.run_id), "w").close()
+            time.sleep(60)
+        def plan(plan, inputs, run):
+            plan.job("hold", work).concurrency(G)
+    """)
+    project.env["SPARKWING_LEASE_S"] = "2"
+    holder = project.popen("run", "lease")
+    wait_for(lambda: any(p.name.startswith("holding.") for p in project.root.iterdir()), timeout=30)
+    os.kill(holder.pid, sig.SIGKILL)
+    holder.communicate(timeout=10)
+    project.add("lease2", """
+        import sparkwing as sw
+        G = sw.concurrency_group("one", capacity=1, scope="box")
+        def plan(plan, inputs, run):
+            plan.job("next", lambda ctx: "got it").concurrency(G)
+    """)
+    t0 = time.monotonic()
+    r = project.run("run", "lease2", timeout=60)
+    assert r.code == 0, r.err
+    assert time.monotonic() - t0 < 30
+    assert project.nodes(project.last_run().id)["next"].output == "got it"

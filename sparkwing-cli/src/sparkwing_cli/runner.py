@@ -221,6 +221,7 @@ def execute(ra: RunArgs) -> int:
         pause_before=ra.pause_before,
         pause_after=ra.pause_after,
         pause_on_failure=ra.pause_on_failure,
+        pause_timeout_s=_pause_timeout(),
         invocation={"cwd": str(start), "flags": ra.flags, "profile": {"name": resolved.name,
                     "reason": resolved.reason}, "reproducer": _reproducer(ra, specs, values)},
         secret_args=[s.flag for s in specs if s.secret],
@@ -301,6 +302,20 @@ def _reusable(state: Any, run_id: str, pipeline: str, reuse_passed: bool) -> dic
         n.node_id: n.output for n in state.list_nodes(run_id)
         if n.outcome in OK_OUTCOMES and n.kind == "job"
     }
+
+
+def _pause_timeout() -> float:
+    """``SPARKWING_PAUSE_TIMEOUT`` (a duration; default 30 minutes)."""
+    from sparkwing.durations import parse_duration
+    from sparkwing.errors import ConfigError
+
+    raw = os.environ.get("SPARKWING_PAUSE_TIMEOUT", "")
+    if not raw:
+        return 1800.0
+    try:
+        return parse_duration(raw, "SPARKWING_PAUSE_TIMEOUT")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def default_branch(root: Path) -> str:
