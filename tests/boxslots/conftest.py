@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sparkwing.testing.procs import isolated_env
 
 #: A pipeline whose only job records when it started, waits for ``release-$TAG``
 #: (or ``release-all``) in ``$MARKS``, then records when it ended.
@@ -95,15 +96,7 @@ def box(tmp_path: Path) -> Iterator[BoxEnv]:
     marks = tmp_path / "marks"
     marks.mkdir()
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKWING_")}
-    env.update(
-        SPARKWING_HOME=str(home),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        SPARKWING_PROFILES=str(tmp_path / "config" / "sparkwing" / "profiles.yaml"),
-        HOME=str(tmp_path),
-        NO_COLOR="1",
-        MARKS=str(marks),
-    )
+    env = isolated_env(tmp_path, MARKS=str(marks))
     b = BoxEnv(root, home, marks, env)
     yield b
     b.release()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sparkwing.testing.procs import isolated_env
 
 
 @dataclass
@@ -93,16 +93,5 @@ def project(tmp_path: Path) -> Project:
     root = tmp_path / "repo"
     (root / ".sparkwing" / "pipelines").mkdir(parents=True)
     (root / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
-    home = tmp_path / "home"
-    env = dict(os.environ)
-    for key in list(env):
-        if key.startswith("SPARKWING_"):
-            del env[key]
-    env.update(
-        SPARKWING_HOME=str(home),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        SPARKWING_PROFILES=str(tmp_path / "config" / "sparkwing" / "profiles.yaml"),
-        HOME=str(tmp_path),
-        NO_COLOR="1",
-    )
-    return Project(root, home, env)
+    env = isolated_env(tmp_path)
+    return Project(root, Path(env["SPARKWING_HOME"]), env)

@@ -253,23 +253,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _nearest(name: str, options: list[str]) -> str:
-    best, best_d = "", 3
-    for opt in options:
-        d = edit_distance(name, opt)
-        if d < best_d:
-            best, best_d = opt, d
-    return best
+    from ..config.suggest import closest
 
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance between two strings."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+    return closest(name, options) or ""
 
 
 def secret_values(specs: list[InputSpec], values: Mapping[str, Any]) -> list[str]:

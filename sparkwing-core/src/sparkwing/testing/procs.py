@@ -24,3 +24,24 @@ def pid_alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """An environment for running sparkwing in tests without touching the user's files.
+
+    Inherited ``SPARKWING_*`` variables are dropped; ``SPARKWING_HOME``,
+    ``XDG_CONFIG_HOME``, ``SPARKWING_PROFILES`` and ``HOME`` point into *tmp*;
+    colours are off. *extra* is added last.
+    """
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKWING_")}
+    env.update(
+        SPARKWING_HOME=str(tmp / "home"),
+        XDG_CONFIG_HOME=str(tmp / "config"),
+        SPARKWING_PROFILES=str(tmp / "config" / "sparkwing" / "profiles.yaml"),
+        HOME=str(tmp),
+        NO_COLOR="1",
+    )
+    env.update(extra)
+    return env
