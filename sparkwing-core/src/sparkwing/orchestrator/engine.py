@@ -385,6 +385,12 @@ class Orchestrator:
                 else:
                     self._settle(nid, "cancelled", self.cancel_reason or "ctx-cancelled")
         except Exception as exc:  # a bug in the orchestrator must still settle the node
+            from ..proglog import get_logger
+
+            get_logger("sparkwing.orchestrator").error(
+                "node crashed the orchestrator", run_id=self.run_ctx.run_id, node=nid,
+                exc_info=exc,
+            )
             st = self.states[nid]
             if st.status != "done":
                 self._settle(nid, "failed", f"{nid}: internal error: {exc!r}")

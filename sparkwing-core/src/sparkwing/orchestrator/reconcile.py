@@ -166,7 +166,7 @@ def mark_process_died(state: Any, run: Any, now: float | None = None) -> bool:
     return True
 
 
-def reconcile(
+def _settle_orphans(
     state: Any,
     *,
     now: float | None = None,
@@ -203,4 +203,26 @@ def reconcile(
         state.append_event(run_id, "run_finished",
                            {"status": "failed", "error": error, "reconciled": "stale_heartbeat"})
         out.append(Reconciled(run_id, "stale_heartbeat", error))
+    return out
+
+
+def reconcile(
+    state: Any,
+    *,
+    now: float | None = None,
+    host: str | None = None,
+    stale_after_s: float | None = None,
+) -> list[Reconciled]:
+    """Settle orphaned runs in *state* (dead process on this host, or stale heartbeat).
+
+    Returns what changed and logs each change (program log, ``info``). Safe to
+    call often and from several processes.
+    """
+    out = _settle_orphans(state, now=now, host=host, stale_after_s=stale_after_s)
+    if out:
+        from ..proglog import get_logger
+
+        log = get_logger("sparkwing.reconcile")
+        for c in out:
+            log.info("orphaned run settled", run_id=c.run_id, reason=c.reason, error=c.error)
     return out
