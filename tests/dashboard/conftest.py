@@ -268,3 +268,77 @@ def pid_alive(pid: int) -> bool:
 def alive() -> Any:
     """The :func:`pid_alive` helper."""
     return pid_alive
+
+
+# -- a project whose pipelines the real `sparkwing run` executes over the `stores` home -------------
+@dataclass
+class Project:
+    """A project directory run with the real CLI against the test's ``sparkwing_home``.
+
+    The environment is the test process's (after ``sparkwing_home`` isolated
+    it), so runs land in the same stores as the ``stores`` fixture and the
+    in-process dashboard serves them; processes the dashboard starts inherit
+    the same environment.
+    """
+
+    root: Path
+    env: dict[str, str]
+    procs: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    def add_pipeline(self, name: str, code: str) -> None:
+        """Write ``.sparkwing/pipelines/<name>.py`` and register it in ``sparkwing.yaml``."""
+        import textwrap
+
+        module = name.replace("-", "_")
+        pdir = self.root / ".sparkwing" / "pipelines"
+        pdir.mkdir(parents=True, exist_ok=True)
+        (pdir / "__init__.py").touch()
+        (pdir / f"{module}.py").write_text(textwrap.dedent(code).lstrip("\n"))
+        yaml = self.root / ".sparkwing" / "sparkwing.yaml"
+        text = yaml.read_text() if yaml.exists() else "pipelines:\n"
+        yaml.write_text(text + f"  - name: {name}\n    entrypoint: pipelines.{module}:plan\n")
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run ``sparkwing ARGS`` in the project and wait for it."""
+        return subprocess.run(
+            [sys.executable, "-m", "sparkwing_cli.main", *args], cwd=self.root, env=self.env,
+            capture_output=True, text=True, timeout=timeout,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start ``sparkwing ARGS`` in the project (killed at teardown if still running)."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sparkwing_cli.main", *args], cwd=self.root, env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+
+@pytest.fixture
+def project(tmp_path: Path, sparkwing_home: Path) -> Iterator[Project]:
+    """An empty project (add pipelines with ``add_pipeline``) sharing the test's stores."""
+    root = tmp_path / "project"
+    (root / ".sparkwing").mkdir(parents=True)
+    env = {**os.environ, "NO_COLOR": "1"}
+    proj = Project(root, env)
+    yield proj
+    for proc in proj.procs:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(Exception):
+            proc.communicate(timeout=10)
+
+
+async def eventually(pred: Any, timeout: float = 60.0, what: str = "condition") -> Any:
+    """Poll *pred* (sync or async) without blocking the event loop until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)

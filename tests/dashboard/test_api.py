@@ -32,7 +32,7 @@ async def test_health_version_capabilities(client: Any) -> None:
     assert caps["profile"] == "laptop"
     assert caps["storage"] == {"runs": "sqlite", "logs": "filesystem"}
     assert {"runs", "logs", "events", "cancel"} <= set(caps["features"])
-    assert "retry" not in caps["features"] and "approvals" not in caps["features"]
+    assert {"retry", "approvals", "pauses"} <= set(caps["features"])
 
 
 async def test_runs_list_filters(client: Any, rec: Any) -> None:

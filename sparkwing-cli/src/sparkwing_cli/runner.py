@@ -28,11 +28,15 @@ RUN_FLAGS: dict[str, bool] = {
     "--sw-pause-before": True,
     "--sw-pause-after": True,
     "--sw-pause-on-failure": False,
+    "--sw-run-id": True,  # hidden: a run id chosen by the caller (the dashboard's retry)
     "-o": True,
     "--output": True,
     "-h": False,
     "--help": False,
 }
+
+#: Flags left out of help and error messages (for tools, not people).
+_HIDDEN_FLAGS = frozenset({"--sw-run-id"})
 
 RUN_HELP = """Usage: sparkwing run PIPELINE [PIPELINE FLAGS] [SPARKWING FLAGS]
 
@@ -83,6 +87,8 @@ class RunArgs:
     help: bool = False
     retry_of: str = ""
     reuse_passed: bool = False
+    #: ``--sw-run-id`` (hidden): use this id for the new run instead of a fresh one.
+    run_id: str = ""
     pipeline_args: list[str] = field(default_factory=list)
     flags: dict[str, Any] = field(default_factory=dict)
 
@@ -97,7 +103,8 @@ def split_args(argv: list[str]) -> RunArgs:
         name, eq, value = tok.partition("=") if tok.startswith("--") else (tok, "", "")
         if name not in RUN_FLAGS:
             if name.startswith("--sw-"):
-                valid = ", ".join(sorted(k for k in RUN_FLAGS if k.startswith("--sw-")))
+                valid = ", ".join(sorted(k for k in RUN_FLAGS
+                                         if k.startswith("--sw-") and k not in _HIDDEN_FLAGS))
                 raise UsageError(f"unknown sparkwing flag {name}; valid: {valid}, --profile, -C, -o")
             if not ra.pipeline and not tok.startswith("-"):
                 ra.pipeline = tok
@@ -155,9 +162,40 @@ def split_args(argv: list[str]) -> RunArgs:
             ra.output = value
         elif name in ("-h", "--help"):
             ra.help = True
-        if name not in ("-h", "--help", "-o", "--output"):
+        elif name == "--sw-run-id":
+            ra.run_id = _checked_run_id(value)
+        if name not in ("-h", "--help", "-o", "--output", "--sw-run-id"):
             ra.flags[name] = value if RUN_FLAGS[name] else True
     return ra
+
+
+def _checked_run_id(value: str) -> str:
+    from sparkwing.ids import is_run_id
+
+    if not is_run_id(value):
+        raise UsageError(f"--sw-run-id must look like run-YYYYMMDD-HHMMSS-xxxxxxxx, got {value!r}")
+    return value
+
+
+def _take_run_id(ra: RunArgs) -> None:
+    """Move ``--sw-run-id`` out of the pipeline flags (``runs retry`` passes extra flags there)."""
+    rest: list[str] = []
+    args = ra.pipeline_args
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        i += 1
+        name, eq, value = tok.partition("=")
+        if name != "--sw-run-id":
+            rest.append(tok)
+            continue
+        if not eq:
+            if i >= len(args):
+                raise UsageError("flag --sw-run-id needs a value")
+            value = args[i]
+            i += 1
+        ra.run_id = _checked_run_id(value)
+    ra.pipeline_args = rest
 
 
 def execute(ra: RunArgs) -> int:
@@ -174,6 +212,7 @@ def execute(ra: RunArgs) -> int:
     from sparkwing.runtime.context import RunContext, Trigger
     from sparkwing.runtime.git import read_git_info
 
+    _take_run_id(ra)
     start = Path(ra.cwd).expanduser() if ra.cwd else Path.cwd()
     if ra.cwd and not start.is_dir():
         raise UsageError(f"-C {ra.cwd}: no such directory")
@@ -196,7 +235,7 @@ def execute(ra: RunArgs) -> int:
         raise SparkwingError(f'pipeline "{entry.name}": {guard_error}')
     specs = input_specs(pdef.inputs_cls)
     run_ctx = RunContext(
-        run_id=new_run_id(), pipeline=entry.name, workdir=project.root, git=git,
+        run_id=ra.run_id or new_run_id(), pipeline=entry.name, workdir=project.root, git=git,
         trigger=Trigger("retry" if ra.retry_of else os.environ.get("SPARKWING_TRIGGER_SOURCE", "manual"),
                         os.environ.get("USER", "")),
         started_at=time.time(), args=values, dry_run=ra.dry_run, profile=resolved.name,
@@ -232,6 +271,8 @@ def execute(ra: RunArgs) -> int:
     from sparkwing.paths import sparkwing_home
 
     try:
+        if ra.run_id and stores.state.get_run(ra.run_id) is not None:
+            raise UsageError(f"--sw-run-id {ra.run_id}: a run with this id already exists")
         max_slots, no_wait = resolve_box_slots(ra.box_slots, ra.no_wait)
         with acquire_box_slot(sparkwing_home(), max_slots, no_wait=no_wait):
             orch = Orchestrator(plan, stores, run_ctx, inputs, options, reporter,
@@ -246,7 +287,7 @@ def _check_shaping(ra: RunArgs, plan: Any, pipeline: str) -> None:
     """Validate ``--sw-only/--sw-start-at/--sw-stop-at/--sw-pause-*`` and the risk gate."""
     import fnmatch
 
-    from sparkwing.dsl.inputs import edit_distance
+    from sparkwing.config.suggest import closest
     from sparkwing.errors import SparkwingError
 
     nodes = plan.nodes()
@@ -259,8 +300,8 @@ def _check_shaping(ra: RunArgs, plan: Any, pipeline: str) -> None:
     step_ids = sorted({s for n in nodes if n.work is not None for s in n.work.steps})
     for flag, value in (("--sw-start-at", ra.start_at), ("--sw-stop-at", ra.stop_at)):
         if value and value not in step_ids:
-            near = min(step_ids, key=lambda x: edit_distance(x, value), default="")
-            hint = f'; did you mean "{near}"?' if near and edit_distance(near, value) <= 2 else ""
+            near = closest(value, step_ids)
+            hint = f'; did you mean "{near}"?' if near else ""
             raise UsageError(f'{flag}={value}: no step "{value}" in pipeline "{pipeline}"{hint}')
     for flag, values in (("--sw-pause-before", ra.pause_before),
                          ("--sw-pause-after", ra.pause_after)):

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
-import os
-import time
-from typing import Any
-
 import click
-from sparkwing.errors import NotFoundError, SparkwingError
 
 from ..output import emit_ndjson, output_option
 from ..render import ago, table
@@ -17,13 +11,9 @@ from ..runstore import find_run, open_read_stores, profile_option
 
 def approver() -> str:
     """Who is approving: ``$USER``, else the login name, else ``unknown``."""
-    user = os.environ.get("USER", "").strip()
-    if user:
-        return user
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
+    from sparkwing.orchestrator.approvals import current_user
+
+    return current_user()
 
 
 @click.group("approvals")
@@ -58,37 +48,14 @@ def list_cmd(run_ref: str | None, show_all: bool, profile: str | None, output: s
 
 
 def _resolve(run_ref: str, node: str, resolution: str, comment: str, profile: str | None) -> None:
+    from sparkwing.orchestrator.approvals import resolve
+
     with open_read_stores(profile) as stores:
-        state = stores.state
-        run = find_run(state, run_ref)
-        current = state.get_approval(run.id, node)
-        if current is None:
-            _missing(state, run.id, node)
-        if current.resolution:
-            raise SparkwingError(_already(run.id, node, current))
+        run = find_run(stores.state, run_ref)
         who = approver()
-        now = time.time()
-        if not state.resolve_approval(run.id, node, resolution, who, comment, now):
-            latest = state.get_approval(run.id, node)
-            raise SparkwingError(_already(run.id, node, latest))
-        state.append_event(run.id, "approval_resolved",
-                           {"resolution": resolution, "approver": who, "comment": comment},
-                           node_id=node)
+        resolve(stores.state, run.id, node, resolution, who, comment)
     verb = "approved" if resolution == "approved" else "denied"
     click.echo(f"{verb} {node} of run {run.id} as {who}" + (f": {comment}" if comment else ""))
-
-
-def _missing(state: Any, run_id: str, node: str) -> None:
-    pending = [a.node_id for a in state.list_approvals(run_id, pending_only=True)]
-    hint = f" (pending: {', '.join(pending)})" if pending else " (it has no pending approvals)"
-    raise NotFoundError(f'run {run_id} has no approval gate "{node}"{hint}')
-
-
-def _already(run_id: str, node: str, current: Any) -> str:
-    if current is None:
-        return f'approval "{node}" of run {run_id} is gone'
-    who = f" by {current.approver}" if current.approver else ""
-    return f'approval "{node}" of run {run_id} was already resolved: {current.resolution}{who}'
 
 
 _node_option = click.option("--node", required=True, metavar="GATE", help="The approval gate's id.")

@@ -14,9 +14,10 @@ from aiohttp import web
 from sparkwing.errors import NotFoundError, SparkwingError
 
 from .. import __version__
-from . import logs_api, runs_api, streams
+from . import actions_api, logs_api, runs_api, streams
 from .context import CONTEXT_KEY, ServerContext, ServerOptions, context_of
 from .errors import json_response
+from .launcher import cli_available
 
 #: Directory of the web UI's static files (shipped inside the package).
 STATIC_DIR = Path(__file__).parent / "static"
@@ -52,6 +53,7 @@ def make_app(stores: Any, *, read_only: bool = False,
     app.router.add_routes(streams.routes)
     app.router.add_routes(logs_api.routes)
     app.router.add_routes(runs_api.routes)
+    app.router.add_routes(actions_api.routes)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
 
@@ -154,7 +156,9 @@ async def capabilities(request: web.Request) -> web.Response:
     ctx = context_of(request)
     features = ["runs", "logs", "events", "log-search", "streams"]
     if not ctx.read_only:
-        features.append("cancel")
+        features += ["cancel", "approvals", "pauses"]
+        if cli_available():
+            features.append("retry")
     return json_response({
         "mode": "local",
         "version": __version__,

@@ -34,6 +34,8 @@ class ServerOptions:
     threaded_stores: bool = True
     #: How often orphaned runs are reconciled (seconds; 0 disables; never when read-only).
     reconcile_every_s: float = 5.0
+    #: How long ``POST .../retry`` waits for the new run to be recorded before answering.
+    retry_start_wait_s: float = 15.0
 
 
 @dataclass

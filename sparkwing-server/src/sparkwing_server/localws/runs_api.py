@@ -12,7 +12,7 @@ from .context import ServerContext, context_of
 from .errors import fail, json_response
 from .excerpt import failure_excerpt
 from .queryparams import int_param, list_param, since_param
-from .views import event_view, node_view, run_view, step_view
+from .views import approval_view, event_view, node_view, pause_view, run_view, step_view
 
 routes = web.RouteTableDef()
 
@@ -49,13 +49,30 @@ async def list_runs_page(ctx: ServerContext, flt: RunFilter) -> dict[str, Any]:
         sha_prefix=flt.sha_prefix, search=flt.search, since=flt.since,
         before_id=flt.before_id, limit=wanted + 1,
     )
-    runs = await ctx.state_call(ctx.state.list_runs, probe)
+    state = ctx.state
+
+    def load() -> tuple[list[Any], dict[str, list[str]], dict[str, list[str]]]:
+        runs = state.list_runs(probe)
+        waiting: dict[str, list[str]] = {}
+        paused: dict[str, list[str]] = {}
+        if any(not r.terminal for r in runs):
+            for a in state.list_approvals(None, pending_only=True):
+                waiting.setdefault(a.run_id, []).append(a.node_id)
+            for p in state.list_pauses(None, held_only=True):
+                paused.setdefault(p.run_id, []).append(p.node_id)
+        return runs, waiting, paused
+
+    runs, waiting, paused = await ctx.state_call(load)
     more = len(runs) > wanted
     runs = runs[:wanted]
-    return {
-        "runs": [run_view(r, full=False) for r in runs],
-        "next_cursor": runs[-1].id if more and runs else None,
-    }
+    rows = []
+    for r in runs:
+        row = run_view(r, full=False)
+        live = not r.terminal
+        row["pending_approvals"] = waiting.get(r.id, []) if live else []
+        row["paused_nodes"] = paused.get(r.id, []) if live else []
+        rows.append(row)
+    return {"runs": rows, "next_cursor": runs[-1].id if more and runs else None}
 
 
 async def get_run_or_404(ctx: ServerContext, run_id: str) -> Any:
@@ -74,15 +91,20 @@ async def list_runs(request: web.Request) -> web.Response:
 
 
 async def run_detail(ctx: ServerContext, run_id: str) -> dict[str, Any]:
-    """Return ``{run, nodes}`` with each node's ``steps``."""
+    """Return ``{run, nodes, approvals, pauses}`` with each node's ``steps``.
 
-    def load() -> tuple[Any, list[Any], list[Any]]:
-        run = ctx.state.get_run(run_id)
+    ``approvals`` are the run's approval gates, ``pauses`` its held debug pauses.
+    """
+
+    def load() -> tuple[Any, list[Any], list[Any], list[Any], list[Any]]:
+        state = ctx.state
+        run = state.get_run(run_id)
         if run is None:
-            return None, [], []
-        return run, ctx.state.list_nodes(run_id), ctx.state.list_steps(run_id)
+            return None, [], [], [], []
+        return (run, state.list_nodes(run_id), state.list_steps(run_id),
+                state.list_approvals(run_id), state.list_pauses(run_id, held_only=True))
 
-    run, nodes, steps = await ctx.state_call(load)
+    run, nodes, steps, approvals, pauses = await ctx.state_call(load)
     if run is None:
         fail(404, f"run {run_id} not found")
     by_node: dict[str, list[Any]] = {}
@@ -91,6 +113,8 @@ async def run_detail(ctx: ServerContext, run_id: str) -> dict[str, Any]:
     return {
         "run": run_view(run),
         "nodes": [node_view(n, by_node.get(n.node_id, [])) for n in nodes],
+        "approvals": [approval_view(a) for a in approvals],
+        "pauses": [pause_view(p) for p in pauses],
     }
 
 

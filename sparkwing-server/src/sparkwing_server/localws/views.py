@@ -120,6 +120,23 @@ def event_view(event: Any) -> dict[str, Any]:
     }
 
 
+def approval_view(approval: Any, run: Any = None) -> dict[str, Any]:
+    """An approval as JSON: its fields, ``pending``, and the run's pipeline and status if given."""
+    data = _shallow(approval)
+    data["pending"] = not approval.resolution
+    if run is not None:
+        data["pipeline"] = run.pipeline
+        data["run_status"] = run.status
+    return data
+
+
+def pause_view(pause: Any) -> dict[str, Any]:
+    """A debug pause as JSON: its fields and ``held`` (not yet released)."""
+    data = _shallow(pause)
+    data["held"] = pause.released_at is None
+    return data
+
+
 def _duration(start: float | None, end: float | None) -> float | None:
     if start is None or end is None:
         return None

@@ -85,7 +85,8 @@ function subtitle(item) {
     return `${item.status.replace(/_/g, " ")} · ${done}/${item.members.length} done`;
   }
   const n = item.node;
-  const parts = [n.display.replace(/_/g, " ")];
+  const label = n.display.replace(/_/g, " ");
+  const parts = [n.display === "paused" && n.status_detail ? `${label} (${n.status_detail})` : label];
   if (n.elapsed !== null && n.elapsed !== undefined) parts.push(fmtDuration(n.elapsed));
   return parts.join(" · ");
 }

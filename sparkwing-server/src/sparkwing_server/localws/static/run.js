@@ -1,6 +1,8 @@
-// The run page: header and actions, inputs, job DAG, the selected job's steps,
-// output, failure excerpt and live log. Updates live from the run's event stream
-// (plus a light poll while the run is in progress, for step changes).
+// The run page: header and actions, banners for approval gates and debug pauses,
+// inputs, job DAG, the selected job's steps, output, failure excerpt and live log.
+// Updates live from the run's event stream; step rows follow step_started /
+// step_finished events. A poll while the run is in progress covers what has no
+// event (fast until step events are seen on a healthy stream, then slow).
 
 import { api, capabilities, hasFeature, nodePath, stream } from "./api.js";
 import { renderDag } from "./dag.js";
@@ -11,9 +13,15 @@ import { LogView, excerptBlock } from "./logview.js";
 const KINDS = ["message", "run_started", "run_finished", "run_start", "run_finish", "node_started",
   "node_succeeded", "node_failed", "node_skipped", "node_cancelled", "node_cached", "node_satisfied",
   "node_reused", "node_superseded", "node_skipped_concurrent", "node_failure_excerpt", "node_paused",
-  "node_resumed", "attempt_retry", "cache_hit", "approval_requested", "approval_resolved"];
+  "node_resumed", "attempt_retry", "cache_hit", "approval_requested", "approval_resolved",
+  "cancel_requested"];
+/** Step events: applied to the page's step rows directly (no reload). */
+const STEP_KINDS = ["step_started", "step_finished"];
 
 const POLL_MS = 1500;
+const POLL_SLOW_MS = 10000;
+/** How long a page opened for a just-started retry waits for the run to be recorded. */
+const START_WAIT_MS = 30000;
 const MASK = "***";
 
 /** Groups collapsed by the user, per run (kept while the tab lives). */
@@ -54,7 +62,7 @@ function stepsOf(node) {
 function defaultSelection(nodes) {
   const pick = (pred) => nodes.find(pred);
   const n = pick((x) => x.display === "failed") || pick((x) => x.display === "running") ||
-    pick((x) => x.display === "approval_pending") || nodes[0];
+    pick((x) => x.display === "approval_pending") || pick((x) => x.display === "paused") || nodes[0];
   return n ? n.id : null;
 }
 
@@ -86,6 +94,12 @@ export function runView(root, runId, params, setCrumbs) {
   let reloadTimer = null;
   let disposed = false;
   let cancelArmed = null;
+  let streamUp = false;
+  let stepEvents = false;
+  let jobTimer = null;
+  const openedAt = Date.now();
+  /** Banner elements by "approval:<node>" / "pause:<node>", kept across renders (typed comments survive). */
+  const bannerEls = new Map();
   const collapsed = collapsedByRun.get(runId) || new Set();
   collapsedByRun.set(runId, collapsed);
 
@@ -99,10 +113,11 @@ export function runView(root, runId, params, setCrumbs) {
   const outputBody = h("div", { class: "panel-body", id: "output", hidden: true });
   const logBox = h("div", { id: "log" });
   const approvalBox = h("div", { id: "approval" });
+  const banners = h("div", { class: "banners", id: "banners" });
   const stepsBox = h("details", { class: "job-steps", open: true }, h("summary", { class: "panel-head" }, "Steps"), stepsBody);
   const job = h("section", { class: "panel", id: "job" }, jobHead, approvalBox, excerptBox, stepsBox,
     outputBody, logBox);
-  root.replaceChildren(head, h("div", { class: "run-grid" },
+  root.replaceChildren(head, banners, h("div", { class: "run-grid" },
     h("div", {},
       h("section", { class: "panel", id: "jobs" }, h("h2", {}, "Jobs"), groupsBox, dagBox),
       h("section", { class: "panel" }, h("h2", {}, "Inputs"), inputsBody)),
@@ -130,13 +145,9 @@ export function runView(root, runId, params, setCrumbs) {
       });
       actions.append(btn);
     }
-    if (hasFeature(caps, "retry") && run.terminal && run.status !== "success") {
-      actions.append(h("button", { type: "button", class: "btn", id: "retry", onclick: async () => {
-        try {
-          const res = await api(`/runs/${encodeURIComponent(runId)}/retry`, { method: "POST" });
-          if (res && res.run_id) location.hash = `#/runs/${encodeURIComponent(res.run_id)}`;
-        } catch (err) { alertLine(err); }
-      } }, "Retry"));
+    if (hasFeature(caps, "retry") && run.terminal) {
+      if (run.status !== "success") actions.append(retryButton("retry", "failed", "Retry failed"));
+      actions.append(retryButton("retry-all", "all", run.status === "success" ? "Run again" : "Retry all"));
     }
     const status = run.cancel_requested_at && !run.terminal ? "cancelling" : run.status;
     fill(head,
@@ -151,6 +162,27 @@ export function runView(root, runId, params, setCrumbs) {
         run.profile ? h("span", {}, "profile ", h("b", {}, run.profile)) : null,
         run.retry_of ? h("span", {}, "retry of ", h("a", { href: `#/runs/${encodeURIComponent(run.retry_of)}` }, run.retry_of)) : null),
       run.error ? h("div", { class: "run-error", id: "run-error" }, run.error) : null);
+  }
+
+  function retryButton(id, mode, label) {
+    const title = mode === "failed" ? "Run the failed and unreached jobs again; reuse the jobs that passed"
+      : "Run every job again";
+    const btn = h("button", { type: "button", class: "btn", id, title, dataset: { mode } }, label);
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      try {
+        const res = await api(`/runs/${encodeURIComponent(runId)}/retry`, {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ mode }),
+        });
+        if (res && res.run_id) {
+          location.hash = `#/runs/${encodeURIComponent(res.run_id)}${res.started ? "" : "?starting=1"}`;
+        }
+      } catch (err) {
+        btn.disabled = false;
+        alertLine(err);
+      }
+    });
+    return btn;
   }
 
   function alertLine(err) {
@@ -208,13 +240,17 @@ export function runView(root, runId, params, setCrumbs) {
       if (logView) { logView.stop(); logView = null; logFor = null; logBox.replaceChildren(); }
       return;
     }
+    const pause = (detail.pauses || []).find((p) => p.node_id === node.id && p.held);
+    const pauseReason = (pause && pause.reason) || node.status_detail || "";
     fill(jobHead,
-      h("span", { class: "mono", id: "job-name" }, node.id), badge(node.display),
+      h("span", { class: "mono", id: "job-name" }, node.id),
+      node.display === "paused" && pauseReason ? badge("paused", `paused (${pauseReason})`) : badge(node.display),
       node.elapsed !== null ? h("span", { class: "muted" }, fmtDuration(node.elapsed)) : null,
       node.attempts > 1 ? h("span", { class: "muted" }, `attempt ${node.attempts}`) : null,
       node.failure_reason ? h("span", { class: "badge" }, node.failure_reason.replace(/_/g, " ")) : null,
       node.exit_code !== null && node.exit_code !== undefined && node.exit_code !== 0 ? h("span", { class: "badge" }, `exit ${node.exit_code}`) : null,
-      node.status_detail ? h("span", { class: "muted" }, node.status_detail) : null,
+      node.status_detail && node.display !== "paused" && node.display !== "approval_pending"
+        ? h("span", { class: "muted" }, node.status_detail) : null,
       node.error && node.display !== "failed"
         ? h("span", { class: "muted mono", id: "job-note", title: node.error }, node.error) : null);
 
@@ -258,23 +294,139 @@ export function runView(root, runId, params, setCrumbs) {
     }
   }
 
+  /** What the selected job's approval gate asked and how it was decided (the controls are in the banner). */
   function renderApproval(node) {
-    approvalBox.replaceChildren();
-    if (!hasFeature(caps, "approvals") || node.status !== "approval_pending") return;
-    const comment = h("input", { type: "text", placeholder: "Comment (optional)", "aria-label": "Approval comment" });
-    const resolve = async (resolution) => {
+    const ap = (detail.approvals || []).find((a) => a.node_id === node.id);
+    if (!ap) { approvalBox.replaceChildren(); return; }
+    const decided = ap.resolution
+      ? [badge(ap.resolution === "approved" ? "success" : "failed", ap.resolution.replace(/_/g, " ")),
+        ap.approver ? h("span", {}, " by ", h("b", {}, ap.approver)) : null,
+        ap.comment ? h("span", { class: "approval-comment" }, `: ${ap.comment}`) : null]
+      : [badge("approval_pending", "waiting for approval")];
+    fill(approvalBox, h("div", { class: "panel-body approval-info", dataset: { node: ap.node_id } },
+      ap.message ? h("div", { class: "banner-message" }, ap.message) : null,
+      h("div", {}, ...decided)));
+  }
+
+  function renderBanners() {
+    const want = [];
+    if (!detail.run.terminal) {
+      for (const a of detail.approvals || []) {
+        const node = nodes.find((n) => n.id === a.node_id);
+        if (a.pending && (!node || node.status === "approval_pending" || node.status === "pending")) {
+          want.push({ key: `approval:${a.node_id}`, make: () => approvalBanner(a) });
+        }
+      }
+      for (const p of detail.pauses || []) {
+        if (p.held) want.push({ key: `pause:${p.node_id}`, make: () => pauseBanner(p) });
+      }
+    }
+    const keep = new Set(want.map((w) => w.key));
+    for (const [key, el] of bannerEls) {
+      if (!keep.has(key)) { el.remove(); bannerEls.delete(key); }
+    }
+    for (const w of want) {
+      if (bannerEls.has(w.key)) continue; // kept as is: a comment being typed survives reloads
+      const el = w.make();
+      bannerEls.set(w.key, el);
+      banners.append(el);
+    }
+  }
+
+  function approvalBanner(a) {
+    const canAct = hasFeature(caps, "approvals");
+    const note = h("span", { class: "note", role: "status" });
+    const comment = h("input", { type: "text", class: "comment", placeholder: "Comment (optional)",
+      maxlength: "4000", "aria-label": `Comment on ${a.node_id}` });
+    const approve = h("button", { type: "button", class: "btn approve", dataset: { resolution: "approved" } }, "Approve");
+    const deny = h("button", { type: "button", class: "btn danger deny", dataset: { resolution: "denied" } }, "Deny");
+    const send = async (resolution) => {
+      for (const el of [comment, approve, deny]) el.disabled = true;
+      note.textContent = resolution === "approved" ? "approving…" : "denying…";
       try {
-        await api(`/runs/${encodeURIComponent(runId)}/approvals/${nodePath(node.id)}`, {
+        const res = await api(`/runs/${encodeURIComponent(runId)}/approvals/${nodePath(a.node_id)}`, {
           method: "POST", headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ resolution, comment: comment.value }),
         });
-      } catch (err) { alertLine(err); }
-      reload();
+        const who = res && res.approval && res.approval.approver ? ` by ${res.approval.approver}` : "";
+        note.textContent = `${resolution}${who}; the run continues…`;
+      } catch (err) {
+        for (const el of [comment, approve, deny]) el.disabled = false;
+        note.textContent = String(err.message || err);
+        note.classList.add("bad");
+      }
+      scheduleReload();
     };
-    approvalBox.append(h("div", { class: "panel-body approval" },
-      h("b", {}, "Approval required"), " ", comment,
-      h("button", { type: "button", class: "btn", onclick: () => resolve("approved") }, "Approve"),
-      h("button", { type: "button", class: "btn danger", onclick: () => resolve("denied") }, "Deny")));
+    approve.addEventListener("click", () => send("approved"));
+    deny.addEventListener("click", () => send("denied"));
+    return h("section", { class: "panel banner approval-banner", dataset: { node: a.node_id },
+      "aria-label": `approval ${a.node_id}` },
+    h("div", { class: "banner-text" }, badge("approval_pending", "approval pending"),
+      h("b", { class: "mono" }, a.node_id),
+      a.message ? h("span", { class: "banner-message" }, a.message) : null),
+    canAct
+      ? h("div", { class: "banner-actions" }, comment, approve, deny, note)
+      : h("div", { class: "muted mono" }, `sparkwing runs approvals approve --run ${runId} --node ${a.node_id}`));
+  }
+
+  function pauseBanner(p) {
+    const canAct = hasFeature(caps, "pauses");
+    const note = h("span", { class: "note", role: "status" });
+    const release = h("button", { type: "button", class: "btn release" }, "Release");
+    release.addEventListener("click", async () => {
+      release.disabled = true;
+      note.textContent = "releasing…";
+      try {
+        await api(`/runs/${encodeURIComponent(runId)}/nodes/${nodePath(p.node_id)}/release`, { method: "POST" });
+        note.textContent = "released; the job continues…";
+      } catch (err) {
+        release.disabled = false;
+        note.textContent = String(err.message || err);
+        note.classList.add("bad");
+      }
+      scheduleReload();
+    });
+    const left = p.expires_at ? p.expires_at - Date.now() / 1000 : 0;
+    const expires = left > 0 ? ` (released automatically in ${fmtDuration(left)})` : "";
+    return h("section", { class: "panel banner pause-banner", dataset: { node: p.node_id },
+      "aria-label": `pause ${p.node_id}` },
+    h("div", { class: "banner-text" }, badge("paused", `paused (${p.reason})`),
+      h("a", { class: "mono", href: `#/runs/${encodeURIComponent(runId)}?node=${encodeURIComponent(p.node_id)}`,
+        onclick: (ev) => { ev.preventDefault(); select(p.node_id); } }, p.node_id),
+      h("span", { class: "muted" }, `is held by a debug pause${expires}`)),
+    canAct
+      ? h("div", { class: "banner-actions" }, release, note)
+      : h("div", { class: "muted mono" }, `sparkwing debug release --run ${runId} --node ${p.node_id}`));
+  }
+
+  /** Apply a step_started / step_finished event to the job's step rows. */
+  function applyStepEvent(data) {
+    let ev;
+    try { ev = JSON.parse(data); } catch { return; }
+    const p = (ev && ev.payload) || {};
+    if (!p.step) return;
+    stepEvents = true;
+    const node = nodes.find((n) => n.id === ev.node_id);
+    if (!node) { scheduleReload(); return; }
+    node.steps = node.steps || [];
+    let row = node.steps.find((s) => s.step_id === p.step);
+    if (!row) {
+      row = { run_id: runId, node_id: ev.node_id, step_id: p.step, started_at: ev.ts, finished_at: null,
+        error: "", output: null, has_output: false };
+      node.steps.push(row);
+    }
+    row.status = p.status || (ev.kind === "step_started" ? "running" : row.status);
+    if (ev.kind === "step_started") {
+      row.started_at = ev.ts;
+      row.finished_at = null;
+    } else {
+      row.started_at = row.started_at || ev.ts;
+      row.finished_at = ev.ts;
+    }
+    row.error = p.error || "";
+    if (node.id === selected && !jobTimer) {
+      jobTimer = setTimeout(() => { jobTimer = null; if (!disposed) renderJob(); }, 50);
+    }
   }
 
   async function loadExcerpt(node) {
@@ -301,6 +453,7 @@ export function runView(root, runId, params, setCrumbs) {
 
   function renderAll() {
     renderHead();
+    renderBanners();
     renderInputs();
     renderGroups();
     renderDagNow();
@@ -314,6 +467,12 @@ export function runView(root, runId, params, setCrumbs) {
       detail = await api(`/runs/${encodeURIComponent(runId)}`);
     } catch (err) {
       if (disposed) return;
+      if (err.status === 404 && params.has("starting") && Date.now() - openedAt < START_WAIT_MS) {
+        fill(head, h("div", { class: "muted" }, `Waiting for run ${runId} to start…`));
+        clearTimeout(pollTimer);
+        pollTimer = setTimeout(reload, 500);
+        return;
+      }
       if (err.status === 404) {
         root.replaceChildren(h("div", { class: "panel empty" }, `Run ${runId} not found. `, h("a", { href: "#/" }, "All runs")));
         dispose();
@@ -336,7 +495,7 @@ export function runView(root, runId, params, setCrumbs) {
   function schedulePoll() {
     clearTimeout(pollTimer);
     if (disposed || !detail || detail.run.terminal) return;
-    pollTimer = setTimeout(reload, POLL_MS);
+    pollTimer = setTimeout(reload, stepEvents && streamUp ? POLL_SLOW_MS : POLL_MS);
   }
 
   const ticker = setInterval(() => {
@@ -349,6 +508,7 @@ export function runView(root, runId, params, setCrumbs) {
     clearInterval(ticker);
     clearTimeout(pollTimer);
     clearTimeout(reloadTimer);
+    clearTimeout(jobTimer);
     if (events) events.close();
     if (logView) logView.stop();
   }
@@ -359,7 +519,10 @@ export function runView(root, runId, params, setCrumbs) {
     if (disposed) return;
     const handlers = { stream_end: () => reload() };
     for (const kind of KINDS) handlers[kind] = scheduleReload;
+    for (const kind of STEP_KINDS) handlers[kind] = applyStepEvent;
+    handlers.error = () => { streamUp = false; };
     events = stream(`/runs/${encodeURIComponent(runId)}/events/stream`, handlers);
+    events.source.addEventListener("open", () => { streamUp = true; });
   })();
 
   return dispose;

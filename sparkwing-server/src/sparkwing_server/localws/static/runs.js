@@ -29,13 +29,29 @@ function row(run) {
     : h("span", { class: "muted" }, "—");
   return h("tr", { class: "run-row", dataset: { runId: run.id, status: run.status },
     onclick: (ev) => { if (!ev.target.closest("a")) location.hash = href; } },
-  h("td", { class: "c-status" }, badge(run.status)),
+  h("td", { class: "c-status" }, badge(run.status), flags(run)),
   h("td", { class: "pipeline" }, h("a", { href }, run.pipeline)),
   h("td", { class: "id c-id" }, run.id),
   h("td", { class: "c-branch" }, branch),
   h("td", { class: "c-trigger" }, run.trigger_source || ""),
   h("td", { class: "c-started", title: fmtTime(run.created_at) }, fmtAgo(run.created_at)),
   dur);
+}
+
+/** Badges for what a live run waits on: approval gates and debug pauses. */
+function flags(run) {
+  const out = [];
+  const gates = run.pending_approvals || [];
+  if (gates.length) {
+    out.push(h("span", { class: "status st-approval_pending flag", dataset: { flag: "approval" },
+      title: `waiting for approval: ${gates.join(", ")}` }, "approval pending"));
+  }
+  const paused = run.paused_nodes || [];
+  if (paused.length) {
+    out.push(h("span", { class: "status st-paused flag", dataset: { flag: "paused" },
+      title: `paused: ${paused.join(", ")}` }, "paused"));
+  }
+  return out;
 }
 
 /** Render the runs list into *root*; returns a cleanup function. */
