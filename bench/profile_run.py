@@ -105,7 +105,10 @@ def workspace(lines: int, keep: str) -> Iterator[tuple[Path, dict[str, str]]]:
     if not project.exists():
         shutil.copytree(WORKLOADS_DIR / "sparkwing", project)
         _git_init(project)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKWING_", "BENCH_"))}
+    # As in run_bench.py: without .pyc files every run would recompile what changed.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SPARKWING_", "BENCH_"))
+           and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")}
     env.update(SPARKWING_HOME=str(work / "home"), NO_COLOR="1",
                BENCH_PY=os.path.realpath(sys.executable),
                BENCH_EMIT=str(WORKLOADS_DIR / "emit_lines.py"), BENCH_LINES=str(lines))

@@ -619,7 +619,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sparkwing", default=str(REPO / ".venv" / "bin" / "sparkwing"),
                    help="the sparkwing executable (default: the workspace venv's)")
     p.add_argument("--workdir", default="",
-                   help="keep state here (default: a temp dir under bench/.peers, removed after)")
+                   help="keep state here, e.g. /dev/shm/x to leave the disk out "
+                   "(default: a temp dir under bench/.peers, removed after)")
     p.add_argument("--keep-python-env", action="store_true",
                    help="keep PYTHONDONTWRITEBYTECODE / PYTHONUNBUFFERED if set (by default "
                    "they are removed: without .pyc files every process recompiles its modules)")
