@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,7 +25,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 READ_ONLY_MESSAGE = "read-only mode: writes disabled"
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_log = logging.getLogger("sparkwing.localws")
+
+
+class _Log:
+    """The server's program log (structlog, bound on first use)."""
+
+    def exception(self, msg: str, *args: Any) -> None:
+        from sparkwing.proglog import get_logger
+
+        get_logger("sparkwing.localws").exception(msg % args if args else msg)
+
+
+_log = _Log()
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

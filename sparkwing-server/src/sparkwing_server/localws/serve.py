@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +96,10 @@ def serve(address: Address, *, profile: str | None = None, read_only: bool = Fal
         sock.setblocking(False)
         # Imported after listening: connections made meanwhile wait in the backlog.
         import asyncio
-        import logging
 
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        from sparkwing.proglog import configure
+
+        configure(server=True, stream=sys.stdout)
         return asyncio.run(_serve(stores, sock, address, read_only=read_only))
     finally:
         sock.close()
@@ -131,15 +130,14 @@ async def _serve(stores: Any, sock: socket.socket, address: Address, *, read_onl
     url = Address(address.host, int(sock.getsockname()[1])).url
     mode = ", read-only" if read_only else ""
     profile_name = getattr(getattr(stores, "resolved", None), "name", "") or "?"
-    print(
-        f"{time.strftime('%Y-%m-%dT%H:%M:%S')} sparkwing dashboard {__version__} listening on "
-        f"{url} (pid {os.getpid()}, profile {profile_name}{mode})",
-        flush=True,
-    )
+    from sparkwing.proglog import get_logger
+
+    log = get_logger("sparkwing.dashboard", pid=os.getpid())
+    log.info(f"listening on {url} (pid {os.getpid()}, profile {profile_name}{mode})",
+             url=url, version=__version__, profile=profile_name, read_only=read_only)
     try:
         await stop.wait()
     finally:
-        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} sparkwing dashboard stopping "
-              f"(pid {os.getpid()})", flush=True)
+        log.info("dashboard stopping")
         await runner.cleanup()
     return 0
