@@ -76,6 +76,7 @@ class Cell:
 
     times: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    sys_cpu: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     note: str = ""
 
@@ -412,8 +413,8 @@ def _git_init(path: Path) -> None:
 # -- running ---------------------------------------------------------------------------
 
 
-def run_once(tool: Tool, wl: str, log_dir: Path) -> tuple[float, float, str]:
-    """Run one round; return (wall s, CPU s of the process tree, problem or "").
+def run_once(tool: Tool, wl: str, log_dir: Path) -> tuple[float, tuple[float, float], str]:
+    """Run one round; return (wall s, (user, sys) CPU s of the process tree, problem or "").
 
     The child is reaped with a blocking ``os.wait4`` (``Popen.wait`` with a
     timeout polls with sleeps of up to 50 ms, which would round every figure
@@ -442,7 +443,7 @@ def run_once(tool: Tool, wl: str, log_dir: Path) -> tuple[float, float, str]:
                 elapsed = time.perf_counter() - t0
                 timer.cancel()
             proc.returncode = os.waitstatus_to_exitcode(status)
-            cpu = usage.ru_utime + usage.ru_stime
+            cpu = (usage.ru_utime, usage.ru_stime)
         if killed:
             return elapsed, cpu, f"timed out after {RUN_TIMEOUT_S}s"
         if proc.returncode != 0:
@@ -492,8 +493,10 @@ def bench(args: argparse.Namespace, ctx: Ctx, tools: list[str]) -> dict[str, dic
                     _progress(f"{wl} round {r + 1} {name}: FAILED ({problem})")
                 else:
                     cell.times.append(elapsed)
-                    cell.cpu.append(cpu)
-                    _progress(f"{wl} round {r + 1} {name}: {elapsed:.3f}s wall, {cpu:.3f}s CPU")
+                    cell.cpu.append(cpu[0] + cpu[1])
+                    cell.sys_cpu.append(cpu[1])
+                    _progress(f"{wl} round {r + 1} {name}: {elapsed:.3f}s wall, "
+                              f"{cpu[0]:.3f}s user + {cpu[1]:.3f}s sys")
         if "prefect" in results[wl] and wl == "W5":
             results[wl]["prefect"].note = f"{ctx.prefect_lines:,} lines"
     return results
@@ -551,9 +554,10 @@ def report(results: dict[str, dict[str, Cell]], tools: list[str], markdown: bool
         out.append(_table(ratio_rows, markdown))
     cpu_rows = [["workload", *[HEAD[t] for t in tools]]]
     for wl, cells in results.items():
-        cpu_rows.append([wl, *[_fmt(statistics.median(cells[t].cpu)) if cells[t].cpu else "n/a"
-                               for t in tools]])
-    out.append("CPU seconds (user+sys of the whole process tree), median:")
+        cpu_rows.append([wl, *[f"{_fmt(statistics.median(cells[t].cpu))} "
+                               f"({_fmt(statistics.median(cells[t].sys_cpu))})"
+                               if cells[t].cpu else "n/a" for t in tools]])
+    out.append("CPU seconds of the whole process tree, median: user+sys (of which sys):")
     out.append(_table(cpu_rows, markdown))
     return "\n\n".join(out)
 
@@ -721,7 +725,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         data = {"info": info, "rounds": args.rounds, "prefect_rounds": args.prefect_rounds,
                 "lines": args.lines, "prefect_lines": args.prefect_lines,
-                "results": {wl: {t: {"times": c.times, "cpu": c.cpu, "failures": c.failures}
+                "results": {wl: {t: {"times": c.times, "cpu": c.cpu, "sys": c.sys_cpu,
+                                 "failures": c.failures}
                                  for t, c in cells.items()} for wl, cells in results.items()}}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
     failed = any(c.failures for cells in results.values() for c in cells.values())
