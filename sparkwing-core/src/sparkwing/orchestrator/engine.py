@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import socket
 import time
@@ -28,6 +29,7 @@ from ..runtime.secrets import Masker, SecretSource
 from ..storage.contracts import ENVELOPE
 from ..storage.logrecord import make_record
 from ..storage.records import OK_OUTCOMES, Approval, CacheEntry, Node, Pause, Run
+from .leases import POLL_S as LEASE_POLL_S
 from .leases import Leases
 from .reporting import Reporter
 from .steps import run_work
@@ -559,8 +561,16 @@ class Orchestrator:
                                attrs={"key": key})
 
         self.holder_of[(lease_key, holder)] = nid
-        await self.leases.acquire(lease_key, holder, 1, 1, on_wait=waiting, run_id=self.run.id,
-                                  node_id=nid)
+        while True:
+            res = self.leases.try_acquire(lease_key, holder, 1, 1, self.run.id, nid)
+            if res.granted:
+                break
+            waiting(res)
+            # The leader's result is readable by every follower at once: no need to queue for it.
+            if not self.options.no_cache and self._replay(node, ctx, key, "coalesced"):
+                self.leases.release(lease_key, holder)
+                return True
+            await asyncio.sleep(LEASE_POLL_S * (0.5 + random.random()))
         if noted and not self.options.no_cache and self._replay(node, ctx, key, "coalesced"):
             self.leases.release(lease_key, holder)
             return True
