@@ -11,8 +11,8 @@ every output line found in the job's persisted log.
     uv run python bench/run_bench.py --skip-peers          # sparkwing only
     uv run python bench/run_bench.py --prefect-rounds 1    # Prefect takes minutes a round
 
-Columns: ``sparkwing`` runs against one warmed ``SPARKWING_HOME`` (an
-untimed run first created state.db); ``sw cold`` gets a fresh, empty
+Columns: ``sparkwing (warm)`` runs against one warmed ``SPARKWING_HOME`` (an
+untimed run first created state.db); ``sparkwing (cold)`` gets a fresh, empty
 ``SPARKWING_HOME`` every round, so it includes creating and migrating
 state.db. The peers live in ``bench/.peers/venv`` (made by
 ``bench/peers/setup.sh``, run automatically when missing).
@@ -616,10 +616,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"comma-separated subset of {','.join(TOOLS)}")
     p.add_argument("--no-cold", action="store_true", help="skip the fresh-SPARKWING_HOME column")
     p.add_argument("--prefect-rounds", type=int, default=None,
-                   help="rounds for Prefect (default: --rounds; each round takes 15-90 s)")
+                   help="rounds for Prefect (default: --rounds; a round takes 8-45 s)")
     p.add_argument("--lines", type=int, default=200_000, help="W5 lines (default 200000)")
     p.add_argument("--prefect-lines", type=int, default=20_000,
-                   help="W5 lines for Prefect (default 20000; 200000 takes ~15 min a round)")
+                   help="W5 lines for Prefect (default 20000; 200000 would take ~7 min a round)")
     p.add_argument("--sparkwing", default=str(REPO / ".venv" / "bin" / "sparkwing"),
                    help="the sparkwing executable (default: the workspace venv's)")
     p.add_argument("--workdir", default="",
