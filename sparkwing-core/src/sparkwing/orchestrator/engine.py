@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import signal
 import socket
 import time
@@ -28,9 +27,12 @@ from ..runtime.nodelog import NodeLogger
 from ..runtime.secrets import Masker, SecretSource
 from ..storage.contracts import ENVELOPE
 from ..storage.logrecord import make_record
-from ..storage.records import OK_OUTCOMES, Approval, CacheEntry, Node, Pause, Run
-from .leases import POLL_S as LEASE_POLL_S
+from ..storage.records import OK_OUTCOMES, CacheEntry, Node, Run
+from .expansion import ExpansionMixin
+from .gates import GateMixin
+from .groups import ConcurrencyMixin
 from .leases import Leases
+from .memo import MemoMixin
 from .reporting import Reporter
 from .steps import run_work
 from .timeouts import AttemptFailed, guarded
@@ -89,7 +91,7 @@ class NodeState:
         return (self.finished or time.time()) - self.started
 
 
-class Orchestrator:
+class Orchestrator(MemoMixin, ConcurrencyMixin, GateMixin, ExpansionMixin):
     """Runs one plan against one set of stores and reports progress."""
 
     def __init__(
@@ -521,316 +523,6 @@ class Orchestrator:
                 memo_key, self.run.id, nid, output, self.run.pipeline, now, now + ttl,
             ))
         self._finish_node(node, ctx, outcome, error, reason, exit_code, output)
-
-    # -- memoize ------------------------------------------------------------------------
-    async def _memo_key(self, node: JobNode, ctx: Context) -> str:
-        from ..cachekeys import NO_CACHE
-
-        assert node.memo is not None
-        try:
-            key = await self._call(node.memo.key_fn, ctx)
-        except Exception as exc:
-            ctx.log.record(f"memoize key function failed ({exc}); running uncached", level="warn")
-            return ""
-        if not key:
-            ctx.log.record("memoize key function returned an empty key; memoization skipped",
-                           level="warn")
-            return ""
-        if key == NO_CACHE:
-            return ""
-        return str(key)
-
-    async def _memo_replay(self, node: JobNode, ctx: Context, key: str) -> bool:
-        """Replay a stored result, or become the key's leader (waiting behind one in flight)."""
-        assert self.run is not None
-        nid = node.id
-        if not self.options.no_cache and self._replay(node, ctx, key, "cache_hit"):
-            return True
-        holder = f"{self.run.id}/{nid}"
-        lease_key = "memo:" + key
-        noted: list[bool] = []
-
-        def waiting(res: Any) -> None:
-            if not noted:
-                noted.append(True)
-                behind = ", ".join(h for h in res.holders if h != holder) or "another run"
-                detail = f"coalescing behind {behind}"
-                self.states[nid].detail = detail
-                self._set(nid, {"status_detail": detail})
-                ctx.log.record(f"waiting for {behind} computing the same key", event="coalescing",
-                               attrs={"key": key})
-
-        self.holder_of[(lease_key, holder)] = nid
-        while True:
-            res = self.leases.try_acquire(lease_key, holder, 1, 1, self.run.id, nid)
-            if res.granted:
-                break
-            waiting(res)
-            # The leader's result is readable by every follower at once: no need to queue for it.
-            if not self.options.no_cache and self._replay(node, ctx, key, "coalesced"):
-                self.leases.release(lease_key, holder)
-                return True
-            await asyncio.sleep(LEASE_POLL_S * (0.5 + random.random()))
-        if noted and not self.options.no_cache and self._replay(node, ctx, key, "coalesced"):
-            self.leases.release(lease_key, holder)
-            return True
-        return False
-
-    def _replay(self, node: JobNode, ctx: Context, key: str, event: str) -> bool:
-        entry = self.state.cache_get(key, time.time())
-        if entry is None:
-            return False
-        assert self.run is not None
-        nid = node.id
-        self.outputs[nid] = entry.output
-        ctx.log.record(f"job {nid} replayed from cache ({entry.run_id}/{entry.node_id})",
-                       event="node_start", attrs={"cache_hit": True, "key": key})
-        ctx.log.record(f"job {nid} cached", event="node_end",
-                       attrs={"outcome": "cached", "duration_ms": 0})
-        self._settle(nid, "cached", "", event=event, extra={
-            "output": entry.output, "has_output": entry.output is not None,
-            "status_detail": f"cached from {entry.run_id}/{entry.node_id}",
-        }, payload={"key": key, "origin_run": entry.run_id, "origin_node": entry.node_id})
-        return True
-
-    # -- concurrency groups ------------------------------------------------------------------
-    async def _acquire_groups(
-        self, node: JobNode, held: list[tuple[str, str]]
-    ) -> tuple[str, str, str] | None:
-        """Take every group's units; a refusal returns ``(outcome, error, failure_reason)``."""
-        assert self.run is not None
-        nid = node.id
-        holder = f"{self.run.id}/{nid}"
-        for group, cost in node.concurrency_groups:
-            key = group.key(self.run.id, self.host)
-            self.holder_of[(key, holder)] = nid
-            res = self.leases.try_acquire(key, holder, group.capacity, cost, self.run.id, nid)
-            if res.granted:
-                held.append((key, holder))
-                continue
-            if group.on_limit in ("fail", "skip"):
-                self.leases.release(key, holder)
-                msg = f'concurrency group "{group.name}" is full ({res.active}/{group.capacity})'
-                if group.on_limit == "fail":
-                    return "failed", msg, "concurrency_full"
-                return "skipped-concurrent", msg, ""
-            if group.on_limit == "cancel_others":
-                self._evict(key, holder, group.capacity, cost)
-            self.state.append_event(self.run.id, "concurrency_wait",
-                                    {"group": group.name, "ahead": res.ahead,
-                                     "holders": res.holders}, node_id=nid)
-
-            def waiting(r: Any, name: str = group.name) -> None:
-                detail = f'queued in "{name}": {r.ahead} ahead, held by {", ".join(r.holders)}'
-                if self.states[nid].detail != detail:
-                    self.states[nid].detail = detail
-                    self._set(nid, {"status_detail": detail})
-
-            ok = await self.leases.acquire(
-                key, holder, group.capacity, cost, timeout_s=group.queue_timeout_s,
-                on_wait=waiting, run_id=self.run.id, node_id=nid,
-            )
-            if not ok:
-                return ("failed", f'timed out after {group.queue_timeout_s:g}s waiting for '
-                        f'concurrency group "{group.name}"', "queue_timeout")
-            self.state.append_event(self.run.id, "concurrency_promoted", {"group": group.name},
-                                    node_id=nid)
-            held.append((key, holder))
-        return None
-
-    def _evict(self, key: str, holder: str, capacity: int, cost: int) -> None:
-        holders, _ = self.state.concurrency_state(key, time.time())
-        active = sum(h.cost for h in holders)
-        for h in sorted(holders, key=lambda x: x.claimed_at or 0):
-            if active + cost <= capacity:
-                break
-            if h.holder_id == holder:
-                continue
-            self.state.concurrency_release(key, h.holder_id)
-            active -= h.cost
-            assert self.run is not None
-            self.state.append_event(self.run.id, "concurrency_cancelled",
-                                    {"key": key, "evicted": h.holder_id}, node_id=holder.split("/", 1)[-1])
-
-    async def _acquire_run_groups(self, run: Run) -> bool:
-        for group, cost in self.plan.run_concurrency:
-            key = group.key(run.id, self.host)
-            self.holder_of[(key, run.id)] = ""
-            limit = group.queue_timeout_s if group.on_limit == "queue" else 0.001
-            ok = await self.leases.acquire(key, run.id, group.capacity, cost, timeout_s=limit,
-                                           run_id=run.id)
-            if not ok:
-                self.cancel_reason = f'concurrency group "{group.name}" is full'
-                for nid in self.nodes:
-                    self._settle(nid, "cancelled", self.cancel_reason)
-                    self.done[nid].set()
-                return False
-        return True
-
-    # -- approvals ---------------------------------------------------------------------------
-    async def _approval(self, node: JobNode) -> None:
-        assert self.run is not None and node.approval is not None
-        nid, cfg = node.id, node.approval
-        st = self.states[nid]
-        now = time.time()
-        if self.state.get_approval(self.run.id, nid) is None:
-            self.state.create_approval(Approval(self.run.id, nid, now, cfg.message, cfg.timeout_s,
-                                                cfg.on_expiry))
-        st.status, st.started = "approval_pending", now
-        self._set(nid, {"status": "approval_pending", "started_at": now,
-                        "status_detail": cfg.message}, "approval_requested",
-                  {"message": cfg.message, "timeout_s": cfg.timeout_s, "on_expiry": cfg.on_expiry})
-        self.reporter.node_changed(st)
-        self.reporter.warning(
-            f'approval "{nid}" is waiting: sparkwing runs approvals approve --run {self.run.id} '
-            f"--node {nid}"
-        )
-        deadline = now + cfg.timeout_s if cfg.timeout_s else None
-        while True:
-            ap = self.state.get_approval(self.run.id, nid)
-            if ap is not None and ap.resolution:
-                break
-            if deadline is not None and time.time() >= deadline:
-                comment = f"expired after {cfg.timeout_s:g}s"
-                if self.state.resolve_approval(self.run.id, nid, "timed_out", "sparkwing",
-                                               comment, time.time()):
-                    self.state.append_event(
-                        self.run.id, "approval_resolved",
-                        {"resolution": "timed_out", "approver": "sparkwing", "comment": comment},
-                        node_id=nid,
-                    )
-                continue
-            await asyncio.sleep(0.25)
-        res, who, comment = ap.resolution, ap.approver, ap.comment
-        payload = {"resolution": res, "approver": who, "comment": comment}
-        if res == "approved" or (res == "timed_out" and cfg.on_expiry == "approve"):
-            summary = ("auto-approved (timed out)" if res == "timed_out"
-                       else f"approved by {who}" + (f" · {comment}" if comment else ""))
-            self._finish_gate(nid, "success", "", summary, payload)
-        elif res == "denied":
-            self._finish_gate(nid, "failed", f"{nid}: denied by {who}" + (f": {comment}" if comment else ""),
-                              "", payload)
-        else:
-            self._finish_gate(nid, "failed",
-                              f"{nid}: approval timed out (policy={cfg.on_expiry})", "", payload,
-                              reason="approval_timeout")
-
-    def _finish_gate(self, nid: str, outcome: str, error: str, summary: str,
-                     payload: dict[str, Any], reason: str = "") -> None:
-        st = self.states[nid]
-        now = time.time()
-        st.status, st.outcome, st.error, st.finished = "done", outcome, error, now
-        self._set(nid, {"status": "done", "outcome": outcome, "error": error, "finished_at": now,
-                        "summary": summary, "failure_reason": reason, "status_detail": ""},
-                  "node_succeeded" if outcome == "success" else "node_failed", payload)
-        self.reporter.node_changed(st)
-
-    # -- debug pauses -------------------------------------------------------------------------
-    async def _pause(self, node: JobNode, ctx: Context, reason: str) -> None:
-        assert self.run is not None
-        nid = node.id
-        now = time.time()
-        self.state.create_pause(Pause(self.run.id, nid, reason, now, now + self.options.pause_timeout_s))
-        prev = self.states[nid].status
-        self.states[nid].status = "paused"
-        self._set(nid, {"status": "paused", "status_detail": reason}, "node_paused",
-                  {"reason": reason})
-        self.reporter.warning(f"job {nid} paused ({reason}): sparkwing debug release "
-                              f"--run {self.run.id} --node {nid}")
-        ctx.log.record(f"paused ({reason})", event="node_paused")
-        while True:
-            p = self.state.get_pause(self.run.id, nid)
-            if p is None or p.released_at:
-                break
-            if time.time() >= p.expires_at:
-                self.state.release_pause(self.run.id, nid, "sparkwing", "timeout-released",
-                                         time.time())
-                break
-            await asyncio.sleep(0.25)
-        self.states[nid].status = prev
-        self._set(nid, {"status": prev if prev != "pending" else "pending", "status_detail": ""},
-                  "node_resumed", {"reason": reason})
-        ctx.log.record("resumed", event="node_resumed")
-
-    # -- dynamic fan-out and spawn -----------------------------------------------------------------
-    def _expand(self, source: JobNode) -> None:
-        from ..dsl.nodes import as_body
-
-        assert self.run is not None
-        fan = source.dynamic
-        items = self.outputs.get(source.id)
-        children: list[JobNode] = []
-        try:
-            if not isinstance(items, list):
-                raise TypeError(f"output of {source.id} is {type(items).__name__}, not a list")
-            for item in items:
-                made = fan.fn(item)
-                if not (isinstance(made, tuple) and len(made) == 2):
-                    raise TypeError("fn(item) must return (node_id, body)")
-                cid = str(made[0])
-                validate = JobNode(self.plan, cid, as_body(cid, made[1]))
-                if cid in self.nodes:
-                    raise ValueError(f"duplicate node id {cid!r}")
-                validate.deps = [source.id]
-                validate.groups = [fan.name]
-                children.append(validate)
-        except Exception as exc:
-            self.reporter.warning(f"dynamic fan-out {fan.name} failed: {exc}")
-            for dep in fan.dependents:
-                self.states[dep.id].error = f"expansion failed: {exc}"
-            self.state.append_event(self.run.id, "expansion_failed", {"error": str(exc)},
-                                    node_id=source.id)
-            self.dynamic_children[source.id] = []
-            self.expanded_errors = getattr(self, "expanded_errors", {})
-            self.expanded_errors[source.id] = str(exc)
-            return
-        self.dynamic_children[source.id] = [c.id for c in children]
-        self._add_nodes(children)
-        self.state.append_event(self.run.id, "fan_out_expanded",
-                                {"group": fan.name, "nodes": [c.id for c in children]},
-                                node_id=source.id)
-
-    def _add_nodes(self, nodes: list[JobNode], *, start: bool = True) -> None:
-        assert self.run is not None
-        self.state.create_nodes(self.run.id, [
-            Node(self.run.id, n.id, kind=n.kind, deps=list(n.deps), groups=list(n.groups))
-            for n in nodes
-        ])
-        for n in nodes:
-            self.nodes[n.id] = n
-            self.states[n.id] = NodeState(n.id, n.kind, attempts=n.retries + 1,
-                                          groups=list(n.groups))
-            self.done[n.id] = asyncio.Event()
-            self.reporter.node_changed(self.states[n.id])
-        if start:
-            for n in nodes:
-                self.tasks[n.id] = asyncio.ensure_future(self._node(n.id))
-
-    async def spawn(self, parent: Context, child_id: str, body: Any) -> Any:
-        """Run *body* as a new job ``<parent>/<child_id>`` now; return its output or raise."""
-        from ..dsl.nodes import as_body
-        from ..errors import SparkwingError
-
-        nid = f"{parent.node_id}/{child_id}"
-        node = JobNode(self.plan, nid, as_body(nid, body))
-        node.groups = [parent.node_id]
-        self._add_nodes([node], start=False)
-        task = asyncio.ensure_future(self._spawned(node))
-        self.tasks[nid] = task
-        await task
-        st = self.states[nid]
-        if st.outcome not in OK_OUTCOMES:
-            raise SparkwingError(f"spawned job {nid} {st.outcome}: {st.error}")
-        return self.outputs.get(nid)
-
-    async def _spawned(self, node: JobNode) -> None:
-        try:
-            await self._execute(node, slot=False)  # runs in its parent's worker slot
-        except asyncio.CancelledError:
-            if self.states[node.id].status != "done":
-                self._settle(node.id, "cancelled", self.cancel_reason or "ctx-cancelled")
-        finally:
-            self.done[node.id].set()
 
     async def _should_skip(self, node: JobNode, ctx: Context) -> bool:
         for pred in node.skip_preds:
