@@ -260,6 +260,8 @@ class FilesystemLogStore:
         self.root = Path(root)
         self.buffer_bytes = buffer_bytes
         self._indexes: dict[str, _Index] = {}
+        self._index_fds: dict[str, int] = {}  # run id -> open append fd of its index
+        self._made: set[Path] = set()  # run directories known to exist
         self._lock = threading.Lock()
         self._writers: weakref.WeakSet[FilesystemLogWriter] = weakref.WeakSet()
 
@@ -286,6 +288,12 @@ class FilesystemLogStore:
                     return None
                 stem = plain
         return run_dir / (stem + LOG_SUFFIX)
+
+    def _ensure_dir(self, run_dir: Path) -> None:
+        """Create *run_dir* once per store (caller holds the lock)."""
+        if run_dir not in self._made:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            self._made.add(run_dir)
 
     def _refresh(self, run_id: str, run_dir: Path) -> _Index:
         """Bring the cached index of a run up to date with its file (caller holds the lock)."""
@@ -328,12 +336,12 @@ class FilesystemLogStore:
                 # so that line cannot swallow this claim (blank lines are skipped).
                 line = "\n" + json.dumps({"node": node_id}, ensure_ascii=False) + "\n"
                 try:
-                    run_dir.mkdir(parents=True, exist_ok=True)
-                    fd = os.open(run_dir / INDEX_FILE, _OPEN_FLAGS, 0o644)
-                    try:
-                        os.write(fd, line.encode("utf-8"))
-                    finally:
-                        os.close(fd)
+                    self._ensure_dir(run_dir)
+                    fd = self._index_fds.get(run_id)
+                    if fd is None:
+                        fd = os.open(run_dir / INDEX_FILE, _OPEN_FLAGS, 0o644)
+                        self._index_fds[run_id] = fd
+                    os.write(fd, line.encode("utf-8"))
                 except OSError as exc:
                     raise StoreError(f"cannot write log index in {run_dir}: {exc}") from exc
                 index = self._refresh(run_id, run_dir)
@@ -351,7 +359,8 @@ class FilesystemLogStore:
             validate_node_id(node_id)
             path = self._claim(run_id, node_id)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                self._ensure_dir(path.parent)
         except OSError as exc:
             raise StoreError(f"cannot create log directory {path.parent}: {exc}") from exc
         writer = FilesystemLogWriter(path, self.buffer_bytes)
@@ -429,6 +438,10 @@ class FilesystemLogStore:
         run_dir = self.run_dir(run_id)
         with self._lock:
             self._indexes.pop(run_id, None)
+            self._made.discard(run_dir)
+            fd = self._index_fds.pop(run_id, None)
+            if fd is not None:
+                os.close(fd)
             try:
                 shutil.rmtree(run_dir)
             except FileNotFoundError:
@@ -443,6 +456,10 @@ class FilesystemLogStore:
         self._writers = weakref.WeakSet()
         with self._lock:
             self._indexes.clear()
+            for fd in self._index_fds.values():
+                os.close(fd)
+            self._index_fds.clear()
+            self._made.clear()
 
     def __enter__(self) -> FilesystemLogStore:
         return self
