@@ -509,7 +509,7 @@ class Orchestrator(MemoMixin, ConcurrencyMixin, GateMixin, ExpansionMixin):
         self._set(nid, {"status": "running", "started_at": now, "status_detail": ""},
                   "node_started", {})
         self.reporter.node_changed(st)
-        ctx.log.record(f"job {nid} started", event="node_start")
+        ctx.log.record(f"job {nid} started", event="node_start", flush=False)
         outcome, error, reason, exit_code, output = await self._attempts(node, ctx, st)
         if outcome == "failed" and self.options.pause_on_failure:
             await self._pause(node, ctx, "pause-on-failure")
@@ -649,7 +649,7 @@ class Orchestrator(MemoMixin, ConcurrencyMixin, GateMixin, ExpansionMixin):
                 fields["output"] = output
                 fields["has_output"] = True
             ctx.log.record(f"job {nid} succeeded", event="node_end",
-                           attrs={"outcome": outcome, "duration_ms": duration_ms})
+                           attrs={"outcome": outcome, "duration_ms": duration_ms}, flush=False)
             self._set(nid, fields, "node_succeeded", {"duration_ms": duration_ms})
         else:
             excerpt, cut = ctx.log.excerpt()

@@ -36,13 +36,14 @@ class NodeLogger:
         self._lock = threading.Lock()
         self.closed = False
 
-    def _emit(self, text: str) -> None:
+    def _emit(self, text: str, flush: bool = True) -> None:
         with self._lock:
             if self.closed:
                 return
             self.writer.write_raw(text)
             # Readers (the dashboard, log following) see each batch as soon as it is written.
-            self.writer.flush()
+            if flush:
+                self.writer.flush()
             if self.tee is not None:
                 self.tee(text)
         self.last_activity = time.monotonic()
@@ -55,13 +56,19 @@ class NodeLogger:
         event: str = "",
         step: str = "",
         attrs: Mapping[str, Any] | None = None,
+        flush: bool = True,
     ) -> None:
-        """Write one record (the message is masked)."""
+        """Write one record (the message is masked).
+
+        ``flush=False`` lets the record wait for the next flush (a record that
+        is always followed by more output or by :meth:`close`).
+        """
         if self.masker.active:
             msg = self.masker.mask(msg)
         self._emit(
             make_record(msg, level=level, node=self.node_id, step=step, event=event, attrs=attrs)
-            + "\n"
+            + "\n",
+            flush,
         )
 
     def output(self, lines: list[str], step: str = "", level: str = "info") -> None:

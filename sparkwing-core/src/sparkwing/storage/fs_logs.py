@@ -341,10 +341,18 @@ class FilesystemLogStore:
                     if fd is None:
                         fd = os.open(run_dir / INDEX_FILE, _OPEN_FLAGS, 0o644)
                         self._index_fds[run_id] = fd
-                    os.write(fd, line.encode("utf-8"))
+                    data = line.encode("utf-8")
+                    os.write(fd, data)
+                    st = os.fstat(fd)
                 except OSError as exc:
                     raise StoreError(f"cannot write log index in {run_dir}: {exc}") from exc
-                index = self._refresh(run_id, run_dir)
+                if (index.ident == (st.st_dev, st.st_ino)
+                        and st.st_size == index.consumed + len(data)):
+                    # Nobody appended since our last read: our line is the last one.
+                    index.consumed = st.st_size
+                    index.claim(node_id)
+                else:
+                    index = self._refresh(run_id, run_dir)
             stem = index.stems.get(node_id)
             if stem is None:
                 raise StoreError(f"log index {run_dir / INDEX_FILE} did not take node {node_id!r}")
