@@ -288,7 +288,7 @@ class HookManager:
             if not names:
                 if managed:
                     _remove(path)
-                    changes.append(HookChange(hook, path, "removed", installed_pipelines(text)))
+                    changes.append(HookChange(hook, path, "removed", installed_pipelines(text or "")))
                 else:
                     action = "none" if text is None else "untouched"
                     changes.append(HookChange(hook, path, action))

@@ -90,10 +90,11 @@ def input_specs(cls: Any) -> list[InputSpec]:
     hints = typing.get_type_hints(cls)
     specs: list[InputSpec] = []
     seen: dict[str, str] = {}
+    owner = getattr(cls, "__name__", repr(cls))
     for f in dataclasses.fields(cls):
-        meta = f.metadata or {}
+        meta: Mapping[str, Any] = f.metadata or {}
         flag = meta.get("flag") or f.name.replace("_", "-")
-        kind, choices, enum_type = _kind(hints.get(f.name, str), cls.__name__, f.name)
+        kind, choices, enum_type = _kind(hints.get(f.name, str), owner, f.name)
         if f.default is not MISSING:
             required, default = False, f.default
         elif f.default_factory is not MISSING:
@@ -102,10 +103,10 @@ def input_specs(cls: Any) -> list[InputSpec]:
             required, default = (kind != "bool"), False if kind == "bool" else None
         short = meta.get("short", "")
         if short and (len(short) != 1 or not short.isalpha()):
-            raise PlanError(f"{cls.__name__}.{f.name}: short alias must be one letter, got {short!r}")
+            raise PlanError(f"{owner}.{f.name}: short alias must be one letter, got {short!r}")
         for key in (flag, short):
             if key and key in seen:
-                raise PlanError(f"{cls.__name__}: flag {key!r} used by both {seen[key]} and {f.name}")
+                raise PlanError(f"{owner}: flag {key!r} used by both {seen[key]} and {f.name}")
             if key:
                 seen[key] = f.name
         specs.append(
@@ -167,7 +168,8 @@ def parse_inputs(
         if not token.startswith("-") or token == "-":
             raise UsageError(f"unexpected positional argument {token!r} ({hint})")
         if token.startswith("--"):
-            name, eq, value = token[2:].partition("=")
+            name, sep, value = token[2:].partition("=")
+            eq = bool(sep)
             spec = by_flag.get(name)
             negated = False
             if spec is None and name.startswith("no-") and by_flag.get(name[3:]) is not None:
@@ -260,7 +262,7 @@ def _nearest(name: str, options: list[str]) -> str:
 
 def secret_values(specs: list[InputSpec], values: Mapping[str, Any]) -> list[str]:
     """Return the non-empty values of secret inputs (to be masked in logs)."""
-    out = []
+    out: list[str] = []
     for s in specs:
         v = values.get(s.flag)
         if s.secret and v not in (None, "", []):

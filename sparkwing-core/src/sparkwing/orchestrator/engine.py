@@ -139,6 +139,7 @@ class Orchestrator(MemoMixin, ConcurrencyMixin, GateMixin, ExpansionMixin):
         self.holder_of: dict[tuple[str, str], str] = {}
         self.dynamic_children: dict[str, list[str]] = {}
         self.expanded: dict[str, asyncio.Event] = {}
+        self.expanded_errors: dict[str, str] = {}
         self.outside_only: set[str] = set()
 
     # -- the run -------------------------------------------------------------------
@@ -352,7 +353,7 @@ class Orchestrator(MemoMixin, ConcurrencyMixin, GateMixin, ExpansionMixin):
                 self._settle(nid, "cancelled", "ctx-cancelled")
                 return
             failed_expansion = next(
-                (d for d in node.deps if d in getattr(self, "expanded_errors", {})), None)
+                (d for d in node.deps if d in self.expanded_errors), None)
             if failed_expansion:
                 self._settle(nid, "cancelled",
                              f"expansion failed: {self.expanded_errors[failed_expansion]}")

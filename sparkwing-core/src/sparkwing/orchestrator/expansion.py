@@ -11,9 +11,10 @@ from typing import Any
 from ..dsl.nodes import JobNode
 from ..runtime.context import Context
 from ..storage.records import OK_OUTCOMES, Node
+from .core import EngineCore
 
 
-class ExpansionMixin:
+class ExpansionMixin(EngineCore):
     """Jobs created while a run is live: dynamic fan-out members and spawned children."""
 
     def _expand(self, source: JobNode) -> None:
@@ -44,7 +45,6 @@ class ExpansionMixin:
             self.state.append_event(self.run.id, "expansion_failed", {"error": str(exc)},
                                     node_id=source.id)
             self.dynamic_children[source.id] = []
-            self.expanded_errors = getattr(self, "expanded_errors", {})
             self.expanded_errors[source.id] = str(exc)
             return
         self.dynamic_children[source.id] = [c.id for c in children]

@@ -12,9 +12,10 @@ from typing import Any
 from ..dsl.nodes import JobNode
 from ..runtime.context import Context
 from ..storage.records import Approval, Pause
+from .core import EngineCore
 
 
-class GateMixin:
+class GateMixin(EngineCore):
     """Approval gates and debug pauses: jobs that wait for a person."""
 
     async def _approval(self, node: JobNode) -> None:

@@ -10,9 +10,10 @@ from typing import Any
 
 from ..dsl.nodes import JobNode
 from ..storage.records import Run
+from .core import EngineCore
 
 
-class ConcurrencyMixin:
+class ConcurrencyMixin(EngineCore):
     """Concurrency groups: taking units of a group's capacity for a job or a whole run."""
 
     async def _acquire_groups(

@@ -12,10 +12,11 @@ from typing import Any
 
 from ..dsl.nodes import JobNode
 from ..runtime.context import Context
+from .core import EngineCore
 from .leases import POLL_S as LEASE_POLL_S
 
 
-class MemoMixin:
+class MemoMixin(EngineCore):
     """Memoize: replaying stored outputs, and one leader per key in flight."""
 
     async def _memo_key(self, node: JobNode, ctx: Context) -> str:

@@ -98,7 +98,7 @@ class PluginHost:
             self._register(module, info)
         for module in extra:
             info = PluginInfo(module.__name__, "", "", module.__name__)
-            self._load_one(info, lambda m=module: m, disabled)
+            self._load_one(info, _returning(module), disabled)
         if not entry_points:
             return self
         for ep in _entry_points():
@@ -289,6 +289,11 @@ def _in_order(impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
     wants the built-ins to claim their backend types before any third party.
     """
     return sorted(impls, key=lambda i: 0 if i.tryfirst else 2 if i.trylast else 1)
+
+
+def _returning(module: ModuleType) -> Callable[[], Any]:
+    """A loader that hands back an already imported module."""
+    return lambda: module
 
 
 def _entry_points() -> list[EntryPoint]:
