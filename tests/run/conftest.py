@@ -83,7 +83,9 @@ class Project:
 
     def log_records(self, run_id: str, node_id: str) -> list[dict[str, Any]]:
         """The parsed log records of one node."""
-        path = self.home / "runs" / run_id / f"{node_id}.log"
+        from sparkwing.ids import node_filename
+
+        path = self.home / "runs" / run_id / f"{node_filename(node_id)}.log"
         return [json.loads(line) for line in path.read_text().splitlines()]
 
 

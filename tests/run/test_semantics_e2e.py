@@ -492,3 +492,25 @@ def test_crashed_holder_frees_its_units_by_lease_expiry(project: Project) -> Non
     assert r.code == 0, r.err
     assert time.monotonic() - t0 < 30
     assert project.nodes(project.last_run().id)["next"].output == "got it"
+
+
+def test_spawn_from_inside_a_step(project: Project) -> None:
+    project.add("spawnstep", """
+        import sparkwing as sw
+        class Release(sw.Job):
+            def work(self, w):
+                prep = w.step("prep", lambda ctx: ["linux", "mac"])
+                def build_all(ctx):
+                    return [ctx.spawn(f"build-{t}", sw.sh(f"echo building {t}")) for t in prep.output.get(ctx)]
+                return w.step("build", build_all).needs(prep)
+        def plan(plan, inputs, run):
+            plan.job("release", Release())
+    """)
+    r = project.run("run", "spawnstep", "--sw-workers", "1")
+    assert r.code == 0, r.out + r.err
+    n = project.nodes(project.last_run().id)
+    assert n["release/build-linux"].outcome == "success" and n["release/build-mac"].outcome == "success"
+    assert n["release"].output == [None, None]
+    lines = [x["msg"] for x in project.log_records(project.last_run().id, "release/build-mac")
+             if x.get("event") == "exec_line"]
+    assert lines == ["building mac"]
