@@ -342,3 +342,56 @@ async def eventually(pred: Any, timeout: float = 60.0, what: str = "condition") 
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+# -- the browser ------------------------------------------------------------------------------
+
+#: The system Chromium (Debian package); never a browser downloaded by Playwright.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless system Chromium, driven by Playwright, for the whole session."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is required for the browser tests (apt-get install chromium)")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """JavaScript errors seen by pages of the test (must stay empty)."""
+    return []
+
+
+@pytest.fixture
+def new_page() -> Any:
+    """``new_page(browser, errors, **context_options)``: a page whose JS errors land in *errors*."""
+
+    def make(browser: Any, errors: list[str], **options: Any) -> Any:
+        context = browser.new_context(**{"viewport": {"width": 1360, "height": 900}, **options})
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        return page
+
+    return make
+
+
+@pytest.fixture
+def shot() -> Any:
+    """``shot(page, name)``: keep a full-page screenshot under test-artifacts/screenshots/."""
+
+    def take(page: Any, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    return take

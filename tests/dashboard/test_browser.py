@@ -13,24 +13,15 @@ import subprocess
 import sys
 import textwrap
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
 HERE = Path(__file__).parent
 SIMRUN = HERE / "simrun.py"
-SHOTS = HERE.parent.parent / "test-artifacts" / "screenshots"
 LIVE = 30_000  # ms: generous bound for things that happen while runs progress
 
 SLOW = """
@@ -71,16 +62,6 @@ class Dashboard:
             return json.loads(response.read())
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is required for the browser tests (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
 
 @pytest.fixture
 def dashboard(cli: Any, port: int) -> Dashboard:
@@ -101,25 +82,10 @@ def dashboard(cli: Any, port: int) -> Dashboard:
     return Dashboard(f"http://127.0.0.1:{port}", cli)
 
 
-@pytest.fixture
-def page_errors() -> list[str]:
-    """JavaScript errors seen by pages of the test (must stay empty)."""
-    return []
 
 
-def new_page(browser: Any, errors: list[str], **options: Any) -> Any:
-    context = browser.new_context(**{"viewport": {"width": 1360, "height": 900}, **options})
-    page = context.new_page()
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return page
 
-
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def test_two_cli_runs_appear_and_stream_live(browser: Any, dashboard: Dashboard,
+def test_two_cli_runs_appear_and_stream_live(new_page: Any, shot: Any, browser: Any, dashboard: Dashboard,
                                              page_errors: list[str]) -> None:
     page = new_page(browser, page_errors)
     page.goto(dashboard.url)
@@ -170,7 +136,7 @@ def test_two_cli_runs_appear_and_stream_live(browser: Any, dashboard: Dashboard,
     assert page_errors == []
 
 
-def test_failing_job_shows_its_excerpt(browser: Any, dashboard: Dashboard,
+def test_failing_job_shows_its_excerpt(new_page: Any, shot: Any, browser: Any, dashboard: Dashboard,
                                        page_errors: list[str]) -> None:
     result = dashboard.cli("run", "broken")
     assert result.returncode == 1
@@ -198,7 +164,7 @@ def test_failing_job_shows_its_excerpt(browser: Any, dashboard: Dashboard,
     assert page_errors == []
 
 
-def test_groups_steps_secrets_outputs_search_cancel_and_narrow_window(
+def test_groups_steps_secrets_outputs_search_cancel_and_narrow_window(new_page: Any, shot: Any,
         browser: Any, dashboard: Dashboard, page_errors: list[str]) -> None:
     sim = subprocess.Popen(
         [sys.executable, str(SIMRUN), "--home", str(dashboard.cli.home), "--lines", "12",
@@ -283,7 +249,7 @@ def test_groups_steps_secrets_outputs_search_cancel_and_narrow_window(
     assert page_errors == []
 
 
-def test_runs_list_filters_and_search(browser: Any, dashboard: Dashboard,
+def test_runs_list_filters_and_search(new_page: Any, shot: Any, browser: Any, dashboard: Dashboard,
                                       page_errors: list[str]) -> None:
     dashboard.open_gate()
     assert dashboard.cli("run", "broken").returncode == 1

@@ -11,22 +11,12 @@ import json
 import textwrap
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
-SHOTS = Path(__file__).parent.parent.parent / "test-artifacts" / "screenshots"
 LIVE = 30_000  # ms: generous bound for things that happen while runs progress
 #: The user the dashboard process runs as (recorded as the approver).
 DASHBOARD_USER = "dash-user"
@@ -77,16 +67,6 @@ class Dashboard:
         raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is required for the browser tests (apt-get install chromium)")
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
 
 @pytest.fixture
 def dashboard(cli: Any, port: int) -> Dashboard:
@@ -105,22 +85,7 @@ def dashboard(cli: Any, port: int) -> Dashboard:
     return Dashboard(f"http://127.0.0.1:{port}", cli)
 
 
-@pytest.fixture
-def page_errors() -> list[str]:
-    """JavaScript errors seen by pages of the test (must stay empty)."""
-    return []
 
-
-def new_page(browser: Any, errors: list[str], **options: Any) -> Any:
-    context = browser.new_context(**{"viewport": {"width": 1360, "height": 900}, **options})
-    page = context.new_page()
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return page
-
-
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def finish(proc: Any) -> int:
@@ -131,7 +96,7 @@ def finish(proc: Any) -> int:
             proc.kill()
 
 
-def test_approving_a_gate_with_a_comment(browser: Any, dashboard: Dashboard,
+def test_approving_a_gate_with_a_comment(new_page: Any, shot: Any, browser: Any, dashboard: Dashboard,
                                          page_errors: list[str]) -> None:
     proc = dashboard.cli.popen("run", "gated")
     try:
@@ -178,7 +143,7 @@ def test_approving_a_gate_with_a_comment(browser: Any, dashboard: Dashboard,
     assert page_errors == []
 
 
-def test_releasing_a_paused_job(browser: Any, dashboard: Dashboard,
+def test_releasing_a_paused_job(new_page: Any, shot: Any, browser: Any, dashboard: Dashboard,
                                 page_errors: list[str]) -> None:
     proc = dashboard.cli.popen("run", "two", "--sw-pause-before", "a")
     try:
@@ -213,7 +178,7 @@ def test_releasing_a_paused_job(browser: Any, dashboard: Dashboard,
     assert page_errors == []
 
 
-def test_retrying_a_failed_run(browser: Any, dashboard: Dashboard,
+def test_retrying_a_failed_run(new_page: Any, shot: Any, browser: Any, dashboard: Dashboard,
                                page_errors: list[str]) -> None:
     marker = dashboard.cli.cwd / "fail-marker"
     marker.write_text("x")
