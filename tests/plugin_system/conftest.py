@@ -84,7 +84,7 @@ class ScratchVenv:
 def _uv() -> str:
     uv = shutil.which("uv")
     if uv is None:
-        pytest.skip("uv is not installed; the end-to-end plugin tests build venvs with it")
+        pytest.fail("uv is not installed; the end-to-end plugin tests build venvs with it (bash scripts/install.sh installs it)")
     return uv
 
 
