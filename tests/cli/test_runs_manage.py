@@ -315,3 +315,12 @@ def test_denying_a_live_gate_fails_the_run(clienv) -> None:
     errors = json.loads(clienv.cli("runs", "errors", "--run", run_id, "-o", "json").stdout)
     assert [f["node_id"] for f in errors["failed"]] == ["ship-gate"]
     assert errors["failed"][0]["error"] == "ship-gate: denied by tester: not today"
+
+
+def test_gates_of_ended_runs_are_not_listed_as_pending(clienv) -> None:
+    run_id = _gate(clienv, "run-20200101-000000-0000000e")
+    with clienv.state() as st:
+        st.update_run(run_id, {"status": "cancelled", "finished_at": time.time()})
+    assert clienv.cli("runs", "approvals", "list", "-o", "json").stdout == ""
+    listed = clienv.cli("runs", "approvals", "list", "--all", "-o", "json").stdout
+    assert run_id in listed

@@ -23,14 +23,22 @@ def approvals_group() -> None:
 
 @approvals_group.command("list")
 @click.option("--run", "run_ref", default=None, metavar="ID", help="Only this run (or latest).")
-@click.option("--all", "show_all", is_flag=True, help="Include resolved approvals.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Include resolved approvals and gates of runs that already ended.")
 @profile_option
 @output_option
 def list_cmd(run_ref: str | None, show_all: bool, profile: str | None, output: str) -> None:
-    """List pending approvals (with --all, resolved ones too)."""
+    """List approvals still waiting on live runs (with --all, every approval)."""
     with open_read_stores(profile) as stores:
         run_id = find_run(stores.state, run_ref).id if run_ref else None
         approvals = stores.state.list_approvals(run_id, pending_only=not show_all)
+        if not show_all:  # a gate of a run that ended can no longer be decided
+            live: dict[str, bool] = {}
+            for a in approvals:
+                if a.run_id not in live:
+                    run = stores.state.get_run(a.run_id)
+                    live[a.run_id] = run is not None and not run.terminal
+            approvals = [a for a in approvals if live[a.run_id]]
     if output == "json":
         emit_ndjson([a.to_dict() for a in approvals])
         return
