@@ -46,11 +46,11 @@ def list_cmd(run_id: str | None, show_all: bool, output: str, profile: str | Non
 @profile_option
 def release_cmd(run_id: str, node_id: str, profile: str | None) -> None:
     """Release a paused job so its run continues."""
-    import getpass
+    from sparkwing.orchestrator.approvals import current_user
 
     stores = open_read_stores(profile, reconcile=False)
     try:
-        ok = stores.state.release_pause(run_id, node_id, getpass.getuser(), "manual", time.time())
+        ok = stores.state.release_pause(run_id, node_id, current_user(), "manual", time.time())
     finally:
         stores.close()
     if not ok:
