@@ -354,9 +354,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless system Chromium, driven by Playwright, for the whole session."""
+    """One headless system Chromium, driven by Playwright, per test module.
+
+    Not per session: Playwright's sync API keeps an event loop running in this
+    thread while it is open, and later tests need ``asyncio.run``.
+    """
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
