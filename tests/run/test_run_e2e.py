@@ -24,6 +24,7 @@ def test_success_records_run_nodes_and_logs(project: Project) -> None:
     assert r.code == 0, r.err
     run = project.last_run()
     assert run.status == "success" and run.pipeline == "hello"
+    assert run.trigger_source == "manual" and run.trigger_user
     assert run.finished_at and run.started_at and run.finished_at >= run.started_at
     nodes = project.nodes(run.id)
     assert {n: (x.status, x.outcome) for n, x in nodes.items()} == {

@@ -212,6 +212,7 @@ def execute(ra: RunArgs, *, close_state: bool = True) -> int:
     from sparkwing.config import load_project, open_stores, resolve_profile
     from sparkwing.dsl.inputs import help_text, input_specs, parse_inputs, redact, secret_values
     from sparkwing.ids import new_run_id
+    from sparkwing.orchestrator.approvals import current_user
     from sparkwing.orchestrator.engine import Orchestrator, RunOptions
     from sparkwing.plugins.manager import get_host
     from sparkwing.project import load_pipeline
@@ -243,7 +244,7 @@ def execute(ra: RunArgs, *, close_state: bool = True) -> int:
     run_ctx = RunContext(
         run_id=ra.run_id or new_run_id(), pipeline=entry.name, workdir=project.root, git=git,
         trigger=Trigger("retry" if ra.retry_of else os.environ.get("SPARKWING_TRIGGER_SOURCE", "manual"),
-                        os.environ.get("USER", "")),
+                        current_user()),
         started_at=time.time(), args=values, dry_run=ra.dry_run, profile=resolved.name,
     )
     plan = pdef.build(inputs, run_ctx)
