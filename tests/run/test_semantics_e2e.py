@@ -514,3 +514,23 @@ def test_spawn_from_inside_a_step(project: Project) -> None:
     lines = [x["msg"] for x in project.log_records(project.last_run().id, "release/build-mac")
              if x.get("event") == "exec_line"]
     assert lines == ["building mac"]
+
+
+def test_risk_gate_covers_jobs_pulled_in_by_only(project: Project) -> None:
+    project.add("riskonly", """
+        import sparkwing as sw
+        class Migrate(sw.Job):
+            def work(self, w):
+                w.step("migrate", lambda ctx: ctx.sh("touch migrated")).risk("prod")
+        def plan(plan, inputs, run):
+            m = plan.job("migrate", Migrate())
+            plan.job("smoke", sw.sh("true")).needs(m)
+            plan.job("other", Migrate())
+    """)
+    refused = project.run("run", "riskonly", "--sw-only", "smoke")
+    assert refused.code == 1 and "--sw-allow prod" in refused.err
+    assert not (project.root / "migrated").exists()
+    ok = project.run("run", "riskonly", "--sw-only", "smoke", "--sw-allow", "prod")
+    assert ok.code == 0, ok.err
+    n = project.nodes(project.last_run().id)
+    assert n["migrate"].outcome == "success" and n["other"].outcome == "skipped"

@@ -322,10 +322,7 @@ def _check_shaping(ra: RunArgs, plan: Any, pipeline: str) -> None:
     if ra.dry_run:
         return
     allowed = set(ra.allow)
-    skipped = set()
-    if ra.only:
-        keep = {i for i in ids if fnmatch.fnmatchcase(i, ra.only)}
-        skipped = set(ids) - keep  # approximate: ancestors may still run, labels are on steps
+    skipped = set(ids) - plan.selected(ra.only) if ra.only else set()
     for n in nodes:
         if n.work is None or n.id in skipped:
             continue

@@ -112,6 +112,23 @@ class Plan:
         except KeyError:
             raise PlanError(f'no node "{node_id}" in pipeline "{self.pipeline}"') from None
 
+    def selected(self, glob: str) -> set[str]:
+        """Jobs ``--sw-only GLOB`` runs: the matches, what they need, and their recovery jobs."""
+        import fnmatch
+
+        keep = {n for n in self._nodes if fnmatch.fnmatchcase(n, glob)}
+        stack = list(keep)
+        while stack:
+            for dep in self._nodes[stack.pop()].deps:
+                if dep not in keep:
+                    keep.add(dep)
+                    stack.append(dep)
+        for n in list(keep):
+            rec = self._nodes[n].recovery
+            if rec is not None:
+                keep.add(rec.id)
+        return keep
+
     def __contains__(self, node_id: object) -> bool:
         return node_id in self._nodes
 

@@ -403,23 +403,10 @@ class Orchestrator(MemoMixin, ConcurrencyMixin, GateMixin, ExpansionMixin):
             self.done[nid].set()
 
     def _outside_only(self) -> set[str]:
-        """Jobs ``--sw-only GLOB`` leaves out: all but the matches and what they need."""
+        """Jobs ``--sw-only GLOB`` leaves out."""
         if not self.options.only:
             return set()
-        import fnmatch
-
-        keep = {n for n in self.nodes if fnmatch.fnmatchcase(n, self.options.only)}
-        stack = list(keep)
-        while stack:
-            for dep in self.nodes[stack.pop()].deps:
-                if dep not in keep:
-                    keep.add(dep)
-                    stack.append(dep)
-        for n in list(keep):  # recovery jobs follow their parent
-            rec = self.nodes[n].recovery
-            if rec is not None:
-                keep.add(rec.id)
-        return set(self.nodes) - keep
+        return set(self.nodes) - self.plan.selected(self.options.only)
 
     def _blocked_by(self, node: JobNode) -> str:
         for dep in node.deps:
