@@ -565,19 +565,10 @@ class SqliteStateStore:
         self, run_id: str | None = None, pending_only: bool = False
     ) -> list[Approval]:
         """Return approvals (oldest request first), optionally of one run / only pending."""
-        where: list[str] = []
-        params: list[Any] = []
-        if run_id is not None:
-            where.append("run_id = ?")
-            params.append(run_id)
-        if pending_only:
-            where.append("resolution = ''")
-        sql = f"SELECT {_APPROVAL.select} FROM approvals"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY requested_at, run_id, node_id"
-        with self._r as c:
-            rows = c.execute(sql, params).fetchall()
+        rows = self._select_by_run(
+            _APPROVAL, "approvals", run_id, "resolution = ''" if pending_only else "",
+            "requested_at",
+        )
         return [_APPROVAL.decode(r) for r in rows]
 
     # -- memo cache index ---------------------------------------------------
@@ -708,19 +699,25 @@ class SqliteStateStore:
         with self._w as c:
             return c.execute(_SQL_RELEASE_PAUSE, (now, by, kind, run_id, node_id)).rowcount > 0
 
-    def list_pauses(self, run_id: str | None = None, held_only: bool = False) -> list[Pause]:
-        """Return pauses (oldest first), optionally of one run / only those still held."""
-        where: list[str] = []
+    def _select_by_run(
+        self, codec: RowCodec, table: str, run_id: str | None, condition: str, first_order: str,
+    ) -> list[Any]:
+        """Rows of *table*, optionally of one run and/or matching *condition*, oldest first."""
+        where: list[str] = [condition] if condition else []
         params: list[Any] = []
         if run_id is not None:
-            where.append("run_id = ?")
+            where.insert(0, "run_id = ?")
             params.append(run_id)
-        if held_only:
-            where.append("released_at IS NULL")
-        sql = f"SELECT {_PAUSE.select} FROM debug_pauses"
+        sql = f"SELECT {codec.select} FROM {table}"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY paused_at, run_id, node_id"
+        sql += f" ORDER BY {first_order}, run_id, node_id"
         with self._r as c:
-            rows = c.execute(sql, params).fetchall()
+            return c.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+
+    def list_pauses(self, run_id: str | None = None, held_only: bool = False) -> list[Pause]:
+        """Return pauses (oldest first), optionally of one run / only those still held."""
+        rows = self._select_by_run(
+            _PAUSE, "debug_pauses", run_id, "released_at IS NULL" if held_only else "", "paused_at"
+        )
         return [_PAUSE.decode(r) for r in rows]
