@@ -10,6 +10,15 @@ PY="$("$PY" -c 'import sys; print(sys.executable)')"
 
 if ! command -v uv >/dev/null 2>&1; then
   "$PY" -m pip install --quiet --disable-pip-version-check uv
+  # pip puts uv beside the interpreter; a pyenv shim or a PATH without that
+  # folder would not find it, so link it where `uv run pytest` will.
+  if ! command -v uv >/dev/null 2>&1; then
+    scripts_dir="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+    if [[ $(id -u) -eq 0 ]]; then bindir=/usr/local/bin; else bindir="$HOME/.local/bin"; fi
+    mkdir -p "$bindir"
+    ln -sf "$scripts_dir/uv" "$bindir/uv"
+    command -v uv >/dev/null 2>&1 || { echo "install.sh: uv is in $scripts_dir; add it to PATH" >&2; exit 1; }
+  fi
 fi
 
 # Debian packages, only when missing (apt needs root).

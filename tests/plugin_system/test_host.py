@@ -113,7 +113,7 @@ def test_an_exception_in_a_register_hook_becomes_a_one_line_plugin_error() -> No
     with pytest.raises(PluginError) as info:
         _ = host.registry
     assert str(info.value) == (
-        'plugin "explodes" failed to register its backends: RuntimeError: no credentials at all'
+        'plugin "explodes" failed to register: RuntimeError: no credentials at all'
     )
 
 

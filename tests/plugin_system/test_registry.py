@@ -56,7 +56,7 @@ def test_unknown_kind_is_refused_with_the_valid_kinds() -> None:
         registry.register("queue", "redis", _factory)
     msg = str(info.value)
     assert "'queue-plugin'" in msg and "'queue'" in msg
-    assert msg.endswith("valid kinds: state, cache, logs")
+    assert msg.endswith("valid kinds: state, cache, logs, executor, trigger")
     assert registry.backends == {}
 
 

@@ -15,10 +15,17 @@ import pluggy
 from ..errors import PluginError
 from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
 from .entrypoints import EntryPoint, entry_points
-from .registry import BackendRegistry
+from .registry import Registry
 
 #: Modules of sparkwing-core registered as plugins before any entry point.
 INTERNAL_PLUGINS = ("sparkwing.storage.builtin",)
+
+#: The registration hooks, each called with the one :class:`Registry`.
+REGISTRATION_HOOKS = (
+    "sparkwing_register_backends",
+    "sparkwing_register_executors",
+    "sparkwing_register_triggers",
+)
 
 
 @dataclass(slots=True)
@@ -77,7 +84,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
-        self._registry: BackendRegistry | None = None
+        self._registry: Registry | None = None
 
     # -- loading -----------------------------------------------------------
     def load(self, *, entry_points: bool = True, extra: tuple[ModuleType, ...] = ()) -> PluginHost:
@@ -161,8 +168,8 @@ class PluginHost:
 
     # -- typed hook wrappers -----------------------------------------------------
     @property
-    def registry(self) -> BackendRegistry:
-        """The backend registry, filled on first use by ``sparkwing_register_backends``.
+    def registry(self) -> Registry:
+        """The registry, filled on first use by the ``sparkwing_register_*`` hooks.
 
         Raises :class:`PluginError` when a plugin's registration fails (two
         plugins claiming one type, an unknown kind, an exception).
@@ -174,34 +181,40 @@ class PluginHost:
             self._registry = registry
         return self._registry
 
-    def _fill_registry(self) -> tuple[BackendRegistry, list[PluginError]]:
-        """Call every ``sparkwing_register_backends``, in registration order, collecting errors."""
-        registry = BackendRegistry()
+    def _fill_registry(self) -> tuple[Registry, list[PluginError]]:
+        """Call every registration hook, in registration order, collecting errors."""
+        registry = Registry()
         errors: list[PluginError] = []
-        for impl in _in_order(self.pm.hook.sparkwing_register_backends.get_hookimpls()):
-            registry.current_provider = impl.plugin_name
-            info = self.infos.get(impl.plugin_name)
-            try:
-                impl.function(**{a: registry for a in impl.argnames if a == "registry"})
-            except PluginError as exc:
-                errors.append(exc)
-                if info is not None and not info.error:
-                    info.error = str(exc)
-            except Exception as exc:
-                err = PluginError(
-                    f'plugin "{impl.plugin_name}" failed to register its backends: {one_line(exc)}'
-                )
-                errors.append(err)
-                if info is not None and not info.error:
-                    info.error = str(err)
-            if info is not None:
-                info.provides = sorted(
-                    f"{b.kind}:{b.type_name}"
-                    for b in registry.backends.values()
-                    if b.provider == impl.plugin_name
-                )
+        for hook_name in REGISTRATION_HOOKS:
+            caller = getattr(self.pm.hook, hook_name)
+            for impl in _in_order(caller.get_hookimpls()):
+                self._register_one(registry, impl, errors)
+        for info in self.infos.values():
+            info.provides = sorted(
+                f"{b.kind}:{b.type_name}"
+                for b in registry.backends.values()
+                if b.provider == info.name
+            )
         registry.current_provider = ""
         return registry, errors
+
+    def _register_one(self, registry: Registry, impl: pluggy.HookImpl,
+                      errors: list[PluginError]) -> None:
+        registry.current_provider = impl.plugin_name
+        info = self.infos.get(impl.plugin_name)
+        try:
+            impl.function(**{a: registry for a in impl.argnames if a == "registry"})
+        except PluginError as exc:
+            errors.append(exc)
+            if info is not None and not info.error:
+                info.error = str(exc)
+        except Exception as exc:
+            err = PluginError(
+                f'plugin "{impl.plugin_name}" failed to register: {one_line(exc)}'
+            )
+            errors.append(err)
+            if info is not None and not info.error:
+                info.error = str(err)
 
     def _call_each(self, hook_name: str, what: str, **kwargs: Any) -> None:
         """Call every implementation of *hook_name*, in registration order.
@@ -268,6 +281,16 @@ class PluginHost:
     def run_finished(self, run: Any) -> None:
         """Tell observers a run finished."""
         self._call_each("sparkwing_run_finished", "failed in sparkwing_run_finished", run=run)
+
+    def node_started(self, run: Any, node: Any) -> None:
+        """Tell observers a node started (a failing observer costs a warning, never the run)."""
+        self._call_each("sparkwing_node_started", "failed in sparkwing_node_started",
+                        run=run, node=node)
+
+    def node_finished(self, run: Any, node: Any) -> None:
+        """Tell observers a node reached its outcome."""
+        self._call_each("sparkwing_node_finished", "failed in sparkwing_node_finished",
+                        run=run, node=node)
 
     def plugin_infos(self) -> list[PluginInfo]:
         """Every known plugin, internal ones first, then by name (fills ``provides``).

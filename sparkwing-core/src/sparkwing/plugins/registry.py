@@ -1,16 +1,27 @@
-"""The backend registry: store factories by kind and type name."""
+"""The plugin registry: typed factories for stores, executors and trigger sources.
+
+Plugins fill it through ``sparkwing_register_backends``,
+``sparkwing_register_executors`` and ``sparkwing_register_triggers`` with one
+typed method per kind; core resolves a profile's ``state``/``cache``/``logs``/
+``executor`` blocks through it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, PluginError
 
+if TYPE_CHECKING:
+    from ..execution.contracts import Executor, ExecutorContext
+    from ..storage.contracts import ArtifactStore, LogStore, StateStore
+    from ..triggers.contracts import TriggerContext, TriggerSource
+
 #: Kinds of backend a profile selects.
-KINDS = ("state", "cache", "logs")
+KINDS = ("state", "cache", "logs", "executor", "trigger")
 
 #: First-party types that ship in their own distribution: type -> distribution.
 FIRST_PARTY: dict[str, str] = {
@@ -19,9 +30,21 @@ FIRST_PARTY: dict[str, str] = {
     "postgres": "sparkwing-postgres",
     "s3": "sparkwing-s3",
     "sqlite": "sparkwing-sqlite",
+    "k8s": "sparkwing-k8s",
+    "github": "sparkwing-github",
 }
 
-Factory = Callable[[Mapping[str, Any], "BackendContext"], Any]
+Factory = Callable[[Mapping[str, Any], Any], Any]
+#: ``factory(config, context) -> StateStore``
+StateFactory = Callable[[Mapping[str, Any], "BackendContext"], "StateStore"]
+#: ``factory(config, context) -> ArtifactStore`` (the profile's ``cache:`` surface)
+CacheFactory = Callable[[Mapping[str, Any], "BackendContext"], "ArtifactStore"]
+#: ``factory(config, context) -> LogStore``
+LogFactory = Callable[[Mapping[str, Any], "BackendContext"], "LogStore"]
+#: ``factory(config, context) -> Executor``
+ExecutorFactory = Callable[[Mapping[str, Any], "ExecutorContext"], "Executor"]
+#: ``factory(config, context) -> TriggerSource``
+TriggerFactory = Callable[[Mapping[str, Any], "TriggerContext"], "TriggerSource"]
 
 
 @dataclass(slots=True)
@@ -46,11 +69,52 @@ class Backend:
 
 
 @dataclass
-class BackendRegistry:
-    """Store factories by ``(kind, type_name)``, filled through ``sparkwing_register_backends``."""
+class Registry:
+    """Factories by ``(kind, type_name)``, filled through the ``sparkwing_register_*`` hooks."""
 
     backends: dict[tuple[str, str], Backend] = field(default_factory=dict)
     current_provider: str = ""
+
+    # -- typed registration ---------------------------------------------------
+    def add_state_store(
+        self, type_name: str, factory: StateFactory, *, required: tuple[str, ...] = (),
+        optional: tuple[str, ...] = (), description: str = "",
+    ) -> None:
+        """Provide ``state: {type: TYPE_NAME, ...}``: runs, nodes, events, coordination."""
+        self.register("state", type_name, factory, required=required, optional=optional,
+                      description=description)
+
+    def add_cache_store(
+        self, type_name: str, factory: CacheFactory, *, required: tuple[str, ...] = (),
+        optional: tuple[str, ...] = (), description: str = "",
+    ) -> None:
+        """Provide ``cache: {type: TYPE_NAME, ...}``: artifacts and memoized outputs."""
+        self.register("cache", type_name, factory, required=required, optional=optional,
+                      description=description)
+
+    def add_log_store(
+        self, type_name: str, factory: LogFactory, *, required: tuple[str, ...] = (),
+        optional: tuple[str, ...] = (), description: str = "",
+    ) -> None:
+        """Provide ``logs: {type: TYPE_NAME, ...}``: per-node log records."""
+        self.register("logs", type_name, factory, required=required, optional=optional,
+                      description=description)
+
+    def add_executor(
+        self, type_name: str, factory: ExecutorFactory, *, required: tuple[str, ...] = (),
+        optional: tuple[str, ...] = (), description: str = "",
+    ) -> None:
+        """Provide ``executor: {type: TYPE_NAME, ...}``: where attempts of jobs run."""
+        self.register("executor", type_name, factory, required=required, optional=optional,
+                      description=description)
+
+    def add_trigger_source(
+        self, name: str, factory: TriggerFactory, *, required: tuple[str, ...] = (),
+        optional: tuple[str, ...] = (), description: str = "",
+    ) -> None:
+        """Provide a trigger source named *name* (it becomes the runs' ``trigger.source``)."""
+        self.register("trigger", name, factory, required=required, optional=optional,
+                      description=description)
 
     def register(
         self,
@@ -62,7 +126,7 @@ class BackendRegistry:
         optional: tuple[str, ...] = (),
         description: str = "",
     ) -> None:
-        """Register *factory* for stores of *kind* under *type_name*.
+        """Register *factory* for *kind* under *type_name* (the typed ``add_*`` methods call this).
 
         Raises :class:`PluginError` for an unknown kind or a type already
         registered by another plugin.
@@ -127,3 +191,7 @@ class BackendRegistry:
         """Validate *config* and build the store."""
         backend = self.validate(kind, config, where or f"{kind}")
         return backend.factory(config, context)
+
+
+#: The name the registry had while it held only stores.
+BackendRegistry = Registry

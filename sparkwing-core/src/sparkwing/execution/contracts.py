@@ -1,0 +1,112 @@
+"""The executor contract: run one attempt of one job somewhere and report how it ended.
+
+The orchestrator owns everything around an attempt (dependencies, retries,
+memoize, concurrency groups, gates, recording the node row); an executor owns
+only *where and how the body runs*. It must
+
+* stream the attempt's output lines into the log store as they are written
+  (through :attr:`Attempt.log` when it runs in this process, or by forwarding
+  the lines of a remote process to it);
+* honour :attr:`Attempt.timeout_s` (the outcome is then ``failed`` with
+  ``failure_reason="timeout"``);
+* stop everything it started when the awaiting task is cancelled
+  (``asyncio.CancelledError`` is raised into :meth:`Executor.run_attempt`;
+  clean up, then let it propagate);
+* return an :class:`AttemptResult`, never raise for a failure of the job
+  itself (an exception escaping ``run_attempt`` is recorded as an internal
+  error of the executor).
+
+The executor conformance suite (:mod:`sparkwing.testing.suites.executors`)
+checks these promises for any executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ..dsl.nodes import JobNode
+    from ..runtime.context import Context
+
+#: Version of the plugin contract (hooks, registries, executor and trigger
+#: contracts). A plugin declares the version it was built for; core refuses
+#: one built for a newer contract.
+CONTRACT_VERSION = 1
+
+#: How an attempt ended.
+AttemptOutcome = Literal["success", "failed", "cancelled"]
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One attempt of one job, as the orchestrator hands it to an executor.
+
+    Everything an out-of-process executor needs is plain data (ids, the
+    profile, the working directory, timeouts, environment). ``node`` and
+    ``context`` are the live objects for executors that run the body in this
+    process; remote executors use only the ids and the ``node exec`` entry.
+    """
+
+    run_id: str
+    node_id: str
+    attempt: int
+    pipeline: str
+    workdir: Path
+    profile: str = "laptop"
+    timeout_s: float | None = None
+    no_progress_s: float | None = None
+    dry_run: bool = False
+    #: Environment the job's commands get on top of the parent's (job ``.env()`` values).
+    env: dict[str, str] = field(default_factory=dict)
+    #: Values that must never appear in logs or outputs (secrets, secret inputs).
+    secret_values: list[str] = field(default_factory=list)
+    #: The executor's own block from the profile (``executor: {type: NAME, ...}``), minus ``type``.
+    config: Mapping[str, Any] = field(default_factory=dict)
+    #: Executor-specific settings from the job's modifiers (image, resources, ...).
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    node: JobNode | None = None
+    context: Context | None = None
+
+
+@dataclass(slots=True)
+class AttemptResult:
+    """How one attempt ended."""
+
+    outcome: AttemptOutcome
+    #: Process exit code when the body was a command or a process (else ``None``).
+    exit_code: int | None = None
+    #: Machine-readable cause of a failure: ``timeout``, ``no_progress``, ``verify``,
+    #: ``before_run``, ``oom``, ``image_pull``, ``evicted``, ``agent_lost``, ... ("" if none).
+    failure_reason: str = ""
+    #: One-line, already masked, human-readable error ("" on success).
+    error: str = ""
+    #: The body's JSON-serialisable return value (success only).
+    output: Any = None
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs attempts of jobs. One instance serves a whole run (and may serve several)."""
+
+    #: The type name it is registered under (``local``, ``process``, ``k8s``, ...).
+    name: str
+
+    async def run_attempt(self, attempt: Attempt) -> AttemptResult:
+        """Run *attempt* to completion and report how it ended (see the module docs)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the executor holds (pools, clients). Called once, at the end of a run."""
+        ...
+
+
+@dataclass(slots=True)
+class ExecutorContext:
+    """What an executor factory may need besides its config block."""
+
+    home: Path
+    profile: str = "laptop"
+    workers: int = 0
