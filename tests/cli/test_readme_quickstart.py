@@ -70,3 +70,31 @@ def test_readme_quickstart_runs(tmp_path: Path) -> None:
     # recorded where the README says: ~/.sparkwing
     assert (home / ".sparkwing" / "state.db").is_file()
     assert (home / ".sparkwing" / "runs" / run_id / "hello.log").is_file()
+
+
+def setup_block() -> list[str]:
+    """The commands of the README's "Set up" block, comments stripped."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```bash\n(.*?)```", section, re.S)[0]
+    return [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
+
+
+def test_setup_block_is_install_example_tests_and_ci_runs_the_same_tests() -> None:
+    install, example, tests = setup_block()
+    assert install == "bash scripts/install.sh"
+    assert example.startswith("uv run sparkwing run -C examples/")
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert tests in [line.strip() for line in ci], ".ci/run must run the README's test command"
+
+
+def test_setup_block_example_runs_on_the_embedded_default(tmp_path: Path) -> None:
+    example = setup_block()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKWING_", "VIRTUAL_ENV"))}
+    env.update(SPARKWING_HOME=str(tmp_path / "home"), NO_COLOR="1")
+    argv = example.split()[2:]  # "uv run" is how a shell outside the venv reaches it
+    proc = subprocess.run([str(Path(sys.prefix) / "bin" / argv[0]), *argv[1:]], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "home" / "state.db").is_file()
+    assert '"status":"success"' in proc.stdout.replace(" ", "")
