@@ -27,6 +27,11 @@ from ..errors import ConfigError
 _CACHE_FORMAT = "v1"
 #: Cached trees kept before the oldest are removed.
 _CACHE_KEEP = 64
+#: Largest config file read (bytes); configs are a few KiB.
+MAX_CONFIG_BYTES = 1 << 20
+#: Most nodes a file may expand to once aliases are followed (a "billion laughs"
+#: file expands exponentially; a real config has a few hundred nodes).
+MAX_CONFIG_NODES = 100_000
 
 _PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
@@ -151,9 +156,14 @@ def load_yaml(path: Path, display: str | None = None) -> Node | None:
     """
     shown = display if display is not None else display_path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{shown}: too large for a config file (over {MAX_CONFIG_BYTES // 1024} KiB)"
+        )
     cache_file = _cache_file(data)
     if cache_file is not None:
         try:
@@ -197,22 +207,40 @@ def parse_yaml(text: str, shown: str) -> Node | None:
     if root is None:
         return None
     try:
-        return _from_yaml(root)
+        return _Converter(yaml.ScalarNode, yaml.SequenceNode).convert(root)
     except RecursionError:
         raise ConfigError(f"{shown}: invalid YAML: nesting too deep or a recursive alias") from None
+    except _TooManyNodes:
+        raise ConfigError(
+            f"{shown}: invalid YAML: expands to more than {MAX_CONFIG_NODES} values "
+            "(aliases that repeat each other?)"
+        ) from None
 
 
-def _from_yaml(node: Any) -> Node:
-    import yaml
+class _TooManyNodes(Exception):
+    """The tree being converted passed :data:`MAX_CONFIG_NODES`."""
 
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.ScalarNode):
-        tag = node.tag
-        kind = tag.rsplit(":", 1)[-1] if tag.startswith("tag:yaml.org,2002:") else "tag " + tag
-        return Scalar(line, node.value, kind)
-    if isinstance(node, yaml.SequenceNode):
-        return Sequence(line, [_from_yaml(item) for item in node.value])
-    return Mapping(line, [(_from_yaml(k), _from_yaml(v)) for k, v in node.value])
+
+class _Converter:
+    """Turns PyYAML nodes into :class:`Node` trees, counting every node aliases expand to."""
+
+    def __init__(self, scalar: type, sequence: type) -> None:
+        self.scalar = scalar
+        self.sequence = sequence
+        self.left = MAX_CONFIG_NODES
+
+    def convert(self, node: Any) -> Node:
+        self.left -= 1
+        if self.left < 0:
+            raise _TooManyNodes
+        line = node.start_mark.line + 1
+        if isinstance(node, self.scalar):
+            tag = node.tag
+            kind = tag.rsplit(":", 1)[-1] if tag.startswith("tag:yaml.org,2002:") else "tag " + tag
+            return Scalar(line, node.value, kind)
+        if isinstance(node, self.sequence):
+            return Sequence(line, [self.convert(item) for item in node.value])
+        return Mapping(line, [(self.convert(k), self.convert(v)) for k, v in node.value])
 
 
 def _construct_slow(node: Scalar) -> Any:
