@@ -98,7 +98,10 @@ async def client(aiohttp_client: Any, stores: Any) -> Any:
     """A test client of the dashboard app over the test's stores."""
     from sparkwing_server.localws.app import make_app
 
-    return await aiohttp_client(make_app(stores))
+    test_client = await aiohttp_client(make_app(stores))
+    # what the dashboard's own page sends with every write
+    test_client.session.headers["Origin"] = f"http://{test_client.host}:{test_client.port}"
+    return test_client
 
 
 # -- Server-Sent Events ------------------------------------------------------------------------

@@ -7,12 +7,12 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from sparkwing.errors import NotFoundError, SparkwingError
 
 from .. import __version__
+from ..requestguard import RequestPolicy
 from . import actions_api, logs_api, runs_api, streams
 from .context import CONTEXT_KEY, ServerContext, ServerOptions, context_of
 from .errors import json_response
@@ -41,8 +41,13 @@ _log = _Log()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+#: Where the dashboard's request policy is kept on the application.
+POLICY_KEY = web.AppKey("policy", RequestPolicy)
+
+
 def make_app(stores: Any, *, read_only: bool = False,
-             options: ServerOptions | None = None) -> web.Application:
+             options: ServerOptions | None = None,
+             policy: RequestPolicy | None = None) -> web.Application:
     """Build the dashboard application over opened *stores*.
 
     *stores* needs ``state`` (a :class:`~sparkwing.storage.contracts.StateStore`)
@@ -51,10 +56,14 @@ def make_app(stores: Any, *, read_only: bool = False,
     non-GET ``/api/*`` request is refused with 405. Plugins add routes
     through ``sparkwing_add_server_routes(app, context)``, where *context* is
     the :class:`ServerContext`. The caller keeps ownership of the stores.
+    *policy* says which ``Host`` names and write credentials are accepted
+    (default: loopback names only, writes from the server's own page only;
+    see :mod:`sparkwing_server.requestguard`).
     """
     ctx = ServerContext(stores=stores, read_only=read_only, options=options or ServerOptions())
-    app = web.Application(middlewares=[_api_guard])
+    app = web.Application(middlewares=[_request_guard, _api_guard])
     app[CONTEXT_KEY] = ctx
+    app[POLICY_KEY] = policy or RequestPolicy()
 
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/v1/version", version)
@@ -107,20 +116,26 @@ async def _reconcile_loop(ctx: ServerContext) -> None:
 
 
 @web.middleware
-async def _api_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse writes in read-only mode; answer API errors as JSON."""
-    api = request.path.startswith("/api/")
-    if not api:
-        return await handler(request)
-    if request.method not in _SAFE_METHODS:
-        if context_of(request).read_only:
+async def _request_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse foreign ``Host`` names, writes in read-only mode, forged writes, non-JSON bodies."""
+    policy = request.app[POLICY_KEY]
+    refusal = policy.check_host(request.host)
+    if refusal is None and request.method not in _SAFE_METHODS:
+        if context_of(request).read_only and request.path.startswith("/api/"):
             response = json_response({"error": READ_ONLY_MESSAGE}, status=405)
             response.headers["Allow"] = "GET, HEAD, OPTIONS"
             return response
-        origin = request.headers.get("Origin")
-        if origin and urlsplit(origin).netloc != request.host:
-            # A page from another site cannot make the browser act on local runs.
-            return json_response({"error": "cross-origin writes are refused"}, status=403)
+        refusal = policy.check_write(request.headers, request.host, request.body_exists)
+    if refusal is not None:
+        return json_response({"error": refusal.message}, status=refusal.status)
+    return await handler(request)
+
+
+@web.middleware
+async def _api_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer API errors as JSON."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
     try:
         return await handler(request)
     except web.HTTPException as exc:

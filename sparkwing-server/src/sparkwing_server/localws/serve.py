@@ -75,6 +75,10 @@ def bind_socket(address: Address) -> socket.socket:
     return sock
 
 
+#: The dashboard's write token (``Authorization: Bearer ...``), made anew at each start.
+TOKEN_FILE = "dashboard.token"
+
+
 def serve(address: Address, *, profile: str | None = None, read_only: bool = False,
           pid_file: Path | None = None) -> int:
     """Serve the dashboard on *address* until SIGTERM/SIGINT; return the exit status.
@@ -114,10 +118,14 @@ async def _serve(stores: Any, sock: socket.socket, address: Address, *, read_onl
     import asyncio
 
     from aiohttp import web
+    from sparkwing.paths import sparkwing_home
 
+    from ..requestguard import RequestPolicy, new_token_file
     from .app import make_app
 
-    app = make_app(stores, read_only=read_only)
+    token = new_token_file(sparkwing_home() / TOKEN_FILE)
+    app = make_app(stores, read_only=read_only,
+                   policy=RequestPolicy.for_listener(address.host, token=token))
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
