@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sparkwing.errors import ConfigError, StoreError
+from sparkwing.paths import make_private_dir, open_private
 from sparkwing.storage.sql.migrations import ensure_sqlite_schema
 
 #: Environment variable holding the busy timeout in milliseconds.
@@ -60,9 +61,12 @@ def open_connection(path: Path, timeout_ms: int) -> sqlite3.Connection:
     """
     where = describe(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
+        # Created owner-only before SQLite opens it; SQLite gives the -wal and
+        # -shm files the database file's permissions.
+        os.close(open_private(path, os.O_RDWR | os.O_CREAT))
     except OSError as exc:
-        raise StoreError(f"cannot create the directory of {where}: {exc.strerror or exc}") from exc
+        raise StoreError(f"cannot create {where}: {exc.strerror or exc}") from exc
     try:
         conn = sqlite3.connect(
             str(path),

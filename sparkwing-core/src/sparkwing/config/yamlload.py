@@ -224,7 +224,7 @@ class _TooManyNodes(Exception):
 class _Converter:
     """Turns PyYAML nodes into :class:`Node` trees, counting every node aliases expand to."""
 
-    def __init__(self, scalar: type, sequence: type) -> None:
+    def __init__(self, scalar: type[Any], sequence: type[Any]) -> None:
         self.scalar = scalar
         self.sequence = sequence
         self.left = MAX_CONFIG_NODES
@@ -279,10 +279,10 @@ def _cache_file(data: bytes) -> Path | None:
 
 def _write_cache(target: Path, tree: Node | None) -> None:
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(_to_json(tree), separators=(",", ":")), "utf-8")
-        os.replace(tmp, target)
+        from ..paths import make_private_dir, write_private_text
+
+        make_private_dir(target.parent)
+        write_private_text(target, json.dumps(_to_json(tree), separators=(",", ":")))
         entries = list(target.parent.glob(f"{_CACHE_FORMAT}-*.json"))
         if len(entries) > _CACHE_KEEP:
             entries.sort(key=lambda p: p.stat().st_mtime_ns)

@@ -73,6 +73,7 @@ class SecretSource:
     def get(self, name: str) -> str:
         """Return the secret *name* or raise :class:`SecretMissing`."""
         if self._values is None:
+            warn_if_readable(self.path)
             self._values = parse_dotenv(self.path)
         try:
             return self._values[name]
@@ -80,3 +81,17 @@ class SecretSource:
             raise SecretMissing(
                 f'secret "{name}" is not set; add {name}=... to {self.path}'
             ) from None
+
+
+def warn_if_readable(path: Path) -> bool:
+    """Print one warning line when other users can read the secrets file *path*; say if it did."""
+    from ..paths import loosely_readable
+
+    if not loosely_readable(path):
+        return False
+    import sys
+
+    mode = path.stat().st_mode & 0o777
+    print(f"warning: {path} is readable by other users (mode {mode:04o}); "
+          f"make it private with: chmod 600 {path}", file=sys.stderr)
+    return True

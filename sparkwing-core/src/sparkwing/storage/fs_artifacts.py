@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ..errors import NotFoundError, PlanError, StoreError
 from ..ids import validate_node_id
+from ..paths import make_private_dir, open_private
 
 TMP_PREFIX = ".sw-tmp-"
 _DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -79,7 +80,7 @@ class FilesystemArtifactStore:
     def _write_atomic(self, target: Path, data: bytes, what: str) -> None:
         for _attempt in range(5):
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                make_private_dir(target.parent)
             except (FileExistsError, NotADirectoryError) as exc:
                 raise StoreError(
                     f"cannot store {what}: a parent of it is already stored as data"
@@ -88,7 +89,7 @@ class FilesystemArtifactStore:
                 raise StoreError(f"cannot store {what}: {exc}") from exc
             tmp = target.parent / f"{TMP_PREFIX}{os.urandom(8).hex()}"
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
             except FileNotFoundError:
                 continue  # a concurrent delete removed the now-empty directory: retry
             except OSError as exc:

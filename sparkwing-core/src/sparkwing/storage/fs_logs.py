@@ -39,6 +39,7 @@ from typing import BinaryIO
 
 from ..errors import StoreError, UsageError
 from ..ids import node_filename, validate_node_id
+from ..paths import make_private_dir, open_private
 from .contracts import ENVELOPE, LogChunk
 
 ENVELOPE_FILE = "_envelope.ndjson"
@@ -237,7 +238,7 @@ class FilesystemLogWriter:
         self._size = 0
         try:
             if self._fd is None:
-                self._fd = os.open(self.path, _OPEN_FLAGS, 0o644)
+                self._fd = open_private(self.path, _OPEN_FLAGS)
             view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
@@ -292,7 +293,7 @@ class FilesystemLogStore:
     def _ensure_dir(self, run_dir: Path) -> None:
         """Create *run_dir* once per store (caller holds the lock)."""
         if run_dir not in self._made:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(run_dir)
             self._made.add(run_dir)
 
     def _refresh(self, run_id: str, run_dir: Path) -> _Index:
@@ -339,7 +340,7 @@ class FilesystemLogStore:
                     self._ensure_dir(run_dir)
                     fd = self._index_fds.get(run_id)
                     if fd is None:
-                        fd = os.open(run_dir / INDEX_FILE, _OPEN_FLAGS, 0o644)
+                        fd = open_private(run_dir / INDEX_FILE, _OPEN_FLAGS)
                         self._index_fds[run_id] = fd
                     data = line.encode("utf-8")
                     os.write(fd, data)

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sparkwing.errors import SparkwingError
+from sparkwing.paths import make_private_dir, open_private, write_private_text
 
 from .. import __version__
 from .address import Address
@@ -152,9 +153,7 @@ def _read_pid(home: Path) -> int | None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_private_text(path, text)
 
 
 def _forget(home: Path, pid: int | None = None) -> None:
@@ -283,7 +282,7 @@ def start(home: Path, address: Address, *, profile: str | None = None, read_only
     """
     if address.port == 0:
         raise DashboardError("dashboard start needs a fixed port, not 0")
-    home.mkdir(parents=True, exist_ok=True)
+    make_private_dir(home)
     replaced: int | None = None
     resident = status(home)
     if resident is not None:
@@ -306,7 +305,7 @@ def start(home: Path, address: Address, *, profile: str | None = None, read_only
     if read_only:
         command.append("--read-only")
     env = dict(os.environ, SPARKWING_HOME=str(home), PYTHONUNBUFFERED="1")
-    with open(log, "ab") as out:
+    with os.fdopen(open_private(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as out:
         offset = out.tell()
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
