@@ -7,7 +7,7 @@ import functools
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sparkwing.errors import NotFoundError, SparkwingError
@@ -39,7 +39,7 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class _Log:
     """The server's program log (structlog, bound on first use)."""
 
-    def exception(self, msg: str, *args: Any) -> None:
+    def exception(self, msg: str, *args: object) -> None:
         from sparkwing.proglog import get_logger
 
         get_logger("sparkwing.localws").exception(msg % args if args else msg)

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from aiohttp import web
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sparkwing.storage.contracts import LogStore, StateStore
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(slots=True)
@@ -87,21 +88,19 @@ class ServerContext:
                 pool.shutdown(wait=False, cancel_futures=True)
         self._state_pool = self._logs_pool = None
 
-    async def state_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def state_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one state-store call off the event loop and return its result."""
-        return await _call(self._state_pool, fn, args, kwargs)
+        return await _call(self._state_pool, functools.partial(fn, *args, **kwargs))
 
-    async def logs_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def logs_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one log-store call (or other file work) off the event loop."""
-        return await _call(self._logs_pool, fn, args, kwargs)
+        return await _call(self._logs_pool, functools.partial(fn, *args, **kwargs))
 
 
-async def _call(pool: ThreadPoolExecutor | None, fn: Callable[..., T], args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> T:
+async def _call(pool: ThreadPoolExecutor | None, call: Callable[[], T]) -> T:
     if pool is None:
-        return fn(*args, **kwargs)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+        return call()
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
 
 
 #: Application key under which the :class:`ServerContext` is stored.
