@@ -19,6 +19,13 @@ def test_ruff() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_mypy_is_strict() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert config["strict"] is True
+
+
 def test_mypy() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "mypy", "--no-incremental", *SOURCES],

@@ -272,3 +272,29 @@ def test_runs_list_filters_and_search(new_page: Any, shot: Any, browser: Any, da
     expect(rows.first.locator(".pipeline")).to_have_text("broken")
     shot(page, "runs-filtered")
     assert page_errors == []
+
+
+def test_the_page_gets_every_event_kind_from_the_server(new_page: Any, browser: Any,
+                                                        dashboard: Dashboard,
+                                                        page_errors: list[str]) -> None:
+    from sparkwing.events import all_kinds, kinds_by_stream
+
+    page = new_page(browser, page_errors)
+    page.goto(dashboard.url)
+    expect(page.locator(".empty")).to_contain_text("No runs")
+    seen = page.evaluate("""async () => {
+        const m = await import("/static/kinds.js");
+        const names = Object.keys(JSON.parse(
+            document.getElementById("sparkwing-event-kinds").textContent).state);
+        let unknown = "";
+        try { m.EV.NOT_A_KIND; } catch (err) { unknown = String(err.message); }
+        return {
+            all: Object.fromEntries(Object.keys(m.EV).map((k) => [k, m.EV[k]])),
+            state: [...m.STATE_KINDS], log: [...m.LOG_KINDS], names, unknown,
+        };
+    }""")
+    assert seen["all"] == all_kinds()
+    assert sorted(seen["state"]) == sorted(kinds_by_stream()["state"].values())
+    assert sorted(seen["log"]) == sorted(kinds_by_stream()["log"].values())
+    assert "NOT_A_KIND" in seen["unknown"]
+    assert page_errors == []

@@ -183,12 +183,12 @@ async def test_runs_stream_pushes_the_list_when_it_changes(client: Any, rec: Any
     rec.run("deploy", status="success")
     reader = await open_stream(client, "/api/v1/runs/stream?pipeline=build", sse)
     first = await reader.next()
-    assert first.event == "runs" and [r["id"] for r in first.json()["runs"]] == [old.id]
+    assert first.event == "runs_page" and [r["id"] for r in first.json()["runs"]] == [old.id]
     new = rec.run("build", status="running")
-    changed = await reader.until(lambda f: f.event == "runs")
+    changed = await reader.until(lambda f: f.event == "runs_page")
     assert [r["id"] for r in changed.json()["runs"]] == [new.id, old.id]
     rec.finish(new.id)
-    flipped = await reader.until(lambda f: f.event == "runs")
+    flipped = await reader.until(lambda f: f.event == "runs_page")
     assert flipped.json()["runs"][0]["status"] == "success"
 
 

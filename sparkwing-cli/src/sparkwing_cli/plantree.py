@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkwing.durations import format_duration
+
+if TYPE_CHECKING:
+    from sparkwing.dsl.inputs import InputSpec
 
 
 def _given(argv: Sequence[str], flag: str, short: str) -> bool:
@@ -17,7 +20,7 @@ def _given(argv: Sequence[str], flag: str, short: str) -> bool:
     return False
 
 
-def placeholder(spec: Any) -> str:
+def placeholder(spec: InputSpec) -> str:
     """A stand-in value for a required input that was not given."""
     if spec.kind in ("int", "float"):
         return "0"
@@ -28,7 +31,7 @@ def placeholder(spec: Any) -> str:
     return f"<{spec.flag}>"
 
 
-def fill_placeholders(specs: Sequence[Any], argv: Sequence[str],
+def fill_placeholders(specs: Sequence[InputSpec], argv: Sequence[str],
                       defaults: dict[str, str]) -> tuple[list[str], dict[str, str]]:
     """Append ``--flag=<placeholder>`` for every required input neither given nor defaulted.
 

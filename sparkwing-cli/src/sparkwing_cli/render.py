@@ -7,9 +7,13 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from sparkwing import events
 from sparkwing.durations import format_duration
+
+if TYPE_CHECKING:
+    from sparkwing.storage.records import Run
 
 #: SGR colour codes of run statuses and node outcomes.
 STATUS_COLOURS = {
@@ -68,7 +72,7 @@ def local_time(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
-def run_duration(run: Any, now: float | None = None) -> float | None:
+def run_duration(run: Run, now: float | None = None) -> float | None:
     """Seconds a run took (or has taken so far, while live)."""
     start = run.started_at or run.created_at
     if not start:
@@ -84,12 +88,12 @@ def span(started: float | None, finished: float | None) -> str:
     return format_duration(max(0.0, (finished or time.time()) - started))
 
 
-def git_ref(run: Any) -> str:
+def git_ref(branch: str, sha: str) -> str:
     """``branch@sha7`` (either part may be missing; ``-`` when both are)."""
-    sha = (run.git_sha or "")[:7]
-    if run.git_branch and sha:
-        return f"{run.git_branch}@{sha}"
-    return run.git_branch or (f"@{sha}" if sha else "-")
+    short = (sha or "")[:7]
+    if branch and short:
+        return f"{branch}@{short}"
+    return branch or (f"@{short}" if short else "-")
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str] | None = None,
@@ -131,9 +135,9 @@ def record_text(rec: dict[str, Any]) -> str:
     event = rec.get("event") or ""
     raw_attrs = rec.get("attrs")
     attrs: dict[str, Any] = raw_attrs if isinstance(raw_attrs, dict) else {}
-    if event == "step_start" and not msg:
+    if event == events.LOG_STEP_START and not msg:
         return f"step {rec.get('step', '')} started"
-    if event == "step_end" and not msg:
+    if event == events.LOG_STEP_END and not msg:
         outcome = attrs.get("outcome", "")
         dur = attrs.get("duration_ms")
         text = f"step {rec.get('step', '')} {outcome}".rstrip()
@@ -172,8 +176,8 @@ def format_record(rec: dict[str, Any], fmt: str, *, colour: bool = False,
     level = str(rec.get("level") or "info")
     event = str(rec.get("event") or "")
     code = _LEVEL_COLOURS.get(level, "")
-    if not code and event and event not in ("exec_line",):
-        code = "36" if event in ("exec_start",) else "1"
+    if not code and event and event != events.LOG_EXEC_LINE:
+        code = "36" if event == events.LOG_EXEC_START else "1"
     parts = [paint(_clock(str(rec.get("ts") or "")), "90", colour)]
     if show_node:
         shown = label or "run"

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from sparkwing.config import ProjectConfig, Stores
+    from sparkwing.orchestrator.reconcile import Reconciled
+    from sparkwing.storage.contracts import StateStore
+    from sparkwing.storage.records import Run
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +37,7 @@ def profile_option(fn: F) -> F:
     )(fn)
 
 
-def current_project(start: Path | None = None) -> Any:
+def current_project(start: Path | None = None) -> ProjectConfig | None:
     """The project at or above *start* (cwd), or ``None`` when there is none.
 
     A ``.sparkwing/`` without ``sparkwing.yaml`` is not a project here; an
@@ -46,7 +52,7 @@ def current_project(start: Path | None = None) -> Any:
     return load_project(start)
 
 
-def open_read_stores(profile: str | None, *, reconcile: bool = True) -> Any:
+def open_read_stores(profile: str | None, *, reconcile: bool = True) -> Stores:
     """Open the state, logs and cache stores for a read command.
 
     With *reconcile*, orphaned runs (dead process, stale heartbeat) are
@@ -65,14 +71,14 @@ def open_read_stores(profile: str | None, *, reconcile: bool = True) -> Any:
     return stores
 
 
-def reconcile_now(state: Any) -> list[Any]:
+def reconcile_now(state: StateStore) -> list[Reconciled]:
     """Settle orphaned runs in *state* (see :mod:`sparkwing.orchestrator.reconcile`)."""
     from sparkwing.orchestrator.reconcile import reconcile
 
     return reconcile(state)
 
 
-def newest_first(runs: list[Any]) -> list[Any]:
+def newest_first(runs: list[Run]) -> list[Run]:
     """*runs* ordered newest first by creation time (then id).
 
     Stores return runs in id order, which follows start time only as finely
@@ -82,7 +88,7 @@ def newest_first(runs: list[Any]) -> list[Any]:
     return sorted(runs, key=lambda r: (r.created_at or 0.0, r.id), reverse=True)
 
 
-def find_run(state: Any, ref: str) -> Any:
+def find_run(state: StateStore, ref: str) -> Run:
     """Return the run *ref* names: an exact id, or ``latest``/``last`` for the newest run.
 
     Raises a one-line :class:`~sparkwing.errors.NotFoundError` (exit 1)
@@ -109,7 +115,7 @@ def find_run(state: Any, ref: str) -> Any:
     raise NotFoundError(f"run {ref} not found (see: sparkwing runs list)")
 
 
-def similar_run_id(state: Any, ref: str) -> str:
+def similar_run_id(state: StateStore, ref: str) -> str:
     """The newest run id that starts with *ref*, else the nearest one of the same second.
 
     Returns ``""`` when there is none.

@@ -91,12 +91,13 @@ def add_entry(text: str, name: str, entrypoint: str, description: str) -> str:
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    start = next((i for i, ln in enumerate(lines) if _TOP_PIPELINES.match(ln.rstrip("\r\n"))),
-                 None)
-    if start is None:
+    found = next(((i, m) for i, ln in enumerate(lines)
+                  if (m := _TOP_PIPELINES.match(ln.rstrip("\r\n")))), None)
+    if found is None:
         return "".join(lines) + "pipelines:\n" + "".join(
             entry_lines(name, entrypoint, description, "  "))
-    rest = _TOP_PIPELINES.match(lines[start].rstrip("\r\n")).group("rest")  # type: ignore[union-attr]
+    start, top = found
+    rest = top.group("rest")
     value = rest.split("#", 1)[0].strip()
     if value in ("[]", "null", "~"):
         lines[start] = "pipelines:\n"

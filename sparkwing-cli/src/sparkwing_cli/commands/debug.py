@@ -29,7 +29,9 @@ def list_cmd(run_id: str | None, show_all: bool, output: str, profile: str | Non
     finally:
         stores.close()
     if output == "json":
-        emit_ndjson([p.to_dict() for p in pauses])
+        from sparkwing.views import pause_view
+
+        emit_ndjson([pause_view(p) for p in pauses])
         return
     if not pauses:
         click.echo("no pauses held")

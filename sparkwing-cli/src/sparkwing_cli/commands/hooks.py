@@ -9,11 +9,14 @@ sparkwing is in the way (everything else is still installed).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..output import emit_json, output_option
+
+if TYPE_CHECKING:
+    from sparkwing.githooks import HookManager
 
 _dir_option = click.option(
     "-C", "--cd", "directory", metavar="DIR", default=None,
@@ -112,7 +115,7 @@ def status_cmd(directory: Path | None, output: str) -> None:
         click.echo(f"{st.hook:<12} {st.state:<10} {detail}")
 
 
-def _manager(directory: Path | None, *, need_project: bool) -> Any:
+def _manager(directory: Path | None, *, need_project: bool) -> HookManager:
     from sparkwing.config import find_project, load_project
     from sparkwing.config.project import PROJECT_DIR, PROJECT_FILE
     from sparkwing.errors import UsageError

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ..lazy import LazyGroup
 from ..output import emit_json, emit_ndjson, output_option
+
+if TYPE_CHECKING:
+    from sparkwing.config import PipelineEntry, ProjectConfig
 
 #: Subcommands that live in other modules (imported on first use).
 LAZY = {
@@ -80,13 +83,13 @@ def new_cmd(name: str, template: str, description: str, directory: Path | None) 
     click.echo(f"next: sparkwing run {name}")
 
 
-def _project(directory: Path | None) -> Any:
+def _project(directory: Path | None) -> ProjectConfig:
     from sparkwing.config import load_project
 
     return load_project(_start(directory))
 
 
-def _triggers(entry: Any) -> list[str]:
+def _triggers(entry: PipelineEntry) -> list[str]:
     return sorted(entry.on)
 
 

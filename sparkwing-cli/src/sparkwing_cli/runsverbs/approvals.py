@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ..output import emit_ndjson, output_option
 from ..render import ago, table
 from ..runstore import find_run, open_read_stores, profile_option
+
+if TYPE_CHECKING:
+    from sparkwing.storage.records import Run
 
 
 def approver() -> str:
@@ -29,18 +34,20 @@ def approvals_group() -> None:
 @output_option
 def list_cmd(run_ref: str | None, show_all: bool, profile: str | None, output: str) -> None:
     """List approvals still waiting on live runs (with --all, every approval)."""
+    from sparkwing.views import approval_view
+
     with open_read_stores(profile) as stores:
         run_id = find_run(stores.state, run_ref).id if run_ref else None
         approvals = stores.state.list_approvals(run_id, pending_only=not show_all)
-        if not show_all:  # a gate of a run that ended can no longer be decided
-            live: dict[str, bool] = {}
-            for a in approvals:
-                if a.run_id not in live:
-                    run = stores.state.get_run(a.run_id)
-                    live[a.run_id] = run is not None and not run.terminal
-            approvals = [a for a in approvals if live[a.run_id]]
+        runs: dict[str, Run | None] = {}
+        for a in approvals:
+            if a.run_id not in runs:
+                runs[a.run_id] = stores.state.get_run(a.run_id)
+    if not show_all:  # a gate of a run that ended can no longer be decided
+        approvals = [a for a in approvals
+                     if (run := runs[a.run_id]) is not None and not run.terminal]
     if output == "json":
-        emit_ndjson([a.to_dict() for a in approvals])
+        emit_ndjson([approval_view(a, runs[a.run_id]) for a in approvals])
         return
     if not approvals:
         click.echo("no pending approvals" if not show_all else "no approvals")

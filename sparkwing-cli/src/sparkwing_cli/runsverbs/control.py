@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+from sparkwing import events
 from sparkwing.errors import UsageError
 
 from ..render import status_text, use_colour
 from ..runstore import find_run, open_read_stores, profile_option, reconcile_now
+
+if TYPE_CHECKING:
+    from sparkwing.config import Stores
+    from sparkwing.storage.contracts import StateStore
+    from sparkwing.storage.records import Run
 
 #: Exit code of ``runs wait`` when the timeout passes first.
 WAIT_TIMEOUT_EXIT = 2
@@ -26,7 +32,7 @@ def _duration(value: str, flag: str) -> float:
         raise UsageError(str(exc)) from None
 
 
-def _wait_terminal(stores: Any, run_id: str, timeout: float, poll: float) -> Any:
+def _wait_terminal(stores: Stores, run_id: str, timeout: float, poll: float) -> Run | None:
     """Poll until the run is terminal or *timeout* passes; return the last run read."""
     deadline = time.monotonic() + timeout
     while True:
@@ -40,7 +46,7 @@ def _wait_terminal(stores: Any, run_id: str, timeout: float, poll: float) -> Any
         reconcile_now(stores.state)
 
 
-def cancel_unowned(state: Any, run: Any, now: float) -> None:
+def cancel_unowned(state: StateStore, run: Run, now: float) -> None:
     """Cancel a run no process owns (``pending``, no pid): it and its nodes become cancelled."""
     reason = "cancelled before it started"
     for node in state.list_nodes(run.id):
@@ -48,11 +54,11 @@ def cancel_unowned(state: Any, run: Any, now: float) -> None:
             state.update_node(
                 run.id, node.node_id,
                 {"status": "done", "outcome": "cancelled", "error": reason, "finished_at": now},
-                ("node_cancelled", {"outcome": "cancelled", "reason": reason}),
+                (events.NODE_CANCELLED, {"outcome": "cancelled", "reason": reason}),
             )
     state.update_run(run.id, {"status": "cancelled", "error": reason, "finished_at": now,
                               "cancel_requested_at": now})
-    state.append_event(run.id, "run_finished", {"status": "cancelled", "error": reason})
+    state.append_event(run.id, events.RUN_FINISHED, {"status": "cancelled", "error": reason})
 
 
 @click.command("cancel")
@@ -86,7 +92,7 @@ def cancel_cmd(ctx: click.Context, run_ref: str, wait: bool, timeout: str,
             return
         if not run.cancel_requested_at:
             stores.state.update_run(run.id, {"cancel_requested_at": now})
-            stores.state.append_event(run.id, "cancel_requested",
+            stores.state.append_event(run.id, events.CANCEL_REQUESTED,
                                       {"by": os.environ.get("USER", "")})
         if not wait:
             click.echo(f"cancel requested for run {run.id}")
@@ -146,7 +152,7 @@ def prune_cmd(older_than: str | None, run_refs: tuple[str, ...], dry_run: bool,
     cutoff = time.time() - _duration(older_than, "--older-than") if older_than else None
     with open_read_stores(profile) as stores:
         state = stores.state
-        doomed: list[Any] = []
+        doomed: list[Run] = []
         for ref in run_refs:
             run = find_run(state, ref)
             if not run.terminal:
@@ -166,10 +172,10 @@ def prune_cmd(older_than: str | None, run_refs: tuple[str, ...], dry_run: bool,
                + ("" if dry_run or not unique else " and their logs"))
 
 
-def _finished_before(state: Any, cutoff: float) -> list[Any]:
+def _finished_before(state: StateStore, cutoff: float) -> list[Run]:
     from sparkwing.storage.records import TERMINAL_RUN_STATUSES, RunFilter
 
-    out: list[Any] = []
+    out: list[Run] = []
     before = ""
     while True:
         page = state.list_runs(RunFilter(statuses=sorted(TERMINAL_RUN_STATUSES),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sparkwing.durations import format_duration
@@ -20,7 +21,11 @@ from ..render import (
     use_colour,
 )
 from ..runstore import find_run, open_read_stores, profile_option, reconcile_now
-from .views import log_path, node_views, run_view
+
+if TYPE_CHECKING:
+    from sparkwing.config import Stores
+    from sparkwing.storage.contracts import LogStore
+    from sparkwing.storage.records import Run
 
 run_option = click.option(
     "--run", "run_ref", required=True, metavar="ID", help="Run id, or latest for the newest run."
@@ -32,18 +37,36 @@ FOLLOW_POLL_S = 0.5
 RECONCILE_EVERY_S = 5.0
 
 
-def status_payload(stores: Any, run: Any) -> dict[str, Any]:
-    """The ``runs status -o json`` object: run, nodes (with steps and excerpts), log_path."""
-    return {
-        "run": run_view(run),
-        "nodes": node_views(stores.state, run.id),
-        "log_path": log_path(stores.logs, run.id),
-    }
+def status_payload(stores: Stores, run: Run) -> dict[str, Any]:
+    """The ``runs status -o json`` object.
+
+    :func:`sparkwing.views.run_detail` (``run``, ``nodes`` with their steps
+    and excerpts, ``approvals``, ``pauses``: what the dashboard's API answers
+    for the run) plus ``log_path``.
+    """
+    from sparkwing.views import run_detail
+
+    payload = run_detail(stores.state, run)
+    payload["log_path"] = log_path(stores.logs, run.id)
+    return payload
+
+
+def log_path(logs: LogStore, run_id: str) -> str | None:
+    """The directory holding the run's log files, when the log store keeps them on this disk."""
+    run_dir = getattr(logs, "run_dir", None)
+    if run_dir is None:
+        return None
+    try:
+        path = run_dir(run_id)
+    except Exception:
+        return None
+    return str(path) if isinstance(path, os.PathLike) and os.path.isdir(path) else None
 
 
 def node_state(node: dict[str, Any]) -> str:
-    """A node's outcome when done, else its lifecycle status."""
-    return node["outcome"] or node["status"] if node["status"] == "done" else node["status"]
+    """A node's outcome when done, else its lifecycle status (of a node view)."""
+    status = str(node["status"])
+    return str(node["outcome"] or status) if status == "done" else status
 
 
 def print_status(payload: dict[str, Any], colour: bool) -> None:
@@ -52,7 +75,7 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
     out = click.echo
     out(f"{paint(run['id'], '1', colour)}  {run['pipeline']}  "
         f"{status_text(run['status'], colour)}")
-    ref = git_ref(_Obj(run))
+    ref = git_ref(run["git_branch"], run["git_sha"])
     trigger = run["trigger_source"] + (f" by {run['trigger_user']}" if run["trigger_user"] else "")
     out(f"  ref:      {ref}    trigger: {trigger}    profile: {run['profile'] or '-'}")
     started = run["started_at"] or run["created_at"]
@@ -116,14 +139,7 @@ def _arg_text(value: Any) -> str:
     return str(value)
 
 
-class _Obj:
-    """Attribute access on a run view (for the shared renderers)."""
-
-    def __init__(self, d: dict[str, Any]) -> None:
-        self.__dict__.update(d)
-
-
-def follow_until_done(stores: Any, run_id: str, colour: bool, *, quiet: bool = False) -> Any:
+def follow_until_done(stores: Stores, run_id: str, colour: bool, *, quiet: bool = False) -> Run:
     """Poll a run until it is terminal, printing each job's transitions; return the final run."""
     seen: dict[str, str] = {}
     last_reconcile = time.monotonic()
@@ -179,6 +195,8 @@ def status_cmd(ctx: click.Context, run_ref: str, follow: bool, profile: str | No
 @output_option
 def errors_cmd(run_ref: str, profile: str | None, output: str) -> None:
     """Show the failed jobs of a run: error, failure reason, exit code and last lines."""
+    from sparkwing.views import node_views
+
     with open_read_stores(profile) as stores:
         run = find_run(stores.state, run_ref)
         nodes = [n for n in node_views(stores.state, run.id) if n["outcome"] == "failed"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sparkwing.durations import format_duration
@@ -13,7 +13,9 @@ from sparkwing.errors import UsageError
 from ..output import emit_json, emit_ndjson, output_option
 from ..render import ago, git_ref, run_duration, status_text, table, use_colour
 from ..runstore import newest_first, open_read_stores, profile_option
-from .views import run_view
+
+if TYPE_CHECKING:
+    from sparkwing.storage.records import Run, RunFilter
 
 #: Runs ``runs stats`` looks at, newest first.
 STATS_WINDOW = 500
@@ -64,6 +66,7 @@ def list_cmd(pipelines: tuple[str, ...], statuses: tuple[str, ...], branch: str,
              output: str) -> None:
     """List recorded runs, newest first (-o json: one JSON object per line)."""
     from sparkwing.storage.records import RunFilter
+    from sparkwing.views import run_rows
 
     flt = RunFilter(
         pipelines=list(pipelines), statuses=check_statuses(statuses), branch=branch,
@@ -71,12 +74,13 @@ def list_cmd(pipelines: tuple[str, ...], statuses: tuple[str, ...], branch: str,
     )
     with open_read_stores(profile) as stores:
         runs = newest_first(stores.state.list_runs(flt))
+        rows = run_rows(stores.state, runs) if output == "json" and not quiet else []
     if quiet:
         for run in runs:
             click.echo(run.id)
         return
     if output == "json":
-        emit_ndjson([run_view(r) for r in runs])
+        emit_ndjson(rows)
         return
     if not runs:
         click.echo("no runs found" + (" (filters applied)" if _filtered(flt) else ""))
@@ -86,7 +90,7 @@ def list_cmd(pipelines: tuple[str, ...], statuses: tuple[str, ...], branch: str,
     header = ["RUN", "PIPELINE", "STATUS", "REF", "TRIGGER", "STARTED", "DURATION"]
     visible, shown = [], []
     for r in runs:
-        cells = [r.id, r.pipeline, r.status, git_ref(r), r.trigger_source or "-",
+        cells = [r.id, r.pipeline, r.status, git_ref(r.git_branch, r.git_sha), r.trigger_source or "-",
                  ago(r.started_at or r.created_at, now), format_duration(run_duration(r, now))]
         visible.append(cells)
         shown.append([*cells[:2], status_text(r.status, colour), *cells[3:]])
@@ -94,7 +98,7 @@ def list_cmd(pipelines: tuple[str, ...], statuses: tuple[str, ...], branch: str,
         click.echo(line)
 
 
-def _filtered(flt: Any) -> bool:
+def _filtered(flt: RunFilter) -> bool:
     return bool(flt.pipelines or flt.statuses or flt.branch or flt.sha_prefix or flt.search
                 or flt.since is not None)
 
@@ -106,7 +110,7 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def summarise(runs: list[Any]) -> dict[str, Any]:
+def summarise(runs: list[Run]) -> dict[str, Any]:
     """Counts by status, success rate over finished runs, and avg/p95 of finished durations."""
     from sparkwing.storage.records import RUN_STATUSES
 
@@ -142,7 +146,7 @@ def stats_cmd(pipelines: tuple[str, ...], since: str | None, profile: str | None
     flt = RunFilter(pipelines=list(pipelines), since=parse_since(since), limit=STATS_WINDOW)
     with open_read_stores(profile) as stores:
         runs = stores.state.list_runs(flt)
-    per: dict[str, list[Any]] = {}
+    per: dict[str, list[Run]] = {}
     for r in runs:
         per.setdefault(r.pipeline, []).append(r)
     result = summarise(runs)

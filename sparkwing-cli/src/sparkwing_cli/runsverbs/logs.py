@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sparkwing.errors import NotFoundError, UsageError
@@ -13,6 +13,10 @@ from sparkwing.errors import NotFoundError, UsageError
 from ..render import format_record, parse_line, record_text, use_colour
 from ..runstore import find_run, open_read_stores, profile_option, reconcile_now
 from .inspect import RECONCILE_EVERY_S, run_option
+
+if TYPE_CHECKING:
+    from sparkwing.config import Stores
+    from sparkwing.storage.contracts import LogStore, StateStore
 
 #: Seconds between reads while following.
 POLL_S = 0.2
@@ -74,7 +78,7 @@ def _by_time(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[st
     return [(raw, rec) for _, _, raw, rec in keyed]
 
 
-def _check_node(state: Any, logs: Any, run_id: str, node: str) -> None:
+def _check_node(state: StateStore, logs: LogStore, run_id: str, node: str) -> None:
     if state.get_node(run_id, node) is not None or node in logs.streams(run_id):
         return
     from sparkwing.config.suggest import closest
@@ -87,7 +91,7 @@ def _check_node(state: Any, logs: Any, run_id: str, node: str) -> None:
     raise NotFoundError(f'run {run_id} has no job "{node}" (jobs: {listed})')
 
 
-def _stopper(stores: Any, run_id: str) -> Callable[[], bool]:
+def _stopper(stores: Stores, run_id: str) -> Callable[[], bool]:
     """A ``stop()`` for following: true once the run is terminal (reconciling now and then)."""
     last = [time.monotonic()]
 
@@ -158,7 +162,7 @@ def logs_cmd(run_ref: str, node: str | None, tail: int | None, head: int | None,
         _follow_merged(logs, run.id, offsets, printer, stop)
 
 
-def _follow_merged(logs: Any, run_id: str, offsets: dict[str, int], printer: _Printer,
+def _follow_merged(logs: LogStore, run_id: str, offsets: dict[str, int], printer: _Printer,
                    stop: Callable[[], bool]) -> None:
     """Poll every stream of the run (new ones too) until ``stop()``, printing batches by time."""
     from sparkwing.storage.follow import BATCH

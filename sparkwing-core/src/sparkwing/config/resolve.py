@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, SparkwingError, StoreError
 from .profiles import LAPTOP, SURFACES, Profile, laptop_profile, load_user_profiles
 from .project import LOCAL_LABEL, PipelineEntry, ProjectConfig
+
+if TYPE_CHECKING:
+    from ..storage.contracts import ArtifactStore, LogStore, StateStore
 
 _TRUE = ("1", "true", "yes", "on")
 
@@ -170,9 +173,9 @@ def _check_surfaces(resolved: ResolvedProfile) -> None:
 class Stores:
     """The open stores of a resolved profile; close them with :meth:`close` (or ``with``)."""
 
-    state: Any
-    logs: Any
-    cache: Any
+    state: StateStore
+    logs: LogStore
+    cache: ArtifactStore
     resolved: ResolvedProfile
 
     def close(self) -> None:

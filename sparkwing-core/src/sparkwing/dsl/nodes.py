@@ -414,7 +414,7 @@ def _duration(value: float | str, node_id: str, what: str) -> float:
         raise PlanError(f'job "{node_id}": {exc}') from None
 
 
-def _callable(fn: Any, node_id: str, what: str) -> Callable[..., Any]:
+def _callable(fn: object, node_id: str, what: str) -> Callable[..., Any]:
     if not callable(fn):
         raise PlanError(f'job "{node_id}": {what}() needs a callable, got {type(fn).__name__}')
-    return fn  # type: ignore[no-any-return]
+    return fn

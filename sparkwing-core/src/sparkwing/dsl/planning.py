@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from ..errors import PlanError
 
@@ -32,11 +32,13 @@ class planning:
 
     def __init__(self, pipeline: str) -> None:
         self.pipeline = pipeline
-        self._token: object = None
+        self._token: Token[str] | None = None
 
     def __enter__(self) -> planning:
         self._token = _PLANNING.set(self.pipeline)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _PLANNING.reset(self._token)  # type: ignore[arg-type]
+        if self._token is not None:
+            _PLANNING.reset(self._token)
+            self._token = None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SparkwingError
+from ..events import LOG_EXEC_START
 from .nodelog import NodeLogger
 
 #: Read size for command output pipes.
@@ -143,7 +144,7 @@ def run_command(
     else:
         argv = [str(a) for a in command]
         text = " ".join(argv)
-    log.record(f"$ {text}", event="exec_start", step=step)
+    log.record(f"$ {text}", event=LOG_EXEC_START, step=step)
     started = time.monotonic()
     try:
         proc = subprocess.Popen(

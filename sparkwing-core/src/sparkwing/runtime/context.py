@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SparkwingError
+from ..events import LOG_NODE_ANNOTATION, LOG_NODE_SUMMARY
 from .command import ProcessTracker, run_command
 from .git import GitInfo
 from .nodelog import NodeLogger
@@ -139,14 +140,14 @@ class Context:
     def annotate(self, msg: str) -> None:
         """Add a persistent annotation to the job (shown in ``runs status`` and the dashboard)."""
         text = self.masker.mask(str(msg))
-        self.log.record(text, event="node_annotation", step=self.step_id)
+        self.log.record(text, event=LOG_NODE_ANNOTATION, step=self.step_id)
         if self._store_note is not None:
             self._store_note(self.node_id, "annotation", text)
 
     def summary(self, markdown: str) -> None:
         """Set the job's markdown summary (replacing an earlier one)."""
         text = self.masker.mask(str(markdown))
-        self.log.record("summary updated", event="node_summary", step=self.step_id)
+        self.log.record("summary updated", event=LOG_NODE_SUMMARY, step=self.step_id)
         if self._store_note is not None:
             self._store_note(self.node_id, "summary", text)
 

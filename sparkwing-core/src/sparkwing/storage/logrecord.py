@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from json.encoder import encode_basestring as _encode_str  # C-accelerated in CPython
 from typing import Any
 
+from ..events import LOG_EXEC_LINE
+
 #: The levels a record may carry.
 LEVELS = frozenset({"info", "warn", "error", "debug"})
 
@@ -30,6 +32,9 @@ RECORD_KEYS = ("ts", "level", "node", "step", "event", "msg", "attrs")
 MASK = "***"
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+#: The ``event`` key of command output records and the ``msg`` key that follows it.
+_EXEC_LINE_EVENT = f',"event":{_encode_str(LOG_EXEC_LINE)},"msg":'
 
 
 def format_ts(t: float) -> str:
@@ -138,7 +143,7 @@ def format_output_lines(
         head += [',"node":', _encode_str(node)]
     if step:
         head += [',"step":', _encode_str(step)]
-    head.append(',"event":"exec_line","msg":')
+    head.append(_EXEC_LINE_EVENT)
     prefix = "".join(head)
     encoded = list(map(_encode_str, text_lines))
     if not encoded:

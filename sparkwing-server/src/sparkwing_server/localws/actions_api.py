@@ -22,38 +22,24 @@ import time
 from typing import Any
 
 from aiohttp import web
-from sparkwing.orchestrator.approvals import ApprovalResolvedError, current_user, resolve
+from sparkwing.orchestrator.approvals import ApprovalResolvedError, resolve
+from sparkwing.storage.records import Approval, Pause, Run
+from sparkwing.views import approval_view, pause_view
 
+from .actor import actor
 from .context import ServerContext, context_of
 from .errors import fail, json_response
 from .launcher import sparkwing_argv, start_detached
 from .runs_api import get_run_or_404
-from .views import approval_view, pause_view
 
 routes = web.RouteTableDef()
 
-#: Header naming the person acting (else the dashboard's ``$USER``).
-USER_HEADER = "X-Sparkwing-User"
-#: Longest accepted ``X-Sparkwing-User`` value.
-MAX_USER_LENGTH = 128
 #: Longest accepted approval comment (characters).
 MAX_COMMENT_LENGTH = 4000
 #: Retry modes and the ``sparkwing runs retry`` flag of each.
 RETRY_MODES = {"failed": "--failed", "all": "--all"}
 #: How often a starting retry is checked (seconds).
 _START_POLL_S = 0.05
-
-
-def actor(request: web.Request) -> str:
-    """Who is acting: the ``X-Sparkwing-User`` header, else the dashboard process's user."""
-    raw = request.headers.get(USER_HEADER)
-    if raw is None:
-        return current_user()
-    user = raw.strip()
-    if not user or len(user) > MAX_USER_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in user):
-        fail(400, f"{USER_HEADER} must be a non-empty name of at most {MAX_USER_LENGTH} "
-                  "printable characters")
-    return user
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
@@ -104,7 +90,7 @@ async def run_approvals(request: web.Request) -> web.Response:
     return json_response({"approvals": [approval_view(a, run) for a in approvals]})
 
 
-async def _approval_or_404(ctx: ServerContext, run: Any, node_id: str) -> Any:
+async def _approval_or_404(ctx: ServerContext, run: Run, node_id: str) -> Approval:
     approval = await ctx.state_call(ctx.state.get_approval, run.id, node_id)
     if approval is None:
         fail(404, f'run {run.id} has no approval gate "{node_id}"')
@@ -173,7 +159,7 @@ async def release_pause(request: web.Request) -> web.Response:
     who = actor(request)
     state = ctx.state
 
-    def release() -> tuple[bool, Any]:
+    def release() -> tuple[bool, Pause | None]:
         if state.get_pause(run.id, node_id) is None:
             return False, None
         ok = state.release_pause(run.id, node_id, who, "manual", time.time())

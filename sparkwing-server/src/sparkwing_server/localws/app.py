@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sparkwing.errors import NotFoundError, SparkwingError
@@ -16,10 +17,18 @@ from ..requestguard import RequestPolicy
 from . import actions_api, logs_api, runs_api, streams
 from .context import CONTEXT_KEY, ServerContext, ServerOptions, context_of
 from .errors import json_response
+from .jsontext import dumps
 from .launcher import cli_available
+
+if TYPE_CHECKING:
+    from sparkwing.config import Stores
 
 #: Directory of the web UI's static files (shipped inside the package).
 STATIC_DIR = Path(__file__).parent / "static"
+#: Placeholder in ``index.html`` where the event kinds are embedded.
+EVENT_KINDS_SLOT = "<!-- sparkwing:event-kinds -->"
+#: Id of the element carrying the event kinds in the page.
+EVENT_KINDS_ID = "sparkwing-event-kinds"
 
 #: Message of the 405 answer to a write in read-only mode.
 READ_ONLY_MESSAGE = "read-only mode: writes disabled"
@@ -30,7 +39,7 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 class _Log:
     """The server's program log (structlog, bound on first use)."""
 
-    def exception(self, msg: str, *args: Any) -> None:
+    def exception(self, msg: str, *args: object) -> None:
         from sparkwing.proglog import get_logger
 
         get_logger("sparkwing.localws").exception(msg % args if args else msg)
@@ -45,14 +54,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 POLICY_KEY = web.AppKey("policy", RequestPolicy)
 
 
-def make_app(stores: Any, *, read_only: bool = False,
+def make_app(stores: Stores, *, read_only: bool = False,
              options: ServerOptions | None = None,
              policy: RequestPolicy | None = None) -> web.Application:
     """Build the dashboard application over opened *stores*.
 
-    *stores* needs ``state`` (a :class:`~sparkwing.storage.contracts.StateStore`)
-    and ``logs`` (a :class:`~sparkwing.storage.contracts.LogStore`), as
-    returned by :func:`sparkwing.config.open_stores`. With *read_only*, every
+    *stores* are a profile's opened stores, as :func:`sparkwing.config.open_stores`
+    returns them (``state`` and ``logs`` are served). With *read_only*, every
     non-GET ``/api/*`` request is refused with 405. Plugins add routes
     through ``sparkwing_add_server_routes(app, context)``, where *context* is
     the :class:`ServerContext`. The caller keeps ownership of the stores.
@@ -68,6 +76,7 @@ def make_app(stores: Any, *, read_only: bool = False,
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/v1/version", version)
     app.router.add_get("/api/v1/capabilities", capabilities)
+    app.router.add_get("/api/v1/events/kinds", event_kinds)
     # Streams first: their paths would otherwise match the detail routes.
     app.router.add_routes(streams.routes)
     app.router.add_routes(logs_api.routes)
@@ -167,13 +176,10 @@ async def version(request: web.Request) -> web.Response:
 
 
 def _store_type(ctx: ServerContext, kind: str) -> str:
-    resolved = getattr(ctx.stores, "resolved", None)
-    blocks = getattr(resolved, "blocks", None)
-    block = blocks.get(kind) if isinstance(blocks, dict) else None
-    if isinstance(block, dict) and block.get("type"):
+    block = ctx.stores.resolved.blocks.get(kind) or {}
+    if block.get("type"):
         return str(block["type"])
-    store = getattr(ctx.stores, kind, None)
-    return type(store).__name__ if store is not None else ""
+    return type(getattr(ctx.stores, kind)).__name__
 
 
 async def capabilities(request: web.Request) -> web.Response:
@@ -194,8 +200,34 @@ async def capabilities(request: web.Request) -> web.Response:
     })
 
 
-async def index(request: web.Request) -> web.FileResponse:
+async def event_kinds(request: web.Request) -> web.Response:
+    """``GET /api/v1/events/kinds``: every event kind by family (``state``, ``log``, ``stream``)."""
+    from sparkwing.events import kinds_by_stream
+
+    return json_response(kinds_by_stream())
+
+
+@functools.cache
+def index_html() -> str:
+    """The web UI's page with the event kinds embedded (the scripts read them from it).
+
+    ``index.html`` holds the placeholder :data:`EVENT_KINDS_SLOT`, replaced by a
+    ``<script type="application/json" id="sparkwing-event-kinds">`` element
+    carrying :func:`sparkwing.events.kinds_by_stream`.
+    """
+    from sparkwing.events import kinds_by_stream
+
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    if EVENT_KINDS_SLOT not in page:
+        raise RuntimeError(f"{STATIC_DIR / 'index.html'} lacks {EVENT_KINDS_SLOT}")
+    # "<" escaped so no value can close the script element early
+    data = dumps(kinds_by_stream()).replace("<", "\\u003c")
+    block = f'<script type="application/json" id="{EVENT_KINDS_ID}">{data}</script>'
+    return page.replace(EVENT_KINDS_SLOT, block)
+
+
+async def index(request: web.Request) -> web.Response:
     """``GET /``: the web UI."""
-    response = web.FileResponse(STATIC_DIR / "index.html")
+    response = web.Response(text=index_html(), content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-cache"
     return response

@@ -7,11 +7,16 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from aiohttp import web
 
+if TYPE_CHECKING:
+    from sparkwing.config import Stores
+    from sparkwing.storage.contracts import LogStore, StateStore
+
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(slots=True)
@@ -42,14 +47,13 @@ class ServerOptions:
 class ServerContext:
     """The dashboard's stores and settings; plugins receive it in ``sparkwing_add_server_routes``.
 
-    ``stores`` is a :class:`sparkwing.config.Stores`-like object with ``state``
-    and ``logs`` attributes (``resolved`` optional). Store methods are
+    ``stores`` are the opened :class:`sparkwing.config.Stores`. Store methods are
     synchronous; handlers call them through :meth:`state_call` and
     :meth:`logs_call`, which run them on one worker thread per store so the
     event loop never waits on SQLite or the disk.
     """
 
-    stores: Any
+    stores: Stores
     read_only: bool = False
     options: ServerOptions = field(default_factory=ServerOptions)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -57,21 +61,19 @@ class ServerContext:
     _logs_pool: ThreadPoolExecutor | None = None
 
     @property
-    def state(self) -> Any:
+    def state(self) -> StateStore:
         """The :class:`~sparkwing.storage.contracts.StateStore`."""
         return self.stores.state
 
     @property
-    def logs(self) -> Any:
+    def logs(self) -> LogStore:
         """The :class:`~sparkwing.storage.contracts.LogStore`."""
         return self.stores.logs
 
     @property
     def profile_name(self) -> str:
         """Name of the resolved profile the stores came from ("" when unknown)."""
-        resolved = getattr(self.stores, "resolved", None)
-        name = getattr(resolved, "name", None) or getattr(resolved, "profile", None)
-        return name if isinstance(name, str) else ""
+        return self.stores.resolved.name
 
     def start(self) -> None:
         """Create the worker threads (called when the application starts)."""
@@ -86,21 +88,19 @@ class ServerContext:
                 pool.shutdown(wait=False, cancel_futures=True)
         self._state_pool = self._logs_pool = None
 
-    async def state_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def state_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one state-store call off the event loop and return its result."""
-        return await _call(self._state_pool, fn, args, kwargs)
+        return await _call(self._state_pool, functools.partial(fn, *args, **kwargs))
 
-    async def logs_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def logs_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one log-store call (or other file work) off the event loop."""
-        return await _call(self._logs_pool, fn, args, kwargs)
+        return await _call(self._logs_pool, functools.partial(fn, *args, **kwargs))
 
 
-async def _call(pool: ThreadPoolExecutor | None, fn: Callable[..., T], args: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> T:
+async def _call(pool: ThreadPoolExecutor | None, call: Callable[[], T]) -> T:
     if pool is None:
-        return fn(*args, **kwargs)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+        return call()
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
 
 
 #: Application key under which the :class:`ServerContext` is stored.

@@ -6,7 +6,7 @@ from typing import NoReturn
 
 from aiohttp import web
 
-from .views import dumps
+from .jsontext import dumps
 
 
 def json_response(data: object, status: int = 200) -> web.Response:

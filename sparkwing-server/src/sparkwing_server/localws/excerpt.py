@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sparkwing import events
+from sparkwing.storage.records import Node
+from sparkwing.views import excerpt_view
+
 from .context import ServerContext
 from .logtext import parse_record, record_text
 
@@ -12,32 +16,26 @@ EXCERPT_LINES = 20
 EXCERPT_BYTES = 4096
 #: Records read from the end of the log to find the excerpt.
 _TAIL_SCAN = 400
+#: Log records whose text belongs in an excerpt (besides plain messages and errors).
+_OUTPUT_EVENTS = frozenset({events.LOG_EXEC_LINE, events.LOG_EXEC_START})
 
 
-async def failure_excerpt(ctx: ServerContext, node: Any) -> dict[str, Any]:
-    """Return ``{source, lines, truncated, error, failure_reason, exit_code}`` for *node*.
+async def failure_excerpt(ctx: ServerContext, node: Node,
+                          payload: dict[str, Any] | None) -> dict[str, Any]:
+    """Return ``{source, lines, truncated, unavailable, logs, error, failure_reason, exit_code}``.
 
-    The orchestrator's ``node_failure_excerpt`` event is preferred (its text
-    is already redacted and bounded); without one, the excerpt is the last
-    lines of command output and error records in the node's log.
+    *payload* is the node's ``node_failure_excerpt`` event, preferred when
+    there is one (its text is already redacted and bounded; see
+    :func:`sparkwing.views.excerpt_view`); without one, the excerpt is the
+    last lines of command output and error records in the node's log.
     """
     base = {
         "error": node.error,
         "failure_reason": node.failure_reason,
         "exit_code": node.exit_code,
     }
-    payload = await ctx.state_call(_excerpt_event, ctx.state, node.run_id, node.node_id)
     if payload is not None:
-        text = payload.get("log_excerpt")
-        lines = (text.splitlines() if isinstance(text, str)
-                 else [str(x) for x in text] if isinstance(text, list) else [])
-        return {
-            **base,
-            "source": "event",
-            "lines": lines,
-            "truncated": bool(payload.get("log_excerpt_truncated")),
-            "unavailable": bool(payload.get("log_excerpt_unavailable")) or not lines,
-        }
+        return {**base, **excerpt_view(payload)}
     records = await ctx.logs_call(ctx.logs.tail, node.run_id, node.node_id, _TAIL_SCAN)
     lines = _excerpt_from_log(records)
     return {
@@ -46,20 +44,8 @@ async def failure_excerpt(ctx: ServerContext, node: Any) -> dict[str, Any]:
         "lines": lines,
         "truncated": len(records) >= _TAIL_SCAN or len(lines) >= EXCERPT_LINES,
         "unavailable": not lines,
+        "logs": f"sparkwing runs logs --run {node.run_id} --node {node.node_id}",
     }
-
-
-def _excerpt_event(state: Any, run_id: str, node_id: str) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = None
-    after = 0
-    while True:
-        events = state.list_events(run_id, after, 1000)
-        for event in events:
-            if event.kind == "node_failure_excerpt" and event.node_id == node_id:
-                found = dict(event.payload or {})
-        if len(events) < 1000:
-            return found
-        after = events[-1].seq
 
 
 def _excerpt_from_log(records: list[str]) -> list[str]:
@@ -67,7 +53,7 @@ def _excerpt_from_log(records: list[str]) -> list[str]:
     for line in records:
         rec = parse_record(line)
         event = rec.get("event") or ""
-        if event in ("exec_line", "exec_start") or (not event and rec.get("msg")) or (
+        if event in _OUTPUT_EVENTS or (not event and rec.get("msg")) or (
             rec.get("level") == "error"
         ):
             picked.append(record_text(rec))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -28,7 +29,7 @@ def node_from_path(segment: str) -> str:
     return ENVELOPE if segment == ENVELOPE_SEGMENT else segment
 
 
-def select_lines(lines: list[str], query: Any) -> list[str]:
+def select_lines(lines: list[str], query: Mapping[str, str]) -> list[str]:
     """Apply the log filters in order: ``lines=A:B``, ``grep=RE``, ``head=N``, ``tail=N``."""
     raw_range = query.get("lines")
     if raw_range:

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from sparkwing import events
+
 #: Output formats of the log endpoints.
 FORMATS = ("raw", "plain", "ansi")
 
@@ -77,25 +79,25 @@ def record_text(rec: dict[str, Any], *, color: bool = False) -> str:
     def paint(code: str, text: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
-    if event == "exec_line":
+    if event == events.LOG_EXEC_LINE:
         return msg
-    if event == "exec_start":
+    if event == events.LOG_EXEC_START:
         return paint(_DIM, msg or "$ " + str(attrs.get("cmd", "")))
-    if event == "step_start":
+    if event == events.LOG_STEP_START:
         return paint(_BOLD_CYAN, f"▶ step {step}")
-    if event == "step_end":
+    if event == events.LOG_STEP_END:
         outcome = str(attrs.get("outcome") or "")
         text = f"■ step {step} {outcome}{_seconds(attrs)}".rstrip()
         if attrs.get("error"):
             text += f": {attrs['error']}"
         return paint(_RED if outcome == "failed" else _GREEN if outcome == "success" else _DIM,
                      text)
-    if event == "step_skipped":
+    if event == events.LOG_STEP_SKIPPED:
         reason = attrs.get("reason")
         return paint(_DIM, f"- step {step} skipped" + (f" ({reason})" if reason else ""))
-    if event == "node_start":
+    if event == events.LOG_NODE_START:
         return paint(_BOLD_CYAN, f"▶ job {rec.get('node') or ''} started".replace("  ", " "))
-    if event == "node_end":
+    if event == events.LOG_NODE_END:
         outcome = str(attrs.get("outcome") or "")
         text = f"■ job {rec.get('node') or ''} {outcome}{_seconds(attrs)}"
         if attrs.get("error"):

@@ -1,18 +1,23 @@
-"""Run endpoints: list, detail, nodes, steps, events, cancel."""
+"""Run endpoints: list, detail, nodes, steps, events, cancel.
+
+The JSON shapes come from :mod:`sparkwing.views`, shared with ``sparkwing runs ... -o json``.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from sparkwing.storage.records import RunFilter
+from sparkwing import events, views
+from sparkwing.storage.records import Node, Run, RunFilter, Step
 
+from .actor import actor
 from .context import ServerContext, context_of
 from .errors import fail, json_response
 from .excerpt import failure_excerpt
 from .queryparams import int_param, list_param, since_param
-from .views import approval_view, event_view, node_view, pause_view, run_view, step_view
 
 routes = web.RouteTableDef()
 
@@ -20,7 +25,7 @@ routes = web.RouteTableDef()
 DEFAULT_RUNS_LIMIT = 50
 
 
-def run_filter(query: Any, ctx: ServerContext) -> RunFilter:
+def run_filter(query: Mapping[str, str], ctx: ServerContext) -> RunFilter:
     """Build a :class:`RunFilter` from list query parameters.
 
     ``pipeline`` and ``status`` are repeatable or comma-separated (``!x``
@@ -51,31 +56,16 @@ async def list_runs_page(ctx: ServerContext, flt: RunFilter) -> dict[str, Any]:
     )
     state = ctx.state
 
-    def load() -> tuple[list[Any], dict[str, list[str]], dict[str, list[str]]]:
+    def load() -> tuple[list[dict[str, Any]], bool, str]:
         runs = state.list_runs(probe)
-        waiting: dict[str, list[str]] = {}
-        paused: dict[str, list[str]] = {}
-        if any(not r.terminal for r in runs):
-            for a in state.list_approvals(None, pending_only=True):
-                waiting.setdefault(a.run_id, []).append(a.node_id)
-            for p in state.list_pauses(None, held_only=True):
-                paused.setdefault(p.run_id, []).append(p.node_id)
-        return runs, waiting, paused
+        page = runs[:wanted]
+        return views.run_rows(state, page), len(runs) > wanted, page[-1].id if page else ""
 
-    runs, waiting, paused = await ctx.state_call(load)
-    more = len(runs) > wanted
-    runs = runs[:wanted]
-    rows = []
-    for r in runs:
-        row = run_view(r, full=False)
-        live = not r.terminal
-        row["pending_approvals"] = waiting.get(r.id, []) if live else []
-        row["paused_nodes"] = paused.get(r.id, []) if live else []
-        rows.append(row)
-    return {"runs": rows, "next_cursor": runs[-1].id if more and runs else None}
+    rows, more, last_id = await ctx.state_call(load)
+    return {"runs": rows, "next_cursor": last_id if more and last_id else None}
 
 
-async def get_run_or_404(ctx: ServerContext, run_id: str) -> Any:
+async def get_run_or_404(ctx: ServerContext, run_id: str) -> Run:
     """Return the run or answer 404."""
     run = await ctx.state_call(ctx.state.get_run, run_id)
     if run is None:
@@ -91,31 +81,17 @@ async def list_runs(request: web.Request) -> web.Response:
 
 
 async def run_detail(ctx: ServerContext, run_id: str) -> dict[str, Any]:
-    """Return ``{run, nodes, approvals, pauses}`` with each node's ``steps``.
+    """Return :func:`sparkwing.views.run_detail` of the run (404 when there is none)."""
+    state = ctx.state
 
-    ``approvals`` are the run's approval gates, ``pauses`` its held debug pauses.
-    """
-
-    def load() -> tuple[Any, list[Any], list[Any], list[Any], list[Any]]:
-        state = ctx.state
+    def load() -> dict[str, Any] | None:
         run = state.get_run(run_id)
-        if run is None:
-            return None, [], [], [], []
-        return (run, state.list_nodes(run_id), state.list_steps(run_id),
-                state.list_approvals(run_id), state.list_pauses(run_id, held_only=True))
+        return None if run is None else views.run_detail(state, run)
 
-    run, nodes, steps, approvals, pauses = await ctx.state_call(load)
-    if run is None:
+    detail = await ctx.state_call(load)
+    if detail is None:
         fail(404, f"run {run_id} not found")
-    by_node: dict[str, list[Any]] = {}
-    for step in steps:
-        by_node.setdefault(step.node_id, []).append(step)
-    return {
-        "run": run_view(run),
-        "nodes": [node_view(n, by_node.get(n.node_id, [])) for n in nodes],
-        "approvals": [approval_view(a) for a in approvals],
-        "pauses": [pause_view(p) for p in pauses],
-    }
+    return detail
 
 
 @routes.get("/api/v1/runs/{run_id}")
@@ -139,13 +115,22 @@ async def get_node(request: web.Request) -> web.Response:
     ctx = context_of(request)
     run_id, node_id = request.match_info["run_id"], request.match_info["node_id"]
     await get_run_or_404(ctx, run_id)
-    node = await ctx.state_call(ctx.state.get_node, run_id, node_id)
+    state = ctx.state
+
+    def load() -> tuple[Node | None, list[Step], dict[str, Any] | None]:
+        node = state.get_node(run_id, node_id)
+        if node is None:
+            return None, [], None
+        failed = node.outcome == "failed"
+        payload = views.failure_excerpts(state, run_id).get(node_id) if failed else None
+        return node, state.list_steps(run_id, node_id), payload
+
+    node, steps, payload = await ctx.state_call(load)
     if node is None:
         fail(404, f"node {node_id} not found in run {run_id}")
-    steps = await ctx.state_call(ctx.state.list_steps, run_id, node_id)
-    data: dict[str, Any] = {"node": node_view(node, steps)}
+    data: dict[str, Any] = {"node": views.node_view(node, steps, payload)}
     if node.outcome == "failed":
-        data["excerpt"] = await failure_excerpt(ctx, node)
+        data["excerpt"] = await failure_excerpt(ctx, node, payload)
     return json_response(data)
 
 
@@ -157,7 +142,7 @@ async def list_steps(request: web.Request) -> web.Response:
     await get_run_or_404(ctx, run_id)
     node_id = request.query.get("node") or None
     steps = await ctx.state_call(ctx.state.list_steps, run_id, node_id)
-    return json_response({"steps": [step_view(s) for s in steps]})
+    return json_response({"steps": [views.step_view(s) for s in steps]})
 
 
 @routes.get("/api/v1/runs/{run_id}/events")
@@ -168,10 +153,10 @@ async def list_events(request: web.Request) -> web.Response:
     await get_run_or_404(ctx, run_id)
     after = int_param(request.query, "after", 0) or 0
     limit = int_param(request.query, "limit", 500, minimum=1, maximum=5000) or 500
-    events = await ctx.state_call(ctx.state.list_events, run_id, after, limit)
+    page = await ctx.state_call(ctx.state.list_events, run_id, after, limit)
     return json_response({
-        "events": [event_view(e) for e in events],
-        "next_after": events[-1].seq if events else after,
+        "events": [views.event_view(e) for e in page],
+        "next_after": page[-1].seq if page else after,
     })
 
 
@@ -183,9 +168,16 @@ async def cancel_run(request: web.Request) -> web.Response:
     run = await get_run_or_404(ctx, run_id)
     if run.terminal:
         fail(409, f"run {run_id} already finished ({run.status})")
+    if run.cancel_requested_at is not None:
+        return json_response({"run_id": run_id, "cancel_requested_at": run.cancel_requested_at},
+                             status=202)
     now = time.time()
-    if run.cancel_requested_at is None:
-        await ctx.state_call(ctx.state.update_run, run_id, {"cancel_requested_at": now})
-    else:
-        now = run.cancel_requested_at
+    state = ctx.state
+    who = actor(request)
+
+    def request_cancel() -> None:
+        state.update_run(run_id, {"cancel_requested_at": now})
+        state.append_event(run_id, events.CANCEL_REQUESTED, {"by": who})
+
+    await ctx.state_call(request_cancel)
     return json_response({"run_id": run_id, "cancel_requested_at": now}, status=202)

@@ -8,12 +8,15 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sparkwing.errors import SparkwingError
 
 from .. import __version__
 from .address import Address
+
+if TYPE_CHECKING:
+    from sparkwing.config import Stores
 
 #: Seconds open requests (streams) get to finish when the server stops.
 SHUTDOWN_GRACE_S = 5.0
@@ -21,7 +24,7 @@ SHUTDOWN_GRACE_S = 5.0
 _BACKLOG = 128
 
 
-def open_profile_stores(profile: str | None, start: Path | None = None) -> Any:
+def open_profile_stores(profile: str | None, start: Path | None = None) -> Stores:
     """Resolve *profile* like the read commands do and open its stores.
 
     Inside a project (a ``.sparkwing/sparkwing.yaml`` at or above *start*)
@@ -114,7 +117,7 @@ def serve(address: Address, *, profile: str | None = None, read_only: bool = Fal
             print(f"warning: closing stores failed: {exc}", file=sys.stderr)
 
 
-async def _serve(stores: Any, sock: socket.socket, address: Address, *, read_only: bool) -> int:
+async def _serve(stores: Stores, sock: socket.socket, address: Address, *, read_only: bool) -> int:
     import asyncio
 
     from aiohttp import web
@@ -137,7 +140,7 @@ async def _serve(stores: Any, sock: socket.socket, address: Address, *, read_onl
         loop.add_signal_handler(sig, stop.set)
     url = Address(address.host, int(sock.getsockname()[1])).url
     mode = ", read-only" if read_only else ""
-    profile_name = getattr(getattr(stores, "resolved", None), "name", "") or "?"
+    profile_name = stores.resolved.name or "?"
     from sparkwing.proglog import get_logger
 
     log = get_logger("sparkwing.dashboard", pid=os.getpid())

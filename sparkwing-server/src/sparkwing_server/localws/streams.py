@@ -10,8 +10,11 @@
   (``Last-Event-ID`` or ``?offset=``); ``?tail=N`` starts with the last N
   records. Ends with ``event: stream_end`` once the job finished and its log
   was drained (``?follow=forever`` keeps it open).
-* ``GET /api/v1/runs/stream?<list filters>``: ``event: runs`` with the first
-  page of the runs list whenever it changes.
+* ``GET /api/v1/runs/stream?<list filters>``: ``event: runs_page`` with the
+  first page of the runs list whenever it changes.
+
+Frame names other than the run's event kinds are :mod:`sparkwing.events`'
+``STREAM_*`` constants.
 
 Every stream sends ``: keepalive`` comments when idle.
 """
@@ -21,18 +24,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any
 
 from aiohttp import web
-from sparkwing.storage.contracts import ENVELOPE
+from sparkwing import events
+from sparkwing.storage.contracts import ENVELOPE, LogStore
+from sparkwing.storage.records import Event
+from sparkwing.views import event_view
 
 from .context import ServerContext, context_of
 from .errors import fail
+from .jsontext import dumps
 from .logs_api import node_from_path
 from .queryparams import int_param
 from .runs_api import get_run_or_404, list_runs_page, run_filter
 from .sse import SSEStream, frame
-from .views import dumps, event_view
 
 routes = web.RouteTableDef()
 
@@ -40,8 +45,8 @@ routes = web.RouteTableDef()
 _NODE_STATUS_EVERY_S = 0.5
 #: After a job is seen finished, keep reading this long before ending (late flushes).
 _LOG_DRAIN_GRACE_S = 0.3
-#: Event kinds a run's process appends last; seeing one after the run is terminal ends the stream.
-_FINAL_EVENT_KINDS = frozenset({"run_finished", "run_finish"})
+#: Event kind a run's process appends last; seeing it after the run is terminal ends the stream.
+_FINAL_EVENT_KIND = events.RUN_FINISHED
 #: Otherwise, after the run is seen terminal, keep polling this long for late events.
 _EVENTS_DRAIN_GRACE_S = 1.0
 #: Records read per log-store call while streaming.
@@ -78,7 +83,7 @@ async def runs_stream(request: web.Request) -> web.StreamResponse:
             page = await list_runs_page(ctx, flt)
             text = dumps(page)
             if text != last:
-                await stream.send(text, event="runs")
+                await stream.send(text, event=events.STREAM_RUNS_PAGE)
                 last = text
             else:
                 await stream.keepalive()
@@ -99,7 +104,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     page = ctx.options.events_page
     state = ctx.state
 
-    def load(after_seq: int) -> tuple[bool, list[Any]]:
+    def load(after_seq: int) -> tuple[bool, list[Event]]:
         run = state.get_run(run_id)  # status first: events listed after it are complete
         terminal = run is None or run.terminal
         return terminal, state.list_events(run_id, after_seq, page)
@@ -109,20 +114,20 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     last_kind = ""
     try:
         while True:
-            terminal, events = await ctx.state_call(load, after)
-            if events:
+            terminal, batch = await ctx.state_call(load, after)
+            if batch:
                 await stream.send_raw("".join(
-                    frame(dumps(event_view(e)), event=e.kind, id=str(e.seq)) for e in events
+                    frame(dumps(event_view(e)), event=e.kind, id=str(e.seq)) for e in batch
                 ))
-                after = events[-1].seq
-                last_kind = events[-1].kind
-                if len(events) >= page:
+                after = batch[-1].seq
+                last_kind = batch[-1].kind
+                if len(batch) >= page:
                     continue
             elif terminal_at is not None and (
-                last_kind in _FINAL_EVENT_KINDS
+                last_kind == _FINAL_EVENT_KIND
                 or time.monotonic() - terminal_at >= _EVENTS_DRAIN_GRACE_S
             ):
-                await stream.send("{}", event="stream_end")
+                await stream.send("{}", event=events.STREAM_END)
                 break
             if terminal and terminal_at is None:
                 terminal_at = time.monotonic()
@@ -181,7 +186,7 @@ async def log_stream(request: web.Request) -> web.StreamResponse:
                 if len(chunk.lines) >= _LOG_PAGE:
                     continue
             elif finished_at is not None and time.monotonic() - finished_at >= _LOG_DRAIN_GRACE_S:
-                await stream.send("{}", event="stream_end")
+                await stream.send("{}", event=events.STREAM_END)
                 break
             await stream.keepalive()
             if not await _pause(ctx, ctx.options.logs_poll_s):
@@ -191,7 +196,7 @@ async def log_stream(request: web.Request) -> web.StreamResponse:
     return stream.response
 
 
-def _read_tail(logs: Any, run_id: str, node_id: str, n: int) -> tuple[list[str], int]:
+def _read_tail(logs: LogStore, run_id: str, node_id: str, n: int) -> tuple[list[str], int]:
     """The last *n* records and the offset after them, reading in pages (bounded memory)."""
     kept: deque[str] = deque(maxlen=max(n, 0))
     offset = 0

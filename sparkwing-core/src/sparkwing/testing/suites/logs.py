@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from sparkwing.errors import SparkwingError
+from sparkwing.events import LOG_EXEC_START, LOG_RUN_START
 from sparkwing.ids import new_run_id
 from sparkwing.storage.contracts import ENVELOPE, LogStore
 from sparkwing.storage.follow import afollow, follow
@@ -120,7 +121,7 @@ class LogStoreSuite:
         assert [parse_record(line)["msg"] for line in got] == lines
 
     def test_writer_write_and_write_raw(self, store: LogStore, run_id: str) -> None:
-        start = make_record("$ make", node="n", step="compile", event="exec_start", ts=1.5)
+        start = make_record("$ make", node="n", step="compile", event=LOG_EXEC_START, ts=1.5)
         batch = format_output_lines("n", "compile", ["one", "", 'quote " and \\ tab\t'], 2.0)
         writer = store.writer(run_id, "n")
         writer.write([start])
@@ -183,7 +184,7 @@ class LogStoreSuite:
 
     # -- streams and the envelope ----------------------------------------------------
     def test_envelope_is_separate_from_nodes(self, store: LogStore, run_id: str) -> None:
-        env = [make_record(event="run_start", attrs={"pipeline": "p"}, ts=1.0)]
+        env = [make_record(event=LOG_RUN_START, attrs={"pipeline": "p"}, ts=1.0)]
         node = _records("build", 2)
         store.append(run_id, ENVELOPE, env)
         store.append(run_id, "build", node)

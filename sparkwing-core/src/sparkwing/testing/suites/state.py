@@ -55,6 +55,7 @@ from typing import Any
 import pytest
 
 from sparkwing.errors import NotFoundError, StoreError
+from sparkwing.events import NODE_FAILED, NODE_SKIPPED, NODE_STARTED, NODE_SUCCEEDED, RUN_STARTED
 from sparkwing.storage.contracts import StateStore
 from sparkwing.storage.records import (
     Approval,
@@ -107,7 +108,7 @@ def write_runs(factory: StoreFactory, worker: int, count: int, nodes_per_run: in
             )
             store.update_node(
                 run_id, "n0", {"status": "running", "started_at": T0 + j},
-                event=("node_started", {"worker": worker, "j": j}),
+                event=(NODE_STARTED, {"worker": worker, "j": j}),
             )
             store.update_run(run_id, {"status": "success", "finished_at": T0 + j + 1})
     finally:
@@ -504,10 +505,10 @@ class StateStoreSuite:
         seq = store.update_node(
             run_id, "a", {"status": "done", "outcome": "failed", "error": "a: boom",
                           "exit_code": 1, "annotations": ["x"]},
-            event=("node_failed", {"error": "a: boom"}),
+            event=(NODE_FAILED, {"error": "a: boom"}),
         )
         assert seq == 1
-        seq2 = store.update_node(run_id, "b", {}, event=("node_skipped", {}))
+        seq2 = store.update_node(run_id, "b", {}, event=(NODE_SKIPPED, {}))
         assert seq2 == 2
         other = open_store()
         a = other.get_node(run_id, "a")
@@ -516,15 +517,15 @@ class StateStoreSuite:
         assert a.started_at == T0 and a.annotations == ["x"]
         events = other.list_events(run_id)
         assert [(e.seq, e.kind, e.node_id, e.payload) for e in events] == [
-            (1, "node_failed", "a", {"error": "a: boom"}), (2, "node_skipped", "b", {}),
+            (1, NODE_FAILED, "a", {"error": "a: boom"}), (2, NODE_SKIPPED, "b", {}),
         ]
 
     def test_update_missing_node_raises_and_appends_nothing(self, store: StateStore) -> None:
         run_id = self._run_with_nodes(store, 1, ["a"])
         with pytest.raises(NotFoundError):
-            store.update_node(run_id, "ghost", {"status": "running"}, event=("node_started", {}))
+            store.update_node(run_id, "ghost", {"status": "running"}, event=(NODE_STARTED, {}))
         with pytest.raises(NotFoundError):
-            store.update_node(run_id, "ghost", {}, event=("node_started", {}))
+            store.update_node(run_id, "ghost", {}, event=(NODE_STARTED, {}))
         with pytest.raises(NotFoundError):
             store.update_node(rid(99), "a", {"status": "running"})
         assert store.list_events(run_id) == []
@@ -564,14 +565,14 @@ class StateStoreSuite:
 
     def test_events_append_and_list(self, store: StateStore) -> None:
         run_id = self._run_with_nodes(store, 1, ["a"])
-        assert store.append_event(run_id, "run_start", {"args": {"x": 1}}, ts=T0) == 1
-        assert store.append_event(run_id, "node_started", {}, node_id="a", ts=T0 + 1) == 2
-        assert store.append_event(run_id, "node_succeeded", {"ok": True}, node_id="a") == 3
+        assert store.append_event(run_id, RUN_STARTED, {"args": {"x": 1}}, ts=T0) == 1
+        assert store.append_event(run_id, NODE_STARTED, {}, node_id="a", ts=T0 + 1) == 2
+        assert store.append_event(run_id, NODE_SUCCEEDED, {"ok": True}, node_id="a") == 3
         events = store.list_events(run_id)
         assert [e.seq for e in events] == [1, 2, 3]
         first = events[0]
         assert (first.run_id, first.kind, first.ts, first.node_id, first.payload) == (
-            run_id, "run_start", T0, "", {"args": {"x": 1}},
+            run_id, RUN_STARTED, T0, "", {"args": {"x": 1}},
         )
         assert events[2].ts > T0 and events[2].payload == {"ok": True}
         assert [e.seq for e in store.list_events(run_id, after_seq=1)] == [2, 3]
@@ -933,13 +934,13 @@ class StateStoreSuite:
         assert reader.list_runs() == []
         store.create_run(make_run(1))
         store.create_nodes(rid(1), [Node(rid(1), "a")])
-        store.update_node(rid(1), "a", {"status": "running"}, event=("node_started", {}))
+        store.update_node(rid(1), "a", {"status": "running"}, event=(NODE_STARTED, {}))
         store.update_run(rid(1), {"status": "running"})
         got = reader.get_run(rid(1))
         assert got is not None and got.status == "running"
         node = reader.get_node(rid(1), "a")
         assert node is not None and node.status == "running"
-        assert [e.kind for e in reader.list_events(rid(1))] == ["node_started"]
+        assert [e.kind for e in reader.list_events(rid(1))] == [NODE_STARTED]
 
 
 class ThreadSafeStateStoreSuite(StateStoreSuite):

@@ -1,5 +1,7 @@
 // Talking to the dashboard's JSON API and its Server-Sent Events streams.
 
+import { EV } from "./kinds.js";
+
 const API = "/api/v1";
 
 /** GET (or POST) a JSON endpoint; throws an Error carrying the server's message. */
@@ -51,7 +53,7 @@ function showConnection() {
 /**
  * Open an EventSource on *path* (under /api/v1). *handlers* maps event names
  * ("message" for unnamed events) to callbacks receiving (data, event). The
- * stream is closed on "stream_end". Returns { close() }.
+ * stream is closed on its end frame (EV.STREAM_END). Returns { close() }.
  */
 export function stream(path, handlers) {
   const es = new EventSource(API + path);
@@ -65,12 +67,12 @@ export function stream(path, handlers) {
     showConnection();
   };
   for (const [name, fn] of Object.entries(handlers)) {
-    if (name === "stream_end" || name === "error") continue;
+    if (name === EV.STREAM_END || name === "error") continue;
     es.addEventListener(name, (ev) => fn(ev.data, ev));
   }
-  es.addEventListener("stream_end", (ev) => {
+  es.addEventListener(EV.STREAM_END, (ev) => {
     close();
-    if (handlers.stream_end) handlers.stream_end(ev.data, ev);
+    if (handlers[EV.STREAM_END]) handlers[EV.STREAM_END](ev.data, ev);
   });
   es.addEventListener("open", () => { connIssues.delete(key); showConnection(); });
   es.addEventListener("error", () => {

@@ -4,6 +4,7 @@
 import { ansiFragment, stripAnsi } from "./ansi.js";
 import { nodePath, stream } from "./api.js";
 import { badge, fmtDuration, h } from "./format.js";
+import { EV } from "./kinds.js";
 
 /** Records shown at most when a log is opened (the full log is a download away). */
 const TAIL = 10000;
@@ -12,18 +13,18 @@ function recordText(rec) {
   const ev = rec.event || "";
   const attrs = rec.attrs || {};
   const msg = rec.msg || "";
-  if (ev === "exec_line") return msg;
-  if (ev === "exec_start") return msg || `$ ${attrs.cmd || ""}`;
-  if (ev === "node_start") return "▶ job started";
-  if (ev === "node_end") {
+  if (ev === EV.LOG_EXEC_LINE) return msg;
+  if (ev === EV.LOG_EXEC_START) return msg || `$ ${attrs.cmd || ""}`;
+  if (ev === EV.LOG_NODE_START) return "▶ job started";
+  if (ev === EV.LOG_NODE_END) {
     const d = attrs.duration_ms !== undefined ? ` (${fmtDuration(attrs.duration_ms / 1000)})` : "";
     return `■ job ${attrs.outcome || "finished"}${d}${attrs.error ? `: ${attrs.error}` : ""}`;
   }
-  if (ev === "step_end") {
+  if (ev === EV.LOG_STEP_END) {
     const d = attrs.duration_ms !== undefined ? ` (${fmtDuration(attrs.duration_ms / 1000)})` : "";
     return `■ step ${rec.step || attrs.step || ""} ${attrs.outcome || ""}${d}${attrs.error ? `: ${attrs.error}` : ""}`;
   }
-  if (ev === "step_skipped") return `- step ${rec.step || attrs.step || ""} skipped${attrs.reason ? ` (${attrs.reason})` : ""}`;
+  if (ev === EV.LOG_STEP_SKIPPED) return `- step ${rec.step || attrs.step || ""} skipped${attrs.reason ? ` (${attrs.reason})` : ""}`;
   if (msg) return msg;
   return ev;
 }
@@ -46,9 +47,9 @@ function fillLine(el, rec, needle) {
     return;
   }
   const ev = rec.event || "";
-  if (ev === "exec_line" || (!ev && rec.level !== "error" && rec.level !== "warn")) {
+  if (ev === EV.LOG_EXEC_LINE || (!ev && rec.level !== "error" && rec.level !== "warn")) {
     el.append(ansiFragment(text));
-  } else if (ev === "exec_start") {
+  } else if (ev === EV.LOG_EXEC_START) {
     el.append(h("span", { class: "cmd" }, text));
   } else if (rec.level === "error") {
     el.append(h("span", { class: "lvl-error" }, text));
@@ -100,7 +101,7 @@ export class LogView {
     const path = `/runs/${encodeURIComponent(this.runId)}/logs/${nodePath(this.nodeId)}/stream?tail=${TAIL}`;
     this.stream = stream(path, {
       message: (data) => this.push(data),
-      stream_end: () => { this.ended = true; this.flush(); },
+      [EV.STREAM_END]: () => { this.ended = true; this.flush(); },
     });
     this.foot.textContent = "live";
   }
@@ -168,14 +169,15 @@ export class LogView {
 
   append(rec) {
     const ev = rec.event || "";
-    const step = rec.step || (ev.startsWith("step_") && rec.attrs && rec.attrs.step) || "";
-    if (ev === "step_start") { this.section(step); return; }
-    if (ev === "step_end" || ev === "step_skipped") {
+    const stepMarker = ev === EV.LOG_STEP_START || ev === EV.LOG_STEP_END || ev === EV.LOG_STEP_SKIPPED;
+    const step = rec.step || (stepMarker && rec.attrs && rec.attrs.step) || "";
+    if (ev === EV.LOG_STEP_START) { this.section(step); return; }
+    if (ev === EV.LOG_STEP_END || ev === EV.LOG_STEP_SKIPPED) {
       this.section(step);
-      const outcome = (rec.attrs && rec.attrs.outcome) || (ev === "step_skipped" ? "skipped" : "");
+      const outcome = (rec.attrs && rec.attrs.outcome) || (ev === EV.LOG_STEP_SKIPPED ? "skipped" : "");
       const status = outcome === "success" ? "passed" : outcome;
       this.setSectionStatus(step, status, rec.attrs && rec.attrs.duration_ms);
-      if (!(rec.attrs && rec.attrs.error) && ev === "step_end") return;
+      if (!(rec.attrs && rec.attrs.error) && ev === EV.LOG_STEP_END) return;
     }
     const line = h("div", { class: "line" });
     line._rec = rec;

@@ -7,16 +7,13 @@
 import { api, capabilities, hasFeature, nodePath, stream } from "./api.js";
 import { renderDag } from "./dag.js";
 import { badge, elapsed, fill, fmtAgo, fmtDuration, fmtTime, h, nodeStatus, shortSha } from "./format.js";
+import { EV, STATE_KINDS } from "./kinds.js";
 import { LogView, excerptBlock } from "./logview.js";
 
-/** Event kinds that change what the page shows (events are named by kind on the stream). */
-const KINDS = ["message", "run_started", "run_finished", "run_start", "run_finish", "node_started",
-  "node_succeeded", "node_failed", "node_skipped", "node_cancelled", "node_cached", "node_satisfied",
-  "node_reused", "node_superseded", "node_skipped_concurrent", "node_failure_excerpt", "node_paused",
-  "node_resumed", "attempt_retry", "cache_hit", "approval_requested", "approval_resolved",
-  "cancel_requested"];
 /** Step events: applied to the page's step rows directly (no reload). */
-const STEP_KINDS = ["step_started", "step_finished"];
+const STEP_KINDS = [EV.STEP_STARTED, EV.STEP_FINISHED];
+/** Every other kind of the run's events reloads the run (events are named by kind on the stream). */
+const RELOAD_KINDS = STATE_KINDS.filter((kind) => !STEP_KINDS.includes(kind));
 
 const POLL_MS = 1500;
 const POLL_SLOW_MS = 10000;
@@ -415,8 +412,8 @@ export function runView(root, runId, params, setCrumbs) {
         error: "", output: null, has_output: false };
       node.steps.push(row);
     }
-    row.status = p.status || (ev.kind === "step_started" ? "running" : row.status);
-    if (ev.kind === "step_started") {
+    row.status = p.status || (ev.kind === EV.STEP_STARTED ? "running" : row.status);
+    if (ev.kind === EV.STEP_STARTED) {
       row.started_at = ev.ts;
       row.finished_at = null;
     } else {
@@ -517,8 +514,9 @@ export function runView(root, runId, params, setCrumbs) {
     caps = await capabilities();
     await reload();
     if (disposed) return;
-    const handlers = { stream_end: () => reload() };
-    for (const kind of KINDS) handlers[kind] = scheduleReload;
+    // "message": a frame without an event name (not sent today; reloading is always safe)
+    const handlers = { [EV.STREAM_END]: () => reload(), message: scheduleReload };
+    for (const kind of RELOAD_KINDS) handlers[kind] = scheduleReload;
     for (const kind of STEP_KINDS) handlers[kind] = applyStepEvent;
     handlers.error = () => { streamUp = false; };
     events = stream(`/runs/${encodeURIComponent(runId)}/events/stream`, handlers);

@@ -2,6 +2,7 @@
 
 import { api, stream } from "./api.js";
 import { badge, elapsed, fmtAgo, fmtDuration, fmtTime, h, shortSha } from "./format.js";
+import { EV } from "./kinds.js";
 
 const STATUSES = ["", "running", "pending", "success", "failed", "cancelled"];
 
@@ -129,7 +130,7 @@ export function runsView(root, setCrumbs) {
     older.replaceChildren();
     olderLoaded = false;
     cursor = null;
-    live = stream(`/runs/stream${query()}`, { runs: (data) => showPage(JSON.parse(data)) });
+    live = stream(`/runs/stream${query()}`, { [EV.STREAM_RUNS_PAGE]: (data) => showPage(JSON.parse(data)) });
   }
 
   const ticker = setInterval(() => {
