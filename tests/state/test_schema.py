@@ -13,7 +13,7 @@ from sparkwing_sqlite.store import SqliteStateStore
 
 EXPECTED_TABLES = {
     "runs", "nodes", "node_steps", "events", "approvals", "cache_entries",
-    "concurrency_holders", "concurrency_waiters", "debug_pauses",
+    "concurrency_holders", "concurrency_waiters", "debug_pauses", "triggers",
     "sparkwing_schema_version", "sparkwing_meta",
 }
 
@@ -93,12 +93,44 @@ def test_sqlalchemy_metadata_compiles_for_postgresql() -> None:
 
 def test_migrations_cover_the_description() -> None:
     assert migrations.SCHEMA_VERSION == schema.latest_version() == len(migrations.MIGRATIONS)
-    first = migrations.MIGRATIONS[0]
-    created = [s.table.name for s in first.steps if isinstance(s, migrations.CreateTable)]
+    created: list[str] = []
+    statements = 0
+    for migration in migrations.MIGRATIONS:
+        created += [s.table.name for s in migration.steps
+                    if isinstance(s, migrations.CreateTable)]
+        statements += len(migrations.sqlite_statements(migration))
     assert created == [t.name for t in schema.TABLES]
-    statements = migrations.sqlite_statements(first)
     index_count = sum(len(t.indexes) for t in schema.TABLES)
-    assert len(statements) == len(schema.TABLES) + index_count
+    assert statements == len(schema.TABLES) + index_count
+
+
+def test_version_2_adds_the_triggers_table() -> None:
+    second = migrations.MIGRATIONS[1]
+    assert [type(s).__name__ for s in second.steps] == ["CreateTable"] + ["CreateIndex"] * 3
+    ddl = migrations.sqlite_statements(second)
+    assert ddl[0].startswith("CREATE TABLE triggers")
+    assert "CREATE UNIQUE INDEX triggers_key_idx ON triggers (idempotency_key)" in ddl
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in migrations.sqlite_statements(migrations.MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("INSERT INTO sparkwing_schema_version (version, applied_at) VALUES (1, 0)")
+    conn.execute("INSERT INTO runs (id, pipeline) VALUES ('run-20231114-000001-00000001', 'old')")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with SqliteStateStore(path) as store:
+        old = store.get_run("run-20231114-000001-00000001")
+        assert old is not None and old.pipeline == "old"
+        assert store.list_triggers() == []
+    conn = sqlite3.connect(path)
+    try:
+        got = [r[0] for r in conn.execute("SELECT version FROM sparkwing_schema_version")]
+    finally:
+        conn.close()
+    assert got == list(range(1, migrations.SCHEMA_VERSION + 1))
 
 
 def test_sqlite_store_import_does_not_load_sqlalchemy(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from sparkwing.storage.records import (
     Run,
     RunFilter,
     Step,
+    TriggerRow,
 )
 from sparkwing.storage.sql import schema
 from sparkwing.storage.sql.rows import RowCodec, encode_json
@@ -49,6 +50,7 @@ _CACHE = RowCodec(schema.CACHE_ENTRIES, CacheEntry)
 _PAUSE = RowCodec(schema.DEBUG_PAUSES, Pause)
 _HOLDER = RowCodec(schema.CONCURRENCY_HOLDERS, Lease)
 _WAITER = RowCodec(schema.CONCURRENCY_WAITERS, Lease)
+_TRIGGER = RowCodec(schema.TRIGGERS, TriggerRow)
 
 #: Live run statuses (reaped when their heartbeat goes stale).
 _LIVE = ("pending", "running")
@@ -198,6 +200,28 @@ _SQL_UPSERT_PAUSE = (
     + _upsert_set(_PAUSE, ("run_id", "node_id"))
 )
 _SQL_GET_PAUSE = f"SELECT {_PAUSE.select} FROM debug_pauses WHERE run_id = ? AND node_id = ?"
+_SQL_INSERT_TRIGGER = _insert(_TRIGGER) + " ON CONFLICT (idempotency_key) DO NOTHING"
+_SQL_TRIGGER_BY_KEY = f"SELECT {_TRIGGER.select} FROM triggers WHERE idempotency_key = ?"
+_SQL_GET_TRIGGER = f"SELECT {_TRIGGER.select} FROM triggers WHERE id = ?"
+_SQL_CLAIM_TRIGGER = (
+    "UPDATE triggers SET status = 'claimed', claimed_by = ?, claimed_at = ?, "
+    "lease_expires_at = ?, claims = claims + 1 WHERE id = (SELECT id FROM triggers "
+    "WHERE status = 'pending' {extra}ORDER BY created_at, id LIMIT 1) "
+    f"RETURNING {_TRIGGER.select}"
+)
+_SQL_RENEW_TRIGGER = (
+    "UPDATE triggers SET lease_expires_at = ? "
+    "WHERE id = ? AND status = 'claimed' AND claimed_by = ?"
+)
+_SQL_FINISH_TRIGGER = (
+    "UPDATE triggers SET status = ?, run_id = ?, error = ?, finished_at = ?, claimed_by = '', "
+    "lease_expires_at = NULL WHERE id = ? AND status = 'claimed' AND claimed_by = ?"
+)
+_SQL_EXPIRED_TRIGGERS = (
+    "UPDATE triggers SET status = 'pending', claimed_by = '', lease_expires_at = NULL "
+    "WHERE status = 'claimed' AND lease_expires_at <= ? RETURNING id, created_at"
+)
+
 _SQL_RELEASE_PAUSE = (
     "UPDATE debug_pauses SET released_at = ?, released_by = ?, release_kind = ? "
     "WHERE run_id = ? AND node_id = ? AND released_at IS NULL"
@@ -721,3 +745,77 @@ class SqliteStateStore:
             _PAUSE, "debug_pauses", run_id, "released_at IS NULL" if held_only else "", "paused_at"
         )
         return [_PAUSE.decode(r) for r in rows]
+
+    # -- triggers ---------------------------------------------------------------
+
+    def insert_trigger(self, row: TriggerRow) -> tuple[TriggerRow, bool]:
+        """Record *row* unless its idempotency key exists; ``(stored row, inserted?)``."""
+        values = _TRIGGER.values(row)
+        with self._w as c:
+            try:
+                created = c.execute(_SQL_INSERT_TRIGGER, values).rowcount > 0
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(
+                    f"trigger {row.id} already exists in {describe(self.path)} under another key"
+                ) from exc
+            stored = c.execute(_SQL_TRIGGER_BY_KEY, (row.idempotency_key,)).fetchone()
+        return _TRIGGER.decode(stored), created
+
+    def get_trigger(self, trigger_id: str) -> TriggerRow | None:
+        """Return the trigger row or ``None``."""
+        with self._r as c:
+            row = c.execute(_SQL_GET_TRIGGER, (trigger_id,)).fetchone()
+        return None if row is None else _TRIGGER.decode(row)
+
+    def list_triggers(
+        self, *, pipeline: str = "", status: str = "", source: str = "", limit: int = 20,
+    ) -> list[TriggerRow]:
+        """Return rows newest first, filtered by pipeline/status/source (``limit <= 0``: all)."""
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("pipeline", pipeline), ("status", status), ("source", source)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {_TRIGGER.select} FROM triggers"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        params.append(limit if limit > 0 else -1)
+        with self._r as c:
+            rows = c.execute(sql, params).fetchall()
+        return [_TRIGGER.decode(r) for r in rows]
+
+    def claim_trigger(
+        self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
+    ) -> TriggerRow | None:
+        """Claim the oldest pending row (or *trigger_id* when pending) for *holder*."""
+        sql = _SQL_CLAIM_TRIGGER.format(extra="AND id = ? " if trigger_id else "")
+        params: list[Any] = [holder, now, now + lease_s]
+        if trigger_id:
+            params.append(trigger_id)
+        with self._w as c:
+            rows = c.execute(sql, params).fetchall()
+        return _TRIGGER.decode(rows[0]) if rows else None
+
+    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
+        """Move the lease of a row *holder* holds; ``False`` when it does not hold it."""
+        with self._w as c:
+            return c.execute(_SQL_RENEW_TRIGGER, (lease_expires_at, trigger_id, holder)).rowcount > 0
+
+    def finish_trigger(
+        self, trigger_id: str, holder: str, *, status: str, now: float, run_id: str = "",
+        error: str = "",
+    ) -> bool:
+        """End *holder*'s claim as ``done`` (with *run_id*) or ``failed`` (with *error*)."""
+        if status not in ("done", "failed"):
+            raise ValueError(f'a trigger finishes "done" or "failed", not {status!r}')
+        params = (status, run_id, error, now, trigger_id, holder)
+        with self._w as c:
+            return c.execute(_SQL_FINISH_TRIGGER, params).rowcount > 0
+
+    def requeue_expired_triggers(self, now: float) -> list[str]:
+        """Put claimed rows whose lease expired back to pending; return their ids, oldest first."""
+        with self._w as c:
+            rows = c.execute(_SQL_EXPIRED_TRIGGERS, (now,)).fetchall()
+        return [r[0] for r in sorted(rows, key=lambda r: (r[1], r[0]))]

@@ -1,7 +1,8 @@
 """The three store contracts every backend implements.
 
 * :class:`StateStore`: runs, nodes, steps, the per-run event stream,
-  approvals, the memo cache index, concurrency leases and debug pauses.
+  approvals, the memo cache index, concurrency leases, debug pauses and
+  trigger rows (run requests recorded under an idempotency key).
 * :class:`LogStore`: JSON-lines log records per ``(run, node)`` plus one
   run-level stream (the *envelope*, addressed with node id ``""``).
 * :class:`ArtifactStore`: content-addressed blobs plus named keys.
@@ -30,6 +31,7 @@ from .records import (
     Run,
     RunFilter,
     Step,
+    TriggerRow,
 )
 
 #: Node id under which a log store keeps run-level (envelope) records.
@@ -177,6 +179,72 @@ class StateStore(Protocol):
 
     def list_pauses(self, run_id: str | None = None, held_only: bool = False) -> list[Pause]:
         """Return pauses, optionally of one run and/or only those still held."""
+
+    # -- triggers ---------------------------------------------------------------
+    # A trigger row is one run request under a unique idempotency key. Its
+    # life: ``pending`` (queued) -> ``claimed`` (a dispatcher holds a lease)
+    # -> ``done`` (run created, ``run_id`` set) or ``failed`` (``error`` set);
+    # an expired lease puts a ``claimed`` row back to ``pending``. A lease is
+    # live while ``lease_expires_at > now``.
+
+    def insert_trigger(self, row: TriggerRow) -> tuple[TriggerRow, bool]:
+        """Record *row* unless a row with its ``idempotency_key`` exists, in one atomic step.
+
+        Returns ``(row as stored, True)`` when inserted, else ``(existing row,
+        False)`` and *row* is discarded whatever its other fields. Of several
+        processes inserting one key at once exactly one gets ``True``. The
+        row is stored with the status, claim and lease fields it carries (a
+        dispatcher starting the run itself inserts it ``claimed``). Raises
+        :class:`~sparkwing.errors.StoreError` when the id exists under another key.
+        """
+
+    def get_trigger(self, trigger_id: str) -> TriggerRow | None:
+        """Return the trigger row or ``None``."""
+
+    def list_triggers(
+        self, *, pipeline: str = "", status: str = "", source: str = "", limit: int = 20,
+    ) -> list[TriggerRow]:
+        """Return rows newest first (``created_at``, then ``id``, descending), at most *limit*.
+
+        Each non-empty filter must match exactly; ``limit <= 0`` means no limit.
+        """
+
+    def claim_trigger(
+        self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
+    ) -> TriggerRow | None:
+        """Claim the oldest ``pending`` row (by ``created_at``, then ``id``) for *holder*.
+
+        With *trigger_id*, claim that row only, and only if it is pending.
+        The claimed row gets status ``claimed``, ``claimed_by`` *holder*,
+        ``claimed_at`` *now*, ``lease_expires_at`` ``now + lease_s`` and one
+        more ``claims``; it is returned. ``None`` when nothing could be
+        claimed. Two claimers never get the same row.
+        """
+
+    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
+        """Move the lease of a row *holder* has claimed to *lease_expires_at*.
+
+        ``False`` when the row is not ``claimed`` by *holder* (any more): the
+        caller must stop working on it.
+        """
+
+    def finish_trigger(
+        self, trigger_id: str, holder: str, *, status: str, now: float, run_id: str = "",
+        error: str = "",
+    ) -> bool:
+        """End *holder*'s claim: ``done`` with the *run_id* it started, or ``failed`` with *error*.
+
+        Sets ``finished_at`` and clears ``claimed_by`` and the lease. ``False``
+        (and no change) when the row is not ``claimed`` by *holder*; a
+        :class:`ValueError` for a status other than ``done``/``failed``.
+        """
+
+    def requeue_expired_triggers(self, now: float) -> list[str]:
+        """Put ``claimed`` rows whose lease expired (``lease_expires_at <= now``) back to ``pending``.
+
+        Clears their ``claimed_by`` and lease (``claims`` keeps counting).
+        Returns their ids, oldest first.
+        """
 
 
 @dataclass(slots=True)

@@ -33,6 +33,11 @@ OK_OUTCOMES = frozenset({"success", "satisfied", "cached", "skipped", "skipped-c
 #: Step statuses.
 STEP_STATUSES = ("running", "passed", "failed", "cancelled", "skipped")
 
+#: Trigger statuses: ``pending`` (queued for a runner), ``claimed`` (a dispatcher
+#: holds its lease), ``done`` (its run was created: ``run_id`` is set) and
+#: ``failed`` (no run could be started: ``error`` says why).
+TRIGGER_STATUSES = ("pending", "claimed", "done", "failed")
+
 
 @dataclass(slots=True)
 class Run:
@@ -206,6 +211,35 @@ class Lease:
     arrived_at: float = 0.0
     claimed_at: float | None = None
     lease_expires_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class TriggerRow:
+    """One run request recorded under its idempotency key (a row of ``triggers``).
+
+    ``request`` is :meth:`sparkwing.triggers.contracts.RunRequest.to_dict`'s
+    output. A ``claimed`` row belongs to ``claimed_by`` until
+    ``lease_expires_at``; each claim adds one to ``claims``.
+    """
+
+    id: str
+    idempotency_key: str
+    pipeline: str
+    source: str = "manual"
+    status: str = "pending"
+    run_id: str = ""
+    error: str = ""
+    request: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    claimed_at: float | None = None
+    lease_expires_at: float | None = None
+    claimed_by: str = ""
+    claims: int = 0
+    finished_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-serialisable dict."""

@@ -354,6 +354,33 @@ DEBUG_PAUSES = Table(
     foreign_keys=(_run_fk(),),
 )
 
+TRIGGERS = Table(
+    "triggers",
+    (
+        _key("id"),
+        _key("idempotency_key"),
+        _key("pipeline"),
+        _text("source", "manual"),
+        _text("status", "pending"),  # pending | claimed | done | failed
+        _text("run_id"),
+        _text("error"),
+        _real("created_at"),
+        _time("claimed_at"),
+        _time("lease_expires_at"),
+        _text("claimed_by"),
+        _int("claims"),
+        _time("finished_at"),
+        _json("request_json", "{}"),  # the RunRequest as JSON
+    ),
+    primary_key=("id",),
+    indexes=(
+        Index("triggers_key_idx", ("idempotency_key",), unique=True),
+        Index("triggers_queue_idx", ("status", "created_at", "id")),
+        Index("triggers_created_idx", ("created_at", "id")),
+    ),
+    since=2,
+)
+
 SCHEMA_VERSION_TABLE = Table(
     "sparkwing_schema_version",
     (Column("version", "INTEGER"), _real("applied_at")),
@@ -379,6 +406,7 @@ TABLES: tuple[Table, ...] = (
     CONCURRENCY_HOLDERS,
     CONCURRENCY_WAITERS,
     DEBUG_PAUSES,
+    TRIGGERS,
 )
 
 _BY_NAME = {t.name: t for t in TABLES}

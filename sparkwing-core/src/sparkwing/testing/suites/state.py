@@ -34,10 +34,13 @@ agree):
 * a lease is live while ``lease_expires_at > now``;
 * a run's heartbeat for :meth:`reap_stale_runs` is the newest of its own
   ``last_heartbeat_at`` (falling back to ``started_at``, then ``created_at``)
-  and its nodes' ``last_heartbeat_at``; live runs are ``pending``/``running``.
+  and its nodes' ``last_heartbeat_at``; live runs are ``pending``/``running``;
+* a trigger lease is live while ``lease_expires_at > now``; rows with equal
+  ``created_at`` order by ``id``.
 
 Module-level helpers (:func:`run_in_processes`, :func:`write_runs`,
-:func:`append_events`, :func:`open_each`) drive a store from several processes at once; a
+:func:`append_events`, :func:`open_each`, :func:`insert_trigger_key`,
+:func:`claim_triggers`) drive a store from several processes at once; a
 backend's own tests use them with a picklable factory (for example a
 ``functools.partial`` of the store class).
 """
@@ -66,6 +69,7 @@ from sparkwing.storage.records import (
     Run,
     RunFilter,
     Step,
+    TriggerRow,
 )
 
 #: A fixed epoch for explicit ``now`` values (2023-11-14T22:13:20Z).
@@ -138,6 +142,47 @@ def open_each(factories: list[StoreFactory], worker: int) -> int:
         finally:
             store.close()
     return len(factories)
+
+
+def make_trigger(i: int, **kw: Any) -> TriggerRow:
+    """Return a pending trigger row ``trg-<i>`` with key ``key-<i>`` created at ``T0 + i``."""
+    kw.setdefault("idempotency_key", f"key-{i}")
+    kw.setdefault("pipeline", "build")
+    kw.setdefault("created_at", T0 + i)
+    kw.setdefault("request", {"pipeline": kw["pipeline"], "inputs": {"n": i}})
+    return TriggerRow(id=f"trg-{i:06d}", **kw)
+
+
+def insert_trigger_key(factory: StoreFactory, worker: int, key: str, rounds: int = 20) -> list[bool]:
+    """Insert a row under *key* *rounds* times (ids ``trg-w<worker>-<r>``); return each ``created``."""
+    store = factory()
+    try:
+        out = []
+        for r in range(rounds):
+            row = TriggerRow(id=f"trg-w{worker:03d}-{r:04d}", idempotency_key=f"{key}-{r}",
+                             pipeline="race", created_at=T0 + r, request={"worker": worker})
+            stored, created = store.insert_trigger(row)
+            assert stored.idempotency_key == row.idempotency_key
+            assert created == (stored.id == row.id)
+            out.append(created)
+        return out
+    finally:
+        store.close()
+
+
+def claim_triggers(factory: StoreFactory, holder: str) -> list[str]:
+    """Claim pending rows for *holder* until none is left; return the ids it got."""
+    store = factory()
+    try:
+        got: list[str] = []
+        while True:
+            row = store.claim_trigger(holder, lease_s=600, now=T0)
+            if row is None:
+                return got
+            assert row.claimed_by == holder and row.status == "claimed"
+            got.append(row.id)
+    finally:
+        store.close()
 
 
 def _child(
@@ -924,6 +969,155 @@ class StateStoreSuite:
         assert keys(held_only=True) == [(a, "y"), (b, "x")]
         assert keys(run_id=b, held_only=True) == [(b, "x")]
         assert keys(run_id=rid(404)) == []
+
+    # -- triggers --------------------------------------------------------------------
+
+    def test_trigger_round_trips_every_field(
+        self, store: StateStore, open_store: StoreFactory,
+    ) -> None:
+        row = TriggerRow(
+            id="trg-1", idempotency_key="github:delivery-1", pipeline="release",
+            source="github", status="claimed", run_id="", error="",
+            request={"pipeline": "release", "inputs": {"v": "1.2"}, "trigger": {"actor": "ann"}},
+            created_at=T0, claimed_at=T0 + 1, lease_expires_at=T0 + 61, claimed_by="worker-a",
+            claims=1, finished_at=None,
+        )
+        stored, created = store.insert_trigger(row)
+        assert created and stored == row
+        assert open_store().get_trigger("trg-1") == row
+        assert store.get_trigger("trg-404") is None
+
+    def test_trigger_key_is_recorded_once(self, store: StateStore) -> None:
+        first, created = store.insert_trigger(make_trigger(1, idempotency_key="k"))
+        assert created
+        again, created_again = store.insert_trigger(
+            make_trigger(2, idempotency_key="k", pipeline="other", status="claimed"))
+        assert not created_again
+        assert again == first and again.id == make_trigger(1).id and again.pipeline == "build"
+        assert [t.id for t in store.list_triggers()] == [first.id]
+
+    def test_trigger_id_under_another_key_raises(self, store: StateStore) -> None:
+        store.insert_trigger(make_trigger(1))
+        with pytest.raises(StoreError):
+            store.insert_trigger(make_trigger(1, idempotency_key="another"))
+
+    def test_list_triggers_newest_first_with_filters(self, store: StateStore) -> None:
+        store.insert_trigger(make_trigger(1, source="schedule"))
+        store.insert_trigger(make_trigger(2, pipeline="deploy"))
+        store.insert_trigger(make_trigger(3, source="schedule", status="done", run_id=rid(3)))
+        store.insert_trigger(make_trigger(4, created_at=T0 + 3))  # ties order by id
+        assert [t.id for t in store.list_triggers()] == [
+            "trg-000004", "trg-000003", "trg-000002", "trg-000001"]
+        assert [t.id for t in store.list_triggers(limit=2)] == ["trg-000004", "trg-000003"]
+        assert [t.id for t in store.list_triggers(pipeline="deploy")] == ["trg-000002"]
+        assert [t.id for t in store.list_triggers(source="schedule")] == [
+            "trg-000003", "trg-000001"]
+        assert [t.id for t in store.list_triggers(status="pending", source="schedule")] == [
+            "trg-000001"]
+        assert store.list_triggers(pipeline="nope") == []
+        for i in range(5, 30):
+            store.insert_trigger(make_trigger(i))
+        assert len(store.list_triggers()) == 20
+        assert len(store.list_triggers(limit=0)) == 29
+
+    def test_claim_takes_the_oldest_pending(self, store: StateStore) -> None:
+        store.insert_trigger(make_trigger(3))
+        store.insert_trigger(make_trigger(1, status="done", run_id=rid(1)))
+        store.insert_trigger(make_trigger(2))
+        got = store.claim_trigger("a", lease_s=60, now=T0 + 100)
+        assert got is not None and got.id == "trg-000002"
+        assert (got.status, got.claimed_by, got.claimed_at, got.lease_expires_at, got.claims) == (
+            "claimed", "a", T0 + 100, T0 + 160, 1)
+        assert store.get_trigger("trg-000002") == got
+        nxt = store.claim_trigger("b", lease_s=60, now=T0 + 101)
+        assert nxt is not None and nxt.id == "trg-000003" and nxt.claimed_by == "b"
+        assert store.claim_trigger("c", lease_s=60, now=T0 + 102) is None
+
+    def test_claim_one_row_by_id(self, store: StateStore) -> None:
+        store.insert_trigger(make_trigger(1))
+        store.insert_trigger(make_trigger(2))
+        got = store.claim_trigger("a", lease_s=60, now=T0, trigger_id="trg-000002")
+        assert got is not None and got.id == "trg-000002"
+        assert store.claim_trigger("b", lease_s=60, now=T0, trigger_id="trg-000002") is None
+        assert store.claim_trigger("b", lease_s=60, now=T0, trigger_id="trg-404") is None
+        first = store.get_trigger("trg-000001")
+        assert first is not None and first.status == "pending"
+
+    def test_renew_trigger_only_for_its_holder(self, store: StateStore) -> None:
+        store.insert_trigger(make_trigger(1))
+        store.claim_trigger("a", lease_s=60, now=T0)
+        assert store.renew_trigger("trg-000001", "a", T0 + 500)
+        assert not store.renew_trigger("trg-000001", "b", T0 + 900)
+        assert not store.renew_trigger("trg-404", "a", T0 + 900)
+        row = store.get_trigger("trg-000001")
+        assert row is not None and row.lease_expires_at == T0 + 500
+
+    def test_finish_trigger_is_fenced_by_its_holder(self, store: StateStore) -> None:
+        store.insert_trigger(make_trigger(1))
+        store.insert_trigger(make_trigger(2))
+        store.claim_trigger("a", lease_s=60, now=T0)
+        store.claim_trigger("b", lease_s=60, now=T0)
+        assert not store.finish_trigger("trg-000001", "b", status="done", now=T0 + 5,
+                                        run_id=rid(1))
+        assert store.finish_trigger("trg-000001", "a", status="done", now=T0 + 5, run_id=rid(1))
+        assert not store.finish_trigger("trg-000001", "a", status="failed", now=T0 + 6,
+                                        error="late")
+        done = store.get_trigger("trg-000001")
+        assert done is not None
+        assert (done.status, done.run_id, done.finished_at, done.claimed_by,
+                done.lease_expires_at, done.error) == ("done", rid(1), T0 + 5, "", None, "")
+        assert store.finish_trigger("trg-000002", "b", status="failed", now=T0 + 7,
+                                    error="unknown pipeline")
+        failed = store.get_trigger("trg-000002")
+        assert failed is not None
+        assert (failed.status, failed.error, failed.run_id) == ("failed", "unknown pipeline", "")
+        with pytest.raises(ValueError):
+            store.finish_trigger("trg-000002", "b", status="pending", now=T0)
+
+    def test_expired_claims_are_requeued(self, store: StateStore) -> None:
+        for i in (1, 2, 3):
+            store.insert_trigger(make_trigger(i))
+        store.claim_trigger("a", lease_s=10, now=T0)        # trg-1 expires at T0 + 10
+        store.claim_trigger("b", lease_s=100, now=T0)       # trg-2 expires at T0 + 100
+        store.claim_trigger("c", lease_s=5, now=T0)         # trg-3 expires at T0 + 5
+        assert store.requeue_expired_triggers(T0 + 4) == []
+        assert store.requeue_expired_triggers(T0 + 10) == ["trg-000001", "trg-000003"]
+        back = store.get_trigger("trg-000001")
+        assert back is not None
+        assert (back.status, back.claimed_by, back.lease_expires_at, back.claims) == (
+            "pending", "", None, 1)
+        assert not store.finish_trigger("trg-000001", "a", status="done", now=T0 + 11)
+        again = store.claim_trigger("d", lease_s=10, now=T0 + 11)
+        assert again is not None and again.id == "trg-000001" and again.claims == 2
+        held = store.get_trigger("trg-000002")
+        assert held is not None and held.status == "claimed" and held.claimed_by == "b"
+
+    def test_trigger_key_race_across_processes(self, store_factory: StoreFactory) -> None:
+        """Four processes insert the same 20 keys at once: each key is created exactly once."""
+        store_factory().close()  # the location exists before the race
+        results = run_in_processes(insert_trigger_key,
+                                   [(store_factory, w, "race") for w in range(4)])
+        for r in range(20):
+            assert sum(worker[r] for worker in results) == 1
+        store = store_factory()
+        try:
+            rows = store.list_triggers(limit=0)
+        finally:
+            store.close()
+        assert sorted(t.idempotency_key for t in rows) == sorted(f"race-{r}" for r in range(20))
+
+    def test_trigger_claims_race_across_processes(self, store_factory: StoreFactory) -> None:
+        """Three processes claim from one queue of 30 rows: every row goes to exactly one."""
+        store = store_factory()
+        try:
+            for i in range(30):
+                store.insert_trigger(make_trigger(i))
+        finally:
+            store.close()
+        results = run_in_processes(claim_triggers,
+                                   [(store_factory, f"holder-{w}") for w in range(3)])
+        claimed = [t for got in results for t in got]
+        assert sorted(claimed) == sorted(make_trigger(i).id for i in range(30))
 
     # -- sharing -------------------------------------------------------------------
 
