@@ -127,13 +127,14 @@ def test_valid_cron(expr: str) -> None:
                 "got 4"),
     ("* * * * * *", "a cron expression has 5 fields (minute hour day-of-month month "
                     "day-of-week), got 6"),
-    ("60 * * * *", 'minute field "60": 60 is out of range 0-59'),
-    ("* * 0 * *", 'day of month field "0": 0 is out of range 1-31'),
-    ("* * * 13 *", 'month field "13": 13 is out of range 1-12'),
-    ("* * * foo *", 'month field "foo": "foo" is not a number between 1 and 12'),
-    ("*/0 * * * *", 'minute field "*/0": a step must be at least 1'),
-    ("*-5 * * * *", 'minute field "*-5": "*-5" cannot put a range after *'),
-    ("1,,2 * * * *", 'minute field "1,,2": "" is not a number, range, list or step'),
+    ("60 * * * *", 'minute field "60": out of range (valid: 0-59)'),
+    ("* * 0 * *", 'day of month field "0": out of range (valid: 1-31)'),
+    ("* * * 13 *", 'month field "13": out of range (valid: 1-12 or jan-dec)'),
+    ("* * * foo *", 'month field "foo": not valid (valid: 1-12 or jan-dec)'),
+    ("*/0 * * * *", "minute field \"*/0\": step '0' not valid (valid: 0-59)"),
+    ("*-5 * * * *", 'minute field "*-5": not valid (valid: 0-59)'),
+    ("1,,2 * * * *", 'minute field "1,,2": not valid (valid: 0-59)'),
+    ("* * * * funday", 'day of week field "funday": not valid (valid: 0-7 or sun-sat)'),
     ("@often", "unknown shorthand; use one of @annually, @daily, @hourly, @midnight, "
                "@monthly, @weekly, @yearly"),
 ])

@@ -28,7 +28,7 @@ pipelines:
     on:
       push: {branches: [main, "release/*"], paths: ["src/**"]}
       pull_request: {actions: [opened, synchronize], branches: [main]}
-      schedule: "0 3 * * 1-5"
+      schedule: [{cron: "0 3 * * 1-5"}, {cron: "30  12 * * 6"}]
       webhook: {path: /deploy}
       pre_commit:
       pre_push: {}
@@ -62,7 +62,7 @@ def test_good_file_loads_every_field(cfg) -> None:
     assert release.on == {
         "push": {"branches": ["main", "release/*"], "paths": ["src/**"]},
         "pull_request": {"actions": ["opened", "synchronize"], "branches": ["main"]},
-        "schedule": "0 3 * * 1-5",
+        "schedule": [{"cron": "0 3 * * 1-5"}, {"cron": "30 12 * * 6"}],
         "webhook": {"path": "/deploy"},
         "pre_commit": {},
         "pre_push": {},
@@ -268,14 +268,35 @@ BAD: list[tuple[str, str, str]] = [
     ("cron-fields", P + "    on:\n      schedule: '0 3 * *'\n",
      '5: bad cron expression "0 3 * *" in on.schedule in pipeline "release": a cron expression '
      "has 5 fields (minute hour day-of-month month day-of-week), got 4"),
-    ("cron-range", P + "    on:\n      schedule: '0 24 * * *'\n",
-     '5: bad cron expression "0 24 * * *" in on.schedule in pipeline "release": hour field '
-     '"24": 24 is out of range 0-23'),
+    ("cron-seconds", P + "    on:\n      schedule: [{cron: '0 0 3 * * *'}]\n",
+     '5: bad cron expression "0 0 3 * * *" in on.schedule[0].cron in pipeline "release": a cron '
+     "expression has 5 fields (minute hour day-of-month month day-of-week), got 6"),
+    ("cron-range", P + "    on:\n      schedule:\n        - cron: '0 24 * * *'\n",
+     '6: bad cron expression "0 24 * * *" in on.schedule[0].cron in pipeline "release": hour '
+     'field "24": out of range (valid: 0-23)'),
     ("cron-name", P + "    on:\n      schedule: '0 3 * * funday'\n",
      '5: bad cron expression "0 3 * * funday" in on.schedule in pipeline "release": day of week '
-     'field "funday": "funday" is not a number between 0 and 7'),
-    ("cron-not-string", P + "    on:\n      schedule: [daily]\n",
-     '5: on.schedule in pipeline "release" must be a string, got a list'),
+     'field "funday": not valid (valid: 0-7 or sun-sat)'),
+    ("cron-step", P + "    on:\n      schedule: [{cron: '*/0 * * * *'}]\n",
+     '5: bad cron expression "*/0 * * * *" in on.schedule[0].cron in pipeline "release": minute '
+     "field \"*/0\": step '0' not valid (valid: 0-59)"),
+    ("cron-shorthand", P + "    on:\n      schedule: '@sometimes'\n",
+     '5: bad cron expression "@sometimes" in on.schedule in pipeline "release": unknown '
+     "shorthand; use one of @annually, @daily, @hourly, @midnight, @monthly, @weekly, @yearly"),
+    ("schedule-item-not-mapping", P + "    on:\n      schedule: [daily]\n",
+     '5: on.schedule[0] in pipeline "release" must be a mapping like {cron: "0 3 * * *"}, '
+     'got "daily"'),
+    ("schedule-no-cron", P + "    on:\n      schedule: [{at: 3am}]\n",
+     '5: unknown key "at" in on.schedule[0] in pipeline "release"; valid keys: cron'),
+    ("schedule-empty", P + "    on:\n      schedule: []\n",
+     '5: on.schedule in pipeline "release" must list at least one {cron: EXPR} entry'),
+    ("schedule-mapping", P + "    on:\n      schedule: {cron: '0 3 * * *'}\n",
+     '5: on.schedule in pipeline "release" must be a list of {cron: EXPR} entries (or one cron '
+     "string), got a mapping"),
+    ("schedule-duplicate", P + "    on:\n      schedule:\n        - cron: '0 3 * * *'\n"
+     "        - cron: '0  3 * * *'\n",
+     '7: duplicate cron expression "0 3 * * *" in on.schedule in pipeline "release" (first on '
+     "line 6)"),
     ("webhook-no-path", P + "    on:\n      webhook: {}\n",
      '5: on.webhook in pipeline "release" requires path (e.g. path: /deploy)'),
     ("webhook-relative-path", P + "    on:\n      webhook: {path: deploy}\n",
@@ -353,9 +374,20 @@ def test_the_on_key_is_not_read_as_a_boolean(cfg) -> None:
 
 def test_cron_shorthand_and_lists(cfg) -> None:
     cfg.write_project(P + "    on:\n      schedule: '@daily'\n")
-    assert load_project(cfg.repo).pipelines[0].on["schedule"] == "@daily"
-    cfg.write_project(P + "    on:\n      schedule: '*/15 0-6,22 1 jan-mar mon-fri'\n")
-    assert load_project(cfg.repo).pipelines[0].on["schedule"] == "*/15 0-6,22 1 jan-mar mon-fri"
+    assert load_project(cfg.repo).pipelines[0].on["schedule"] == [{"cron": "@daily"}]
+    cfg.write_project(P + "    on:\n      schedule: [{cron: '*/15 0-6,22 1 jan-mar mon-fri'}]\n")
+    assert load_project(cfg.repo).pipelines[0].on["schedule"] == [
+        {"cron": "*/15 0-6,22 1 jan-mar mon-fri"}]
+
+
+def test_run_path_checks_only_the_shape_of_cron_expressions(cfg) -> None:
+    """`sparkwing run` loads the project with check_schedules=False: no croniter import."""
+    cfg.write_project(P + "    on:\n      schedule: [{cron: '0 24 * * *'}]\n")
+    project = load_project(cfg.repo, check_schedules=False)
+    assert project.pipelines[0].on["schedule"] == [{"cron": "0 24 * * *"}]
+    cfg.write_project(P + "    on:\n      schedule: [{cron: '0 3 * *'}]\n")
+    with pytest.raises(ConfigError, match="has 5 fields"):
+        load_project(cfg.repo, check_schedules=False)
 
 
 def test_loading_does_not_check_that_the_module_exists(cfg) -> None:

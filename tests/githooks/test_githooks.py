@@ -14,7 +14,7 @@ Repo = Any
 GOOD = """
     import sparkwing as sw
     def plan(plan, inputs, run):
-        plan.job("ok", sw.sh('echo "$SPARKWING_TRIGGER_SOURCE" >> "$OUT/good.log"'))
+        plan.job("ok", sw.sh('echo "$SPARKWING_TRIGGER_SOURCE $SPARKWING_TRIGGER_EVENT" >> "$OUT/good.log"'))
 """
 BAD = """
     import sparkwing as sw
@@ -50,10 +50,11 @@ def test_failing_pre_commit_pipeline_blocks_the_commit(repo: Repo) -> None:
     # both pipelines ran (the good one is not skipped because the bad one failed)
     out = Path(repo.env["OUT"])
     assert (out / "bad.log").read_text() == "bad ran\n"
-    assert (out / "good.log").read_text() == "pre_commit\n"
+    assert (out / "good.log").read_text() == "git-hook pre_commit\n"
     runs = {r.pipeline: r for r in repo.runs()}
-    assert runs["bad"].status == "failed" and runs["bad"].trigger_source == "pre_commit"
-    assert runs["good"].status == "success" and runs["good"].trigger_source == "pre_commit"
+    assert runs["bad"].status == "failed" and runs["bad"].trigger_source == "git-hook"
+    assert runs["good"].status == "success" and runs["good"].trigger_source == "git-hook"
+    assert runs["good"].invocation["trigger"]["event"] == "pre_commit"
 
 
 def test_passing_pre_commit_pipeline_lets_the_commit_through(repo: Repo) -> None:
@@ -69,7 +70,7 @@ def test_passing_pre_commit_pipeline_lets_the_commit_through(repo: Repo) -> None
     assert repo.commits() == 1
     runs = repo.runs()
     assert [(r.pipeline, r.status, r.trigger_source) for r in runs] == [
-        ("good", "success", "pre_commit")]
+        ("good", "success", "git-hook")]
     # a second commit runs it again
     assert repo.commit_file("b.txt").returncode == 0
     assert repo.commits() == 2 and len(repo.runs()) == 2
@@ -93,7 +94,8 @@ def test_post_commit_runs_after_the_commit_and_never_blocks(repo: Repo) -> None:
     # the pipeline saw the new commit: it ran after it was made
     assert (Path(repo.env["OUT"]) / "head").read_text().strip() == head
     runs = {r.pipeline: r for r in repo.runs()}
-    assert runs["head"].trigger_source == "post_commit" and runs["head"].status == "success"
+    assert runs["head"].trigger_source == "git-hook" and runs["head"].status == "success"
+    assert runs["head"].invocation["trigger"]["event"] == "post_commit"
     assert runs["head"].git_sha == head
     assert runs["bad"].status == "failed"
 
@@ -114,7 +116,8 @@ def test_pre_push_blocks_a_push_when_its_pipeline_fails(repo: Repo, tmp_path: Pa
     assert "pre-push pipeline(s) failed: bad; push blocked" in proc.stderr
     assert repo.git("--git-dir", str(remote), "rev-parse", "--verify", "-q", "refs/heads/main",
                     check=False).returncode != 0
-    assert repo.runs()[0].trigger_source == "pre_push"
+    assert repo.runs()[0].trigger_source == "git-hook"
+    assert repo.runs()[0].invocation["trigger"]["event"] == "pre_push"
     # with a passing pipeline the push goes through
     repo.write_pipelines("""
         - name: good
@@ -237,7 +240,7 @@ def test_project_in_a_subdirectory_of_the_repository(new_repo: Any) -> None:
     text = (repo.root / ".git" / "hooks" / "pre-commit").read_text()
     assert '"$SPARKWING" run "$pipeline" -C services/api' in text
     assert repo.commit_file("top.txt").returncode == 0
-    assert [(r.pipeline, r.trigger_source) for r in repo.runs()] == [("good", "pre_commit")]
+    assert [(r.pipeline, r.trigger_source) for r in repo.runs()] == [("good", "git-hook")]
     # status/uninstall work from anywhere in the repository
     assert repo.hooks("uninstall", cwd=repo.root).returncode == 0
     assert not (repo.root / ".git" / "hooks" / "pre-commit").exists()
@@ -262,7 +265,7 @@ def test_falls_back_to_sparkwing_on_path(repo: Repo) -> None:
     repo.env = env
     proc = repo.git("commit", "-m", "x", check=False)
     assert proc.returncode == 0, proc.stderr
-    assert [r.trigger_source for r in repo.runs()] == ["pre_commit"]
+    assert [r.trigger_source for r in repo.runs()] == ["git-hook"]
 
 
 def test_missing_sparkwing_blocks_pre_commit_with_a_message(repo: Repo) -> None:

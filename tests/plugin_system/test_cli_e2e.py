@@ -42,13 +42,20 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
     proc = example_venv.run("plugins", "-o", "json")
     assert proc.returncode == 0 and proc.stderr == ""
     listed = json.loads(proc.stdout)["plugins"]
-    assert [p["name"] for p in listed] == ["builtin", "example", "sqlite"]
-    builtin, example, sqlite = listed
+    assert [p["name"] for p in listed] == ["builtin", "builtin_sources", "example", "sqlite"]
+    builtin, sources, example, sqlite = listed
     assert builtin == {
         "name": "builtin", "distribution": "sparkwing-core", "version": "0.1.0",
         "module": "sparkwing.storage.builtin", "internal": True,
         "hooks": ["sparkwing_register_backends"],
         "provides": ["cache:filesystem", "logs:filesystem"], "error": "", "blocked": False,
+    }
+    assert sources == {
+        "name": "builtin_sources", "distribution": "sparkwing-core", "version": "0.1.0",
+        "module": "sparkwing.triggers.builtin_sources", "internal": True,
+        "hooks": ["sparkwing_register_triggers"],
+        "provides": ["trigger:git-hook", "trigger:manual", "trigger:retry", "trigger:schedule"],
+        "error": "", "blocked": False,
     }
     assert example == {
         "name": "example", "distribution": "sparkwing-example", "version": "0.3.1",

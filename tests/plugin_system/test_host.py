@@ -53,8 +53,10 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
         "logs", "acme", required=("url",)))
     host = load(mod)
     infos = host.plugin_infos()
-    assert [i.name for i in infos] == ["builtin", "acme_logs"]
-    builtin, acme = infos
+    assert [i.name for i in infos] == ["builtin", "builtin_sources", "acme_logs"]
+    builtin, sources, acme = infos
+    assert sources.internal and sources.provides == [
+        "trigger:git-hook", "trigger:manual", "trigger:retry", "trigger:schedule"]
     assert builtin.internal and builtin.distribution == "sparkwing-core"
     assert builtin.provides == ["cache:filesystem", "logs:filesystem"]
     assert acme.hooks == ["sparkwing_register_backends"]
@@ -66,7 +68,7 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
 
 def test_without_entry_points_only_internal_and_extra_plugins_exist() -> None:
     host = load()
-    assert list(host.infos) == ["builtin"]
+    assert list(host.infos) == ["builtin", "builtin_sources"]
     assert host.registry.types("state") == []
 
 

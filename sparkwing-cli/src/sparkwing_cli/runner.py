@@ -201,180 +201,71 @@ def _take_run_id(ra: RunArgs) -> None:
 def execute(ra: RunArgs, *, close_state: bool = True) -> int:
     """Run the pipeline described by *ra* and return the exit code.
 
+    Turns the flags into a :class:`~sparkwing.triggers.contracts.RunRequest`
+    (source ``manual``, ``git-hook`` when a git hook started this process,
+    ``retry`` for ``runs retry``) and :class:`~sparkwing.runs.start.StartOptions`,
+    and hands them to :func:`sparkwing.triggers.dispatch.dispatch`, which
+    records the request and starts the run through ``start_run``'s steps.
+
     ``close_state=False`` leaves the state store's connection open for a
     caller that exits the process right after: every write is already
     committed, and closing the last SQLite connection would checkpoint the
     write-ahead log on the way out (4-14 ms), work the next writer does anyway.
     """
-    import asyncio
-    import time
-
-    from sparkwing.config import load_project, open_stores, resolve_profile
-    from sparkwing.dsl.inputs import help_text, input_specs, parse_inputs, redact, secret_values
-    from sparkwing.ids import new_run_id
-    from sparkwing.orchestrator.approvals import current_user
-    from sparkwing.orchestrator.engine import Orchestrator, RunOptions
-    from sparkwing.plugins.manager import get_host
-    from sparkwing.project import load_pipeline
-    from sparkwing.runtime.context import RunContext, Trigger
-    from sparkwing.runtime.git import read_git_info
+    from sparkwing.triggers.dispatch import dispatch
 
     _take_run_id(ra)
     start = Path(ra.cwd).expanduser() if ra.cwd else Path.cwd()
     if ra.cwd and not start.is_dir():
         raise UsageError(f"-C {ra.cwd}: no such directory")
-    project = load_project(start)
+    if ra.help:
+        return _pipeline_help(ra, start)
+    request, options = run_request(ra, start)
+    options.close_state = close_state
+    json_out = ra.output == "json" or (ra.output == "" and not sys.stdout.isatty())
+    options.reporter = _reporter(json_out)
+    result = dispatch(request, options)
+    run = result.run
+    return 0 if run is not None and run.status == "success" else 1
+
+
+def run_request(ra: RunArgs, start: Path) -> tuple[Any, Any]:
+    """The :class:`RunRequest` and :class:`StartOptions` that *ra* asks for (no reporter)."""
+    from sparkwing.orchestrator.approvals import current_user
+    from sparkwing.runs.start import StartOptions
+    from sparkwing.triggers.contracts import RunRequest, TriggerMeta
+    from sparkwing.triggers.environment import trigger_from_env
+
+    if ra.retry_of:
+        trigger = TriggerMeta(source="retry", actor=current_user(), event="retry",
+                              extra={"retry_of": ra.retry_of,
+                                     "mode": "failed" if ra.reuse_passed else "all"})
+    else:
+        trigger = trigger_from_env(os.environ, actor=current_user())
+    request = RunRequest(pipeline=ra.pipeline, trigger=trigger, workdir=start,
+                         profile=ra.profile)
+    options = StartOptions(
+        workers=ra.workers, local_only=ra.local_only, no_cache=ra.no_cache, dry_run=ra.dry_run,
+        allow=list(ra.allow), only=ra.only, start_at=ra.start_at, stop_at=ra.stop_at,
+        pause_before=list(ra.pause_before), pause_after=list(ra.pause_after),
+        pause_on_failure=ra.pause_on_failure, box_slots=ra.box_slots, no_wait=ra.no_wait,
+        retry_of=ra.retry_of, reuse_passed=ra.reuse_passed, run_id=ra.run_id,
+        pipeline_args=list(ra.pipeline_args), flags=dict(ra.flags),
+    )
+    return request, options
+
+
+def _pipeline_help(ra: RunArgs, start: Path) -> int:
+    """Print ``sparkwing run PIPELINE --help``: the pipeline's own flags."""
+    from sparkwing.config import load_project
+    from sparkwing.dsl.inputs import help_text
+    from sparkwing.project import load_pipeline
+
+    project = load_project(start, check_schedules=False)
     entry = project.pipeline(ra.pipeline)
     pdef = load_pipeline(project, entry)
-    if ra.help:
-        sys.stdout.write(help_text(pdef.inputs_cls, entry.name, entry.description) + "\n")
-        return 0
-    inputs, values = parse_inputs(
-        pdef.inputs_cls, ra.pipeline_args, pipeline=entry.name, defaults=project.args_for(entry)
-    )
-    resolved = resolve_profile(flag=ra.profile or None, pipeline=entry, project=project,
-                               local_only=ra.local_only)
-    git = read_git_info(project.root)
-    guard_error = _check_guards(project, entry, resolved, values, git.branch)
-    if guard_error:
-        from sparkwing.errors import SparkwingError
-
-        raise SparkwingError(f'pipeline "{entry.name}": {guard_error}')
-    specs = input_specs(pdef.inputs_cls)
-    run_ctx = RunContext(
-        run_id=ra.run_id or new_run_id(), pipeline=entry.name, workdir=project.root, git=git,
-        trigger=Trigger("retry" if ra.retry_of else os.environ.get("SPARKWING_TRIGGER_SOURCE", "manual"),
-                        current_user()),
-        started_at=time.time(), args=values, dry_run=ra.dry_run, profile=resolved.name,
-    )
-    plan = pdef.build(inputs, run_ctx)
-    _check_shaping(ra, plan, entry.name)
-    stores = open_stores(resolved)
-    json_out = ra.output == "json" or (ra.output == "" and not sys.stdout.isatty())
-    reporter = _reporter(json_out)
-    reuse: dict[str, Any] = {}
-    if ra.retry_of:
-        reuse = _reusable(stores.state, ra.retry_of, entry.name, ra.reuse_passed)
-    options = RunOptions(
-        retry_of=ra.retry_of,
-        reuse=reuse,
-        workers=ra.workers,
-        no_cache=ra.no_cache or os.environ.get("SPARKWING_NO_CACHE") == "1",
-        dry_run=ra.dry_run,
-        only=ra.only,
-        start_at=ra.start_at,
-        stop_at=ra.stop_at,
-        pause_before=ra.pause_before,
-        pause_after=ra.pause_after,
-        pause_on_failure=ra.pause_on_failure,
-        pause_timeout_s=_pause_timeout(),
-        invocation={"cwd": str(start), "flags": ra.flags, "profile": {"name": resolved.name,
-                    "reason": resolved.reason}, "reproducer": _reproducer(ra, specs, values)},
-        secret_args=[s.flag for s in specs if s.secret],
-        secret_values=secret_values(specs, values),
-        redacted_args=redact(specs, values),
-    )
-    from sparkwing.orchestrator.boxslots import acquire_box_slot, resolve_box_slots
-    from sparkwing.paths import sparkwing_home
-
-    try:
-        if ra.run_id and stores.state.get_run(ra.run_id) is not None:
-            raise UsageError(f"--sw-run-id {ra.run_id}: a run with this id already exists")
-        max_slots, no_wait = resolve_box_slots(ra.box_slots, ra.no_wait)
-        with acquire_box_slot(sparkwing_home(), max_slots, no_wait=no_wait):
-            orch = Orchestrator(plan, stores, run_ctx, inputs, options, reporter,
-                                hooks=get_host())
-            run = asyncio.run(orch.execute())
-    finally:
-        if close_state:
-            stores.close()
-        else:
-            stores.logs.close()
-            stores.cache.close()
-    return 0 if run.status == "success" else 1
-
-
-def _check_shaping(ra: RunArgs, plan: Any, pipeline: str) -> None:
-    """Validate ``--sw-only/--sw-start-at/--sw-stop-at/--sw-pause-*`` and the risk gate."""
-    import fnmatch
-
-    from sparkwing.config.suggest import closest
-    from sparkwing.errors import SparkwingError
-
-    nodes = plan.nodes()
-    ids = [n.id for n in nodes]
-    if ra.only and (ra.start_at or ra.stop_at):
-        raise UsageError("--sw-only cannot be combined with --sw-start-at/--sw-stop-at")
-    if ra.only and not any(fnmatch.fnmatchcase(i, ra.only) for i in ids):
-        raise UsageError(f'--sw-only="{ra.only}" matches no job of pipeline "{pipeline}"; '
-                         f"jobs: {', '.join(ids)}")
-    step_ids = sorted({s for n in nodes if n.work is not None for s in n.work.steps})
-    for flag, value in (("--sw-start-at", ra.start_at), ("--sw-stop-at", ra.stop_at)):
-        if value and value not in step_ids:
-            near = closest(value, step_ids)
-            hint = f'; did you mean "{near}"?' if near else ""
-            raise UsageError(f'{flag}={value}: no step "{value}" in pipeline "{pipeline}"{hint}')
-    for flag, values in (("--sw-pause-before", ra.pause_before),
-                         ("--sw-pause-after", ra.pause_after)):
-        for v in values:
-            if v not in ids:
-                raise UsageError(f'{flag}={v}: no job "{v}" in pipeline "{pipeline}"')
-    if ra.dry_run:
-        return
-    allowed = set(ra.allow)
-    skipped = set(ids) - plan.selected(ra.only) if ra.only else set()
-    for n in nodes:
-        if n.work is None or n.id in skipped:
-            continue
-        for st in n.work.steps.values():
-            missing = sorted(set(st.risks) - allowed)
-            if missing:
-                raise SparkwingError(
-                    f'step "{st.id}" of job "{n.id}" in pipeline "{pipeline}" requires '
-                    f"--sw-allow {','.join(missing)} to confirm (or --sw-dry-run to preview)"
-                )
-
-
-def _reusable(state: Any, run_id: str, pipeline: str, reuse_passed: bool) -> dict[str, Any]:
-    """Outputs of the jobs of *run_id* that ended OK (reused by ``runs retry --failed``)."""
-    from sparkwing.errors import NotFoundError
-    from sparkwing.storage.records import OK_OUTCOMES
-
-    old = state.get_run(run_id)
-    if old is None:
-        raise NotFoundError(f"no run {run_id!r} to retry")
-    if old.pipeline != pipeline:
-        raise UsageError(f"run {run_id} is of pipeline {old.pipeline!r}, not {pipeline!r}")
-    if not reuse_passed:
-        return {}
-    return {
-        n.node_id: n.output for n in state.list_nodes(run_id)
-        if n.outcome in OK_OUTCOMES and n.kind == "job"
-    }
-
-
-def _pause_timeout() -> float:
-    """``SPARKWING_PAUSE_TIMEOUT`` (a duration; default 30 minutes)."""
-    from sparkwing.durations import parse_duration
-    from sparkwing.errors import ConfigError
-
-    raw = os.environ.get("SPARKWING_PAUSE_TIMEOUT", "")
-    if not raw:
-        return 1800.0
-    try:
-        return parse_duration(raw, "SPARKWING_PAUSE_TIMEOUT")
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def default_branch(root: Path) -> str:
-    """The remote's default branch (``origin/HEAD``), else ``main``."""
-    ref = root / ".git" / "refs" / "remotes" / "origin" / "HEAD"
-    try:
-        text = ref.read_text().strip()
-    except OSError:
-        return "main"
-    return text.rsplit("/", 1)[-1] if text.startswith("ref:") else "main"
+    sys.stdout.write(help_text(pdef.inputs_cls, entry.name, entry.description) + "\n")
+    return 0
 
 
 def _reporter(json_out: bool) -> Any:
@@ -384,37 +275,6 @@ def _reporter(json_out: bool) -> Any:
         return JsonReporter(sys.stdout)
     color = "NO_COLOR" not in os.environ
     return PrettyReporter(sys.stdout, color=color, live=True)
-
-
-def _check_guards(project: Any, entry: Any, resolved: Any, values: dict[str, Any],
-                  branch: str) -> str | None:
-    guards = project.guards_for(entry)
-    if not guards.require and not guards.reject:
-        return None
-    from sparkwing.config import evaluate_guards
-
-    return evaluate_guards(
-        guards, profile_name=resolved.name, has_controller=resolved.has_controller,
-        args={k: str(v) for k, v in values.items()}, branch=branch, default_branch=default_branch(project.root),
-    )
-
-
-def _reproducer(ra: RunArgs, specs: list[Any], values: dict[str, Any]) -> str:
-    """The command line that reproduces this run, secrets shown as ``***``."""
-    from sparkwing.dsl.inputs import redact
-
-    shown = redact(specs, values)
-    parts = ["sparkwing", "run", ra.pipeline]
-    for s in specs:
-        v = shown.get(s.flag)
-        if v == s.default and v != "***":
-            continue
-        if isinstance(v, list):
-            v = ",".join(str(x) for x in v)
-        parts.append(f"--{s.flag}={v}")
-    if ra.profile:
-        parts += ["--profile", ra.profile]
-    return " ".join(parts)
 
 
 def run_main(argv: list[str]) -> int:

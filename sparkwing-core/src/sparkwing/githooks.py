@@ -4,8 +4,11 @@
 that some pipeline declares, in the repository's hooks directory (which
 honours ``core.hooksPath``). The script runs ``sparkwing run PIPELINE``
 for each of that hook's pipelines, in ``sparkwing.yaml`` order, with
-``SPARKWING_TRIGGER_SOURCE`` set to the trigger name so the run records
-how it started:
+``SPARKWING_TRIGGER_SOURCE=git-hook`` and ``SPARKWING_TRIGGER_EVENT`` set
+to the trigger name: each run goes through
+:func:`sparkwing.triggers.dispatch.dispatch` as a request of the built-in
+``git-hook`` source (a ``triggers`` row with that source, and the run's
+trigger records the hook as its event):
 
 * ``pre-commit`` and ``pre-push`` run every pipeline and exit 1 when any
   failed, which makes git abort the commit or push (``--no-verify`` skips
@@ -188,8 +191,9 @@ def hook_script(hook: str, pipelines: list[str], *, sparkwing: str, project_dir:
         f'  echo "sparkwing: command not found; cannot run the {hook} pipelines ({names})" >&2\n'
         f"  exit {missing_exit}\n"
         "fi\n"
-        f"SPARKWING_TRIGGER_SOURCE={trigger}\n"
-        "export SPARKWING_TRIGGER_SOURCE\n"
+        "SPARKWING_TRIGGER_SOURCE=git-hook\n"
+        f"SPARKWING_TRIGGER_EVENT={trigger}\n"
+        "export SPARKWING_TRIGGER_SOURCE SPARKWING_TRIGGER_EVENT\n"
         "failed=\n"
         f"for pipeline in {names}; do\n"
         f'  if ! "$SPARKWING" run "$pipeline"{cd} </dev/null; then\n'

@@ -219,12 +219,14 @@ def _state_homes() -> set[Path]:
     return out
 
 
-def load_project(start: Path) -> ProjectConfig:
+def load_project(start: Path, *, check_schedules: bool = True) -> ProjectConfig:
     """Find and load the ``.sparkwing/sparkwing.yaml`` at or above *start*.
 
     Raises :class:`ConfigError` when there is none (the message says how
     to create one), when a retired file sits in ``.sparkwing/``, or when the
-    file is invalid.
+    file is invalid. ``check_schedules=False`` checks only the shape of
+    ``on.schedule`` cron expressions, sparing the cron library's import
+    (``sparkwing run`` never evaluates schedules).
     """
     root = find_project(start)
     if root is None:
@@ -234,10 +236,10 @@ def load_project(start: Path) -> ProjectConfig:
             f"no .sparkwing/{PROJECT_FILE} found in {where if shown == '.' else shown} or any "
             "parent directory; create one with: sparkwing pipeline new --name NAME"
         )
-    return load_project_file(root / PROJECT_DIR / PROJECT_FILE)
+    return load_project_file(root / PROJECT_DIR / PROJECT_FILE, check_schedules=check_schedules)
 
 
-def load_project_file(file: Path) -> ProjectConfig:
+def load_project_file(file: Path, *, check_schedules: bool = True) -> ProjectConfig:
     """Load and validate one ``sparkwing.yaml`` (its directory is the ``.sparkwing`` dir)."""
     directory = file.parent
     for retired, hint in RETIRED_FILES.items():
@@ -261,7 +263,7 @@ def load_project_file(file: Path) -> ProjectConfig:
     if "defaults" in keys:
         config.defaults = _parse_defaults(shown, keys["defaults"][1])
     if "pipelines" in keys:
-        config.pipelines = _parse_pipelines(shown, keys["pipelines"][1])
+        config.pipelines = _parse_pipelines(shown, keys["pipelines"][1], check_schedules)
     return config
 
 
@@ -283,7 +285,7 @@ def _parse_defaults(file: str, node: Node) -> Defaults:
     return out
 
 
-def _parse_pipelines(file: str, node: Node) -> list[PipelineEntry]:
+def _parse_pipelines(file: str, node: Node, check_schedules: bool) -> list[PipelineEntry]:
     if isinstance(node, Scalar) and node.kind == "null":
         return []
     if not isinstance(node, Sequence):
@@ -292,7 +294,7 @@ def _parse_pipelines(file: str, node: Node) -> list[PipelineEntry]:
     out: list[PipelineEntry] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(node.items, 1):
-        entry = _parse_pipeline(file, item, index)
+        entry = _parse_pipeline(file, item, index, check_schedules)
         if entry.name in seen:
             fail(file, entry.line,
                  f'duplicate pipeline name "{entry.name}" (first on line {seen[entry.name]})')
@@ -301,7 +303,7 @@ def _parse_pipelines(file: str, node: Node) -> list[PipelineEntry]:
     return out
 
 
-def _parse_pipeline(file: str, node: Node, index: int) -> PipelineEntry:
+def _parse_pipeline(file: str, node: Node, index: int, check_schedules: bool) -> PipelineEntry:
     block = want_mapping(file, node, f"pipeline #{index}")
     # Name first, so every later message can say which pipeline it is about.
     name_node = next(
@@ -332,7 +334,7 @@ def _parse_pipeline(file: str, node: Node, index: int) -> PipelineEntry:
         entry.description = want_str(file, keys["description"][1], f"description {where}",
                                       allow_empty=True)
     if "on" in keys:
-        entry.on = parse_triggers(file, keys["on"][1], where)
+        entry.on = parse_triggers(file, keys["on"][1], where, check_cron=check_schedules)
     if "hidden" in keys:
         entry.hidden = want_bool(file, keys["hidden"][1], f"hidden {where}")
     if "args" in keys:

@@ -1,8 +1,11 @@
 """The ``on:`` block of a pipeline: which events start it.
 
-Triggers are recorded and shown; the local runner never evaluates them
-(``schedule`` is validated but not run by ``sparkwing run``). The git hook
-triggers are used by ``sparkwing pipeline hooks install``.
+``schedule`` is evaluated by ``sparkwing triggers tick`` and by the
+dashboard while it runs (:mod:`sparkwing.triggers.schedule`); the git hook
+triggers are used by ``sparkwing pipeline hooks install``; ``push``,
+``pull_request`` and ``webhook`` are recorded for trigger plugins. Cron
+expressions are checked with croniter, imported only when a command
+evaluates them (never on ``sparkwing run``'s start-up path).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import re
 from typing import Any
 
 from .schema import fail, keyed, want_mapping, want_str, want_str_list
-from .yamlload import Node, Scalar
+from .yamlload import Mapping as YamlMapping
+from .yamlload import Node, Scalar, Sequence
 
 #: Trigger names accepted under ``on:``.
 TRIGGERS = (
@@ -52,21 +56,22 @@ PR_ACTIONS = (
 #: Cron shorthands accepted for ``schedule``.
 CRON_MACROS = ("@annually", "@daily", "@hourly", "@midnight", "@monthly", "@weekly", "@yearly")
 
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-#: (field name, low, high, names usable instead of numbers)
-_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day of month", 1, 31, ()),
-    ("month", 1, 12, _MONTHS),
-    ("day of week", 0, 7, _DAYS),
-)
-_CRON_ATOM = re.compile(r"(?P<start>\*|[0-9a-z]+)(?:-(?P<end>[0-9a-z]+))?(?:/(?P<step>[0-9]+))?")
+#: The five fields of a cron expression, in order, with the values each takes.
+CRON_FIELDS = {
+    "minute": "0-59",
+    "hour": "0-23",
+    "day of month": "1-31",
+    "month": "1-12 or jan-dec",
+    "day of week": "0-7 or sun-sat",
+}
 
 
-def cron_problem(expr: str) -> str | None:
-    """Return why *expr* is not a valid 5-field cron expression (or macro), or None."""
+def cron_shape_problem(expr: str) -> str | None:
+    """Return why *expr* is not shaped like a 5-field cron expression or a shorthand, or None.
+
+    A cheap check (no cron library): what ``sparkwing run`` does on its
+    start-up path. :func:`cron_problem` checks the fields too.
+    """
     text = expr.strip().lower()
     if text.startswith("@"):
         if text in CRON_MACROS:
@@ -76,39 +81,98 @@ def cron_problem(expr: str) -> str | None:
     if len(fields) != 5:
         return (f"a cron expression has 5 fields (minute hour day-of-month month day-of-week), "
                 f"got {len(fields)}")
-    for value, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
-        for part in value.split(","):
-            problem = _cron_part_problem(part, low, high, names)
-            if problem:
-                return f'{name} field "{value}": {problem}'
     return None
 
 
-def _cron_part_problem(part: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
-    match = _CRON_ATOM.fullmatch(part)
-    if not match:
-        return f'"{part}" is not a number, range, list or step'
-    start, end, step = match.group("start"), match.group("end"), match.group("step")
-    if step is not None and int(step) == 0:
-        return "a step must be at least 1"
-    if start == "*":
-        return None if end is None else f'"{part}" cannot put a range after *'
-    for token in (start, end):
-        if token is None:
-            continue
-        if token.isdigit():
-            if not low <= int(token) <= high:
-                return f"{token} is out of range {low}-{high}"
-        elif token not in names:
-            return f'"{token}" is not a number between {low} and {high}'
-    return None
+def cron_problem(expr: str) -> str | None:
+    """Return why *expr* is not a valid 5-field cron expression (or shorthand), or None.
+
+    The fields are checked by croniter (imported here only); the message
+    names the first field croniter refuses (``hour field "24": out of range``).
+    """
+    problem = cron_shape_problem(expr)
+    if problem or expr.strip().startswith("@"):
+        return problem
+    from croniter import CroniterError, croniter
+
+    text = " ".join(expr.split())
+    try:
+        croniter(text)
+        return None
+    except (CroniterError, ValueError) as exc:
+        whole = _croniter_detail(exc)
+    fields = text.split()
+    for i, (name, value) in enumerate(zip(CRON_FIELDS, fields, strict=True)):
+        probe = ["*"] * 5
+        probe[i] = value
+        try:
+            croniter(" ".join(probe))
+        except (CroniterError, ValueError) as exc:
+            return (f'{name} field "{value}": {_croniter_detail(exc)} '
+                    f"(valid: {CRON_FIELDS[name]})")
+    return whole
 
 
-def parse_triggers(file: str, node: Node, where: str) -> dict[str, Any]:
+def _croniter_detail(exc: BaseException) -> str:
+    """croniter's message without the expression it repeats, in sparkwing's words."""
+    text = re.sub(r"^\[[^\]]*\]\s*", "", str(exc)).strip()
+    text = re.sub(r"\s*in field \d+", "", text)
+    text = text.replace("is not acceptable, out of range", "out of range")
+    text = text.replace("is not acceptable", "not valid")
+    return text or "not valid"
+
+
+def parse_schedule(
+    file: str, node: Node, where: str, *, check_cron: bool = True,
+) -> list[dict[str, str]]:
+    """Validate ``on.schedule``: a list of ``{cron: EXPR}`` (or one cron string as shorthand).
+
+    Returns ``[{"cron": "0 3 * * 1-5"}, ...]`` (whitespace normalised). With
+    *check_cron* false only the shape of each expression is checked (no
+    cron library import): ``sparkwing run`` never evaluates schedules.
+    """
+    label = f"on.schedule {where}"
+    entries: list[tuple[int, str, Node]] = []  # (index, label, expression node)
+    if isinstance(node, Scalar) and node.kind == "str":
+        entries.append((0, label, node))
+    elif isinstance(node, Sequence):
+        if not node.items:
+            fail(file, node.line, f"{label} must list at least one {{cron: EXPR}} entry")
+        for i, item in enumerate(node.items):
+            item_label = f"on.schedule[{i}] {where}"
+            if not isinstance(item, YamlMapping):
+                fail(file, item.line, f"{item_label} must be a mapping like "
+                                      f'{{cron: "0 3 * * *"}}, got {item.describe()}')
+            keys = keyed(file, item, f"in {item_label}", ("cron",))
+            if "cron" not in keys:
+                fail(file, item.line, f'{item_label} requires cron (e.g. cron: "0 3 * * *")')
+            entries.append((i, f"on.schedule[{i}].cron {where}", keys["cron"][1]))
+    else:
+        fail(file, node.line, f'{label} must be a list of {{cron: EXPR}} entries (or one cron '
+                              f"string), got {node.describe()}")
+    out: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    for _i, entry_label, expr_node in entries:
+        expr = " ".join(want_str(file, expr_node, entry_label).split())
+        problem = cron_problem(expr) if check_cron else cron_shape_problem(expr)
+        if problem:
+            fail(file, expr_node.line, f'bad cron expression "{expr}" in {entry_label}: {problem}')
+        if expr in seen:
+            fail(file, expr_node.line,
+                 f'duplicate cron expression "{expr}" in {label} (first on line {seen[expr]})')
+        seen[expr] = expr_node.line
+        out.append({"cron": expr})
+    return out
+
+
+def parse_triggers(
+    file: str, node: Node, where: str, *, check_cron: bool = True,
+) -> dict[str, Any]:
     """Validate an ``on:`` block; *where* reads like ``in pipeline "release"``.
 
     Returns plain values: ``{"push": {"branches": [...], "paths": [...]},
-    "schedule": "0 3 * * *", "webhook": {"path": "/x"}, "pre_commit": {}, ...}``.
+    "schedule": [{"cron": "0 3 * * *"}], "webhook": {"path": "/x"}, "pre_commit": {}, ...}``.
+    *check_cron* is passed to :func:`parse_schedule`.
     """
     block = want_mapping(file, node, f"on {where}", allow_null=True)
     keys = keyed(file, block, f"in on {where}", TRIGGERS)
@@ -125,11 +189,7 @@ def parse_triggers(file: str, node: Node, where: str) -> dict[str, Any]:
                                        f"valid actions: {', '.join(PR_ACTIONS)}")
             out[name] = pr
         elif name == "schedule":
-            expr = want_str(file, value, label)
-            problem = cron_problem(expr)
-            if problem:
-                fail(file, value.line, f'bad cron expression "{expr}" in {label}: {problem}')
-            out[name] = expr.strip()
+            out[name] = parse_schedule(file, value, where, check_cron=check_cron)
         elif name == "webhook":
             hook = want_mapping(file, value, label)
             hook_keys = keyed(file, hook, f"in {label}", ("path",))

@@ -18,7 +18,7 @@ from .entrypoints import EntryPoint, entry_points
 from .registry import Registry
 
 #: Modules of sparkwing-core registered as plugins before any entry point.
-INTERNAL_PLUGINS = ("sparkwing.storage.builtin",)
+INTERNAL_PLUGINS = ("sparkwing.storage.builtin", "sparkwing.triggers.builtin_sources")
 
 #: The registration hooks, each called with the one :class:`Registry`.
 REGISTRATION_HOOKS = (

@@ -22,14 +22,23 @@ if TYPE_CHECKING:
 
 @dataclass
 class Trigger:
-    """What started the run."""
+    """What started the run (the run's :class:`~sparkwing.triggers.contracts.TriggerMeta`)."""
 
+    #: The trigger source: ``manual``, ``git-hook``, ``schedule``, ``retry``, ``github``, ...
     source: str = "manual"
+    #: Who started it (the source's actor).
     user: str = ""
+    #: The source's event name (``pre_push``, ``cron``, ``push``, ...).
+    event: str = ""
+    #: The source's own delivery id, when it has one.
+    delivery_id: str = ""
+    #: Anything else the source recorded (a schedule's expression, a PR number, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
-        return {"source": self.source, "user": self.user}
+        return {"source": self.source, "user": self.user, "event": self.event,
+                "delivery_id": self.delivery_id, "extra": dict(self.extra)}
 
 
 @dataclass

@@ -1,0 +1,382 @@
+"""``start_run(request, options) -> Run``: the one way a run starts.
+
+A :class:`~sparkwing.triggers.contracts.RunRequest` says *what* to run
+(pipeline, inputs, git ref, who asked); :class:`StartOptions` says *how*
+(reporter, workers, dry run, job selection, pauses, box slots, retry, run
+id, executor). Starting happens in three steps, which
+:class:`RunStart` exposes for :func:`sparkwing.triggers.dispatch.dispatch`
+(it records the trigger row between them):
+
+1. ``RunStart(request, options)`` finds the project and the pipeline,
+   resolves the profile and opens its stores;
+2. :meth:`RunStart.prepare` parses the inputs, checks guards, builds the
+   plan and validates job selection and risk labels (any error here is a
+   one-line :class:`~sparkwing.errors.SparkwingError`; no run exists yet);
+3. :meth:`RunStart.execute` takes a box slot and runs the plan through the
+   orchestrator, returning the finished :class:`~sparkwing.storage.records.Run`.
+
+Only the standard library and sparkwing's own light modules are imported
+at module level: this is on the path of every ``sparkwing run``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SparkwingError, UsageError
+
+if TYPE_CHECKING:
+    from ..config import ProjectConfig, ResolvedProfile, Stores
+    from ..config.project import PipelineEntry
+    from ..storage.contracts import StateStore
+    from ..storage.records import Run
+    from ..triggers.contracts import RunRequest
+
+#: Debug pause timeout when ``SPARKWING_PAUSE_TIMEOUT`` is unset (seconds).
+DEFAULT_PAUSE_TIMEOUT_S = 1800.0
+
+
+@dataclass
+class StartOptions:
+    """How a request is run (everything but *what* runs, which the request says)."""
+
+    #: Receives progress (an ``orchestrator.reporting.Reporter``); ``None``: report nothing.
+    reporter: Any = None
+    #: Jobs running at once (0: the CPU count).
+    workers: int = 0
+    #: Ignore profiles and use the laptop stores.
+    local_only: bool = False
+    #: Do not read memoized results (still write them).
+    no_cache: bool = False
+    #: Run dry-run bodies; skip steps without one.
+    dry_run: bool = False
+    #: Risk labels confirmed (``--sw-allow``).
+    allow: list[str] = field(default_factory=list)
+    #: Run only jobs matching this glob and what they need.
+    only: str = ""
+    #: Window of steps to run.
+    start_at: str = ""
+    stop_at: str = ""
+    #: Debug pauses before/after these jobs, and on a failure.
+    pause_before: list[str] = field(default_factory=list)
+    pause_after: list[str] = field(default_factory=list)
+    pause_on_failure: bool = False
+    #: Cap on concurrent runs on this host (0: off); ``None``: ``SPARKWING_BOX_SLOTS`` decides.
+    box_slots: int | None = None
+    #: Fail at once instead of waiting for a box slot.
+    no_wait: bool = False
+    #: The run this one retries, and whether to reuse the outputs of its jobs that passed.
+    retry_of: str = ""
+    reuse_passed: bool = False
+    #: Use this id for the new run instead of a fresh one (refused if it exists).
+    run_id: str = ""
+    #: Executor to run jobs with (empty: the profile's, else ``local``).
+    executor: str = ""
+    #: Pipeline flags as typed on a command line (``--version=1.2``), parsed after
+    #: ``request.inputs`` (they win). Never stored in a trigger row: they may hold secrets.
+    pipeline_args: list[str] = field(default_factory=list)
+    #: Sparkwing's own flags as given, recorded in the run's invocation.
+    flags: dict[str, Any] = field(default_factory=dict)
+    #: The trigger row this run starts for (recorded on the run; set by dispatch).
+    trigger_id: str = ""
+    #: Close the state store afterwards. A process exiting right after may
+    #: pass ``False``: every write is committed, and closing the last SQLite
+    #: connection would checkpoint the write-ahead log on the way out.
+    close_state: bool = True
+
+
+def inputs_argv(inputs: Mapping[str, Any]) -> list[str]:
+    """Pipeline flags repeating *inputs* (``{flag: value}``): ``--flag=value``.
+
+    ``True``/``False`` become ``--flag``/``--no-flag``; lists are joined with
+    commas; ``None`` is left out.
+    """
+    argv: list[str] = []
+    for flag, value in inputs.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            argv.append(f"--{flag}" if value else f"--no-{flag}")
+        elif isinstance(value, list | tuple):
+            argv.append(f"--{flag}={','.join(str(v) for v in value)}")
+        else:
+            argv.append(f"--{flag}={value}")
+    return argv
+
+
+class RunStart:
+    """One run being started: located and its stores opened, then prepared, then executed.
+
+    Always :meth:`close` it (or use it as a context manager).
+    """
+
+    def __init__(self, request: RunRequest, options: StartOptions | None = None) -> None:
+        from ..config import load_project, open_stores, resolve_profile
+
+        self.request = request
+        self.options = options or StartOptions()
+        start = Path(request.workdir).expanduser() if request.workdir else Path.cwd()
+        if not start.is_dir():
+            raise UsageError(f"working directory {start} does not exist")
+        self.workdir = start
+        self.project: ProjectConfig = load_project(start, check_schedules=False)
+        self.entry: PipelineEntry = self.project.pipeline(request.pipeline)
+        self.resolved: ResolvedProfile = resolve_profile(
+            flag=request.profile or None, pipeline=self.entry, project=self.project,
+            local_only=self.options.local_only,
+        )
+        self.stores: Stores = open_stores(self.resolved)
+        #: The trigger row the run starts for (dispatch sets it before :meth:`prepare`).
+        self.trigger_id = self.options.trigger_id
+        self.run_id = ""
+        self._prepared: tuple[Any, ...] | None = None
+        self._closed = False
+
+    def __enter__(self) -> RunStart:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def state(self) -> StateStore:
+        """The state store of the run's profile."""
+        return self.stores.state  # type: ignore[no-any-return]
+
+    # -- step 2 ---------------------------------------------------------------------
+    def prepare(self) -> str:
+        """Parse inputs, check guards, build the plan and validate the options; return the run id.
+
+        Raises a one-line :class:`SparkwingError` (usage errors exit 2) when
+        the run cannot start; nothing is recorded then.
+        """
+        from ..dsl.inputs import input_specs, parse_inputs, redact, secret_values
+        from ..ids import new_run_id
+        from ..orchestrator.approvals import current_user
+        from ..orchestrator.engine import RunOptions
+        from ..project import load_pipeline
+        from ..runtime.context import RunContext, Trigger
+        from ..runtime.git import read_git_info
+
+        req, opts, project, entry = self.request, self.options, self.project, self.entry
+        pdef = load_pipeline(project, entry)
+        argv = inputs_argv(req.inputs) + list(opts.pipeline_args)
+        inputs, values = parse_inputs(
+            pdef.inputs_cls, argv, pipeline=entry.name, defaults=project.args_for(entry)
+        )
+        git = read_git_info(project.root)
+        if req.git_ref or req.git_sha:
+            git.branch = req.git_ref.removeprefix("refs/heads/") or git.branch
+            git.sha = req.git_sha or git.sha
+        guard_error = _check_guards(project, entry, self.resolved, values, git.branch)
+        if guard_error:
+            raise SparkwingError(f'pipeline "{entry.name}": {guard_error}')
+        if opts.run_id and self.state.get_run(opts.run_id) is not None:
+            raise UsageError(f"--sw-run-id {opts.run_id}: a run with this id already exists")
+        specs = input_specs(pdef.inputs_cls)
+        meta = req.trigger
+        trigger = Trigger(meta.source, meta.actor or current_user(), meta.event,
+                          meta.delivery_id, dict(meta.extra))
+        run_id = opts.run_id or new_run_id()
+        run_ctx = RunContext(
+            run_id=run_id, pipeline=entry.name, workdir=project.root, git=git,
+            trigger=trigger, started_at=time.time(), args=values, dry_run=opts.dry_run,
+            profile=self.resolved.name,
+        )
+        plan = pdef.build(inputs, run_ctx)
+        check_shaping(opts, plan, entry.name)
+        reuse: dict[str, Any] = {}
+        if opts.retry_of:
+            reuse = _reusable(self.state, opts.retry_of, entry.name, opts.reuse_passed)
+        recorded_trigger = {**trigger.to_dict(), "id": self.trigger_id}
+        run_options = RunOptions(
+            retry_of=opts.retry_of,
+            reuse=reuse,
+            workers=opts.workers,
+            no_cache=opts.no_cache or os.environ.get("SPARKWING_NO_CACHE") == "1",
+            dry_run=opts.dry_run,
+            only=opts.only,
+            start_at=opts.start_at,
+            stop_at=opts.stop_at,
+            pause_before=opts.pause_before,
+            pause_after=opts.pause_after,
+            pause_on_failure=opts.pause_on_failure,
+            pause_timeout_s=_pause_timeout(),
+            invocation={"cwd": str(self.workdir), "flags": opts.flags,
+                        "profile": {"name": self.resolved.name, "reason": self.resolved.reason},
+                        "reproducer": _reproducer(req, specs, values),
+                        "trigger": recorded_trigger},
+            secret_args=[s.flag for s in specs if s.secret],
+            secret_values=secret_values(specs, values),
+            redacted_args=redact(specs, values),
+        )
+        self._prepared = (plan, run_ctx, inputs, run_options)
+        self.run_id = run_id
+        return run_id
+
+    # -- step 3 -----------------------------------------------------------------------
+    def execute(self) -> Run:
+        """Take a box slot, run the prepared plan and return the finished run."""
+        import asyncio
+
+        from ..orchestrator.boxslots import acquire_box_slot, resolve_box_slots
+        from ..orchestrator.engine import Orchestrator
+        from ..orchestrator.reporting import Reporter
+        from ..paths import sparkwing_home
+        from ..plugins.manager import get_host
+
+        if self._prepared is None:
+            raise RuntimeError("RunStart.execute() before prepare()")
+        plan, run_ctx, inputs, run_options = self._prepared
+        reporter = self.options.reporter if self.options.reporter is not None else Reporter()
+        max_slots, no_wait = resolve_box_slots(self.options.box_slots, self.options.no_wait)
+        with acquire_box_slot(sparkwing_home(), max_slots, no_wait=no_wait):
+            orch = Orchestrator(plan, self.stores, run_ctx, inputs, run_options, reporter,
+                                hooks=get_host())
+            return asyncio.run(orch.execute())
+
+    def close(self) -> None:
+        """Close the stores (the state store only when ``options.close_state``)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.options.close_state:
+            self.stores.close()
+        else:
+            self.stores.logs.close()
+            self.stores.cache.close()
+
+
+def start_run(request: RunRequest, options: StartOptions | None = None) -> Run:
+    """Start *request* here and return the finished run (its ``status`` says how it ended).
+
+    Raises a one-line :class:`SparkwingError` when the run cannot start (an
+    unknown pipeline or flag, a guard, a bad profile). Records no trigger
+    row: :func:`sparkwing.triggers.dispatch.dispatch` does that and then
+    starts the run through the same steps.
+    """
+    with RunStart(request, options) as starter:
+        starter.prepare()
+        return starter.execute()
+
+
+# -- checks and helpers moved from the CLI ------------------------------------------------
+
+
+def check_shaping(opts: StartOptions, plan: Any, pipeline: str) -> None:
+    """Validate ``only``/``start_at``/``stop_at``/pauses against the plan, and the risk gate."""
+    import fnmatch
+
+    from ..config.suggest import closest
+
+    nodes = plan.nodes()
+    ids = [n.id for n in nodes]
+    if opts.only and (opts.start_at or opts.stop_at):
+        raise UsageError("--sw-only cannot be combined with --sw-start-at/--sw-stop-at")
+    if opts.only and not any(fnmatch.fnmatchcase(i, opts.only) for i in ids):
+        raise UsageError(f'--sw-only="{opts.only}" matches no job of pipeline "{pipeline}"; '
+                         f"jobs: {', '.join(ids)}")
+    step_ids = sorted({s for n in nodes if n.work is not None for s in n.work.steps})
+    for flag, value in (("--sw-start-at", opts.start_at), ("--sw-stop-at", opts.stop_at)):
+        if value and value not in step_ids:
+            near = closest(value, step_ids)
+            hint = f'; did you mean "{near}"?' if near else ""
+            raise UsageError(f'{flag}={value}: no step "{value}" in pipeline "{pipeline}"{hint}')
+    for flag, values in (("--sw-pause-before", opts.pause_before),
+                         ("--sw-pause-after", opts.pause_after)):
+        for v in values:
+            if v not in ids:
+                raise UsageError(f'{flag}={v}: no job "{v}" in pipeline "{pipeline}"')
+    if opts.dry_run:
+        return
+    allowed = set(opts.allow)
+    skipped = set(ids) - plan.selected(opts.only) if opts.only else set()
+    for n in nodes:
+        if n.work is None or n.id in skipped:
+            continue
+        for st in n.work.steps.values():
+            missing = sorted(set(st.risks) - allowed)
+            if missing:
+                raise SparkwingError(
+                    f'step "{st.id}" of job "{n.id}" in pipeline "{pipeline}" requires '
+                    f"--sw-allow {','.join(missing)} to confirm (or --sw-dry-run to preview)"
+                )
+
+
+def _reusable(state: Any, run_id: str, pipeline: str, reuse_passed: bool) -> dict[str, Any]:
+    """Outputs of the jobs of *run_id* that ended OK (reused by ``runs retry --failed``)."""
+    from ..errors import NotFoundError
+    from ..storage.records import OK_OUTCOMES
+
+    old = state.get_run(run_id)
+    if old is None:
+        raise NotFoundError(f"no run {run_id!r} to retry")
+    if old.pipeline != pipeline:
+        raise UsageError(f"run {run_id} is of pipeline {old.pipeline!r}, not {pipeline!r}")
+    if not reuse_passed:
+        return {}
+    return {
+        n.node_id: n.output for n in state.list_nodes(run_id)
+        if n.outcome in OK_OUTCOMES and n.kind == "job"
+    }
+
+
+def _pause_timeout() -> float:
+    """``SPARKWING_PAUSE_TIMEOUT`` (a duration; default 30 minutes)."""
+    from ..durations import parse_duration
+    from ..errors import ConfigError
+
+    raw = os.environ.get("SPARKWING_PAUSE_TIMEOUT", "")
+    if not raw:
+        return DEFAULT_PAUSE_TIMEOUT_S
+    try:
+        return parse_duration(raw, "SPARKWING_PAUSE_TIMEOUT")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def default_branch(root: Path) -> str:
+    """The remote's default branch (``origin/HEAD``), else ``main``."""
+    ref = root / ".git" / "refs" / "remotes" / "origin" / "HEAD"
+    try:
+        text = ref.read_text().strip()
+    except OSError:
+        return "main"
+    return text.rsplit("/", 1)[-1] if text.startswith("ref:") else "main"
+
+
+def _check_guards(project: Any, entry: Any, resolved: Any, values: dict[str, Any],
+                  branch: str) -> str | None:
+    guards = project.guards_for(entry)
+    if not guards.require and not guards.reject:
+        return None
+    from ..config import evaluate_guards
+
+    return evaluate_guards(
+        guards, profile_name=resolved.name, has_controller=resolved.has_controller,
+        args={k: str(v) for k, v in values.items()}, branch=branch,
+        default_branch=default_branch(project.root),
+    )
+
+
+def _reproducer(request: RunRequest, specs: list[Any], values: dict[str, Any]) -> str:
+    """The command line that reproduces this run, secrets shown as ``***``."""
+    from ..dsl.inputs import redact
+
+    shown = redact(specs, values)
+    parts = ["sparkwing", "run", request.pipeline]
+    for s in specs:
+        v = shown.get(s.flag)
+        if v == s.default and v != "***":
+            continue
+        if isinstance(v, list):
+            v = ",".join(str(x) for x in v)
+        parts.append(f"--{s.flag}={v}")
+    if request.profile:
+        parts += ["--profile", request.profile]
+    return " ".join(parts)

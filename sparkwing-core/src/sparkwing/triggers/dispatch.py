@@ -1,0 +1,195 @@
+"""The one dispatch function: record a run request under its idempotency key, then start it.
+
+:func:`dispatch` is where every trigger source hands its
+:class:`~sparkwing.triggers.contracts.RunRequest`: the CLI (``manual``),
+git hooks (``git-hook``), schedules (``schedule``), retries (``retry``)
+and plugins (``github``, ...). It
+
+1. checks that the request's source is a registered trigger source;
+2. records the request in the state store's ``triggers`` table under its
+   idempotency key (an empty key gets a fresh one). The insert is atomic:
+   of two requests with one key, however close together and from however
+   many processes, exactly one is recorded; the other gets the first one's
+   row back, starts nothing and says so (:attr:`DispatchResult.duplicate`);
+3. starts the run here through :class:`sparkwing.runs.start.RunStart` (the
+   steps of :func:`~sparkwing.runs.start.start_run`), or, with
+   ``queue=True``, leaves the row ``pending`` for a runner
+   (:func:`run_queued` claims and starts one).
+
+A started request's row goes ``claimed`` (by this process, under a lease)
+-> ``done`` with the run id as soon as the run is prepared (before its jobs
+run), or ``failed`` with the error when it cannot start.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from .contracts import RunRequest
+
+if TYPE_CHECKING:
+    from ..runs.start import RunStart, StartOptions
+    from ..storage.contracts import StateStore
+    from ..storage.records import Run, TriggerRow
+
+#: Lease a dispatcher takes on a row while it prepares the run (seconds).
+DISPATCH_LEASE_S = 600.0
+
+
+@dataclass(slots=True)
+class DispatchResult:
+    """What :func:`dispatch` did with one request."""
+
+    #: The trigger row as recorded (for a duplicate: the first request's row).
+    row: TriggerRow
+    #: ``True`` when this call recorded the request; ``False`` when its key was seen before.
+    created: bool
+    #: The finished run, when this call started (and ran) one.
+    run: Run | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        """The key was seen before: nothing was started."""
+        return not self.created
+
+    def describe(self) -> str:
+        """One line for people: what happened to the request."""
+        row = self.row
+        if self.duplicate:
+            what = f"run {row.run_id}" if row.run_id else f"status {row.status}"
+            return (f"duplicate request (key {row.idempotency_key}) already recorded as trigger "
+                    f"{row.id} ({what}); no run started")
+        if self.run is not None:
+            return f"trigger {row.id} started run {self.run.id} ({self.run.status})"
+        return f"trigger {row.id} queued ({row.status})"
+
+
+def check_source(name: str) -> None:
+    """Raise a one-line :class:`~sparkwing.errors.PluginError` unless *name* is a registered source."""
+    from ..plugins.manager import get_host
+
+    get_host().registry.get("trigger", name)
+
+
+def _recorded_request(request: RunRequest) -> RunRequest:
+    """The request as recorded: its key filled in (a fresh one when empty)."""
+    from .keys import fresh_key
+
+    key = request.idempotency_key or fresh_key(request.trigger.source)
+    return replace(request, idempotency_key=key)
+
+
+def _row(request: RunRequest, *, now: float, holder: str = "", lease_s: float = 0.0) -> TriggerRow:
+    """A new row for *request*: ``claimed`` by *holder* when given, else ``pending``."""
+    from ..storage.records import TriggerRow
+    from .keys import new_trigger_id
+
+    return TriggerRow(
+        id=new_trigger_id(now), idempotency_key=request.idempotency_key,
+        pipeline=request.pipeline, source=request.trigger.source,
+        status="claimed" if holder else "pending", request=request.to_dict(), created_at=now,
+        claimed_at=now if holder else None, lease_expires_at=now + lease_s if holder else None,
+        claimed_by=holder, claims=1 if holder else 0,
+    )
+
+
+def dispatch(
+    request: RunRequest,
+    options: StartOptions | None = None,
+    *,
+    queue: bool = False,
+    state: StateStore | None = None,
+) -> DispatchResult:
+    """Record *request* once under its idempotency key, then start (or queue) its run.
+
+    Without *queue*, the run starts in this process and this call returns
+    when it finished (``result.run``). With *queue*, the row is left
+    ``pending`` in *state* (default: the state store of the request's
+    profile) and ``result.run`` is ``None``.
+
+    A repeated key returns the recorded row with ``created=False`` and starts
+    nothing. Errors that keep a run from starting (unknown pipeline, bad
+    input, guard) are raised as one-line :class:`~sparkwing.errors.SparkwingError`
+    after the row is marked ``failed`` with the message.
+    """
+    from ..runs.start import RunStart
+
+    check_source(request.trigger.source)
+    request = _recorded_request(request)
+    if queue and state is not None:
+        return _queue(state, request)
+    starter = RunStart(request, options)
+    try:
+        if queue:
+            return _queue(starter.state, request)
+        return _start(starter, request)
+    finally:
+        starter.close()
+
+
+def _queue(state: StateStore, request: RunRequest) -> DispatchResult:
+    row, created = state.insert_trigger(_row(request, now=time.time()))
+    return DispatchResult(row, created)
+
+
+def _start(starter: RunStart, request: RunRequest) -> DispatchResult:
+    from .keys import holder_id
+
+    holder = holder_id()
+    state = starter.state
+    row, created = state.insert_trigger(
+        _row(request, now=time.time(), holder=holder, lease_s=DISPATCH_LEASE_S))
+    if not created:
+        return DispatchResult(row, False)
+    return _prepare_and_run(starter, state, row, holder)
+
+
+def _prepare_and_run(
+    starter: RunStart, state: StateStore, row: TriggerRow, holder: str,
+) -> DispatchResult:
+    """Prepare the run for a row of *state* that *holder* claimed, mark the row, then run it."""
+    starter.trigger_id = row.id
+    try:
+        run_id = starter.prepare()
+    except BaseException as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        state.finish_trigger(row.id, holder, status="failed", now=time.time(), error=message)
+        raise
+    state.finish_trigger(row.id, holder, status="done", now=time.time(), run_id=run_id)
+    run = starter.execute()
+    return DispatchResult(state.get_trigger(row.id) or row, True, run)
+
+
+def run_queued(
+    state: StateStore,
+    options: StartOptions | None = None,
+    *,
+    trigger_id: str = "",
+    lease_s: float = DISPATCH_LEASE_S,
+) -> DispatchResult | None:
+    """Claim the oldest pending trigger row of *state* (or *trigger_id*) and start its run here.
+
+    Returns ``None`` when there was nothing to claim. The row's recorded
+    request is started exactly as :func:`dispatch` starts one (``done`` with
+    the run id once prepared, ``failed`` with the error otherwise).
+    """
+    from ..runs.start import RunStart
+    from .keys import holder_id
+
+    holder = holder_id()
+    row = state.claim_trigger(holder, lease_s=lease_s, now=time.time(), trigger_id=trigger_id)
+    if row is None:
+        return None
+    try:
+        request = RunRequest.from_dict(row.request)
+        starter = RunStart(request, options)
+    except BaseException as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        state.finish_trigger(row.id, holder, status="failed", now=time.time(), error=message)
+        raise
+    try:
+        return _prepare_and_run(starter, state, row, holder)
+    finally:
+        starter.close()

@@ -1,0 +1,43 @@
+"""Identifiers of trigger rows: row ids, idempotency keys and claim holders."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from datetime import datetime
+from pathlib import Path
+
+from ..ids import new_run_id
+
+
+def new_trigger_id(now: float | None = None) -> str:
+    """Return a fresh trigger id ``trg-YYYYMMDD-HHMMSS-<8 hex>`` (sorts like run ids)."""
+    return "trg-" + new_run_id(now)[4:]
+
+
+def fresh_key(source: str) -> str:
+    """Return a key no other request has: what a request without its own key is recorded under."""
+    return f"{source}:{os.urandom(12).hex()}"
+
+
+def project_tag(root: Path) -> str:
+    """A short stable tag of a project directory (12 hex digits of its resolved path's sha256)."""
+    return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
+
+
+def schedule_key(root: Path, pipeline: str, expr: str, minute: datetime) -> str:
+    """The idempotency key of one scheduled run: project, pipeline, expression and UTC minute.
+
+    Every tick that evaluates the same schedule in the same minute (the CLI's,
+    the dashboard's, two at once) computes the same key, so one run starts.
+    The project is part of the key because one state store serves every
+    project of a machine.
+    """
+    stamp = minute.strftime("%Y-%m-%dT%H:%MZ")
+    return f"schedule:{project_tag(root)}:{pipeline}:{' '.join(expr.split())}:{stamp}"
+
+
+def holder_id() -> str:
+    """A claim holder unique to this call: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
