@@ -18,6 +18,7 @@ COMMANDS = {
     "dashboard": "sparkwing_cli.commands.dashboard:dashboard_group",
     "cache": "sparkwing_cli.commands.cache:cache_group",
     "debug": "sparkwing_cli.commands.debug:debug_group",
+    "triggers": "sparkwing_cli.commands.triggers:triggers_group",
 }
 
 

@@ -78,6 +78,13 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
     ref = git_ref(run["git_branch"], run["git_sha"])
     trigger = run["trigger_source"] + (f" by {run['trigger_user']}" if run["trigger_user"] else "")
     out(f"  ref:      {ref}    trigger: {trigger}    profile: {run['profile'] or '-'}")
+    meta = (run.get("invocation") or {}).get("trigger") or {}
+    details = [f"event {meta['event']}" if meta.get("event") else "",
+               f"delivery {meta['delivery_id']}" if meta.get("delivery_id") else "",
+               *(f"{k}={v}" for k, v in (meta.get("extra") or {}).items()),
+               f"request {meta['id']}" if meta.get("id") else ""]
+    if any(details):
+        out(f"  trigger:  {', '.join(d for d in details if d)}")
     started = run["started_at"] or run["created_at"]
     out(f"  started:  {local_time(started)} ({ago(started)})    "
         f"duration: {format_duration(run['duration_s'])}")

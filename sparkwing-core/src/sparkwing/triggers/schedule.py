@@ -64,9 +64,12 @@ def matches(expr: str, minute: datetime) -> bool:
 
 
 def due_requests(
-    project: ProjectConfig, now: datetime, pipelines: Iterable[str] = (),
+    project: ProjectConfig, now: datetime, pipelines: Iterable[str] = (), profile: str = "",
 ) -> list[RunRequest]:
-    """The run requests of the schedules that fire in *now*'s minute (only *pipelines* if given)."""
+    """The run requests of the schedules that fire in *now*'s minute (only *pipelines* if given).
+
+    *profile* is the requests' profile (empty: chosen as ``sparkwing run`` chooses).
+    """
     minute = minute_of(now)
     wanted = set(pipelines)
     stamp = minute.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -82,6 +85,7 @@ def due_requests(
                                 extra={"cron": expr, "minute": stamp}),
             idempotency_key=schedule_key(project.root, pipeline, expr, minute),
             workdir=project.root,
+            profile=profile,
         ))
     return out
 
@@ -114,6 +118,7 @@ def tick(
     now: datetime,
     *,
     pipelines: Iterable[str] = (),
+    profile: str = "",
     options: Callable[[], StartOptions] | None = None,
 ) -> list[TickOutcome]:
     """Dispatch every schedule of *project* due in *now*'s minute; runs start here, one by one.
@@ -131,7 +136,7 @@ def tick(
     for name in wanted:
         if name not in known:
             project.pipeline(name)  # raises the one-line "unknown pipeline" error
-    for request in due_requests(project, now, wanted):
+    for request in due_requests(project, now, wanted, profile):
         cron = str(request.trigger.extra["cron"])
         done = TickOutcome(request.pipeline, cron, request.idempotency_key, "started")
         try:

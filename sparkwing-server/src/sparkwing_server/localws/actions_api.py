@@ -181,7 +181,9 @@ async def retry_run(request: web.Request) -> web.Response:
 
     ``mode`` is ``failed`` (default: reuse the jobs that passed) or ``all``.
     Starts ``sparkwing runs retry --run ID --failed|--all`` in the run's
-    recorded working directory with a run id chosen here, and answers 202
+    recorded working directory with a run id chosen here (a detached process,
+    so the retry outlives the request; it dispatches a ``retry`` trigger
+    request and starts the run through ``sparkwing.runs.start``), and answers 202
     ``{run_id, retry_of, mode, pid, started}`` once the new run is recorded
     (``started: false`` if it is still waiting, e.g. for a box slot). 409
     when the run is still live, its directory is gone, or the retry failed

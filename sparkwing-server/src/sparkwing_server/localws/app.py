@@ -44,6 +44,11 @@ class _Log:
 
         get_logger("sparkwing.localws").exception(msg % args if args else msg)
 
+    def warning(self, msg: str) -> None:
+        from sparkwing.proglog import get_logger
+
+        get_logger("sparkwing.localws").warning(msg)
+
 
 _log = _Log()
 
@@ -56,7 +61,8 @@ POLICY_KEY = web.AppKey("policy", RequestPolicy)
 
 def make_app(stores: Stores, *, read_only: bool = False,
              options: ServerOptions | None = None,
-             policy: RequestPolicy | None = None) -> web.Application:
+             policy: RequestPolicy | None = None,
+             project_root: Path | None = None) -> web.Application:
     """Build the dashboard application over opened *stores*.
 
     *stores* are a profile's opened stores, as :func:`sparkwing.config.open_stores`
@@ -66,9 +72,12 @@ def make_app(stores: Stores, *, read_only: bool = False,
     the :class:`ServerContext`. The caller keeps ownership of the stores.
     *policy* says which ``Host`` names and write credentials are accepted
     (default: loopback names only, writes from the server's own page only;
-    see :mod:`sparkwing_server.requestguard`).
+    see :mod:`sparkwing_server.requestguard`). With *project_root* (the
+    project the dashboard was started in), its ``on.schedule`` entries are
+    ticked once a minute (:mod:`.scheduler`).
     """
-    ctx = ServerContext(stores=stores, read_only=read_only, options=options or ServerOptions())
+    ctx = ServerContext(stores=stores, read_only=read_only, options=options or ServerOptions(),
+                        project_root=project_root)
     app = web.Application(middlewares=[_request_guard, _api_guard])
     app[CONTEXT_KEY] = ctx
     app[POLICY_KEY] = policy or RequestPolicy()
@@ -85,9 +94,15 @@ def make_app(stores: Stores, *, read_only: bool = False,
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC_DIR, show_index=False)
 
+    from sparkwing.paths import sparkwing_home
     from sparkwing.plugins.manager import get_host
+    from sparkwing.triggers.routes import add_source_routes
 
-    get_host().add_server_routes(app, ctx)
+    host = get_host()
+    host.add_server_routes(app, ctx)
+    for line in add_source_routes(app, ctx, host.registry, home=sparkwing_home(),
+                                  profile=ctx.profile_name):
+        _log.warning(line)
 
     tasks: list[asyncio.Task[None]] = []
 
@@ -95,6 +110,10 @@ def make_app(stores: Stores, *, read_only: bool = False,
         ctx.start()
         if not read_only and ctx.options.reconcile_every_s > 0:
             tasks.append(asyncio.create_task(_reconcile_loop(ctx)))
+        if not read_only and project_root is not None and ctx.options.schedule_every_s > 0:
+            from .scheduler import schedule_loop
+
+            tasks.append(asyncio.create_task(schedule_loop(ctx)))
 
     async def on_shutdown(_: web.Application) -> None:
         ctx.closing.set()

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from aiohttp import web
@@ -14,6 +15,8 @@ from aiohttp import web
 if TYPE_CHECKING:
     from sparkwing.config import Stores
     from sparkwing.storage.contracts import LogStore, StateStore
+    from sparkwing.triggers.contracts import RunRequest
+    from sparkwing.triggers.dispatch import DispatchResult
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -41,6 +44,9 @@ class ServerOptions:
     reconcile_every_s: float = 5.0
     #: How long ``POST .../retry`` waits for the new run to be recorded before answering.
     retry_start_wait_s: float = 15.0
+    #: How often the project's ``on.schedule`` entries are checked (seconds; each minute
+    #: is ticked once; 0 disables; never when read-only or without a project).
+    schedule_every_s: float = 15.0
 
 
 @dataclass
@@ -56,6 +62,8 @@ class ServerContext:
     stores: Stores
     read_only: bool = False
     options: ServerOptions = field(default_factory=ServerOptions)
+    #: The project the dashboard was started in: its schedules are ticked (``None``: none).
+    project_root: Path | None = None
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     _state_pool: ThreadPoolExecutor | None = None
     _logs_pool: ThreadPoolExecutor | None = None
@@ -87,6 +95,34 @@ class ServerContext:
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
         self._state_pool = self._logs_pool = None
+
+    async def dispatch(self, request: RunRequest) -> DispatchResult:
+        """Queue *request* under its idempotency key and start a process to run it.
+
+        The row is recorded ``pending`` in this server's state store (a key
+        seen before returns the first request's row and starts nothing);
+        a new row is then claimed and run by a detached ``sparkwing
+        triggers run --id ID`` in the request's directory (else the
+        dashboard's project), so the run outlives the HTTP request.
+        """
+        from sparkwing.triggers.dispatch import dispatch
+
+        result = await self.state_call(dispatch, request, queue=True, state=self.state)
+        if result.created:
+            await self.logs_call(self.start_worker, request, result.row.id)
+        return result
+
+    def start_worker(self, request: RunRequest, trigger_id: str) -> None:
+        """Start ``sparkwing triggers run --id ID`` detached (nothing when the CLI is missing)."""
+        from .launcher import cli_available, sparkwing_argv, start_detached
+
+        if not cli_available():
+            return
+        args = ["triggers", "run", "--id", trigger_id, "-o", "json"]
+        if self.profile_name:
+            args += ["--profile", self.profile_name]
+        cwd = request.workdir or self.project_root or Path.cwd()
+        start_detached(sparkwing_argv(*args), str(cwd)).release()
 
     async def state_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one state-store call off the event loop and return its result."""

@@ -30,15 +30,25 @@ def open_profile_stores(profile: str | None, start: Path | None = None) -> Store
     Inside a project (a ``.sparkwing/sparkwing.yaml`` at or above *start*)
     its ``defaults.profile`` and project profiles apply; ``--profile`` wins.
     """
-    from sparkwing.config import find_project, load_project, open_stores, resolve_profile
+    from sparkwing.config import load_project, open_stores, resolve_profile
 
     start = start or Path.cwd()
-    root = find_project(start)
     project = None
-    if root is not None and (root / ".sparkwing" / "sparkwing.yaml").exists():
+    root = project_root(start)
+    if root is not None:
         project = load_project(start)
     resolved = resolve_profile(flag=profile, pipeline=None, project=project)
     return open_stores(resolved)
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The directory of the project (with a ``sparkwing.yaml``) at or above *start*, or None."""
+    from sparkwing.config import find_project
+
+    root = find_project(start or Path.cwd())
+    if root is not None and (root / ".sparkwing" / "sparkwing.yaml").exists():
+        return root
+    return None
 
 
 def _remove_pid_file(pid_file: Path | None) -> None:
@@ -128,7 +138,8 @@ async def _serve(stores: Stores, sock: socket.socket, address: Address, *, read_
 
     token = new_token_file(sparkwing_home() / TOKEN_FILE)
     app = make_app(stores, read_only=read_only,
-                   policy=RequestPolicy.for_listener(address.host, token=token))
+                   policy=RequestPolicy.for_listener(address.host, token=token),
+                   project_root=project_root())
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
