@@ -296,6 +296,10 @@ async def test_retry_starts_a_new_run_reusing_passed_jobs(client: Any, rec: Any,
     retry = await eventually(finished, what="the retry to finish")
     assert retry.status == "success" and retry.retry_of == failed.id
     assert retry.trigger_source == "retry"
+    # the detached retry went through dispatch: a retry request recorded with the new run
+    (request,) = rec.state.list_triggers(source="retry")
+    assert (request.status, request.run_id) == ("done", new_id)
+    assert retry.invocation["trigger"]["id"] == request.id
     assert retry.invocation["cwd"] == str(project.root)
     assert "--sw-run-id" not in retry.invocation["flags"]
     assert rec.state.get_node(new_id, "build").outcome == "cached"
