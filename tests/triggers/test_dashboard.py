@@ -156,11 +156,15 @@ async def test_a_replayed_webhook_starts_one_run(
     aiohttp_client: Any, project: Project, stores: Any, webhook_plugin: None,
 ) -> None:
     from sparkwing_server.localws.app import make_app
+    from sparkwing_server.requestguard import RequestPolicy
 
     project.add("build")
-    client = await aiohttp_client(make_app(stores, project_root=project.root))
+    # the dashboard's request guard applies to plugin routes too: a program posts with the token
+    app = make_app(stores, project_root=project.root, policy=RequestPolicy(token="t0k"))
+    client = await aiohttp_client(app)
+    auth = {"Authorization": "Bearer t0k"}
     first = await client.post("/hooks/test", json={"pipeline": "build", "sender": "octo"},
-                              headers={"X-Delivery": "abc-1"})
+                              headers={"X-Delivery": "abc-1", **auth})
     assert first.status == 202
     body = await first.json()
     assert body["created"] is True
@@ -170,7 +174,7 @@ async def test_a_replayed_webhook_starts_one_run(
                                                                   "success")
     assert run.invocation["trigger"]["delivery_id"] == "abc-1"
     replay = await client.post("/hooks/test", json={"pipeline": "build", "sender": "octo"},
-                               headers={"X-Delivery": "abc-1"})
+                               headers={"X-Delivery": "abc-1", **auth})
     assert replay.status == 200
     assert await replay.json() == {"trigger": body["trigger"], "created": False}
     await asyncio.sleep(0.5)

@@ -161,3 +161,11 @@ def test_racing_processes_with_one_key_start_one_run(project: Project, tmp_path:
     assert [r.id for r in project.runs()] == [winner["run"]]
     (row,) = project.triggers()
     assert row.status == "done" and row.run_id == winner["run"]
+
+
+def test_an_unavailable_executor_is_refused(project: Project) -> None:
+    project.add("build")
+    with pytest.raises(UsageError, match='executor "k8s" is not available'):
+        start_run(request(project), StartOptions(executor="k8s"))
+    assert project.runs() == []
+    assert start_run(request(project), StartOptions(executor="local")).status == "success"

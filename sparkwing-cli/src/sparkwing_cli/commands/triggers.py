@@ -96,11 +96,10 @@ def show_cmd(trigger_id: str, profile: str | None, output: str) -> None:
             raise NotFoundError(f"trigger {trigger_id} not found (see: sparkwing triggers list)")
         run = stores.state.get_run(row.run_id) if row.run_id else None
     view = trigger_view(row)
-    run_view = None if run is None else {
-        "id": run.id, "pipeline": run.pipeline, "status": run.status, "error": run.error,
-        "started_at": run.started_at, "finished_at": run.finished_at}
     if output == "json":
-        emit_json({"trigger": view, "run": run_view})
+        from sparkwing.views import run_view
+
+        emit_json({"trigger": view, "run": None if run is None else run_view(run, full=False)})
         return
     colour = use_colour()
     out = click.echo

@@ -75,7 +75,8 @@ class StartOptions:
     reuse_passed: bool = False
     #: Use this id for the new run instead of a fresh one (refused if it exists).
     run_id: str = ""
-    #: Executor to run jobs with (empty: the profile's, else ``local``).
+    #: Executor to run jobs with. Empty or ``local`` (in the run's process) is
+    #: what this version's orchestrator does; any other name is refused.
     executor: str = ""
     #: Pipeline flags as typed on a command line (``--version=1.2``), parsed after
     #: ``request.inputs`` (they win). Never stored in a trigger row: they may hold secrets.
@@ -176,6 +177,9 @@ class RunStart:
         guard_error = _check_guards(project, entry, self.resolved, values, git.branch)
         if guard_error:
             raise SparkwingError(f'pipeline "{entry.name}": {guard_error}')
+        if opts.executor not in ("", "local"):
+            raise UsageError(f'executor "{opts.executor}" is not available: this version runs '
+                             "every job in the run's process (local)")
         if opts.run_id and self.state.get_run(opts.run_id) is not None:
             raise UsageError(f"--sw-run-id {opts.run_id}: a run with this id already exists")
         specs = input_specs(pdef.inputs_cls)
