@@ -67,6 +67,12 @@ async def test_the_dashboard_ticks_the_schedules_of_its_project(
     assert proc.returncode == 0, proc.stderr
     assert '"outcome": "duplicate"' in proc.stdout
     await asyncio.sleep(0.5)  # the loop keeps looking, several times a minute
+
+    def settled() -> bool:  # a minute may have passed meanwhile: let its run finish too
+        ran = {r.id for r in project.runs() if r.terminal}
+        return all(t.run_id in ran for t in project.triggers(source="schedule"))
+
+    await eventually(settled, what="every scheduled run to finish")
     rows = project.triggers(source="schedule")
     keys = [t.idempotency_key for t in rows]
     assert len(keys) == len(set(keys))  # one row per minute (a minute may pass meanwhile)
