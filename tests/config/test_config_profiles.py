@@ -18,7 +18,7 @@ from sparkwing.config import (
 from sparkwing.errors import ConfigError
 from sparkwing.plugins import manager
 from sparkwing.plugins.manager import PluginHost
-from sparkwing.plugins.registry import BackendContext, BackendRegistry
+from sparkwing.plugins.registry import BackendContext, Registry
 
 
 class Dsn:
@@ -35,10 +35,11 @@ def _make_dsn(config: Any, context: BackendContext) -> Dsn:
     return Dsn(config)
 
 
-def _register(registry: BackendRegistry) -> None:
-    registry.register("state", "dsnstore", _make_dsn, required=("url",), optional=("schema",))
-    registry.register("cache", "bucketstore", _make_dsn, required=("bucket",),
-                      optional=("prefix",))
+def _register(registry: Registry) -> None:
+    registry.add_state_store("dsnstore", _make_dsn, required=("url",),
+                             optional=("schema",))
+    registry.add_cache_store("bucketstore", _make_dsn, required=("bucket",),
+                             optional=("prefix",))
 
 
 @pytest.fixture

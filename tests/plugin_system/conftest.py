@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,45 @@ def _plugin_env_cleared(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_host()
     yield
     reset_host()
+
+
+class Site:
+    """A directory on ``sys.path`` holding hand-written ``*.dist-info`` "installed" distributions.
+
+    That is all an installed distribution is to the entry-point scan and to
+    ``importlib.metadata``; a subprocess sees the same distributions with
+    :attr:`root` on its ``PYTHONPATH``.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.modules: list[str] = []
+
+    def __call__(self, dist: str, version: str, entry_points: dict[str, str],
+                 modules: dict[str, str]) -> None:
+        """Install *dist* at *version* with ``[sparkwing]`` *entry_points* and module sources."""
+        info = self.root / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+        )
+        lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[sparkwing]\n{lines}")
+        for modname, source in modules.items():
+            (self.root / f"{modname}.py").write_text(textwrap.dedent(source))
+            self.modules.append(modname)
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """A :class:`Site` on ``sys.path`` for this test (its modules are forgotten afterwards)."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    installed = Site(root)
+    yield installed
+    for modname in installed.modules:
+        sys.modules.pop(modname, None)
 
 
 @dataclass

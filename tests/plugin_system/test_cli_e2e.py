@@ -46,9 +46,12 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
     builtin, sources, example, sqlite = listed
     assert builtin == {
         "name": "builtin", "distribution": "sparkwing-core", "version": "0.1.0",
-        "module": "sparkwing.storage.builtin", "internal": True,
+        "module": "sparkwing.storage.builtin", "internal": True, "contract": 1,
         "hooks": ["sparkwing_register_backends"],
-        "provides": ["cache:filesystem", "logs:filesystem"], "error": "", "blocked": False,
+        "provides": ["cache:filesystem", "logs:filesystem"],
+        "registers": {"state": [], "cache": ["filesystem"], "logs": ["filesystem"],
+                      "executor": [], "trigger": []},
+        "commands": False, "routes": False, "observers": [], "error": "", "blocked": False,
     }
     assert sources == {
         "name": "builtin_sources", "distribution": "sparkwing-core", "version": "0.1.0",
@@ -59,9 +62,12 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
     }
     assert example == {
         "name": "example", "distribution": "sparkwing-example", "version": "0.3.1",
-        "module": "sparkwing_example.plugin", "internal": False,
+        "module": "sparkwing_example.plugin", "internal": False, "contract": 1,
         "hooks": ["sparkwing_add_cli_commands", "sparkwing_register_backends"],
-        "provides": ["logs:example"], "error": "", "blocked": False,
+        "provides": ["logs:example"],
+        "registers": {"state": [], "cache": [], "logs": ["example"], "executor": [],
+                      "trigger": []},
+        "commands": True, "routes": False, "observers": [], "error": "", "blocked": False,
     }
     assert (sqlite["distribution"], sqlite["version"], sqlite["provides"]) == (
         "sparkwing-sqlite", "0.1.0", ["state:sqlite"],
@@ -133,8 +139,11 @@ def test_a_broken_plugin_costs_one_warning_line(broken_venv: ScratchVenv) -> Non
     assert stderr.splitlines() == [BROKEN_WARNING]
     assert plugins["broken"] == {
         "name": "broken", "distribution": "sparkwing-broken", "version": "0.0.7",
-        "module": "sparkwing_broken.plugin", "internal": False, "hooks": [], "provides": [],
-        "error": BROKEN_ERROR, "blocked": False,
+        "module": "sparkwing_broken.plugin", "internal": False, "contract": None, "hooks": [],
+        "provides": [], "registers": {"state": [], "cache": [], "logs": [], "executor": [],
+                                      "trigger": []},
+        "commands": False, "routes": False, "observers": [], "error": BROKEN_ERROR,
+        "blocked": False,
     }
     assert plugins["example"]["provides"] == ["logs:example"]
     assert plugins["sqlite"]["error"] == ""

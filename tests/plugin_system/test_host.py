@@ -2,16 +2,13 @@
 
 Plugin modules are built in the test and passed as ``extra``; entry-point
 behaviour is exercised with real ``*.dist-info`` metadata written to a
-temporary directory on ``sys.path`` (that is all an installed distribution is
-to ``importlib.metadata``).
+temporary directory on ``sys.path`` (the ``site`` fixture of conftest.py).
 """
 
 from __future__ import annotations
 
 import sys
-import textwrap
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -20,7 +17,7 @@ import pytest
 import sparkwing
 from sparkwing.errors import PluginError
 from sparkwing.plugins.manager import PluginHost, get_host, one_line
-from sparkwing.plugins.registry import BackendRegistry
+from sparkwing.plugins.registry import Registry
 
 
 def plugin_module(name: str, **hooks: Callable[..., Any]) -> ModuleType:
@@ -32,11 +29,13 @@ def plugin_module(name: str, **hooks: Callable[..., Any]) -> ModuleType:
     return module
 
 
-def registers(kind: str, type_name: str, **kwargs: Any) -> Callable[[BackendRegistry], None]:
-    """A ``sparkwing_register_backends`` implementation registering one type."""
+def registers(kind: str, type_name: str, **kwargs: Any) -> Callable[[Registry], None]:
+    """A ``sparkwing_register_backends`` implementation registering one store type."""
 
-    def hook(registry: BackendRegistry) -> None:
-        registry.register(kind, type_name, lambda config, context: ("store", type_name), **kwargs)
+    def hook(registry: Registry) -> None:
+        method = {"state": registry.add_state_store, "cache": registry.add_cache_store,
+                  "logs": registry.add_log_store}[kind]
+        method(type_name, lambda config, context: ("store", type_name), **kwargs)
 
     return hook
 
@@ -101,14 +100,8 @@ def test_conflict_between_two_third_party_plugins() -> None:
         _ = load(first, second).registry
 
 
-def test_unknown_kind_from_a_plugin_is_an_error() -> None:
-    mod = plugin_module("queues", sparkwing_register_backends=registers("queue", "redis"))
-    with pytest.raises(PluginError, match="plugin 'queues' registered unknown backend kind"):
-        _ = load(mod).registry
-
-
 def test_an_exception_in_a_register_hook_becomes_a_one_line_plugin_error() -> None:
-    def explode(registry: BackendRegistry) -> None:
+    def explode(registry: Registry) -> None:
         raise RuntimeError("no credentials\nat all")
 
     host = load(plugin_module("explodes", sparkwing_register_backends=explode))
@@ -120,7 +113,7 @@ def test_an_exception_in_a_register_hook_becomes_a_one_line_plugin_error() -> No
 
 
 def test_a_hook_with_arguments_the_spec_lacks_is_skipped_with_a_warning() -> None:
-    def bad(registry: BackendRegistry, region: str) -> None:
+    def bad(registry: Registry, region: str) -> None:
         raise AssertionError("must never be called")
 
     host = load(plugin_module("badsig", sparkwing_register_backends=bad))
@@ -251,38 +244,12 @@ def test_one_line_folds_multi_line_messages() -> None:
 # -- entry points from real distribution metadata --------------------------------
 
 
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """Returns ``install(dist, version, entry_points, modules)`` writing a dist-info on sys.path."""
-    root = tmp_path / "site"
-    root.mkdir()
-    monkeypatch.syspath_prepend(str(root))
-    written: list[str] = []
-
-    def install(dist: str, version: str, entry_points: dict[str, str],
-                modules: dict[str, str]) -> None:
-        info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
-        )
-        lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-        (info / "entry_points.txt").write_text(f"[sparkwing]\n{lines}")
-        for modname, source in modules.items():
-            (root / f"{modname}.py").write_text(textwrap.dedent(source))
-            written.append(modname)
-
-    yield install
-    for modname in written:
-        sys.modules.pop(modname, None)
-
-
 GOOD_SOURCE = """
     import sparkwing
 
     @sparkwing.hookimpl
     def sparkwing_register_backends(registry):
-        registry.register("cache", "tmpcache", lambda config, context: None)
+        registry.add_cache_store("tmpcache", lambda config, context: None)
 """
 
 

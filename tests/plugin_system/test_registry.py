@@ -1,4 +1,4 @@
-"""The backend registry: registration rules, lookups and profile-block validation."""
+"""The registry: typed registration, conflicts, lookups and profile-block validation."""
 
 from __future__ import annotations
 
@@ -7,28 +7,54 @@ from typing import Any
 
 import pytest
 from sparkwing.errors import ConfigError, PluginError
-from sparkwing.plugins.registry import BackendContext, BackendRegistry
+from sparkwing.plugins.registry import KINDS, BackendContext, Registry
 
 
 def _factory(config: Any, context: BackendContext) -> tuple[str, dict[str, Any], BackendContext]:
     return ("built", dict(config), context)
 
 
-def _registry(*entries: tuple[str, str, str], **kwargs: Any) -> BackendRegistry:
+def add(registry: Registry, kind: str, type_name: str, **kwargs: Any) -> None:
+    """Register *type_name* of *kind* through the typed method of that kind."""
+    method = {
+        "state": registry.add_state_store, "cache": registry.add_cache_store,
+        "logs": registry.add_log_store, "executor": registry.add_executor,
+        "trigger": registry.add_trigger_source,
+    }[kind]
+    method(type_name, _factory, **kwargs)
+
+
+def _registry(*entries: tuple[str, str, str], **kwargs: Any) -> Registry:
     """A registry filled with ``(provider, kind, type)`` entries."""
-    registry = BackendRegistry()
+    registry = Registry()
     for provider, kind, type_name in entries:
         registry.current_provider = provider
-        registry.register(kind, type_name, _factory, **kwargs)
+        add(registry, kind, type_name, **kwargs)
     registry.current_provider = ""
     return registry
+
+
+def test_each_typed_method_registers_its_own_kind() -> None:
+    registry = _registry(*(("p", kind, f"t-{kind}") for kind in KINDS), description="d")
+    assert {(b.kind, b.type_name, b.provider, b.description)
+            for b in registry.backends.values()} == {
+        ("state", "t-state", "p", "d"), ("cache", "t-cache", "p", "d"),
+        ("logs", "t-logs", "p", "d"), ("executor", "t-executor", "p", "d"),
+        ("trigger", "t-trigger", "p", "d"),
+    }
+    assert registry.provided_by("p") == {kind: [f"t-{kind}"] for kind in KINDS}
+    assert registry.provided_by("nobody") == {kind: [] for kind in KINDS}
+
+
+def test_the_untyped_register_method_is_gone() -> None:
+    assert not hasattr(Registry, "register")
 
 
 def test_two_plugins_claiming_one_type_conflict() -> None:
     registry = _registry(("alpha", "logs", "shared"))
     registry.current_provider = "beta"
     with pytest.raises(PluginError) as info:
-        registry.register("logs", "shared", _factory)
+        registry.add_log_store("shared", _factory)
     msg = str(info.value)
     assert "'alpha'" in msg and "'beta'" in msg and "logs type 'shared'" in msg
     assert "SPARKWING_DISABLE_PLUGINS" in msg
@@ -46,18 +72,8 @@ def test_same_type_name_in_different_kinds_is_not_a_conflict() -> None:
 def test_a_plugin_may_replace_its_own_registration() -> None:
     registry = _registry(("alpha", "logs", "mine"))
     registry.current_provider = "alpha"
-    registry.register("logs", "mine", _factory, required=("path",))
+    registry.add_log_store("mine", _factory, required=("path",))
     assert registry.get("logs", "mine").required == ("path",)
-
-
-def test_unknown_kind_is_refused_with_the_valid_kinds() -> None:
-    registry = BackendRegistry(current_provider="queue-plugin")
-    with pytest.raises(PluginError) as info:
-        registry.register("queue", "redis", _factory)
-    msg = str(info.value)
-    assert "'queue-plugin'" in msg and "'queue'" in msg
-    assert msg.endswith("valid kinds: state, cache, logs, executor, trigger")
-    assert registry.backends == {}
 
 
 def test_unknown_first_party_type_names_installed_types_and_the_distribution() -> None:
@@ -81,7 +97,7 @@ def test_unknown_third_party_type_has_no_install_hint() -> None:
 
 def test_unknown_type_when_nothing_of_that_kind_is_installed() -> None:
     with pytest.raises(PluginError) as info:
-        BackendRegistry().get("state", "s3")
+        Registry().get("state", "s3")
     assert str(info.value) == (
         'no plugin provides state type "s3"; installed: none; install sparkwing-s3'
     )
@@ -98,12 +114,12 @@ WHERE = 'profile "team" logs'
 
 
 @pytest.fixture
-def example_registry() -> BackendRegistry:
+def example_registry() -> Registry:
     """``logs: example`` with required ``path`` and optional ``compress``."""
     return _registry(("example", "logs", "example"), required=("path",), optional=("compress",))
 
 
-def test_validate_accepts_required_and_optional_keys(example_registry: BackendRegistry) -> None:
+def test_validate_accepts_required_and_optional_keys(example_registry: Registry) -> None:
     backend = example_registry.validate(
         "logs", {"type": "example", "path": "/x", "compress": True}, WHERE
     )
@@ -113,7 +129,7 @@ def test_validate_accepts_required_and_optional_keys(example_registry: BackendRe
 @pytest.mark.parametrize("block", [{"type": "example"}, {"type": "example", "path": ""},
                                    {"type": "example", "path": None}])
 def test_validate_reports_a_missing_required_key(
-    example_registry: BackendRegistry, block: dict[str, Any],
+    example_registry: Registry, block: dict[str, Any],
 ) -> None:
     with pytest.raises(ConfigError) as info:
         example_registry.validate("logs", block, WHERE)
@@ -122,7 +138,7 @@ def test_validate_reports_a_missing_required_key(
 
 
 def test_validate_reports_an_unknown_key_with_the_valid_ones(
-    example_registry: BackendRegistry,
+    example_registry: Registry,
 ) -> None:
     with pytest.raises(ConfigError) as info:
         example_registry.validate("logs", {"type": "example", "path": "/x", "bucket": "b"}, WHERE)
@@ -132,20 +148,20 @@ def test_validate_reports_an_unknown_key_with_the_valid_ones(
     )
 
 
-def test_validate_requires_a_type(example_registry: BackendRegistry) -> None:
+def test_validate_requires_a_type(example_registry: Registry) -> None:
     with pytest.raises(ConfigError, match=r'^profile "team" logs: type is required$'):
         example_registry.validate("logs", {"path": "/x"}, WHERE)
 
 
 def test_validate_refuses_a_block_that_is_not_a_mapping(
-    example_registry: BackendRegistry,
+    example_registry: Registry,
 ) -> None:
     with pytest.raises(ConfigError, match=r'^profile "team" logs: expected a mapping'):
         example_registry.validate("logs", "example", WHERE)  # type: ignore[arg-type]
 
 
 def test_validate_turns_an_unknown_type_into_a_config_error(
-    example_registry: BackendRegistry,
+    example_registry: Registry,
 ) -> None:
     with pytest.raises(ConfigError) as info:
         example_registry.validate("logs", {"type": "gcs", "bucket": "b"}, WHERE)
@@ -156,7 +172,7 @@ def test_validate_turns_an_unknown_type_into_a_config_error(
 
 
 def test_create_validates_then_calls_the_factory_with_config_and_context(
-    example_registry: BackendRegistry, tmp_path: Path,
+    example_registry: Registry, tmp_path: Path,
 ) -> None:
     context = BackendContext(home=tmp_path, profile="team")
     built = example_registry.create("logs", {"type": "example", "path": "/x"}, context)

@@ -10,10 +10,17 @@ entry-point group::
 and, in ``sparkwing_s3/plugin.py``::
 
     import sparkwing
+    from sparkwing.plugins.registry import Registry
+
+    SPARKWING_CONTRACT = 1  # the plugin contract this module was built for
 
     @sparkwing.hookimpl
-    def sparkwing_register_backends(registry):
-        registry.register("logs", "s3", make_log_store, required=("bucket",))
+    def sparkwing_register_backends(registry: Registry) -> None:
+        registry.add_log_store("s3", make_log_store, required=("bucket",))
+
+``docs/plugins.md`` is the guide; :data:`CONTRACT_ATTRIBUTE` names the
+module attribute holding the contract version (see
+:data:`sparkwing.execution.contracts.CONTRACT_VERSION`).
 """
 
 from __future__ import annotations
@@ -22,8 +29,10 @@ import pluggy
 
 PROJECT = "sparkwing"
 ENTRY_POINT_GROUP = "sparkwing"
+#: Module-level attribute of an entry-point module declaring its contract version.
+CONTRACT_ATTRIBUTE = "SPARKWING_CONTRACT"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-__all__ = ["ENTRY_POINT_GROUP", "PROJECT", "hookimpl", "hookspec"]
+__all__ = ["CONTRACT_ATTRIBUTE", "ENTRY_POINT_GROUP", "PROJECT", "hookimpl", "hookspec"]

@@ -5,17 +5,25 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from ..errors import PluginError
-from . import ENTRY_POINT_GROUP, PROJECT, hookspecs
+from ..execution.contracts import CONTRACT_VERSION
+from . import CONTRACT_ATTRIBUTE, ENTRY_POINT_GROUP, PROJECT, hookspecs
 from .entrypoints import EntryPoint, entry_points
-from .registry import Registry
+from .registry import KINDS, Registry
+
+if TYPE_CHECKING:
+    import click
+    from aiohttp import web
+
+    from ..storage.records import Node, Run
+    from .context import ServerContext
 
 #: Modules of sparkwing-core registered as plugins before any entry point.
 INTERNAL_PLUGINS = ("sparkwing.storage.builtin", "sparkwing.triggers.builtin_sources")
@@ -25,6 +33,14 @@ REGISTRATION_HOOKS = (
     "sparkwing_register_backends",
     "sparkwing_register_executors",
     "sparkwing_register_triggers",
+)
+
+#: The observer hooks (run and node started/finished).
+OBSERVER_HOOKS = (
+    "sparkwing_run_started",
+    "sparkwing_run_finished",
+    "sparkwing_node_started",
+    "sparkwing_node_finished",
 )
 
 
@@ -41,6 +57,25 @@ class PluginInfo:
     provides: list[str] = field(default_factory=list)
     error: str = ""
     blocked: bool = False
+    #: The plugin contract version it declares (``SPARKWING_CONTRACT``); ``None``: undeclared.
+    contract: int | None = None
+    #: Type names registered, by kind (``state``, ``cache``, ``logs``, ``executor``, ``trigger``).
+    registers: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+
+    @property
+    def adds_commands(self) -> bool:
+        """True when it implements ``sparkwing_add_cli_commands``."""
+        return "sparkwing_add_cli_commands" in self.hooks
+
+    @property
+    def adds_routes(self) -> bool:
+        """True when it implements ``sparkwing_add_server_routes``."""
+        return "sparkwing_add_server_routes" in self.hooks
+
+    @property
+    def observes(self) -> list[str]:
+        """The observer hooks it implements."""
+        return [h for h in self.hooks if h in OBSERVER_HOOKS]
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict."""
@@ -50,8 +85,13 @@ class PluginInfo:
             "version": self.version,
             "module": self.module,
             "internal": self.internal,
+            "contract": self.contract,
             "hooks": self.hooks,
             "provides": self.provides,
+            "registers": {kind: list(types) for kind, types in self.registers.items()},
+            "commands": self.adds_commands,
+            "routes": self.adds_routes,
+            "observers": self.observes,
             "error": self.error,
             "blocked": self.blocked,
         }
@@ -101,7 +141,8 @@ class PluginHost:
         for modname in INTERNAL_PLUGINS:
             module = importlib.import_module(modname)
             name = modname.rsplit(".", 1)[-1]
-            info = PluginInfo(name, "sparkwing-core", _version("sparkwing-core"), modname, True)
+            info = PluginInfo(name, "sparkwing-core", _version("sparkwing-core"), modname, True,
+                              contract=CONTRACT_VERSION)
             self._register(module, info)
         for module in extra:
             info = PluginInfo(module.__name__, "", "", module.__name__)
@@ -130,6 +171,8 @@ class PluginHost:
 
     def _register(self, module: Any, info: PluginInfo) -> None:
         self.infos[info.name] = info
+        if not info.internal:
+            info.contract = _declared_contract(module, info)
         self.pm.register(module, name=info.name)
         callers = self.pm.get_hookcallers(module) or []
         own = [(c, i) for c in callers for i in c.get_hookimpls() if i.plugin is module]
@@ -195,6 +238,7 @@ class PluginHost:
                 for b in registry.backends.values()
                 if b.provider == info.name
             )
+            info.registers = registry.provided_by(info.name)
         registry.current_provider = ""
         return registry, errors
 
@@ -241,14 +285,14 @@ class PluginHost:
         self._failed(info, one_line(exc), exc, what)
         print(f"warning: plugin {info.describe()} {what}: {info.error}", file=sys.stderr)
 
-    def add_cli_commands(self, cli: Any) -> None:
+    def add_cli_commands(self, cli: click.Group) -> None:
         """Let plugins add commands to the root click group.
 
         A plugin cannot replace a command that already exists (a built-in one,
         lazy or not, or one another plugin added first): the replacement is
         undone and reported like any other plugin failure.
         """
-        commands: dict[str, Any] = cli.commands
+        commands: MutableMapping[str, click.Command] = cli.commands
         lazy = set(getattr(cli, "lazy", ()))
         for impl in _in_order(self.pm.hook.sparkwing_add_cli_commands.get_hookimpls()):
             before = dict(commands)
@@ -268,26 +312,30 @@ class PluginHost:
                     PluginError(f"{', '.join(taken)} (the existing ones were kept)"),
                 )
 
-    def add_server_routes(self, app: Any, context: Any) -> None:
-        """Let plugins add routes to a server application."""
+    def add_server_routes(self, app: web.Application, context: ServerContext | Any) -> None:
+        """Let plugins add routes to a server application.
+
+        *context* should implement :class:`~sparkwing.plugins.context.ServerContext`
+        (the dashboard's context gains ``dispatch`` with the trigger work).
+        """
         self._call_each(
             "sparkwing_add_server_routes", "failed to add its routes", app=app, context=context
         )
 
-    def run_started(self, run: Any) -> None:
+    def run_started(self, run: Run) -> None:
         """Tell observers a run started."""
         self._call_each("sparkwing_run_started", "failed in sparkwing_run_started", run=run)
 
-    def run_finished(self, run: Any) -> None:
+    def run_finished(self, run: Run) -> None:
         """Tell observers a run finished."""
         self._call_each("sparkwing_run_finished", "failed in sparkwing_run_finished", run=run)
 
-    def node_started(self, run: Any, node: Any) -> None:
+    def node_started(self, run: Run, node: Node) -> None:
         """Tell observers a node started (a failing observer costs a warning, never the run)."""
         self._call_each("sparkwing_node_started", "failed in sparkwing_node_started",
                         run=run, node=node)
 
-    def node_finished(self, run: Any, node: Any) -> None:
+    def node_finished(self, run: Run, node: Node) -> None:
         """Tell observers a node reached its outcome."""
         self._call_each("sparkwing_node_finished", "failed in sparkwing_node_finished",
                         run=run, node=node)
@@ -312,6 +360,28 @@ def _in_order(impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
     wants the built-ins to claim their backend types before any third party.
     """
     return sorted(impls, key=lambda i: 0 if i.tryfirst else 2 if i.trylast else 1)
+
+
+def _declared_contract(module: Any, info: PluginInfo) -> int | None:
+    """The contract version *module* declares, or ``None``; raise if core cannot honour it.
+
+    A plugin built for a newer contract than this sparkwing-core provides is
+    refused with one line naming both versions.
+    """
+    declared = getattr(module, CONTRACT_ATTRIBUTE, None)
+    if declared is None:
+        return None
+    if isinstance(declared, bool) or not isinstance(declared, int) or declared < 1:
+        raise PluginError(f"{CONTRACT_ATTRIBUTE} must be a positive integer, got {declared!r}")
+    if declared > CONTRACT_VERSION:
+        other = info.distribution or "the plugin"
+        raise PluginError(
+            f"built for sparkwing plugin contract {declared}, but this sparkwing-core "
+            f"({_version('sparkwing-core')}) provides contract {CONTRACT_VERSION}; "
+            f"upgrade sparkwing-core or install a release of {other} built for contract "
+            f"{CONTRACT_VERSION}"
+        )
+    return declared
 
 
 def _returning(module: ModuleType) -> Callable[[], Any]:

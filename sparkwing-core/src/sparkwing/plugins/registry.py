@@ -81,61 +81,45 @@ class Registry:
         optional: tuple[str, ...] = (), description: str = "",
     ) -> None:
         """Provide ``state: {type: TYPE_NAME, ...}``: runs, nodes, events, coordination."""
-        self.register("state", type_name, factory, required=required, optional=optional,
-                      description=description)
+        self._add("state", type_name, factory, required, optional, description)
 
     def add_cache_store(
         self, type_name: str, factory: CacheFactory, *, required: tuple[str, ...] = (),
         optional: tuple[str, ...] = (), description: str = "",
     ) -> None:
         """Provide ``cache: {type: TYPE_NAME, ...}``: artifacts and memoized outputs."""
-        self.register("cache", type_name, factory, required=required, optional=optional,
-                      description=description)
+        self._add("cache", type_name, factory, required, optional, description)
 
     def add_log_store(
         self, type_name: str, factory: LogFactory, *, required: tuple[str, ...] = (),
         optional: tuple[str, ...] = (), description: str = "",
     ) -> None:
         """Provide ``logs: {type: TYPE_NAME, ...}``: per-node log records."""
-        self.register("logs", type_name, factory, required=required, optional=optional,
-                      description=description)
+        self._add("logs", type_name, factory, required, optional, description)
 
     def add_executor(
         self, type_name: str, factory: ExecutorFactory, *, required: tuple[str, ...] = (),
         optional: tuple[str, ...] = (), description: str = "",
     ) -> None:
         """Provide ``executor: {type: TYPE_NAME, ...}``: where attempts of jobs run."""
-        self.register("executor", type_name, factory, required=required, optional=optional,
-                      description=description)
+        self._add("executor", type_name, factory, required, optional, description)
 
     def add_trigger_source(
         self, name: str, factory: TriggerFactory, *, required: tuple[str, ...] = (),
         optional: tuple[str, ...] = (), description: str = "",
     ) -> None:
         """Provide a trigger source named *name* (it becomes the runs' ``trigger.source``)."""
-        self.register("trigger", name, factory, required=required, optional=optional,
-                      description=description)
+        self._add("trigger", name, factory, required, optional, description)
 
-    def register(
-        self,
-        kind: str,
-        type_name: str,
-        factory: Factory,
-        *,
-        required: tuple[str, ...] = (),
-        optional: tuple[str, ...] = (),
-        description: str = "",
+    def _add(
+        self, kind: str, type_name: str, factory: Factory, required: tuple[str, ...],
+        optional: tuple[str, ...], description: str,
     ) -> None:
-        """Register *factory* for *kind* under *type_name* (the typed ``add_*`` methods call this).
+        """Record *factory* for ``(kind, type_name)`` on behalf of :attr:`current_provider`.
 
-        Raises :class:`PluginError` for an unknown kind or a type already
-        registered by another plugin.
+        Raises :class:`PluginError` when another plugin already registered
+        that type of that kind (the same plugin may replace its own entry).
         """
-        if kind not in KINDS:
-            raise PluginError(
-                f"plugin {self.current_provider!r} registered unknown backend kind {kind!r}; "
-                f"valid kinds: {', '.join(KINDS)}"
-            )
         existing = self.backends.get((kind, type_name))
         if existing is not None and existing.provider != self.current_provider:
             raise PluginError(
@@ -146,6 +130,14 @@ class Registry:
             kind, type_name, factory, self.current_provider, tuple(required), tuple(optional),
             description,
         )
+
+    def provided_by(self, provider: str) -> dict[str, list[str]]:
+        """The type names *provider* registered, by kind (every kind present, lists sorted)."""
+        out: dict[str, list[str]] = {kind: [] for kind in KINDS}
+        for (kind, type_name), backend in sorted(self.backends.items()):
+            if backend.provider == provider:
+                out[kind].append(type_name)
+        return out
 
     def types(self, kind: str) -> list[str]:
         """Return the installed type names of *kind*, sorted."""
@@ -186,12 +178,16 @@ class Registry:
                 )
         return backend
 
-    def create(self, kind: str, config: Mapping[str, Any], context: BackendContext,
-               where: str = "") -> Any:
-        """Validate *config* and build the store."""
+    def create(
+        self, kind: str, config: Mapping[str, Any],
+        context: BackendContext | ExecutorContext | TriggerContext, where: str = "",
+    ) -> Any:
+        """Validate *config* and call its factory with *config* and *context*.
+
+        The context is the one of the kind: :class:`BackendContext` for the
+        stores, :class:`~sparkwing.execution.contracts.ExecutorContext` for
+        an executor, :class:`~sparkwing.triggers.contracts.TriggerContext`
+        for a trigger source.
+        """
         backend = self.validate(kind, config, where or f"{kind}")
         return backend.factory(config, context)
-
-
-#: The name the registry had while it held only stores.
-BackendRegistry = Registry

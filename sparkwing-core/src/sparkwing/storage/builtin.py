@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..plugins import hookimpl
-from ..plugins.registry import BackendContext, BackendRegistry
+from ..plugins.registry import BackendContext, Registry
+
+if TYPE_CHECKING:
+    from .fs_artifacts import FilesystemArtifactStore
+    from .fs_logs import FilesystemLogStore
 
 
 def _path(config: Mapping[str, Any], context: BackendContext, default: str) -> Path:
@@ -21,14 +25,16 @@ def _path(config: Mapping[str, Any], context: BackendContext, default: str) -> P
     return Path(str(raw)).expanduser() if raw else context.home / default
 
 
-def make_log_store(config: Mapping[str, Any], context: BackendContext) -> Any:
+def make_log_store(config: Mapping[str, Any], context: BackendContext) -> FilesystemLogStore:
     """Build a :class:`~sparkwing.storage.fs_logs.FilesystemLogStore`."""
     from .fs_logs import FilesystemLogStore
 
     return FilesystemLogStore(_path(config, context, "runs"))
 
 
-def make_artifact_store(config: Mapping[str, Any], context: BackendContext) -> Any:
+def make_artifact_store(
+    config: Mapping[str, Any], context: BackendContext,
+) -> FilesystemArtifactStore:
     """Build a :class:`~sparkwing.storage.fs_artifacts.FilesystemArtifactStore`."""
     from .fs_artifacts import FilesystemArtifactStore
 
@@ -36,14 +42,14 @@ def make_artifact_store(config: Mapping[str, Any], context: BackendContext) -> A
 
 
 @hookimpl
-def sparkwing_register_backends(registry: BackendRegistry) -> None:
+def sparkwing_register_backends(registry: Registry) -> None:
     """Register the filesystem log and artifact stores."""
-    registry.register(
-        "logs", "filesystem", make_log_store, optional=("path",),
+    registry.add_log_store(
+        "filesystem", make_log_store, optional=("path",),
         description="JSON-lines files, one per node, under path (default $SPARKWING_HOME/runs)",
     )
-    registry.register(
-        "cache", "filesystem", make_artifact_store, optional=("path",),
+    registry.add_cache_store(
+        "filesystem", make_artifact_store, optional=("path",),
         description="content-addressed blobs and named keys under path "
         "(default $SPARKWING_HOME/artifacts)",
     )
