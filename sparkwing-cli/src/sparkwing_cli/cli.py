@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -22,8 +23,18 @@ COMMANDS = {
 }
 
 
+#: Commands that do not check ``plugins.required`` first: they diagnose or create plugins.
+UNCHECKED = frozenset({"plugins", "plugin"})
+
+
 class RootGroup(LazyGroup):
-    """The root group: lazy subcommands plus commands added by plugins."""
+    """The root group: lazy subcommands plus commands added by plugins.
+
+    Before any subcommand runs, the plugin set pinned by the project's
+    ``plugins.required`` is checked (except for :data:`UNCHECKED` commands
+    and ``--help``); a missing, blocked, broken or wrong-version plugin stops
+    the command with one line and exit 2.
+    """
 
     _plugins_added = False
 
@@ -40,6 +51,19 @@ class RootGroup(LazyGroup):
         self._add_plugin_commands()
         return super().list_commands(ctx)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str],
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Check ``plugins.required`` of the project the command is about, then find the command."""
+        name, rest = (args[0], args[1:]) if args else ("", [])
+        if name and name not in UNCHECKED and not _asks_for_help(rest):
+            start = _start_dir(rest)
+            if start.is_dir():
+                from sparkwing.plugins.required import ensure_at
+
+                ensure_at(start)
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Return a built-in command, else look among plugin commands."""
         cmd = super().get_command(ctx, cmd_name)
@@ -47,6 +71,30 @@ class RootGroup(LazyGroup):
             self._add_plugin_commands()
             cmd = super().get_command(ctx, cmd_name)
         return cmd
+
+
+def _asks_for_help(args: list[str]) -> bool:
+    """True when the subcommand's arguments ask for help (before any ``--``)."""
+    for tok in args:
+        if tok == "--":
+            return False
+        if tok in ("-h", "--help"):
+            return True
+    return False
+
+
+def _start_dir(args: list[str]) -> Path:
+    """The directory a subcommand works in: its ``-C/--cd DIR`` if given, else the cwd."""
+    for i, tok in enumerate(args):
+        if tok == "--":
+            break
+        if tok in ("-C", "--cd") and i + 1 < len(args):
+            return Path(args[i + 1]).expanduser()
+        if tok.startswith("--cd="):
+            return Path(tok[len("--cd="):]).expanduser()
+        if tok.startswith("-C") and len(tok) > 2:
+            return Path(tok[2:]).expanduser()
+    return Path.cwd()
 
 
 @click.group(

@@ -218,6 +218,7 @@ def execute(ra: RunArgs, *, close_state: bool = True) -> int:
     start = Path(ra.cwd).expanduser() if ra.cwd else Path.cwd()
     if ra.cwd and not start.is_dir():
         raise UsageError(f"-C {ra.cwd}: no such directory")
+    _check_required_plugins(start)
     if ra.help:
         return _pipeline_help(ra, start)
     request, options = run_request(ra, start)
@@ -227,6 +228,13 @@ def execute(ra: RunArgs, *, close_state: bool = True) -> int:
     result = dispatch(request, options)
     run = result.run
     return 0 if run is not None and run.status == "success" else 1
+
+
+def _check_required_plugins(start: Path) -> None:
+    """``plugins.required`` of the project at *start*: checked before anything else happens."""
+    from sparkwing.plugins.required import ensure_at
+
+    ensure_at(start)
 
 
 def run_request(ra: RunArgs, start: Path) -> tuple[Any, Any]:

@@ -4,7 +4,8 @@
 * :func:`load_user_profiles` reads the user's profiles.yaml;
 * :func:`resolve_profile` picks the profile for a command and says why;
 * :func:`open_stores` builds that profile's state, logs and cache stores;
-* :func:`evaluate_guards` decides whether a pipeline may be dispatched.
+* :func:`evaluate_guards` decides whether a pipeline may be dispatched;
+* :class:`RequiredPlugin` is one ``plugins.required`` entry of sparkwing.yaml.
 
 Every invalid input is a one-line :class:`~sparkwing.errors.ConfigError`
 naming the file, line and key. Nothing here imports PyYAML until a file
@@ -29,6 +30,7 @@ from .project import (
     Defaults,
     PipelineEntry,
     ProjectConfig,
+    RequiredPlugin,
     find_project,
     load_project,
     load_project_file,
@@ -54,6 +56,7 @@ __all__ = [
     "PipelineEntry",
     "Profile",
     "ProjectConfig",
+    "RequiredPlugin",
     "ResolvedProfile",
     "Stores",
     "cron_problem",

@@ -3,6 +3,11 @@
 The loader is strict: an unknown or retired key, a wrong type, a bad name
 or a bad trigger is a :class:`~sparkwing.errors.ConfigError` whose one-line
 message names the file, the line and the key (and lists the valid keys).
+
+``plugins: {required: [...]}`` pins the plugin distributions the project
+needs as requirement strings (``sparkwing-postgres>=0.1,<0.2``); they are
+parsed here with :mod:`packaging` (imported only when the block is present)
+and checked against the installed plugins by :mod:`sparkwing.plugins.required`.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, UsageError
 from .guards import Guards, parse_guards
@@ -19,13 +24,18 @@ from .schema import fail, keyed, want_bool, want_mapping, want_str, want_str_lis
 from .triggers import parse_triggers
 from .yamlload import Node, Scalar, Sequence, display_path, load_yaml
 
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
 #: The project directory's name.
 PROJECT_DIR = ".sparkwing"
 #: The registry file inside it.
 PROJECT_FILE = "sparkwing.yaml"
 
 #: Keys of the top level, of ``defaults:`` and of one pipeline entry.
-TOP_KEYS = ("defaults", "pipelines", "profiles")
+TOP_KEYS = ("defaults", "pipelines", "plugins", "profiles")
+#: Keys of the ``plugins:`` block.
+PLUGINS_KEYS = ("required",)
 DEFAULTS_KEYS = ("args", "guards", "profile", "requires")
 PIPELINE_KEYS = (
     "args", "description", "entrypoint", "guards", "hidden", "name", "on", "profile", "requires",
@@ -125,6 +135,28 @@ class Defaults:
 
 
 @dataclass(slots=True)
+class RequiredPlugin:
+    """One ``plugins.required`` entry: a plugin distribution and the versions accepted."""
+
+    #: The entry as written (what the install command repeats).
+    text: str
+    #: The parsed requirement (name, extras, version specifiers).
+    requirement: Requirement
+    #: Line of the entry in the file.
+    line: int = 0
+
+    @property
+    def name(self) -> str:
+        """The distribution name as written (``sparkwing-postgres``)."""
+        return self.requirement.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict."""
+        return {"requirement": self.text, "name": self.name,
+                "specifier": str(self.requirement.specifier), "line": self.line}
+
+
+@dataclass(slots=True)
 class ProjectConfig:
     """A loaded ``.sparkwing/sparkwing.yaml``."""
 
@@ -134,6 +166,8 @@ class ProjectConfig:
     pipelines: list[PipelineEntry] = field(default_factory=list)
     defaults: Defaults = field(default_factory=Defaults)
     profiles: dict[str, Profile] = field(default_factory=dict)
+    #: ``plugins.required``: the plugin distributions this project needs, in file order.
+    required_plugins: list[RequiredPlugin] = field(default_factory=list)
 
     @property
     def shown(self) -> str:
@@ -264,7 +298,58 @@ def load_project_file(file: Path, *, check_schedules: bool = True) -> ProjectCon
         config.defaults = _parse_defaults(shown, keys["defaults"][1])
     if "pipelines" in keys:
         config.pipelines = _parse_pipelines(shown, keys["pipelines"][1], check_schedules)
+    if "plugins" in keys:
+        config.required_plugins = _parse_plugins(shown, keys["plugins"][1])
     return config
+
+
+def _parse_plugins(file: str, node: Node) -> list[RequiredPlugin]:
+    """``plugins: {required: [REQUIREMENT, ...]}``: names and version specifiers, no URLs."""
+    block = want_mapping(file, node, "plugins", allow_null=True)
+    keys = keyed(file, block, "in plugins", PLUGINS_KEYS)
+    if "required" not in keys:
+        return []
+    value = keys["required"][1]
+    texts = want_str_list(file, value, "plugins.required")
+    if not texts:
+        return []
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    items = value.items if isinstance(value, Sequence) else []
+    out: list[RequiredPlugin] = []
+    seen: dict[str, int] = {}
+    for item, text in zip(items, texts, strict=True):
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            fail(file, item.line, f'bad requirement "{text}" in plugins.required: '
+                                  f"{_requirement_problem(str(exc))}; write a distribution name "
+                                  "and optional version specifiers, e.g. "
+                                  "sparkwing-postgres>=0.1,<0.2")
+        if req.url or req.marker is not None:
+            what = "a URL" if req.url else "an environment marker"
+            fail(file, item.line, f'requirement "{text}" in plugins.required has {what}; '
+                                  "write a distribution name and optional version specifiers, "
+                                  "e.g. sparkwing-postgres>=0.1,<0.2")
+        key = canonicalize_name(req.name)
+        if key in seen:
+            fail(file, item.line, f'plugin "{req.name}" is required twice in plugins.required '
+                                  f"(first on line {seen[key]}); merge the version ranges")
+        seen[key] = item.line
+        out.append(RequiredPlugin(text=text, requirement=req, line=item.line))
+    return out
+
+
+def _requirement_problem(message: str) -> str:
+    """packaging's multi-line parse error as one phrase with the column it points at."""
+    lines = message.splitlines()
+    problem = lines[0].strip() if lines else "not a requirement"
+    problem = problem[:1].lower() + problem[1:]
+    if len(lines) >= 3 and "^" in lines[2]:
+        column = lines[2].index("^") - (len(lines[1]) - len(lines[1].lstrip())) + 1
+        problem += f" (at character {column})"
+    return problem
 
 
 def _parse_defaults(file: str, node: Node) -> Defaults:
