@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -132,13 +130,3 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.close()
     assert got == list(range(1, migrations.SCHEMA_VERSION + 1))
 
-
-def test_sqlite_store_import_does_not_load_sqlalchemy(tmp_path: Path) -> None:
-    code = (
-        "import sys; from sparkwing_sqlite.store import SqliteStateStore; "
-        f"s = SqliteStateStore({str(tmp_path / 'state.db')!r}); s.list_runs(); s.close(); "
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'structlog')); "
-        "print(bad)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
