@@ -168,6 +168,32 @@ def build_venv(base: Path, *plugins: str) -> ScratchVenv:
     return venv
 
 
+@dataclass
+class Kit:
+    """Distributions written by ``sparkwing plugin new``, installed into one scratch venv."""
+
+    venv: ScratchVenv
+    #: kind -> the distribution's root directory.
+    dists: dict[str, Path]
+
+
+#: The kinds whose generated distributions need nothing beyond this branch.
+KIT_KINDS = ("state", "logs", "artifacts")
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
+    """``plugin new --name kit-KIND --kind KIND`` for each kind, installed (not editable) with pytest."""
+    from sparkwing_cli.pluginkit.generate import generate
+
+    base = tmp_path_factory.mktemp("kit")
+    dists = {kind: generate(f"kit-{kind}", kind, base / "dists" / kind).root
+             for kind in KIT_KINDS}
+    venv = build_venv(base)
+    venv.install(*(str(root) for root in dists.values()), "pytest")
+    return Kit(venv, dists)
+
+
 @pytest.fixture(scope="session")
 def example_venv(tmp_path_factory: pytest.TempPathFactory) -> ScratchVenv:
     """sparkwing (this checkout) plus the sparkwing-example plugin."""

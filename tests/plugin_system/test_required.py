@@ -22,10 +22,8 @@ PIPELINE = """\
 import sparkwing as sw
 
 
-def plan(inputs, ctx):
-    p = sw.Plan()
-    p.job("hello", sw.sh("echo hello"))
-    return p
+def plan(plan, inputs, run):
+    plan.job("hello", sw.sh("echo hello"))
 """
 
 MISSING_LINE = (
@@ -295,6 +293,7 @@ def test_a_satisfied_set_lets_commands_run(tmp_path: Path) -> None:
     project(root, ["sparkwing-sqlite>=0.1,<0.2", "sparkwing-core>=0.1"])
     proc = sparkwing(root, "run", "hello", "-o", "json")
     assert proc.returncode == 0, proc.stderr
+    assert '"msg":"job hello succeeded"' in proc.stdout
     assert sparkwing(root, "pipeline", "list").returncode == 0
 
 

@@ -14,6 +14,7 @@ COMMANDS = {
     "run": "sparkwing_cli.commands.run:run_cmd",
     "runs": "sparkwing_cli.commands.runs:runs_group",
     "pipeline": "sparkwing_cli.commands.pipeline:pipeline_group",
+    "plugin": "sparkwing_cli.commands.plugin_new:plugin_group",
     "plugins": "sparkwing_cli.commands.plugins:plugins_cmd",
     "profile": "sparkwing_cli.commands.profile:profile_cmd",
     "dashboard": "sparkwing_cli.commands.dashboard:dashboard_group",
