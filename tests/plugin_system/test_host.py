@@ -203,6 +203,34 @@ def test_hooks_receive_only_the_arguments_they_declare() -> None:
     assert seen == [("obs1", "RUN"), ("obs2", None)]
 
 
+def test_node_observers_get_the_run_and_the_node_and_cannot_fail_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sparkwing.storage.records import Node, Run
+
+    seen: list[tuple[str, str, str]] = []
+
+    def broken(run: Run, node: Node) -> None:
+        raise RuntimeError("status API down")
+
+    host = load(
+        plugin_module("nodes_broken", sparkwing_node_started=broken),
+        plugin_module("nodes_seen",
+                      sparkwing_node_started=lambda node: seen.append(("start", "", node.node_id)),
+                      sparkwing_node_finished=lambda run, node: seen.append(
+                          ("finish", run.id, node.outcome))),
+    )
+    run = Run(id="run-1", pipeline="p")
+    node = Node("run-1", "build", outcome="success")
+    host.node_started(run, node)
+    host.node_finished(run, node)
+    assert seen == [("start", "", "build"), ("finish", "run-1", "success")]
+    assert capsys.readouterr().err.splitlines() == [
+        'warning: plugin "nodes_broken" (nodes_broken) failed in sparkwing_node_started: '
+        "RuntimeError: status API down"
+    ]
+
+
 def test_a_failing_cli_hook_warns_once_and_others_still_run(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
