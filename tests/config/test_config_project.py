@@ -171,7 +171,7 @@ BAD: list[tuple[str, str, str]] = [
     ("unknown-pipeline-key", P + "    entrypiont: x\n",
      f'4: unknown key "entrypiont" in pipeline "release"; valid keys: {PIPELINE_KEYS}'),
     ("unknown-top-key", "pipeline: []\n",
-     '1: unknown key "pipeline" at the top level; valid keys: defaults, pipelines, profiles'),
+     '1: unknown key "pipeline" at the top level; valid keys: defaults, pipelines, plugins, profiles'),
     ("unknown-defaults-key", "defaults:\n  profil: x\n",
      '2: unknown key "profil" in defaults; valid keys: args, guards, profile, requires'),
     ("retired-targets", "targets: {prod: {}}\n",
