@@ -177,8 +177,8 @@ class Kit:
     dists: dict[str, Path]
 
 
-#: The kinds whose generated distributions need nothing beyond this branch.
-KIT_KINDS = ("state", "logs", "artifacts")
+#: Every kind ``sparkwing plugin new`` writes.
+KIT_KINDS = ("state", "logs", "artifacts", "executor", "trigger")
 
 
 @pytest.fixture(scope="session")

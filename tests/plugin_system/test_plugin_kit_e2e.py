@@ -1,9 +1,11 @@
 """Distributions written by ``sparkwing plugin new``, installed into a scratch virtual environment.
 
-The ``kit`` fixture generates one distribution per store kind, installs them
-next to this checkout's sparkwing with uv (offline, from uv's cache), and
-these tests use them as a user would: their own test suites, ``sparkwing
-plugins``, ``plugins.required`` and a real run through a profile.
+The ``kit`` fixture generates one distribution per kind, installs them next
+to this checkout's sparkwing with uv (offline, from uv's cache), and these
+tests use them as a user would: their own test suites, ``sparkwing
+plugins``, ``plugins.required`` and a real run through a profile. (The
+executor and trigger distributions' own suites and runs need the process
+executor and dispatch: ``pending/plugin_kit_executor_trigger.py``.)
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def test_sparkwing_plugins_lists_what_each_registers(kit: Kit) -> None:
     proc = kit.venv.run("plugins", "-o", "json")
     assert (proc.returncode, proc.stderr) == (0, "")
     listed = {p["name"]: p for p in json.loads(proc.stdout)["plugins"]}
-    for kind, surface in SURFACE.items():
+    for kind, surface in {**SURFACE, "executor": "executor", "trigger": "trigger"}.items():
         info = listed[f"kit-{kind}"]
         assert (info["distribution"], info["version"], info["contract"], info["error"]) == (
             f"sparkwing-kit-{kind}", "0.1.0", 1, "",
@@ -46,6 +48,19 @@ def test_sparkwing_plugins_lists_what_each_registers(kit: Kit) -> None:
         expected = {k: [] for k in ("state", "cache", "logs", "executor", "trigger")}
         expected[surface] = [f"kit-{kind}"]
         assert info["registers"] == expected
+        assert (info["commands"], info["routes"]) == (kind == "trigger", False)
+    every = {kind: sorted(t for p in listed.values() for t in p["registers"][kind])
+             for kind in ("executor", "trigger")}
+    assert "kit-executor" in every["executor"] and "kit-trigger" in every["trigger"]
+
+
+def test_sparkwing_plugins_pretty_shows_executors_and_triggers(kit: Kit) -> None:
+    proc = kit.venv.run("plugins")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    lines = proc.stdout.splitlines()
+    assert "  provides: executor:kit-executor" in lines
+    assert "  provides: trigger:kit-trigger" in lines
+    assert "  adds:     CLI commands" in lines
 
 
 def test_plugins_required_accepts_the_generated_set(kit: Kit, tmp_path: Path) -> None:

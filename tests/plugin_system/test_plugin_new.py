@@ -62,6 +62,15 @@ def test_bad_names_are_one_line_usage_errors(name: str) -> None:
     assert str(info.value).startswith(f'bad plugin name "{name}": use kebab-case')
 
 
+def test_a_name_longer_than_twenty_characters_is_refused() -> None:
+    assert names_for("a" * 20).plugin == "a" * 20
+    with pytest.raises(UsageError) as info:
+        names_for("sparkwing-" + "a" * 21)
+    assert str(info.value) == (
+        f'plugin name "{"a" * 21}" is longer than 20 characters; choose a shorter one'
+    )
+
+
 def test_the_core_range_stops_before_the_next_minor_version() -> None:
     assert core_range() == ">=0.1,<0.2"
 
@@ -107,17 +116,19 @@ def test_an_unknown_kind_is_a_usage_error_listing_the_kinds(tmp_path: Path) -> N
 # -- what is generated -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", sorted(STORES))
+@pytest.mark.parametrize(("kind", "more"), [
+    ("state", ["sparkwing-sqlite>=0.1,<0.2"]), ("logs", []), ("artifacts", []),
+    ("executor", ["sparkwing-cli>=0.1,<0.2"]), ("trigger", ["click>=8.1,<9", "aiohttp>=3.9,<4"]),
+])
 def test_the_pyproject_declares_the_entry_point_and_the_core_range(
-    kind: str, tmp_path: Path,
+    kind: str, more: list[str], tmp_path: Path,
 ) -> None:
     done = generate("acme", kind, tmp_path / kind)
     meta = tomllib.loads((done.root / "pyproject.toml").read_text())
     project = meta["project"]
     assert project["name"] == "sparkwing-acme"
     assert project["entry-points"]["sparkwing"] == {"acme": "sparkwing_acme.plugin"}
-    assert "sparkwing-core>=0.1,<0.2" in project["dependencies"]
-    assert ("sparkwing-sqlite>=0.1,<0.2" in project["dependencies"]) == (kind == "state")
+    assert project["dependencies"] == ["sparkwing-core>=0.1,<0.2", *more]
     assert meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["src/sparkwing_acme"]
 
 
@@ -169,9 +180,10 @@ def test_the_entry_point_module_imports_nothing_heavy(tmp_path: Path) -> None:
                        "sparkwing.plugins.registry", "typing"]
 
 
-@pytest.mark.parametrize("kind", sorted(STORES))
-def test_the_generated_code_passes_ruff(kind: str, tmp_path: Path) -> None:
-    done = generate("lint-me", kind, tmp_path / kind)
+@pytest.mark.parametrize("kind", ["state", "logs", "artifacts", "executor", "trigger"])
+@pytest.mark.parametrize("name", ["x", "a-name-of-twenty-chr"])
+def test_the_generated_code_passes_ruff(kind: str, name: str, tmp_path: Path) -> None:
+    done = generate(name, kind, tmp_path / kind)
     proc = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--line-length",
          "100", "--select", "E,F,W,I,B,UP,SIM,RUF", "--target-version", "py311", "."],
@@ -184,3 +196,21 @@ def _context(home: Path) -> object:
     from sparkwing.plugins.registry import BackendContext
 
     return BackendContext(home=home)
+
+
+@pytest.mark.parametrize(("kind", "registry_kind", "hooks"), [
+    ("executor", "executor", ["sparkwing_register_executors"]),
+    ("trigger", "trigger", ["sparkwing_add_cli_commands", "sparkwing_register_triggers"]),
+])
+def test_executor_and_trigger_plugins_register_their_kind(
+    kind: str, registry_kind: str, hooks: list[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    done = generate(f"reg-{kind}", kind, tmp_path / kind)
+    plugin = import_generated(done.root, f"{done.names.module}.plugin", monkeypatch)
+    host = PluginHost().load(entry_points=False, extra=(plugin,))
+    host.plugin_infos()
+    info = host.infos[plugin.__name__]
+    assert (info.error, info.contract, info.hooks) == ("", CONTRACT_VERSION, hooks)
+    assert info.registers[registry_kind] == [f"reg-{kind}"]
+    assert info.adds_commands == (kind == "trigger")

@@ -15,6 +15,8 @@ from .stubs import pass_through_methods
 
 NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 PREFIX = "sparkwing-"
+#: Longest plugin name (without the prefix): it is also a type name, a command and a module.
+MAX_NAME = 20
 
 
 @dataclass(slots=True)
@@ -49,6 +51,9 @@ def names_for(name: str) -> Names:
             f'bad plugin name "{name}": use kebab-case starting with a letter (lowercase '
             'letters and digits joined by "-", e.g. redis or object-store)'
         )
+    if len(plugin) > MAX_NAME:
+        raise UsageError(f'plugin name "{plugin}" is longer than {MAX_NAME} characters; '
+                         "choose a shorter one")
     camel = "".join(part.capitalize() for part in plugin.split("-"))
     return Names(plugin, PREFIX + plugin, "sparkwing_" + plugin.replace("-", "_"), camel)
 
@@ -177,7 +182,19 @@ def _trigger(names: Names, values: dict[str, str]) -> dict[str, str]:
 
 
 def _executor(names: Names, values: dict[str, str]) -> dict[str, str]:
-    raise UsageError(
-        "plugin new --kind executor is not available yet: it waits for the process executor "
-        "(sparkwing node exec) to land"
+    values.update(
+        cls=names.camel + "Executor",
+        description=f"sparkwing executor {names.plugin!r}",
+        dependencies=_dependencies(f"sparkwing-core{core_range()}",
+                                   f"sparkwing-cli{core_range()}"),
+        impl_file="executor.py",
+        conformance_what="sparkwing's executor conformance suite",
     )
+    values["kind_section"] = render("readme_executor.md.tmpl", values)
+    src = f"src/{names.module}"
+    return {
+        f"{src}/plugin.py": render("executor_plugin.py.tmpl", values),
+        f"{src}/executor.py": render("executor_impl.py.tmpl", values),
+        "tests/test_plugin.py": render("executor_test_plugin.py.tmpl", values),
+        "tests/test_conformance.py": render("executor_test_conformance.py.tmpl", values),
+    }
