@@ -214,3 +214,14 @@ def test_executor_and_trigger_plugins_register_their_kind(
     assert (info.error, info.contract, info.hooks) == ("", CONTRACT_VERSION, hooks)
     assert info.registers[registry_kind] == [f"reg-{kind}"]
     assert info.adds_commands == (kind == "trigger")
+
+
+@pytest.mark.parametrize("kind", sorted(STORES))
+def test_the_generated_store_distribution_passes_mypy_strict(kind: str, tmp_path: Path) -> None:
+    done = generate(f"typed-{kind}", kind, tmp_path / kind)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir",
+         str(tmp_path / ".mypy"), "src", "tests"],
+        cwd=done.root, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
