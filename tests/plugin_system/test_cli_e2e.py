@@ -42,8 +42,12 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
     proc = example_venv.run("plugins", "-o", "json")
     assert proc.returncode == 0 and proc.stderr == ""
     listed = json.loads(proc.stdout)["plugins"]
-    assert [p["name"] for p in listed] == ["builtin", "builtin_sources", "example", "sqlite"]
-    builtin, sources, example, sqlite = listed
+    # Internal plugins (sparkwing-core's own) come first, then third-party ones by name.
+    internal = [p for p in listed if p["internal"]]
+    assert listed[:len(internal)] == internal and internal[0]["name"] == "builtin"
+    assert [p["name"] for p in listed[len(internal):]] == ["example", "sqlite"]
+    builtin, (example, sqlite) = internal[0], listed[len(internal):]
+    sources = next(p for p in internal if p["name"] == "builtin_sources")
     assert builtin == {
         "name": "builtin", "distribution": "sparkwing-core", "version": "0.1.0",
         "module": "sparkwing.storage.builtin", "internal": True, "contract": 1,
@@ -55,10 +59,12 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
     }
     assert sources == {
         "name": "builtin_sources", "distribution": "sparkwing-core", "version": "0.1.0",
-        "module": "sparkwing.triggers.builtin_sources", "internal": True,
+        "module": "sparkwing.triggers.builtin_sources", "internal": True, "contract": 1,
         "hooks": ["sparkwing_register_triggers"],
         "provides": ["trigger:git-hook", "trigger:manual", "trigger:retry", "trigger:schedule"],
-        "error": "", "blocked": False,
+        "registers": {"state": [], "cache": [], "logs": [], "executor": [],
+                      "trigger": ["git-hook", "manual", "retry", "schedule"]},
+        "commands": False, "routes": False, "observers": [], "error": "", "blocked": False,
     }
     assert example == {
         "name": "example", "distribution": "sparkwing-example", "version": "0.3.1",
@@ -79,8 +85,9 @@ def test_plugins_pretty_output_names_what_each_provides(example_venv: ScratchVen
     assert proc.returncode == 0 and proc.stderr == ""
     lines = proc.stdout.splitlines()
     header = next(line for line in lines if line.startswith("example "))
-    assert "sparkwing-example 0.3.1" in header and header.rstrip().endswith("ok")
+    assert "sparkwing-example 0.3.1" in header and header.rstrip().endswith("contract 1  ok")
     assert "  provides: logs:example" in lines
+    assert "  adds:     CLI commands" in lines
 
 
 def test_a_plugin_adds_a_cli_command(example_venv: ScratchVenv) -> None:

@@ -121,9 +121,10 @@ def statuses(tmp_path: Path, required: list[str], host: PluginHost | None = None
 
 def test_installed_plugins_in_range_are_ok(tmp_path: Path) -> None:
     got = statuses(tmp_path / "a", ["sparkwing-sqlite>=0.1,<0.2", "sparkwing-core"])
-    assert [(s.status, s.installed, s.plugins, s.problem) for s in got] == [
-        ("ok", "0.1.0", ["sqlite"], ""), ("ok", "0.1.0", ["builtin"], ""),
+    assert [(s.status, s.installed, s.problem) for s in got] == [
+        ("ok", "0.1.0", ""), ("ok", "0.1.0", ""),
     ]
+    assert got[0].plugins == ["sqlite"] and "builtin" in got[1].plugins
     (spelled,) = statuses(tmp_path / "b", ["SPARKWING_SQLITE"])  # names compare normalised
     assert (spelled.status, spelled.plugins) == ("ok", ["sqlite"])
     assert install_command(got) == "" and problem_line("f", got) == ""
