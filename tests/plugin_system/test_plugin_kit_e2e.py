@@ -3,9 +3,9 @@
 The ``kit`` fixture generates one distribution per kind, installs them next
 to this checkout's sparkwing with uv (offline, from uv's cache), and these
 tests use them as a user would: their own test suites, ``sparkwing
-plugins``, ``plugins.required`` and a real run through a profile. (The
-executor and trigger distributions' own suites and runs need the process
-executor and dispatch: ``pending/plugin_kit_executor_trigger.py``.)
+plugins``, ``plugins.required``, a real run through a profile, and the
+trigger source firing runs. (The executor distribution's own suite and a
+run through it need the process executor: ``pending/plugin_kit_executor.py``.)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
 SURFACE = {"state": "state", "logs": "logs", "artifacts": "cache"}
 
 
-@pytest.mark.parametrize("kind", ["state", "logs", "artifacts"])
+@pytest.mark.parametrize("kind", ["state", "logs", "artifacts", "trigger"])
 def test_a_generated_distribution_passes_its_own_tests_once_installed(kit: Kit, kind: str) -> None:
     root = kit.dists[kind]
     proc = subprocess.run(
@@ -109,3 +109,44 @@ def test_a_run_uses_the_generated_stores_through_a_profile(kit: Kit, tmp_path: P
                            "json"], cwd=project, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["pipeline"] for line in proc.stdout.splitlines()] == ["hello"]
+
+
+def test_the_generated_trigger_fires_a_run_and_a_replay_starts_none(
+    kit: Kit, tmp_path: Path,
+) -> None:
+    project = tmp_path / "repo"
+    (project / ".sparkwing" / "pipelines").mkdir(parents=True)
+    (project / ".sparkwing" / "pipelines" / "hello.py").write_text(
+        "import sparkwing as sw\n\n\ndef plan(plan, inputs, run):\n"
+        "    plan.job('hello', sw.sh('echo fired'))\n"
+    )
+    (project / ".sparkwing" / "sparkwing.yaml").write_text(
+        "pipelines:\n  - name: hello\n    entrypoint: pipelines.hello:plan\n"
+    )
+
+    def sparkwing(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(kit.venv.sparkwing), *args], cwd=project, capture_output=True,
+                              text=True, timeout=300, env=kit.venv.env())
+
+    def runs() -> list[dict[str, str]]:
+        proc = sparkwing("runs", "list", "-o", "json")
+        assert proc.returncode == 0, proc.stderr
+        return [json.loads(line) for line in proc.stdout.splitlines()]
+
+    first = sparkwing("kit-trigger", "fire", "hello", "--key", "delivery-1")
+    assert first.returncode == 0, first.stderr
+    started = re.match(r"trigger \S+ started run (run-\S+) \(success\)", first.stdout)
+    assert started, first.stdout
+    replay = sparkwing("kit-trigger", "fire", "hello", "--key", "delivery-1")
+    assert replay.returncode == 0, replay.stderr
+    assert replay.stdout.startswith("duplicate request (key kit-trigger:delivery-1)")
+    assert replay.stdout.rstrip().endswith("no run started")
+    recorded = runs()
+    assert [(r["id"], r["status"]) for r in recorded] == [(started.group(1), "success")]
+    other = sparkwing("kit-trigger", "fire", "hello", "--key", "delivery-2")
+    assert other.returncode == 0, other.stderr
+    assert len(runs()) == 2
+    listed = sparkwing("triggers", "list", "--source", "kit-trigger", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    keys = sorted(r["idempotency_key"] for r in json.loads(listed.stdout)["triggers"])
+    assert keys == ["kit-trigger:delivery-1", "kit-trigger:delivery-2"]

@@ -1,14 +1,12 @@
-"""Executor and trigger distributions from ``sparkwing plugin new``, installed and used.
+"""The executor distribution from ``sparkwing plugin new``, installed and used.
 
-Pending: needs the process executor and ``sparkwing node exec`` (exec
-branch) and dispatch with the triggers table (trig branch). Rename to
-``test_plugin_kit_executor_trigger.py`` once both are merged.
+Pending: needs the process executor, ``sparkwing node exec`` and
+``--sw-executor`` (exec branch). Rename to ``test_plugin_kit_executor.py``
+once that is merged.
 
-* the executor distribution passes its own tests (the executor conformance
-  suite) and a pipeline runs through it with ``--sw-executor kit-executor``,
-  each job in its own ``node exec`` process, outputs flowing between jobs;
-* the trigger distribution passes its own tests, and its command fires a
-  run; replaying the request with the same key starts no second run.
+The executor distribution passes its own tests (the executor conformance
+suite) and a pipeline runs through it with ``--sw-executor kit-executor``,
+each job in its own ``node exec`` process, outputs flowing between jobs.
 """
 
 from __future__ import annotations
@@ -18,8 +16,6 @@ import re
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import pytest
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
     from conftest import Kit
@@ -65,11 +61,10 @@ def runs(kit: Kit, cwd: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
-@pytest.mark.parametrize("kind", ["executor", "trigger"])
-def test_the_generated_distribution_passes_its_own_tests(kit: Kit, kind: str) -> None:
+def test_the_generated_distribution_passes_its_own_tests(kit: Kit) -> None:
     proc = subprocess.run(
         [str(kit.venv.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=kit.dists[kind], capture_output=True, text=True, timeout=900, env=kit.venv.env(),
+        cwd=kit.dists["executor"], capture_output=True, text=True, timeout=900, env=kit.venv.env(),
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     summary = proc.stdout.strip().splitlines()[-1]
@@ -90,21 +85,3 @@ def test_a_pipeline_runs_through_the_generated_executor(kit: Kit, tmp_path: Path
     assert first["executor"] == "kit-executor"
     assert second["upstream_pid"] == first["pid"] and second["upstream_executor"] == "kit-executor"
     assert second["pid"] != first["pid"]  # each job in its own process
-
-
-def test_the_generated_trigger_fires_a_run_and_a_replay_starts_none(
-    kit: Kit, tmp_path: Path,
-) -> None:
-    root = project(tmp_path / "repo")
-    first = sparkwing(kit, root, "kit-trigger", "fire", "kit", "--key", "delivery-1")
-    assert first.returncode == 0, first.stderr
-    assert re.match(r"trigger \S+ started run (run-\S+) \(success\)", first.stdout), first.stdout
-    replay = sparkwing(kit, root, "kit-trigger", "fire", "kit", "--key", "delivery-1")
-    assert replay.returncode == 0, replay.stderr
-    assert replay.stdout.startswith("duplicate request (key kit-trigger:delivery-1)")
-    assert "no run started" in replay.stdout
-    recorded = runs(kit, root)
-    assert len(recorded) == 1 and recorded[0]["status"] == "success"
-    other = sparkwing(kit, root, "kit-trigger", "fire", "kit", "--key", "delivery-2")
-    assert other.returncode == 0, other.stderr
-    assert len(runs(kit, root)) == 2
