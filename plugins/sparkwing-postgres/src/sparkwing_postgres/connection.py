@@ -99,16 +99,25 @@ def check_connection(engine: Any, settings: PgSettings) -> None:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except sa_exc.DBAPIError as exc:
-        raise StoreError(f"{settings.where}: cannot connect: {reason(exc, settings)}") from None
+        raise StoreError(
+            f"{settings.origin}: cannot connect to {settings.display}: {reason(exc, settings)}"
+        ) from None
 
 
 class Retrier:
-    """Runs transactions on an engine, retrying transient failures for a bounded time."""
+    """Runs transactions on an engine, retrying transient failures for a bounded time.
+
+    The time budget is per outage, not per call: once the database has
+    been unreachable for ``retry_timeout`` seconds, every further call tries
+    once and fails at once until one succeeds (so a run gives up in about
+    ``retry_timeout``, however many writes it has queued).
+    """
 
     def __init__(self, engine: Any, settings: PgSettings) -> None:
         self.engine = engine
         self.settings = settings
         self._log: Any = None
+        self._outage_since = 0.0  # time.monotonic() of the first failure; 0 when reachable
 
     def _warn(self, message: str, **attrs: Any) -> None:
         if self._log is None:
@@ -129,32 +138,31 @@ class Retrier:
         import sqlalchemy.exc as sa_exc
 
         attempt = 0
-        deadline = 0.0
         delay = BACKOFF_FIRST
-        first_failure = 0.0
         while True:
             try:
                 with self.engine.begin() as conn:
                     result = body(conn, attempt)
-                if first_failure:
+                if self._outage_since:
                     self._warn("state store reachable again",
-                               after_s=round(time.monotonic() - first_failure, 2))
+                               after_s=round(time.monotonic() - self._outage_since, 2))
+                    self._outage_since = 0.0
                 return result
             except sa_exc.DBAPIError as exc:
                 if not is_transient(exc):
                     raise StoreError(f"{self.settings.where}: {reason(exc, self.settings)}"
                                      ) from None
                 now = time.monotonic()
-                if not first_failure:
-                    first_failure = now
-                    deadline = now + self.settings.retry_timeout
+                if not self._outage_since:
+                    self._outage_since = now
                     self._warn("state store unreachable; retrying",
                                error=reason(exc, self.settings),
                                retry_timeout_s=self.settings.retry_timeout)
+                deadline = self._outage_since + self.settings.retry_timeout
                 if now >= deadline:
-                    waited = now - first_failure
                     raise StoreError(
-                        f"{self.settings.where} unreachable for {waited:.0f} s "
+                        f"{self.settings.where} unreachable for "
+                        f"{now - self._outage_since:.0f} s "
                         f"(retry_timeout {self.settings.retry_timeout:g} s): "
                         f"{reason(exc, self.settings)}"
                     ) from None

@@ -63,6 +63,7 @@ class PgSettings:
     retry_timeout: float = 60.0
     migration_wait: float = 300.0
     notify: bool = True
+    origin: str = "state"  # the profile surface this came from, for errors at load
 
     @property
     def where(self) -> str:
@@ -173,4 +174,5 @@ def parse_settings(config: Mapping[str, Any], where: str = "state") -> PgSetting
         retry_timeout=_number(config, "retry_timeout", 60, where),
         migration_wait=_number(config, "migration_wait", 300, where, minimum=1),
         notify=_bool(config, "notify", True, where),
+        origin=where,
     )
