@@ -134,9 +134,17 @@ class _Target:
             finally:
                 engine.dispose()
             return
-        from sparkwing_sqlite.connection import busy_timeout_ms, open_connection
+        import sqlite3
 
-        open_connection(self.path, busy_timeout_ms()).close()
+        from sparkwing.storage.sql.migrations import ensure_sqlite_schema
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            ensure_sqlite_schema(conn, self.where)
+        finally:
+            conn.close()
 
 
 def _emit(value: Any) -> None:
