@@ -100,3 +100,30 @@ def test_a_dead_migrator_frees_the_lock(pg_config: dict[str, Any]) -> None:
     holder.close()  # the session ends: PostgreSQL releases a session lock with it
     with PostgresStateStore.from_config({**pg_config, "migration_wait": 5}) as store:
         assert store.list_runs() == []
+
+
+def test_an_older_database_is_migrated_keeping_its_event_numbers(
+    pg_config: dict[str, Any],
+) -> None:
+    """A database at schema version 1 (before runs.event_seq) gets the column, backfilled."""
+    from sparkwing.storage.sql.migrations import MIGRATIONS, postgresql_statements
+
+    schema_name = pg_config["schema"]
+    with psycopg.connect(pg_config["url"], autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema_name}")
+        conn.execute(f"SET search_path TO {schema_name}")
+        for statement in postgresql_statements(MIGRATIONS[0]):
+            conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute("INSERT INTO sparkwing_schema_version VALUES (1, 0)")
+        conn.execute("INSERT INTO runs (id, pipeline) VALUES ('run-old', 'p')")
+        for seq in (1, 2, 3):
+            conn.execute("INSERT INTO events (run_id, seq, kind) VALUES ('run-old', %s, 'k')",
+                         (seq,))
+    with PostgresStateStore.from_config(pg_config) as store:
+        assert store.append_event("run-old", "after-upgrade", {}) == 4
+        assert [e.seq for e in store.list_events("run-old")] == [1, 2, 3, 4]
+    with psycopg.connect(pg_config["url"]) as conn:
+        conn.execute(f"SET search_path TO {schema_name}")
+        versions = [r[0] for r in conn.execute("SELECT version FROM sparkwing_schema_version "
+                                                "ORDER BY version").fetchall()]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))

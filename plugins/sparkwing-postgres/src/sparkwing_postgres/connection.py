@@ -115,6 +115,8 @@ class Retrier:
 
     def __init__(self, engine: Any, settings: PgSettings) -> None:
         self.engine = engine
+        #: The same pool in autocommit mode: one round trip for a single statement.
+        self.autocommit_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.settings = settings
         self._log: Any = None
         self._outage_since = 0.0  # time.monotonic() of the first failure; 0 when reachable
@@ -126,8 +128,13 @@ class Retrier:
             self._log = get_logger("sparkwing.postgres", store=self.settings.display)
         self._log.warning(message, **attrs)
 
-    def run(self, body: Callable[[Any, int], T]) -> T:
+    def run(self, body: Callable[[Any, int], T], *, autocommit: bool = False) -> T:
         """Run ``body(connection, attempt)`` in one transaction and commit; retry when transient.
+
+        With *autocommit* there is no transaction around the body: each
+        statement commits by itself (for bodies of one statement, or of
+        statements that need not be atomic together), saving the ``BEGIN``
+        and ``COMMIT`` round trips.
 
         *attempt* counts from 0; a body may use it to recognise its own
         earlier commit whose acknowledgement was lost. Errors that are not
@@ -141,7 +148,8 @@ class Retrier:
         delay = BACKOFF_FIRST
         while True:
             try:
-                with self.engine.begin() as conn:
+                engine = self.autocommit_engine if autocommit else self.engine
+                with engine.begin() as conn:
                     result = body(conn, attempt)
                 if self._outage_since:
                     self._warn("state store reachable again",

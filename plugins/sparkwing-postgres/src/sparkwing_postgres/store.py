@@ -62,6 +62,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from .connection import Retrier, check_connection, create_engine, sqlstate
 from .migrate import ensure_schema
+from .notify import ChangeFeed, channel_name
 from .settings import PgSettings, parse_settings
 
 _RUN = RowCodec(schema.RUNS, Run, immutable=("id",))
@@ -111,13 +112,39 @@ _SEL_NODE = sa.select(*_cols(NODES, _NODE)).where(
 _SEL_NODES = (sa.select(*_cols(NODES, _NODE)).where(NODES.c.run_id == sa.bindparam("run_id"))
               .order_by(NODES.c.position))
 _MAX_NODE_POS = _text("SELECT COALESCE(MAX(position), 0) FROM nodes WHERE run_id = :run_id")
-_NODE_EXISTS = _text("SELECT 1 FROM nodes WHERE run_id = :run_id AND node_id = :node_id")
-_APPEND_EVENT = _text(
-    "INSERT INTO events (run_id, seq, node_id, kind, ts, payload_json) "
-    "SELECT CAST(:run_id AS TEXT), COALESCE(MAX(seq), 0) + 1, CAST(:node_id AS TEXT), "
-    "CAST(:kind AS TEXT), CAST(:ts AS DOUBLE PRECISION), CAST(:payload AS TEXT) "
-    "FROM events WHERE run_id = :run_id RETURNING seq"
+# An append is one statement: bump the run's counter (the row lock orders appenders, and
+# READ COMMITTED re-reads the row after waiting, so each gets the next number), then insert.
+_NEXT_SEQ = "s AS (UPDATE runs SET event_seq = event_seq + 1 WHERE id = :run_id{cond} " \
+    "RETURNING event_seq)"
+_INSERT_EVENT = (
+    "e AS (INSERT INTO events (run_id, seq, node_id, kind, ts, payload_json) "
+    "SELECT CAST(:run_id AS TEXT), s.event_seq, CAST(:node_id AS TEXT), CAST(:kind AS TEXT), "
+    "CAST(:ts AS DOUBLE PRECISION), CAST(:payload AS TEXT) FROM s RETURNING seq)"
 )
+
+
+def append_sql(node_update: str = "", notify: bool = False) -> str:
+    """The one statement appending an event, optionally after a node update, with its notify.
+
+    *node_update* is ``UPDATE nodes SET ...`` (or a ``SELECT`` checking the
+    node exists) for ``:run_id``/``:node_id``: the counter moves only when it
+    found the node, so a missing node costs no sequence number. Returns no
+    row when the run (or the node) is missing.
+    """
+    ctes = []
+    cond = ""
+    if node_update:
+        ctes.append(f"n AS ({node_update} RETURNING 1)" if node_update.startswith("UPDATE")
+                    else f"n AS ({node_update})")
+        cond = " AND EXISTS (SELECT 1 FROM n)"
+    ctes.append(_NEXT_SEQ.format(cond=cond))
+    ctes.append(_INSERT_EVENT)
+    tail = ", pg_notify(:channel, :note)" if notify else ""
+    return "WITH " + ", ".join(ctes) + f" SELECT seq{tail} FROM e"
+
+
+_NODE_EXISTS_SQL = "SELECT 1 FROM nodes WHERE run_id = :run_id AND node_id = :node_id"
+_NOTIFY = _text("SELECT pg_notify(:channel, :note)")
 _SEL_EVENTS = (
     sa.select(*_cols(EVENTS, _EVENT))
     .where(EVENTS.c.run_id == sa.bindparam("run_id"), EVENTS.c.seq > sa.bindparam("after"))
@@ -295,6 +322,8 @@ class PostgresStateStore:
             self._engine.dispose()
             raise
         self._retrier = Retrier(self._engine, settings)
+        self._channel = channel_name(settings.schema) if settings.notify else ""
+        self._append_sql: dict[Any, sa.TextClause] = {}
         self._closed = False
 
     @classmethod
@@ -316,8 +345,48 @@ class PostgresStateStore:
         """The SQLAlchemy engine (for the dashboard's notifications and for tests)."""
         return self._engine
 
+    def change_feed(self) -> ChangeFeed | None:
+        """A listener for this store's change notifications (``None`` with ``notify: false``).
+
+        The caller starts it with a callback and closes it; see
+        :mod:`sparkwing_postgres.notify`.
+        """
+        return ChangeFeed(self.settings) if self._channel else None
+
+    def _notify(self, c: Any, what: str, run_id: str) -> None:
+        if self._channel:
+            c.execute(_NOTIFY, {"channel": self._channel, "note": f"{what}:{run_id}"})
+
+    def _append_statement(self, cols: tuple[str, ...] | None) -> sa.TextClause:
+        """The cached one-statement append: after a node update setting *cols* (``()``: the
+        node must exist), or of a run-level event (``None``)."""
+        key = cols
+        stmt = self._append_sql.get(key)
+        if stmt is None:
+            if cols is None:
+                node = ""
+            elif cols:
+                sets = ", ".join(f"{c} = :v_{c}" for c in cols)
+                node = f"UPDATE nodes SET {sets} WHERE run_id = :run_id AND node_id = :node_id"
+            else:
+                node = _NODE_EXISTS_SQL
+            stmt = _text(append_sql(node, notify=bool(self._channel)))
+            self._append_sql[key] = stmt
+        return stmt
+
+    def _append(self, c: Any, stmt: sa.TextClause, params: dict[str, Any]) -> int | None:
+        if self._channel:
+            params = {**params, "channel": self._channel, "note": f"event:{params['run_id']}"}
+        row = c.execute(stmt, params).first()
+        return None if row is None else int(row[0])
+
     def _tx(self, body: Any) -> Any:
+        """Run *body* in one transaction (retried as a whole)."""
         return self._retrier.run(body)
+
+    def _one(self, body: Any) -> Any:
+        """Run *body*, a single statement (or independent ones), in autocommit mode."""
+        return self._retrier.run(body, autocommit=True)
 
     def _integrity(self, exc: sa_exc.IntegrityError, missing: str, duplicate: str) -> Exception:
         if sqlstate(exc) == _FOREIGN_KEY:
@@ -339,17 +408,17 @@ class PostgresStateStore:
         row = _row(_RUN, run)
 
         def body(c: Any, attempt: int) -> None:
-            try:
-                with c.begin_nested() if attempt else nullcontext():
-                    c.execute(sa.insert(RUNS), row)
+            try:  # autocommit: after a failed insert the connection can still read
+                c.execute(sa.insert(RUNS), row)
             except sa_exc.IntegrityError as exc:
                 if attempt and sqlstate(exc) == _UNIQUE and self._same_run(c, run):
                     return  # our own insert, committed before the connection dropped
                 raise StoreError(
                     f"run {run.id} already exists in {self.settings.where}"
                 ) from None
+            self._notify(c, "run", run.id)
 
-        self._tx(body)
+        self._one(body)
 
     @staticmethod
     def _same_run(c: Any, run: Run) -> bool:
@@ -369,12 +438,13 @@ class PostgresStateStore:
                 found = c.execute(_SEL_RUN, {"run_id": run_id}).first() is not None
             if not found:
                 raise NotFoundError(f"run {run_id} not found")
+            self._notify(c, "run", run_id)
 
-        self._tx(body)
+        self._one(body)
 
     def get_run(self, run_id: str) -> Run | None:
         """Return the run or ``None``."""
-        row = self._tx(lambda c, _: c.execute(_SEL_RUN, {"run_id": run_id}).first())
+        row = self._one(lambda c, _: c.execute(_SEL_RUN, {"run_id": run_id}).first())
         return None if row is None else _RUN.decode(row)  # type: ignore[no-any-return]
 
     def list_runs(self, flt: RunFilter | None = None) -> list[Run]:
@@ -387,7 +457,7 @@ class PostgresStateStore:
         stmt = stmt.order_by(RUNS.c.id.desc())
         if flt.limit > 0:
             stmt = stmt.limit(flt.limit)
-        rows = self._tx(lambda c, _: c.execute(stmt).all())
+        rows = self._one(lambda c, _: c.execute(stmt).all())
         return [_RUN.decode(r) for r in rows]
 
     def delete_run(self, run_id: str) -> bool:
@@ -397,7 +467,9 @@ class PostgresStateStore:
             if c.execute(_LOCK_RUN_DELETE, {"run_id": run_id}).first() is None:
                 return False
             # nodes, steps, events, approvals and pauses go by ON DELETE CASCADE
-            return bool(c.execute(sa.delete(RUNS).where(RUNS.c.id == run_id)).rowcount > 0)
+            gone = bool(c.execute(sa.delete(RUNS).where(RUNS.c.id == run_id)).rowcount > 0)
+            self._notify(c, "run", run_id)
+            return gone
 
         return bool(self._tx(body))
 
@@ -412,6 +484,7 @@ class PostgresStateStore:
             if ids:
                 c.execute(_REAP_NODES, {**params, "ids": ids})
                 c.execute(_REAP_STEPS, {**params, "ids": ids})
+                self._notify(c, "run", ids[0])
             return ids
 
         return list(self._tx(body))
@@ -467,43 +540,46 @@ class PostgresStateStore:
     ) -> int | None:
         """Set node fields and optionally append an event, atomically; return its seq."""
         cols, vals = _NODE.assignments(fields)
-        event_params = None
-        if event is not None:
-            event_params = {"run_id": run_id, "node_id": node_id, "kind": event[0],
-                            "ts": time.time(), "payload": encode_json(event[1])}
         missing = f"node {node_id} of run {run_id} not found"
+        if event is None:
+            def plain(c: Any, attempt: int) -> None:
+                if cols:
+                    stmt = (sa.update(NODES)
+                            .where(NODES.c.run_id == run_id, NODES.c.node_id == node_id)
+                            .values(dict(zip(cols, vals, strict=True))))
+                    found = c.execute(stmt).rowcount > 0
+                else:
+                    found = c.execute(_text(_NODE_EXISTS_SQL),
+                                      {"run_id": run_id, "node_id": node_id}).first() is not None
+                if not found:
+                    raise NotFoundError(missing)
 
-        def body(c: Any, attempt: int) -> int | None:
-            if event_params is not None and c.execute(
-                _LOCK_RUN, {"run_id": run_id}
-            ).first() is None:
-                raise NotFoundError(missing)
-            if cols:
-                stmt = (sa.update(NODES)
-                        .where(NODES.c.run_id == run_id, NODES.c.node_id == node_id)
-                        .values(dict(zip(cols, vals, strict=True))))
-                found = c.execute(stmt).rowcount > 0
-            else:
-                found = c.execute(_NODE_EXISTS, {"run_id": run_id, "node_id": node_id}
-                                  ).first() is not None
-            if not found:
-                raise NotFoundError(missing)
-            if event_params is None:
-                return None
-            return int(c.execute(_APPEND_EVENT, event_params).scalar_one())
+            self._one(plain)
+            return None
+        params: dict[str, Any] = {
+            "run_id": run_id, "node_id": node_id, "kind": event[0], "ts": time.time(),
+            "payload": encode_json(event[1]),
+            **{f"v_{c}": v for c, v in zip(cols, vals, strict=True)},
+        }
+        stmt = self._append_statement(cols)
 
-        result = self._tx(body)
-        return None if result is None else int(result)
+        def with_event(c: Any, attempt: int) -> int:
+            seq = self._append(c, stmt, params)
+            if seq is None:
+                raise NotFoundError(missing)
+            return seq
+
+        return int(self._one(with_event))
 
     def get_node(self, run_id: str, node_id: str) -> Node | None:
         """Return one node or ``None``."""
-        row = self._tx(lambda c, _: c.execute(
+        row = self._one(lambda c, _: c.execute(
             _SEL_NODE, {"run_id": run_id, "node_id": node_id}).first())
         return None if row is None else _NODE.decode(row)  # type: ignore[no-any-return]
 
     def list_nodes(self, run_id: str) -> list[Node]:
         """Return a run's nodes in insertion order."""
-        rows = self._tx(lambda c, _: c.execute(_SEL_NODES, {"run_id": run_id}).all())
+        rows = self._one(lambda c, _: c.execute(_SEL_NODES, {"run_id": run_id}).all())
         return [_NODE.decode(r) for r in rows]
 
     # -- steps ----------------------------------------------------------
@@ -531,7 +607,7 @@ class PostgresStateStore:
             stmt = stmt.where(STEPS.c.node_id == sa.bindparam("node_id"))
             params["node_id"] = node_id
         stmt = stmt.order_by(STEPS.c.position)
-        rows = self._tx(lambda c, _: c.execute(stmt, params).all())
+        rows = self._one(lambda c, _: c.execute(stmt, params).all())
         return [_STEP.decode(r) for r in rows]
 
     # -- events ---------------------------------------------------------
@@ -543,17 +619,20 @@ class PostgresStateStore:
         """Append to the run's event stream and return the new gap-free ``seq``."""
         params = {"run_id": run_id, "node_id": node_id, "kind": kind,
                   "ts": time.time() if ts is None else ts, "payload": encode_json(payload)}
+        stmt = self._append_statement(None)
 
         def body(c: Any, attempt: int) -> int:
-            self._lock_run(c, run_id)
-            return int(c.execute(_APPEND_EVENT, params).scalar_one())
+            seq = self._append(c, stmt, params)
+            if seq is None:
+                raise NotFoundError(f"run {run_id} not found")
+            return seq
 
-        return int(self._tx(body))
+        return int(self._one(body))
 
     def list_events(self, run_id: str, after_seq: int = 0, limit: int = 500) -> list[Event]:
         """Return events with ``seq > after_seq`` in order, at most *limit* (``<= 0``: all)."""
         stmt = _SEL_EVENTS.limit(limit) if limit > 0 else _SEL_EVENTS
-        rows = self._tx(lambda c, _: c.execute(
+        rows = self._one(lambda c, _: c.execute(
             stmt, {"run_id": run_id, "after": after_seq}).all())
         return [_EVENT.decode(r) for r in rows]
 
@@ -569,11 +648,11 @@ class PostgresStateStore:
             except sa_exc.IntegrityError:
                 raise NotFoundError(f"run {approval.run_id} not found") from None
 
-        self._tx(body)
+        self._one(body)
 
     def get_approval(self, run_id: str, node_id: str) -> Approval | None:
         """Return the approval or ``None``."""
-        row = self._tx(lambda c, _: c.execute(
+        row = self._one(lambda c, _: c.execute(
             _SEL_APPROVAL, {"run_id": run_id, "node_id": node_id}).first())
         return None if row is None else _APPROVAL.decode(row)  # type: ignore[no-any-return]
 
@@ -596,7 +675,7 @@ class PostgresStateStore:
                             == (resolution, approver, now))
             return False
 
-        return bool(self._tx(body))
+        return bool(self._one(body))
 
     def list_approvals(
         self, run_id: str | None = None, pending_only: bool = False
@@ -612,13 +691,13 @@ class PostgresStateStore:
 
     def cache_get(self, key: str, now: float) -> CacheEntry | None:
         """Return the unexpired entry for *key*, recording the hit, or ``None``."""
-        row = self._tx(lambda c, _: c.execute(_CACHE_HIT, {"k": key, "now": now}).first())
+        row = self._one(lambda c, _: c.execute(_CACHE_HIT, {"k": key, "now": now}).first())
         return None if row is None else _CACHE.decode(row)  # type: ignore[no-any-return]
 
     def cache_put(self, entry: CacheEntry) -> None:
         """Insert or replace the entry for ``entry.key``."""
         row = _row(_CACHE, entry)
-        self._tx(lambda c, _: c.execute(_CACHE_PUT, row))
+        self._one(lambda c, _: c.execute(_CACHE_PUT, row))
 
     def cache_list(self, prefix: str = "", include_expired: bool = False) -> list[CacheEntry]:
         """Return entries whose key starts with *prefix*, newest first (expiry by wall clock)."""
@@ -628,16 +707,16 @@ class PostgresStateStore:
         if not include_expired:
             stmt = stmt.where(sa.or_(CACHE.c.expires_at <= 0, CACHE.c.expires_at > time.time()))
         stmt = stmt.order_by(CACHE.c.created_at.desc(), CACHE.c.key)
-        rows = self._tx(lambda c, _: c.execute(stmt).all())
+        rows = self._one(lambda c, _: c.execute(stmt).all())
         return [_CACHE.decode(r) for r in rows]
 
     def cache_delete(self, key: str) -> bool:
         """Delete one entry; ``False`` if it did not exist."""
-        return bool(self._tx(lambda c, _: c.execute(_CACHE_DELETE, {"k": key}).rowcount > 0))
+        return bool(self._one(lambda c, _: c.execute(_CACHE_DELETE, {"k": key}).rowcount > 0))
 
     def cache_prune(self, now: float) -> int:
         """Delete expired entries and return how many went."""
-        return int(self._tx(lambda c, _: c.execute(_CACHE_PRUNE, {"now": now}).rowcount))
+        return int(self._one(lambda c, _: c.execute(_CACHE_PRUNE, {"now": now}).rowcount))
 
     # -- concurrency leases ---------------------------------------------------
 
@@ -717,11 +796,11 @@ class PostgresStateStore:
             except sa_exc.IntegrityError:
                 raise NotFoundError(f"run {pause.run_id} not found") from None
 
-        self._tx(body)
+        self._one(body)
 
     def get_pause(self, run_id: str, node_id: str) -> Pause | None:
         """Return the node's pause or ``None``."""
-        row = self._tx(lambda c, _: c.execute(
+        row = self._one(lambda c, _: c.execute(
             _SEL_PAUSE, {"run_id": run_id, "node_id": node_id}).first())
         return None if row is None else _PAUSE.decode(row)  # type: ignore[no-any-return]
 
@@ -738,7 +817,7 @@ class PostgresStateStore:
                 return bool(mine and (mine.released_at, mine.released_by) == (now, by))
             return False
 
-        return bool(self._tx(body))
+        return bool(self._one(body))
 
     def list_pauses(self, run_id: str | None = None, held_only: bool = False) -> list[Pause]:
         """Return pauses (oldest first), optionally of one run / only those still held."""
@@ -758,4 +837,4 @@ class PostgresStateStore:
         if condition is not None:
             stmt = stmt.where(condition)
         stmt = stmt.order_by(first_order, table.c.run_id, table.c.node_id)
-        return list(self._tx(lambda c, _: c.execute(stmt).all()))
+        return list(self._one(lambda c, _: c.execute(stmt).all()))

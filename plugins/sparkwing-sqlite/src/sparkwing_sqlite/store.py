@@ -93,11 +93,10 @@ _SQL_LIST_NODE_STEPS = (
     f"SELECT {_STEP.select} FROM node_steps WHERE run_id = ? AND node_id = ? ORDER BY position"
 )
 
-# The next seq is computed inside the immediate transaction: gap-free per run.
-_SQL_APPEND_EVENT = (
-    "INSERT INTO events (run_id, seq, node_id, kind, ts, payload_json) "
-    "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM events WHERE run_id = ? "
-    "RETURNING seq"
+# The run's counter is bumped inside the immediate transaction: gap-free per run.
+_SQL_NEXT_SEQ = "UPDATE runs SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq"
+_SQL_INSERT_EVENT = (
+    "INSERT INTO events (run_id, seq, node_id, kind, ts, payload_json) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _SQL_LIST_EVENTS = (
     f"SELECT {_EVENT.select} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
@@ -216,6 +215,19 @@ _SQL_RELEASE_PAUSE = (
     "UPDATE debug_pauses SET released_at = ?, released_by = ?, release_kind = ? "
     "WHERE run_id = ? AND node_id = ? AND released_at IS NULL"
 )
+
+
+def _append(c: sqlite3.Connection, run_id: str, params: tuple[Any, ...]) -> Any:
+    """Append one event (``params``: node id, kind, ts, payload) in the open write; its seq.
+
+    ``None`` when the run does not exist.
+    """
+    rows = c.execute(_SQL_NEXT_SEQ, (run_id,)).fetchall()
+    if not rows:
+        return None
+    seq = int(rows[0][0])
+    c.execute(_SQL_INSERT_EVENT, (run_id, seq, *params))
+    return seq
 
 
 class _Tx:
@@ -443,7 +455,7 @@ class SqliteStateStore:
         """Set node fields and optionally append an event, atomically; return its seq."""
         cols, vals = _NODE.assignments(fields)
         if event is not None:
-            event_params = (run_id, node_id, event[0], time.time(), encode_json(event[1]), run_id)
+            event_params = (node_id, event[0], time.time(), encode_json(event[1]))
         with self._w as c:
             if cols:
                 vals.append(run_id)
@@ -456,7 +468,7 @@ class SqliteStateStore:
                 raise NotFoundError(f"node {node_id} of run {run_id} not found")
             if event is None:
                 return None
-            return int(c.execute(_SQL_APPEND_EVENT, event_params).fetchall()[0][0])
+            return _append(c, run_id, event_params)
 
     def get_node(self, run_id: str, node_id: str) -> Node | None:
         """Return one node or ``None``."""
@@ -497,14 +509,12 @@ class SqliteStateStore:
         ts: float | None = None,
     ) -> int:
         """Append to the run's event stream and return the new gap-free ``seq``."""
-        params = (
-            run_id, node_id, kind, time.time() if ts is None else ts, encode_json(payload), run_id,
-        )
+        params = (node_id, kind, time.time() if ts is None else ts, encode_json(payload))
         with self._w as c:
-            try:
-                return int(c.execute(_SQL_APPEND_EVENT, params).fetchall()[0][0])
-            except sqlite3.IntegrityError as exc:
-                raise NotFoundError(f"run {run_id} not found") from exc
+            seq = _append(c, run_id, params)
+            if seq is None:
+                raise NotFoundError(f"run {run_id} not found")
+            return seq
 
     def list_events(self, run_id: str, after_seq: int = 0, limit: int = 500) -> list[Event]:
         """Return events with ``seq > after_seq`` in order, at most *limit* (``<= 0``: all)."""

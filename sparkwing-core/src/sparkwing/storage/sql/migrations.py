@@ -76,8 +76,16 @@ class Migration(NamedTuple):
     steps: tuple[MigrationStep, ...]
 
 
+_BACKFILL_EVENT_SEQ = (
+    "UPDATE runs SET event_seq = "
+    "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE events.run_id = runs.id)"
+)
+
 #: Hand-written steps per version, run after the derived ones.
-EXTRA_STEPS: dict[int, tuple[RawSQL, ...]] = {}
+EXTRA_STEPS: dict[int, tuple[RawSQL, ...]] = {
+    # v2 added runs.event_seq: start each run's counter at its last event
+    2: (RawSQL(_BACKFILL_EVENT_SEQ, _BACKFILL_EVENT_SEQ),),
+}
 
 #: The schema version this program writes and expects.
 SCHEMA_VERSION: int = latest_version()

@@ -189,7 +189,9 @@ RUNS = Table(
         _text("host"),
         _int("pid"),
         _json("invocation_json", "{}"),
-        _json("plan_json", None),  # last: the largest value of the row
+        _json("plan_json", None),  # the largest value of the row
+        # the run's last event seq: appends increment it under the row's lock (gap-free)
+        Column("event_seq", "INTEGER", default=0, attr="", since=2),
     ),
     primary_key=("id",),
     indexes=(
