@@ -137,7 +137,7 @@ class TempCluster:
         import psycopg
 
         with psycopg.connect(self.url(database), autocommit=True) as conn:
-            cur = conn.execute(sql)  # type: ignore[arg-type]
+            cur = conn.execute(sql)
             if cur.description is None:
                 return ""
             return "\n".join("|".join(str(v) for v in row) for row in cur.fetchall())

@@ -445,7 +445,7 @@ class PostgresStateStore:
     def get_run(self, run_id: str) -> Run | None:
         """Return the run or ``None``."""
         row = self._one(lambda c, _: c.execute(_SEL_RUN, {"run_id": run_id}).first())
-        return None if row is None else _RUN.decode(row)  # type: ignore[no-any-return]
+        return None if row is None else _RUN.decode(row)
 
     def list_runs(self, flt: RunFilter | None = None) -> list[Run]:
         """Return runs matching *flt*, newest first by id (``limit <= 0``: no limit)."""
@@ -575,7 +575,7 @@ class PostgresStateStore:
         """Return one node or ``None``."""
         row = self._one(lambda c, _: c.execute(
             _SEL_NODE, {"run_id": run_id, "node_id": node_id}).first())
-        return None if row is None else _NODE.decode(row)  # type: ignore[no-any-return]
+        return None if row is None else _NODE.decode(row)
 
     def list_nodes(self, run_id: str) -> list[Node]:
         """Return a run's nodes in insertion order."""
@@ -654,7 +654,7 @@ class PostgresStateStore:
         """Return the approval or ``None``."""
         row = self._one(lambda c, _: c.execute(
             _SEL_APPROVAL, {"run_id": run_id, "node_id": node_id}).first())
-        return None if row is None else _APPROVAL.decode(row)  # type: ignore[no-any-return]
+        return None if row is None else _APPROVAL.decode(row)
 
     def resolve_approval(
         self, run_id: str, node_id: str, resolution: str, approver: str, comment: str,
@@ -692,7 +692,7 @@ class PostgresStateStore:
     def cache_get(self, key: str, now: float) -> CacheEntry | None:
         """Return the unexpired entry for *key*, recording the hit, or ``None``."""
         row = self._one(lambda c, _: c.execute(_CACHE_HIT, {"k": key, "now": now}).first())
-        return None if row is None else _CACHE.decode(row)  # type: ignore[no-any-return]
+        return None if row is None else _CACHE.decode(row)
 
     def cache_put(self, entry: CacheEntry) -> None:
         """Insert or replace the entry for ``entry.key``."""
@@ -802,7 +802,7 @@ class PostgresStateStore:
         """Return the node's pause or ``None``."""
         row = self._one(lambda c, _: c.execute(
             _SEL_PAUSE, {"run_id": run_id, "node_id": node_id}).first())
-        return None if row is None else _PAUSE.decode(row)  # type: ignore[no-any-return]
+        return None if row is None else _PAUSE.decode(row)
 
     def release_pause(self, run_id: str, node_id: str, by: str, kind: str, now: float) -> bool:
         """Release a held pause; ``False`` if missing or already released."""
