@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from sparkwing import events
 from sparkwing.storage.fs_logs import FilesystemLogStore
 from sparkwing.storage.records import Node, Run
 from sparkwing.testing.procs import wait_for
@@ -76,7 +77,7 @@ def test_notify_false_sends_and_listens_for_nothing(pg_config: dict[str, Any]) -
 
 
 async def _next_runs_frame(response: Any, timeout: float) -> list[str]:
-    """Read SSE lines until an ``event: runs`` frame; return its run ids."""
+    """Read SSE lines until a runs-page frame; return its run ids."""
     event = ""
     deadline = time.monotonic() + timeout
     while True:
@@ -85,7 +86,7 @@ async def _next_runs_frame(response: Any, timeout: float) -> list[str]:
         line = raw.decode().rstrip("\n")
         if line.startswith("event:"):
             event = line.split(":", 1)[1].strip()
-        elif line.startswith("data:") and event == "runs":
+        elif line.startswith("data:") and event == events.STREAM_RUNS_PAGE:
             page = json.loads(line.split(":", 1)[1])
             return [r["id"] for r in page["runs"]]
         elif line == "":
