@@ -1,4 +1,4 @@
-"""Schema version 2 (runs.event_seq): an older SQLite database keeps its event numbers."""
+"""Schema version 3 (runs.event_seq): an older SQLite database keeps its event numbers."""
 
 from __future__ import annotations
 

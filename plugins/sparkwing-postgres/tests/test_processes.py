@@ -152,3 +152,30 @@ def test_approval_and_pause_resolve_exactly_once_across_processes(
         assert got is not None and got.approver == winner and got.comment == f"by {winner}"
         pause = store.get_pause("run-gate", "gate")
         assert pause is not None and pause.released_by == f"p{released.index(True)}"
+
+
+# -- the trigger queue ----------------------------------------------------------------------
+
+
+def test_a_claim_skips_a_row_another_claimer_has_locked(pg_config: dict[str, Any]) -> None:
+    """FOR UPDATE SKIP LOCKED: a claimer never waits behind another one's row."""
+    from sparkwing.storage.records import TriggerRow
+
+    factory = _factory(pg_config)
+    with factory() as store:
+        for i in range(3):
+            store.insert_trigger(TriggerRow(id=f"t{i}", idempotency_key=f"k{i}", pipeline="p",
+                                            created_at=1000.0 + i))
+        with psycopg.connect(pg_config["url"]) as other:  # a claimer mid-transaction on t0
+            other.execute(f"SET search_path TO {pg_config['schema']}")
+            other.execute("SELECT id FROM triggers WHERE id = 't0' FOR UPDATE")
+            # without SKIP LOCKED this call would wait for `other` forever (the test times out)
+            got = store.claim_trigger("runner-b", lease_s=30, now=2000.0)
+            assert got is not None and got.id == "t1" and got.claimed_by == "runner-b"
+            other.rollback()
+        first = store.claim_trigger("runner-c", lease_s=30, now=2001.0)
+        assert first is not None and first.id == "t0"
+        # both leases expired: back to pending, oldest row first
+        assert store.requeue_expired_triggers(2031.5) == ["t0", "t1"]
+        again = store.claim_trigger("runner-d", lease_s=30, now=2040.0)
+        assert again is not None and (again.id, again.claims) == ("t0", 2)

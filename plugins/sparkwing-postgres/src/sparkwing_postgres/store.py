@@ -48,6 +48,7 @@ from sparkwing.storage.records import (
     Run,
     RunFilter,
     Step,
+    TriggerRow,
 )
 from sparkwing.storage.sql import runfilter, schema
 from sparkwing.storage.sql.admission import GRANT, REGRANT, Holder, Waiter, admit
@@ -74,6 +75,7 @@ _CACHE = RowCodec(schema.CACHE_ENTRIES, CacheEntry)
 _PAUSE = RowCodec(schema.DEBUG_PAUSES, Pause)
 _HOLDER = RowCodec(schema.CONCURRENCY_HOLDERS, Lease)
 _WAITER = RowCodec(schema.CONCURRENCY_WAITERS, Lease)
+_TRIGGER = RowCodec(schema.TRIGGERS, TriggerRow)
 
 _MD = schema.to_sqlalchemy()
 RUNS = _MD.tables["runs"]
@@ -85,6 +87,7 @@ CACHE = _MD.tables["cache_entries"]
 HOLDERS = _MD.tables["concurrency_holders"]
 WAITERS = _MD.tables["concurrency_waiters"]
 PAUSES = _MD.tables["debug_pauses"]
+TRIGGERS = _MD.tables["triggers"]
 
 _UNIQUE, _FOREIGN_KEY = "23505", "23503"
 
@@ -274,6 +277,38 @@ _SEL_PAUSE = sa.select(*_cols(PAUSES, _PAUSE)).where(
 _RELEASE_PAUSE = _text(
     "UPDATE debug_pauses SET released_at = :now, released_by = :by, release_kind = :kind "
     "WHERE run_id = :run_id AND node_id = :node_id AND released_at IS NULL"
+)
+
+_INSERT_TRIGGER = (pg_insert(TRIGGERS).on_conflict_do_nothing(index_elements=["idempotency_key"])
+                   .returning(TRIGGERS.c.id))
+_TRIGGER_BY_KEY = sa.select(*_cols(TRIGGERS, _TRIGGER)).where(
+    TRIGGERS.c.idempotency_key == sa.bindparam("key"))
+_GET_TRIGGER = sa.select(*_cols(TRIGGERS, _TRIGGER)).where(TRIGGERS.c.id == sa.bindparam("id"))
+# The oldest pending row nobody else is claiming right now: FOR UPDATE SKIP LOCKED lets
+# concurrent claimers each take a different row instead of queueing on the first one.
+_CLAIM_TRIGGER = (
+    "UPDATE triggers SET status = 'claimed', claimed_by = :holder, claimed_at = :now, "
+    "lease_expires_at = :expires, claims = claims + 1 "
+    "WHERE status = 'pending' AND id = (SELECT id FROM triggers WHERE status = 'pending' "
+    "{extra}ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+    f"RETURNING {_TRIGGER.select}"
+)
+_CLAIM_ANY = _text(_CLAIM_TRIGGER.format(extra=""))
+_CLAIM_ONE = _text(_CLAIM_TRIGGER.format(extra="AND id = :id "))
+_RENEW_TRIGGER = _text(
+    "UPDATE triggers SET lease_expires_at = :expires "
+    "WHERE id = :id AND status = 'claimed' AND claimed_by = :holder"
+)
+_FINISH_TRIGGER = _text(
+    "UPDATE triggers SET status = :status, run_id = :run_id, error = :error, "
+    "finished_at = :now, claimed_by = '', lease_expires_at = NULL "
+    "WHERE id = :id AND status = 'claimed' AND claimed_by = :holder"
+)
+_REQUEUE_TRIGGERS = _text(
+    "UPDATE triggers SET status = 'pending', claimed_by = '', lease_expires_at = NULL "
+    "WHERE id IN (SELECT id FROM triggers WHERE status = 'claimed' AND lease_expires_at <= :now "
+    "FOR UPDATE SKIP LOCKED) AND status = 'claimed' AND lease_expires_at <= :now "
+    "RETURNING id, created_at"
 )
 
 
@@ -838,3 +873,99 @@ class PostgresStateStore:
             stmt = stmt.where(condition)
         stmt = stmt.order_by(first_order, table.c.run_id, table.c.node_id)
         return list(self._one(lambda c, _: c.execute(stmt).all()))
+
+    # -- triggers -----------------------------------------------------------------
+
+    def insert_trigger(self, row: TriggerRow) -> tuple[TriggerRow, bool]:
+        """Record *row* unless its idempotency key exists; ``(stored row, inserted?)``.
+
+        ``ON CONFLICT (idempotency_key) DO NOTHING`` makes concurrent inserts of
+        one key wait for each other: exactly one inserts.
+        """
+        values = _row(_TRIGGER, row)
+
+        def body(c: Any, attempt: int) -> tuple[TriggerRow, bool]:
+            try:
+                created = c.execute(_INSERT_TRIGGER, values).first() is not None
+            except sa_exc.IntegrityError:
+                raise StoreError(
+                    f"trigger {row.id} already exists in {self.settings.where} under another key"
+                ) from None
+            stored = c.execute(_TRIGGER_BY_KEY, {"key": row.idempotency_key}).one()
+            got: TriggerRow = _TRIGGER.decode(stored)
+            if not created and attempt and got == row:
+                created = True  # our own insert, committed before the connection dropped
+            return got, created
+
+        result: tuple[TriggerRow, bool] = self._one(body)
+        return result
+
+    def get_trigger(self, trigger_id: str) -> TriggerRow | None:
+        """Return the trigger row or ``None``."""
+        row = self._one(lambda c, _: c.execute(_GET_TRIGGER, {"id": trigger_id}).first())
+        return None if row is None else _TRIGGER.decode(row)
+
+    def list_triggers(
+        self, *, pipeline: str = "", status: str = "", source: str = "", limit: int = 20,
+    ) -> list[TriggerRow]:
+        """Return rows newest first, filtered by pipeline/status/source (``limit <= 0``: all)."""
+        stmt = sa.select(*_cols(TRIGGERS, _TRIGGER))
+        for column, value in (("pipeline", pipeline), ("status", status), ("source", source)):
+            if value:
+                stmt = stmt.where(TRIGGERS.c[column] == value)
+        stmt = stmt.order_by(TRIGGERS.c.created_at.desc(), TRIGGERS.c.id.desc())
+        if limit > 0:
+            stmt = stmt.limit(limit)
+        rows = self._one(lambda c, _: c.execute(stmt).all())
+        return [_TRIGGER.decode(r) for r in rows]
+
+    def claim_trigger(
+        self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
+    ) -> TriggerRow | None:
+        """Claim the oldest pending row (or *trigger_id* when pending) for *holder*."""
+        params = {"holder": holder, "now": now, "expires": now + lease_s, "id": trigger_id}
+        stmt = _CLAIM_ONE if trigger_id else _CLAIM_ANY
+
+        def body(c: Any, attempt: int) -> Any:
+            row = c.execute(stmt, params).first()
+            if row is None and attempt:  # our claim may have committed before the drop
+                got = c.execute(sa.select(*_cols(TRIGGERS, _TRIGGER)).where(
+                    TRIGGERS.c.status == "claimed", TRIGGERS.c.claimed_by == holder,
+                    TRIGGERS.c.claimed_at == now)).first()
+                return got
+            return row
+
+        row = self._one(body)
+        return None if row is None else _TRIGGER.decode(row)
+
+    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
+        """Move the lease of a row *holder* holds; ``False`` when it does not hold it."""
+        params = {"id": trigger_id, "holder": holder, "expires": lease_expires_at}
+        return bool(self._one(lambda c, _: c.execute(_RENEW_TRIGGER, params).rowcount > 0))
+
+    def finish_trigger(
+        self, trigger_id: str, holder: str, *, status: str, now: float, run_id: str = "",
+        error: str = "",
+    ) -> bool:
+        """End *holder*'s claim as ``done`` (with *run_id*) or ``failed`` (with *error*)."""
+        if status not in ("done", "failed"):
+            raise ValueError(f'a trigger finishes "done" or "failed", not {status!r}')
+        params = {"status": status, "run_id": run_id, "error": error, "now": now,
+                  "id": trigger_id, "holder": holder}
+
+        def body(c: Any, attempt: int) -> bool:
+            if c.execute(_FINISH_TRIGGER, params).rowcount > 0:
+                return True
+            if attempt:  # our own finish may have committed before the connection dropped
+                got = c.execute(_GET_TRIGGER, {"id": trigger_id}).first()
+                mine = got is not None and _TRIGGER.decode(got)
+                return bool(mine and (mine.status, mine.finished_at, mine.run_id)
+                            == (status, now, run_id))
+            return False
+
+        return bool(self._one(body))
+
+    def requeue_expired_triggers(self, now: float) -> list[str]:
+        """Put claimed rows whose lease expired back to pending; return their ids, oldest first."""
+        rows = self._one(lambda c, _: c.execute(_REQUEUE_TRIGGERS, {"now": now}).all())
+        return [r[0] for r in sorted(rows, key=lambda r: (r[1], r[0]))]

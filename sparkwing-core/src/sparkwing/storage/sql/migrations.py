@@ -83,8 +83,8 @@ _BACKFILL_EVENT_SEQ = (
 
 #: Hand-written steps per version, run after the derived ones.
 EXTRA_STEPS: dict[int, tuple[RawSQL, ...]] = {
-    # v2 added runs.event_seq: start each run's counter at its last event
-    2: (RawSQL(_BACKFILL_EVENT_SEQ, _BACKFILL_EVENT_SEQ),),
+    # v3 added runs.event_seq: start each run's counter at its last event
+    3: (RawSQL(_BACKFILL_EVENT_SEQ, _BACKFILL_EVENT_SEQ),),
 }
 
 #: The schema version this program writes and expects.

@@ -191,7 +191,7 @@ RUNS = Table(
         _json("invocation_json", "{}"),
         _json("plan_json", None),  # the largest value of the row
         # the run's last event seq: appends increment it under the row's lock (gap-free)
-        Column("event_seq", "INTEGER", default=0, attr="", since=2),
+        Column("event_seq", "INTEGER", default=0, attr="", since=3),
     ),
     primary_key=("id",),
     indexes=(
