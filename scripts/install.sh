@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything sparkwing's development needs on a fresh Debian 12 machine:
 # uv, every workspace distribution (editable) with the dev tools, and the
-# Debian packages the test suite drives (Chromium for the browser tests).
+# Debian packages the test suite drives (Chromium for the browser tests, the
+# PostgreSQL 15 server whose throwaway clusters the sparkwing-postgres tests
+# start; the server is installed, never started or enabled here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,10 +26,20 @@ fi
 # Debian packages, only when missing (apt needs root).
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+PG_BIN="${SPARKWING_TEST_PG_BIN:-/usr/lib/postgresql/15/bin}"
+[[ -x "$PG_BIN/initdb" && -x "$PG_BIN/pg_ctl" ]] || need+=(postgresql-15)
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     apt-get update -q >/dev/null
+    # The tests start their own throwaway PostgreSQL clusters: keep the package's
+    # scripts from starting a system server (policy-rc.d 101 = "do not start").
+    policy=""
+    if [[ " ${need[*]} " == *" postgresql-15 "* && ! -e /usr/sbin/policy-rc.d ]]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-upgrade "${need[@]}" >/dev/null
+    if [[ -n "$policy" ]]; then rm -f "$policy"; fi
   else
     echo "install.sh: please install these Debian packages: ${need[*]}" >&2
   fi

@@ -36,8 +36,10 @@ from sparkwing.storage.records import (
     Step,
     TriggerRow,
 )
-from sparkwing.storage.sql import schema
+from sparkwing.storage.sql import runfilter, schema
+from sparkwing.storage.sql.admission import GRANT, REGRANT, Holder, Waiter, admit
 from sparkwing.storage.sql.rows import RowCodec, encode_json
+from sparkwing.storage.sql.rules import check_resolution, lost_error, lost_node_error
 
 from .connection import busy_timeout_ms, describe, open_connection
 
@@ -51,13 +53,6 @@ _PAUSE = RowCodec(schema.DEBUG_PAUSES, Pause)
 _HOLDER = RowCodec(schema.CONCURRENCY_HOLDERS, Lease)
 _WAITER = RowCodec(schema.CONCURRENCY_WAITERS, Lease)
 _TRIGGER = RowCodec(schema.TRIGGERS, TriggerRow)
-
-#: Live run statuses (reaped when their heartbeat goes stale).
-_LIVE = ("pending", "running")
-
-#: Resolutions :meth:`SqliteStateStore.resolve_approval` accepts.
-_RESOLUTIONS = frozenset({"approved", "denied", "timed_out"})
-
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
@@ -98,20 +93,14 @@ _SQL_LIST_NODE_STEPS = (
     f"SELECT {_STEP.select} FROM node_steps WHERE run_id = ? AND node_id = ? ORDER BY position"
 )
 
-# The next seq is computed inside the immediate transaction: gap-free per run.
-_SQL_APPEND_EVENT = (
-    "INSERT INTO events (run_id, seq, node_id, kind, ts, payload_json) "
-    "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM events WHERE run_id = ? "
-    "RETURNING seq"
+# The run's counter is bumped inside the immediate transaction: gap-free per run.
+_SQL_NEXT_SEQ = "UPDATE runs SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq"
+_SQL_INSERT_EVENT = (
+    "INSERT INTO events (run_id, seq, node_id, kind, ts, payload_json) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _SQL_LIST_EVENTS = (
     f"SELECT {_EVENT.select} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 )
-
-_SEARCH_COLUMNS = 5
-_SEARCH = "(" + " OR ".join(
-    f"{c} LIKE ? ESCAPE '\\'" for c in ("id", "pipeline", "git_branch", "git_sha", "error")
-) + ")"
 
 _SQL_DELETE_RUN = (
     *(
@@ -228,26 +217,17 @@ _SQL_RELEASE_PAUSE = (
 )
 
 
-def _split(values: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Split a filter list into (included, excluded) values; ``!x`` excludes ``x``."""
-    inc: list[str] = []
-    exc: list[str] = []
-    for v in values:
-        if v.startswith("!"):
-            if v[1:]:
-                exc.append(v[1:])
-        elif v:
-            inc.append(v)
-    return inc, exc
+def _append(c: sqlite3.Connection, run_id: str, params: tuple[Any, ...]) -> Any:
+    """Append one event (``params``: node id, kind, ts, payload) in the open write; its seq.
 
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _lost_error(stale_before: float) -> str:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stale_before))
-    return f"run process lost: no heartbeat since {stamp}"
+    ``None`` when the run does not exist.
+    """
+    rows = c.execute(_SQL_NEXT_SEQ, (run_id,)).fetchall()
+    if not rows:
+        return None
+    seq = int(rows[0][0])
+    c.execute(_SQL_INSERT_EVENT, (run_id, seq, *params))
+    return seq
 
 
 class _Tx:
@@ -393,29 +373,21 @@ class SqliteStateStore:
         flt = flt or RunFilter()
         where: list[str] = []
         params: list[Any] = []
-        for column, values in (("pipeline", flt.pipelines), ("status", flt.statuses)):
-            inc, exc = _split(values)
-            if inc:
-                where.append(f"{column} IN ({_marks(len(inc))})")
-                params.extend(inc)
-            if exc:
-                where.append(f"{column} NOT IN ({_marks(len(exc))})")
-                params.extend(exc)
-        if flt.branch:
-            where.append("git_branch = ?")
-            params.append(flt.branch)
-        if flt.sha_prefix:
-            where.append("git_sha LIKE ? ESCAPE '\\'")
-            params.append(_like_escape(flt.sha_prefix) + "%")
-        if flt.search:
-            where.append(_SEARCH)
-            params.extend([f"%{_like_escape(flt.search)}%"] * _SEARCH_COLUMNS)
-        if flt.since is not None:
-            where.append("created_at >= ?")
-            params.append(flt.since)
-        if flt.before_id:
-            where.append("id < ?")
-            params.append(flt.before_id)
+        for cond in runfilter.conditions(flt):
+            column = cond.columns[0]
+            if cond.op in (runfilter.IN, runfilter.NOT_IN):
+                neg = "NOT " if cond.op == runfilter.NOT_IN else ""
+                where.append(f"{column} {neg}IN ({_marks(len(cond.value))})")
+                params.extend(cond.value)
+            elif cond.op == runfilter.ILIKE_ANY:  # SQLite's LIKE ignores ASCII case
+                where.append(
+                    "(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in cond.columns) + ")"
+                )
+                params.extend([cond.value] * len(cond.columns))
+            else:
+                op = {runfilter.EQ: "=", runfilter.GE: ">=", runfilter.LT: "<"}[cond.op]
+                where.append(f"{column} {op} ?")
+                params.append(cond.value)
         sql = f"SELECT {_RUN.select} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -438,8 +410,8 @@ class SqliteStateStore:
         A run's heartbeat falls back to its start, then creation, time.
         Unfinished nodes become ``done``/``cancelled``, running steps ``cancelled``.
         """
-        error = _lost_error(stale_before)
-        node_error = "cancelled: " + error
+        error = lost_error(stale_before)
+        node_error = lost_node_error(stale_before)
         with self._w as c:
             ids = [r[0] for r in c.execute(_SQL_STALE_RUNS, (stale_before, stale_before))]
             for run_id in ids:
@@ -483,7 +455,7 @@ class SqliteStateStore:
         """Set node fields and optionally append an event, atomically; return its seq."""
         cols, vals = _NODE.assignments(fields)
         if event is not None:
-            event_params = (run_id, node_id, event[0], time.time(), encode_json(event[1]), run_id)
+            event_params = (node_id, event[0], time.time(), encode_json(event[1]))
         with self._w as c:
             if cols:
                 vals.append(run_id)
@@ -496,7 +468,7 @@ class SqliteStateStore:
                 raise NotFoundError(f"node {node_id} of run {run_id} not found")
             if event is None:
                 return None
-            return int(c.execute(_SQL_APPEND_EVENT, event_params).fetchall()[0][0])
+            return _append(c, run_id, event_params)
 
     def get_node(self, run_id: str, node_id: str) -> Node | None:
         """Return one node or ``None``."""
@@ -537,14 +509,12 @@ class SqliteStateStore:
         ts: float | None = None,
     ) -> int:
         """Append to the run's event stream and return the new gap-free ``seq``."""
-        params = (
-            run_id, node_id, kind, time.time() if ts is None else ts, encode_json(payload), run_id,
-        )
+        params = (node_id, kind, time.time() if ts is None else ts, encode_json(payload))
         with self._w as c:
-            try:
-                return int(c.execute(_SQL_APPEND_EVENT, params).fetchall()[0][0])
-            except sqlite3.IntegrityError as exc:
-                raise NotFoundError(f"run {run_id} not found") from exc
+            seq = _append(c, run_id, params)
+            if seq is None:
+                raise NotFoundError(f"run {run_id} not found")
+            return seq
 
     def list_events(self, run_id: str, after_seq: int = 0, limit: int = 500) -> list[Event]:
         """Return events with ``seq > after_seq`` in order, at most *limit* (``<= 0``: all)."""
@@ -575,10 +545,7 @@ class SqliteStateStore:
         now: float,
     ) -> bool:
         """Resolve a pending approval once; ``False`` if missing or already resolved."""
-        if resolution not in _RESOLUTIONS:
-            raise ValueError(
-                f"approval resolution must be one of {sorted(_RESOLUTIONS)}, got {resolution!r}"
-            )
+        check_resolution(resolution)
         with self._w as c:
             cur = c.execute(
                 _SQL_RESOLVE_APPROVAL, (resolution, approver, comment, now, run_id, node_id)
@@ -647,41 +614,30 @@ class SqliteStateStore:
         with self._w as c:
             c.execute(_SQL_REAP_HOLDERS, (key, now))
             c.execute(_SQL_REAP_WAITERS, (key, now))
-            holders = c.execute(_SQL_HOLDERS, (key,)).fetchall()
-            holder_ids = [h[0] for h in holders]
-            active = sum(h[1] for h in holders)
-            if holder_id in holder_ids:
+            holders = [Holder(*h) for h in c.execute(_SQL_HOLDERS, (key,))]
+            waiters = [Waiter(*w) for w in c.execute(_SQL_WAITERS, (key,))]
+            d = admit(holders, waiters, holder_id, cost=cost, capacity=capacity, now=now)
+            if d.action == REGRANT:
                 c.execute(_SQL_RENEW_HOLDER_ON_KEY, (expires, key, holder_id))
-                return AcquireResult(True, active, 0, holder_ids)
-            waiters = c.execute(_SQL_WAITERS, (key,)).fetchall()
-            mine = next((w for w in waiters if w[0] == holder_id), None)
-            if mine is None:
-                arrived, ticket = now, max((w[3] for w in waiters), default=0) + 1
-            else:
-                arrived, ticket = mine[2], mine[3]
-            older = [w for w in waiters if w[0] != holder_id and (w[2], w[3]) < (arrived, ticket)]
-            fits = active + cost <= capacity
-            blocked = any(active + w[1] <= capacity for w in older)
-            if fits and not blocked:
-                if mine is not None:
+            elif d.action == GRANT:
+                if d.was_waiting:
                     c.execute(_SQL_DELETE_WAITER, (key, holder_id))
                 c.execute(
                     _SQL_INSERT_HOLDER,
-                    (key, holder_id, run_id, node_id, cost, capacity, arrived, now, expires),
+                    (key, holder_id, run_id, node_id, cost, capacity, d.arrived_at, now, expires),
                 )
-                holder_ids.append(holder_id)
-                return AcquireResult(True, active + cost, 0, holder_ids)
-            if mine is None:
-                c.execute(
-                    _SQL_INSERT_WAITER,
-                    (key, holder_id, run_id, node_id, cost, capacity, arrived, ticket, expires),
-                )
-            else:
+            elif d.was_waiting:
                 c.execute(
                     _SQL_UPDATE_WAITER,
                     (expires, cost, capacity, run_id, node_id, key, holder_id),
                 )
-            return AcquireResult(False, active, len(older), holder_ids)
+            else:
+                c.execute(
+                    _SQL_INSERT_WAITER,
+                    (key, holder_id, run_id, node_id, cost, capacity, d.arrived_at, d.ticket,
+                     expires),
+                )
+        return AcquireResult(d.action in (REGRANT, GRANT), d.active, d.ahead, d.holders)
 
     def concurrency_renew(self, holder_id: str, lease_expires_at: float) -> None:
         """Extend every lease (held or waiting) of *holder_id*."""

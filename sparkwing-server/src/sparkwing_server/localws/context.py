@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from aiohttp import web
 
+from .changes import Changes
+
 if TYPE_CHECKING:
     from sparkwing.config import Stores
     from sparkwing.storage.contracts import LogStore, StateStore
@@ -47,6 +49,8 @@ class ServerOptions:
     #: How often the project's ``on.schedule`` entries are checked (seconds; each minute
     #: is ticked once; 0 disables; never when read-only or without a project).
     schedule_every_s: float = 15.0
+    #: With a live change feed (PostgreSQL LISTEN/NOTIFY), streams re-read at least this often.
+    notify_poll_s: float = 5.0
 
 
 @dataclass
@@ -65,6 +69,8 @@ class ServerContext:
     #: The project the dashboard was started in: its schedules are ticked (``None``: none).
     project_root: Path | None = None
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Wake-ups from the state store's change feed (see :mod:`.changes`).
+    changes: Changes = field(default_factory=Changes)
     _state_pool: ThreadPoolExecutor | None = None
     _logs_pool: ThreadPoolExecutor | None = None
 
@@ -84,13 +90,15 @@ class ServerContext:
         return self.stores.resolved.name
 
     def start(self) -> None:
-        """Create the worker threads (called when the application starts)."""
+        """Create the worker threads and start the change feed (when the application starts)."""
         if self.options.threaded_stores and self._state_pool is None:
             self._state_pool = ThreadPoolExecutor(1, thread_name_prefix="sw-state")
             self._logs_pool = ThreadPoolExecutor(2, thread_name_prefix="sw-logs")
+        self.changes.start(self.state)
 
     def stop(self) -> None:
-        """Stop the worker threads (called when the application shuts down)."""
+        """Stop the change feed and the worker threads (when the application shuts down)."""
+        self.changes.stop()
         for pool in (self._state_pool, self._logs_pool):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)

@@ -71,6 +71,21 @@ async def _pause(ctx: ServerContext, seconds: float) -> bool:
     return not ctx.closing.is_set()
 
 
+async def _await_change(ctx: ServerContext, poll_s: float, seen: int) -> bool:
+    """Wait for a change notification newer than *seen*, or poll after *poll_s* without a feed.
+
+    With a live change feed (PostgreSQL LISTEN/NOTIFY) the wait lasts until
+    a notification or ``notify_poll_s``; otherwise it is a plain poll pause.
+    Returns ``False`` when the server is shutting down.
+    """
+    if not ctx.changes.live:
+        return await _pause(ctx, poll_s)
+    if ctx.closing.is_set():
+        return False
+    await ctx.changes.wait(max(poll_s, ctx.options.notify_poll_s), seen)
+    return not ctx.closing.is_set()
+
+
 @routes.get("/api/v1/runs/stream")
 async def runs_stream(request: web.Request) -> web.StreamResponse:
     """Stream the first page of the runs list (same filters as the list) whenever it changes."""
@@ -80,6 +95,7 @@ async def runs_stream(request: web.Request) -> web.StreamResponse:
     last = ""
     try:
         while True:
+            seen = ctx.changes.generation
             page = await list_runs_page(ctx, flt)
             text = dumps(page)
             if text != last:
@@ -87,7 +103,7 @@ async def runs_stream(request: web.Request) -> web.StreamResponse:
                 last = text
             else:
                 await stream.keepalive()
-            if not await _pause(ctx, ctx.options.runs_poll_s):
+            if not await _await_change(ctx, ctx.options.runs_poll_s, seen):
                 break
     except ConnectionResetError:
         pass
@@ -114,6 +130,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     last_kind = ""
     try:
         while True:
+            seen = ctx.changes.generation
             terminal, batch = await ctx.state_call(load, after)
             if batch:
                 await stream.send_raw("".join(
@@ -132,7 +149,11 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
             if terminal and terminal_at is None:
                 terminal_at = time.monotonic()
             await stream.keepalive()
-            if not await _pause(ctx, ctx.options.events_poll_s):
+            # once the run is over, poll briefly for the last events (the drain grace)
+            if terminal_at is not None:
+                if not await _pause(ctx, ctx.options.events_poll_s):
+                    break
+            elif not await _await_change(ctx, ctx.options.events_poll_s, seen):
                 break
     except ConnectionResetError:
         pass

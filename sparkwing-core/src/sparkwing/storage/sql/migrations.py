@@ -10,6 +10,10 @@ Each applied version is recorded in ``sparkwing_schema_version``. A
 database recording a version *newer* than :data:`SCHEMA_VERSION` is refused
 with :class:`~sparkwing.errors.SchemaSkewError` (see :func:`skew_message`).
 
+For PostgreSQL, :func:`postgresql_statements` renders the same steps
+through the SQLAlchemy description (:func:`~.schema.to_sqlalchemy`); the
+PostgreSQL store applies them under an advisory lock.
+
 For SQLite, :func:`ensure_sqlite_schema` applies missing versions in one
 ``BEGIN IMMEDIATE`` transaction, re-reading the recorded version inside it,
 so several processes opening a fresh file at once migrate it exactly once.
@@ -72,8 +76,16 @@ class Migration(NamedTuple):
     steps: tuple[MigrationStep, ...]
 
 
+_BACKFILL_EVENT_SEQ = (
+    "UPDATE runs SET event_seq = "
+    "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE events.run_id = runs.id)"
+)
+
 #: Hand-written steps per version, run after the derived ones.
-EXTRA_STEPS: dict[int, tuple[RawSQL, ...]] = {}
+EXTRA_STEPS: dict[int, tuple[RawSQL, ...]] = {
+    # v3 added runs.event_seq: start each run's counter at its last event
+    3: (RawSQL(_BACKFILL_EVENT_SEQ, _BACKFILL_EVENT_SEQ),),
+}
 
 #: The schema version this program writes and expects.
 SCHEMA_VERSION: int = latest_version()
@@ -111,6 +123,42 @@ def sqlite_statements(migration: Migration) -> list[str]:
             out.append(sqlite_create_index(step.table, step.ix))
         else:
             out.append(step.sqlite)
+    return out
+
+
+def postgresql_statements(migration: Migration) -> list[str]:
+    """Return the PostgreSQL statements of one migration, in order (imports SQLAlchemy).
+
+    Tables are created as they are at the migration's version; the
+    ``sparkwing_schema_version`` table with ``IF NOT EXISTS``, since the
+    migrator creates it before taking the first version.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateIndex as SaCreateIndex
+    from sqlalchemy.schema import CreateTable as SaCreateTable
+
+    from .schema import SCHEMA_VERSION_TABLE, to_sqlalchemy
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    md = to_sqlalchemy(sa.MetaData(), version=migration.version)
+    out: list[str] = []
+    for step in migration.steps:
+        if isinstance(step, CreateTable):
+            ddl = SaCreateTable(
+                md.tables[step.table.name],
+                if_not_exists=step.table.name == SCHEMA_VERSION_TABLE.name,
+            )
+            out.append(str(ddl.compile(dialect=dialect)).strip())
+        elif isinstance(step, AddColumn):
+            col = md.tables[step.table.name].c[step.column.name]
+            spec = str(sa.schema.CreateColumn(col).compile(dialect=dialect)).strip()
+            out.append(f"ALTER TABLE {step.table.name} ADD COLUMN {spec}")
+        elif isinstance(step, CreateIndex):
+            ix = next(i for i in md.tables[step.table.name].indexes if i.name == step.ix.name)
+            out.append(str(SaCreateIndex(ix).compile(dialect=dialect)).strip())
+        else:
+            out.append(step.postgresql)
     return out
 
 
@@ -153,6 +201,14 @@ def _migrated_by_sqlite(conn: Any) -> str:
     except Exception:
         return ""
     return str(row[0]) if row else ""
+
+
+def sqlite_status(conn: Any) -> tuple[int, str]:
+    """Return ``(recorded version, sparkwing version that migrated it)`` of a SQLite database.
+
+    Reads only; an empty database is ``(0, "")``.
+    """
+    return _recorded_sqlite(conn), _migrated_by_sqlite(conn)
 
 
 def ensure_sqlite_schema(conn: Any, where: str, now: float | None = None) -> int:

@@ -189,7 +189,9 @@ RUNS = Table(
         _text("host"),
         _int("pid"),
         _json("invocation_json", "{}"),
-        _json("plan_json", None),  # last: the largest value of the row
+        _json("plan_json", None),  # the largest value of the row
+        # the run's last event seq: appends increment it under the row's lock (gap-free)
+        Column("event_seq", "INTEGER", default=0, attr="", since=3),
     ),
     primary_key=("id",),
     indexes=(
@@ -476,32 +478,34 @@ def sqlite_add_column(t: Table, column: Column) -> str:
 # -- SQLAlchemy --------------------------------------------------------------------
 
 
-def to_sqlalchemy(metadata: Any = None) -> Any:
+def to_sqlalchemy(metadata: Any = None, version: int | None = None) -> Any:
     """Return a SQLAlchemy ``MetaData`` holding every table (added to *metadata* if given).
 
     Types map to ``Text``, ``BigInteger`` (``INTEGER`` on SQLite) and double
     precision (``REAL`` on SQLite), so ``metadata.create_all()`` on SQLite
-    yields the same tables as the stdlib path. SQLAlchemy is imported here
+    yields the same tables as the stdlib path. On PostgreSQL text columns
+    use the ``"C"`` collation, so text compares bytewise as on SQLite (run
+    ids sort by time whatever the database's locale). With *version*, the
+    tables, columns and indexes are those that exist at that schema version
+    (the migrations build their DDL from it). SQLAlchemy is imported here
     only, never at module import.
     """
     import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
 
     md = sa.MetaData() if metadata is None else metadata
+    at = latest_version() if version is None else version
     types: dict[str, Any] = {
-        "TEXT": sa.Text(),
+        "TEXT": sa.Text().with_variant(postgresql.TEXT(collation="C"), "postgresql"),
         "INTEGER": sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
         "REAL": sa.Double().with_variant(sa.REAL(), "sqlite"),
     }
     for t in TABLES:
+        if t.since > at:
+            continue
         items: list[Any] = []
-        for c in t.columns:
-            default = None if c.default is None else sa.text(sql_literal(c.default))
-            items.append(
-                sa.Column(
-                    c.name, types[c.type], nullable=c.nullable, server_default=default,
-                    autoincrement=False,
-                )
-            )
+        for c in t.columns_at(at):
+            items.append(sqlalchemy_column(c, types))
         items.append(sa.PrimaryKeyConstraint(*t.primary_key, name=f"{t.name}_pkey"))
         for fk in t.foreign_keys:
             items.append(
@@ -512,9 +516,20 @@ def to_sqlalchemy(metadata: Any = None) -> Any:
                 )
             )
         for ix in t.indexes:
-            items.append(sa.Index(ix.name, *ix.columns, unique=ix.unique))
+            if ix.since <= at:
+                items.append(sa.Index(ix.name, *ix.columns, unique=ix.unique))
         kwargs: dict[str, Any] = {}
         if t.without_rowid:
             kwargs["sqlite_with_rowid"] = False
         sa.Table(t.name, md, *items, **kwargs)
     return md
+
+
+def sqlalchemy_column(c: Column, types: dict[str, Any]) -> Any:
+    """Return the SQLAlchemy ``Column`` for *c* (*types* maps ``TEXT``/``INTEGER``/``REAL``)."""
+    import sqlalchemy as sa
+
+    default = None if c.default is None else sa.text(sql_literal(c.default))
+    return sa.Column(
+        c.name, types[c.type], nullable=c.nullable, server_default=default, autoincrement=False,
+    )
