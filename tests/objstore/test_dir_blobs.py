@@ -81,7 +81,8 @@ def test_delete_prunes_empty_directories(tmp_path: Path) -> None:
     store = DirBlobStore(tmp_path / "root")
     store.put("x/y/z", b"1")
     store.delete("x/y/z")
-    assert sorted(os.listdir(tmp_path / "root")) == [".sw-locks"]
+    assert sorted(os.listdir(tmp_path / "root")) == [".sw-locks", "x"]
+    assert os.listdir(tmp_path / "root" / "x") == []
 
 
 def test_temporary_files_are_not_listed(tmp_path: Path) -> None:

@@ -276,9 +276,13 @@ class DirBlobStore:
         return True
 
     def _prune_dirs(self, directory: Path) -> None:
-        """Remove empty directories from *directory* up to the root (best effort)."""
-        stop = self.root
-        while directory != stop and stop in directory.parents:
+        """Remove empty directories from *directory* up (best effort).
+
+        First-level directories below the prefix stay: they fill and empty
+        all the time (``live/``, markers) and re-creating them costs more.
+        """
+        stop = self.root.joinpath(*(encode_segment(s) for s in self.prefix.split("/") if s))
+        while directory.parent != stop and stop in directory.parents:
             try:
                 directory.rmdir()
             except OSError:
