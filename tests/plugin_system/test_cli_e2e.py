@@ -48,7 +48,8 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
         "name": "builtin", "distribution": "sparkwing-core", "version": "0.1.0",
         "module": "sparkwing.storage.builtin", "internal": True,
         "hooks": ["sparkwing_register_backends"],
-        "provides": ["cache:filesystem", "logs:filesystem"], "error": "", "blocked": False,
+        "provides": ["cache:dir", "cache:filesystem", "logs:dir", "logs:filesystem", "state:dir"],
+        "error": "", "blocked": False,
     }
     assert sources == {
         "name": "builtin_sources", "distribution": "sparkwing-core", "version": "0.1.0",
