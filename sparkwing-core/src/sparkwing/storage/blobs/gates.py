@@ -26,6 +26,7 @@ from ..records import Approval, Pause
 from .cas import KEEP, cas_update, dumps, loads
 from .contracts import BlobInfo, BlobStore, PreconditionFailed
 from .keys import segment
+from .pool import parallel_map
 
 #: Resolutions an approval accepts.
 RESOLUTIONS: Final = frozenset({"approved", "denied", "timed_out"})
@@ -60,11 +61,12 @@ PAUSES: Final = _Kind("pauses", "pauses-held", "pause", Pause)
 class GateBook:
     """Approvals and pauses over one blob store."""
 
-    def __init__(self, blobs: BlobStore, pool: Callable[[], Executor], guard: Guard) -> None:
+    def __init__(self, blobs: BlobStore, pool: Callable[[], Executor], guard: Guard,
+                 host: str = "") -> None:
         self.blobs = blobs
         self._pool = pool
         self._guard = guard
-        self._host = socket.gethostname()
+        self._host = host or socket.gethostname()
 
     # -- approvals ---------------------------------------------------------------------
     def create_approval(self, approval: Approval) -> None:
@@ -205,6 +207,4 @@ class GateBook:
                 return out
 
     def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-        if len(items) <= 1:
-            return [fn(i) for i in items]
-        return list(self._pool().map(fn, items))
+        return parallel_map(self._pool, fn, items)

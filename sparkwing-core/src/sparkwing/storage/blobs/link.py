@@ -33,6 +33,8 @@ from .outbox import Entry, Outbox, Target
 
 #: Largest pause between two attempts to reach an unreachable store.
 RETRY_MAX_S: Final = float(os.environ.get("SPARKWING_OUTBOX_RETRY_MAX_S", "10"))
+#: First pause after the store could not be reached (it doubles up to :data:`RETRY_MAX_S`).
+RETRY_FIRST_S: Final = float(os.environ.get("SPARKWING_OUTBOX_RETRY_FIRST_S", "1"))
 #: Seconds spent at most replaying the outbox when a process exits.
 EXIT_DRAIN_S: Final = float(os.environ.get("SPARKWING_OUTBOX_EXIT_DRAIN_S", "20"))
 
@@ -51,14 +53,16 @@ class DrainResult:
 class Link:
     """The state of one store object's connection, and its way into the outbox."""
 
-    def __init__(self, outbox: Outbox | None, target: Target | None, label: str) -> None:
+    def __init__(self, outbox: Outbox | None, target: Target | None, label: str, *,
+                 retry_first: float | None = None) -> None:
         self.outbox = outbox
         self.target = target
         self.label = label
         self.writer = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.replayer: Callable[[Entry], Any] | None = None
         self._retry_at = 0.0
-        self._delay = 1.0
+        self.retry_first = RETRY_FIRST_S if retry_first is None else retry_first
+        self._delay = self.retry_first
         self._queued = False
         self._lock = threading.RLock()
         self.last_error = ""
@@ -152,7 +156,7 @@ class Link:
                         continue
                     box.done(entry.id)
                     replayed += 1
-            self._delay = 1.0
+            self._delay = self.retry_first
             self._retry_at = 0.0
             return DrainResult(replayed, failed, box.pending(target.id))
 
@@ -166,12 +170,13 @@ def _drain_at_exit() -> None:
     for link in list(_QUEUED):
         if not link.queued or link.outbox is None or link.target is None:
             continue
-        result = DrainResult()
-        while time.monotonic() < deadline:
-            result = link.drain()
-            if not result.busy:
-                break
-            time.sleep(0.2)
+        try:
+            while time.monotonic() < deadline:
+                if not link.drain().busy:
+                    break
+                time.sleep(0.2)
+        except Exception as exc:  # never a traceback on the way out
+            link.last_error = f"{type(exc).__name__}: {exc}"
         left = link.outbox.pending(link.target.id, link.writer)
         if left:
             sys.stderr.write(

@@ -17,6 +17,7 @@ from ..records import CacheEntry
 from .cas import KEEP, cas_update, dumps, loads
 from .contracts import BlobInfo, BlobStore, PreconditionFailed
 from .keys import segment, segment_prefix
+from .pool import parallel_map
 
 _PREFIX: Final = "memo/"
 
@@ -77,9 +78,7 @@ class MemoIndex:
                 return None
             return CacheEntry(**loads(blob.data, info.key)), blob.info
 
-        found = list(self._pool().map(read, infos)) if len(infos) > 1 else [
-            read(i) for i in infos
-        ]
+        found = parallel_map(self._pool, read, infos)
         return [f for f in found if f is not None and f[0].key.startswith(prefix)]
 
     def list(self, prefix: str = "", include_expired: bool = False) -> list[CacheEntry]:

@@ -57,6 +57,11 @@ def _fingerprint(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def target_id(surface: str, type_name: str, config: Mapping[str, Any]) -> str:
+    """The outbox target id of one surface's settings (a hash: no secret is stored)."""
+    return _fingerprint({"surface": surface, "type": type_name, "config": dict(config)})
+
+
 def _where(context: BackendContext, surface: str) -> str:
     return f'profile "{context.profile}": {surface}'
 
@@ -94,7 +99,7 @@ def open_blobs(
             with _checked_lock:
                 _checked.add(check_id)
     target = Target(
-        id=_fingerprint({"surface": surface, "type": type_name, "config": dict(config)}),
+        id=target_id(surface, type_name, config),
         surface=surface, type=type_name, profile=context.profile, project=os.getcwd(),
     )
     link = Link(outbox_for(context.home), target, f"{surface} ({type_name})")

@@ -41,6 +41,7 @@ from ..records import Run, RunFilter
 from .cas import KEEP, cas_update, dumps, loads
 from .contracts import BlobInfo, BlobStore, PreconditionFailed
 from .keys import segment, unsegment
+from .pool import parallel_map
 
 #: Characters of a run id that name its bucket (``run-YYYYMMDD``).
 BUCKET_CHARS: Final = 12
@@ -367,6 +368,4 @@ class RunIndex:
         return None if blob is None else loads(blob.data, key)
 
     def _map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-        if len(items) <= 1:
-            return [fn(i) for i in items]
-        return list(self._pool().map(fn, items))
+        return parallel_map(self._pool, fn, items)

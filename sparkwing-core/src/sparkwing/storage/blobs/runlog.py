@@ -25,6 +25,7 @@ already landed finds its id in the fold and writes nothing.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ from ..records import Event, Node, Run, Step
 from .cas import dumps, loads
 from .contracts import BlobStore, PreconditionFailed
 from .keys import segment
+from .pool import parallel_map
 
 #: Records per segment object.
 SEGMENT: Final = 64
@@ -78,7 +80,7 @@ class RunFold:
     op_ids: set[str] = field(default_factory=set)
     #: Records after the last segment boundary, for the writer of the next segment.
     tail: dict[int, dict[str, Any]] = field(default_factory=dict)
-    #: True once writes made while the store was unreachable were applied locally.
+    #: True for a local copy holding writes made while the store was unreachable.
     provisional: bool = False
 
     def apply(self, rec: Mapping[str, Any]) -> None:
@@ -205,6 +207,7 @@ class RunLogBook:
         self.blobs = blobs
         self._pool = pool
         self._folds: dict[str, RunFold] = {}
+        self._local: dict[str, RunFold] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -231,12 +234,21 @@ class RunLogBook:
 
     # -- folds --------------------------------------------------------------------
     def cached(self, run_id: str) -> RunFold | None:
-        """The fold kept for *run_id* (possibly behind), or ``None``."""
-        return self._folds.get(run_id)
+        """The fold this process knows for *run_id* (its local copy first), or ``None``."""
+        return self._local.get(run_id) or self._folds.get(run_id)
 
     def forget(self, run_id: str) -> None:
-        """Drop the fold kept for *run_id*."""
+        """Drop the folds kept for *run_id*."""
         self._folds.pop(run_id, None)
+        self._local.pop(run_id, None)
+
+    def has_local(self) -> bool:
+        """Whether writes made while the store was unreachable are held in local copies."""
+        return bool(self._local)
+
+    def settle(self) -> None:
+        """Drop the local copies: their writes reached the store (the outbox is drained)."""
+        self._local.clear()
 
     def fold(self, run_id: str, inc: str) -> RunFold:
         """The fold of incarnation *inc* of *run_id*, caught up with the store."""
@@ -246,15 +258,19 @@ class RunLogBook:
             return fold
 
     def local_fold(self, run_id: str, inc: str) -> RunFold:
-        """The kept fold of *inc* (or a new empty one) without reading the store."""
-        fold = self._folds.get(run_id)
+        """The local copy of the fold (started from the known one) for writes made offline."""
+        fold = self._local.get(run_id)
         if fold is None or fold.inc != inc:
-            fold = self._folds[run_id] = RunFold(run_id, inc)
+            known = self._folds.get(run_id)
+            fold = copy.deepcopy(known) if known is not None and known.inc == inc else (
+                RunFold(run_id, inc))
+            fold.provisional = True
+            self._local[run_id] = fold
         return fold
 
     def _fold_locked(self, run_id: str, inc: str) -> RunFold:
         fold = self._folds.get(run_id)
-        if fold is None or fold.inc != inc or fold.provisional:
+        if fold is None or fold.inc != inc:
             fold = self._folds[run_id] = RunFold(run_id, inc)
         return fold
 
@@ -304,9 +320,7 @@ class RunLogBook:
     def _get_many(self, keys: list[str]) -> list[Any]:
         if not keys:
             return []
-        if len(keys) == 1:
-            return [self._get_json(keys[0])]
-        return list(self._pool().map(self._get_json, keys))
+        return parallel_map(self._pool, self._get_json, keys)
 
     def _get_json(self, key: str) -> Any:
         blob = self.blobs.get(key)
@@ -365,11 +379,10 @@ class RunLogBook:
             pass
 
     def apply_local(self, run_id: str, inc: str, ops: list[dict[str, Any]], op_id: str) -> RunFold:
-        """Apply ops to the kept fold without writing (the store is unreachable)."""
+        """Apply ops to the local copy of the fold without writing (the store is unreachable)."""
         with self.run_lock(run_id):
             fold = self.local_fold(run_id, inc)
             fold.apply({"seq": fold.seq + 1, "op": op_id, "ops": ops})
-            fold.provisional = True
             return fold
 
     # -- deleting --------------------------------------------------------------------
@@ -384,6 +397,6 @@ class RunLogBook:
                 token = page.next_token
                 if not token:
                     break
-        list(self._pool().map(self.blobs.delete, keys))
+        parallel_map(self._pool, self.blobs.delete, keys)
         with self.run_lock(run_id):
-            self._folds.pop(run_id, None)
+            self.forget(run_id)

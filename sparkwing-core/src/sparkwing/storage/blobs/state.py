@@ -37,7 +37,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ...errors import NotFoundError
 from ..records import (
@@ -84,7 +84,10 @@ def _lost_error(stale_before: float) -> str:
     return f"run process lost: no heartbeat since {stamp}"
 
 
-def _copy(record: Any) -> Any:
+_R = TypeVar("_R", Run, Node, Step, Event, Approval, Pause, CacheEntry)
+
+
+def _copy(record: _R) -> _R:
     return type(record)(**record.to_dict())
 
 
@@ -95,14 +98,17 @@ class BlobStateStore:
     machines at once. *link* connects it to the outbox (default: none, so
     an unreachable store raises). *target* names the bucket and prefix for
     the conditional-write verdict (default: the blob store's ``repr``).
+    *host* is the machine name recorded on gates (default: this host's).
 
     Beyond the contract: :meth:`concurrency_renew` extends the leases a
     holder took through this store object (a run renews its own); a run
     deleted while another process still writes it loses those writes.
     """
 
-    def __init__(self, blobs: BlobStore, *, link: Link | None = None, target: str = "") -> None:
+    def __init__(self, blobs: BlobStore, *, link: Link | None = None, target: str = "",
+                 host: str | None = None) -> None:
         self.blobs = blobs
+        self._host = host or socket.gethostname()
         self.link = link or Link.direct("state")
         self.link.replayer = self._replay
         self.target = target or repr(blobs)
@@ -112,14 +118,13 @@ class BlobStateStore:
         self.logbook = RunLogBook(blobs, self._pool)
         self.memo = MemoIndex(blobs, self._pool)
         self.leases = LeaseBook(blobs)
-        self.gates = GateBook(blobs, self._pool, self._guard)
+        self.gates = GateBook(blobs, self._pool, self._guard, host=self._host)
         self._local_leases = LeaseBook(MemoryBlobStore())
         self._local_keys: set[str] = set()
         self._seen_leases: dict[str, tuple[list[Lease], list[Lease]]] = {}
         self._own: dict[str, Head] = {}  # heads this object wrote last
         self._incs: dict[str, str] = {}
         self._local_gates: dict[tuple[str, str, str], Any] = {}
-        self._host = socket.gethostname()
         self._lock = threading.Lock()
         self._warned: set[str] = set()
 
@@ -152,7 +157,7 @@ class BlobStateStore:
 
     # -- the write path: remote, else local and queued ------------------------------------
     def _write(self, op: str, args: dict[str, Any], merge: str = "") -> Any:
-        if self.link.usable():
+        if self._usable():
             try:
                 return self._remote(op, args)
             except BlobUnavailable as exc:
@@ -173,15 +178,24 @@ class BlobStateStore:
         return fn(**args)
 
     def _replay(self, entry: Entry) -> None:
-        self._remote(entry.op, entry.args)
         run_id = entry.args.get("run_id")
-        if run_id:  # drop copies that held the local version
-            fold = self.logbook.cached(str(run_id))
-            if fold is not None and fold.provisional:
-                self.logbook.forget(str(run_id))
+        if run_id and entry.op != "create_run":  # the run may be gone (or re-created) since
+            head = self.index.get(str(run_id))
+            if head is None:
+                raise NotFoundError(f"run {run_id} not found")
+            self._incs[str(run_id)] = head.inc
+        self._remote(entry.op, entry.args)
+
+    def _usable(self) -> bool:
+        """Whether to use the store now; local copies go once the outbox is drained."""
+        if not self.link.usable():
+            return False
+        if self.logbook.has_local() and not self.link.queued:
+            self.logbook.settle()
+        return True
 
     def _read(self, remote: Callable[[], Any], local: Callable[[], Any]) -> Any:
-        if self.link.usable():
+        if self._usable():
             try:
                 return remote()
             except BlobUnavailable as exc:
