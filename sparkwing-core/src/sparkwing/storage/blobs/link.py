@@ -164,10 +164,16 @@ class Link:
 _QUEUED: weakref.WeakSet[Link] = weakref.WeakSet()
 
 
-def _drain_at_exit() -> None:
-    """Last chance for writes queued by this process; say what is left."""
+def drain_at_exit() -> None:
+    """Last chance for writes queued by this process; say on stderr what is left.
+
+    Registered with :mod:`atexit`; a process that leaves with :func:`os._exit`
+    (``sparkwing run``) calls it itself. Runs once.
+    """
     deadline = time.monotonic() + EXIT_DRAIN_S
-    for link in list(_QUEUED):
+    links = list(_QUEUED)
+    _QUEUED.clear()
+    for link in links:
         if not link.queued or link.outbox is None or link.target is None:
             continue
         try:
@@ -186,4 +192,4 @@ def _drain_at_exit() -> None:
             )
 
 
-atexit.register(_drain_at_exit)
+atexit.register(drain_at_exit)
