@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import threading
 import time
 import zlib
@@ -50,8 +51,13 @@ _LOCKS = ".sw-locks"
 _KEEP = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-.")
 
 
+_PLAIN = re.compile(r"[a-z0-9_-][a-z0-9_.-]*")
+
+
 def encode_segment(seg: str) -> str:
     """Return the file name for one key segment (see the module docstring)."""
+    if _PLAIN.fullmatch(seg):
+        return seg
     out: list[str] = []
     for i, ch in enumerate(seg):
         if ch in _KEEP and not (i == 0 and ch == "."):
@@ -65,6 +71,8 @@ def encode_segment(seg: str) -> str:
 
 def decode_segment(name: str) -> str:
     """Invert :func:`encode_segment`; raises :class:`ValueError` for a name it never makes."""
+    if "%" not in name and "^" not in name:
+        return name
     raw = bytearray()
     i = 0
     while i < len(name):
@@ -98,6 +106,7 @@ class DirBlobStore:
         self._thread_locks = [threading.Lock() for _ in range(_STRIPES)]
         self._lock_fds: dict[int, int] = {}
         self._fd_lock = threading.Lock()
+        self._etags: dict[str, tuple[tuple[int, int, int], str]] = {}
 
     def __repr__(self) -> str:
         return f"DirBlobStore({str(self.root)!r}, prefix={self.prefix!r})"
@@ -299,21 +308,45 @@ class DirBlobStore:
         complete = full.split("/")[:-1]  # segments the prefix spells out whole
         base = self.root.joinpath(*(encode_segment(s) for s in complete if s))
         strip = len(self.prefix) + 1 if self.prefix else 0
-        keys: list[str] = []
-        for rel in _walk(base, "/".join(s for s in complete if s)):
+        found: list[tuple[str, str]] = []
+        for rel, path in _walk(str(base), "/".join(s for s in complete if s)):
             if rel.startswith(full):
                 key = rel[strip:]
                 if key > page_token:
-                    keys.append(key)
-        keys.sort()
-        page = keys[:page_size]
+                    found.append((key, path))
+        found.sort()
+        page = found[:page_size]
         items: list[BlobInfo] = []
-        for key in page:
-            info = self.head(key)
+        for key, path in page:
+            info = self._listed_info(key, path)
             if info is not None:  # deleted since the walk
                 items.append(info)
-        more = len(keys) > page_size
-        return BlobPage(items, page[-1] if more and page else "")
+        more = len(found) > page_size
+        return BlobPage(items, page[-1][0] if more and page else "")
+
+    def _listed_info(self, key: str, path: str) -> BlobInfo | None:
+        """:meth:`head` of a listed file, answered from a cache while it is the same file.
+
+        Every write renames a new file into place, so an unchanged (inode,
+        mtime, size) is an unchanged object; listings of a stream's parts
+        then cost one ``stat`` per object instead of an ``open``.
+        """
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        ident = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._fd_lock:
+            known = self._etags.get(path)
+        if known is not None and known[0] == ident:
+            return BlobInfo(key, known[1], st.st_size - HEADER_LEN, st.st_mtime)
+        info = self.head(key)
+        if info is not None:
+            with self._fd_lock:
+                if len(self._etags) > 100_000:
+                    self._etags.clear()
+                self._etags[path] = (ident, info.etag)
+        return info
 
     def check(self) -> None:
         """Create the directory when missing; :class:`ConfigError` when it cannot be used."""
@@ -336,8 +369,8 @@ class DirBlobStore:
             self._lock_fds.clear()
 
 
-def _walk(base: Path, rel: str) -> Iterator[str]:
-    """Yield the decoded keys of every object file under *base* (*rel* is its key prefix)."""
+def _walk(base: str, rel: str) -> Iterator[tuple[str, str]]:
+    """Yield ``(decoded key, file path)`` of every object file under *base* (key prefix *rel*)."""
     try:
         entries = list(os.scandir(base))
     except (FileNotFoundError, NotADirectoryError):
@@ -356,9 +389,9 @@ def _walk(base: Path, rel: str) -> Iterator[str]:
         except OSError:
             continue
         if is_dir:
-            yield from _walk(Path(entry.path), key)
+            yield from _walk(entry.path, key)
         else:
-            yield key
+            yield key, entry.path
 
 
 def _unlink_quietly(path: Path) -> None:

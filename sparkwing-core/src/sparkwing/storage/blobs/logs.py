@@ -173,6 +173,7 @@ class BlobLogStore:
         self.part_bytes = part_bytes
         self._writers: weakref.WeakSet[BlobLogWriter] = weakref.WeakSet()
         self._marked: set[tuple[str, str]] = set()
+        self._next_seq: dict[tuple[str, str], int] = {}
         self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._cache_bytes = 0
         self._lock = threading.Lock()
@@ -230,8 +231,15 @@ class BlobLogStore:
         writer.next_seq = 0  # others may write meanwhile: look again after the outage
 
     def _put_part(self, run_id: str, node_id: str, data: bytes, seq: int) -> int:
-        """Upload *data* as the stream's next part; return the number after it."""
+        """Upload *data* as the stream's next part; return the number after it.
+
+        *seq* is the writer's guess (0: none); this store's last number for
+        the stream is the next guess, a listing the last resort. A wrong
+        guess only costs a refused create-only write.
+        """
         prefix = self.stream_prefix(run_id, node_id)
+        if seq <= 0:
+            seq = self._next_seq.get((run_id, node_id), 0)
         if seq <= 0:
             seq = self._last_seq(prefix) + 1
         for attempt in range(1000):
@@ -243,6 +251,7 @@ class BlobLogStore:
                 seq = self._last_seq(prefix) + 1 if attempt % 8 == 7 else seq + 1
         else:
             raise StoreError(f"log stream {run_id}/{node_id}: no free part number")
+        self._next_seq[(run_id, node_id)] = seq + 1
         if (run_id, node_id) not in self._marked:
             self.blobs.put(f"{self.run_prefix(run_id)}{STREAMS_DIR}/{stream_name(node_id)}",
                            json.dumps({"node": node_id}).encode("utf-8"))
@@ -425,6 +434,7 @@ class BlobLogStore:
         keys = [i.key for i in self._parts_any(self.run_prefix(run_id))]
         with self._lock:
             self._marked = {m for m in self._marked if m[0] != run_id}
+            self._next_seq = {k: v for k, v in self._next_seq.items() if k[0] != run_id}
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(8, thread_name_prefix="sw-logs")
             pool = self._pool

@@ -78,15 +78,19 @@ class Head:
     inc: str
     info: BlobInfo
     host: str = ""
+    #: The document as stored (never modified in place), when it was read or written.
+    raw: dict[str, Any] | None = None
 
     def doc(self) -> dict[str, Any]:
         """The stored JSON document."""
+        if self.raw is not None:
+            return self.raw
         return {"v": 1, "inc": self.inc, "host": self.host, "run": self.run.to_dict()}
 
 
-def head_from_doc(doc: Mapping[str, Any], info: BlobInfo) -> Head:
+def head_from_doc(doc: dict[str, Any], info: BlobInfo) -> Head:
     """Build a :class:`Head` from a stored document."""
-    return Head(Run(**doc["run"]), str(doc["inc"]), info, str(doc.get("host", "")))
+    return Head(Run(**doc["run"]), str(doc["inc"]), info, str(doc.get("host", "")), doc)
 
 
 def _split(values: Iterable[str]) -> tuple[set[str], set[str]]:
@@ -190,12 +194,13 @@ class RunIndex:
             raise StoreError(f"run {run.id} already exists")
         if run.status in LIVE:
             self.mark_live(run.id)
+        doc = head.doc()
         try:
-            info = self.blobs.put(key, dumps(head.doc()), if_none_match="*",
+            info = self.blobs.put(key, dumps(doc), if_none_match="*",
                                   content_type="application/json")
         except PreconditionFailed:
             raise StoreError(f"run {run.id} already exists") from None
-        made = Head(run, head.inc, info, head.host)
+        made = Head(run, head.inc, info, head.host, doc)
         self._remember(key, made)
         return made
 

@@ -31,12 +31,14 @@ replays stored results, without in-flight dedupe across processes.
 
 from __future__ import annotations
 
+import copy
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import fields
 from typing import Any, Final, TypeVar
 
 from ...errors import NotFoundError
@@ -87,8 +89,16 @@ def _lost_error(stale_before: float) -> str:
 _R = TypeVar("_R", Run, Node, Step, Event, Approval, Pause, CacheEntry)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _copy(record: _R) -> _R:
-    return type(record)(**record.to_dict())
+    """A copy callers may change without touching the cached original."""
+    values: dict[str, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        values[f.name] = value if isinstance(value, _SCALARS) else copy.deepcopy(value)
+    return type(record)(**values)
 
 
 class BlobStateStore:
@@ -286,7 +296,7 @@ class BlobStateStore:
             if head is None:
                 return None
             self._incs[run_id] = head.inc
-            return head.run
+            return _copy(head.run)
 
         def local() -> Run | None:
             head = self._own.get(run_id)
