@@ -1,6 +1,6 @@
 """Two machines (two SPARKWING_HOMEs, two checkouts), one ``dir`` store, real CLI processes.
 
-Runs of both show in each one's ``runs list`` and ``runs logs``; a memoized
+Runs of both show in each one's ``runs list``, ``runs logs`` and dashboard; a memoized
 job started on both at once computes once; a ``scope: global`` group of
 capacity 1 holds across them; an approval given on one releases the run
 waiting on the other.
@@ -9,7 +9,9 @@ waiting on the other.
 from __future__ import annotations
 
 import json
+import socket
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,17 @@ def finished_run_id(out: str) -> str:
     raise AssertionError(f"no run_finish record in:\n{out}")
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_json(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+        return json.loads(resp.read())
+
+
 def both(a: Machine, b: Machine, name: str, code: str) -> None:
     a.add_pipeline(name, code)
     b.add_pipeline(name, code)
@@ -99,6 +112,20 @@ def test_runs_and_logs_of_both_machines_show_on_each(two_machines: Any) -> None:
             assert f"hello-from-{who}" in logs.out and "second-line" in logs.out
     # the laptop default of each machine has none of them
     assert a.cli("runs", "list", "-o", "json").out.strip() == ""
+    # and the dashboard of machine b shows machine a's run with its logs
+    port = free_port()
+    started = b.cli("dashboard", "start", "--profile", "team", "--addr", f"127.0.0.1:{port}")
+    assert started.code == 0, started.err
+    try:
+        runs = get_json(port, "/api/v1/runs")["runs"]
+        assert {r["id"] for r in runs} == {run_a, run_b}
+        nodes = get_json(port, f"/api/v1/runs/{run_a}?include=nodes")["nodes"]
+        assert [(n["node_id"], n["outcome"]) for n in nodes] == [("hello", "success")]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/runs/{run_a}/logs/hello",
+                                    timeout=30) as resp:
+            assert "hello-from-a" in resp.read().decode()
+    finally:
+        assert b.cli("dashboard", "kill").code == 0
 
 
 def test_a_memoized_job_started_on_both_computes_once(two_machines: Any, tmp_path: Path) -> None:
