@@ -29,6 +29,7 @@ import copy
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, fields
@@ -45,6 +46,8 @@ from .pool import parallel_map
 SEGMENT: Final = 64
 #: Largest number of records fetched in parallel while catching up.
 PROBE_MAX: Final = 32
+#: Folds kept in memory (least recently used go; they are read again when needed).
+FOLDS_KEPT: Final = 256
 #: Tries of one append before giving up (each lost race reads what it missed first).
 APPEND_TRIES: Final = 200
 
@@ -206,7 +209,7 @@ class RunLogBook:
     def __init__(self, blobs: BlobStore, pool: Callable[[], Executor]) -> None:
         self.blobs = blobs
         self._pool = pool
-        self._folds: dict[str, RunFold] = {}
+        self._folds: OrderedDict[str, RunFold] = OrderedDict()
         self._local: dict[str, RunFold] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -269,10 +272,14 @@ class RunLogBook:
         return fold
 
     def _fold_locked(self, run_id: str, inc: str) -> RunFold:
-        fold = self._folds.get(run_id)
-        if fold is None or fold.inc != inc:
-            fold = self._folds[run_id] = RunFold(run_id, inc)
-        return fold
+        with self._lock:
+            fold = self._folds.get(run_id)
+            if fold is None or fold.inc != inc:
+                fold = self._folds[run_id] = RunFold(run_id, inc)
+            self._folds.move_to_end(run_id)
+            while len(self._folds) > FOLDS_KEPT:
+                self._folds.popitem(last=False)  # read again from the store when needed
+            return fold
 
     def catch_up(self, fold: RunFold) -> None:
         """Apply every record after ``fold.seq`` that exists (caller holds the run lock)."""
