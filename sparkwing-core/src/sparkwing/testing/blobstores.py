@@ -27,6 +27,7 @@ class IgnoringConditions:
     def __init__(self, inner: BlobStore) -> None:
         self.inner = inner
         self.kind = inner.kind
+        self.parallel_reads = getattr(inner, "parallel_reads", 16)
 
     def __repr__(self) -> str:
         return f"IgnoringConditions({self.inner!r})"
@@ -72,6 +73,7 @@ class Switchable:
     def __init__(self, inner: BlobStore, down_file: Path | str) -> None:
         self.inner = inner
         self.kind = inner.kind
+        self.parallel_reads = getattr(inner, "parallel_reads", 16)
         self.down_file = Path(down_file)
         self.calls_refused = 0
 

@@ -37,6 +37,10 @@ Semantics every backend shares (checked by the conformance suite
   :class:`BlobUnavailable` when the service cannot be reached at all (the
   stores then buffer writes in the outbox instead of failing the profile).
 
+Optional attribute: ``parallel_reads`` (an int, default 16) is how many
+objects the stores read at once on threads; a local backend sets 1 (the
+``dir`` store does), a remote one may raise it.
+
 Built on this contract (:mod:`sparkwing.storage.blobs`): the ``dir``
 backend (:mod:`~sparkwing.storage.blobs.dirstore`), the state, log and
 artifact stores, the conditional-write probe and the outbox. A plugin

@@ -98,6 +98,8 @@ class DirBlobStore:
     """
 
     kind = "dir"
+    #: Reads of many objects go one after the other: threads cost more than a local read.
+    parallel_reads = 1
 
     def __init__(self, root: Path | str, prefix: str = "", *, durable: bool = False) -> None:
         self.root = Path(root).expanduser()

@@ -19,14 +19,13 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from typing import Any, Final
 
 from ..records import Approval, Pause
 from .cas import KEEP, cas_update, dumps, loads
 from .contracts import BlobInfo, BlobStore, PreconditionFailed
 from .keys import segment
-from .pool import parallel_map
+from .pool import PoolGetter, parallel_map
 
 #: Resolutions an approval accepts.
 RESOLUTIONS: Final = frozenset({"approved", "denied", "timed_out"})
@@ -61,7 +60,7 @@ PAUSES: Final = _Kind("pauses", "pauses-held", "pause", Pause)
 class GateBook:
     """Approvals and pauses over one blob store."""
 
-    def __init__(self, blobs: BlobStore, pool: Callable[[], Executor], guard: Guard,
+    def __init__(self, blobs: BlobStore, pool: PoolGetter, guard: Guard,
                  host: str = "") -> None:
         self.blobs = blobs
         self._pool = pool

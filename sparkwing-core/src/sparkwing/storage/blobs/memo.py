@@ -9,15 +9,13 @@ compare-and-swap; a put replaces the entry whole.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor
 from typing import Any, Final
 
 from ..records import CacheEntry
 from .cas import KEEP, cas_update, dumps, loads
 from .contracts import BlobInfo, BlobStore, PreconditionFailed
 from .keys import segment, segment_prefix
-from .pool import parallel_map
+from .pool import PoolGetter, parallel_map
 
 _PREFIX: Final = "memo/"
 
@@ -34,7 +32,7 @@ def _live(entry: CacheEntry, now: float) -> bool:
 class MemoIndex:
     """Cache entries over one blob store."""
 
-    def __init__(self, blobs: BlobStore, pool: Callable[[], Executor]) -> None:
+    def __init__(self, blobs: BlobStore, pool: PoolGetter) -> None:
         self.blobs = blobs
         self._pool = pool
 

@@ -20,6 +20,8 @@ class MemoryBlobStore:
     """:class:`~sparkwing.storage.blobs.contracts.BlobStore` in a dict; thread-safe."""
 
     kind = "memory"
+    #: Reads of many objects go one after the other.
+    parallel_reads = 1
 
     def __init__(self) -> None:
         self._objects: dict[str, Blob] = {}

@@ -6,17 +6,23 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
+#: ``pool()`` returns the executor to read on, or ``None`` to read on the calling thread.
+PoolGetter = Callable[[], Executor | None]
 
-def parallel_map(pool: Callable[[], Executor], fn: Callable[[Any], Any],
-                 items: Sequence[Any]) -> list[Any]:
+
+def parallel_map(pool: PoolGetter, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     """``[fn(i) for i in items]``, on the pool's threads when there are several.
 
-    Falls back to this thread when the pool cannot take work (the
-    interpreter is shutting down: the outbox's last drain runs then).
+    Runs on this thread when there is no pool (a local store, where
+    threads cost more than they save) or when the pool cannot take work
+    (the interpreter is shutting down: the outbox's last drain runs then).
     """
     if len(items) <= 1:
         return [fn(i) for i in items]
+    executor = pool()
+    if executor is None:
+        return [fn(i) for i in items]
     try:
-        return list(pool().map(fn, items))
+        return list(executor.map(fn, items))
     except RuntimeError:
         return [fn(i) for i in items]

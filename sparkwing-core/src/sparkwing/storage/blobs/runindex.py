@@ -32,7 +32,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -41,7 +40,7 @@ from ..records import Run, RunFilter
 from .cas import KEEP, cas_update, dumps, loads
 from .contracts import BlobInfo, BlobStore, PreconditionFailed
 from .keys import segment, unsegment
-from .pool import parallel_map
+from .pool import PoolGetter, parallel_map
 
 #: Characters of a run id that name its bucket (``run-YYYYMMDD``).
 BUCKET_CHARS: Final = 12
@@ -147,7 +146,7 @@ def list_fields(run: Run) -> dict[str, Any]:
 class RunIndex:
     """Run heads, bucket markers, rollups and live markers over one blob store."""
 
-    def __init__(self, blobs: BlobStore, pool: Callable[[], Executor]) -> None:
+    def __init__(self, blobs: BlobStore, pool: PoolGetter) -> None:
         self.blobs = blobs
         self._pool = pool
         self._buckets: set[str] = set()

@@ -31,7 +31,6 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
@@ -40,7 +39,7 @@ from ..records import Event, Node, Run, Step
 from .cas import dumps, loads
 from .contracts import BlobStore, PreconditionFailed
 from .keys import segment
-from .pool import parallel_map
+from .pool import PoolGetter, parallel_map
 
 #: Records per segment object.
 SEGMENT: Final = 64
@@ -206,7 +205,7 @@ class RunLogBook:
     process (other processes are handled by create-only writes).
     """
 
-    def __init__(self, blobs: BlobStore, pool: Callable[[], Executor]) -> None:
+    def __init__(self, blobs: BlobStore, pool: PoolGetter) -> None:
         self.blobs = blobs
         self._pool = pool
         self._folds: OrderedDict[str, RunFold] = OrderedDict()

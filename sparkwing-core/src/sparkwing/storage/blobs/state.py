@@ -141,10 +141,14 @@ class BlobStateStore:
     def __repr__(self) -> str:
         return f"BlobStateStore({self.blobs!r})"
 
-    def _pool(self) -> Executor:
+    def _pool(self) -> Executor | None:
+        """Threads for reading many objects at once (``None`` for a local store)."""
+        size = int(getattr(self.blobs, "parallel_reads", POOL_SIZE))
+        if size <= 1:
+            return None
         with self._pool_lock:
             if self._pool_obj is None:
-                self._pool_obj = ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="sw-blobs")
+                self._pool_obj = ThreadPoolExecutor(size, thread_name_prefix="sw-blobs")
             return self._pool_obj
 
     # -- conditional writes --------------------------------------------------------------
