@@ -3,7 +3,7 @@
 Runs of both show in each one's ``runs list``, ``runs logs`` and dashboard; a memoized
 job started on both at once computes once; a ``scope: global`` group of
 capacity 1 holds across them; an approval given on one releases the run
-waiting on the other.
+waiting on the other; a cancel from one stops a run on the other.
 """
 
 from __future__ import annotations
@@ -199,3 +199,31 @@ def test_an_approval_from_one_machine_releases_a_run_on_the_other(
     [gate] = [x for x in shown["approvals"] if x["node_id"] == "ship"]
     assert (gate["resolution"], gate["approver"], gate["comment"]) == (
         "approved", "user-b", "from b")
+
+
+SLOW = """
+import sparkwing as sw
+
+def plan(plan, inputs, run):
+    plan.job("sleepy", sw.sh("echo sleeping; sleep 60"))
+"""
+
+
+def test_a_cancel_from_one_machine_stops_a_run_on_the_other(two_machines: Any) -> None:
+    a, b, _ = two_machines
+    both(a, b, "slow", SLOW)
+    running = a.start("run", "slow", "--profile", "team", "-o", "json")
+    deadline = time.monotonic() + 120
+    rows: list[Any] = []
+    while not rows and time.monotonic() < deadline:
+        assert running.poll() is None, running.communicate()
+        res = b.cli("runs", "list", "--profile", "team", "--status", "running", "-o", "json")
+        rows = res.ndjson() if res.code == 0 else []
+        time.sleep(0.3)
+    assert rows, "the run never showed as running on machine b"
+    cancel = b.cli("runs", "cancel", "--run", rows[0]["id"], "--profile", "team")
+    assert cancel.code == 0, cancel.err
+    _, err = running.communicate(timeout=120)
+    assert running.returncode == 1, err
+    shown = a.cli("runs", "status", "--run", rows[0]["id"], "--profile", "team", "-o", "json")
+    assert shown.json()["run"]["status"] == "cancelled"
