@@ -138,3 +138,16 @@ def test_an_honest_store_allows_all_of_it(tmp_path: Path) -> None:
     assert laptop.resolve_approval("run-1", "gate", "approved", "ada", "", T0 + 1)
     assert laptop.concurrency_acquire("g:deploy", "h", capacity=1, cost=1, lease_s=9,
                                       now=T0).granted
+
+
+def test_trigger_rows_record_but_claims_are_refused(tmp_path: Path) -> None:
+    from sparkwing.storage.records import TriggerRow
+
+    store = _lying_state(tmp_path)
+    row = TriggerRow(id="trg-1", idempotency_key="manual:1", pipeline="p", created_at=T0)
+    assert store.insert_trigger(row) == (row, True)
+    again, created = store.insert_trigger(
+        TriggerRow(id="trg-2", idempotency_key="manual:1", pipeline="p", created_at=T0))
+    assert (again.id, created) == ("trg-1", False)  # the key is looked for first
+    with pytest.raises(ConditionalWritesRequired, match="claiming queued run requests"):
+        store.claim_trigger("worker", lease_s=30, now=T0)

@@ -53,6 +53,7 @@ from ..records import (
     Run,
     RunFilter,
     Step,
+    TriggerRow,
 )
 from . import probe as probe_mod
 from .contracts import BlobInfo, BlobStore, BlobUnavailable
@@ -74,9 +75,13 @@ from .runlog import (
     ops_update_node,
     ops_upsert_step,
 )
+from .triggers import FINISHED, TriggerBook
 
 #: Threads used to read many objects at once.
 POOL_SIZE: Final = 16
+#: Queued writes into an existing run (replayed only while that run still exists).
+_RUN_WRITES: Final = frozenset({"update_run", "create_nodes", "update_node", "upsert_step",
+                                "append_event", "resolve_approval", "release_pause"})
 #: Holder ids reported for a key that waits for an unreachable store.
 UNREACHABLE_HOLDER: Final = "(state store unreachable)"
 
@@ -86,7 +91,7 @@ def _lost_error(stale_before: float) -> str:
     return f"run process lost: no heartbeat since {stamp}"
 
 
-_R = TypeVar("_R", Run, Node, Step, Event, Approval, Pause, CacheEntry)
+_R = TypeVar("_R", Run, Node, Step, Event, Approval, Pause, CacheEntry, TriggerRow)
 
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -129,6 +134,8 @@ class BlobStateStore:
         self.memo = MemoIndex(blobs, self._pool)
         self.leases = LeaseBook(blobs)
         self.gates = GateBook(blobs, self._pool, self._guard, host=self._host)
+        self.triggers = TriggerBook(blobs, self._pool, self._need_cas)
+        self._local_triggers: dict[str, TriggerRow] = {}
         self._local_leases = LeaseBook(MemoryBlobStore())
         self._local_keys: set[str] = set()
         self._seen_leases: dict[str, tuple[list[Lease], list[Lease]]] = {}
@@ -165,6 +172,10 @@ class BlobStateStore:
         assert found is not None
         return probe_mod.refuse(feature, self.blobs.kind, found)
 
+    def _need_cas(self, feature: str) -> None:
+        if not self._cas_ok():
+            raise self._refuse(feature)
+
     def _guard(self, feature: str, creator_host: str) -> None:
         if creator_host and creator_host != self._host and not self._cas_ok():
             raise self._refuse(feature)
@@ -193,7 +204,7 @@ class BlobStateStore:
 
     def _replay(self, entry: Entry) -> None:
         run_id = entry.args.get("run_id")
-        if run_id and entry.op != "create_run":  # the run may be gone (or re-created) since
+        if run_id and entry.op in _RUN_WRITES:  # the run may be gone (or re-created) since
             head = self.index.get(str(run_id))
             if head is None:
                 raise NotFoundError(f"run {run_id} not found")
@@ -768,3 +779,122 @@ class BlobStateStore:
 
         found: list[Pause] = self._read(lambda: self.gates.list_pauses(run_id, held_only), local)
         return found
+
+    # -- triggers ---------------------------------------------------------------------------
+    def insert_trigger(self, row: TriggerRow) -> tuple[TriggerRow, bool]:
+        """Record *row* unless a row with its idempotency key exists, atomically."""
+        stored, created = self._write("insert_trigger", {"row": row.to_dict()})
+        return _copy(stored), bool(created)
+
+    def _r_insert_trigger(self, row: dict[str, Any]) -> tuple[TriggerRow, bool]:
+        stored, created = self.triggers.insert(TriggerRow(**row), exists_check=not self._cas_ok())
+        self._keep_trigger(stored)
+        return stored, created
+
+    def _keep_trigger(self, row: TriggerRow | None) -> None:
+        """Remember a row this process inserted or claimed (its copy while the store is away)."""
+        if row is not None:
+            self._local_triggers[row.id] = _copy(row)
+
+    def _l_insert_trigger(self, row: dict[str, Any]) -> tuple[TriggerRow, bool]:
+        record = TriggerRow(**row)
+        self._local_triggers[record.id] = record
+        return record, True
+
+    def get_trigger(self, trigger_id: str) -> TriggerRow | None:
+        """Return the trigger row or ``None``."""
+
+        def local() -> TriggerRow | None:
+            found = self._local_triggers.get(trigger_id)
+            if found is None:
+                raise self._unreachable(f"trigger {trigger_id}")
+            return _copy(found)
+
+        row: TriggerRow | None = self._read(lambda: self.triggers.get(trigger_id), local)
+        return row
+
+    def list_triggers(self, *, pipeline: str = "", status: str = "", source: str = "",
+                      limit: int = 20) -> list[TriggerRow]:
+        """Return rows newest first, filtered, at most *limit* (``<= 0``: all)."""
+
+        def local() -> list[TriggerRow]:
+            raise self._unreachable("the trigger list")
+
+        rows: list[TriggerRow] = self._read(lambda: self.triggers.list_rows(
+            pipeline=pipeline, status=status, source=source, limit=limit), local)
+        return rows
+
+    def claim_trigger(self, holder: str, *, lease_s: float, now: float,
+                      trigger_id: str = "") -> TriggerRow | None:
+        """Claim the oldest pending row (or *trigger_id*) for *holder*, by compare-and-swap."""
+
+        def local() -> TriggerRow | None:
+            raise self._unreachable("claiming a trigger")
+
+        row: TriggerRow | None = self._read(lambda: self.triggers.claim(
+            holder, lease_s=lease_s, now=now, trigger_id=trigger_id), local)
+        self._keep_trigger(row)
+        return row
+
+    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
+        """Move the lease of a row *holder* claimed; ``False`` when it is not theirs."""
+        done: bool = self._write("renew_trigger", {
+            "trigger_id": trigger_id, "holder": holder, "lease_expires_at": lease_expires_at})
+        return done
+
+    def _r_renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
+        done = self.triggers.renew(trigger_id, holder, lease_expires_at)
+        if done:
+            self._l_renew_trigger(trigger_id, holder, lease_expires_at, missing_ok=True)
+        return done
+
+    def _l_renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float,
+                         missing_ok: bool = False) -> bool:
+        row = self._local_claimed(trigger_id, holder, missing_ok)
+        if row is None:
+            return False
+        row.lease_expires_at = lease_expires_at
+        return True
+
+    def finish_trigger(self, trigger_id: str, holder: str, *, status: str, now: float,
+                       run_id: str = "", error: str = "") -> bool:
+        """End *holder*'s claim: ``done`` with its run, or ``failed`` with *error*."""
+        if status not in FINISHED:
+            raise ValueError(f"trigger status must be done or failed, got {status!r}")
+        done: bool = self._write("finish_trigger", {
+            "trigger_id": trigger_id, "holder": holder, "status": status, "now": now,
+            "run_id": run_id, "error": error})
+        return done
+
+    def _r_finish_trigger(self, trigger_id: str, holder: str, status: str, now: float,
+                          run_id: str, error: str) -> bool:
+        done = self.triggers.finish(trigger_id, holder, status=status, now=now, run_id=run_id,
+                                    error=error)
+        if done:
+            self._l_finish_trigger(trigger_id, holder, status, now, run_id, error,
+                                   missing_ok=True)
+        return done
+
+    def _l_finish_trigger(self, trigger_id: str, holder: str, status: str, now: float,
+                          run_id: str, error: str, missing_ok: bool = False) -> bool:
+        row = self._local_claimed(trigger_id, holder, missing_ok)
+        if row is None:
+            return False
+        row.status, row.finished_at, row.claimed_by = status, now, ""
+        row.lease_expires_at, row.run_id, row.error = None, run_id, error
+        return True
+
+    def _local_claimed(self, trigger_id: str, holder: str,
+                       missing_ok: bool = False) -> TriggerRow | None:
+        row = self._local_triggers.get(trigger_id)
+        if row is None:
+            if missing_ok:
+                return None
+            raise self._unreachable(f"trigger {trigger_id}")
+        return row if row.status == "claimed" and row.claimed_by == holder else None
+
+    def requeue_expired_triggers(self, now: float) -> list[str]:
+        """Put claimed rows whose lease expired back to pending; return their ids."""
+        ids: list[str] = self._read(lambda: self.triggers.requeue_expired(now), lambda: [])
+        return ids
+
