@@ -35,10 +35,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigError
-from .contracts import BlobFactory, BlobUnavailable
 
 if TYPE_CHECKING:
     from ...plugins.registry import BackendContext, Registry
+    from .contracts import BlobFactory
     from .link import Link
 
 #: Keys every blob-backed surface accepts besides the backend's own.
@@ -71,6 +71,7 @@ def open_blobs(
     surface: str,
 ) -> tuple[Any, Link]:
     """Build the blob store of one surface, check it once, and link it to the outbox."""
+    from .contracts import BlobUnavailable
     from .link import Link
     from .outbox import Target, outbox_for
 
