@@ -57,7 +57,9 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
     assert sources.internal and sources.provides == [
         "trigger:git-hook", "trigger:manual", "trigger:retry", "trigger:schedule"]
     assert builtin.internal and builtin.distribution == "sparkwing-core"
-    assert builtin.provides == ["cache:filesystem", "logs:filesystem"]
+    assert builtin.provides == [
+        "cache:dir", "cache:filesystem", "logs:dir", "logs:filesystem", "state:dir",
+    ]
     assert acme.hooks == ["sparkwing_register_backends"]
     assert acme.provides == ["logs:acme"]
     assert not acme.internal and not acme.error
@@ -68,14 +70,14 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
 def test_without_entry_points_only_internal_and_extra_plugins_exist() -> None:
     host = load()
     assert list(host.infos) == ["builtin", "builtin_sources"]
-    assert host.registry.types("state") == []
+    assert host.registry.types("state") == ["dir"]
 
 
 def test_a_register_hook_may_omit_the_registry_argument() -> None:
     calls: list[str] = []
     mod = plugin_module("quiet", sparkwing_register_backends=lambda: calls.append("called"))
     host = load(mod)
-    assert host.registry.types("logs") == ["filesystem"]
+    assert host.registry.types("logs") == ["dir", "filesystem"]
     assert calls == ["called"]
 
 
@@ -123,7 +125,7 @@ def test_a_hook_with_arguments_the_spec_lacks_is_skipped_with_a_warning() -> Non
     assert host.warning_lines() == [
         f'warning: plugin "badsig" (badsig) failed to load and was skipped: {info.error}'
     ]
-    assert host.registry.types("logs") == ["filesystem"]
+    assert host.registry.types("logs") == ["dir", "filesystem"]
 
 
 def test_a_misspelled_hook_is_reported_not_silently_ignored() -> None:
@@ -179,7 +181,7 @@ def test_disabled_extra_plugin_is_blocked_and_never_called(
     info = host.infos["acme_off"]
     assert info.blocked and not info.error and info.hooks == []
     assert host.pm.is_blocked("acme_off")
-    assert host.registry.types("logs") == ["filesystem"]
+    assert host.registry.types("logs") == ["dir", "filesystem"]
     assert host.warning_lines() == []
 
 
@@ -187,7 +189,7 @@ def test_internal_plugins_cannot_be_disabled(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SPARKWING_DISABLE_PLUGINS", "builtin")
     host = load()
     assert not host.infos["builtin"].blocked
-    assert host.registry.types("cache") == ["filesystem"]
+    assert host.registry.types("cache") == ["dir", "filesystem"]
 
 
 # -- notification hooks ------------------------------------------------------------
@@ -303,7 +305,7 @@ def test_broken_entry_point_is_recorded_and_warned_about_once(site: Any) -> None
         'warning: plugin "kaputt" (sparkwing-kaputt 0.9.1) failed to load and was skipped: '
         "ModuleNotFoundError: No module named 'sw_test_module_that_does_not_exist'"
     ]
-    assert host.registry.types("state") == ["sqlite"]  # everything else still works
+    assert host.registry.types("state") == ["dir", "sqlite"]  # everything else still works
 
 
 def test_plugin_calling_sys_exit_at_import_does_not_exit(site: Any) -> None:
@@ -350,7 +352,7 @@ def test_disabling_the_sqlite_plugin_removes_its_state_type(
     with pytest.raises(PluginError) as info:
         host.registry.get("state", "sqlite")
     assert str(info.value) == (
-        'no plugin provides state type "sqlite"; installed: none; install sparkwing-sqlite'
+        'no plugin provides state type "sqlite"; installed: dir; install sparkwing-sqlite'
     )
 
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "cache": "sparkwing_cli.commands.cache:cache_group",
     "debug": "sparkwing_cli.commands.debug:debug_group",
     "triggers": "sparkwing_cli.commands.triggers:triggers_group",
+    "outbox": "sparkwing_cli.commands.outbox:outbox_group",
 }
 
 

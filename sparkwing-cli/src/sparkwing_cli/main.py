@@ -26,6 +26,10 @@ def _run_fast(argv: list[str]) -> None:
     from .runner import run_main
 
     code = run_main(argv)
+    # os._exit skips atexit: give writes waiting for an object store their last chance here.
+    outbox_link = sys.modules.get("sparkwing.storage.blobs.link")
+    if outbox_link is not None:
+        outbox_link.drain_at_exit()
     sys.stdout.flush()
     sys.stderr.flush()
     # Threads still running a timed-out pure-Python body must not hold the process open.

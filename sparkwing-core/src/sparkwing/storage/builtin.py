@@ -2,6 +2,8 @@
 
 * ``logs: {type: filesystem, path: DIR}``: one JSON-lines file per node.
 * ``cache: {type: filesystem, path: DIR}``: content-addressed blobs and named keys.
+* ``state|logs|cache: {type: dir, path: DIR, prefix: P}``: a directory used as an
+  object store (:mod:`sparkwing.storage.blobs`), which several homes can share.
 
 Store modules are imported only when a store is built.
 """
@@ -53,3 +55,6 @@ def sparkwing_register_backends(registry: Registry) -> None:
         description="content-addressed blobs and named keys under path "
         "(default $SPARKWING_HOME/artifacts)",
     )
+    from .blobs.register import register_dir
+
+    register_dir(registry)

@@ -17,6 +17,35 @@ the stores built on this contract probe once and fall back (see
 thread-safe. Transient failures are retried by the backend's SDK; what is
 still failing surfaces as :class:`BlobUnavailable` (the outbox catches
 that), other errors as :class:`~sparkwing.errors.StoreError` with one line.
+
+Semantics every backend shares (checked by the conformance suite
+:mod:`sparkwing.testing.suites.blobs`, which each plugin runs):
+
+* ``put(if_match=etag)`` on a missing object raises :class:`PreconditionFailed`
+  (S3 answers 404 ``NoSuchKey`` there: map it);
+* ``delete`` of a missing object returns ``False``, with or without
+  ``if_match``; ``delete(if_match=stale)`` of an existing object raises
+  :class:`PreconditionFailed` and keeps it;
+* every successful write yields a new etag, also when the bytes are equal;
+* ``list_page`` matches a plain string prefix (``a/b`` lists ``a/b/c`` and
+  ``a/bc``) in key order (code point order = UTF-8 byte order); pages never
+  repeat or skip a key; ``next_token`` is ``""`` exactly on the last page;
+* ``get_range`` from at or past the end returns ``b""``; an *end* past the
+  end is cut there;
+* ``check`` raises :class:`~sparkwing.errors.ConfigError` for what the user
+  must fix (missing bucket, refused credentials, bad endpoint settings) and
+  :class:`BlobUnavailable` when the service cannot be reached at all (the
+  stores then buffer writes in the outbox instead of failing the profile).
+
+Optional attribute: ``parallel_reads`` (an int, default 16) is how many
+objects the stores read at once on threads; a local backend sets 1 (the
+``dir`` store does), a remote one may raise it.
+
+Built on this contract (:mod:`sparkwing.storage.blobs`): the ``dir``
+backend (:mod:`~sparkwing.storage.blobs.dirstore`), the state, log and
+artifact stores, the conditional-write probe and the outbox. A plugin
+registers all three surfaces at once with
+:func:`sparkwing.storage.blobs.register.add_blob_backend`.
 """
 
 from __future__ import annotations
