@@ -91,6 +91,11 @@ class GcsBlobStore:
                 "GOOGLE_APPLICATION_CREDENTIALS to a key file, run `gcloud auth "
                 "application-default login`, or run where workload identity applies"
             ) from None
+        # google-cloud-storage 3.x fetches each bucket's metadata in a background
+        # thread, only to label tracing spans: an extra request (needing
+        # storage.buckets.get) that sparkwing has no use for.
+        if getattr(self._client, "_bucket_metadata_cache", None) is not None:
+            self._client._bucket_metadata_cache = None
         # Up to 32 concurrent requests share connections (requests' default pool is 10).
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
         self._client._http.mount("https://", adapter)
