@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything sparkwing's development needs on a fresh Debian 12 machine:
-# uv, every workspace distribution (editable) with the dev tools, and the
-# Debian packages the test suite drives (Chromium for the browser tests).
+# uv, every workspace distribution (editable) with the dev tools, the
+# Debian packages the test suite drives (Chromium for the browser tests,
+# Node.js for Azurite), and the object-store emulators the plugin tests
+# start: moto and fake-gcs-server come with the dev group, Azurite (pinned
+# in tools/azurite) with npm ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +27,7 @@ fi
 # Debian packages, only when missing (apt needs root).
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     apt-get update -q >/dev/null
@@ -34,4 +38,13 @@ if ((${#need[@]})); then
 fi
 
 uv sync --all-packages --frozen --python "$PY"
+
+# Azurite for sparkwing-azure's tests: reinstalled only when the lock file changed.
+azurite=tools/azurite
+if [[ ! -x $azurite/node_modules/.bin/azurite-blob ]] \
+    || ! cmp -s $azurite/package-lock.json $azurite/node_modules/.sparkwing-lock.json; then
+  command -v npm >/dev/null 2>&1 || { echo "install.sh: npm is needed for Azurite" >&2; exit 1; }
+  npm ci --prefix $azurite --no-audit --no-fund --loglevel=error >/dev/null
+  cp $azurite/package-lock.json $azurite/node_modules/.sparkwing-lock.json
+fi
 echo "install.sh: done. Run the tests with: uv run pytest"
