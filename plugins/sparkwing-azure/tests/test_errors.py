@@ -71,7 +71,7 @@ def test_missing_container_is_found_by_check(azurite: Azurite) -> None:
             store.check()
         text = _one_line(err.value)
         assert text.startswith(
-            'profile "team": azure container "no-such-container" does not exist at '
+            'azure container "no-such-container" does not exist at '
             f"{azurite.endpoint}/devstoreaccount1")
         assert "fix the container key" in text
         with pytest.raises(StoreError) as err2:
@@ -91,7 +91,7 @@ def test_refused_credentials_are_found_by_check(azurite: Azurite, container: str
             store.check()
         text = _one_line(err.value)
         assert text.startswith(
-            f'profile "team": azure container "{container}": Azure refused the credentials')
+            f'azure container "{container}": Azure refused the credentials')
         with pytest.raises(StoreError) as err2:
             store.put("k", b"x")
         assert "refused the credentials" in _one_line(err2.value)

@@ -51,7 +51,7 @@ def test_missing_bucket_is_found_by_check(fake_gcs: FakeGcs) -> None:
         with pytest.raises(ConfigError) as err:
             store.check()
         text = _one_line(err.value)
-        assert text.startswith('profile "team": gcs bucket "no-such-bucket" does not exist')
+        assert text.startswith('gcs bucket "no-such-bucket" does not exist')
         assert "fix the bucket key" in text
         with pytest.raises(StoreError) as err2:
             store.put("k", b"x")
@@ -120,7 +120,7 @@ def test_refused_credentials(
         with pytest.raises(ConfigError) as err:
             store.check()
         text = _one_line(err.value)
-        assert text.startswith('profile "team": gcs bucket "team-ci": GCS refused the credentials')
+        assert text.startswith('gcs bucket "team-ci": GCS refused the credentials')
         with pytest.raises(StoreError) as err2:
             store.put("k", b"x")
         assert "refused the credentials" in _one_line(err2.value)

@@ -58,7 +58,7 @@ def test_missing_bucket_is_found_by_check(moto_s3: MotoS3) -> None:
         with pytest.raises(ConfigError) as err:
             store.check()
         text = _one_line(err.value)
-        assert text.startswith('profile "team": s3 bucket "no-such-bucket" does not exist')
+        assert text.startswith('s3 bucket "no-such-bucket" does not exist')
         assert "fix the bucket key" in text
         # Used anyway mid-run: a one-line StoreError, not a traceback.
         with pytest.raises(StoreError) as err2:
@@ -94,7 +94,7 @@ def test_refused_credentials_are_found_by_check(
         with pytest.raises(ConfigError) as err:
             store.check()
         text = _one_line(err.value)
-        assert text.startswith(f'profile "team": s3 bucket "{bucket}": S3 refused the credentials')
+        assert text.startswith(f's3 bucket "{bucket}": S3 refused the credentials')
         with pytest.raises(StoreError) as err2:
             store.get("k")
         assert "refused the credentials" in _one_line(err2.value)

@@ -56,9 +56,14 @@ class AzureSettings:
     profile: str = ""
 
     @property
+    def subject(self) -> str:
+        """What the block names, for messages that sparkwing prefixes with the profile."""
+        return f'azure container "{self.container}"'
+
+    @property
     def where(self) -> str:
         """Prefix of every message about this block."""
-        return f'profile "{self.profile}": azure container "{self.container}"'
+        return f'profile "{self.profile}": {self.subject}'
 
     @property
     def endpoint(self) -> str:

@@ -112,9 +112,10 @@ class AzureBlobStore:
     def _describe(self, key: str) -> str:
         return f"{self.settings.container}/{self._prefix}{key}"
 
-    def _fail(self, exc: BaseException, action: str, key: str = "") -> NoReturn:
+    def _fail(self, exc: BaseException, action: str, key: str = "",
+              where: str = "") -> NoReturn:
         """Raise the contract's error for an Azure SDK failure of *action* on *key*."""
-        where = self.settings.where
+        where = where or self.settings.where
         target = self._describe(key) if key else self.settings.container
         if isinstance(exc, ax.ResourceModifiedError | ax.ResourceExistsError):
             raise PreconditionFailed(f"{action} {target}: precondition failed") from None
@@ -279,8 +280,13 @@ class AzureBlobStore:
         )
 
     def check(self) -> None:
-        """List one blob: the container exists and the credentials may read it."""
-        where = self.settings.where
+        """List one blob: the container exists and the credentials may read it.
+
+        Messages start with the bucket (``add_blob_backend`` puts the profile
+        and surface in front); an endpoint that cannot be reached raises
+        :class:`BlobUnavailable`, whose writes then wait in the outbox.
+        """
+        where = self.settings.subject
         try:
             pages = self._container.list_blobs(
                 name_starts_with=self._prefix, results_per_page=1).by_page()
@@ -302,9 +308,9 @@ class AzureBlobStore:
                     f"{where}: Azure refused the credentials ({_error_code(exc) or 403}); "
                     "check url_source or the account's role assignments"
                 ) from None
-            self._fail(exc, "check", "")
+            self._fail(exc, "check", "", where)
         except ax.AzureError as exc:
-            self._fail(exc, "check", "")
+            self._fail(exc, "check", "", where)
 
     def close(self) -> None:
         """Close the clients' connections."""

@@ -43,9 +43,14 @@ class GcsSettings:
     profile: str = ""
 
     @property
+    def subject(self) -> str:
+        """What the block names, for messages that sparkwing prefixes with the profile."""
+        return f'gcs bucket "{self.bucket}"'
+
+    @property
     def where(self) -> str:
         """Prefix of every message about this block."""
-        return f'profile "{self.profile}": gcs bucket "{self.bucket}"'
+        return f'profile "{self.profile}": {self.subject}'
 
 
 def normalise_prefix(raw: object, where: str) -> str:

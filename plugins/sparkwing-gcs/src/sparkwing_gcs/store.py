@@ -109,9 +109,10 @@ class GcsBlobStore:
     def _describe(self, key: str) -> str:
         return f"gs://{self.settings.bucket}/{self._prefix}{key}"
 
-    def _fail(self, exc: BaseException, action: str, key: str = "") -> NoReturn:
+    def _fail(self, exc: BaseException, action: str, key: str = "",
+              where: str = "") -> NoReturn:
         """Raise the contract's error for a google-cloud-storage failure of *action* on *key*."""
-        where = self.settings.where
+        where = where or self.settings.where
         target = self._describe(key) if key else f"gs://{self.settings.bucket}"
         if isinstance(exc, gx.GoogleAPICallError):
             status = int(exc.code or 0)
@@ -298,8 +299,13 @@ class GcsBlobStore:
         return BlobPage([self._info(b.name[cut:], b) for b in blobs], token)
 
     def check(self) -> None:
-        """List one object: the bucket exists and the credentials may list it."""
-        where = self.settings.where
+        """List one object: the bucket exists and the credentials may list it.
+
+        Messages start with the bucket (``add_blob_backend`` puts the profile
+        and surface in front); an endpoint that cannot be reached raises
+        :class:`BlobUnavailable`, whose writes then wait in the outbox.
+        """
+        where = self.settings.subject
         try:
             iterator = self._client.list_blobs(
                 self._bucket, prefix=self._prefix, max_results=1, retry=None,
@@ -317,7 +323,7 @@ class GcsBlobStore:
                 "roles/storage.objectAdmin on the bucket or fix GOOGLE_APPLICATION_CREDENTIALS"
             ) from None
         except Exception as exc:
-            self._fail(exc, "check", "")
+            self._fail(exc, "check", "", where)
 
     def close(self) -> None:
         """Close the client's HTTP session."""

@@ -42,9 +42,14 @@ class S3Settings:
     profile: str = ""
 
     @property
+    def subject(self) -> str:
+        """What the block names, for messages that sparkwing prefixes with the profile."""
+        return f's3 bucket "{self.bucket}"'
+
+    @property
     def where(self) -> str:
         """Prefix of every message about this block."""
-        return f'profile "{self.profile}": s3 bucket "{self.bucket}"'
+        return f'profile "{self.profile}": {self.subject}'
 
 
 def normalise_prefix(raw: object, where: str) -> str:

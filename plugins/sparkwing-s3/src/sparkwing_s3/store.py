@@ -119,9 +119,10 @@ class S3BlobStore:
     def _describe(self, key: str) -> str:
         return f"s3://{self._bucket}/{self._prefix}{key}"
 
-    def _fail(self, exc: Exception, action: str, key: str = "") -> NoReturn:
+    def _fail(self, exc: BaseException, action: str, key: str = "",
+              where: str = "") -> NoReturn:
         """Raise the contract's error for a boto3 failure of *action* on *key*."""
-        where = self.settings.where
+        where = where or self.settings.where
         target = self._describe(key) if key else f"s3://{self._bucket}"
         if isinstance(exc, bx.ClientError):
             code, status = _code(exc), _status(exc)
@@ -302,8 +303,13 @@ class S3BlobStore:
         return BlobPage(items, token)
 
     def check(self) -> None:
-        """HEAD the bucket: it exists and the credentials are accepted."""
-        where = self.settings.where
+        """HEAD the bucket: it exists and the credentials are accepted.
+
+        Messages start with the bucket (``add_blob_backend`` puts the profile
+        and surface in front); an endpoint that cannot be reached raises
+        :class:`BlobUnavailable`, whose writes then wait in the outbox.
+        """
+        where = self.settings.subject
         try:
             self._client.head_bucket(Bucket=self._bucket)
         except bx.ClientError as exc:
@@ -324,9 +330,9 @@ class S3BlobStore:
                 raise ConfigError(
                     f"{where} is in another region; set the region key to the bucket's region"
                 ) from None
-            self._fail(exc, "check", "")
+            self._fail(exc, "check", "", where)
         except bx.BotoCoreError as exc:
-            self._fail(exc, "check", "")
+            self._fail(exc, "check", "", where)
 
     def close(self) -> None:
         """Close the client's connection pool."""
