@@ -86,9 +86,10 @@ print(json.dumps({"kind": kind, "entry_points": found}))
 '''
 
 
-def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+def _run(cmd: list[str], cwd: Path | None = None,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False,
-                          **kw)  # type: ignore[call-overload]
+                          cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
