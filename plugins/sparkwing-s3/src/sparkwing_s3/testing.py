@@ -1,0 +1,116 @@
+"""A local S3 server for tests and benchmarks: moto's threaded server on loopback.
+
+Needs the ``test`` extra (``pip install 'sparkwing-s3[test]'``)::
+
+    with MotoS3() as s3:
+        s3.create_bucket("team-ci")
+        profile_block = {"type": "s3", "bucket": "team-ci", "endpoint_url": s3.endpoint_url}
+
+moto accepts any credentials; :data:`CREDENTIALS` are the ones the tests put
+in the environment. The server runs in threads of the calling process.
+
+moto checks ``If-Match`` / ``If-None-Match`` and then stores the object
+without holding a lock, so two conditional writes racing each other can
+both succeed (seen: a compare-and-swap counter losing updates). S3 itself
+decides such races atomically; to behave like it, this server lets one
+writing request (PUT, POST, DELETE) run at a time. Reads stay concurrent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+#: Environment for boto3 talking to the local server (moto accepts any keys).
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "sparkwing-test",
+    "AWS_SECRET_ACCESS_KEY": "sparkwing-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+_WRITES = frozenset({"PUT", "POST", "DELETE", "PATCH"})
+
+
+class _OneWriterAtATime:
+    """WSGI middleware: writing requests take a lock, so moto's check-then-store is atomic."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("REQUEST_METHOD") not in _WRITES:
+            return self.app(environ, start_response)
+        with self.lock:
+            # Drain the response inside the lock: the write happens while it is built.
+            return list(self.app(environ, start_response))
+
+
+class MotoS3:
+    """moto's S3 server on ``127.0.0.1`` (a free port); a context manager."""
+
+    def __init__(self) -> None:
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.endpoint_url = ""
+
+    def start(self) -> MotoS3:
+        """Start the server; raise when it does not come up."""
+        # werkzeug logs every request at INFO; the tests' output stays readable without it.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = _OneWriterAtATime(DomainDispatcherApplication(create_backend_app))
+        server = make_server("127.0.0.1", 0, app, threaded=True,
+                             request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=server.serve_forever, name="moto-s3",
+                                        daemon=True)
+        self._thread.start()
+        self._server = server
+        self.endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
+        return self
+
+    def client(self) -> Any:
+        """A boto3 client for the server (for setting up buckets)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint_url, region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+    def create_bucket(self, name: str) -> str:
+        """Create bucket *name* and return it."""
+        client = self.client()
+        try:
+            client.create_bucket(Bucket=name)
+        finally:
+            client.close()
+        return name
+
+    def stop(self) -> None:
+        """Stop the server (idempotent)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> MotoS3:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
