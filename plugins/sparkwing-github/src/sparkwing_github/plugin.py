@@ -1,0 +1,42 @@
+"""Entry point of sparkwing-github: registers the ``github`` trigger source."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sparkwing.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from sparkwing.plugins.context import ServerContext
+    from sparkwing.plugins.registry import Registry
+    from sparkwing.triggers.contracts import TriggerContext
+
+#: The plugin contract version this plugin was written against.
+SPARKWING_CONTRACT = 1
+
+
+class GithubSource:
+    """The ``github`` trigger source: adds the webhook routes to a server."""
+
+    name = "github"
+
+    def add_routes(self, app: web.Application, context: ServerContext) -> None:
+        """Add ``POST /webhooks/github`` and ``POST /webhooks/github/{pipeline}``."""
+        from .webhook import WebhookReceiver
+
+        WebhookReceiver(context, None).add_to(app)
+
+
+def make_source(config: Mapping[str, Any], context: TriggerContext) -> GithubSource:
+    """Build the source (it keeps no state: settings are read per delivery)."""
+    return GithubSource()
+
+
+@hookimpl
+def sparkwing_register_triggers(registry: Registry) -> None:
+    """Register the ``github`` trigger source."""
+    registry.add_trigger_source(
+        "github", make_source,
+        description="GitHub webhooks: POST /webhooks/github[/{pipeline}]")
