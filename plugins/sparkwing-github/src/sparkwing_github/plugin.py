@@ -40,3 +40,27 @@ def sparkwing_register_triggers(registry: Registry) -> None:
     registry.add_trigger_source(
         "github", make_source,
         description="GitHub webhooks: POST /webhooks/github[/{pipeline}]")
+
+
+@hookimpl
+def sparkwing_run_started(run: Any) -> None:
+    """Post a ``pending`` commit status (runs with a known GitHub repository and sha)."""
+    from .observer import run_started
+
+    run_started(run)
+
+
+@hookimpl
+def sparkwing_node_finished(run: Any, node: Any) -> None:
+    """Note failed jobs for the final status."""
+    from .observer import node_finished
+
+    node_finished(run, node)
+
+
+@hookimpl
+def sparkwing_run_finished(run: Any) -> None:
+    """Post the final commit status."""
+    from .observer import run_finished
+
+    run_finished(run)
