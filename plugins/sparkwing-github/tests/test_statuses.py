@@ -165,7 +165,7 @@ async def test_a_refusing_or_absent_github_never_fails_the_run(
 ])
 async def test_final_states(status: str, error: str, expected: tuple[str, str]) -> None:
     from sparkwing.storage.records import Run
-    from sparkwing_github.observer import final_state
+    from sparkwing_github.observer import failures_of, final_state
 
     run = Run(id="r1", pipeline="ci", status=status, error=error)
-    assert final_state(run, []) == expected
+    assert final_state(run, [f.job for f in failures_of(run, [])]) == expected

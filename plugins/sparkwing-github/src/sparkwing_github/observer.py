@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .actions import Failure
+from .actions import report as actions_report
 from .statuses import DASHBOARD_URL_ENV, StatusClient, api_token, api_url
 
-#: Failed job names seen per run id (filled by node hooks, read when the run ends).
-_FAILED: dict[str, list[str]] = {}
+#: Failed jobs seen per run id (filled by node hooks, read when the run ends).
+_FAILED: dict[str, list[Failure]] = {}
 
 
 def repository_of(run: Any) -> str:
@@ -35,6 +37,18 @@ def run_link(run: Any) -> str:
     return f"{base}/#/runs/{run.id}" if base else ""
 
 
+def failures_of(run: Any, seen: list[Failure]) -> list[Failure]:
+    """The run's failed jobs: from the node hooks, else from the run's ``jobs failed:`` error."""
+    if seen:
+        return seen
+    error = str(getattr(run, "error", "") or "")
+    if run.status != "failed" or not error.startswith("jobs failed: "):
+        return []
+    names = [n.strip() for n in error.removeprefix("jobs failed: ").split(",") if n.strip()]
+    return [Failure(n, f"job {n} failed (sparkwing runs logs --run {run.id} --node {n})")
+            for n in names]
+
+
 def final_state(run: Any, failed: list[str]) -> tuple[str, str]:
     """The status state and description for a finished *run*."""
     if run.status == "success":
@@ -42,9 +56,6 @@ def final_state(run: Any, failed: list[str]) -> tuple[str, str]:
     if run.status == "cancelled":
         reason = str(getattr(run, "error", "") or "")
         return "error", "sparkwing run was cancelled" + (f": {reason}" if reason else "")
-    error = str(getattr(run, "error", "") or "")
-    if not failed and error.startswith("jobs failed: "):
-        failed = [name.strip() for name in error.removeprefix("jobs failed: ").split(",")]
     if failed:
         shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
         return "failure", f"failed: {shown}"
@@ -76,11 +87,19 @@ def run_started(run: Any) -> None:
 def node_finished(run: Any, node: Any) -> None:
     """Remember a failed job for the final description (else read from the run's error)."""
     if getattr(node, "outcome", "") == "failed":
-        _FAILED.setdefault(run.id, []).append(str(node.node_id))
+        message = (str(getattr(node, "error", "") or "").strip().splitlines() or
+                   [f"job {node.node_id} failed"])[0]
+        _FAILED.setdefault(run.id, []).append(Failure(str(node.node_id), message))
 
 
 def run_finished(run: Any) -> None:
-    """Post the final state."""
-    failed = _FAILED.pop(run.id, [])
-    state, description = final_state(run, failed)
+    """Post the final state; inside GitHub Actions, annotate failures and write the summary."""
+    failures = failures_of(run, _FAILED.pop(run.id, []))
+    state, description = final_state(run, [f.job for f in failures])
     _post(run, state, description)
+    try:
+        actions_report(run, failures, run_link(run))
+    except OSError as exc:  # an unwritable summary file must not fail the run
+        from sparkwing.proglog import get_logger
+
+        get_logger("sparkwing.github").warning(f"writing the step summary failed: {exc}")
