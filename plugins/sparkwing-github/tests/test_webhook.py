@@ -231,3 +231,47 @@ async def test_a_read_only_dashboard_refuses_deliveries(
     resp = await post(client, "/webhooks/github/build", "push.with-new-branch", "d-14")
     assert resp.status == 405
     assert project.triggers() == []
+
+
+WITH_INPUT = """
+    from dataclasses import dataclass
+    import sparkwing as sw
+
+    @dataclass
+    class Inputs:
+        who: str = "world"
+        times: int = 1
+
+    def plan(plan, inputs: Inputs, run):
+        plan.job("greet", sw.sh(f"echo hello {inputs.who} x{inputs.times}"))
+"""
+
+
+async def test_workflow_dispatch_inputs_become_typed_run_inputs(
+    aiohttp_client: Any, project: Project, stores: Any,
+) -> None:
+    import json
+
+    project.add("deploy", on="workflow_dispatch: {}", source=WITH_INPUT)
+    project.add("other", on="push: {}")
+    client = await client_for(aiohttp_client, project, stores)
+    body = json.dumps({"ref": "refs/heads/main", "inputs": {"who": "octo", "times": "3"},
+                       "repository": {"full_name": "o/r"}, "sender": {"login": "octo"},
+                       "workflow": ".github/workflows/deploy.yml"}).encode()
+    resp = await client.post("/webhooks/github", data=body,
+                             headers=headers("workflow_dispatch", "wd-1", body))
+    assert resp.status == 202
+    assert [t["pipeline"] for t in (await resp.json())["triggers"]] == ["deploy"]
+    (run,) = await eventually(lambda: [r for r in project.runs() if r.terminal], what="the run")
+    assert (run.status, run.trigger_user, run.git_branch) == ("success", "octo", "main")
+    assert run.args == {"who": "octo", "times": 3}
+    bad = json.dumps({"ref": "refs/heads/main", "inputs": {"times": "many"},
+                      "sender": {"login": "octo"}}).encode()
+    resp = await client.post("/webhooks/github/deploy", data=bad,
+                             headers=headers("workflow_dispatch", "wd-2", bad))
+    assert resp.status == 202  # inputs are checked by the worker when it starts the run
+    row = await eventually(
+        lambda: [t for t in project.triggers() if t.idempotency_key == "github:wd-2:deploy"
+                 and t.status == "failed"], what="the refused request")
+    assert "times" in row[0].error and "\n" not in row[0].error
+    assert len(project.runs()) == 1
