@@ -64,3 +64,11 @@ def sparkwing_run_finished(run: Any) -> None:
     from .observer import run_finished
 
     run_finished(run)
+
+
+@hookimpl
+def sparkwing_add_cli_commands(cli: Any) -> None:
+    """Add ``sparkwing github check``."""
+    from .cli import github
+
+    cli.add_command(github)

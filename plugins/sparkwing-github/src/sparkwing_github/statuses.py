@@ -64,9 +64,10 @@ class Response:
     error: str = ""
 
 
-def _send(url: str, token: str, body: dict[str, Any], timeout: float) -> Response:
-    data = json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="POST", headers={
+def _send(url: str, token: str, body: dict[str, Any] | None, timeout: float) -> Response:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method="POST" if body is not None else "GET",
+                                 headers={
         "Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
         "Content-Type": "application/json", "User-Agent": "sparkwing-github",
         "X-GitHub-Api-Version": "2022-11-28"})
@@ -77,6 +78,12 @@ def _send(url: str, token: str, body: dict[str, Any], timeout: float) -> Respons
         return Response(exc.code, dict(exc.headers.items()), f"HTTP {exc.code}")
     except (urllib.error.URLError, OSError) as exc:
         return Response(0, {}, f"{type(exc).__name__}: {exc}")
+
+
+def api_get(path: str, token: str, *, base_url: str = DEFAULT_API_URL,
+            timeout: float = 10.0) -> Response:
+    """One ``GET`` of the API (no retries; for ``sparkwing github check``)."""
+    return _send(f"{base_url}{path}", token, None, timeout)
 
 
 def retry_wait(resp: Response, attempt: int, now: float, backoff_s: float) -> float | None:
