@@ -252,11 +252,11 @@ BAD: list[tuple[str, str, str]] = [
      "git:branch=default"),
     ("on-unknown-trigger", P + "    on:\n      push_tag: {}\n",
      '5: unknown key "push_tag" in on in pipeline "release"; valid keys: post_commit, pre_commit,'
-     " pre_push, pull_request, push, schedule, webhook"),
+     " pre_push, pull_request, push, schedule, webhook, workflow_dispatch"),
     ("on-not-mapping", P + "    on: push\n",
      '4: on in pipeline "release" must be a mapping, got "push"'),
     ("push-unknown-key", P + "    on:\n      push: {branch: [main]}\n",
-     '5: unknown key "branch" in on.push in pipeline "release"; valid keys: branches, paths'),
+     '5: unknown key "branch" in on.push in pipeline "release"; valid keys: branches, paths, tags'),
     ("push-branches-not-list", P + "    on:\n      push: {branches: main}\n",
      '5: on.push.branches in pipeline "release" must be a list of strings, got "main"'),
     ("pr-bad-action", P + "    on:\n      pull_request: {actions: [opened, pushed]}\n",

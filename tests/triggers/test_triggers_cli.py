@@ -20,19 +20,22 @@ def test_list_shows_the_sources_and_recent_requests(project: Project) -> None:
     lines = proc.stdout.splitlines()
     assert lines[0] == "Sources:"
     assert lines[1].split() == ["NAME", "PLUGIN", "WHAT"]
-    names = [line.split()[0] for line in lines[2:6]]
-    assert names == ["git-hook", "manual", "retry", "schedule"]
-    assert all(line.split()[1] == "builtin_sources" for line in lines[2:6])
-    assert lines[6] == "" and lines[7] == "Recent requests:"
-    assert lines[8].split() == ["TRIGGER", "SOURCE", "PIPELINE", "STATUS", "RUN", "CREATED"]
-    rows = [line.split() for line in lines[9:]]
+    names = [line.split()[0] for line in lines[2:7]]
+    # sparkwing-github is a workspace member, so its source is installed too
+    assert names == ["git-hook", "github", "manual", "retry", "schedule"]
+    assert [line.split()[1] for line in lines[2:7]] == ["builtin_sources", "github",
+                                                       *["builtin_sources"] * 3]
+    assert lines[7] == "" and lines[8] == "Recent requests:"
+    assert lines[9].split() == ["TRIGGER", "SOURCE", "PIPELINE", "STATUS", "RUN", "CREATED"]
+    rows = [line.split() for line in lines[10:]]
     runs = project.runs()
     assert [(r[1], r[2], r[3], r[4]) for r in rows] == [
         ("schedule", "nightly", "done", runs[0].id), ("manual", "build", "done", runs[1].id)]
 
     body = project.cli_json("triggers", "list")
-    assert [s["name"] for s in body["sources"]] == ["git-hook", "manual", "retry", "schedule"]
-    assert body["sources"][1] == {"name": "manual", "provider": "builtin_sources",
+    assert [s["name"] for s in body["sources"]] == ["git-hook", "github", "manual", "retry",
+                                                    "schedule"]
+    assert body["sources"][2] == {"name": "manual", "provider": "builtin_sources",
                                   "description": "sparkwing run on a command line"}
     listed = body["triggers"]
     assert [(t["source"], t["pipeline"], t["run_id"]) for t in listed] == [

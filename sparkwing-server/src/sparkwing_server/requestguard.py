@@ -16,6 +16,13 @@ checks each request against a :class:`RequestPolicy`:
 * A write with a body must declare ``Content-Type: application/json``
   (415 otherwise): HTML forms cannot send that type without a CORS
   preflight, which the server never grants.
+
+A route that authenticates its requests itself (a webhook checking an
+HMAC signature) marks its handler with :data:`SELF_AUTH_ATTR` set to the
+largest body it accepts, in bytes (:func:`self_auth_limit` reads it). Its
+writes skip the ``Origin``/token and content-type checks, but keep the
+``Host`` check, and a body without a ``Content-Length`` (411) or larger
+than the limit (413) is refused before it is read.
 """
 
 from __future__ import annotations
@@ -34,6 +41,26 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 #: Environment variable with extra allowed host names (comma-separated).
 ALLOWED_HOSTS_ENV = "SPARKWING_ALLOWED_HOSTS"
+#: Attribute marking a route handler that authenticates requests itself (value: body limit).
+SELF_AUTH_ATTR = "sparkwing_self_authenticating"
+
+
+def self_auth_limit(handler: object) -> int | None:
+    """The body limit of a handler marked with :data:`SELF_AUTH_ATTR`, or ``None`` if unmarked."""
+    limit = getattr(handler, SELF_AUTH_ATTR, None)
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        return limit
+    return None
+
+
+def check_self_auth_body(content_length: int | None, has_body: bool,
+                         limit: int) -> Refusal | None:
+    """Refuse a self-authenticating route's body without a length or over its *limit*."""
+    if has_body and content_length is None:
+        return Refusal(411, "a Content-Length header is required")
+    if (content_length or 0) > limit:
+        return Refusal(413, f"body is larger than {limit} bytes")
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 ``schedule`` is evaluated by ``sparkwing triggers tick`` and by the
 dashboard while it runs (:mod:`sparkwing.triggers.schedule`); the git hook
 triggers are used by ``sparkwing pipeline hooks install``; ``push``,
-``pull_request`` and ``webhook`` are recorded for trigger plugins. Cron
+``pull_request``, ``workflow_dispatch`` and ``webhook`` are evaluated by
+trigger plugins (sparkwing-github for the GitHub events). Cron
 expressions are checked with croniter, imported only when a command
 evaluates them (never on ``sparkwing run``'s start-up path).
 """
@@ -26,6 +27,7 @@ TRIGGERS = (
     "push",
     "schedule",
     "webhook",
+    "workflow_dispatch",
 )
 
 #: ``pull_request.actions`` values (GitHub's pull request activity types).
@@ -170,7 +172,7 @@ def parse_triggers(
 ) -> dict[str, Any]:
     """Validate an ``on:`` block; *where* reads like ``in pipeline "release"``.
 
-    Returns plain values: ``{"push": {"branches": [...], "paths": [...]},
+    Returns plain values: ``{"push": {"branches": [...], "tags": [...], "paths": [...]},
     "schedule": [{"cron": "0 3 * * *"}], "webhook": {"path": "/x"}, "pre_commit": {}, ...}``.
     *check_cron* is passed to :func:`parse_schedule`.
     """
@@ -180,7 +182,7 @@ def parse_triggers(
     for name, (_key, value) in keys.items():
         label = f"on.{name} {where}"
         if name == "push":
-            out[name] = _lists(file, value, label, where, ("branches", "paths"))
+            out[name] = _lists(file, value, label, where, ("branches", "paths", "tags"))
         elif name == "pull_request":
             pr = _lists(file, value, label, where, ("actions", "branches"))
             bad = [a for a in pr.get("actions", []) if a not in PR_ACTIONS]

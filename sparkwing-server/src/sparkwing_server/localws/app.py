@@ -13,7 +13,7 @@ from aiohttp import web
 from sparkwing.errors import NotFoundError, SparkwingError
 
 from .. import __version__
-from ..requestguard import RequestPolicy
+from ..requestguard import RequestPolicy, check_self_auth_body, self_auth_limit
 from . import actions_api, logs_api, runs_api, streams
 from .context import CONTEXT_KEY, ServerContext, ServerOptions, context_of
 from .errors import json_response
@@ -149,11 +149,17 @@ async def _request_guard(request: web.Request, handler: Handler) -> web.StreamRe
     policy = request.app[POLICY_KEY]
     refusal = policy.check_host(request.host)
     if refusal is None and request.method not in _SAFE_METHODS:
-        if context_of(request).read_only and request.path.startswith("/api/"):
+        if context_of(request).read_only and (
+                request.path.startswith("/api/")
+                or self_auth_limit(request.match_info.route.handler) is not None):
             response = json_response({"error": READ_ONLY_MESSAGE}, status=405)
             response.headers["Allow"] = "GET, HEAD, OPTIONS"
             return response
-        refusal = policy.check_write(request.headers, request.host, request.body_exists)
+        limit = self_auth_limit(request.match_info.route.handler)
+        if limit is not None:  # the route checks its own signature; size is checked here
+            refusal = check_self_auth_body(request.content_length, request.body_exists, limit)
+        else:
+            refusal = policy.check_write(request.headers, request.host, request.body_exists)
     if refusal is not None:
         return json_response({"error": refusal.message}, status=refusal.status)
     return await handler(request)
