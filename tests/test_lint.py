@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ["sparkwing-core/src", "sparkwing-cli/src", "sparkwing-server/src",
-           "plugins/sparkwing-sqlite/src"]
+           "plugins/sparkwing-sqlite/src", "plugins/sparkwing-k8s/src"]
 
 
 def test_ruff() -> None:
