@@ -61,12 +61,15 @@ class Call:
     name: str
     path: str
     user_agent: str
+    #: ``token`` when the request carried the bearer token, else ``system:anonymous``.
+    user: str = "system:anonymous"
 
     def to_dict(self) -> dict[str, str]:
         """JSON form."""
         return {"verb": self.verb, "group": self.group, "resource": self.resource,
                 "subresource": self.subresource, "namespace": self.namespace,
-                "name": self.name, "path": self.path, "user_agent": self.user_agent}
+                "name": self.name, "path": self.path, "user_agent": self.user_agent,
+                "user": self.user}
 
 
 class FakeCluster:

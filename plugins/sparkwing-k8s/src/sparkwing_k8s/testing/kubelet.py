@@ -484,10 +484,12 @@ class Kubelet:
     async def _watch_memory(self) -> None:
         page = os.sysconf("SC_PAGE_SIZE")
         while True:
-            limited = {c.proc.pid: c for c in self.containers.values()
-                       if c.memory_limit and c.proc is not None and c.proc.returncode is None}
-            if not limited:
+            pending = [c for c in self.containers.values()
+                       if c.memory_limit and c.task is not None and not c.task.done()]
+            if not pending:
                 return
+            limited = {c.proc.pid: c for c in pending
+                       if c.proc is not None and c.proc.returncode is None}
             usage = await asyncio.to_thread(_rss_by_session, set(limited), page)
             for sid, rss in usage.items():
                 c = limited[sid]

@@ -102,7 +102,10 @@ async def _middleware(request: web.Request, handler: Callable[[web.Request], Any
         return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                       "message": "Unauthorized", "reason": "Unauthorized", "code": 401}, 401)
     if not request.path.startswith("/fake/"):
-        request.app[CLUSTER_KEY].calls.append(_classify(request))
+        call = _classify(request)
+        if scheme:
+            call.user = "token"
+        request.app[CLUSTER_KEY].calls.append(call)
     try:
         return await handler(request)
     except ApiError as err:
