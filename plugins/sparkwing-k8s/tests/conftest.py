@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client, config
-
 from sparkwing_k8s.testing import FakeKubernetes
 
 T = TypeVar("T")

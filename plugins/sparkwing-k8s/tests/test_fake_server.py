@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
-
 from sparkwing_k8s.testing import FakeKubernetes
 
 from .conftest import job_condition, job_manifest, only_pod, wait_for
@@ -312,7 +311,6 @@ def test_api_errors_are_status_objects(k8s: client.ApiClient) -> None:
 
 def test_a_wrong_token_is_refused(fake: FakeKubernetes, tmp_path: Path) -> None:
     from kubernetes import config
-
     from sparkwing_k8s.testing import kubeconfig_text
 
     (tmp_path / "bad").write_text(kubeconfig_text(fake.url, "not-the-token"))

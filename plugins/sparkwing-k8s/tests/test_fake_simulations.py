@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-
 from sparkwing_k8s.testing import ANNOTATION, ANNOTATION_AFTER, FakeKubernetes
 
 from .conftest import job_condition, job_manifest, only_pod, wait_for
@@ -128,7 +127,7 @@ def test_rules_apply_to_matching_pods_a_given_number_of_times(fake: FakeKubernet
                                                               k8s: client.ApiClient) -> None:
     rule = fake.simulate("oom", selector="team=red", count=1, after_s=0.1)
     assert rule["remaining"] == 1
-    batch, core = client.BatchV1Api(k8s), client.CoreV1Api(k8s)
+    batch = client.BatchV1Api(k8s)
     red = {"labels": {"team": "red"}}
     batch.create_namespaced_job("default", job_manifest("red1", ["sleep", "30"],
                                                         template_meta=red))

@@ -111,14 +111,19 @@ class K8sExecutor:
         self.active: dict[str, str] = {}
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], context: ExecutorContext) -> K8sExecutor:
-        """Check the profile block, find the cluster and probe it (one-line ConfigError otherwise)."""
+    def from_config(cls, config: Mapping[str, Any], context: ExecutorContext, *,
+                    results: ResultReader | None = None) -> K8sExecutor:
+        """Check the profile block, find the cluster and probe it (one-line ConfigError otherwise).
+
+        *results* reads attempt results from a given state store instead of
+        the one of each attempt's profile.
+        """
         where = f'profile "{context.profile}": executor'
         values = check_profile_block(config, where)
         target = locate(values)
         timeout = float(values.get("request_timeout_s") or PROBE_TIMEOUT_S)
         configuration, version = connect_blocking(target, timeout)
-        return cls(target, configuration, values, version)
+        return cls(target, configuration, values, version, results=results)
 
     # -- plumbing ----------------------------------------------------------------------------
     async def _apis(self) -> tuple[Any, Any]:

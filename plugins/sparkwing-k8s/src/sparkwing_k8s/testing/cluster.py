@@ -63,13 +63,14 @@ class Call:
     user_agent: str
     #: ``token`` when the request carried the bearer token, else ``system:anonymous``.
     user: str = "system:anonymous"
+    query: str = ""
 
     def to_dict(self) -> dict[str, str]:
         """JSON form."""
         return {"verb": self.verb, "group": self.group, "resource": self.resource,
                 "subresource": self.subresource, "namespace": self.namespace,
                 "name": self.name, "path": self.path, "user_agent": self.user_agent,
-                "user": self.user}
+                "user": self.user, "query": self.query}
 
 
 class FakeCluster:

@@ -74,8 +74,8 @@ def _classify(request: web.Request) -> Call:
     elif parts[:1] == ["apis"] and len(parts) >= 3:
         group, rest = parts[1], parts[3:]
     if not rest:
-        verb = method.lower()
-        return Call(verb, "", "", "", "", "", request.path, ua)
+        return Call(method.lower(), "", "", "", "", "", request.path, ua,
+                    query=request.query_string)
     if rest[0] == "namespaces" and len(rest) >= 3:
         ns, rest = rest[1], rest[2:]
     resource = rest[0]
@@ -91,7 +91,8 @@ def _classify(request: web.Request) -> Call:
         verb = "watch" if watch else ("get" if name else "list")
     elif method == "DELETE":
         verb = "delete" if name else "deletecollection"
-    return Call(verb, group, resource, sub, ns, name, request.path, ua)
+    return Call(verb, group, resource, sub, ns, name, request.path, ua,
+                query=request.query_string)
 
 
 @web.middleware
