@@ -40,7 +40,7 @@ from . import manifests, naming
 from .classify import job_finished, terminal_verdict
 from .connection import PROBE_TIMEOUT_S, ClusterTarget, connect_blocking, locate
 from .logs import LogSink
-from .monitor import AttemptMonitor, Ending, WatchError
+from .monitor import AttemptMonitor, Ending, WatchError, WatchHub
 from .results import ResultReader, StateOpener
 from .settings import JobSettings, check_job_settings, check_profile_block, merge
 
@@ -109,6 +109,7 @@ class K8sExecutor:
         self._api_lock = asyncio.Lock()
         #: Jobs of attempts in flight: name -> namespace.
         self.active: dict[str, str] = {}
+        self._hubs: dict[tuple[str, str], WatchHub] = {}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], context: ExecutorContext, *,
@@ -131,7 +132,10 @@ class K8sExecutor:
             if self._api is None:
                 from kubernetes.aio.client import ApiClient, BatchV1Api, CoreV1Api
 
-                self._api = ApiClient(self.configuration)
+                cfg = self.configuration
+                # one connection per followed log plus the shared watches: never queue them
+                cfg.connection_pool_maxsize = max(int(cfg.connection_pool_maxsize or 0), 1024)
+                self._api = ApiClient(cfg)
                 self._core = CoreV1Api(self._api)
                 self._batch = BatchV1Api(self._api)
         return self._core, self._batch
@@ -180,7 +184,8 @@ class K8sExecutor:
         self.active[m.name] = m.namespace
         deadline = m.job["spec"].get("activeDeadlineSeconds")
         monitor = AttemptMonitor(
-            core=core, batch=batch, namespace=m.namespace, job_name=m.name, sink=sink,
+            core=core, batch=batch, hub=self._hub(core, batch, m.namespace, attempt.run_id),
+            job_name=m.name, sink=sink,
             image_pull_grace_s=settings.image_pull_grace_s,
             config_error_grace_s=settings.config_error_grace_s,
             pending_timeout_s=settings.pending_timeout_s,
@@ -207,6 +212,15 @@ class K8sExecutor:
         await asyncio.shield(self._delete(core, batch, m, job=unfinished))
         reader = await reader_task
         return await self._outcome(attempt, m, ending, sink, reader)
+
+    def _hub(self, core: Any, batch: Any, namespace: str, run_id: str) -> WatchHub:
+        key = (namespace, run_id)
+        hub = self._hubs.get(key)
+        if hub is None:
+            selector = f"{naming.MANAGED_BY}={naming.MANAGER}," \
+                       f"{naming.RUN_LABEL}={naming.label_value(run_id)}"
+            hub = self._hubs[key] = WatchHub(core, batch, namespace, selector)
+        return hub
 
     async def _create(self, core: Any, batch: Any, m: manifests.AttemptManifests,
                       sink: LogSink) -> None:
@@ -306,6 +320,9 @@ class K8sExecutor:
                     await batch.delete_namespaced_job(name, ns, propagation_policy="Foreground",
                                                       _request_timeout=self.request_timeout_s)
             del core
+            for hub in self._hubs.values():
+                await hub.close()
+            self._hubs.clear()
             await self._api.close()
             self._api = None
         self._state.close()

@@ -1,11 +1,12 @@
 """Following one attempt's Job: watches on the Job and its pod, the pod's log, pending guards.
 
-Two watches run while the attempt lives: the Job (field selector on its
-name) and its pods (label selector ``batch.kubernetes.io/job-name``). Each
-resumes from the last resource version it saw when the server closes it,
-and starts over (synthetic ``ADDED`` events of the current state) on ``410
-Gone``. The pod's log is followed from the moment its container runs; lines
-go to the node's log as they arrive.
+Two watches per namespace and run (:class:`WatchHub`: the run's Jobs and
+pods, by their ``sparkwing.dev/run-id`` label) serve every attempt of the
+run; each resumes from the last resource version it saw when the server
+closes it, and starts over (synthetic ``ADDED`` events of the current state)
+on ``410 Gone``. An attempt reads its Job once after a long quiet spell, in
+case a restarted watch missed its deletion. The pod's log is followed from
+the moment its container runs; lines go to the node's log as they arrive.
 
 The attempt is over when the Job reports ``Complete`` or ``Failed``, when
 the Job disappears, or when a pending guard fires: an image that cannot be
@@ -32,6 +33,10 @@ from .naming import JOB_NAME_LABEL
 WATCH_S = 120
 #: How often pending guards are checked while nothing changes.
 TICK_S = 0.5
+#: Longest wait for a finished Job's pod to be reported finished too.
+FINISH_WAIT_S = 10.0
+#: After this long without news of a Job, read it once (a missed delete would hang the attempt).
+RESYNC_S = 30.0
 #: Longest wait for the log stream to drain after the Job finished.
 LOG_DRAIN_S = 15.0
 #: Read size for streamed responses.
@@ -66,6 +71,8 @@ class _State:
     pod_deleted: bool = False
     job_seen: bool = False
     job_deleted: bool = False
+    #: When the Job was first seen finished while its pod's end was not yet known.
+    finished_at: float = 0.0
     created: float = field(default_factory=time.monotonic)
     problem_since: dict[str, float] = field(default_factory=dict)
     waiting_noted: set[str] = field(default_factory=set)
@@ -152,16 +159,94 @@ async def watch(list_fn: ListFn, namespace: str, on_event: Callable[[str, dict[s
             resp.release()
 
 
+class WatchHub:
+    """Shared watches of one run's Jobs and pods in one namespace, dispatched by Job name.
+
+    One executor serves a whole run, so two watches (Jobs and pods labelled
+    with the run's id) serve every attempt instead of two per attempt. The
+    latest state of each object is kept, so an attempt that subscribes after
+    its Job's first events still gets them.
+    """
+
+    def __init__(self, core: Any, batch: Any, namespace: str, selector: str) -> None:
+        self.namespace = namespace
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.subscribers: dict[str, set[AttemptMonitor]] = {}
+        self.tasks = [
+            asyncio.ensure_future(watch(batch.list_namespaced_job_without_preload_content,
+                                        namespace, self._on_job, label_selector=selector)),
+            asyncio.ensure_future(watch(core.list_namespaced_pod_without_preload_content,
+                                        namespace, self._on_pod, label_selector=selector)),
+        ]
+
+    def check(self) -> None:
+        """Raise the error of a watch the server refused (a 403, say)."""
+        for task in self.tasks:
+            if task.done() and not task.cancelled():
+                task.result()
+
+    def subscribe(self, job_name: str, monitor: AttemptMonitor) -> None:
+        """Send *job_name*'s events to *monitor*, starting with what is already known."""
+        self.subscribers.setdefault(job_name, set()).add(monitor)
+        if job_name in self.jobs:
+            monitor.on_job("ADDED", self.jobs[job_name])
+        for pod in list(self.pods.values()):
+            if _job_of(pod) == job_name:
+                monitor.on_pod("ADDED", pod)
+
+    def unsubscribe(self, job_name: str, monitor: AttemptMonitor) -> None:
+        """Stop sending *job_name*'s events to *monitor*; forget the Job once nobody follows it."""
+        subs = self.subscribers.get(job_name)
+        if subs is not None:
+            subs.discard(monitor)
+            if not subs:
+                del self.subscribers[job_name]
+                self.jobs.pop(job_name, None)
+                for name in [n for n, p in self.pods.items() if _job_of(p) == job_name]:
+                    del self.pods[name]
+
+    def _on_job(self, kind: str, obj: dict[str, Any]) -> None:
+        name = str(obj.get("metadata", {}).get("name", ""))
+        if kind == "DELETED":
+            self.jobs.pop(name, None)
+        elif name in self.subscribers or kind == "ADDED":
+            self.jobs[name] = obj
+        for m in list(self.subscribers.get(name, ())):
+            m.on_job(kind, obj)
+
+    def _on_pod(self, kind: str, obj: dict[str, Any]) -> None:
+        name = str(obj.get("metadata", {}).get("name", ""))
+        job = _job_of(obj)
+        if kind == "DELETED":
+            self.pods.pop(name, None)
+        else:
+            self.pods[name] = obj
+        for m in list(self.subscribers.get(job, ())):
+            m.on_pod(kind, obj)
+
+    async def close(self) -> None:
+        """Stop the watches."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _job_of(pod: dict[str, Any]) -> str:
+    return str((pod.get("metadata", {}).get("labels") or {}).get(JOB_NAME_LABEL, ""))
+
+
 class AttemptMonitor:
     """Follows one attempt's Job and pod until the attempt is over."""
 
-    def __init__(self, *, core: Any, batch: Any, namespace: str, job_name: str, sink: LogSink,
+    def __init__(self, *, core: Any, batch: Any, hub: WatchHub, job_name: str, sink: LogSink,
                  image_pull_grace_s: float, config_error_grace_s: float,
                  pending_timeout_s: float, log_timeout_s: float,
                  note: Callable[[str, str], None] | None = None) -> None:
+        self.hub = hub
         self.core = core
         self.batch = batch
-        self.namespace = namespace
+        self.namespace = hub.namespace
         self.job_name = job_name
         self.sink = sink
         self.graces = {"image_pull": image_pull_grace_s, "config_error": config_error_grace_s,
@@ -175,7 +260,8 @@ class AttemptMonitor:
         self._log_pod = ""
 
     # -- events ----------------------------------------------------------------------------
-    def _on_job(self, kind: str, obj: dict[str, Any]) -> None:
+    def on_job(self, kind: str, obj: dict[str, Any]) -> None:
+        """A watch event of the attempt's Job."""
         st = self.state
         if kind == "DELETED":
             st.job_deleted = True
@@ -184,7 +270,8 @@ class AttemptMonitor:
             st.job_seen = True
         st.changed.set()
 
-    def _on_pod(self, kind: str, obj: dict[str, Any]) -> None:
+    def on_pod(self, kind: str, obj: dict[str, Any]) -> None:
+        """A watch event of one of the Job's pods."""
         st = self.state
         if kind == "DELETED":
             current = (st.pod or {}).get("metadata", {}).get("name")
@@ -198,48 +285,85 @@ class AttemptMonitor:
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> Ending:
-        """Watch until the attempt is over; always stops the watches and the log follower."""
+        """Follow the attempt until it is over; always stops the log follower."""
         st = self.state
-        watches = [
-            asyncio.ensure_future(watch(
-                self.batch.list_namespaced_job_without_preload_content, self.namespace,
-                self._on_job, field_selector=f"metadata.name={self.job_name}")),
-            asyncio.ensure_future(watch(
-                self.core.list_namespaced_pod_without_preload_content, self.namespace,
-                self._on_pod, label_selector=f"{JOB_NAME_LABEL}={self.job_name}")),
-        ]
+        self.hub.subscribe(self.job_name, self)
+        quiet_since = time.monotonic()
         try:
             while True:
-                for task in watches:
-                    if task.done():
-                        task.result()  # a refused watch ends the attempt with its error
+                self.hub.check()
                 ending = self._decide()
                 if ending is not None:
                     await self._drain_logs(ending)
                     return ending
+                if st.changed.is_set():
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since >= RESYNC_S:
+                    quiet_since = time.monotonic()
+                    await self._resync()
                 st.changed.clear()
                 with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                     await asyncio.wait_for(st.changed.wait(), TICK_S)
         finally:
-            for task in watches:
-                task.cancel()
-            await asyncio.gather(*watches, return_exceptions=True)
+            self.hub.unsubscribe(self.job_name, self)
             if self._log_task is not None and not self._log_task.done():
                 self._log_task.cancel()
                 await asyncio.gather(self._log_task, return_exceptions=True)
 
+    async def _resync(self) -> None:
+        """After a long quiet spell, check the Job still exists (a watch restart can miss a delete)."""
+        try:
+            resp = await self.batch.read_namespaced_job_without_preload_content(
+                self.job_name, self.namespace, _request_timeout=30.0)
+            try:
+                if resp.status == 404:
+                    self.state.job_deleted = True
+                elif resp.status == 200:
+                    self.state.job = json.loads(await resp.read())
+                    self.state.job_seen = True
+            finally:
+                resp.release()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return
+
+    def _start_log(self) -> None:
+        """Start following the pod's log once its container has run."""
+        pod = self.state.pod
+        if pod is None or not started(pod) or self._log_task is not None or \
+                self.state.pod_deleted:
+            return
+        self._log_pod = pod["metadata"]["name"]
+        self._log_task = asyncio.ensure_future(self._follow(self._log_pod))
+        node = pod.get("spec", {}).get("nodeName", "")
+        self.note("info", f"pod {self._log_pod} running" + (f" on node {node}" if node else ""))
+
+    def _had_pod(self) -> bool:
+        """True when the Job ran a pod (seen, or counted in the Job's status)."""
+        st = self.state
+        status = (st.job or {}).get("status") or {}
+        return st.pod is not None or any(status.get(k) for k in ("active", "succeeded", "failed"))
+
+    def _pod_settled(self) -> bool:
+        """True when the pod's end (or its deletion) is known."""
+        st = self.state
+        phase = (st.pod or {}).get("status", {}).get("phase")
+        return st.pod_deleted or phase in ("Succeeded", "Failed")
+
     def _decide(self) -> Ending | None:
         st = self.state
         pod = st.pod
-        if pod is not None and started(pod) and self._log_task is None:
-            self._log_pod = pod["metadata"]["name"]
-            self._log_task = asyncio.ensure_future(self._follow(self._log_pod))
-            node = pod.get("spec", {}).get("nodeName", "")
-            self.note("info", f"pod {self._log_pod} running" + (f" on node {node}" if node else ""))
-        if st.job_deleted:
-            return Ending(st.job, pod, st.pod_deleted, True)
-        if st.job_seen and job_finished(st.job):
-            return Ending(st.job, pod, st.pod_deleted, False)
+        self._start_log()
+        if st.job_deleted or (st.job_seen and job_finished(st.job)):
+            # The Job can be reported finished just before its pod's last change arrives
+            # (another watch): give that change a moment, so the exit code and log are known.
+            if self._pod_settled() or not self._had_pod():
+                return Ending(st.job, pod, st.pod_deleted, st.job_deleted)
+            st.finished_at = st.finished_at or time.monotonic()
+            if time.monotonic() - st.finished_at >= FINISH_WAIT_S:
+                return Ending(st.job, pod, st.pod_deleted, st.job_deleted)
+            return None
         now = time.monotonic()
         problem = pending_problem(pod) if not started(pod) and not st.pod_deleted else None
         if problem is None:
@@ -287,7 +411,8 @@ class AttemptMonitor:
                     if fresh:
                         seen = index
                         self.sink.lines([b.decode("utf-8", "replace") for b in fresh])
-                if self._pod_done():
+                # The stream ends when the container does; the pod watch says so soon after.
+                if await self._settles(2.0):
                     return
             except asyncio.CancelledError:
                 raise
@@ -295,6 +420,15 @@ class AttemptMonitor:
                 await asyncio.sleep(0.2)
             finally:
                 resp.release()
+
+    async def _settles(self, within_s: float) -> bool:
+        """Wait up to *within_s* for the pod to be reported done; return whether it was."""
+        end = time.monotonic() + within_s
+        while not self._pod_done():
+            if time.monotonic() >= end:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     def _pod_done(self) -> bool:
         st = self.state

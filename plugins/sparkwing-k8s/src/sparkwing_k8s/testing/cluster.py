@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import random
 import time
 from collections.abc import Mapping
@@ -33,7 +32,7 @@ from typing import Any
 from . import objects
 from .kubelet import Kubelet, set_condition
 from .simulate import Simulations
-from .store import HISTORY, Change, ObjectStore, owned_by
+from .store import HISTORY, Change, ObjectStore, clone, owned_by
 from .timefmt import rfc3339
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -64,13 +63,15 @@ class Call:
     #: ``token`` when the request carried the bearer token, else ``system:anonymous``.
     user: str = "system:anonymous"
     query: str = ""
+    #: When the request arrived (seconds since the epoch).
+    ts: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, str]:
         """JSON form."""
         return {"verb": self.verb, "group": self.group, "resource": self.resource,
                 "subresource": self.subresource, "namespace": self.namespace,
                 "name": self.name, "path": self.path, "user_agent": self.user_agent,
-                "user": self.user, "query": self.query}
+                "user": self.user, "query": self.query, "ts": f"{self.ts:.6f}"}
 
 
 class FakeCluster:
@@ -121,7 +122,7 @@ class FakeCluster:
     # -- jobs: API --------------------------------------------------------------------------
     def create_job(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST .../jobs``."""
-        job = copy.deepcopy(dict(body))
+        job = clone(dict(body))
         meta = job.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + _suffix()
@@ -159,7 +160,7 @@ class FakeCluster:
             return 200, updated or job
         if policy == "Orphan":
             for kind in ("pods", "secrets"):
-                for obj in self.store.list(kind, namespace):
+                for obj in self.store.view(kind, namespace):
                     if owned_by(obj, uid):
                         def drop(o: dict[str, Any], uid: str = uid) -> None:
                             refs = [r for r in o["metadata"].get("ownerReferences") or []
@@ -185,10 +186,10 @@ class FakeCluster:
 
     def _collect(self, namespace: str, owner_uid: str) -> None:
         """Delete what *owner_uid* owns (pods gracefully, secrets at once)."""
-        for secret in self.store.list("secrets", namespace):
+        for secret in self.store.view("secrets", namespace):
             if owned_by(secret, owner_uid):
                 self.store.remove("secrets", namespace, secret["metadata"]["name"])
-        for pod in self.store.list("pods", namespace):
+        for pod in self.store.view("pods", namespace):
             if owned_by(pod, owner_uid):
                 self.delete_pod(namespace, pod["metadata"]["name"], None)
 
@@ -230,12 +231,12 @@ class FakeCluster:
 
     def sync_job(self, namespace: str, name: str) -> None:
         """Bring one Job's pods and status in line with its spec (idempotent)."""
-        job = self.store.get("jobs", namespace, name)
+        job = self.store.peek("jobs", namespace, name)
         if job is None:
             return
         meta, spec = job["metadata"], job["spec"]
         uid = meta["uid"]
-        pods = [p for p in self.store.list("pods", namespace) if owned_by(p, uid)]
+        pods = [p for p in self.store.view("pods", namespace) if owned_by(p, uid)]
         if meta.get("deletionTimestamp"):
             if "foregroundDeletion" in (meta.get("finalizers") or []) and not pods:
                 self._forget(uid)
@@ -255,7 +256,7 @@ class FakeCluster:
         running = [p for p in pods if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
         terminating = [p for p in running if p["metadata"].get("deletionTimestamp")]
         active = [p for p in running if not p["metadata"].get("deletionTimestamp")]
-        status = copy.deepcopy(job.get("status") or {})
+        status = clone(job.get("status") or {})
         conds = {c["type"]: c for c in status.get("conditions") or []}
         finished = any(conds.get(t, {}).get("status") == "True" for t in ("Complete", "Failed"))
         now = time.time()
@@ -333,7 +334,7 @@ class FakeCluster:
         meta = job["metadata"]
         template = job["spec"]["template"]
         tmeta = template.get("metadata") or {}
-        spec = copy.deepcopy(template["spec"])
+        spec = clone(template["spec"])
         sa = spec.get("serviceAccountName") or "default"
         spec["serviceAccountName"] = sa
         spec["serviceAccount"] = sa
@@ -367,7 +368,7 @@ class FakeCluster:
     # -- secrets ----------------------------------------------------------------------------
     def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST .../secrets`` (``stringData`` is folded into ``data``)."""
-        secret = copy.deepcopy(dict(body))
+        secret = clone(dict(body))
         meta = secret.setdefault("metadata", {})
         meta["namespace"] = namespace
         objects.check_secret(secret)
@@ -405,7 +406,7 @@ class FakeCluster:
 def apply_patch(obj: dict[str, Any], content_type: str, patch: Any) -> dict[str, Any]:
     """Apply a patch document of *content_type* to a copy of *obj*."""
     ctype = content_type.split(";")[0].strip()
-    target = copy.deepcopy(obj)
+    target = clone(obj)
     if ctype == "application/json-patch+json":
         if not isinstance(patch, list):
             raise ValueError("a JSON patch must be a list of operations")
@@ -425,7 +426,7 @@ def apply_patch(obj: dict[str, Any], content_type: str, patch: Any) -> dict[str,
 
 def _merge(target: Any, patch: Any) -> Any:
     if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
+        return clone(patch)
     out = dict(target) if isinstance(target, Mapping) else {}
     for k, v in patch.items():
         if v is None:

@@ -187,7 +187,7 @@ async def _list_or_watch(request: web.Request, resource: str) -> web.StreamRespo
 
     if q.get("watch") in ("true", "1"):
         return await _watch(request, resource, ns, matches)
-    items = [o for o in cluster.store.list(resource, ns) if matches(o)]
+    items = [o for o in cluster.store.view(resource, ns) if matches(o)]
     start = 0
     if q.get("continue"):
         try:
@@ -230,7 +230,7 @@ async def _watch(request: web.Request, resource: str, ns: str,
     deadline = time.monotonic() + timeout
     try:
         if since is None:
-            for obj in cluster.store.list(resource, ns):
+            for obj in cluster.store.view(resource, ns):
                 if matches(obj):
                     await send("ADDED", obj)
         for change in backlog:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import copy
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .timefmt import rfc3339
 
@@ -24,6 +23,7 @@ from .timefmt import rfc3339
 HISTORY = 4096
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 Key = tuple[str, str, str]  # (resource, namespace, name)
 
 
@@ -58,12 +58,31 @@ class Watcher:
         return not self.namespace or ns == self.namespace
 
 
+def _clone(obj: Any) -> Any:
+    kind = type(obj)
+    if kind is dict:
+        return {k: _clone(v) for k, v in obj.items()}
+    if kind is list:
+        return [_clone(v) for v in obj]
+    return obj
+
+
+def clone(obj: T) -> T:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), faster than ``copy.deepcopy``."""
+    return cast(T, _clone(obj))
+
+
 class ObjectStore:
-    """Objects of the fake cluster, keyed by ``(resource, namespace, name)``."""
+    """Objects of the fake cluster, by resource, then ``(namespace, name)``.
+
+    Stored objects, the objects in :class:`Change` records and what
+    :meth:`view` returns are shared and must not be mutated; :meth:`get`,
+    :meth:`list` and the write methods hand out copies.
+    """
 
     def __init__(self, history: int = HISTORY) -> None:
         self.rv = 0
-        self.objects: dict[Key, Obj] = {}
+        self.objects: dict[str, dict[tuple[str, str], Obj]] = {}
         self.history: deque[Change] = deque(maxlen=history)
         self.watchers: set[Watcher] = set()
         self.listeners: list[Callable[[Change], None]] = []
@@ -71,14 +90,21 @@ class ObjectStore:
     # -- reads ------------------------------------------------------------------------
     def get(self, resource: str, namespace: str, name: str) -> Obj | None:
         """A copy of the object, or ``None``."""
-        obj = self.objects.get((resource, namespace, name))
-        return copy.deepcopy(obj) if obj is not None else None
+        obj = self.objects.get(resource, {}).get((namespace, name))
+        return clone(obj) if obj is not None else None
 
-    def list(self, resource: str, namespace: str = "") -> list[Obj]:
+    def peek(self, resource: str, namespace: str, name: str) -> Obj | None:
+        """The stored object itself (read-only!), or ``None``."""
+        return self.objects.get(resource, {}).get((namespace, name))
+
+    def view(self, resource: str, namespace: str = "") -> builtins.list[Obj]:
+        """The stored objects of *resource* (read-only!), by namespace and name."""
+        table = self.objects.get(resource, {})
+        return [table[k] for k in sorted(table) if not namespace or k[0] == namespace]
+
+    def list(self, resource: str, namespace: str = "") -> builtins.list[Obj]:
         """Copies of the objects of *resource* (in *namespace*, or all), by namespace and name."""
-        keys = sorted(k for k in self.objects
-                      if k[0] == resource and (not namespace or k[1] == namespace))
-        return [copy.deepcopy(self.objects[k]) for k in keys]
+        return [clone(o) for o in self.view(resource, namespace)]
 
     def oldest_rv(self) -> int:
         """The oldest resource version a watch may resume from."""
@@ -86,24 +112,27 @@ class ObjectStore:
 
     # -- writes -----------------------------------------------------------------------
     def _commit(self, resource: str, kind: str, obj: Obj, old: Obj | None) -> Obj:
+        """Store *obj* (which the store now owns) and publish the change; return a copy."""
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
-        key = (resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        table = self.objects.setdefault(resource, {})
         if kind == "DELETED":
-            self.objects.pop(key, None)
+            table.pop(key, None)
         else:
-            self.objects[key] = copy.deepcopy(obj)
-        change = Change(self.rv, resource, kind, copy.deepcopy(obj), old)
+            table[key] = obj
+        change = Change(self.rv, resource, kind, obj, old)
         self.history.append(change)
-        for watcher in list(self.watchers):
+        for watcher in builtins.list(self.watchers):
             if watcher.wants(change):
                 watcher.queue.put_nowait(change)
-        for listener in list(self.listeners):
+        for listener in builtins.list(self.listeners):
             listener(change)
-        return copy.deepcopy(obj)
+        return clone(obj)
 
     def create(self, resource: str, obj: Obj) -> Obj:
         """Store a new object (uid, creation time and generation filled in)."""
+        obj = clone(obj)
         meta = obj.setdefault("metadata", {})
         meta.setdefault("uid", str(uuid.uuid4()))
         meta.setdefault("creationTimestamp", rfc3339(time.time()))
@@ -114,27 +143,28 @@ class ObjectStore:
     def update(self, resource: str, obj: Obj) -> Obj:
         """Replace a stored object (a MODIFIED event)."""
         meta = obj["metadata"]
-        old = self.objects.get((resource, meta.get("namespace", ""), meta["name"]))
-        return self._commit(resource, "MODIFIED", obj, copy.deepcopy(old) if old else None)
+        old = self.objects.get(resource, {}).get((meta.get("namespace", ""), meta["name"]))
+        return self._commit(resource, "MODIFIED", clone(obj), old)
 
     def mutate(self, resource: str, namespace: str, name: str,
                change: Callable[[Obj], None]) -> Obj | None:
         """Apply *change* to a copy of the object and store it; ``None`` when it is gone."""
-        obj = self.get(resource, namespace, name)
-        if obj is None:
+        old = self.objects.get(resource, {}).get((namespace, name))
+        if old is None:
             return None
-        before = copy.deepcopy(obj)
+        obj = clone(old)
         change(obj)
-        if obj == before:
-            return obj
-        return self.update(resource, obj)
+        obj["metadata"]["resourceVersion"] = old["metadata"].get("resourceVersion")
+        if obj == old:
+            return clone(obj)
+        return self._commit(resource, "MODIFIED", obj, old)
 
     def remove(self, resource: str, namespace: str, name: str) -> Obj | None:
         """Delete the object (a DELETED event); return its last state, or ``None``."""
-        obj = self.objects.get((resource, namespace, name))
-        if obj is None:
+        old = self.objects.get(resource, {}).get((namespace, name))
+        if old is None:
             return None
-        return self._commit(resource, "DELETED", copy.deepcopy(obj), copy.deepcopy(obj))
+        return self._commit(resource, "DELETED", clone(old), old)
 
     # -- watches ----------------------------------------------------------------------
     def watch(self, resource: str, namespace: str,
