@@ -150,14 +150,12 @@ async def client_configuration(target: ClusterTarget, environ: Mapping[str, str]
 
 async def probe(cfg: Any, target: ClusterTarget, timeout_s: float = PROBE_TIMEOUT_S) -> str:
     """``GET /version``; return the server's git version or raise a one-line ConfigError."""
-    from kubernetes.aio.client import ApiClient, VersionApi
-    from kubernetes.aio.client.exceptions import ApiException
+    from .api import KubeApi, KubeApiError
 
-    api = ApiClient(cfg)
+    api = KubeApi(cfg)
     try:
-        info = await asyncio.wait_for(VersionApi(api).get_code(_request_timeout=float(timeout_s)),
-                                      timeout_s + 1)
-    except ApiException as exc:
+        info = await asyncio.wait_for(api.version(timeout_s), timeout_s + 1)
+    except KubeApiError as exc:
         hint = " (check the credentials)" if exc.status in (401, 403) else ""
         raise ConfigError(f"executor k8s: cluster at {cfg.host} ({target.describe()}) answered "
                           f"/version with HTTP {exc.status} {exc.reason}{hint}") from None
@@ -169,8 +167,8 @@ async def probe(cfg: Any, target: ClusterTarget, timeout_s: float = PROBE_TIMEOU
         raise ConfigError(f"executor k8s: cannot reach the cluster at {cfg.host} "
                           f"({target.describe()}): {detail}") from None
     finally:
-        await api.close()  # type: ignore[no-untyped-call]
-    return str(info.git_version)
+        await api.close()
+    return str(info.get("gitVersion", ""))
 
 
 def connect_blocking(target: ClusterTarget, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[Any, str]:

@@ -37,6 +37,7 @@ from sparkwing.errors import ConfigError
 from sparkwing.execution.contracts import Attempt, AttemptResult, ExecutorContext
 
 from . import manifests, naming
+from .api import DEFAULT_TIMEOUT_S, KubeApi, KubeApiError
 from .classify import job_finished, terminal_verdict
 from .connection import PROBE_TIMEOUT_S, ClusterTarget, connect_blocking, locate
 from .logs import LogSink
@@ -44,8 +45,6 @@ from .monitor import AttemptMonitor, Ending, WatchError, WatchHub
 from .results import ResultReader, StateOpener
 from .settings import JobSettings, check_job_settings, check_profile_block, merge
 
-#: Seconds an API call (create, delete, patch) may take.
-API_TIMEOUT_S = 30.0
 #: Longest time a log follow request may stay open when the attempt has no deadline.
 DEFAULT_LOG_TIMEOUT_S = 7 * 24 * 3600.0
 
@@ -100,12 +99,9 @@ class K8sExecutor:
         self.configuration = configuration
         self.profile_values = dict(profile_values)
         self.server_version = server_version
-        self.request_timeout_s = float(profile_values.get("request_timeout_s") or API_TIMEOUT_S)
         self._results = results
         self._state = StateOpener()
-        self._api: Any = None
-        self._core: Any = None
-        self._batch: Any = None
+        self._api: KubeApi | None = None
         self._api_lock = asyncio.Lock()
         #: Jobs of attempts in flight: name -> namespace.
         self.active: dict[str, str] = {}
@@ -127,18 +123,15 @@ class K8sExecutor:
         return cls(target, configuration, values, version, results=results)
 
     # -- plumbing ----------------------------------------------------------------------------
-    async def _apis(self) -> tuple[Any, Any]:
+    async def _kube(self) -> KubeApi:
         async with self._api_lock:
             if self._api is None:
-                from kubernetes.aio.client import ApiClient, BatchV1Api, CoreV1Api
-
                 cfg = self.configuration
                 # one connection per followed log plus the shared watches: never queue them
                 cfg.connection_pool_maxsize = max(int(cfg.connection_pool_maxsize or 0), 1024)
-                self._api = ApiClient(cfg)
-                self._core = CoreV1Api(self._api)
-                self._batch = BatchV1Api(self._api)
-        return self._core, self._batch
+                self._api = KubeApi(cfg, float(self.profile_values.get("request_timeout_s")
+                                              or DEFAULT_TIMEOUT_S))
+            return self._api
 
     async def _reader(self, attempt: Attempt) -> ResultReader | None:
         if self._results is not None:
@@ -166,17 +159,17 @@ class K8sExecutor:
             sink.record(str(exc), level="error")
             return _result("failed", failure_reason="config_error", error=str(exc))
         m = manifests.build(attempt, settings, "stdout" if log is not None else "store")
-        core, batch = await self._apis()
+        api = await self._kube()
         reader_task = asyncio.ensure_future(self._reader(attempt))
         try:
-            await self._create(core, batch, m, sink)
+            await self._create(api, m, sink)
         except asyncio.CancelledError:
-            await asyncio.shield(self._delete(core, batch, m))
+            await asyncio.shield(self._delete(api, m))
             reader_task.cancel()
             raise
         except Exception as exc:
             reader_task.cancel()
-            await asyncio.shield(self._delete(core, batch, m))
+            await asyncio.shield(self._delete(api, m))
             text = f"{nid}: cannot create Job {m.name} in namespace {m.namespace}: " \
                    f"{api_message(exc)}"
             sink.record(text, level="error")
@@ -184,7 +177,7 @@ class K8sExecutor:
         self.active[m.name] = m.namespace
         deadline = m.job["spec"].get("activeDeadlineSeconds")
         monitor = AttemptMonitor(
-            core=core, batch=batch, hub=self._hub(core, batch, m.namespace, attempt.run_id),
+            api=api, hub=self._hub(api, m.namespace, attempt.run_id),
             job_name=m.name, sink=sink,
             image_pull_grace_s=settings.image_pull_grace_s,
             config_error_grace_s=settings.config_error_grace_s,
@@ -197,11 +190,11 @@ class K8sExecutor:
             ending = await monitor.run()
         except asyncio.CancelledError:
             sink.record(f"attempt cancelled: deleting Job {m.name}", level="warn")
-            await asyncio.shield(self._delete(core, batch, m))
+            await asyncio.shield(self._delete(api, m))
             reader_task.cancel()
             raise
         except WatchError as exc:
-            await asyncio.shield(self._delete(core, batch, m))
+            await asyncio.shield(self._delete(api, m))
             reader_task.cancel()
             text = f"{nid}: cannot follow Job {m.name}: {api_message(exc)}"
             sink.record(text, level="error")
@@ -209,70 +202,59 @@ class K8sExecutor:
         finally:
             self.active.pop(m.name, None)
         unfinished = ending.problem is not None or not job_finished(ending.job)
-        await asyncio.shield(self._delete(core, batch, m, job=unfinished))
+        await asyncio.shield(self._delete(api, m, job=unfinished))
         reader = await reader_task
         return await self._outcome(attempt, m, ending, sink, reader)
 
-    def _hub(self, core: Any, batch: Any, namespace: str, run_id: str) -> WatchHub:
+    def _hub(self, api: KubeApi, namespace: str, run_id: str) -> WatchHub:
         key = (namespace, run_id)
         hub = self._hubs.get(key)
         if hub is None:
             selector = f"{naming.MANAGED_BY}={naming.MANAGER}," \
                        f"{naming.RUN_LABEL}={naming.label_value(run_id)}"
-            hub = self._hubs[key] = WatchHub(core, batch, namespace, selector)
+            hub = self._hubs[key] = WatchHub(api, namespace, selector)
         return hub
 
-    async def _create(self, core: Any, batch: Any, m: manifests.AttemptManifests,
-                      sink: LogSink) -> None:
-        from kubernetes.aio.client.exceptions import ApiException
-
-        t = self.request_timeout_s
+    async def _create(self, api: KubeApi, m: manifests.AttemptManifests, sink: LogSink) -> None:
         if m.secret is not None:
             try:
-                await core.create_namespaced_secret(m.namespace, m.secret, _request_timeout=t)
-            except ApiException as exc:
+                await api.create_secret(m.namespace, m.secret)
+            except KubeApiError as exc:
                 if exc.status != 409:
                     raise
-                await core.patch_namespaced_secret(
-                    m.secret["metadata"]["name"], m.namespace,
-                    {"stringData": m.secret["stringData"]}, _request_timeout=t)
+                await api.patch_secret(m.namespace, m.secret["metadata"]["name"],
+                                       {"stringData": m.secret["stringData"]})
         try:
-            job = await batch.create_namespaced_job(m.namespace, m.job, _request_timeout=t)
-            uid = job.metadata.uid
+            job = await api.create_job(m.namespace, m.job)
             sink.record(f"created Job {m.name} in namespace {m.namespace} (image "
                         f"{m.job['spec']['template']['spec']['containers'][0]['image']})",
                         attrs={"job": m.name, "namespace": m.namespace})
-        except ApiException as exc:
+        except KubeApiError as exc:
             if exc.status != 409:
                 raise
-            existing = await batch.read_namespaced_job(m.name, m.namespace, _request_timeout=t)
-            notes = existing.metadata.annotations or {}
+            job = await api.read_job(m.namespace, m.name)
+            notes = job.get("metadata", {}).get("annotations") or {}
             mine = m.job["metadata"]["annotations"]
             if any(notes.get(k) != mine[k] for k in (naming.RUN_ANNOTATION,
                                                       naming.NODE_ANNOTATION)):
                 raise
-            uid = existing.metadata.uid
             sink.record(f"Job {m.name} already exists for this attempt: following it",
                         level="warn", attrs={"job": m.name, "namespace": m.namespace})
         if m.secret is not None:
-            owner = {"apiVersion": "batch/v1", "kind": "Job", "name": m.name, "uid": uid}
-            await core.patch_namespaced_secret(
-                m.secret["metadata"]["name"], m.namespace,
-                {"metadata": {"ownerReferences": [owner]}}, _request_timeout=t)
+            owner = {"apiVersion": "batch/v1", "kind": "Job", "name": m.name,
+                     "uid": job["metadata"]["uid"]}
+            await api.patch_secret(m.namespace, m.secret["metadata"]["name"],
+                                   {"metadata": {"ownerReferences": [owner]}})
 
-    async def _delete(self, core: Any, batch: Any, m: manifests.AttemptManifests, *,
+    async def _delete(self, api: KubeApi, m: manifests.AttemptManifests, *,
                       job: bool = True) -> None:
         """Delete the attempt's Secret and (unless *job* is false) its Job, foreground; ignore 404."""
-        t = self.request_timeout_s
         if job:
             with contextlib.suppress(Exception):
-                await batch.delete_namespaced_job(m.name, m.namespace,
-                                                  propagation_policy="Foreground",
-                                                  _request_timeout=t)
+                await api.delete_job(m.namespace, m.name, "Foreground")
         if m.secret is not None:
             with contextlib.suppress(Exception):
-                await core.delete_namespaced_secret(m.secret["metadata"]["name"], m.namespace,
-                                                    _request_timeout=t)
+                await api.delete_secret(m.namespace, m.secret["metadata"]["name"])
 
     async def _outcome(self, attempt: Attempt, m: manifests.AttemptManifests, ending: Ending,
                        sink: LogSink, reader: ResultReader | None) -> AttemptResult:
@@ -314,12 +296,9 @@ class K8sExecutor:
     async def close(self) -> None:
         """Delete Jobs still in flight (foreground), close the API client and the state store."""
         if self._api is not None:
-            core, batch = self._core, self._batch
             for name, ns in list(self.active.items()):
                 with contextlib.suppress(Exception):
-                    await batch.delete_namespaced_job(name, ns, propagation_policy="Foreground",
-                                                      _request_timeout=self.request_timeout_s)
-            del core
+                    await self._api.delete_job(ns, name, "Foreground")
             for hub in self._hubs.values():
                 await hub.close()
             self._hubs.clear()

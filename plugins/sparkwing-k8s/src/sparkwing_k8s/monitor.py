@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .api import KubeApi, KubeApiError
 from .classify import Problem, job_finished, pending_problem, started
 from .logs import LogSink
 from .naming import JOB_NAME_LABEL
@@ -114,7 +115,7 @@ def _event(raw: bytes, on_event: Callable[[str, dict[str, Any]], None]) -> str |
     return str(rv) if rv else None
 
 
-async def watch(list_fn: ListFn, namespace: str, on_event: Callable[[str, dict[str, Any]], None],
+async def watch(open_fn: ListFn, namespace: str, on_event: Callable[[str, dict[str, Any]], None],
                 **selectors: str) -> None:
     """Watch a collection for ever, resuming after breaks; call ``on_event(type, object)``.
 
@@ -123,13 +124,12 @@ async def watch(list_fn: ListFn, namespace: str, on_event: Callable[[str, dict[s
     """
     rv: str | None = None
     while True:
-        kwargs: dict[str, Any] = {"watch": True, "timeout_seconds": WATCH_S,
-                                  "allow_watch_bookmarks": True,
-                                  "_request_timeout": float(WATCH_S + 30), **selectors}
+        kwargs: dict[str, Any] = {"timeoutSeconds": WATCH_S, "allowWatchBookmarks": True,
+                                  **selectors}
         if rv:
-            kwargs["resource_version"] = rv
+            kwargs["resourceVersion"] = rv
         try:
-            resp = await list_fn(namespace, **kwargs)
+            resp = await open_fn(namespace, **kwargs)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -168,16 +168,16 @@ class WatchHub:
     its Job's first events still gets them.
     """
 
-    def __init__(self, core: Any, batch: Any, namespace: str, selector: str) -> None:
+    def __init__(self, api: KubeApi, namespace: str, selector: str) -> None:
         self.namespace = namespace
         self.jobs: dict[str, dict[str, Any]] = {}
         self.pods: dict[str, dict[str, Any]] = {}
         self.subscribers: dict[str, set[AttemptMonitor]] = {}
         self.tasks = [
-            asyncio.ensure_future(watch(batch.list_namespaced_job_without_preload_content,
-                                        namespace, self._on_job, label_selector=selector)),
-            asyncio.ensure_future(watch(core.list_namespaced_pod_without_preload_content,
-                                        namespace, self._on_pod, label_selector=selector)),
+            asyncio.ensure_future(watch(api.watch_jobs, namespace, self._on_job,
+                                        labelSelector=selector)),
+            asyncio.ensure_future(watch(api.watch_pods, namespace, self._on_pod,
+                                        labelSelector=selector)),
         ]
 
     def check(self) -> None:
@@ -239,13 +239,12 @@ def _job_of(pod: dict[str, Any]) -> str:
 class AttemptMonitor:
     """Follows one attempt's Job and pod until the attempt is over."""
 
-    def __init__(self, *, core: Any, batch: Any, hub: WatchHub, job_name: str, sink: LogSink,
+    def __init__(self, *, api: KubeApi, hub: WatchHub, job_name: str, sink: LogSink,
                  image_pull_grace_s: float, config_error_grace_s: float,
                  pending_timeout_s: float, log_timeout_s: float,
                  note: Callable[[str, str], None] | None = None) -> None:
         self.hub = hub
-        self.core = core
-        self.batch = batch
+        self.api = api
         self.namespace = hub.namespace
         self.job_name = job_name
         self.sink = sink
@@ -313,16 +312,11 @@ class AttemptMonitor:
     async def _resync(self) -> None:
         """After a long quiet spell, check the Job still exists (a watch restart can miss a delete)."""
         try:
-            resp = await self.batch.read_namespaced_job_without_preload_content(
-                self.job_name, self.namespace, _request_timeout=30.0)
-            try:
-                if resp.status == 404:
-                    self.state.job_deleted = True
-                elif resp.status == 200:
-                    self.state.job = json.loads(await resp.read())
-                    self.state.job_seen = True
-            finally:
-                resp.release()
+            self.state.job = await self.api.read_job(self.namespace, self.job_name)
+            self.state.job_seen = True
+        except KubeApiError as exc:
+            if exc.status == 404:
+                self.state.job_deleted = True
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -388,9 +382,7 @@ class AttemptMonitor:
         seen = 0
         while True:
             try:
-                resp = await self.core.read_namespaced_pod_log_without_preload_content(
-                    pod_name, self.namespace, follow=True,
-                    _request_timeout=float(self.log_timeout_s))
+                resp = await self.api.follow_log(self.namespace, pod_name, self.log_timeout_s)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -214,7 +214,10 @@ async def _watch(request: web.Request, resource: str, ns: str,
     timeout = float(q.get("timeoutSeconds") or WATCH_TIMEOUT_S)
     resp = web.StreamResponse(headers={"Content-Type": "application/json",
                                        "Transfer-Encoding": "chunked"})
-    await resp.prepare(request)
+    try:
+        await resp.prepare(request)
+    except ConnectionResetError:  # the client went away before the headers were written
+        return resp
 
     async def send(kind: str, obj: Mapping[str, Any]) -> None:
         await resp.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
@@ -375,7 +378,10 @@ async def pod_log(request: web.Request) -> web.StreamResponse:
     budget = int(q["limitBytes"]) if q.get("limitBytes") else None
     resp = web.StreamResponse(headers={"Content-Type": "text/plain",
                                        "Transfer-Encoding": "chunked"})
-    await resp.prepare(request)
+    try:
+        await resp.prepare(request)
+    except ConnectionResetError:
+        return resp
     lines = log.lines
     start = 0 if tail is None else max(0, len(lines) - tail)
     try:
