@@ -16,6 +16,7 @@ DISTRIBUTIONS = {
     "sparkwing-cli": "sparkwing_cli",
     "sparkwing-server": "sparkwing_server",
     "sparkwing-sqlite": "sparkwing_sqlite",
+    "sparkwing-k8s": "sparkwing_k8s",
 }
 
 

@@ -63,8 +63,13 @@ def open_connection(path: Path, timeout_ms: int) -> sqlite3.Connection:
     try:
         make_private_dir(path.parent)
         # Created owner-only before SQLite opens it; SQLite gives the -wal and
-        # -shm files the database file's permissions.
-        os.close(open_private(path, os.O_RDWR | os.O_CREAT))
+        # -shm files the database file's permissions. Only when it does not exist
+        # yet: closing a descriptor of the file drops every POSIX lock this process
+        # holds on it, so doing that while another connection of this process is
+        # open lets other processes checkpoint and reset the WAL under it, and that
+        # connection's later commits are lost.
+        if not path.exists():
+            os.close(open_private(path, os.O_RDWR | os.O_CREAT))
     except OSError as exc:
         raise StoreError(f"cannot create {where}: {exc.strerror or exc}") from exc
     try:
