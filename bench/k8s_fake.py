@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from sparkwing.execution.contracts import Attempt, ExecutorContext
-
 from sparkwing_k8s.executor import K8sExecutor
 from sparkwing_k8s.results import ResultReader
 
