@@ -82,7 +82,7 @@ def _attempt(node: str, workdir: Path) -> Attempt:
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def _burst(executor: K8sExecutor, n: int, workdir: Path) -> tuple[float, list[Any]]:
