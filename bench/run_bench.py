@@ -58,7 +58,9 @@ TARGETS = {"W1": 0.25, "W2": 0.35, "W3": 0.25, "W4": 0.35, "W5": 0.6}
 #: sparkwing pipeline name per workload and the number of jobs it must record.
 SW_PIPELINE = {"W1": "hello", "W2": "w2", "W3": "w3", "W4": "w4", "W5": "w5"}
 JOBS = {"W1": 1, "W2": 501, "W3": 200, "W4": 100, "W5": 1}
-TOOLS = ("sparkwing", "sw-cold", "doit", "plain", "prefect")
+TOOLS = ("sparkwing", "sw-base", "sw-process", "sw-cold", "doit", "plain", "prefect")
+#: Opt-in columns: only run when named in --tools (sw-base also needs --baseline).
+OPT_IN = ("sw-base", "sw-process")
 PEERS = ("doit", "plain", "prefect")
 RUN_TIMEOUT_S = 900
 #: Removed from every tool's environment unless --keep-python-env: with them each
@@ -123,6 +125,7 @@ class Ctx:
     line_py: str
     emit: Path
     sparkwing: Path
+    baseline: Path | None = None
 
 
 class Tool:
@@ -232,6 +235,41 @@ class Sparkwing(Tool):
             if got != self.lines(wl):
                 return f"W5 log has {got} exec_line records, expected {self.lines(wl)}"
         return ""
+
+
+class SparkwingBaseline(Sparkwing):
+    """Another sparkwing executable (``--baseline``), e.g. a checkout before a change.
+
+    Rounds interleave with the ``sparkwing`` column, so both see the same
+    load: on a busy machine only such same-run ratios mean anything.
+    """
+
+    name = "sw-base"
+
+    def setup(self) -> None:
+        """Its own home next to the warm one."""
+        super().setup()
+        self.home = self.ctx.work / "sw-base-home"
+
+    def argv(self, wl: str) -> list[str]:
+        """The same command with the baseline executable."""
+        assert self.ctx.baseline is not None
+        return [str(self.ctx.baseline), *super().argv(wl)[1:]]
+
+
+class SparkwingProcess(Sparkwing):
+    """``sparkwing run --sw-executor process``: every job attempt in its own process."""
+
+    name = "sw-process"
+
+    def setup(self) -> None:
+        """Its own home next to the warm one."""
+        super().setup()
+        self.home = self.ctx.work / "sw-process-home"
+
+    def argv(self, wl: str) -> list[str]:
+        """The warm command plus ``--sw-executor process``."""
+        return [*super().argv(wl), "--sw-executor", "process"]
 
 
 class SparkwingCold(Sparkwing):
@@ -393,7 +431,8 @@ class Prefect(Tool):
 
 
 TOOL_CLASSES: dict[str, Callable[[Ctx], Tool]] = {
-    "sparkwing": Sparkwing, "sw-cold": SparkwingCold, "doit": Doit, "plain": Plain,
+    "sparkwing": Sparkwing, "sw-base": SparkwingBaseline, "sw-process": SparkwingProcess,
+    "sw-cold": SparkwingCold, "doit": Doit, "plain": Plain,
     "prefect": Prefect,
 }
 
@@ -483,7 +522,10 @@ def bench(args: argparse.Namespace, ctx: Ctx, tools: list[str]) -> dict[str, dic
             if problem:
                 _progress(f"  warm-up {name} {wl}: {problem}")
         for r in range(args.rounds):
-            for name, tool in made.items():
+            order = list(made.items())
+            if r % 2:  # alternate the order so neither column always runs first
+                order.reverse()
+            for name, tool in order:
                 if name == "prefect" and r >= args.prefect_rounds:
                     continue
                 elapsed, cpu, problem = run_once(tool, wl, log_dir)
@@ -505,7 +547,8 @@ def bench(args: argparse.Namespace, ctx: Ctx, tools: list[str]) -> dict[str, dic
 # -- reporting -------------------------------------------------------------------------
 
 
-HEAD = {"sparkwing": "sparkwing (warm)", "sw-cold": "sparkwing (cold)", "doit": "doit",
+HEAD = {"sparkwing": "sparkwing (warm)", "sw-base": "baseline (warm)",
+        "sw-process": "sparkwing process executor", "sw-cold": "sparkwing (cold)", "doit": "doit",
         "plain": "plain Python", "prefect": "Prefect 3"}
 
 
@@ -552,6 +595,28 @@ def report(results: dict[str, dict[str, Cell]], tools: list[str], markdown: bool
             ratio_rows.append(row)
         out.append("Ratios of medians (below 1: sparkwing is faster):")
         out.append(_table(ratio_rows, markdown))
+    if "sparkwing" in tools and "sw-base" in tools:
+        base_rows = [["workload", "sparkwing / baseline (wall)", "sparkwing / baseline (CPU)"]]
+        for wl, cells in results.items():
+            sw, base = cells["sparkwing"], cells["sw-base"]
+            wall = (_ratio(sw.median / base.median)
+                    if sw.median is not None and base.median else "n/a")
+            cpu = (_ratio(statistics.median(sw.cpu) / statistics.median(base.cpu))
+                   if sw.cpu and base.cpu else "n/a")
+            base_rows.append([wl, wall, cpu])
+        out.append("Against the baseline, same rounds (below 1: this checkout is faster):")
+        out.append(_table(base_rows, markdown))
+    if "sparkwing" in tools and "sw-process" in tools:
+        proc_rows = [["workload", "jobs", "process - local (wall)", "per job"]]
+        for wl, cells in results.items():
+            sw, pr = cells["sparkwing"].median, cells["sw-process"].median
+            if sw is None or pr is None:
+                proc_rows.append([wl, str(JOBS[wl]), "n/a", "n/a"])
+                continue
+            proc_rows.append([wl, str(JOBS[wl]), f"{pr - sw:.3f} s",
+                              f"{(pr - sw) / JOBS[wl] * 1000:.1f} ms"])
+        out.append("Cost of the process executor (median wall time over local):")
+        out.append(_table(proc_rows, markdown))
     cpu_rows = [["workload", *[HEAD[t] for t in tools]]]
     for wl, cells in results.items():
         cpu_rows.append([wl, *[f"{_fmt(statistics.median(cells[t].cpu))} "
@@ -622,6 +687,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="W5 lines for Prefect (default 20000; 200000 would take ~7 min a round)")
     p.add_argument("--sparkwing", default=str(REPO / ".venv" / "bin" / "sparkwing"),
                    help="the sparkwing executable (default: the workspace venv's)")
+    p.add_argument("--baseline", default="",
+                   help="another sparkwing executable timed in the sw-base column, rounds "
+                   "interleaved with the sparkwing column (e.g. a venv of the commit before)")
     p.add_argument("--workdir", default="",
                    help="keep state here, e.g. /dev/shm/x to leave the disk out "
                    "(default: a temp dir under bench/.peers, removed after)")
@@ -649,6 +717,12 @@ def select_tools(args: argparse.Namespace) -> list[str]:
     if unknown:
         raise BenchError(f"unknown tool(s) {', '.join(sorted(unknown))}; valid: {', '.join(TOOLS)}")
     tools = [t for t in TOOLS if t in wanted]
+    if args.tools == ",".join(TOOLS):  # the default: opt-in columns only when asked for
+        tools = [t for t in tools if t not in OPT_IN]
+    if args.baseline and "sw-base" not in tools:
+        tools.insert(1, "sw-base")
+    if "sw-base" in tools and not args.baseline:
+        raise BenchError("the sw-base column needs --baseline PATH")
     if args.skip_peers:
         tools = [t for t in tools if t not in PEERS]
     if args.no_cold:
@@ -697,7 +771,8 @@ def main(argv: list[str] | None = None) -> int:
                 dropped.append(var)
     ctx = Ctx(work=work, lines=args.lines, prefect_lines=args.prefect_lines,
               base_env=base_env, line_py=os.path.realpath(sys.executable),
-              emit=WORKLOADS_DIR / "emit_lines.py", sparkwing=sparkwing)
+              emit=WORKLOADS_DIR / "emit_lines.py", sparkwing=sparkwing,
+              baseline=Path(args.baseline) if args.baseline else None)
     info = machine_info(tools)
     if dropped:
         info["environment"] = (f"{', '.join(dropped)} removed for every tool "

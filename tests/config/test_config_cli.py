@@ -198,7 +198,7 @@ def test_bad_profiles_file(cfg) -> None:
     assert_one_line_error(
         cfg.cli("profile"),
         f'{cfg.profiles}:4: unknown key "colour" in profile "team"; valid keys: cache, '
-        "controller, description, logs, state")
+        "controller, description, executor, logs, state")
 
 
 def test_missing_dash_c_directory(cfg) -> None:

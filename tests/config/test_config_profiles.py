@@ -133,7 +133,7 @@ BAD_USER: list[tuple[str, str, str]] = [
     ("profiles-list", "profiles: [a]\n", "1: profiles must be a mapping, got a list"),
     ("profile-unknown-key", "profiles:\n  team:\n    stat: {type: sqlite}\n",
      '3: unknown key "stat" in profile "team"; valid keys: cache, controller, description, '
-     "logs, state"),
+     "executor, logs, state"),
     ("profile-bad-name", "profiles:\n  'my team': {}\n",
      '2: bad profile name "my team": use letters, digits, ".", "_" and "-"'),
     ("profile-duplicate", "profiles:\n  a: {}\n  a: {}\n",

@@ -48,6 +48,7 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
     assert [p["name"] for p in listed[len(internal):]] == ["example", "sqlite"]
     builtin, (example, sqlite) = internal[0], listed[len(internal):]
     sources = next(p for p in internal if p["name"] == "builtin_sources")
+    executors = next(p for p in internal if p["name"] == "builtin_executors")
     assert builtin == {
         "name": "builtin", "distribution": "sparkwing-core", "version": "0.1.0",
         "module": "sparkwing.storage.builtin", "internal": True, "contract": 1,
@@ -64,6 +65,15 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
         "provides": ["trigger:git-hook", "trigger:manual", "trigger:retry", "trigger:schedule"],
         "registers": {"state": [], "cache": [], "logs": [], "executor": [],
                       "trigger": ["git-hook", "manual", "retry", "schedule"]},
+        "commands": False, "routes": False, "observers": [], "error": "", "blocked": False,
+    }
+    assert executors == {
+        "name": "builtin_executors", "distribution": "sparkwing-core", "version": "0.1.0",
+        "module": "sparkwing.execution.builtin_executors", "internal": True, "contract": 1,
+        "hooks": ["sparkwing_register_executors"],
+        "provides": ["executor:local", "executor:process"],
+        "registers": {"state": [], "cache": [], "logs": [], "executor": ["local", "process"],
+                      "trigger": []},
         "commands": False, "routes": False, "observers": [], "error": "", "blocked": False,
     }
     assert example == {

@@ -52,14 +52,16 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
         "logs", "acme", required=("url",)))
     host = load(mod)
     infos = host.plugin_infos()
-    assert [i.name for i in infos] == ["builtin", "builtin_sources", "acme_logs"]
-    builtin, sources, acme = infos
+    assert [i.name for i in infos] == ["builtin", "builtin_executors", "builtin_sources",
+                                       "acme_logs"]
+    builtin, executors, sources, acme = infos
     assert sources.internal and sources.provides == [
         "trigger:git-hook", "trigger:manual", "trigger:retry", "trigger:schedule"]
     assert builtin.internal and builtin.distribution == "sparkwing-core"
     assert builtin.provides == [
         "cache:dir", "cache:filesystem", "logs:dir", "logs:filesystem", "state:dir",
     ]
+    assert executors.internal and executors.provides == ["executor:local", "executor:process"]
     assert acme.hooks == ["sparkwing_register_backends"]
     assert acme.provides == ["logs:acme"]
     assert not acme.internal and not acme.error
@@ -69,7 +71,7 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
 
 def test_without_entry_points_only_internal_and_extra_plugins_exist() -> None:
     host = load()
-    assert list(host.infos) == ["builtin", "builtin_sources"]
+    assert list(host.infos) == ["builtin", "builtin_executors", "builtin_sources"]
     assert host.registry.types("state") == ["dir"]
 
 

@@ -28,6 +28,7 @@ RUN_FLAGS: dict[str, bool] = {
     "--sw-pause-before": True,
     "--sw-pause-after": True,
     "--sw-pause-on-failure": False,
+    "--sw-executor": True,
     "--sw-run-id": True,  # hidden: a run id chosen by the caller (the dashboard's retry)
     "-o": True,
     "--output": True,
@@ -58,6 +59,8 @@ Sparkwing flags:
   --sw-start-at / --sw-stop-at STEP   run a window of steps
   --sw-pause-before / --sw-pause-after JOB, --sw-pause-on-failure   debug pauses
   --sw-box-slots N, --sw-no-wait      cap concurrent runs on this host
+  --sw-executor NAME         where job attempts run: local (default), process, or a
+                             plugin's executor (a job's .executor() still wins)
   -o, --output pretty|json   output format (default: pretty on a terminal, else NDJSON)
 """
 
@@ -83,6 +86,8 @@ class RunArgs:
     pause_before: list[str] = field(default_factory=list)
     pause_after: list[str] = field(default_factory=list)
     pause_on_failure: bool = False
+    #: ``--sw-executor``: where job attempts run unless a job names its own executor.
+    executor: str = ""
     output: str = ""
     help: bool = False
     retry_of: str = ""
@@ -156,6 +161,10 @@ def split_args(argv: list[str]) -> RunArgs:
             ra.pause_after.extend(x.strip() for x in value.split(",") if x.strip())
         elif name == "--sw-pause-on-failure":
             ra.pause_on_failure = True
+        elif name == "--sw-executor":
+            if not value.strip():
+                raise UsageError("--sw-executor needs an executor name (local, process, ...)")
+            ra.executor = value.strip()
         elif name in ("-o", "--output"):
             if value not in ("pretty", "json"):
                 raise UsageError(f"-o must be pretty or json, got {value!r}")
@@ -258,7 +267,7 @@ def run_request(ra: RunArgs, start: Path) -> tuple[Any, Any]:
         pause_before=list(ra.pause_before), pause_after=list(ra.pause_after),
         pause_on_failure=ra.pause_on_failure, box_slots=ra.box_slots, no_wait=ra.no_wait,
         retry_of=ra.retry_of, reuse_passed=ra.reuse_passed, run_id=ra.run_id,
-        pipeline_args=list(ra.pipeline_args), flags=dict(ra.flags),
+        pipeline_args=list(ra.pipeline_args), flags=dict(ra.flags), executor=ra.executor,
     )
     return request, options
 

@@ -17,7 +17,7 @@ _LAZY: dict[str, str] = {
     "JobNode": "sparkwing.dsl.nodes:JobNode",
     "Group": "sparkwing.dsl.nodes:Group",
     "Job": "sparkwing.dsl.nodes:Job",
-    "Ref": "sparkwing.dsl.nodes:Ref",
+    "Ref": "sparkwing.dsl.refs:Ref",
     "sh": "sparkwing.dsl.nodes:sh",
     "Work": "sparkwing.dsl.work:Work",
     "StepNode": "sparkwing.dsl.work:StepNode",
@@ -81,8 +81,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .cachekeys import NO_CACHE, hash_env, hash_files, key
     from .dsl.concurrency import ConcurrencyGroup, concurrency_group
     from .dsl.inputs import NoInputs, arg
-    from .dsl.nodes import Group, Job, JobNode, Ref, sh
+    from .dsl.nodes import Group, Job, JobNode, sh
     from .dsl.plan import Plan
+    from .dsl.refs import Ref
     from .dsl.work import StepNode, Work
     from .errors import PlanError, SparkwingError
     from .runtime.command import CommandError, CommandResult

@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .dsl.nodes import Ref
 from .dsl.planning import ensure_not_planning
+from .dsl.refs import Ref
 
 #: Return this from a key function to run the node uncached.
 NO_CACHE = "ck:nocache"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkwing.errors import NotFoundError, StoreError
+from sparkwing.storage.contracts import StateWrite
 from sparkwing.storage.records import (
     AcquireResult,
     Approval,
@@ -469,6 +470,38 @@ class SqliteStateStore:
             if event is None:
                 return None
             return _append(c, run_id, event_params)
+
+    def write_batch(self, writes: Sequence[StateWrite]) -> None:
+        """Apply node updates, step upserts and events in order, in one transaction."""
+        if not writes:
+            return
+        with self._w as c:
+            for w in writes:
+                if w.fields is not None:
+                    cols, vals = _NODE.assignments(w.fields)
+                    if cols:
+                        vals.append(w.run_id)
+                        vals.append(w.node_id)
+                        sql = self._update_statement("nodes", cols, "run_id = ? AND node_id = ?")
+                        found = c.execute(sql, vals).rowcount > 0
+                    else:
+                        found = c.execute(_SQL_NODE_EXISTS, (w.run_id, w.node_id)).fetchone()
+                    if not found:
+                        raise NotFoundError(f"node {w.node_id} of run {w.run_id} not found")
+                if w.step is not None:
+                    try:
+                        c.execute(_SQL_UPSERT_STEP, (*_STEP.values(w.step), w.step.run_id))
+                    except sqlite3.IntegrityError as exc:
+                        raise NotFoundError(
+                            f"node {w.step.node_id} of run {w.step.run_id} not found") from exc
+                if w.event is not None:
+                    params = (w.run_id, w.node_id, w.event[0],
+                              time.time() if w.ts is None else w.ts, encode_json(w.event[1]),
+                              w.run_id)
+                    try:
+                        c.execute(_SQL_APPEND_EVENT, params).fetchall()
+                    except sqlite3.IntegrityError as exc:
+                        raise NotFoundError(f"run {w.run_id} not found") from exc
 
     def get_node(self, run_id: str, node_id: str) -> Node | None:
         """Return one node or ``None``."""

@@ -10,11 +10,15 @@ User profiles are read from ``profiles.yaml`` (see
         state: {type: postgres, url_source: env:TEAM_PG_URL}
         cache: {type: s3, bucket: team-cache}
         logs:  {type: s3, bucket: team-logs, prefix: logs/}
+        executor: {type: process}
         controller: {url: https://ci.example.com, token_env: SPARKWING_TOKEN}
 
 Each surface block names a backend ``type`` plus that backend's keys; the
 backend registry checks the keys when the profile is resolved. A surface
-left out falls back to the built-in ``laptop`` profile's block.
+left out falls back to the built-in ``laptop`` profile's block. The
+optional ``executor:`` block names where job attempts run (an executor
+type registered by a plugin, checked the same way); without it they run
+on ``local``.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from .yamlload import Mapping, Node, Scalar, display_path, load_yaml, to_python
 #: The storage surfaces a profile sets.
 SURFACES = ("state", "cache", "logs")
 #: Keys of one profile.
-PROFILE_KEYS = ("cache", "controller", "description", "logs", "state")
+PROFILE_KEYS = ("cache", "controller", "description", "executor", "logs", "state")
 #: Keys of a profile's ``controller:`` block.
 CONTROLLER_KEYS = ("token", "token_env", "url")
 #: Name of the built-in profile.
@@ -55,6 +59,8 @@ class Profile:
     cache: dict[str, Any]
     logs: dict[str, Any]
     controller: dict[str, Any] | None = None
+    #: The ``executor:`` block (``type`` plus the executor's keys), or ``None``: ``local``.
+    executor: dict[str, Any] | None = None
     source: str = "built-in"
     description: str = ""
     #: Line of the profile's name in its file (0 for the built-in one).
@@ -103,6 +109,7 @@ class Profile:
             "cache": redact(self.cache),
             "logs": redact(self.logs),
             "controller": redact(self.controller) if self.controller is not None else None,
+            "executor": redact(self.executor) if self.executor is not None else None,
             "defaulted": list(self.defaulted),
         }
 
@@ -196,10 +203,15 @@ def _parse_profile(file: str, name: str, line: int, node: Node, laptop: Profile,
                                        allow_empty=True)
     if "controller" in keys:
         profile.controller = _parse_controller(file, name, keys["controller"][1], project=project)
+    if "executor" in keys:
+        value = keys["executor"][1]
+        profile.executor = _parse_surface(file, name, "executor", value, example="local, process")
+        profile.surface_lines["executor"] = value.line
     return profile
 
 
-def _parse_surface(file: str, profile: str, kind: str, node: Node) -> dict[str, Any]:
+def _parse_surface(file: str, profile: str, kind: str, node: Node,
+                   example: str = "sqlite, filesystem, s3") -> dict[str, Any]:
     prefix = f'profile "{profile}": {kind}'
     if not isinstance(node, Mapping):
         fail(file, node.line, f"{prefix}: must be a mapping with a type, got {node.describe()}")
@@ -214,8 +226,7 @@ def _parse_surface(file: str, profile: str, kind: str, node: Node) -> dict[str, 
     block: dict[str, Any] = to_python(node)
     type_name = block.get("type")
     if not isinstance(type_name, str) or not type_name:
-        fail(file, node.line, f"{prefix}: type is required (a backend name such as sqlite, "
-                              "filesystem, s3)")
+        fail(file, node.line, f"{prefix}: type is required (a backend name such as {example})")
     if "url_source" in block:
         source = block["url_source"]
         line = seen["url_source"]

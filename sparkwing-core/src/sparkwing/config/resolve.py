@@ -167,6 +167,9 @@ def _check_surfaces(resolved: ResolvedProfile) -> None:
             block["url"] = value
         registry.validate(kind, block, where=profile.where(kind))
         resolved.blocks[kind] = block
+    if profile.executor is not None:
+        registry.validate("executor", profile.executor, where=profile.where("executor"))
+        resolved.blocks["executor"] = dict(profile.executor)
 
 
 @dataclass(slots=True)

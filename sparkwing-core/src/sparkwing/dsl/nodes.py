@@ -5,44 +5,19 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..durations import parse_duration
 from ..errors import PlanError
 from ..ids import validate_node_id
+from .refs import Ref
 
 if TYPE_CHECKING:
-    from ..runtime.context import Context
-    from .plan import Plan
     from .work import Work
 
-T = TypeVar("T")
 
 #: Retry backoff never waits longer than this between attempts.
 MAX_BACKOFF_S = 300.0
-
-
-class Ref(Generic[T]):
-    """A handle on a node's (or a step's) output, read at run time with :meth:`get`.
-
-    A ref adds no edge: pair it with ``.needs(node)``.
-    """
-
-    __slots__ = ("node_id", "step_id")
-
-    def __init__(self, node_id: str | None, step_id: str | None = None) -> None:
-        self.node_id = node_id
-        self.step_id = step_id
-
-    def get(self, ctx: Context) -> T:
-        """Return the referenced output (the producer must have finished)."""
-        return ctx.read_ref(self)  # type: ignore[no-any-return]
-
-    def __repr__(self) -> str:
-        target = self.node_id or ""
-        if self.step_id:
-            target += f"#{self.step_id}"
-        return f"Ref({target})"
 
 
 # -- bodies ----------------------------------------------------------------
@@ -124,6 +99,14 @@ def _is_async_callable(obj: Any) -> bool:
 # -- nodes -------------------------------------------------------------------
 
 
+class NodeRegistry(Protocol):
+    """What a node registers further nodes on (its :class:`~sparkwing.dsl.plan.Plan`)."""
+
+    pipeline: str
+
+    def _add(self, node_id: str, body: Any, kind: str = "job") -> JobNode: ...
+
+
 @dataclass(slots=True)
 class Memo:
     """A node's memoization settings."""
@@ -151,7 +134,9 @@ class JobNode:
     ``plan.job("test", sw.sh("pytest")).needs(lint).retry(2, backoff=5).timeout("10m")``.
     """
 
-    def __init__(self, plan: Plan, node_id: str, body: Body | None, kind: str = "job") -> None:
+    def __init__(
+        self, plan: NodeRegistry, node_id: str, body: Body | None, kind: str = "job"
+    ) -> None:
         self.plan = plan
         self.id = node_id
         self.body = body
@@ -179,6 +164,8 @@ class JobNode:
         self.dynamic: Any = None
         self.dry_run_fn: Callable[..., Any] | None = None
         self.safe_in_dry_run = False
+        self.executor_name = ""
+        self.executor_settings: dict[str, Any] = {}
 
     # -- edges -----------------------------------------------------------------
     def needs(self, *deps: JobNode | Group | str) -> JobNode:
@@ -275,6 +262,18 @@ class JobNode:
         if not isinstance(cost, int) or cost < 1:
             raise PlanError(f'job "{self.id}": concurrency cost must be an int >= 1, got {cost!r}')
         self.concurrency_groups.append((group, cost))
+        return self
+
+    def executor(self, name: str, **settings: Any) -> JobNode:
+        """Run this job's attempts on executor *name* (``local``, ``process``, ``k8s``, ...).
+
+        Wins over ``--sw-executor`` and the profile's ``executor:``. *settings*
+        are handed to the executor with each attempt (an image, resources, ...).
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise PlanError(f'job "{self.id}": executor() needs an executor name, got {name!r}')
+        self.executor_name = name.strip()
+        self.executor_settings = dict(settings)
         return self
 
     def dry_run(self, fn: Callable[..., Any]) -> JobNode:
@@ -379,6 +378,10 @@ class Group:
     def memoize(self, key_fn: Callable[..., Any], *, ttl: float | str = "7d") -> Group:
         """Every member memoizes with *key_fn* (which should include the node id)."""
         return self._each("memoize", key_fn, ttl=ttl)
+
+    def executor(self, name: str, **settings: Any) -> Group:
+        """Every member runs on executor *name*."""
+        return self._each("executor", name, **settings)
 
     @property
     def ids(self) -> list[str]:

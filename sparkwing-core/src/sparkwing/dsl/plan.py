@@ -222,6 +222,8 @@ def _node_dict(n: JobNode) -> dict[str, Any]:
         }
     if n.dynamic is not None:
         mods["dynamic_fan_out"] = n.dynamic.name
+    if n.executor_name:
+        mods["executor"] = n.executor_name
     if mods:
         d["modifiers"] = mods
     if n.work is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import PlanError
 from ..ids import validate_node_id
-from .nodes import Ref
+from .refs import Ref
 
 
 class StepNode:

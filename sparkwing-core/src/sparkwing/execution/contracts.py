@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from ..errors import SparkwingError
+
 if TYPE_CHECKING:
     from ..dsl.nodes import JobNode
     from ..runtime.context import Context
@@ -67,8 +69,18 @@ class Attempt:
     config: Mapping[str, Any] = field(default_factory=dict)
     #: Executor-specific settings from the job's modifiers (image, resources, ...).
     settings: Mapping[str, Any] = field(default_factory=dict)
+    #: Values of secret pipeline inputs by flag. The run row stores them redacted, so an
+    #: out-of-process executor hands them to the node process out of band (an
+    #: environment variable, never argv) to rebuild the inputs.
+    secret_inputs: Mapping[str, Any] = field(default_factory=dict)
+    #: ``--sw-start-at`` / ``--sw-stop-at``: the window of steps a job with steps runs.
+    start_at: str = ""
+    stop_at: str = ""
+    #: Live objects for executors that run the body in this process (``None`` otherwise):
+    #: the plan's node, the job's Context, and where step transitions are recorded.
     node: JobNode | None = None
     context: Context | None = None
+    recorder: StepRecorder | None = None
 
 
 @dataclass(slots=True)
@@ -83,8 +95,32 @@ class AttemptResult:
     failure_reason: str = ""
     #: One-line, already masked, human-readable error ("" on success).
     error: str = ""
-    #: The body's JSON-serialisable return value (success only).
+    #: The body's JSON-serialisable return value (success only), secrets masked.
     output: Any = None
+    #: True when the executor already appended this attempt's ``attempt_finished``
+    #: event to the run's event stream (``node exec`` does); otherwise the orchestrator does.
+    recorded: bool = False
+    #: The exception that failed an attempt run in this process (handed to ``after_run``
+    #: hooks); ``None`` for out-of-process executors.
+    exception: BaseException | None = None
+
+
+class AttemptError(SparkwingError):
+    """A failed attempt as ``after_run`` hooks see it when no exception object came back."""
+
+    def __init__(self, result: AttemptResult) -> None:
+        super().__init__(result.error or "attempt failed")
+        self.exit_code_of_attempt = result.exit_code
+        self.failure_reason = result.failure_reason
+
+
+class StepRecorder(Protocol):
+    """Records the transitions of a job's steps (step rows and their events)."""
+
+    def step(self, node_id: str, step_id: str, status: str, started_at: float | None,
+             error: str = "") -> None:
+        """Record that step *step_id* of job *node_id* is now *status*."""
+        ...
 
 
 @runtime_checkable

@@ -1,98 +1,81 @@
-"""Jobs created while a run is live: dynamic fan-out members and spawned children.
-
-Mixed into :class:`~sparkwing.orchestrator.engine.Orchestrator`; uses its state and stores.
-"""
+"""Jobs created while a run is live: dynamic fan-out members and spawned children."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from ..dsl.nodes import JobNode
-from ..runtime.context import Context
-from ..storage.records import OK_OUTCOMES, Node
-from .core import EngineCore
+from .. import events
+from ..dsl.nodes import JobNode, as_body
+from .graph import RunGraph
+from .journal import RunJournal
 
 
-class ExpansionMixin(EngineCore):
-    """Jobs created while a run is live: dynamic fan-out members and spawned children."""
+def fan_out_members(source: JobNode, items: Any, taken: set[str] | dict[str, Any]) -> list[JobNode]:
+    """Build the members of *source*'s dynamic fan-out from its output *items*.
 
-    def _expand(self, source: JobNode) -> None:
-        from ..dsl.nodes import as_body
+    Raises ``TypeError``/``ValueError`` for an output that is not a list, an
+    ``fn(item)`` that does not return ``(node_id, body)``, or an id in *taken*.
+    ``sparkwing node exec`` calls this too, to find a member from the stored output.
+    """
+    fan = source.dynamic
+    if not isinstance(items, list):
+        raise TypeError(f"output of {source.id} is {type(items).__name__}, not a list")
+    children: list[JobNode] = []
+    for item in items:
+        made = fan.fn(item)
+        if not (isinstance(made, tuple) and len(made) == 2):
+            raise TypeError("fn(item) must return (node_id, body)")
+        cid = str(made[0])
+        child = JobNode(source.plan, cid, as_body(cid, made[1]))
+        if cid in taken or any(c.id == cid for c in children):
+            raise ValueError(f"duplicate node id {cid!r}")
+        child.deps = [source.id]
+        child.groups = [fan.name]
+        children.append(child)
+    return children
 
-        assert self.run is not None
+
+class Expander:
+    """Adds nodes to a live run: fan-out members once their source succeeded, spawned children.
+
+    Built from the run's graph and the journal the new nodes are recorded in.
+    """
+
+    def __init__(self, graph: RunGraph, journal: RunJournal) -> None:
+        self.graph = graph
+        self.journal = journal
+
+    def expand(self, source: JobNode) -> list[JobNode]:
+        """Create the members of *source*'s fan-out (none when expansion fails: dependents cancel)."""
         fan = source.dynamic
-        items = self.outputs.get(source.id)
-        children: list[JobNode] = []
+        graph = self.graph
         try:
-            if not isinstance(items, list):
-                raise TypeError(f"output of {source.id} is {type(items).__name__}, not a list")
-            for item in items:
-                made = fan.fn(item)
-                if not (isinstance(made, tuple) and len(made) == 2):
-                    raise TypeError("fn(item) must return (node_id, body)")
-                cid = str(made[0])
-                validate = JobNode(self.plan, cid, as_body(cid, made[1]))
-                if cid in self.nodes:
-                    raise ValueError(f"duplicate node id {cid!r}")
-                validate.deps = [source.id]
-                validate.groups = [fan.name]
-                children.append(validate)
+            children = fan_out_members(source, graph.outputs.get(source.id), graph.nodes)
         except Exception as exc:
-            self.reporter.warning(f"dynamic fan-out {fan.name} failed: {exc}")
+            self.journal.warning(f"dynamic fan-out {fan.name} failed: {exc}")
             for dep in fan.dependents:
-                self.states[dep.id].error = f"expansion failed: {exc}"
-            self.state.append_event(self.run.id, "expansion_failed", {"error": str(exc)},
-                                    node_id=source.id)
-            self.dynamic_children[source.id] = []
-            self.expanded_errors[source.id] = str(exc)
-            return
-        self.dynamic_children[source.id] = [c.id for c in children]
-        self._add_nodes(children)
-        self.state.append_event(self.run.id, "fan_out_expanded",
-                                {"group": fan.name, "nodes": [c.id for c in children]},
-                                node_id=source.id)
+                graph.states[dep.id].error = f"expansion failed: {exc}"
+            self.journal.event(events.EXPANSION_FAILED, {"error": str(exc)}, node_id=source.id)
+            graph.dynamic_children[source.id] = []
+            graph.expanded_errors[source.id] = str(exc)
+            return []
+        graph.dynamic_children[source.id] = [c.id for c in children]
+        self.add(children)
+        self.journal.event(events.FAN_OUT_EXPANDED,
+                           {"group": fan.name, "nodes": [c.id for c in children]},
+                           node_id=source.id)
+        return children
 
-    def _add_nodes(self, nodes: list[JobNode], *, start: bool = True) -> None:
-        from .engine import NodeState
+    def spawned(self, parent_id: str, child_id: str, body: Any) -> JobNode:
+        """Create the node ``<parent>/<child_id>`` running *body* (started by the caller)."""
+        nid = f"{parent_id}/{child_id}"
+        node = JobNode(self.graph.plan, nid, as_body(nid, body))
+        node.groups = [parent_id]
+        self.add([node])
+        return node
 
-        assert self.run is not None
-        self.state.create_nodes(self.run.id, [
-            Node(self.run.id, n.id, kind=n.kind, deps=list(n.deps), groups=list(n.groups))
-            for n in nodes
-        ])
-        for n in nodes:
-            self.nodes[n.id] = n
-            self.states[n.id] = NodeState(n.id, n.kind, attempts=n.retries + 1,
-                                          groups=list(n.groups))
-            self.done[n.id] = asyncio.Event()
-            self.reporter.node_changed(self.states[n.id])
-        if start:
-            for n in nodes:
-                self.tasks[n.id] = asyncio.ensure_future(self._node(n.id))
-
-    async def spawn(self, parent: Context, child_id: str, body: Any) -> Any:
-        """Run *body* as a new job ``<parent>/<child_id>`` now; return its output or raise."""
-        from ..dsl.nodes import as_body
-        from ..errors import SparkwingError
-
-        nid = f"{parent.node_id}/{child_id}"
-        node = JobNode(self.plan, nid, as_body(nid, body))
-        node.groups = [parent.node_id]
-        self._add_nodes([node], start=False)
-        task = asyncio.ensure_future(self._spawned(node))
-        self.tasks[nid] = task
-        await task
-        st = self.states[nid]
-        if st.outcome not in OK_OUTCOMES:
-            raise SparkwingError(f"spawned job {nid} {st.outcome}: {st.error}")
-        return self.outputs.get(nid)
-
-    async def _spawned(self, node: JobNode) -> None:
-        try:
-            await self._execute(node, slot=False)  # runs in its parent's worker slot
-        except asyncio.CancelledError:
-            if self.states[node.id].status != "done":
-                self._settle(node.id, "cancelled", self.cancel_reason or "ctx-cancelled")
-        finally:
-            self.done[node.id].set()
+    def add(self, nodes: list[JobNode]) -> None:
+        """Record *nodes* and add them to the graph (pending)."""
+        self.journal.add_nodes(nodes)
+        for st in self.graph.add(nodes):
+            self.journal.changed(st)

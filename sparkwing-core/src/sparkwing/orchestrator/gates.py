@@ -1,7 +1,4 @@
-"""Approval gates and debug pauses: jobs that wait for a person.
-
-Mixed into :class:`~sparkwing.orchestrator.engine.Orchestrator`; uses its state and stores.
-"""
+"""Approval gates and debug pauses: jobs that wait for a person."""
 
 from __future__ import annotations
 
@@ -9,95 +6,108 @@ import asyncio
 import time
 from typing import Any
 
+from .. import events
 from ..dsl.nodes import JobNode
 from ..runtime.context import Context
 from ..storage.records import Approval, Pause
-from .core import EngineCore
+from .graph import RunGraph
+from .journal import RunJournal
+
+#: How often a waiting gate or pause looks for its resolution.
+POLL_S = 0.25
 
 
-class GateMixin(EngineCore):
-    """Approval gates and debug pauses: jobs that wait for a person."""
+class Gates:
+    """Approval gates and debug pauses, resolved from outside the run through the state store.
 
-    async def _approval(self, node: JobNode) -> None:
-        assert self.run is not None and node.approval is not None
+    Built from the journal (requests and outcomes are recorded there), the
+    state store it reads resolutions from, the run's graph and how long a
+    debug pause holds before it releases itself.
+    """
+
+    def __init__(self, journal: RunJournal, state: Any, graph: RunGraph,
+                 pause_timeout_s: float) -> None:
+        self.journal = journal
+        self.state = state
+        self.graph = graph
+        self.pause_timeout_s = pause_timeout_s
+
+    async def approval(self, node: JobNode) -> None:
+        """Wait for a person (or the timeout) to resolve the gate *node*, then settle it."""
+        assert node.approval is not None
+        run_id = self.journal.run_id
         nid, cfg = node.id, node.approval
-        st = self.states[nid]
+        st = self.graph.states[nid]
         now = time.time()
-        if self.state.get_approval(self.run.id, nid) is None:
-            self.state.create_approval(Approval(self.run.id, nid, now, cfg.message, cfg.timeout_s,
-                                                cfg.on_expiry))
+        self.journal.approval_requested(Approval(run_id, nid, now, cfg.message, cfg.timeout_s,
+                                                 cfg.on_expiry))
         st.status, st.started = "approval_pending", now
-        self._set(nid, {"status": "approval_pending", "started_at": now,
-                        "status_detail": cfg.message}, "approval_requested",
-                  {"message": cfg.message, "timeout_s": cfg.timeout_s, "on_expiry": cfg.on_expiry})
-        self.reporter.node_changed(st)
-        self.reporter.warning(
-            f'approval "{nid}" is waiting: sparkwing runs approvals approve --run {self.run.id} '
+        self.journal.update(nid, {"status": "approval_pending", "started_at": now,
+                                  "status_detail": cfg.message}, events.APPROVAL_REQUESTED,
+                            {"message": cfg.message, "timeout_s": cfg.timeout_s,
+                             "on_expiry": cfg.on_expiry})
+        self.journal.changed(st)
+        self.journal.warning(
+            f'approval "{nid}" is waiting: sparkwing runs approvals approve --run {run_id} '
             f"--node {nid}"
         )
+        self.journal.flush()
         deadline = now + cfg.timeout_s if cfg.timeout_s else None
         while True:
-            ap = self.state.get_approval(self.run.id, nid)
+            ap = self.state.get_approval(run_id, nid)
             if ap is not None and ap.resolution:
                 break
             if deadline is not None and time.time() >= deadline:
-                comment = f"expired after {cfg.timeout_s:g}s"
-                if self.state.resolve_approval(self.run.id, nid, "timed_out", "sparkwing",
-                                               comment, time.time()):
-                    self.state.append_event(
-                        self.run.id, "approval_resolved",
-                        {"resolution": "timed_out", "approver": "sparkwing", "comment": comment},
-                        node_id=nid,
-                    )
+                self.journal.approval_expired(nid, f"expired after {cfg.timeout_s:g}s")
                 continue
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(POLL_S)
         res, who, comment = ap.resolution, ap.approver, ap.comment
         payload = {"resolution": res, "approver": who, "comment": comment}
         if res == "approved" or (res == "timed_out" and cfg.on_expiry == "approve"):
             summary = ("auto-approved (timed out)" if res == "timed_out"
                        else f"approved by {who}" + (f" · {comment}" if comment else ""))
-            self._finish_gate(nid, "success", "", summary, payload)
+            self._finish(nid, "success", "", summary, payload)
         elif res == "denied":
-            self._finish_gate(nid, "failed", f"{nid}: denied by {who}" + (f": {comment}" if comment else ""),
-                              "", payload)
+            self._finish(nid, "failed",
+                         f"{nid}: denied by {who}" + (f": {comment}" if comment else ""), "",
+                         payload)
         else:
-            self._finish_gate(nid, "failed",
-                              f"{nid}: approval timed out (policy={cfg.on_expiry})", "", payload,
-                              reason="approval_timeout")
+            self._finish(nid, "failed", f"{nid}: approval timed out (policy={cfg.on_expiry})", "",
+                         payload, reason="approval_timeout")
 
-    def _finish_gate(self, nid: str, outcome: str, error: str, summary: str,
-                     payload: dict[str, Any], reason: str = "") -> None:
-        st = self.states[nid]
-        now = time.time()
-        st.status, st.outcome, st.error, st.finished = "done", outcome, error, now
-        self._set(nid, {"status": "done", "outcome": outcome, "error": error, "finished_at": now,
-                        "summary": summary, "failure_reason": reason, "status_detail": ""},
-                  "node_succeeded" if outcome == "success" else "node_failed", payload)
-        self.reporter.node_changed(st)
+    def _finish(self, nid: str, outcome: str, error: str, summary: str,
+                payload: dict[str, Any], reason: str = "") -> None:
+        st = self.graph.states[nid]
+        self.journal.settle(
+            st, outcome, error,
+            extra={"summary": summary, "failure_reason": reason, "status_detail": ""},
+            payload=payload, raw_payload=True,
+        )
 
-    # -- debug pauses -------------------------------------------------------------------------
-    async def _pause(self, node: JobNode, ctx: Context, reason: str) -> None:
-        assert self.run is not None
+    async def pause(self, node: JobNode, ctx: Context, reason: str) -> None:
+        """Hold *node* until someone releases it (or the pause times out)."""
+        run_id = self.journal.run_id
         nid = node.id
         now = time.time()
-        self.state.create_pause(Pause(self.run.id, nid, reason, now, now + self.options.pause_timeout_s))
-        prev = self.states[nid].status
-        self.states[nid].status = "paused"
-        self._set(nid, {"status": "paused", "status_detail": reason}, "node_paused",
-                  {"reason": reason})
-        self.reporter.warning(f"job {nid} paused ({reason}): sparkwing debug release "
-                              f"--run {self.run.id} --node {nid}")
-        ctx.log.record(f"paused ({reason})", event="node_paused")
+        self.journal.pause_created(Pause(run_id, nid, reason, now, now + self.pause_timeout_s))
+        st = self.graph.states[nid]
+        prev = st.status
+        st.status = "paused"
+        self.journal.update(nid, {"status": "paused", "status_detail": reason},
+                            events.NODE_PAUSED, {"reason": reason})
+        self.journal.warning(f"job {nid} paused ({reason}): sparkwing debug release "
+                             f"--run {run_id} --node {nid}")
+        ctx.log.record(f"paused ({reason})", event=events.LOG_NODE_PAUSED)
+        self.journal.flush()
         while True:
-            p = self.state.get_pause(self.run.id, nid)
+            p = self.state.get_pause(run_id, nid)
             if p is None or p.released_at:
                 break
             if time.time() >= p.expires_at:
-                self.state.release_pause(self.run.id, nid, "sparkwing", "timeout-released",
-                                         time.time())
+                self.journal.pause_expired(nid)
                 break
-            await asyncio.sleep(0.25)
-        self.states[nid].status = prev
-        self._set(nid, {"status": prev if prev != "pending" else "pending", "status_detail": ""},
-                  "node_resumed", {"reason": reason})
-        ctx.log.record("resumed", event="node_resumed")
+            await asyncio.sleep(POLL_S)
+        st.status = prev
+        self.journal.update(nid, {"status": prev, "status_detail": ""}, events.NODE_RESUMED,
+                            {"reason": reason})
+        ctx.log.record("resumed", event=events.LOG_NODE_RESUMED)

@@ -1,32 +1,43 @@
-"""Concurrency groups: taking units of a group's capacity for a job or a whole run.
-
-Mixed into :class:`~sparkwing.orchestrator.engine.Orchestrator`; uses its state and stores.
-"""
+"""Concurrency groups: taking units of a group's capacity for a job or a whole run."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from .. import events
 from ..dsl.nodes import JobNode
-from ..storage.records import Run
-from .core import EngineCore
+from .graph import RunGraph
+from .journal import RunJournal
+from .leases import Leases
 
 
-class ConcurrencyMixin(EngineCore):
-    """Concurrency groups: taking units of a group's capacity for a job or a whole run."""
+class ConcurrencyGroups:
+    """Takes and gives back concurrency-group capacity for jobs and for the whole run.
 
-    async def _acquire_groups(
+    Built from the journal (waits, promotions and evictions are recorded
+    there), the run's leases, its graph and the host name (box-scoped groups
+    key on it).
+    """
+
+    def __init__(self, journal: RunJournal, leases: Leases, graph: RunGraph, host: str) -> None:
+        self.journal = journal
+        self.leases = leases
+        self.graph = graph
+        self.host = host
+        #: (lease key, holder) -> node id ("" for the run itself).
+        self.holder_of: dict[tuple[str, str], str] = {}
+
+    async def acquire(
         self, node: JobNode, held: list[tuple[str, str]]
     ) -> tuple[str, str, str] | None:
-        """Take every group's units; a refusal returns ``(outcome, error, failure_reason)``."""
-        assert self.run is not None
+        """Take every group's units (appended to *held*); a refusal returns ``(outcome, error, reason)``."""
+        run_id = self.journal.run_id
         nid = node.id
-        holder = f"{self.run.id}/{nid}"
+        holder = f"{run_id}/{nid}"
         for group, cost in node.concurrency_groups:
-            key = group.key(self.run.id, self.host)
+            key = group.key(run_id, self.host)
             self.holder_of[(key, holder)] = nid
-            res = self.leases.try_acquire(key, holder, group.capacity, cost, self.run.id, nid)
+            res = self.leases.try_acquire(key, holder, group.capacity, cost, run_id, nid)
             if res.granted:
                 held.append((key, holder))
                 continue
@@ -37,54 +48,44 @@ class ConcurrencyMixin(EngineCore):
                     return "failed", msg, "concurrency_full"
                 return "skipped-concurrent", msg, ""
             if group.on_limit == "cancel_others":
-                self._evict(key, holder, group.capacity, cost)
-            self.state.append_event(self.run.id, "concurrency_wait",
-                                    {"group": group.name, "ahead": res.ahead,
-                                     "holders": res.holders}, node_id=nid)
+                for evicted in self.leases.evict(key, holder, group.capacity, cost):
+                    self.journal.event(events.CONCURRENCY_CANCELLED,
+                                       {"key": key, "evicted": evicted}, node_id=nid)
+            self.journal.event(events.CONCURRENCY_WAIT,
+                               {"group": group.name, "ahead": res.ahead, "holders": res.holders},
+                               node_id=nid)
 
             def waiting(r: Any, name: str = group.name) -> None:
                 detail = f'queued in "{name}": {r.ahead} ahead, held by {", ".join(r.holders)}'
-                if self.states[nid].detail != detail:
-                    self.states[nid].detail = detail
-                    self._set(nid, {"status_detail": detail})
+                if self.graph.states[nid].detail != detail:
+                    self.graph.states[nid].detail = detail
+                    self.journal.update(nid, {"status_detail": detail})
 
             ok = await self.leases.acquire(
                 key, holder, group.capacity, cost, timeout_s=group.queue_timeout_s,
-                on_wait=waiting, run_id=self.run.id, node_id=nid,
+                on_wait=waiting, run_id=run_id, node_id=nid,
             )
             if not ok:
                 return ("failed", f'timed out after {group.queue_timeout_s:g}s waiting for '
                         f'concurrency group "{group.name}"', "queue_timeout")
-            self.state.append_event(self.run.id, "concurrency_promoted", {"group": group.name},
-                                    node_id=nid)
+            self.journal.event(events.CONCURRENCY_PROMOTED, {"group": group.name}, node_id=nid)
             held.append((key, holder))
         return None
 
-    def _evict(self, key: str, holder: str, capacity: int, cost: int) -> None:
-        holders, _ = self.state.concurrency_state(key, time.time())
-        active = sum(h.cost for h in holders)
-        for h in sorted(holders, key=lambda x: x.claimed_at or 0):
-            if active + cost <= capacity:
-                break
-            if h.holder_id == holder:
-                continue
-            self.state.concurrency_release(key, h.holder_id)
-            active -= h.cost
-            assert self.run is not None
-            self.state.append_event(self.run.id, "concurrency_cancelled",
-                                    {"key": key, "evicted": h.holder_id}, node_id=holder.split("/", 1)[-1])
+    def release(self, held: list[tuple[str, str]]) -> None:
+        """Give back what :meth:`acquire` took."""
+        for key, holder in held:
+            self.leases.release(key, holder)
 
-    async def _acquire_run_groups(self, run: Run) -> bool:
-        for group, cost in self.plan.run_concurrency:
-            key = group.key(run.id, self.host)
-            self.holder_of[(key, run.id)] = ""
+    async def acquire_for_run(self) -> str:
+        """Take the plan's run-wide groups; return ``""`` or why the run cannot start."""
+        run_id = self.journal.run_id
+        for group, cost in self.graph.plan.run_concurrency:
+            key = group.key(run_id, self.host)
+            self.holder_of[(key, run_id)] = ""
             limit = group.queue_timeout_s if group.on_limit == "queue" else 0.001
-            ok = await self.leases.acquire(key, run.id, group.capacity, cost, timeout_s=limit,
-                                           run_id=run.id)
+            ok = await self.leases.acquire(key, run_id, group.capacity, cost, timeout_s=limit,
+                                           run_id=run_id)
             if not ok:
-                self.cancel_reason = f'concurrency group "{group.name}" is full'
-                for nid in self.nodes:
-                    self._settle(nid, "cancelled", self.cancel_reason)
-                    self.done[nid].set()
-                return False
-        return True
+                return f'concurrency group "{group.name}" is full'
+        return ""

@@ -81,6 +81,21 @@ class Leases:
                 out.append((key, holder))
         return out
 
+    def evict(self, key: str, holder: str, capacity: int, cost: int) -> list[str]:
+        """Drop the oldest other holders of *key* until *cost* fits; return who was evicted."""
+        holders, _ = self.state.concurrency_state(key, time.time())
+        active = sum(h.cost for h in holders)
+        evicted: list[str] = []
+        for h in sorted(holders, key=lambda x: x.claimed_at or 0):
+            if active + cost <= capacity:
+                break
+            if h.holder_id == holder:
+                continue
+            self.state.concurrency_release(key, h.holder_id)
+            active -= h.cost
+            evicted.append(h.holder_id)
+        return evicted
+
     def release_all(self) -> None:
         """Release everything (end of run)."""
         for key, holder in list(self.held):

@@ -1,30 +1,52 @@
-"""Memoize: replaying stored outputs, and one leader per key in flight.
-
-Mixed into :class:`~sparkwing.orchestrator.engine.Orchestrator`; uses its state and stores.
-"""
+"""Memoize: replaying stored outputs, and one leader per key in flight."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .. import events
 from ..dsl.nodes import JobNode
 from ..runtime.context import Context
-from .core import EngineCore
+from ..storage.records import CacheEntry
+from .graph import RunGraph
+from .journal import RunJournal
 from .leases import POLL_S as LEASE_POLL_S
+from .leases import Leases
+
+#: How long a memoized output lives when the job names no TTL.
+DEFAULT_TTL_S = 7 * 86400.0
 
 
-class MemoMixin(EngineCore):
-    """Memoize: replaying stored outputs, and one leader per key in flight."""
+class Memoizer:
+    """Computes memoize keys, replays stored outputs, and elects one leader per key in flight.
 
-    async def _memo_key(self, node: JobNode, ctx: Context) -> str:
+    Built from the journal (where replays and stored outputs are recorded),
+    the state store it reads the memo index from, the run's leases, its graph
+    and whether ``--sw-no-cache`` is set; *call* runs a key function.
+    """
+
+    def __init__(self, journal: RunJournal, state: Any, leases: Leases, graph: RunGraph,
+                 call: Callable[..., Awaitable[Any]], *, no_cache: bool = False) -> None:
+        self.journal = journal
+        self.state = state
+        self.leases = leases
+        self.graph = graph
+        self.call = call
+        self.no_cache = no_cache
+        #: (lease key, holder) -> node id, for telling which job lost a lease.
+        self.holder_of: dict[tuple[str, str], str] = {}
+
+    async def key(self, node: JobNode, ctx: Context) -> str:
+        """The node's memoize key, or ``""`` when it runs uncached."""
         from ..cachekeys import NO_CACHE
 
         assert node.memo is not None
         try:
-            key = await self._call(node.memo.key_fn, ctx)
+            key = await self.call(node.memo.key_fn, ctx)
         except Exception as exc:
             ctx.log.record(f"memoize key function failed ({exc}); running uncached", level="warn")
             return ""
@@ -36,13 +58,17 @@ class MemoMixin(EngineCore):
             return ""
         return str(key)
 
-    async def _memo_replay(self, node: JobNode, ctx: Context, key: str) -> bool:
-        """Replay a stored result, or become the key's leader (waiting behind one in flight)."""
-        assert self.run is not None
+    def holder(self, node: JobNode) -> str:
+        """The lease holder id of *node* in this run."""
+        return f"{self.journal.run_id}/{node.id}"
+
+    async def replay_or_lead(self, node: JobNode, ctx: Context, key: str) -> bool:
+        """Replay a stored result (``True``), or become the key's leader (waiting behind one in flight)."""
+        run_id = self.journal.run_id
         nid = node.id
-        if not self.options.no_cache and self._replay(node, ctx, key, "cache_hit"):
+        if not self.no_cache and self._replay(node, ctx, key, events.CACHE_HIT):
             return True
-        holder = f"{self.run.id}/{nid}"
+        holder = self.holder(node)
         lease_key = "memo:" + key
         noted: list[bool] = []
 
@@ -51,39 +77,51 @@ class MemoMixin(EngineCore):
                 noted.append(True)
                 behind = ", ".join(h for h in res.holders if h != holder) or "another run"
                 detail = f"coalescing behind {behind}"
-                self.states[nid].detail = detail
-                self._set(nid, {"status_detail": detail})
-                ctx.log.record(f"waiting for {behind} computing the same key", event="coalescing",
-                               attrs={"key": key})
+                self.graph.states[nid].detail = detail
+                self.journal.update(nid, {"status_detail": detail})
+                ctx.log.record(f"waiting for {behind} computing the same key",
+                               event=events.LOG_COALESCING, attrs={"key": key})
 
         self.holder_of[(lease_key, holder)] = nid
         while True:
-            res = self.leases.try_acquire(lease_key, holder, 1, 1, self.run.id, nid)
+            res = self.leases.try_acquire(lease_key, holder, 1, 1, run_id, nid)
             if res.granted:
                 break
             waiting(res)
             # The leader's result is readable by every follower at once: no need to queue for it.
-            if not self.options.no_cache and self._replay(node, ctx, key, "coalesced"):
+            if not self.no_cache and self._replay(node, ctx, key, events.COALESCED):
                 self.leases.release(lease_key, holder)
                 return True
             await asyncio.sleep(LEASE_POLL_S * (0.5 + random.random()))
-        if noted and not self.options.no_cache and self._replay(node, ctx, key, "coalesced"):
+        if noted and not self.no_cache and self._replay(node, ctx, key, events.COALESCED):
             self.leases.release(lease_key, holder)
             return True
         return False
+
+    def store(self, node: JobNode, key: str, output: Any) -> None:
+        """Record a successful output under *key*."""
+        run = self.journal.run
+        assert run is not None
+        now = time.time()
+        ttl = node.memo.ttl_s if node.memo is not None else DEFAULT_TTL_S
+        self.journal.memo_stored(CacheEntry(key, run.id, node.id, output, run.pipeline, now,
+                                            now + ttl))
+
+    def release(self, node: JobNode, key: str) -> None:
+        """Give up leadership of *key* (the output is stored, or the job failed)."""
+        self.leases.release("memo:" + key, self.holder(node))
 
     def _replay(self, node: JobNode, ctx: Context, key: str, event: str) -> bool:
         entry = self.state.cache_get(key, time.time())
         if entry is None:
             return False
-        assert self.run is not None
         nid = node.id
-        self.outputs[nid] = entry.output
+        self.graph.outputs[nid] = entry.output
         ctx.log.record(f"job {nid} replayed from cache ({entry.run_id}/{entry.node_id})",
-                       event="node_start", attrs={"cache_hit": True, "key": key})
-        ctx.log.record(f"job {nid} cached", event="node_end",
+                       event=events.LOG_NODE_START, attrs={"cache_hit": True, "key": key})
+        ctx.log.record(f"job {nid} cached", event=events.LOG_NODE_END,
                        attrs={"outcome": "cached", "duration_ms": 0})
-        self._settle(nid, "cached", "", event=event, extra={
+        self.journal.settle(self.graph.states[nid], "cached", "", event=event, extra={
             "output": entry.output, "has_output": entry.output is not None,
             "status_detail": f"cached from {entry.run_id}/{entry.node_id}",
         }, payload={"key": key, "origin_run": entry.run_id, "origin_node": entry.node_id})

@@ -26,7 +26,11 @@ if TYPE_CHECKING:
     from .context import ServerContext
 
 #: Modules of sparkwing-core registered as plugins before any entry point.
-INTERNAL_PLUGINS = ("sparkwing.storage.builtin", "sparkwing.triggers.builtin_sources")
+INTERNAL_PLUGINS = (
+    "sparkwing.storage.builtin",
+    "sparkwing.execution.builtin_executors",
+    "sparkwing.triggers.builtin_sources",
+)
 
 #: The registration hooks, each called with the one :class:`Registry`.
 REGISTRATION_HOOKS = (

@@ -75,8 +75,9 @@ class StartOptions:
     reuse_passed: bool = False
     #: Use this id for the new run instead of a fresh one (refused if it exists).
     run_id: str = ""
-    #: Executor to run jobs with. Empty or ``local`` (in the run's process) is
-    #: what this version's orchestrator does; any other name is refused.
+    #: ``--sw-executor``: where the attempts of jobs that name no executor run
+    #: (empty: the profile's ``executor:``, else ``local``). An executor no plugin
+    #: provides is refused in :meth:`RunStart.prepare`.
     executor: str = ""
     #: Pipeline flags as typed on a command line (``--version=1.2``), parsed after
     #: ``request.inputs`` (they win). Never stored in a trigger row: they may hold secrets.
@@ -159,6 +160,7 @@ class RunStart:
         from ..dsl.inputs import input_specs, parse_inputs, redact, secret_values
         from ..ids import new_run_id
         from ..orchestrator.approvals import current_user
+        from ..execution.selection import check_executors
         from ..orchestrator.engine import RunOptions
         from ..project import load_pipeline
         from ..runtime.context import RunContext, Trigger
@@ -177,9 +179,6 @@ class RunStart:
         guard_error = _check_guards(project, entry, self.resolved, values, git.branch)
         if guard_error:
             raise SparkwingError(f'pipeline "{entry.name}": {guard_error}')
-        if opts.executor not in ("", "local"):
-            raise UsageError(f'executor "{opts.executor}" is not available: this version runs '
-                             "every job in the run's process (local)")
         if opts.run_id and self.state.get_run(opts.run_id) is not None:
             raise UsageError(f"--sw-run-id {opts.run_id}: a run with this id already exists")
         specs = input_specs(pdef.inputs_cls)
@@ -194,6 +193,7 @@ class RunStart:
         )
         plan = pdef.build(inputs, run_ctx)
         check_shaping(opts, plan, entry.name)
+        check_executors(plan.nodes(), opts.executor, self.resolved)
         reuse: dict[str, Any] = {}
         if opts.retry_of:
             reuse = _reusable(self.state, opts.retry_of, entry.name, opts.reuse_passed)
@@ -211,6 +211,7 @@ class RunStart:
             pause_after=opts.pause_after,
             pause_on_failure=opts.pause_on_failure,
             pause_timeout_s=_pause_timeout(),
+            executor=opts.executor,
             invocation={"cwd": str(self.workdir), "flags": opts.flags,
                         "profile": {"name": self.resolved.name, "reason": self.resolved.reason},
                         "reproducer": _reproducer(req, specs, values),

@@ -17,7 +17,7 @@ from .nodelog import NodeLogger
 from .secrets import Masker, SecretSource
 
 if TYPE_CHECKING:
-    from ..dsl.nodes import Ref
+    from ..dsl.refs import Ref
 
 
 @dataclass
@@ -181,6 +181,13 @@ class Context:
             self._env = env
         return self._env
 
+    def add_env(self, values: Mapping[str, str]) -> None:
+        """Add variables to the environment the job's commands get (the executor's ``env``)."""
+        if values:
+            self._node_env.update(values)
+            if self._env is not None:
+                self._env.update(values)
+
     def _cwd(self, cwd: str | os.PathLike[str] | None) -> str:
         if cwd is None:
             return str(self.run.workdir)
@@ -239,7 +246,7 @@ class Context:
         return value
 
     def read_ref(self, ref: Ref[Any]) -> Any:
-        """Return the output a :class:`~sparkwing.dsl.nodes.Ref` points at."""
+        """Return the output a :class:`~sparkwing.dsl.refs.Ref` points at."""
         if ref.step_id is not None and ref.node_id in (None, self.node_id):
             if ref.step_id not in self._step_outputs:
                 raise OutputNotReady(

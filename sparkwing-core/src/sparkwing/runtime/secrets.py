@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError, SparkwingError
 from ..paths import secrets_path
@@ -61,6 +62,18 @@ class Masker:
             if v in text:
                 text = text.replace(v, "***")
         return text
+
+    def mask_value(self, value: Any) -> Any:
+        """Return a JSON-like *value* with every string in it masked (keys included)."""
+        if not self._values:
+            return value
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, list | tuple):
+            return [self.mask_value(v) for v in value]
+        if isinstance(value, dict):
+            return {self.mask_value(k): self.mask_value(v) for k, v in value.items()}
+        return value
 
 
 class SecretSource:

@@ -248,6 +248,41 @@ class StateStore(Protocol):
 
 
 @dataclass(slots=True)
+class StateWrite:
+    """One write of a batch (:meth:`BatchingStateStore.write_batch`).
+
+    With ``fields`` it is :meth:`StateStore.update_node` of ``node_id`` (with
+    ``event``, appended atomically); with ``step`` it is
+    :meth:`StateStore.upsert_step` followed by ``event``; with neither it is
+    :meth:`StateStore.append_event` of ``event`` on ``node_id``. ``ts`` is the
+    event's time (``None``: when it is written).
+    """
+
+    run_id: str
+    node_id: str = ""
+    fields: Mapping[str, Any] | None = None
+    event: tuple[str, Mapping[str, Any]] | None = None
+    step: Step | None = None
+    ts: float | None = None
+
+
+@runtime_checkable
+class BatchingStateStore(Protocol):
+    """Optional capability of a :class:`StateStore`: several writes in one transaction.
+
+    A run's journal uses it to commit the node transitions and events of one
+    turn of the event loop together. A store without it gets the same
+    writes one call at a time.
+    """
+
+    def write_batch(self, writes: Sequence[StateWrite]) -> None:
+        """Apply *writes* in order in one transaction, with the effects of the single calls.
+
+        A write that fails (a missing node) fails the whole batch.
+        """
+
+
+@dataclass(slots=True)
 class LogChunk:
     """Records read from a log stream and the offset to continue from."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from concurrent.futures import Executor
 from typing import Any
 
 from ..durations import format_duration
@@ -31,7 +30,6 @@ async def guarded(
     ctx: Context,
     timeout_s: float | None,
     no_progress_s: float | None,
-    pool: Executor,
 ) -> Any:
     """Await one attempt's *body* under its time limits.
 

@@ -1,0 +1,108 @@
+"""The run's graph state: its nodes, their live states, outputs and completion events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..dsl.nodes import JobNode
+from ..dsl.plan import Plan
+from ..runtime.context import Context
+from ..storage.records import OK_OUTCOMES
+
+
+@dataclass
+class NodeState:
+    """Live state of one node during a run (what reporters see)."""
+
+    id: str
+    kind: str = "job"
+    status: str = "pending"
+    outcome: str = ""
+    error: str = ""
+    started: float | None = None
+    finished: float | None = None
+    attempt: int = 0
+    attempts: int = 1
+    detail: str = ""
+    excerpt: str = ""
+    groups: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the node ran (so far)."""
+        if self.started is None:
+            return None
+        return (self.finished or time.time()) - self.started
+
+
+class RunGraph:
+    """Every node of a live run, what each produced, and who waits for whom.
+
+    Nodes added while the run is live (dynamic fan-out members, spawned
+    children) join through :meth:`add`. ``cancel_reason`` is set once the
+    run is being cancelled.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.nodes: dict[str, JobNode] = {}
+        self.states: dict[str, NodeState] = {}
+        self.outputs: dict[str, Any] = {}
+        self.done: dict[str, asyncio.Event] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.contexts: dict[str, Context] = {}
+        #: Fan-out source -> the ids of the members it created (empty when expansion failed).
+        self.dynamic_children: dict[str, list[str]] = {}
+        #: Fan-out source -> set once its members exist (or its expansion failed).
+        self.expanded: dict[str, asyncio.Event] = {}
+        self.expanded_errors: dict[str, str] = {}
+        #: Nodes cancelled because a ``cancel_others`` group evicted them.
+        self.superseded: set[str] = set()
+        self.cancel_reason = ""
+        self.add(plan.nodes())
+
+    def add(self, nodes: Iterable[JobNode]) -> list[NodeState]:
+        """Register *nodes* (pending) and return their states."""
+        out = []
+        for n in nodes:
+            self.nodes[n.id] = n
+            st = NodeState(n.id, n.kind, attempts=n.retries + 1, groups=list(n.groups))
+            self.states[n.id] = st
+            self.done[n.id] = asyncio.Event()
+            out.append(st)
+        return out
+
+    def blocked_by(self, node: JobNode) -> str:
+        """The dependency (or fan-out member) whose outcome keeps *node* from running, or ``""``."""
+        for dep in node.deps:
+            st = self.states[dep]
+            if st.outcome not in OK_OUTCOMES and not self.nodes[dep].continues_on_error:
+                return dep
+            siblings = self.dynamic_children.get(dep, [])
+            for child in ([] if node.id in siblings else siblings):
+                cst = self.states[child]
+                if cst.outcome not in OK_OUTCOMES and not self.nodes[child].continues_on_error:
+                    return child
+        return ""
+
+    async def wait_for_deps(self, node: JobNode) -> None:
+        """Wait until every dependency (and every member of a dependency's fan-out) is done."""
+        for dep in node.deps:
+            await self.done[dep].wait()
+            if dep in self.expanded and node.id not in self.dynamic_children.get(dep, ()):
+                await self.expanded[dep].wait()
+                for child in self.dynamic_children.get(dep, []):
+                    await self.done[child].wait()
+
+    def failed_required(self) -> list[str]:
+        """Nodes whose outcome fails the run (required, not recovery jobs, not OK)."""
+        return [
+            nid for nid, st in self.states.items()
+            if self.nodes[nid].kind != "recovery"
+            and not self.nodes[nid].is_optional
+            and st.outcome not in OK_OUTCOMES
+        ]

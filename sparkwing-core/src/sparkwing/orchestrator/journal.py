@@ -1,0 +1,405 @@
+"""The run journal: the one place a run's records are written and its progress reported.
+
+Every write of the run's record goes through :class:`RunJournal`: the run
+and node rows, the run's event stream, step rows, memoized results,
+approval and pause requests, the run envelope in the log store; so does
+every call to the live reporter and to the plugins' observer hooks.
+
+On the hot path (node transitions, events, steps) the journal can batch:
+when the state store offers :class:`~sparkwing.storage.contracts.BatchingStateStore`,
+writes queued during one turn of the event loop are committed together at
+the end of that turn. :meth:`RunJournal.flush` commits at once; the
+orchestrator calls it before an attempt starts outside this process, so a
+node's output is durable in the state store before a dependent reads it
+from another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .. import events
+from ..execution.contracts import AttemptOutcome, AttemptResult
+from ..runtime.nodelog import NodeLogger
+from ..runtime.secrets import Masker
+from ..storage.contracts import ENVELOPE, BatchingStateStore, StateWrite
+from ..storage.logrecord import make_record
+from ..storage.records import Approval, CacheEntry, Node, Pause, Run, Step
+from .graph import NodeState
+from .reporting import Reporter
+
+if TYPE_CHECKING:
+    from ..dsl.nodes import JobNode
+    from ..dsl.plan import Plan
+
+#: The event a node's settlement appends, by outcome.
+SETTLED_EVENT = {
+    "success": events.NODE_SUCCEEDED,
+    "failed": events.NODE_FAILED,
+    "cancelled": events.NODE_CANCELLED,
+    "skipped": events.NODE_SKIPPED,
+    "skipped-concurrent": events.NODE_SKIPPED_CONCURRENT,
+    "superseded": events.NODE_SUPERSEDED,
+    "cached": events.NODE_CACHED,
+    "satisfied": events.NODE_SATISFIED,
+}
+
+_NODE_FIELDS = frozenset(f.name for f in dataclasses.fields(Node))
+
+
+class RunJournal:
+    """Writes one run's records and reports its progress (see the module docs).
+
+    Built from the run's state and log stores, the live reporter, the masker
+    every recorded error passes through and, optionally, the plugin host
+    whose observer hooks (``run_started``, ``node_started``, ...) it calls.
+    A failing observer costs a warning, never the run.
+    """
+
+    def __init__(self, state: Any, logs: Any, reporter: Reporter, masker: Masker,
+                 hooks: Any = None) -> None:
+        self.state = state
+        self.logs = logs
+        self.reporter = reporter
+        self.masker = masker
+        self.hooks = hooks
+        self.run: Run | None = None
+        #: What this process last wrote of each node's row (handed to observers).
+        self.rows: dict[str, Node] = {}
+        self.envelope_writer: Any = None
+        self._batching = isinstance(state, BatchingStateStore)
+        self._pending: list[StateWrite] = []
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def run_id(self) -> str:
+        """The id of the journal's run."""
+        assert self.run is not None, "the journal has no run yet"
+        return self.run.id
+
+    # -- the run ---------------------------------------------------------------------
+    def start(self, run: Run, plan: Plan, nodes: list[JobNode], states: dict[str, NodeState],
+              envelope: dict[str, Any]) -> None:
+        """Create the run and its nodes, write the envelope's first records, tell everyone."""
+        self.run = run
+        self.state.create_run(run)
+        self._create_nodes(nodes)
+        self.envelope_writer = self.logs.writer(run.id, ENVELOPE)
+        self.envelope(events.LOG_RUN_START, f"run {run.id} of {run.pipeline}", envelope)
+        self.envelope(events.LOG_RUN_PLAN, f"{len(nodes)} jobs", run.plan or {})
+        self.envelope_writer.flush()
+        self.state.append_event(run.id, events.RUN_STARTED, {"pipeline": run.pipeline})
+        self.reporter.run_started(run, plan, states)
+        self._observe("run_started", run)
+
+    def attach(self, run: Run) -> None:
+        """Journal into a run that already exists (``sparkwing node exec``)."""
+        self.run = run
+        self._batching = False
+
+    def envelope(self, event: str, msg: str, attrs: dict[str, Any], level: str = "info") -> None:
+        """Write one record to the run's envelope stream (and to the reporter)."""
+        text = make_record(self.masker.mask(msg), level=level, event=event, attrs=attrs) + "\n"
+        self.envelope_writer.write_raw(text)
+        self.reporter.records(text)
+
+    def heartbeat(self) -> None:
+        """Record that the run's process is alive."""
+        self.state.update_run(self.run_id, {"last_heartbeat_at": time.time()})
+
+    def finish(self, run: Run, status: str, error: str, states: dict[str, NodeState]) -> None:
+        """Record the run's terminal status and summary and tell the reporter and observers."""
+        self.flush()
+        now = time.time()
+        run.status, run.error, run.finished_at = status, error, now
+        self.state.update_run(run.id, {"status": status, "error": error, "finished_at": now,
+                                       "last_heartbeat_at": now})
+        counts: dict[str, int] = {}
+        for st in states.values():
+            counts[st.outcome or "none"] = counts.get(st.outcome or "none", 0) + 1
+        self.envelope(
+            events.LOG_RUN_SUMMARY, f"{len(states)} jobs",
+            {"outcomes": counts, "duration_ms": int((now - (run.started_at or now)) * 1000)},
+        )
+        hints = {"status": f"sparkwing runs status --run {run.id}",
+                 "logs": f"sparkwing runs logs --run {run.id}"}
+        if status != "success":
+            hints["retry"] = f"sparkwing runs retry --run {run.id} --failed"
+        self.envelope(
+            events.LOG_RUN_FINISH, f"run {status}" + (f": {error}" if error else ""),
+            {"run_id": run.id, "status": status, "error": error, "hints": hints},
+            level="info" if status == "success" else "error",
+        )
+        self.envelope_writer.close()
+        self.state.append_event(run.id, events.RUN_FINISHED, {"status": status, "error": error})
+        self.reporter.run_finished(run, states)
+        self._observe("run_finished", run)
+
+    # -- nodes -----------------------------------------------------------------------
+    def add_nodes(self, nodes: list[JobNode]) -> None:
+        """Record nodes created while the run is live (fan-out members, spawned children)."""
+        self.flush()
+        self._create_nodes(nodes)
+
+    def _create_nodes(self, nodes: list[JobNode]) -> None:
+        run_id = self.run_id
+        rows = [Node(run_id, n.id, kind=n.kind, deps=list(n.deps), groups=list(n.groups))
+                for n in nodes]
+        self.state.create_nodes(run_id, rows)
+        for row in rows:
+            self.rows[row.node_id] = row
+
+    def update(self, nid: str, fields: dict[str, Any], event: str | None = None,
+               payload: dict[str, Any] | None = None) -> None:
+        """Set fields of a node's row, appending *event* with it when given."""
+        row = self.rows.get(nid)
+        if row is not None:
+            for key, value in fields.items():
+                if key in _NODE_FIELDS:
+                    setattr(row, key, value)
+        ev = (event, payload or {}) if event else None
+        if self._batching:
+            self._queue(StateWrite(self.run_id, nid, fields=fields, event=ev, ts=time.time()))
+        else:
+            self.state.update_node(self.run_id, nid, fields, ev)
+
+    def event(self, kind: str, payload: dict[str, Any], node_id: str = "") -> None:
+        """Append an event to the run's stream."""
+        if self._batching:
+            self._queue(StateWrite(self.run_id, node_id, event=(kind, payload), ts=time.time()))
+        else:
+            self.state.append_event(self.run_id, kind, payload, node_id=node_id)
+
+    def changed(self, st: NodeState) -> None:
+        """Tell the reporter a node's live state changed."""
+        self.reporter.node_changed(st)
+
+    def warning(self, message: str) -> None:
+        """Something the person running should know that is not a log record."""
+        self.reporter.warning(message)
+
+    def started(self, st: NodeState) -> None:
+        """A node's first attempt is starting: running row, event, reporter, observers."""
+        now = time.time()
+        st.status, st.started = "running", now
+        self.update(st.id, {"status": "running", "started_at": now, "status_detail": ""},
+                    events.NODE_STARTED, {})
+        self.reporter.node_changed(st)
+        self._observe_node("node_started", st.id)
+
+    def settle(self, st: NodeState, outcome: str, error: str = "", event: str = "",
+               extra: dict[str, Any] | None = None,
+               payload: dict[str, Any] | None = None, raw_payload: bool = False) -> None:
+        """Record a node that ends without running (skipped, cancelled, cached, a gate, ...).
+
+        The event's payload is ``{outcome, reason}`` plus *payload*, or only
+        *payload* with ``raw_payload``.
+        """
+        error = self.masker.mask(error)
+        now = time.time()
+        st.status, st.outcome, st.error, st.finished = "done", outcome, error, now
+        fields = {"status": "done", "outcome": outcome, "error": error, "finished_at": now}
+        fields.update(extra or {})
+        body = dict(payload or {}) if raw_payload else {
+            "outcome": outcome, "reason": error, **(payload or {})}
+        self.update(st.id, fields, event or SETTLED_EVENT[outcome], body)
+        self.reporter.node_changed(st)
+        self._observe_node("node_finished", st.id)
+
+    def finished(self, st: NodeState, node: JobNode, log: NodeLogger, outcome: str, error: str,
+                 reason: str, exit_code: int | None, output: Any) -> None:
+        """Record a node that ran to its outcome: row, events, its last log records."""
+        nid = st.id
+        now = time.time()
+        error = self.masker.mask(error)
+        st.status, st.outcome, st.error, st.finished = "done", outcome, error, now
+        duration_ms = int((now - (st.started or now)) * 1000)
+        fields: dict[str, Any] = {
+            "status": "done", "outcome": outcome, "error": error, "finished_at": now,
+            "failure_reason": reason, "exit_code": exit_code, "attempts": st.attempt,
+        }
+        if outcome == "success":
+            if output is not None:
+                fields["output"] = output
+                fields["has_output"] = True
+            log.record(f"job {nid} succeeded", event=events.LOG_NODE_END,
+                       attrs={"outcome": outcome, "duration_ms": duration_ms}, flush=False)
+            self.update(nid, fields, events.NODE_SUCCEEDED, {"duration_ms": duration_ms})
+        else:
+            excerpt, cut = log.excerpt()
+            st.excerpt = excerpt
+            level = "warn" if node.is_optional else "error"
+            log.record(error, level=level, event=events.LOG_NODE_END,
+                       attrs={"outcome": outcome, "duration_ms": duration_ms, "error": error})
+            self.update(nid, fields, events.NODE_FAILED,
+                        {"error": error, "failure_reason": reason, "exit_code": exit_code,
+                         "duration_ms": duration_ms, "optional": node.is_optional})
+            self.event(
+                events.NODE_FAILURE_EXCERPT,
+                {"log_excerpt": excerpt, "log_excerpt_truncated": cut,
+                 "logs": f"sparkwing runs logs --run {self.run_id} --node {nid}"},
+                node_id=nid,
+            )
+        self.reporter.node_changed(st)
+        self._observe_node("node_finished", nid)
+
+    def retrying(self, st: NodeState, attempt: int, error: str) -> None:
+        """A node is about to start attempt number *attempt* after a failed one."""
+        self.update(st.id, {"attempts": attempt}, events.ATTEMPT_RETRY,
+                    {"attempt": attempt, "error": error})
+        self.reporter.node_changed(st)
+
+    def attempt_finished(self, nid: str, attempt: int, result: AttemptResult,
+                         executor: str) -> None:
+        """Append the ``attempt_finished`` event of one attempt."""
+        self.event(events.ATTEMPT_FINISHED, attempt_payload(attempt, result, executor),
+                   node_id=nid)
+
+    def note(self, nid: str, kind: str, text: str) -> None:
+        """Add an annotation to a node, or set its summary (``kind`` ``annotation``/``summary``).
+
+        Called from the job's own thread; written at once.
+        """
+        if kind == "annotation":
+            current = self.state.get_node(self.run_id, nid)
+            notes = [*(current.annotations if current else []), text]
+            fields: dict[str, Any] = {"annotations": notes}
+        else:
+            fields = {"summary": text}
+        row = self.rows.get(nid)
+        if row is not None:
+            for key, value in fields.items():
+                setattr(row, key, value)
+        self.state.update_node(self.run_id, nid, fields)
+
+    def node_log(self, nid: str) -> NodeLogger:
+        """Open a node's log (tee'd to the reporter when it wants every record)."""
+        writer = self.logs.writer(self.run_id, nid)
+        return NodeLogger(writer, nid, self.masker,
+                          self.reporter.records if self.reporter.wants_records else None)
+
+    # -- steps (the executor's StepRecorder) -------------------------------------------
+    def step(self, node_id: str, step_id: str, status: str, started_at: float | None,
+             error: str = "") -> None:
+        """Record a step transition: the step row and a ``step_started``/``step_finished`` event."""
+        row = Step(self.run_id, node_id, step_id, status, started_at=started_at,
+                   finished_at=None if status == "running" else time.time(), error=error)
+        kind = events.STEP_STARTED if status == "running" else events.STEP_FINISHED
+        payload = {"step": step_id, "status": status, **({"error": error} if error else {})}
+        if self._batching:
+            self._queue(StateWrite(self.run_id, node_id, event=(kind, payload), step=row,
+                                   ts=time.time()))
+        else:
+            self.state.upsert_step(row)
+            self.state.append_event(self.run_id, kind, payload, node_id=node_id)
+
+    # -- coordination records ------------------------------------------------------------
+    def memo_stored(self, entry: CacheEntry) -> None:
+        """Record a memoized output."""
+        self.state.cache_put(entry)
+
+    def approval_requested(self, approval: Approval) -> None:
+        """Record an approval gate's request (idempotent for one run and node)."""
+        self.flush()
+        if self.state.get_approval(approval.run_id, approval.node_id) is None:
+            self.state.create_approval(approval)
+
+    def approval_expired(self, nid: str, comment: str) -> None:
+        """Resolve an approval whose time ran out (``timed_out`` by ``sparkwing``)."""
+        if self.state.resolve_approval(self.run_id, nid, "timed_out", "sparkwing", comment,
+                                       time.time()):
+            self.event(events.APPROVAL_RESOLVED,
+                       {"resolution": "timed_out", "approver": "sparkwing", "comment": comment},
+                       node_id=nid)
+
+    def pause_created(self, pause: Pause) -> None:
+        """Record a debug pause on a node."""
+        self.flush()
+        self.state.create_pause(pause)
+
+    def pause_expired(self, nid: str) -> None:
+        """Release a debug pause whose time ran out."""
+        self.state.release_pause(self.run_id, nid, "sparkwing", "timeout-released", time.time())
+
+    # -- batching --------------------------------------------------------------------------
+    def _queue(self, write: StateWrite) -> None:
+        self._pending.append(write)
+        if not self._flush_scheduled:
+            try:
+                loop = self._loop or asyncio.get_running_loop()
+            except RuntimeError:  # not on the loop's thread: write now
+                self.flush()
+                return
+            self._loop = loop
+            self._flush_scheduled = True
+            loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:  # a store failure must reach the person, not kill the loop
+            from ..proglog import get_logger
+
+            get_logger("sparkwing.orchestrator").error("writing run records failed",
+                                                       exc_info=exc)
+            self.reporter.warning(f"writing run records failed: {exc}")
+
+    def flush(self) -> None:
+        """Commit every queued write now (one transaction)."""
+        self._flush_scheduled = False
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        self.state.write_batch(pending)
+
+    # -- observers ---------------------------------------------------------------------------
+    def _observe(self, hook: str, run: Run) -> None:
+        if self.hooks is None:
+            return
+        try:
+            getattr(self.hooks, hook)(run)
+        except Exception as exc:  # an observer must not change the outcome
+            self.reporter.warning(f"a plugin's {hook} hook failed: {exc}")
+
+    def _observe_node(self, hook: str, nid: str) -> None:
+        if self.hooks is None or self.run is None:
+            return
+        row = self.rows.get(nid)
+        if row is None:
+            return
+        try:
+            getattr(self.hooks, hook)(self.run, row)
+        except Exception as exc:
+            self.reporter.warning(f"a plugin's {hook} hook failed: {exc}")
+
+
+def attempt_payload(attempt: int, result: AttemptResult, executor: str) -> dict[str, Any]:
+    """The payload of an ``attempt_finished`` event."""
+    payload: dict[str, Any] = {"attempt": attempt, "outcome": result.outcome,
+                               "executor": executor}
+    if result.exit_code is not None:
+        payload["exit_code"] = result.exit_code
+    if result.failure_reason:
+        payload["failure_reason"] = result.failure_reason
+    if result.error:
+        payload["error"] = result.error
+    if result.output is not None:
+        payload["output"] = result.output
+    return payload
+
+
+def payload_result(payload: Mapping[str, Any]) -> AttemptResult:
+    """Read an :class:`AttemptResult` back from an ``attempt_finished`` payload."""
+    raw = payload.get("outcome")
+    outcome: AttemptOutcome = "success" if raw == "success" else (
+        "cancelled" if raw == "cancelled" else "failed")
+    return AttemptResult(
+        outcome, exit_code=payload.get("exit_code"),
+        failure_reason=str(payload.get("failure_reason") or ""),
+        error=str(payload.get("error") or ""), output=payload.get("output"), recorded=True,
+    )
