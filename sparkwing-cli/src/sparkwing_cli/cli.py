@@ -22,6 +22,7 @@ COMMANDS = {
     "debug": "sparkwing_cli.commands.debug:debug_group",
     "triggers": "sparkwing_cli.commands.triggers:triggers_group",
     "outbox": "sparkwing_cli.commands.outbox:outbox_group",
+    "node": "sparkwing_cli.commands.node:node_group",
 }
 
 

@@ -36,6 +36,16 @@ def _run_fast(argv: list[str]) -> None:
     os._exit(code)
 
 
+def _node_exec_fast(argv: list[str]) -> None:
+    from .nodeexec import node_exec_main
+
+    code = node_exec_main(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Threads still running a timed-out pure-Python body must not hold the process open.
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and turn every error into one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -43,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args and args[0] == "run":
             _run_fast(args[1:])
+        if args[:2] == ["node", "exec"]:
+            _node_exec_fast(args[2:])
         _main_click(args)
     except SparkwingError as exc:
         if debug:

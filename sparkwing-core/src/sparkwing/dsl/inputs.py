@@ -212,6 +212,31 @@ def parse_inputs(
     return instance, {k: _jsonable(v) for k, v in values.items()}
 
 
+def inputs_from_values(cls: Any, values: Mapping[str, Any]) -> Any:
+    """Rebuild an inputs instance from the values :func:`parse_inputs` returned.
+
+    *values* maps flags to JSON values (as a run row stores them, with the
+    secret inputs put back); choices of an Enum type become members again.
+    Flags missing from *values* keep the field's default. Raises
+    :class:`UsageError` for a required flag without a value.
+    """
+    if cls in (None, NoInputs):
+        return NoInputs()
+    kwargs: dict[str, Any] = {}
+    for spec in input_specs(cls):
+        if spec.flag not in values:
+            if spec.required:
+                raise UsageError(f"input --{spec.flag} has no recorded value")
+            continue
+        value = values[spec.flag]
+        if spec.enum_type is not None and value is not None:
+            value = next((m for m in spec.enum_type if str(m.value) == str(value)), value)
+        elif spec.kind == "list" and isinstance(value, tuple):
+            value = list(value)
+        kwargs[spec.name] = value
+    return cls(**kwargs)
+
+
 def _convert(spec: InputSpec, value: str, pipeline: str) -> Any:
     flag = f"--{spec.flag}"
     try:
@@ -311,7 +336,8 @@ def help_text(cls: Any, pipeline: str, description: str = "") -> str:
         "  --sw-local-only          ignore profiles; use the local laptop stores",
         "  --sw-no-cache            do not read memoized results (still write them)",
         "  --sw-dry-run, --sw-allow L, --sw-only GLOB, --sw-start-at/--sw-stop-at STEP,",
-        "  --sw-pause-before/--sw-pause-after JOB, --sw-box-slots N  (see `sparkwing run --help`)",
+        "  --sw-pause-before/--sw-pause-after JOB, --sw-box-slots N, --sw-executor NAME",
+        "  (see `sparkwing run --help`)",
         "  -o, --output FORMAT      pretty | json (default: pretty on a terminal)",
     ]
     return "\n".join(lines)

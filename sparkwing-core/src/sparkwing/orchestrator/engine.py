@@ -143,10 +143,8 @@ class Orchestrator:
         recorded when a job, ``--sw-executor`` or the profile names an
         executor no plugin provides.
         """
-        self.executors.check(self.graph.nodes.values())
+        run = self.begin()
         loop = asyncio.get_running_loop()
-        self.runner.bind(loop)
-        run = self._start_run()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, self._on_signal, sig)
@@ -182,6 +180,17 @@ class Orchestrator:
                     pass
             await self.executors.close()
         return self._finish_run(run)
+
+    def begin(self) -> Run:
+        """Check the executors, then record the run and its nodes (``execute`` starts with this).
+
+        Must be called on the event loop the run will use. Raises
+        :class:`~sparkwing.errors.PluginError` before anything is recorded
+        when an executor is unknown.
+        """
+        self.executors.check(self.graph.nodes.values())
+        self.runner.bind(asyncio.get_running_loop())
+        return self._start_run()
 
     def _start_run(self) -> Run:
         rc = self.run_ctx

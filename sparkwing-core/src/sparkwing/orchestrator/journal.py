@@ -19,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import events
-from ..execution.contracts import AttemptOutcome, AttemptResult
+from ..execution.contracts import AttemptResult
+from ..execution.results import attempt_payload
 from ..runtime.nodelog import NodeLogger
 from ..runtime.secrets import Masker
 from ..storage.contracts import ENVELOPE, BatchingStateStore, StateWrite
@@ -257,8 +257,11 @@ class RunJournal:
     def attempt_finished(self, nid: str, attempt: int, result: AttemptResult,
                          executor: str) -> None:
         """Append the ``attempt_finished`` event of one attempt."""
-        self.event(events.ATTEMPT_FINISHED, attempt_payload(attempt, result, executor),
-                   node_id=nid)
+        self.attempt_finished_payload(nid, attempt_payload(attempt, result, executor))
+
+    def attempt_finished_payload(self, nid: str, payload: dict[str, Any]) -> None:
+        """Append an ``attempt_finished`` event with a payload built by :func:`attempt_payload`."""
+        self.event(events.ATTEMPT_FINISHED, payload, node_id=nid)
 
     def note(self, nid: str, kind: str, text: str) -> None:
         """Add an annotation to a node, or set its summary (``kind`` ``annotation``/``summary``).
@@ -377,29 +380,3 @@ class RunJournal:
         except Exception as exc:
             self.reporter.warning(f"a plugin's {hook} hook failed: {exc}")
 
-
-def attempt_payload(attempt: int, result: AttemptResult, executor: str) -> dict[str, Any]:
-    """The payload of an ``attempt_finished`` event."""
-    payload: dict[str, Any] = {"attempt": attempt, "outcome": result.outcome,
-                               "executor": executor}
-    if result.exit_code is not None:
-        payload["exit_code"] = result.exit_code
-    if result.failure_reason:
-        payload["failure_reason"] = result.failure_reason
-    if result.error:
-        payload["error"] = result.error
-    if result.output is not None:
-        payload["output"] = result.output
-    return payload
-
-
-def payload_result(payload: Mapping[str, Any]) -> AttemptResult:
-    """Read an :class:`AttemptResult` back from an ``attempt_finished`` payload."""
-    raw = payload.get("outcome")
-    outcome: AttemptOutcome = "success" if raw == "success" else (
-        "cancelled" if raw == "cancelled" else "failed")
-    return AttemptResult(
-        outcome, exit_code=payload.get("exit_code"),
-        failure_reason=str(payload.get("failure_reason") or ""),
-        error=str(payload.get("error") or ""), output=payload.get("output"), recorded=True,
-    )

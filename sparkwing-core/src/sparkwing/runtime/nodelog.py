@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -15,6 +16,8 @@ from .secrets import Masker
 #: How many trailing output lines a node keeps for its failure excerpt.
 EXCERPT_LINES = 20
 EXCERPT_BYTES = 4096
+
+_EXEC_LINE = '"event":"exec_line"'
 
 
 class NodeLogger:
@@ -79,6 +82,29 @@ class NodeLogger:
             lines = [self.masker.mask(x) for x in lines]
         self.last_lines.extend(lines[-EXCERPT_LINES:])
         self._emit(format_output_lines(self.node_id, step, lines, time.time(), level))
+
+    def forward(self, text: str) -> None:
+        """Write records another process framed (complete JSON lines), masked.
+
+        The output lines among them (``exec_line`` records) feed the failure
+        excerpt like :meth:`output` does; the rest is copied as it is.
+        """
+        if not text:
+            return
+        if self.masker.active:
+            text = self.masker.mask(text)
+        if _EXEC_LINE in text:
+            found: list[str] = []
+            for line in reversed(text.splitlines()):
+                if _EXEC_LINE in line:
+                    try:
+                        found.append(str(json.loads(line).get("msg", "")))
+                    except ValueError:
+                        continue
+                    if len(found) >= EXCERPT_LINES:
+                        break
+            self.last_lines.extend(reversed(found))
+        self._emit(text)
 
     def excerpt(self) -> tuple[str, bool]:
         """Return the last output lines (at most 20 lines / 4 KiB) and whether they were cut."""

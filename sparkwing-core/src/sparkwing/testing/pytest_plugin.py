@@ -11,6 +11,10 @@ Fixtures:
   (except ``SPARKWING_TEST_*``, left for test configuration), so a profile,
   run id or log format set in the shell cannot leak into a test. Returns
   the home directory as a :class:`~pathlib.Path`.
+* ``sparkwing_harness``: a :class:`~sparkwing.testing.harness.Harness` on a
+  fresh project directory, running against ``sparkwing_home``: add
+  pipelines with ``.pipeline(name, source)`` and run them in this process
+  with ``.run(name, *flags, executor=...)``.
 
 This module is loaded in every pytest run of every project that has
 sparkwing installed, so it imports nothing beyond pytest and the standard
@@ -39,3 +43,11 @@ def sparkwing_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
     monkeypatch.setenv("SPARKWING_PROFILES", str(config / "sparkwing" / "profiles.yaml"))
     return home
+
+
+@pytest.fixture
+def sparkwing_harness(sparkwing_home: Path, tmp_path: Path) -> object:
+    """An in-process run harness on a fresh project, with its own sparkwing home."""
+    from sparkwing.testing.harness import Harness
+
+    return Harness(tmp_path / "project")
