@@ -1,4 +1,8 @@
-"""Fixtures for the example tests: copy an example into a temp dir and drive the real CLI."""
+"""Fixtures for the example tests: copy an example into a temp dir and drive the real CLI.
+
+Every example test runs twice: with the ``local`` executor and with ``process``
+(each job attempt in its own ``sparkwing node exec``).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ class Example:
     dir: Path
     sw_home: Path
     env: dict[str, str]
+    executor: str = "local"
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``sparkwing ARGS`` in the example's directory."""
@@ -32,13 +37,23 @@ class Example:
         )
 
     def run(self, *args: str, expect: int = 0) -> tuple[str, subprocess.CompletedProcess[str]]:
-        """``sparkwing run ARGS -o json``; assert its exit code; return (run id, process)."""
-        proc = self.cli("run", *args, "-o", "json")
+        """``sparkwing run ARGS -o json`` on the example's executor; assert the exit code.
+
+        Returns (run id, process).
+        """
+        proc = self.cli("run", *args, "--sw-executor", self.executor, "-o", "json")
         assert proc.returncode == expect, proc.stdout[-3000:] + proc.stderr
         finish = [json.loads(ln) for ln in proc.stdout.splitlines()
                   if '"event":"run_finish"' in ln]
         assert len(finish) == 1, proc.stdout[-2000:]
-        return finish[0]["attrs"]["run_id"], proc
+        run_id = finish[0]["attrs"]["run_id"]
+        with self.state() as st:
+            run = st.get_run(run_id)
+            ran_on = {e.payload.get("executor") for e in st.list_events(run_id, 0, 0)
+                      if e.kind == "attempt_finished"}
+        assert run.invocation["engine"]["executor"] == self.executor
+        assert ran_on <= {self.executor}, ran_on
+        return run_id, proc
 
     def state(self) -> Any:
         """The example's state store (real SQLite)."""
@@ -52,9 +67,10 @@ class Example:
         return [json.loads(ln) for ln in path.read_text().splitlines()]
 
 
-@pytest.fixture
-def example(tmp_path: Path):
+@pytest.fixture(params=["local", "process"])
+def example(request: pytest.FixtureRequest, tmp_path: Path):
     """``example(name)`` copies ``examples/<name>`` and returns an :class:`Example`."""
+    executor = str(request.param)
 
     def make(name: str) -> Example:
         target = tmp_path / name
@@ -67,6 +83,6 @@ def example(tmp_path: Path):
         env.update(HOME=str(tmp_path / "home"), SPARKWING_HOME=str(sw_home),
                    XDG_CONFIG_HOME=str(tmp_path / "xdg"), NO_COLOR="1",
                    SPARKWING_PROFILES=str(tmp_path / "xdg" / "profiles.yaml"))
-        return Example(target, sw_home, env)
+        return Example(target, sw_home, env, executor)
 
     return make

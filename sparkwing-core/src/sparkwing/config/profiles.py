@@ -205,13 +205,15 @@ def _parse_profile(file: str, name: str, line: int, node: Node, laptop: Profile,
         profile.controller = _parse_controller(file, name, keys["controller"][1], project=project)
     if "executor" in keys:
         value = keys["executor"][1]
-        profile.executor = _parse_surface(file, name, "executor", value, example="local, process")
+        profile.executor = _parse_surface(file, name, "executor", value,
+                                          example="an executor such as local, process")
         profile.surface_lines["executor"] = value.line
     return profile
 
 
 def _parse_surface(file: str, profile: str, kind: str, node: Node,
-                   example: str = "sqlite, filesystem, s3") -> dict[str, Any]:
+                   example: str = "a backend name such as sqlite, filesystem, s3",
+                   ) -> dict[str, Any]:
     prefix = f'profile "{profile}": {kind}'
     if not isinstance(node, Mapping):
         fail(file, node.line, f"{prefix}: must be a mapping with a type, got {node.describe()}")
@@ -226,7 +228,7 @@ def _parse_surface(file: str, profile: str, kind: str, node: Node,
     block: dict[str, Any] = to_python(node)
     type_name = block.get("type")
     if not isinstance(type_name, str) or not type_name:
-        fail(file, node.line, f"{prefix}: type is required (a backend name such as {example})")
+        fail(file, node.line, f"{prefix}: type is required ({example})")
     if "url_source" in block:
         source = block["url_source"]
         line = seen["url_source"]

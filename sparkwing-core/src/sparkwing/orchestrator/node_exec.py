@@ -156,7 +156,14 @@ async def _attempt(req: NodeExecRequest, project: Any, stores: Any, run: Run,
     entry = project.pipeline(run.pipeline)
     pdef = load_pipeline(project, entry)
     values = dict(run.args)
-    values.update(_json_env(SECRET_INPUTS_ENV, {}))
+    given = _json_env(SECRET_INPUTS_ENV, {})
+    missing = [f for f in run.secret_args if values.get(f) == "***" and f not in given]
+    if missing:
+        raise UsageError(
+            f"run {run.id} was started with secret input(s) {', '.join('--' + f for f in missing)}, "
+            f"stored redacted; pass their values in {SECRET_INPUTS_ENV} (a JSON object by flag)"
+        )
+    values.update(given)
     inputs = inputs_from_values(pdef.inputs_cls, values)
     engine = dict((run.invocation or {}).get("engine") or {})
     run_ctx = RunContext(
@@ -183,7 +190,7 @@ async def _attempt(req: NodeExecRequest, project: Any, stores: Any, run: Run,
     rows = {n.node_id: n for n in stores.state.list_nodes(run.id)}
     node = _find_node(orch, plan, rows, req.node_id, run.id)
     for nid, row in rows.items():
-        if row.outcome in OK_OUTCOMES and nid in orch.graph.nodes and row.output is not None:
+        if row.outcome in OK_OUTCOMES and (row.has_output or row.output is not None):
             orch.graph.outputs[nid] = row.output
     loop = asyncio.get_running_loop()
     orch.runner.bind(loop)
