@@ -1,4 +1,5 @@
-"""``sparkwing run`` end to end: the real CLI in a subprocess, asserting state rows and log files."""
+"""``sparkwing run`` end to end: the real CLI in a subprocess (output, exit codes, signals,
+process trees); engine semantics without those are in test_engine_inprocess.py."""
 
 from __future__ import annotations
 
@@ -66,29 +67,6 @@ def test_failure_cascades_and_exit_code_is_1(project: Project) -> None:
     assert "compiling" in excerpt[0].payload["log_excerpt"]
 
 
-def test_retry_then_success(project: Project) -> None:
-    project.add("flaky", """
-        import sparkwing as sw
-        from pathlib import Path
-        def flaky(ctx):
-            p = ctx.path("attempts.txt")
-            n = int(p.read_text()) + 1 if p.exists() else 1
-            p.write_text(str(n))
-            if n < 3:
-                raise RuntimeError(f"attempt {n} failed")
-            return n
-        def plan(plan, inputs, run):
-            plan.job("flaky", flaky).retry(3, backoff=0.05)
-    """)
-    r = project.run("run", "flaky")
-    assert r.code == 0, r.out + r.err
-    run = project.last_run()
-    node = project.nodes(run.id)["flaky"]
-    assert node.outcome == "success" and node.attempts == 3 and node.output == 3
-    retries = [x for x in project.log_records(run.id, "flaky") if x.get("event") == "retry"]
-    assert [x["attrs"]["attempt"] for x in retries] == [1, 2]
-
-
 def test_timeout_kills_the_whole_process_tree(project: Project) -> None:
     project.add("slow", """
         import sparkwing as sw
@@ -126,92 +104,6 @@ def test_ctrl_c_cancels_run_and_kills_children(project: Project) -> None:
     n = project.nodes(run.id)
     assert n["long"].outcome == "cancelled" and n["after"].outcome == "cancelled"
     wait_for(lambda: not pid_alive(shell), timeout=10)
-
-
-def test_skip_if_optional_and_continue_on_error(project: Project) -> None:
-    project.add("shapes", """
-        import sparkwing as sw
-        def plan(plan, inputs, run):
-            s = plan.job("skipped", sw.sh("echo never")).skip_if(lambda ctx: True)
-            plan.job("after-skip", sw.sh("echo ran")).needs(s)
-            o = plan.job("optional", sw.sh("exit 1")).optional()
-            plan.job("after-optional", sw.sh("echo ran")).needs(o)
-            c = plan.job("coe", sw.sh("exit 2")).continue_on_error()
-            plan.job("after-coe", sw.sh("echo ran")).needs(c)
-    """)
-    r = project.run("run", "shapes")
-    run = project.last_run()
-    n = project.nodes(run.id)
-    assert n["skipped"].outcome == "skipped"
-    assert n["after-skip"].outcome == "success"
-    assert n["optional"].outcome == "failed" and n["after-optional"].outcome == "success"
-    assert n["coe"].outcome == "failed" and n["after-coe"].outcome == "success"
-    # the optional failure does not fail the run, the continue_on_error one does
-    assert r.code == 1 and run.status == "failed" and "coe" in run.error
-    assert "optional" not in run.error.replace("after-optional", "")
-
-
-def test_optional_failure_alone_keeps_run_green(project: Project) -> None:
-    project.add("opt", """
-        import sparkwing as sw
-        def plan(plan, inputs, run):
-            plan.job("flaky-lint", sw.sh("exit 1")).optional()
-            plan.job("main", sw.sh("echo ok"))
-    """)
-    r = project.run("run", "opt")
-    assert r.code == 0 and project.last_run().status == "success"
-
-
-def test_on_failure_runs_only_when_parent_fails(project: Project) -> None:
-    project.add("recover", """
-        import sparkwing as sw
-        def plan(plan, inputs, run):
-            plan.job("deploy", sw.sh("exit 1")).on_failure("rollback", sw.sh("echo rolling back"))
-            plan.job("ok", sw.sh("true")).on_failure("never", sw.sh("echo no"))
-    """)
-    r = project.run("run", "recover")
-    assert r.code == 1  # a successful recovery does not turn the run green
-    run = project.last_run()
-    n = project.nodes(run.id)
-    assert n["rollback"].outcome == "success" and n["rollback"].kind == "recovery"
-    assert n["never"].outcome == "skipped"
-    lines = [x["msg"] for x in project.log_records(run.id, "rollback") if x.get("event") == "exec_line"]
-    assert lines == ["rolling back"]
-
-
-def test_typed_outputs_flow_between_jobs_and_steps(project: Project) -> None:
-    project.add("outputs", """
-        import sparkwing as sw
-        def version(ctx):
-            return {"version": "1.2.3", "files": ["a.whl"]}
-        class Build(sw.Job):
-            def __init__(self, ver):
-                self.ver = ver
-            def work(self, w):
-                a = w.step("read", lambda ctx: self.ver.get(ctx)["version"])
-                b = w.step("name", lambda ctx: f"app-{a.output.get(ctx)}.tar").needs(a)
-                return b
-        def plan(plan, inputs, run):
-            v = plan.job("version", version)
-            b = plan.job("build", Build(v.output)).needs(v)
-            plan.job("publish", lambda ctx: ctx.info("publishing " + b.output.get(ctx))).needs(b)
-            plan.job("bad", lambda ctx: object())
-    """)
-    r = project.run("run", "outputs")
-    run = project.last_run()
-    n = project.nodes(run.id)
-    assert n["version"].output == {"version": "1.2.3", "files": ["a.whl"]}
-    assert n["build"].output == "app-1.2.3.tar"
-    msgs = [x["msg"] for x in project.log_records(run.id, "publish")]
-    assert "publishing app-1.2.3.tar" in msgs
-    st = project.state()
-    try:
-        steps = {s.step_id: s.status for s in st.list_steps(run.id, "build")}
-    finally:
-        st.close()
-    assert steps == {"read": "passed", "name": "passed"}
-    assert n["bad"].outcome == "failed" and "not JSON-serialisable" in n["bad"].error
-    assert r.code == 1
 
 
 def test_typed_inputs_become_flags(project: Project) -> None:
@@ -278,31 +170,6 @@ def test_secrets_are_masked_in_logs_and_args(project: Project) -> None:
     assert run.args["password"] == "***" and run.secret_args == ["password"]
     envelope = (project.home / "runs" / run.id / "_envelope.ndjson").read_text()
     assert "hunter2-pw" not in envelope
-
-
-def test_async_jobs(project: Project) -> None:
-    project.add("asyncp", """
-        import asyncio
-        import sparkwing as sw
-        async def fetch(ctx):
-            await asyncio.sleep(0.05)
-            out = await ctx.sh_async("echo from-async", capture="text")
-            return out
-        class Steps(sw.Job):
-            def work(self, w):
-                async def s1(ctx):
-                    await asyncio.sleep(0.01)
-                    return 7
-                a = w.step("s1", s1)
-                return w.step("s2", lambda ctx: a.output.get(ctx) * 6).needs(a)
-        def plan(plan, inputs, run):
-            f = plan.job("fetch", fetch)
-            plan.job("steps", Steps()).needs(f)
-    """)
-    r = project.run("run", "asyncp")
-    assert r.code == 0, r.out + r.err
-    n = project.nodes(project.last_run().id)
-    assert n["fetch"].output == "from-async" and n["steps"].output == 42
 
 
 def test_step_fail_fast_and_finally(project: Project) -> None:

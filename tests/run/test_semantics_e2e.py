@@ -111,40 +111,6 @@ def test_concurrency_group_box_scope_across_processes(project: Project) -> None:
     assert peak == 2
 
 
-def test_concurrency_group_skip_and_fail_policies(project: Project) -> None:
-    project.add("pol", """
-        import time
-        import sparkwing as sw
-        ONE_SKIP = sw.concurrency_group("one-skip", capacity=1, on_limit="skip")
-        ONE_FAIL = sw.concurrency_group("one-fail", capacity=1, on_limit="fail")
-        def plan(plan, inputs, run):
-            plan.job("a", lambda ctx: time.sleep(0.5)).concurrency(ONE_SKIP)
-            plan.job("b", lambda ctx: time.sleep(0.5)).concurrency(ONE_SKIP)
-            plan.job("c", lambda ctx: time.sleep(0.5)).concurrency(ONE_FAIL)
-            plan.job("d", lambda ctx: time.sleep(0.5)).concurrency(ONE_FAIL)
-    """)
-    r = project.run("run", "pol", "--sw-workers", "4")
-    n = project.nodes(project.last_run().id)
-    assert sorted([n["a"].outcome, n["b"].outcome]) == ["skipped-concurrent", "success"]
-    assert sorted([n["c"].outcome, n["d"].outcome]) == ["failed", "success"]
-    assert r.code == 1
-
-
-def test_queue_timeout(project: Project) -> None:
-    project.add("qt", """
-        import time
-        import sparkwing as sw
-        G = sw.concurrency_group("slow", capacity=1, queue_timeout=0.5)
-        def plan(plan, inputs, run):
-            plan.job("holder", lambda ctx: time.sleep(2)).concurrency(G)
-            plan.job("waiter", lambda ctx: None).concurrency(G)
-    """)
-    project.run("run", "qt", "--sw-workers", "4")
-    n = project.nodes(project.last_run().id)
-    outcomes = {k: (v.outcome, v.failure_reason) for k, v in n.items()}
-    assert ("failed", "queue_timeout") in outcomes.values()
-
-
 def test_approval_resolved_from_cli(project: Project) -> None:
     project.add("gate", """
         import sparkwing as sw
@@ -177,45 +143,6 @@ def test_approval_resolved_from_cli(project: Project) -> None:
     finally:
         st.close()
     assert ap is not None and ap.resolution == "approved" and ap.comment == "lgtm"
-
-
-def test_approval_expiry_policies(project: Project) -> None:
-    project.add("expire", """
-        import sparkwing as sw
-        def plan(plan, inputs, run):
-            a = plan.approval("auto", timeout=0.3, on_expiry="approve")
-            d = plan.approval("deny", timeout=0.3, on_expiry="deny")
-            plan.job("after-auto", sw.sh("true")).needs(a)
-            plan.job("after-deny", sw.sh("true")).needs(d)
-    """)
-    r = project.run("run", "expire")
-    assert r.code == 1
-    n = project.nodes(project.last_run().id)
-    assert n["auto"].outcome == "success" and n["after-auto"].outcome == "success"
-    assert n["deny"].outcome == "failed" and "policy=deny" in n["deny"].error
-    assert n["after-deny"].outcome == "cancelled"
-
-
-def test_dynamic_fan_out_and_spawn(project: Project) -> None:
-    project.add("dyn", """
-        import sparkwing as sw
-        def plan(plan, inputs, run):
-            src = plan.job("list", lambda ctx: ["a", "b", "c"])
-            fan = plan.fan_out_dynamic("shards", src, lambda item: (f"shard-{item}", lambda ctx, i=item: i.upper()))
-            join = plan.job("join", lambda ctx: ctx.info("joined"))
-            fan.needed_by(join)
-            def parent(ctx):
-                out = ctx.spawn("child", lambda c: "from child")
-                return out + "!"
-            plan.job("parent", parent)
-    """)
-    r = project.run("run", "dyn")
-    assert r.code == 0, r.out + r.err
-    n = project.nodes(project.last_run().id)
-    assert {k: v.output for k, v in n.items() if k.startswith("shard-")} == {
-        "shard-a": "A", "shard-b": "B", "shard-c": "C"}
-    assert n["join"].started_at >= max(n[f"shard-{x}"].finished_at for x in "abc")
-    assert n["parent/child"].output == "from child" and n["parent"].output == "from child!"
 
 
 def test_dry_run_and_risk_labels(project: Project) -> None:
@@ -492,28 +419,6 @@ def test_crashed_holder_frees_its_units_by_lease_expiry(project: Project) -> Non
     assert r.code == 0, r.err
     assert time.monotonic() - t0 < 30
     assert project.nodes(project.last_run().id)["next"].output == "got it"
-
-
-def test_spawn_from_inside_a_step(project: Project) -> None:
-    project.add("spawnstep", """
-        import sparkwing as sw
-        class Release(sw.Job):
-            def work(self, w):
-                prep = w.step("prep", lambda ctx: ["linux", "mac"])
-                def build_all(ctx):
-                    return [ctx.spawn(f"build-{t}", sw.sh(f"echo building {t}")) for t in prep.output.get(ctx)]
-                return w.step("build", build_all).needs(prep)
-        def plan(plan, inputs, run):
-            plan.job("release", Release())
-    """)
-    r = project.run("run", "spawnstep", "--sw-workers", "1")
-    assert r.code == 0, r.out + r.err
-    n = project.nodes(project.last_run().id)
-    assert n["release/build-linux"].outcome == "success" and n["release/build-mac"].outcome == "success"
-    assert n["release"].output == [None, None]
-    lines = [x["msg"] for x in project.log_records(project.last_run().id, "release/build-mac")
-             if x.get("event") == "exec_line"]
-    assert lines == ["building mac"]
 
 
 def test_risk_gate_covers_jobs_pulled_in_by_only(project: Project) -> None:

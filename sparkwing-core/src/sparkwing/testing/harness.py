@@ -151,19 +151,20 @@ class Harness:
 
     # -- running -------------------------------------------------------------------------
     def run(self, pipeline: str, *args: str, executor: str = "", profile: str = "",
-            **options: Any) -> RecordedRun:
+            hooks: Any = None, **options: Any) -> RecordedRun:
         """Run *pipeline* with pipeline flags *args*; return what it recorded.
 
         *executor* is ``--sw-executor``; *profile* is ``--profile``; other
         keywords are :class:`~sparkwing.orchestrator.options.RunOptions`
         fields (``workers``, ``dry_run``, ``only``, ``start_at``, ...) plus
-        ``run_id``.
+        ``run_id``. *hooks* replaces the process's plugin host (observer hooks).
         """
-        prepared = self.prepare(pipeline, *args, executor=executor, profile=profile, **options)
+        prepared = self.prepare(pipeline, *args, executor=executor, profile=profile, hooks=hooks,
+                                **options)
         return prepared.execute()
 
     def prepare(self, pipeline: str, *args: str, executor: str = "", profile: str = "",
-                **options: Any) -> PreparedRun:
+                hooks: Any = None, **options: Any) -> PreparedRun:
         """Build everything :meth:`run` runs (project, inputs, plan, stores, orchestrator)."""
         from ..config import load_project, open_stores, resolve_profile
         from ..dsl.inputs import input_specs, parse_inputs, redact, secret_values
@@ -183,7 +184,7 @@ class Harness:
         opts = self._options(options, executor, secret_args=[s.flag for s in specs if s.secret],
                              secret_values=secret_values(specs, values),
                              redacted_args=redact(specs, values))
-        return PreparedRun(plan, stores, run_ctx, inputs, opts)
+        return PreparedRun(plan, stores, run_ctx, inputs, opts, hooks)
 
     def run_plan(self, build: Callable[..., Any], *, pipeline: str = "plan", inputs: Any = None,
                  executor: str = "", **options: Any) -> RecordedRun:
@@ -232,7 +233,8 @@ class Harness:
 class PreparedRun:
     """A run built and ready: :meth:`execute` it, or :meth:`begin` it to drive attempts yourself."""
 
-    def __init__(self, plan: Any, stores: Any, run_ctx: Any, inputs: Any, options: Any) -> None:
+    def __init__(self, plan: Any, stores: Any, run_ctx: Any, inputs: Any, options: Any,
+                 hooks: Any = None) -> None:
         from ..orchestrator.engine import Orchestrator
         from ..plugins.manager import get_host
 
@@ -243,7 +245,7 @@ class PreparedRun:
         self.options = options
         self.reporter = RecordingReporter()
         self.orchestrator = Orchestrator(plan, stores, run_ctx, inputs, options, self.reporter,
-                                         hooks=get_host())
+                                         hooks=hooks if hooks is not None else get_host())
 
     def execute(self) -> RecordedRun:
         """Run to the end, close the stores, return the recorded run."""
