@@ -16,7 +16,6 @@ from ..runtime.command import CommandError
 from ..runtime.context import Context
 from .calling import call
 from .contracts import Attempt, AttemptResult
-from .steps import StepRunner
 from .timeouts import AttemptFailed, guarded
 
 
@@ -85,6 +84,8 @@ async def _body(attempt: Attempt, node: JobNode, ctx: Context, pool: ThreadPool)
     if isinstance(body, Job):
         if node.work is None or attempt.recorder is None:
             raise AttemptFailed("", f"job {node.id}: its steps were not built (finalize the plan)")
+        from .steps import StepRunner
+
         steps = StepRunner(attempt.recorder, pool, dry_run=attempt.dry_run,
                            start_at=attempt.start_at, stop_at=attempt.stop_at)
         return await steps.run(node.work, ctx)

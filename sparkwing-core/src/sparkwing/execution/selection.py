@@ -37,6 +37,7 @@ class ExecutorSet:
         self.profile_where = profile_where or f'profile "{context.profile}": executor'
         self.default = flag or str(self.profile.get("type") or DEFAULT)
         self._built: dict[str, Executor] = {}
+        self._settings: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def only(cls, executor: Executor, context: ExecutorContext) -> ExecutorSet:
@@ -92,8 +93,11 @@ class ExecutorSet:
 
     def settings_config(self, name: str) -> dict[str, Any]:
         """The profile's block for *name* without its ``type`` (``Attempt.config``)."""
-        block = self.config_for(name)
-        block.pop("type", None)
+        block = self._settings.get(name)
+        if block is None:
+            block = self.config_for(name)
+            block.pop("type", None)
+            self._settings[name] = block
         return block
 
     async def close(self) -> None:

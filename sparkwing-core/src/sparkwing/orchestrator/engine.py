@@ -28,7 +28,7 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..dsl.inputs import input_specs
 from ..dsl.plan import Plan
@@ -39,16 +39,18 @@ from ..runtime.context import RunContext
 from ..runtime.secrets import Masker, SecretSource
 from ..storage.records import Run
 from .attempts import AttemptLoop
-from .expansion import Expander
-from .gates import Gates
 from .graph import NodeState, RunGraph
-from .groups import ConcurrencyGroups
 from .journal import RunJournal
 from .leases import Leases
-from .lifecycle import NodeRunner
-from .memo import Memoizer
+from .lifecycle import Lazy, NodeRunner
 from .options import RunOptions
 from .reporting import Reporter
+
+if TYPE_CHECKING:
+    from .expansion import Expander
+    from .gates import Gates
+    from .groups import ConcurrencyGroups
+    from .memo import Memoizer
 
 __all__ = ["NodeState", "Orchestrator", "RunOptions"]
 
@@ -102,11 +104,10 @@ class Orchestrator:
         self.graph = RunGraph(plan)
         self.journal = RunJournal(self.state, self.logs, reporter, self.masker, hooks)
         self.leases = Leases(self.state)
-        self.memo = Memoizer(self.journal, self.state, self.leases, self.graph, self.call,
-                             no_cache=options.no_cache)
-        self.groups = ConcurrencyGroups(self.journal, self.leases, self.graph, self.host)
-        self.gates = Gates(self.journal, self.state, self.graph, options.pause_timeout_s)
-        self.expander = Expander(self.graph, self.journal)
+        self.memo: Lazy[Memoizer] = Lazy(self._memoizer)
+        self.groups: Lazy[ConcurrencyGroups] = Lazy(self._groups)
+        self.gates: Lazy[Gates] = Lazy(self._gates)
+        self.expander: Lazy[Expander] = Lazy(self._expander)
         self.attempts = AttemptLoop(
             self.journal, self.executors, self.call, run_ctx, dry_run=options.dry_run,
             start_at=options.start_at, stop_at=options.stop_at,
@@ -118,6 +119,28 @@ class Orchestrator:
             inputs=inputs, masker=self.masker, secrets=SecretSource(), call=self.call,
             slots=self.workers,
         )
+
+    # -- collaborators built on first use --------------------------------------------------
+    def _memoizer(self) -> Memoizer:
+        from .memo import Memoizer
+
+        return Memoizer(self.journal, self.state, self.leases, self.graph, self.call,
+                        no_cache=self.options.no_cache)
+
+    def _groups(self) -> ConcurrencyGroups:
+        from .groups import ConcurrencyGroups
+
+        return ConcurrencyGroups(self.journal, self.leases, self.graph, self.host)
+
+    def _gates(self) -> Gates:
+        from .gates import Gates
+
+        return Gates(self.journal, self.state, self.graph, self.options.pause_timeout_s)
+
+    def _expander(self) -> Expander:
+        from .expansion import Expander
+
+        return Expander(self.graph, self.journal)
 
     # -- what reporters and tests read ----------------------------------------------------
     @property
@@ -152,7 +175,9 @@ class Orchestrator:
                 pass
         watcher = asyncio.ensure_future(self._heartbeat())
         try:
-            refused = await self.groups.acquire_for_run()
+            refused = ""
+            if self.plan.run_concurrency:
+                refused = await self.groups.get().acquire_for_run()
             if refused:
                 self.graph.cancel_reason = refused
                 for st in self.graph.states.values():
@@ -275,7 +300,10 @@ class Orchestrator:
                 self.journal.heartbeat()
                 if self.leases.held:
                     self.leases.renew()
-                    holder_of = {**self.memo.holder_of, **self.groups.holder_of}
+                    holder_of: dict[tuple[str, str], str] = {}
+                    for owner in (self.memo.built, self.groups.built):
+                        if owner is not None:
+                            holder_of.update(owner.holder_of)
                     for key, holder in self.leases.lost():
                         nid = holder_of.get((key, holder))
                         task = self.graph.tasks.get(nid or "")

@@ -5,13 +5,15 @@ and node rows, the run's event stream, step rows, memoized results,
 approval and pause requests, the run envelope in the log store; so does
 every call to the live reporter and to the plugins' observer hooks.
 
-On the hot path (node transitions, events, steps) the journal can batch:
+On the hot path (node transitions, events, steps) the journal batches:
 when the state store offers :class:`~sparkwing.storage.contracts.BatchingStateStore`,
-writes queued during one turn of the event loop are committed together at
-the end of that turn. :meth:`RunJournal.flush` commits at once; the
-orchestrator calls it before an attempt starts outside this process, so a
-node's output is durable in the state store before a dependent reads it
-from another process.
+writes are queued and committed together, in one transaction, at most
+:data:`COMMIT_WINDOW_S` after the first of them (group commit). Anything a
+person or another process waits on is committed at once:
+:meth:`RunJournal.flush` runs before an attempt starts outside this process
+(so a node's output is durable in the state store before a dependent reads
+it from another process), when a gate or a pause starts waiting, before the
+run's nodes change and when the run ends.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ SETTLED_EVENT = {
 
 _NODE_FIELDS = frozenset(f.name for f in dataclasses.fields(Node))
 
+#: Longest time a queued write waits for others to share its transaction.
+COMMIT_WINDOW_S = 0.002
+
 
 class RunJournal:
     """Writes one run's records and reports its progress (see the module docs).
@@ -75,6 +80,8 @@ class RunJournal:
         self._pending: list[StateWrite] = []
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._observes_nodes = hooks is not None and _implements(
+            hooks, ("sparkwing_node_started", "sparkwing_node_finished"))
 
     @property
     def run_id(self) -> str:
@@ -340,9 +347,11 @@ class RunJournal:
                 return
             self._loop = loop
             self._flush_scheduled = True
-            loop.call_soon(self._scheduled_flush)
+            loop.call_later(COMMIT_WINDOW_S, self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
+        if not self._flush_scheduled:  # flushed early
+            return
         try:
             self.flush()
         except Exception as exc:  # a store failure must reach the person, not kill the loop
@@ -370,7 +379,7 @@ class RunJournal:
             self.reporter.warning(f"a plugin's {hook} hook failed: {exc}")
 
     def _observe_node(self, hook: str, nid: str) -> None:
-        if self.hooks is None or self.run is None:
+        if not self._observes_nodes or self.run is None:
             return
         row = self.rows.get(nid)
         if row is None:
@@ -380,3 +389,10 @@ class RunJournal:
         except Exception as exc:
             self.reporter.warning(f"a plugin's {hook} hook failed: {exc}")
 
+
+def _implements(hooks: Any, names: tuple[str, ...]) -> bool:
+    """Whether any plugin of *hooks* implements one of *names* (unknown hosts: assume so)."""
+    implements = getattr(hooks, "implements", None)
+    if implements is None:
+        return True
+    return any(implements(name) for name in names)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -57,7 +56,7 @@ class Leases:
             if timeout_s and time.monotonic() - start >= timeout_s:
                 self.release(key, holder)
                 return False
-            await asyncio.sleep(POLL_S * (0.5 + random.random()))
+            await asyncio.sleep(POLL_S * (0.5 + jitter()))
 
     def release(self, key: str, holder: str) -> None:
         """Give units back (or leave the queue)."""
@@ -100,3 +99,11 @@ class Leases:
         """Release everything (end of run)."""
         for key, holder in list(self.held):
             self.release(key, holder)
+
+
+def jitter() -> float:
+    """A random fraction in [0, 1) that spreads waiters' polls (``random`` loads on first use)."""
+    import random
+
+    return random.random()
+

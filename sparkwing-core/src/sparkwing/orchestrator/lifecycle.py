@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .. import events
 from ..dsl.nodes import JobNode
@@ -13,13 +13,42 @@ from ..runtime.context import Context, RunContext
 from ..runtime.secrets import Masker, SecretSource
 from ..storage.records import OK_OUTCOMES
 from .attempts import AttemptLoop
-from .expansion import Expander
-from .gates import Gates
 from .graph import NodeState, RunGraph
-from .groups import ConcurrencyGroups
 from .journal import RunJournal
-from .memo import Memoizer
 from .options import RunOptions
+
+if TYPE_CHECKING:
+    from .expansion import Expander
+    from .gates import Gates
+    from .groups import ConcurrencyGroups
+    from .memo import Memoizer
+
+T = TypeVar("T")
+
+
+class Lazy(Generic[T]):
+    """A collaborator built (and its module imported) the first time the run needs it.
+
+    Most runs use no memoize, group, gate or run-time expansion: their
+    modules are then never loaded.
+    """
+
+    __slots__ = ("_build", "_value")
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
+
+    def get(self) -> T:
+        """The collaborator (built now if it was not yet)."""
+        if self._value is None:
+            self._value = self._build()
+        return self._value
+
+    @property
+    def built(self) -> T | None:
+        """The collaborator if it was built, else ``None``."""
+        return self._value
 
 
 class NodeRunner:
@@ -32,8 +61,8 @@ class NodeRunner:
     bodies run at once. It is also the spawner behind ``ctx.spawn()``.
     """
 
-    def __init__(self, graph: RunGraph, journal: RunJournal, *, memo: Memoizer,
-                 groups: ConcurrencyGroups, gates: Gates, expander: Expander,
+    def __init__(self, graph: RunGraph, journal: RunJournal, *, memo: Lazy[Memoizer],
+                 groups: Lazy[ConcurrencyGroups], gates: Lazy[Gates], expander: Lazy[Expander],
                  attempts: AttemptLoop, options: RunOptions, run_ctx: RunContext, inputs: Any,
                  masker: Masker, secrets: SecretSource, call: Callable[..., Awaitable[Any]],
                  slots: int) -> None:
@@ -97,7 +126,7 @@ class NodeRunner:
                 journal.settle(st, "skipped", f'outside --sw-only="{self.options.only}"')
                 return
             if node.kind == "approval":
-                await self.gates.approval(node)
+                await self.gates.get().approval(node)
                 return
             if node.kind == "recovery":
                 parent = graph.states[node.recovery_of or ""]
@@ -153,12 +182,12 @@ class NodeRunner:
                 journal.settle(st, "skipped", "no_dry_run_defined")
                 return
             if node.memo is not None:
-                memo_key = await self.memo.key(node, ctx)
-                if memo_key and await self.memo.replay_or_lead(node, ctx, memo_key):
+                memo_key = await self.memo.get().key(node, ctx)
+                if memo_key and await self.memo.get().replay_or_lead(node, ctx, memo_key):
                     memo_key = ""
                     return
             if node.concurrency_groups:
-                verdict = await self.groups.acquire(node, held)
+                verdict = await self.groups.get().acquire(node, held)
                 if verdict is not None:
                     outcome, error, reason = verdict
                     if outcome == "failed":
@@ -168,7 +197,7 @@ class NodeRunner:
                         journal.settle(st, outcome, error, event=events.NODE_SKIPPED_CONCURRENT)
                     return
             if nid in self.options.pause_before:
-                await self.gates.pause(node, ctx, "pause-before")
+                await self.gates.get().pause(node, ctx, "pause-before")
             if slot:
                 assert self.sem is not None
                 async with self.sem:
@@ -179,14 +208,15 @@ class NodeRunner:
             else:
                 await self._run(node, ctx, st, memo_key)
             if st.outcome == "success" and node.dynamic is not None:
-                for child in self.expander.expand(node):
+                for child in self.expander.get().expand(node):
                     self.start(child.id)
         finally:
             if node.dynamic is not None and nid in graph.expanded:
                 graph.expanded[nid].set()
-            self.groups.release(held)
+            if held:
+                self.groups.get().release(held)
             if memo_key:
-                self.memo.release(node, memo_key)
+                self.memo.get().release(node, memo_key)
             graph.contexts.pop(nid, None)
             log.close()
 
@@ -196,13 +226,13 @@ class NodeRunner:
         ctx.log.record(f"job {nid} started", event=events.LOG_NODE_START, flush=False)
         result = await self.attempts.run(node, ctx, st)
         if result.outcome == "failed" and self.options.pause_on_failure:
-            await self.gates.pause(node, ctx, "pause-on-failure")
+            await self.gates.get().pause(node, ctx, "pause-on-failure")
         elif result.outcome == "success" and nid in self.options.pause_after:
-            await self.gates.pause(node, ctx, "pause-after")
+            await self.gates.get().pause(node, ctx, "pause-after")
         if result.outcome == "success":
             self.graph.outputs[nid] = result.output
             if memo_key:
-                self.memo.store(node, memo_key, result.output)
+                self.memo.get().store(node, memo_key, result.output)
         self.journal.finished(st, node, ctx.log, result.outcome, result.error, result.reason,
                               result.exit_code, result.output)
 
@@ -215,7 +245,7 @@ class NodeRunner:
     # -- ctx.spawn() ------------------------------------------------------------------------
     async def spawn(self, parent: Context, child_id: str, body: Any) -> Any:
         """Run *body* as a new job ``<parent>/<child_id>`` now; return its output or raise."""
-        node = self.expander.spawned(parent.node_id, child_id, body)
+        node = self.expander.get().spawned(parent.node_id, child_id, body)
         nid = node.id
         task = asyncio.ensure_future(self._spawned(node))
         self.graph.tasks[nid] = task

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +14,7 @@ from ..storage.records import CacheEntry
 from .graph import RunGraph
 from .journal import RunJournal
 from .leases import POLL_S as LEASE_POLL_S
-from .leases import Leases
+from .leases import Leases, jitter
 
 #: How long a memoized output lives when the job names no TTL.
 DEFAULT_TTL_S = 7 * 86400.0
@@ -92,7 +91,7 @@ class Memoizer:
             if not self.no_cache and self._replay(node, ctx, key, events.COALESCED):
                 self.leases.release(lease_key, holder)
                 return True
-            await asyncio.sleep(LEASE_POLL_S * (0.5 + random.random()))
+            await asyncio.sleep(LEASE_POLL_S * (0.5 + jitter()))
         if noted and not self.no_cache and self._replay(node, ctx, key, events.COALESCED):
             self.leases.release(lease_key, holder)
             return True

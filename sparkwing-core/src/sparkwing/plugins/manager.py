@@ -289,6 +289,11 @@ class PluginHost:
         self._failed(info, one_line(exc), exc, what)
         print(f"warning: plugin {info.describe()} {what}: {info.error}", file=sys.stderr)
 
+    def implements(self, hook_name: str) -> bool:
+        """Whether any loaded plugin implements *hook_name* (callers skip work for nobody)."""
+        caller = getattr(self.pm.hook, hook_name, None)
+        return bool(caller is not None and caller.get_hookimpls())
+
     def add_cli_commands(self, cli: click.Group) -> None:
         """Let plugins add commands to the root click group.
 
