@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..events import LOG_EXEC_LINE
 from ..orchestrator.reporting import Reporter
 from ..storage.contracts import ENVELOPE
 from ..storage.records import Event, Node, Run, Step
@@ -93,7 +94,7 @@ class RecordedRun:
     def output_lines(self, node_id: str) -> list[str]:
         """The command output lines (``exec_line`` records) of a node, in order."""
         return [r.get("msg", "") for r in self.logs.get(node_id, [])
-                if r.get("event") == "exec_line"]
+                if r.get("event") == LOG_EXEC_LINE]
 
 
 class RecordingReporter(Reporter):

@@ -38,6 +38,7 @@ from typing import Any
 
 import pytest
 
+from sparkwing.events import LOG_EXEC_LINE
 from sparkwing.execution.contracts import (
     Attempt,
     AttemptResult,
@@ -225,7 +226,8 @@ class ExecutorSuite:
         assert result.exit_code == 7
         assert result.error.startswith("fail: ") and "7" in result.error
         assert result.output is None
-        lines = [r.get("msg") for r in world.records("fail") if r.get("event") == "exec_line"]
+        lines = [r.get("msg") for r in world.records("fail")
+                 if r.get("event") == LOG_EXEC_LINE]
         assert lines == ["before-failure"]
         self._check_recorded(world, "fail", result)
 
@@ -234,7 +236,8 @@ class ExecutorSuite:
     ) -> None:
         result = self.attempt(world, executor_factory, context, "order")
         assert result.outcome == "success", result
-        lines = [r.get("msg") for r in world.records("order") if r.get("event") == "exec_line"]
+        lines = [r.get("msg") for r in world.records("order")
+                 if r.get("event") == LOG_EXEC_LINE]
         assert lines == [str(i) for i in range(1, 301)]
 
     def test_the_attempt_environment_reaches_commands(
@@ -243,7 +246,8 @@ class ExecutorSuite:
         result = self.attempt(world, executor_factory, context, "env",
                               env={"SUITE_VALUE": "from-the-attempt"})
         assert result.outcome == "success", result
-        lines = [r.get("msg") for r in world.records("env") if r.get("event") == "exec_line"]
+        lines = [r.get("msg") for r in world.records("env")
+                 if r.get("event") == LOG_EXEC_LINE]
         assert lines == ["suite env is from-the-attempt"]
 
     def test_secrets_are_masked_in_logs_and_output(
