@@ -15,6 +15,13 @@ from .refs import Ref
 if TYPE_CHECKING:
     from .work import Work
 
+    class NodeRegistry(Protocol):
+        """What a node registers further nodes on (its :class:`~sparkwing.dsl.plan.Plan`)."""
+
+        pipeline: str
+
+        def _add(self, node_id: str, body: Any, kind: str = "job") -> JobNode: ...
+
 
 #: Retry backoff never waits longer than this between attempts.
 MAX_BACKOFF_S = 300.0
@@ -97,14 +104,6 @@ def _is_async_callable(obj: Any) -> bool:
 
 
 # -- nodes -------------------------------------------------------------------
-
-
-class NodeRegistry(Protocol):
-    """What a node registers further nodes on (its :class:`~sparkwing.dsl.plan.Plan`)."""
-
-    pipeline: str
-
-    def _add(self, node_id: str, body: Any, kind: str = "job") -> JobNode: ...
 
 
 @dataclass(slots=True)

@@ -11,11 +11,13 @@ Executor modules are imported only when an executor is built.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..plugins import hookimpl
-from ..plugins.registry import Registry
-from .contracts import Executor, ExecutorContext
+
+if TYPE_CHECKING:
+    from ..plugins.registry import Registry
+    from .contracts import Executor, ExecutorContext
 
 
 def make_local(config: Mapping[str, Any], context: ExecutorContext) -> Executor:

@@ -104,6 +104,31 @@ class AttemptResult:
     #: hooks); ``None`` for out-of-process executors.
     exception: BaseException | None = None
 
+    def to_payload(self, attempt: int, executor: str) -> dict[str, Any]:
+        """The payload of this attempt's ``attempt_finished`` event."""
+        payload: dict[str, Any] = {"attempt": attempt, "outcome": self.outcome,
+                                   "executor": executor}
+        if self.exit_code is not None:
+            payload["exit_code"] = self.exit_code
+        if self.failure_reason:
+            payload["failure_reason"] = self.failure_reason
+        if self.error:
+            payload["error"] = self.error
+        if self.output is not None:
+            payload["output"] = self.output
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> AttemptResult:
+        """Read a result back from an ``attempt_finished`` payload (marked as recorded)."""
+        raw = payload.get("outcome")
+        outcome: AttemptOutcome = "success" if raw == "success" else (
+            "cancelled" if raw == "cancelled" else "failed")
+        return cls(outcome, exit_code=payload.get("exit_code"),
+                   failure_reason=str(payload.get("failure_reason") or ""),
+                   error=str(payload.get("error") or ""), output=payload.get("output"),
+                   recorded=True)
+
 
 class AttemptError(SparkwingError):
     """A failed attempt as ``after_run`` hooks see it when no exception object came back."""

@@ -38,7 +38,6 @@ from typing import Any
 from ..errors import ConfigError
 from ..runtime.nodelog import NodeLogger
 from .contracts import Attempt, AttemptResult, ExecutorContext
-from .results import payload_result
 
 #: Seconds a cancelled or overdue child gets between SIGTERM and SIGKILL.
 GRACE_S = 5.0
@@ -158,7 +157,7 @@ class ProcessExecutor:
     def _result(self, attempt: Attempt, code: int | None, child: _Child) -> AttemptResult:
         nid = attempt.node_id
         if child.result is not None:
-            return payload_result(child.result)
+            return AttemptResult.from_payload(child.result)
         if code is None:
             text = f"{nid}: timeout exceeded ({attempt.timeout_s:g}s); node exec was killed"
             if child.log is not None:

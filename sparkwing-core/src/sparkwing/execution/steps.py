@@ -10,8 +10,8 @@ from typing import Any
 from .. import events
 from ..dsl.work import StepNode, Work
 from ..runtime.context import Context
-from .calling import call
 from .contracts import StepRecorder
+from .local import call
 from .timeouts import kill_processes
 
 #: Step statuses that let dependents run.

@@ -8,7 +8,6 @@ state store and appends an ``approval_resolved`` event, and the run moves on.
 
 from __future__ import annotations
 
-import getpass
 import os
 import time
 from typing import Any
@@ -29,6 +28,8 @@ def current_user() -> str:
     user = os.environ.get("USER", "").strip()
     if user:
         return user
+    import getpass  # loads termios: only when USER is unset
+
     try:
         return getpass.getuser()
     except Exception:

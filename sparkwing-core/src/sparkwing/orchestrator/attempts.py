@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .. import events
 from ..dsl.nodes import JobNode
 from ..execution.contracts import Attempt, AttemptError, AttemptResult
-from ..execution.inprocess import error_text
+from ..execution.local import error_text
 from ..execution.selection import ExecutorSet
 from ..runtime.context import Context, RunContext
 from .graph import NodeState
@@ -20,15 +19,18 @@ from .journal import RunJournal
 MAX_BACKOFF_S = 300.0
 
 
-@dataclass(slots=True)
 class Outcome:
     """How a job's attempts ended, as its node row records it."""
 
-    outcome: str
-    error: str = ""
-    reason: str = ""
-    exit_code: int | None = None
-    output: Any = None
+    __slots__ = ("error", "exit_code", "outcome", "output", "reason")
+
+    def __init__(self, outcome: str, error: str = "", reason: str = "",
+                 exit_code: int | None = None, output: Any = None) -> None:
+        self.outcome = outcome
+        self.error = error
+        self.reason = reason
+        self.exit_code = exit_code
+        self.output = output
 
 
 class AttemptLoop:
@@ -87,7 +89,12 @@ class AttemptLoop:
             if not in_process:
                 # The attempt reads upstream outputs from the state store: make them durable.
                 self.journal.flush()
-            result = await self._one(executor, name, node, ctx, attempt)
+            try:
+                result = await executor.run_attempt(self._spec(name, node, ctx, attempt))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the executor broke its contract: record, do not crash
+                result = self._broken(name, node, ctx, exc)
             if not result.recorded:
                 self.journal.attempt_finished(nid, attempt, result, name)
             if result.outcome == "success":
@@ -101,10 +108,9 @@ class AttemptLoop:
         return Outcome("failed", result.error or f"{nid}: attempt failed", result.failure_reason,
                        result.exit_code)
 
-    async def _one(self, executor: Any, name: str, node: JobNode, ctx: Context,
-                   attempt: int) -> AttemptResult:
+    def _spec(self, name: str, node: JobNode, ctx: Context, attempt: int) -> Attempt:
         rc = self.run_ctx
-        spec = Attempt(
+        return Attempt(
             run_id=rc.run_id, node_id=node.id, attempt=attempt, pipeline=rc.pipeline,
             workdir=rc.workdir, profile=rc.profile, timeout_s=node.timeout_s,
             no_progress_s=node.no_progress_s, dry_run=self.dry_run, env=node.env_vars,
@@ -113,15 +119,13 @@ class AttemptLoop:
             start_at=self.start_at, stop_at=self.stop_at, node=node, context=ctx,
             recorder=self.journal,
         )
-        try:
-            return await executor.run_attempt(spec)  # type: ignore[no-any-return]
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the executor broke its contract: record, do not crash the run
-            text = ctx.masker.mask(f"{node.id}: executor {name} failed: {type(exc).__name__}: {exc}")
-            ctx.log.record(text, level="error")
-            return AttemptResult("failed", failure_reason="executor_error", error=text,
-                                 exception=exc)
+
+    @staticmethod
+    def _broken(name: str, node: JobNode, ctx: Context, exc: Exception) -> AttemptResult:
+        text = ctx.masker.mask(f"{node.id}: executor {name} failed: {type(exc).__name__}: {exc}")
+        ctx.log.record(text, level="error")
+        return AttemptResult("failed", failure_reason="executor_error", error=text,
+                             exception=exc)
 
     async def _after_hooks(self, node: JobNode, ctx: Context, exc: BaseException | None) -> None:
         for hook in node.after_hooks:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import random
 import signal
 import sys
 import threading
@@ -317,6 +316,8 @@ class _SigtermWatch:
 def _pause(sigterm: _SigtermWatch) -> None:
     if sigterm.fired:
         raise BoxSlotWaitCancelled("terminated (SIGTERM) while waiting for a box slot")
+    import random  # only a waiting run needs it (kept off the start-up path)
+
     time.sleep(random.uniform(*POLL_INTERVAL))
     if sigterm.fired:
         raise BoxSlotWaitCancelled("terminated (SIGTERM) while waiting for a box slot")

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..dsl.inputs import input_specs
 from ..dsl.plan import Plan
-from ..execution.calling import call
 from ..execution.contracts import ExecutorContext
+from ..execution.local import call
 from ..execution.selection import ExecutorSet
 from ..runtime.context import RunContext
 from ..runtime.secrets import Masker, SecretSource

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..dsl.nodes import JobNode
@@ -14,22 +13,33 @@ from ..runtime.context import Context
 from ..storage.records import OK_OUTCOMES
 
 
-@dataclass
 class NodeState:
-    """Live state of one node during a run (what reporters see)."""
+    """Live state of one node during a run (what reporters see).
 
-    id: str
-    kind: str = "job"
-    status: str = "pending"
-    outcome: str = ""
-    error: str = ""
-    started: float | None = None
-    finished: float | None = None
-    attempt: int = 0
-    attempts: int = 1
-    detail: str = ""
-    excerpt: str = ""
-    groups: list[str] = field(default_factory=list)
+    A plain class rather than a dataclass: it is built once per node and
+    the run's start-up time counts.
+    """
+
+    __slots__ = ("attempt", "attempts", "detail", "error", "excerpt", "finished", "groups", "id",
+                 "kind", "outcome", "started", "status")
+
+    def __init__(self, id: str, kind: str = "job", *, attempts: int = 1,
+                 groups: list[str] | None = None) -> None:
+        self.id = id
+        self.kind = kind
+        self.status = "pending"
+        self.outcome = ""
+        self.error = ""
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.attempt = 0
+        self.attempts = attempts
+        self.detail = ""
+        self.excerpt = ""
+        self.groups = list(groups or [])
+
+    def __repr__(self) -> str:
+        return f"NodeState({self.id!r}, status={self.status!r}, outcome={self.outcome!r})"
 
     @property
     def duration(self) -> float | None:
@@ -70,7 +80,7 @@ class RunGraph:
         out = []
         for n in nodes:
             self.nodes[n.id] = n
-            st = NodeState(n.id, n.kind, attempts=n.retries + 1, groups=list(n.groups))
+            st = NodeState(n.id, n.kind, attempts=n.retries + 1, groups=n.groups)
             self.states[n.id] = st
             self.done[n.id] = asyncio.Event()
             out.append(st)

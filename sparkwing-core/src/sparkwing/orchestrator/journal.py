@@ -25,10 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import events
 from ..execution.contracts import AttemptResult
-from ..execution.results import attempt_payload
 from ..runtime.nodelog import NodeLogger
 from ..runtime.secrets import Masker
-from ..storage.contracts import ENVELOPE, BatchingStateStore, StateWrite
+from ..storage.contracts import ENVELOPE, StateWrite
 from ..storage.logrecord import make_record
 from ..storage.records import Approval, CacheEntry, Node, Pause, Run, Step
 from .graph import NodeState
@@ -73,13 +72,17 @@ class RunJournal:
         self.masker = masker
         self.hooks = hooks
         self.run: Run | None = None
+        self._run_id = ""
         #: What this process last wrote of each node's row (handed to observers).
         self.rows: dict[str, Node] = {}
         self.envelope_writer: Any = None
-        self._batching = isinstance(state, BatchingStateStore)
+        # BatchingStateStore, told by its method (a Protocol isinstance check costs more)
+        self._batching = callable(getattr(state, "write_batch", None))
         self._pending: list[StateWrite] = []
         self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Whether a plugin observes nodes (the row mirror and the hook calls cost nothing
+        #: otherwise).
         self._observes_nodes = hooks is not None and _implements(
             hooks, ("sparkwing_node_started", "sparkwing_node_finished"))
 
@@ -87,13 +90,13 @@ class RunJournal:
     def run_id(self) -> str:
         """The id of the journal's run."""
         assert self.run is not None, "the journal has no run yet"
-        return self.run.id
+        return self._run_id
 
     # -- the run ---------------------------------------------------------------------
     def start(self, run: Run, plan: Plan, nodes: list[JobNode], states: dict[str, NodeState],
               envelope: dict[str, Any]) -> None:
         """Create the run and its nodes, write the envelope's first records, tell everyone."""
-        self.run = run
+        self.run, self._run_id = run, run.id
         self.state.create_run(run)
         self._create_nodes(nodes)
         self.envelope_writer = self.logs.writer(run.id, ENVELOPE)
@@ -106,7 +109,7 @@ class RunJournal:
 
     def attach(self, run: Run) -> None:
         """Journal into a run that already exists (``sparkwing node exec``)."""
-        self.run = run
+        self.run, self._run_id = run, run.id
         self._batching = False
 
     def envelope(self, event: str, msg: str, attrs: dict[str, Any], level: str = "info") -> None:
@@ -164,23 +167,24 @@ class RunJournal:
     def update(self, nid: str, fields: dict[str, Any], event: str | None = None,
                payload: dict[str, Any] | None = None) -> None:
         """Set fields of a node's row, appending *event* with it when given."""
-        row = self.rows.get(nid)
-        if row is not None:
-            for key, value in fields.items():
-                if key in _NODE_FIELDS:
-                    setattr(row, key, value)
+        if self._observes_nodes:
+            row = self.rows.get(nid)
+            if row is not None:
+                for key, value in fields.items():
+                    if key in _NODE_FIELDS:
+                        setattr(row, key, value)
         ev = (event, payload or {}) if event else None
         if self._batching:
-            self._queue(StateWrite(self.run_id, nid, fields=fields, event=ev, ts=time.time()))
+            self._queue(StateWrite(self._run_id, nid, fields=fields, event=ev, ts=time.time()))
         else:
-            self.state.update_node(self.run_id, nid, fields, ev)
+            self.state.update_node(self._run_id, nid, fields, ev)
 
     def event(self, kind: str, payload: dict[str, Any], node_id: str = "") -> None:
         """Append an event to the run's stream."""
         if self._batching:
-            self._queue(StateWrite(self.run_id, node_id, event=(kind, payload), ts=time.time()))
+            self._queue(StateWrite(self._run_id, node_id, event=(kind, payload), ts=time.time()))
         else:
-            self.state.append_event(self.run_id, kind, payload, node_id=node_id)
+            self.state.append_event(self._run_id, kind, payload, node_id=node_id)
 
     def changed(self, st: NodeState) -> None:
         """Tell the reporter a node's live state changed."""
@@ -197,7 +201,8 @@ class RunJournal:
         self.update(st.id, {"status": "running", "started_at": now, "status_detail": ""},
                     events.NODE_STARTED, {})
         self.reporter.node_changed(st)
-        self._observe_node("node_started", st.id)
+        if self._observes_nodes:
+            self._observe_node("node_started", st.id)
 
     def settle(self, st: NodeState, outcome: str, error: str = "", event: str = "",
                extra: dict[str, Any] | None = None,
@@ -216,7 +221,8 @@ class RunJournal:
             "outcome": outcome, "reason": error, **(payload or {})}
         self.update(st.id, fields, event or SETTLED_EVENT[outcome], body)
         self.reporter.node_changed(st)
-        self._observe_node("node_finished", st.id)
+        if self._observes_nodes:
+            self._observe_node("node_finished", st.id)
 
     def finished(self, st: NodeState, node: JobNode, log: NodeLogger, outcome: str, error: str,
                  reason: str, exit_code: int | None, output: Any) -> None:
@@ -253,7 +259,8 @@ class RunJournal:
                 node_id=nid,
             )
         self.reporter.node_changed(st)
-        self._observe_node("node_finished", nid)
+        if self._observes_nodes:
+            self._observe_node("node_finished", nid)
 
     def retrying(self, st: NodeState, attempt: int, error: str) -> None:
         """A node is about to start attempt number *attempt* after a failed one."""
@@ -264,7 +271,7 @@ class RunJournal:
     def attempt_finished(self, nid: str, attempt: int, result: AttemptResult,
                          executor: str) -> None:
         """Append the ``attempt_finished`` event of one attempt."""
-        self.attempt_finished_payload(nid, attempt_payload(attempt, result, executor))
+        self.attempt_finished_payload(nid, result.to_payload(attempt, executor))
 
     def attempt_finished_payload(self, nid: str, payload: dict[str, Any]) -> None:
         """Append an ``attempt_finished`` event with a payload built by :func:`attempt_payload`."""

@@ -40,7 +40,6 @@ from typing import IO, Any
 from ..errors import NotFoundError, SparkwingError, UsageError
 from ..execution.contracts import Attempt, AttemptResult, ExecutorContext
 from ..execution.local import LocalExecutor
-from ..execution.results import attempt_payload
 from ..execution.selection import ExecutorSet
 from ..runtime.context import RunContext, Trigger
 from ..runtime.git import GitInfo
@@ -221,7 +220,7 @@ async def _attempt(req: NodeExecRequest, project: Any, stores: Any, run: Run,
             loop.remove_signal_handler(sig)
         log.close()
         await local.close()
-    payload = attempt_payload(req.attempt, result, os.environ.get(EXECUTOR_ENV, "node-exec"))
+    payload = result.to_payload(req.attempt, os.environ.get(EXECUTOR_ENV, "node-exec"))
     payload.update(host=socket.gethostname(), pid=os.getpid())
     orch.journal.attempt_finished_payload(node.id, payload)
     if req.result_fd is not None:

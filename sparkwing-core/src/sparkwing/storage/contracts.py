@@ -247,7 +247,6 @@ class StateStore(Protocol):
         """
 
 
-@dataclass(slots=True)
 class StateWrite:
     """One write of a batch (:meth:`BatchingStateStore.write_batch`).
 
@@ -255,15 +254,26 @@ class StateWrite:
     ``event``, appended atomically); with ``step`` it is
     :meth:`StateStore.upsert_step` followed by ``event``; with neither it is
     :meth:`StateStore.append_event` of ``event`` on ``node_id``. ``ts`` is the
-    event's time (``None``: when it is written).
+    event's time (``None``: when it is written). A plain slotted class: it is
+    made for every write on the hot path and its module loads on every run.
     """
 
-    run_id: str
-    node_id: str = ""
-    fields: Mapping[str, Any] | None = None
-    event: tuple[str, Mapping[str, Any]] | None = None
-    step: Step | None = None
-    ts: float | None = None
+    __slots__ = ("event", "fields", "node_id", "run_id", "step", "ts")
+
+    def __init__(self, run_id: str, node_id: str = "", *,
+                 fields: Mapping[str, Any] | None = None,
+                 event: tuple[str, Mapping[str, Any]] | None = None, step: Step | None = None,
+                 ts: float | None = None) -> None:
+        self.run_id = run_id
+        self.node_id = node_id
+        self.fields = fields
+        self.event = event
+        self.step = step
+        self.ts = ts
+
+    def __repr__(self) -> str:
+        what = "update" if self.fields is not None else "step" if self.step else "event"
+        return f"StateWrite({what} {self.run_id}/{self.node_id}, event={self.event!r})"
 
 
 @runtime_checkable
