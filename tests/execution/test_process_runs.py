@@ -133,6 +133,36 @@ def test_failures_retries_timeouts_and_a_lost_child(sparkwing_harness: Harness) 
     assert [p["failure_reason"] for p in _attempt_events(run, "lost")] == ["executor_lost"]
     assert run.node("slow").failure_reason == "timeout"
     assert run.node("after").error == "upstream-failed: flaky"
+    excerpt = [e.payload for e in run.events
+               if e.kind == events.NODE_FAILURE_EXCERPT and e.node_id == "flaky"]
+    assert excerpt[0]["log_excerpt"].splitlines()[-1] == "try"
+
+
+WINDOW = """
+import sparkwing as sw
+
+class Deploy(sw.Job):
+    def work(self, w):
+        a = w.step("build", lambda ctx: ctx.info("built")).safe_without_dry_run()
+        b = w.step("push", lambda ctx: ctx.info("pushed")).dry_run(
+            lambda ctx: ctx.info("would push")).needs(a)
+        w.step("notify", lambda ctx: ctx.info("notified")).needs(b)
+
+def plan(p, inputs, run):
+    p.job("deploy", Deploy())
+"""
+
+
+def test_dry_run_and_the_step_window_reach_node_exec(sparkwing_harness: Harness) -> None:
+    sparkwing_harness.pipeline("window", WINDOW)
+    run = sparkwing_harness.run("window", executor="process", dry_run=True, stop_at="push")
+    assert run.status == "success"
+    steps = {s.step_id: s.status for s in run.steps}
+    assert steps == {"build": "passed", "push": "passed", "notify": "skipped"}
+    msgs = run.messages("deploy")
+    assert "built" in msgs and "would push" in msgs and "pushed" not in msgs
+    assert run.run.invocation["engine"] == {"dry_run": True, "start_at": "", "stop_at": "push",
+                                            "executor": "process"}
 
 
 FANOUT = """
