@@ -106,6 +106,34 @@ def test_ctrl_c_cancels_run_and_kills_children(project: Project) -> None:
     wait_for(lambda: not pid_alive(shell), timeout=10)
 
 
+def test_ctrl_c_cancels_a_process_run_and_its_node_exec_children(project: Project) -> None:
+    project.add("long", """
+        import os
+        import sparkwing as sw
+        def body(ctx):
+            with open(ctx.path("exec.pid"), "w") as f:
+                f.write(str(os.getpid()))
+            ctx.sh("echo $$ > shell.pid; sleep 60")
+        def plan(plan, inputs, run):
+            plan.job("long", body)
+            plan.job("after", sw.sh("echo never")).needs("long")
+    """)
+    proc = project.popen("run", "long", "--sw-executor", "process")
+    pidfile = project.root / "shell.pid"
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() != "", timeout=30)
+    shell = int(pidfile.read_text())
+    node_exec = int((project.root / "exec.pid").read_text())
+    assert node_exec != proc.pid
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    run = project.last_run()
+    assert run.status == "cancelled"
+    n = project.nodes(run.id)
+    assert n["long"].outcome == "cancelled" and n["after"].outcome == "cancelled"
+    wait_for(lambda: not pid_alive(shell) and not pid_alive(node_exec), timeout=15)
+
+
 def test_typed_inputs_become_flags(project: Project) -> None:
     project.add("release", """
         from dataclasses import dataclass
