@@ -21,6 +21,10 @@ def plan(p, inputs, run):
 """
 
 
+#: Executors the workspace installs: the built-ins and the sparkwing-k8s plugin.
+INSTALLED = "k8s, local, process"
+
+
 def _executors(run: RecordedRun) -> dict[str, str]:
     return {e.node_id: e.payload["executor"] for e in run.events
             if e.kind == events.ATTEMPT_FINISHED}
@@ -68,11 +72,11 @@ def test_an_unknown_executor_flag_fails_before_the_run_starts(
     sparkwing_harness: Harness,
 ) -> None:
     sparkwing_harness.pipeline("jobs", JOBS)
-    prepared = sparkwing_harness.prepare("jobs", executor="k8s")
+    prepared = sparkwing_harness.prepare("jobs", executor="nomad")
     with pytest.raises(PluginError) as err:
         prepared.execute()
-    assert str(err.value) == ('--sw-executor k8s: no plugin provides executor type "k8s"; '
-                              "installed: local, process; install sparkwing-k8s")
+    assert str(err.value) == ('--sw-executor nomad: no plugin provides executor type "nomad"; '
+                              f"installed: {INSTALLED}")
     assert err.value.exit_code == 2
 
 
@@ -85,11 +89,11 @@ def test_an_unknown_job_executor_names_the_job(sparkwing_harness: Harness) -> No
     with pytest.raises(PluginError) as err:
         sparkwing_harness.run("jobs")
     assert str(err.value) == ('job "deploy": .executor("rocket"): no plugin provides executor '
-                              'type "rocket"; installed: local, process')
+                              'type "rocket"; installed: ' + INSTALLED)
 
 
 @pytest.mark.parametrize(("block", "expected"), [
-    ("{type: nope}", 'no plugin provides executor type "nope"; installed: local, process'),
+    ("{type: nope}", f'no plugin provides executor type "nope"; installed: {INSTALLED}'),
     ("{type: local, image: x}", "unknown key 'image' for type=local; valid keys: type"),
     ("{image: x}", "type is required (an executor such as local, process)"),
 ])
@@ -108,7 +112,7 @@ def test_a_bad_profile_executor_is_a_one_line_config_error(
 def test_the_cli_refuses_an_unknown_executor_with_exit_2(tmp_path: Path) -> None:
     from sparkwing.testing.procs import isolated_env
 
-    env = isolated_env(tmp_path)
+    env = {**isolated_env(tmp_path), "SPARKWING_DISABLE_PLUGINS": "k8s"}
     harness = Harness(tmp_path / "repo")
     harness.pipeline("jobs", JOBS)
 
