@@ -3,9 +3,8 @@
 ``test_docs.py`` fails when a hook specification has no implementation in
 some test of this directory; the hooks not exercised elsewhere are here:
 executors, trigger sources, server routes, commands of an installed plugin,
-and the observers during a real run (the run observers here; the node
-observers in a real run wait in ``pending/`` for the orchestrator to call
-them, and are tested through the host in ``test_host.py`` meanwhile).
+and the run observers during a real run (the node observers during a real
+run are in ``test_node_observers_in_a_run.py``).
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ The ``kit`` fixture generates one distribution per kind, installs them next
 to this checkout's sparkwing with uv (offline, from uv's cache), and these
 tests use them as a user would: their own test suites, ``sparkwing
 plugins``, ``plugins.required``, a real run through a profile, and the
-trigger source firing runs. (The executor distribution's own suite and a
-run through it need the process executor: ``pending/plugin_kit_executor.py``.)
+trigger source firing runs (the executor: ``test_plugin_kit_executor.py``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
 """The executor distribution from ``sparkwing plugin new``, installed and used.
 
-Pending: needs the process executor, ``sparkwing node exec`` and
-``--sw-executor`` (exec branch). Rename to ``test_plugin_kit_executor.py``
-once that is merged.
-
 The executor distribution passes its own tests (the executor conformance
 suite) and a pipeline runs through it with ``--sw-executor kit-executor``,
 each job in its own ``node exec`` process, outputs flowing between jobs.

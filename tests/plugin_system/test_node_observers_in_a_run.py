@@ -1,9 +1,4 @@
-"""Node observers during a real run: each job's start and outcome reach an installed plugin.
-
-Pending: needs the orchestrator to call ``sparkwing_node_started`` and
-``sparkwing_node_finished`` (the run journal of the exec branch). Rename to
-``test_node_observers_in_a_run.py`` once it does.
-"""
+"""Node observers during a real run: each job's start and outcome reach an installed plugin."""
 
 from __future__ import annotations
 
@@ -55,8 +50,8 @@ def plan(plan, inputs, run):
 @pytest.fixture
 def observed_run(tmp_path: Path, site: Site) -> tuple[list[dict[str, Any]], Any]:
     """``sparkwing run obs`` with an installed node observer; its notes and the process."""
-    site("sparkwing-node-observer", "1.0.0", {"node-observer": "sw_pending_node_observer"},
-         {"sw_pending_node_observer": OBSERVER})
+    site("sparkwing-node-observer", "1.0.0", {"node-observer": "sw_test_node_observer"},
+         {"sw_test_node_observer": OBSERVER})
     root = tmp_path / "repo"
     (root / ".sparkwing" / "pipelines").mkdir(parents=True)
     (root / ".sparkwing" / "pipelines" / "obs.py").write_text(PIPELINE)
