@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 from sparkwing.storage.sql.migrations import SCHEMA_VERSION
+from sparkwing.storage.sql.schema import TABLES
 from sparkwing.testing.procs import isolated_env
 
 
@@ -51,7 +52,7 @@ def test_status_dry_run_then_migrate(tmp_path: Path, pg_config: dict[str, Any]) 
     done = _cli(tmp_path, url, schema, "migrate", "--profile", "team")
     assert done.returncode == 0, done.stderr
     assert f"migrated from schema version 0 to {SCHEMA_VERSION}" in done.stdout
-    assert _tables(url, schema) == 11
+    assert _tables(url, schema) == len(TABLES)
     again = _cli(tmp_path, url, schema, "migrate", "--profile", "team")
     assert f"already at schema version {SCHEMA_VERSION}" in again.stdout
     nothing = _cli(tmp_path, url, schema, "migrate", "--dry-run", "--profile", "team")

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -105,6 +106,7 @@ async def test_dashboard_runs_stream_wakes_on_notify_else_polls(
         def __init__(self) -> None:
             self.state = PostgresStateStore.from_config({**pg_config, "notify": notify})
             self.logs = FilesystemLogStore(tmp_path / "runs")
+            self.resolved = SimpleNamespace(name="team")
 
     stores = Stores()
     # With notifications the streams would only poll every 60 s: a new run can only show up

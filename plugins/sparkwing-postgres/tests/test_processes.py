@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import psycopg
+import pytest
 from sparkwing.storage.records import Approval, Node, Pause, Run
 from sparkwing.testing.suites.coordination import (
     hold_key,
@@ -179,3 +180,35 @@ def test_a_claim_skips_a_row_another_claimer_has_locked(pg_config: dict[str, Any
         assert store.requeue_expired_triggers(2031.5) == ["t0", "t1"]
         again = store.claim_trigger("runner-d", lease_s=30, now=2040.0)
         assert again is not None and (again.id, again.claims) == ("t0", 2)
+
+
+def test_write_batch_applies_in_order_in_one_transaction(pg_config: dict[str, Any]) -> None:
+    """The run journal's batches: updates, steps and events together, all or nothing."""
+    from sparkwing.errors import NotFoundError
+    from sparkwing.storage.contracts import BatchingStateStore, StateWrite
+    from sparkwing.storage.records import Step
+
+    with _factory(pg_config)() as store:
+        assert isinstance(store, BatchingStateStore)
+        store.create_run(Run(id="run-b", pipeline="p"))
+        store.create_nodes("run-b", [Node("run-b", "a"), Node("run-b", "b")])
+        store.write_batch([
+            StateWrite("run-b", "a", fields={"status": "running"}, event=("node_started", {})),
+            StateWrite("run-b", "a", step=Step("run-b", "a", "s1"), event=("step_started", {})),
+            StateWrite("run-b", "b", fields={"status_detail": "waiting"}),
+            StateWrite("run-b", "", event=("note", {"x": 1}), ts=5.0),
+        ])
+        a, b = store.list_nodes("run-b")
+        assert (a.status, b.status_detail) == ("running", "waiting")
+        assert [s.step_id for s in store.list_steps("run-b", "a")] == ["s1"]
+        events = store.list_events("run-b")
+        assert [(e.seq, e.kind) for e in events] == [
+            (1, "node_started"), (2, "step_started"), (3, "note")]
+        assert events[2].ts == 5.0
+        bad = [StateWrite("run-b", "a", fields={"status": "done"}, event=("node_done", {})),
+               StateWrite("run-b", "ghost", fields={"status": "running"})]
+        with pytest.raises(NotFoundError):
+            store.write_batch(bad)
+        node = store.get_node("run-b", "a")
+        assert node is not None and node.status == "running"  # nothing of it was kept
+        assert len(store.list_events("run-b")) == 3

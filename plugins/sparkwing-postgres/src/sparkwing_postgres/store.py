@@ -37,6 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.exc as sa_exc
 from sparkwing.errors import NotFoundError, StoreError
+from sparkwing.storage.contracts import StateWrite
 from sparkwing.storage.records import (
     AcquireResult,
     Approval,
@@ -605,6 +606,64 @@ class PostgresStateStore:
             return seq
 
         return int(self._one(with_event))
+
+    def write_batch(self, writes: Sequence[StateWrite]) -> None:
+        """Apply node updates, step upserts and events in order, in one transaction.
+
+        Each write is the single call's statement (one round trip each, the
+        event appends through the run's counter), all committed together; a
+        missing node or run fails the whole batch with :class:`NotFoundError`.
+        """
+        if not writes:
+            return
+        planned: list[tuple[str, Any, dict[str, Any], str]] = []
+        for w in writes:
+            ts = time.time() if w.ts is None else w.ts
+            base = {"run_id": w.run_id, "node_id": w.node_id}
+            missing = f"node {w.node_id} of run {w.run_id} not found"
+            if w.fields is not None:
+                cols, vals = _NODE.assignments(w.fields)
+                if w.event is None:
+                    stmt = (sa.update(NODES)
+                            .where(NODES.c.run_id == w.run_id, NODES.c.node_id == w.node_id)
+                            .values(dict(zip(cols, vals, strict=True)))
+                            if cols else _text(_NODE_EXISTS_SQL))
+                    planned.append(("update" if cols else "exists", stmt, base, missing))
+                    continue
+                params = {**base, "kind": w.event[0], "ts": ts,
+                          "payload": encode_json(w.event[1]),
+                          **{f"v_{c}": v for c, v in zip(cols, vals, strict=True)}}
+                planned.append(("append", self._append_statement(cols), params, missing))
+                continue
+            if w.step is not None:
+                step_missing = f"node {w.step.node_id} of run {w.step.run_id} not found"
+                planned.append(("step", _UPSERT_STEP, _row(_STEP, w.step), step_missing))
+            if w.event is not None:
+                params = {**base, "kind": w.event[0], "ts": ts,
+                          "payload": encode_json(w.event[1])}
+                planned.append(("append", self._append_statement(None), params,
+                                f"run {w.run_id} not found"))
+
+        def body(c: Any, attempt: int) -> None:
+            for what, stmt, params, missing in planned:
+                if what == "update":
+                    if c.execute(stmt).rowcount == 0:
+                        raise NotFoundError(missing)
+                elif what == "exists":
+                    if c.execute(stmt, params).first() is None:
+                        raise NotFoundError(missing)
+                elif what == "step":
+                    if c.execute(_LOCK_RUN, {"run_id": params["run_id"]}).first() is None:
+                        raise NotFoundError(missing)
+                    try:
+                        with c.begin_nested():
+                            c.execute(stmt, params)
+                    except sa_exc.IntegrityError:
+                        raise NotFoundError(missing) from None
+                elif self._append(c, stmt, params) is None:
+                    raise NotFoundError(missing)
+
+        self._tx(body)
 
     def get_node(self, run_id: str, node_id: str) -> Node | None:
         """Return one node or ``None``."""
