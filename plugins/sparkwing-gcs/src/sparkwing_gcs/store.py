@@ -79,7 +79,7 @@ class GcsBlobStore:
             from google.auth.credentials import AnonymousCredentials
 
             options["api_endpoint"] = settings.endpoint_url
-            credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+            credentials = AnonymousCredentials()
         try:
             self._client: Any = storage.Client(
                 project=settings.project or ("sparkwing" if credentials is not None else None),
