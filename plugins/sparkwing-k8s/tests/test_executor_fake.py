@@ -132,12 +132,15 @@ def test_missing_executable_is_a_container_start_failure(h: Harness) -> None:
 
 def test_cancel_deletes_the_job_in_the_foreground(h: Harness, tmp_path: Path) -> None:
     marker = tmp_path / "got-sigterm"
-    script = f"trap 'echo term > {marker}; exit 143' TERM; while true; do sleep 0.05; done"
+    ready = tmp_path / "trap-set"
+    script = (f"trap 'echo term > {marker}; exit 143' TERM; touch {ready}; "
+              "while true; do sleep 0.05; done")
     executor = h.executor()
 
     async def go() -> None:
         task = asyncio.ensure_future(executor.run_attempt(h.attempt(settings=shell(script))))
-        while not any("running" in m for m in h.messages()):
+        while not ready.exists():
+            assert not task.done()
             await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

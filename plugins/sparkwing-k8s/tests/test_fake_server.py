@@ -189,8 +189,13 @@ def test_watch_with_selector_sees_objects_leave_it(k8s: client.ApiClient) -> Non
 
 
 def _trap_script(marker: Path) -> list[str]:
-    return ["sh", "-c", f"trap 'echo term > {marker}; exit 143' TERM; "
+    """Writes ``<marker>.ready`` once its TERM trap is set, and ``term`` to *marker* on SIGTERM."""
+    return ["sh", "-c", f"trap 'echo term > {marker}; exit 143' TERM; touch {marker}.ready; "
                         "while true; do sleep 0.05; done"]
+
+
+def _trap_ready(marker: Path) -> bool:
+    return marker.with_name(marker.name + ".ready").exists()
 
 
 def test_foreground_delete_keeps_the_job_until_its_pod_is_gone(k8s: client.ApiClient,
@@ -198,7 +203,7 @@ def test_foreground_delete_keeps_the_job_until_its_pod_is_gone(k8s: client.ApiCl
     batch, core = client.BatchV1Api(k8s), client.CoreV1Api(k8s)
     marker = tmp_path / "terminated"
     batch.create_namespaced_job("default", job_manifest("fg", _trap_script(marker)))
-    wait_for(lambda: (p := only_pod(core, "fg")) and p.status.phase == "Running", "running")
+    wait_for(lambda: _trap_ready(marker), "the pod's trap set")
     body = batch.delete_namespaced_job("fg", "default", propagation_policy="Foreground")
     assert isinstance(body, dict) and body["metadata"]["finalizers"] == ["foregroundDeletion"]
     assert body["metadata"]["deletionTimestamp"]
@@ -211,7 +216,7 @@ def test_background_delete_removes_the_job_at_once(k8s: client.ApiClient, tmp_pa
     batch, core = client.BatchV1Api(k8s), client.CoreV1Api(k8s)
     marker = tmp_path / "terminated"
     batch.create_namespaced_job("default", job_manifest("bg", _trap_script(marker)))
-    wait_for(lambda: (p := only_pod(core, "bg")) and p.status.phase == "Running", "running")
+    wait_for(lambda: _trap_ready(marker), "the pod's trap set")
     body = batch.delete_namespaced_job("bg", "default", propagation_policy="Background")
     assert body["kind"] == "Status" and body["status"] == "Success"
     assert batch.list_namespaced_job("default").items == []
@@ -223,7 +228,7 @@ def test_delete_without_policy_orphans_the_pods(k8s: client.ApiClient, tmp_path:
     batch, core = client.BatchV1Api(k8s), client.CoreV1Api(k8s)
     marker = tmp_path / "terminated"
     batch.create_namespaced_job("default", job_manifest("orph", _trap_script(marker)))
-    wait_for(lambda: (p := only_pod(core, "orph")) and p.status.phase == "Running", "running")
+    wait_for(lambda: _trap_ready(marker), "the pod's trap set")
     batch.delete_namespaced_job("orph", "default")
     pod = only_pod(core, "orph")
     assert pod.status.phase == "Running" and not pod.metadata.owner_references
@@ -277,7 +282,7 @@ def test_active_deadline_fails_the_job_and_stops_the_pod(k8s: client.ApiClient,
     batch, core = client.BatchV1Api(k8s), client.CoreV1Api(k8s)
     marker = tmp_path / "terminated"
     batch.create_namespaced_job("default", job_manifest(
-        "slow", _trap_script(marker), activeDeadlineSeconds=1))
+        "slow", _trap_script(marker), activeDeadlineSeconds=3))
     cond = wait_for(lambda: job_condition(batch, "slow", "Failed"), "Failed")
     assert cond.reason == "DeadlineExceeded"
     assert cond.message == "Job was active longer than specified deadline"

@@ -48,7 +48,18 @@ from .settings import JobSettings, check_job_settings, check_profile_block, merg
 #: Longest time a log follow request may stay open when the attempt has no deadline.
 DEFAULT_LOG_TIMEOUT_S = 7 * 24 * 3600.0
 
+#: How often, and how far apart, a result node exec should have recorded is looked for again.
+RESULT_RETRIES = 10
+RESULT_RETRY_S = 0.2
+
 _HAS_RECORDED = "recorded" in {f.name for f in fields(AttemptResult)}
+
+
+def _exit_code(ending: Ending) -> int | None:
+    """The container's exit code, when it terminated."""
+    status = ((ending.pod or {}).get("status", {}).get("containerStatuses") or [{}])[0]
+    code = ((status.get("state") or {}).get("terminated") or {}).get("exitCode")
+    return code if isinstance(code, int) else None
 
 
 def _result(outcome: str, *, recorded: bool = False, **kw: Any) -> AttemptResult:
@@ -133,13 +144,14 @@ class K8sExecutor:
                                               or DEFAULT_TIMEOUT_S))
             return self._api
 
-    async def _reader(self, attempt: Attempt) -> ResultReader | None:
+    async def _reader(self, attempt: Attempt) -> ResultReader | str:
+        """The reader of recorded results, or why there is none (a one-line reason)."""
         if self._results is not None:
             return self._results
         try:
             return await self._state.get(attempt.workdir, attempt.profile)
-        except Exception:
-            return None
+        except Exception as exc:
+            return " ".join(str(exc).split()) or type(exc).__name__
 
     def settings_for(self, attempt: Attempt) -> JobSettings:
         """The merged settings of *attempt* (raises a one-line ConfigError)."""
@@ -257,17 +269,28 @@ class K8sExecutor:
                 await api.delete_secret(m.namespace, m.secret["metadata"]["name"])
 
     async def _outcome(self, attempt: Attempt, m: manifests.AttemptManifests, ending: Ending,
-                       sink: LogSink, reader: ResultReader | None) -> AttemptResult:
+                       sink: LogSink, reader: ResultReader | str) -> AttemptResult:
         nid = attempt.node_id
         if ending.problem is not None:
             p = ending.problem
             text = f"{nid}: pod of Job {m.name} cannot run: {p.k8s_reason}: {p.message}"
             sink.record(text, level="error")
             return _result("failed", failure_reason=p.failure_reason, error=text)
-        payload = None
-        if reader is not None:
-            payload = await reader.find(attempt.run_id, nid, attempt.attempt)
         verdict = terminal_verdict(ending.job, ending.pod, ending.pod_deleted)
+        payload = None
+        if isinstance(reader, str):
+            sink.record(f"cannot read the attempt's recorded result from the run's state store: "
+                        f"{reader}", level="warn")
+        else:
+            payload = await reader.find(attempt.run_id, nid, attempt.attempt)
+            # node exec records its result and exits 0 or 1; give a store that is slow to
+            # show another process's write a moment before calling the result lost
+            tries = 0
+            while payload is None and verdict is None and _exit_code(ending) in (0, 1) \
+                    and tries < RESULT_RETRIES:
+                tries += 1
+                await asyncio.sleep(RESULT_RETRY_S)
+                payload = await reader.find(attempt.run_id, nid, attempt.attempt)
         if payload is not None:
             result = payload_result(payload)
             if result.outcome == "failed" and verdict is not None and \
@@ -284,8 +307,7 @@ class K8sExecutor:
             text = f"{nid}: Job {m.name} was deleted before it finished"
             sink.record(text, level="error")
             return _result("failed", failure_reason="pod_deleted", error=text)
-        term = ((ending.pod or {}).get("status", {}).get("containerStatuses") or [{}])[0]
-        code = ((term.get("state") or {}).get("terminated") or {}).get("exitCode")
+        code = _exit_code(ending)
         tail = f": {sink.tail[-1]}" if sink.tail else ""
         how = f"exited with status {code}" if code is not None else "ended"
         text = f"{nid}: node exec in pod of Job {m.name} {how} without recording a result{tail}"
