@@ -495,13 +495,10 @@ class SqliteStateStore:
                         raise NotFoundError(
                             f"node {w.step.node_id} of run {w.step.run_id} not found") from exc
                 if w.event is not None:
-                    params = (w.run_id, w.node_id, w.event[0],
-                              time.time() if w.ts is None else w.ts, encode_json(w.event[1]),
-                              w.run_id)
-                    try:
-                        c.execute(_SQL_APPEND_EVENT, params).fetchall()
-                    except sqlite3.IntegrityError as exc:
-                        raise NotFoundError(f"run {w.run_id} not found") from exc
+                    params = (w.node_id, w.event[0], time.time() if w.ts is None else w.ts,
+                              encode_json(w.event[1]))
+                    if _append(c, w.run_id, params) is None:
+                        raise NotFoundError(f"run {w.run_id} not found")
 
     def get_node(self, run_id: str, node_id: str) -> Node | None:
         """Return one node or ``None``."""

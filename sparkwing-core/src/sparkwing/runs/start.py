@@ -158,9 +158,9 @@ class RunStart:
         the run cannot start; nothing is recorded then.
         """
         from ..dsl.inputs import input_specs, parse_inputs, redact, secret_values
+        from ..execution.selection import check_executors
         from ..ids import new_run_id
         from ..orchestrator.approvals import current_user
-        from ..execution.selection import check_executors
         from ..orchestrator.engine import RunOptions
         from ..project import load_pipeline
         from ..runtime.context import RunContext, Trigger
