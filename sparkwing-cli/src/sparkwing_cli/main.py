@@ -1,7 +1,8 @@
 """Entry point of the ``sparkwing`` command: one error boundary for the whole CLI.
 
-``sparkwing run`` takes a fast path that never imports click (start-up time
-is a feature); every other command goes through the click tree in :mod:`.cli`.
+``sparkwing run`` and ``sparkwing node exec`` (one per job attempt on an
+out-of-process executor) take fast paths that never import click (start-up
+time is a feature); every other command goes through the click tree in :mod:`.cli`.
 """
 
 from __future__ import annotations
@@ -25,21 +26,20 @@ def _fail(message: str, code: int) -> None:
 def _run_fast(argv: list[str]) -> None:
     from .runner import run_main
 
-    code = run_main(argv)
-    # os._exit skips atexit: give writes waiting for an object store their last chance here.
-    outbox_link = sys.modules.get("sparkwing.storage.blobs.link")
-    if outbox_link is not None:
-        outbox_link.drain_at_exit()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Threads still running a timed-out pure-Python body must not hold the process open.
-    os._exit(code)
+    _exit_now(run_main(argv))
 
 
 def _node_exec_fast(argv: list[str]) -> None:
     from .nodeexec import node_exec_main
 
-    code = node_exec_main(argv)
+    _exit_now(node_exec_main(argv))
+
+
+def _exit_now(code: int) -> None:
+    # os._exit skips atexit: give writes waiting for an object store their last chance here.
+    outbox_link = sys.modules.get("sparkwing.storage.blobs.link")
+    if outbox_link is not None:
+        outbox_link.drain_at_exit()
     sys.stdout.flush()
     sys.stderr.flush()
     # Threads still running a timed-out pure-Python body must not hold the process open.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..storage.contracts import LogStore, StateStore
-    from ..triggers.contracts import RunRequest
+    from ..triggers.request import RunRequest
 
 
 @runtime_checkable
