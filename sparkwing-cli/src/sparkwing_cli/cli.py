@@ -23,6 +23,7 @@ COMMANDS = {
     "triggers": "sparkwing_cli.commands.triggers:triggers_group",
     "outbox": "sparkwing_cli.commands.outbox:outbox_group",
     "node": "sparkwing_cli.commands.node:node_group",
+    "doctor": "sparkwing_cli.commands.doctor:doctor_cmd",
 }
 
 
