@@ -20,16 +20,15 @@ from ..render import (
     table,
     use_colour,
 )
-from ..runstore import find_run, open_read_stores, profile_option, reconcile_now
+from ..runstore import find_run, open_read_stores, profile_option, reconcile_now, run_ref_option
 
 if TYPE_CHECKING:
     from sparkwing.config import Stores
     from sparkwing.storage.contracts import LogStore
     from sparkwing.storage.records import Run
 
-run_option = click.option(
-    "--run", "run_ref", required=True, metavar="ID", help="Run id, or latest for the newest run."
-)
+#: ``[RUN]`` / ``--run RUN`` (default latest) and ``--all-projects``; see :func:`run_ref_option`.
+run_option = run_ref_option
 
 #: Seconds between polls while following a run.
 FOLLOW_POLL_S = 0.5
@@ -178,12 +177,15 @@ def follow_until_done(stores: Stores, run_id: str, colour: bool, *, quiet: bool 
 @profile_option
 @output_option
 @click.pass_context
-def status_cmd(ctx: click.Context, run_ref: str, follow: bool, profile: str | None,
-               output: str) -> None:
-    """Show a run and its jobs. Exit 0 only when the run succeeded (1 otherwise)."""
+def status_cmd(ctx: click.Context, run_ref: str, scope: str | None, follow: bool,
+               profile: str | None, output: str) -> None:
+    """Show a run and its jobs (default: the newest run of this project).
+
+    Exit 0 only when the run succeeded (1 otherwise).
+    """
     colour = use_colour()
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref)
+        run = find_run(stores.state, run_ref, scope)
         if follow and not run.terminal:
             run = follow_until_done(stores, run.id, colour, quiet=output == "json")
             if output != "json":
@@ -200,12 +202,12 @@ def status_cmd(ctx: click.Context, run_ref: str, follow: bool, profile: str | No
 @run_option
 @profile_option
 @output_option
-def errors_cmd(run_ref: str, profile: str | None, output: str) -> None:
+def errors_cmd(run_ref: str, scope: str | None, profile: str | None, output: str) -> None:
     """Show the failed jobs of a run: error, failure reason, exit code and last lines."""
     from sparkwing.views import node_views
 
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref)
+        run = find_run(stores.state, run_ref, scope)
         nodes = [n for n in node_views(stores.state, run.id) if n["outcome"] == "failed"]
     failed = [
         {
@@ -253,10 +255,10 @@ def errors_cmd(run_ref: str, profile: str | None, output: str) -> None:
 @click.command("get")
 @run_option
 @profile_option
-def get_cmd(run_ref: str, profile: str | None) -> None:
+def get_cmd(run_ref: str, scope: str | None, profile: str | None) -> None:
     """Print the raw run record (with its plan) and its nodes as JSON."""
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref)
+        run = find_run(stores.state, run_ref, scope)
         nodes = [n.to_dict() for n in stores.state.list_nodes(run.id)]
     emit_json({"run": run.to_dict(), "nodes": nodes})
 
