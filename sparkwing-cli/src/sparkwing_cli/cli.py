@@ -117,12 +117,3 @@ def cli(debug: bool) -> None:
     if debug:
         os.environ["SPARKWING_DEBUG_TRACEBACK"] = "1"
 
-
-def _one_line_usage(exc: click.ClickException) -> str:
-    msg = exc.format_message().replace("\n", " ").strip()
-    ctx = getattr(exc, "ctx", None)
-    if ctx is not None:
-        msg += f" (see '{ctx.command_path} --help')"
-    return msg
-
-

@@ -173,6 +173,8 @@ def describe_cmd(name_arg: str | None, name: str | None, directory: Path | None,
     if output == "json":
         emit_json(data)
         return
+    from ..render import flag_value
+
     click.echo(entry.name + (f": {entry.description}" if entry.description else ""))
     click.echo(f"  entrypoint: {entry.entrypoint}  ({data['file']})")
     click.echo(f"  triggers:   {', '.join(_triggers(entry)) or 'manual only'}")
@@ -189,7 +191,7 @@ def describe_cmd(name_arg: str | None, name: str | None, directory: Path | None,
             names = (f"-{i['short']}, " if i["short"] else "") + f"--{i['name']}"
             notes = ["required"] if i["required"] else []
             if not i["required"] and i["default"] not in (None, "", [], False):
-                notes.append(f"default {'***' if i['secret'] else i['default']}")
+                notes.append(f"default {'***' if i['secret'] else flag_value(i['default'])}")
             if i["secret"]:
                 notes.append("secret")
             help_text = i["help"] + (f" ({', '.join(notes)})" if notes else "")

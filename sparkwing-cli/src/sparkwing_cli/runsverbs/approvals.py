@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..clickstyle import SparkwingGroup
 from ..output import emit_ndjson, output_option
 from ..render import ago, table
 from ..runstore import find_run, open_read_stores, profile_option, project_scope, run_ref_option
@@ -21,7 +22,7 @@ def approver() -> str:
     return current_user()
 
 
-@click.group("approvals")
+@click.group("approvals", cls=SparkwingGroup)
 def approvals_group() -> None:
     """List, approve or deny approval gates of runs."""
 

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from sparkwing.durations import format_duration
+from sparkwing.termtext import terminal_safe
 
 from ..output import emit_json, output_option
 from ..render import (
     ago,
+    flag_value,
     git_ref,
     local_time,
     paint,
@@ -88,10 +90,10 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
     out(f"  started:  {local_time(started)} ({ago(started)})    "
         f"duration: {format_duration(run['duration_s'])}")
     if run["args"]:
-        shown = " ".join(f"--{k}={_arg_text(v)}" for k, v in run["args"].items())
+        shown = " ".join(f"--{k}={flag_value(v)}" for k, v in run["args"].items())
         out(f"  args:     {shown}")
     if run["error"]:
-        out(f"  error:    {paint(run['error'], '31', colour)}")
+        out(f"  error:    {paint(terminal_safe(run['error']), '31', colour)}")
     if payload["log_path"]:
         out(f"  logs:     {payload['log_path']}")
     nodes = payload["nodes"]
@@ -101,7 +103,7 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
     rows, visible = [], []
     for n in nodes:
         state = node_state(n)
-        detail = n["error"].splitlines()[0] if n["error"] else ""
+        detail = terminal_safe(n["error"].splitlines()[0]) if n["error"] else ""
         if n["exit_code"] is not None:
             detail = f"exit {n['exit_code']}" + (f": {detail}" if detail else "")
         if n["failure_reason"]:
@@ -113,7 +115,7 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
         rows.append([cells[0], status_text(state, colour), *cells[2:]])
         for s in n["steps"]:
             sc = [f"  · {s['step_id']}", s["status"], span(s["started_at"], s["finished_at"]),
-                  (s["error"] or "").split("\n", 1)[0]]
+                  terminal_safe((s["error"] or "").split("\n", 1)[0])]
             visible.append(sc)
             rows.append([paint(sc[0], "90", colour), status_text(s["status"], colour), *sc[2:]])
     for line in table(rows, ["JOB", "STATUS", "DURATION", "DETAIL"], visible):
@@ -130,19 +132,9 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
         out("")
         out(paint(f"  ── {n['node_id']}: last lines ──", "31", colour))
         for line in lines[-20:]:
-            out(f"  │ {line}")
+            out(f"  │ {terminal_safe(line, colour)}")
         if n["excerpt"].get("logs"):
             out(paint(f"  more: {n['excerpt']['logs']}", "90", colour))
-
-
-def _arg_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if value == "" or value is None:
-        return '""'
-    return str(value)
 
 
 def follow_until_done(stores: Stores, run_id: str, colour: bool, *, quiet: bool = False) -> Run:
@@ -160,7 +152,7 @@ def follow_until_done(stores: Stores, run_id: str, colour: bool, *, quiet: bool 
                 state = node.outcome or node.status if node.status == "done" else node.status
                 if seen.get(node.node_id) != state and state != "pending":
                     seen[node.node_id] = state
-                    note = f"  {node.error.splitlines()[0]}" if node.error else ""
+                    note = f"  {terminal_safe(node.error.splitlines()[0])}" if node.error else ""
                     click.echo(f"{time.strftime('%H:%M:%S')}  {node.node_id}  "
                                f"{status_text(state, colour)}{note}")
         if run.terminal:
@@ -228,7 +220,7 @@ def errors_cmd(run_ref: str, scope: str | None, profile: str | None, output: str
         return
     colour = use_colour()
     click.echo(f"{run.id}  {run.pipeline}  {status_text(run.status, colour)}"
-               + (f": {run.error}" if run.error else ""))
+               + (f": {terminal_safe(run.error)}" if run.error else ""))
     if not failed:
         click.echo("no failed jobs")
         return
@@ -244,11 +236,11 @@ def errors_cmd(run_ref: str, scope: str | None, profile: str | None, output: str
         click.echo(paint(f"✗ {f['node_id']}", "31;1", colour)
                    + (f"  ({', '.join(facts)})" if facts else ""))
         for line in (f["error"] or "").splitlines():
-            click.echo(f"  {line}")
+            click.echo(f"  {terminal_safe(line)}")
         if f["excerpt"]:
             click.echo(paint("  last lines:", "90", colour))
             for line in f["excerpt"][-20:]:
-                click.echo(f"  │ {line}")
+                click.echo(f"  │ {terminal_safe(line, colour)}")
         click.echo(paint(f"  logs: {f['logs']}", "90", colour))
 
 
