@@ -60,25 +60,36 @@ def test_zero_byte_state_db_is_an_error(clienv: CliEnv) -> None:
     assert "is empty (0 bytes)" in one_line(clienv.cli("runs", "list"), 1)
 
 
-def test_corrupted_state_db_is_one_line_with_a_hint_and_doctor_finds_it(clienv: CliEnv) -> None:
-    for _ in range(3):
-        clienv.run("ok")
-    clienv.sw_home.chmod(0o700)
-    healthy = clienv.cli("doctor", "-o", "json")
-    assert healthy.returncode == 0, healthy.stdout
-    assert json.loads(healthy.stdout)["status"] == "ok"
-    db = clienv.sw_home / "state.db"
-    with clienv.state() as st:  # grow the file so a middle page holds rows
-        from sparkwing.storage.records import Run
+def _corrupt(env: CliEnv) -> None:
+    """Grow the database so a middle page holds rows, then overwrite that page."""
+    from sparkwing.storage.records import Run
 
+    db = env.sw_home / "state.db"
+    with env.state() as st:
         for i in range(300):
             st.create_run(Run(id=f"run-20200101-000000-{i:08x}", pipeline="ok", error="e" * 300))
     assert db.stat().st_size > 40 * 4096
     with open(db, "r+b") as f:
         f.seek(30 * 4096)
         f.write(b"\xa5" * 4096)
+
+
+def test_corrupted_state_db_is_one_line_with_a_hint(clienv: CliEnv) -> None:
+    clienv.run("ok")
+    _corrupt(clienv)
     msg = one_line(clienv.cli("runs", "list"), 1)
     assert "is corrupted" in msg and "restore" in msg and ".recover" in msg
+    assert "is corrupted" in one_line(clienv.cli("run", "ok"), 1)
+
+
+def test_doctor_checks_the_home_in_full(clienv: CliEnv) -> None:
+    for _ in range(3):
+        clienv.run("ok")
+    clienv.sw_home.chmod(0o700)
+    healthy = clienv.cli("doctor", "-o", "json")
+    assert healthy.returncode == 0, healthy.stdout
+    assert json.loads(healthy.stdout)["status"] == "ok"
+    _corrupt(clienv)
     doctor = clienv.cli("doctor", "-o", "json")
     assert doctor.returncode == 1
     found = {f["check"]: f for f in json.loads(doctor.stdout)["findings"]}
@@ -140,9 +151,6 @@ def test_read_only_home_allows_every_read_command(clienv: CliEnv, wal_left: bool
         assert (clienv.sw_home / "state.db-wal").exists()
     port = _free_port()
     with _read_only(clienv.sw_home):
-        probe = _ro(clienv, "run", "ok")
-        msg = one_line(probe, 1)
-        assert "read-only" in msg or "readonly" in msg
         for args in (("runs", "list"), ("runs", "status", "--run", ok), ("runs", "logs", ok),
                      ("runs", "errors", "--run", bad), ("runs", "get", "--run", "latest"),
                      ("pipeline", "list"), ("pipeline", "explain", "ok"), ("profile",),
@@ -153,6 +161,8 @@ def test_read_only_home_allows_every_read_command(clienv: CliEnv, wal_left: bool
         listed = _ro(clienv, "runs", "list", "-q").stdout.split()
         assert ok in listed and bad in listed and "run-20200101-000000-0000dead" in listed
         assert "alpha-two" in _ro(clienv, "runs", "logs", ok).stdout
+        msg = one_line(_ro(clienv, "run", "ok"), 1)
+        assert "read-only" in msg or "readonly" in msg
         start = _ro(clienv, "dashboard", "start", "--read-only", "--addr", f"127.0.0.1:{port}")
         try:
             assert start.returncode == 0, start.stderr

@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from sparkwing.errors import StoreError
 from sparkwing.storage.records import Run
-from sparkwing_sqlite.connection import fingerprint, read_clean
-from sparkwing_sqlite.health import check_database
 from sparkwing_sqlite.store import SqliteStateStore
 
 PAGE = 4096
@@ -105,6 +103,9 @@ def test_an_unchanged_file_is_not_checked_again_but_doctor_checks_it(tmp_path: P
     invisible to that test, and the open stays cheap; the doctor's full
     check finds it.
     """
+    from sparkwing_sqlite.connection import fingerprint, read_clean
+    from sparkwing_sqlite.health import check_database
+
     path = tmp_path / "state.db"
     _filled(path)
     assert read_clean(path) == fingerprint(path)
@@ -118,6 +119,8 @@ def test_an_unchanged_file_is_not_checked_again_but_doctor_checks_it(tmp_path: P
 
 def test_writes_that_checkpoint_keep_the_clean_record(tmp_path: Path) -> None:
     """A store left open (as `sparkwing run` leaves it) keeps the record current."""
+    from sparkwing_sqlite.connection import fingerprint, read_clean
+
     path = tmp_path / "state.db"
     SqliteStateStore(path).close()
     store = SqliteStateStore(path)
@@ -135,6 +138,8 @@ def test_writes_that_checkpoint_keep_the_clean_record(tmp_path: Path) -> None:
 
 
 def test_doctor_check_of_a_healthy_database(tmp_path: Path) -> None:
+    from sparkwing_sqlite.health import check_database
+
     path = tmp_path / "state.db"
     _filled(path, runs=3)
     found = {f.check: f.status for f in check_database(path)}
