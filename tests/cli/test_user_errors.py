@@ -135,7 +135,7 @@ def test_command_lists_are_not_cut_off(clienv: CliEnv) -> None:
     flat = " ".join(listing.split())
     assert "Check the home and the profile's stores: files, full database integrity, " \
            "free space." in flat
-    assert "List plugins: distribution, version, hooks, backends provided, load errors." in flat
+    assert "Run a pipeline here and record it (see `sparkwing run --help`)." in flat
 
 
 def test_list_defaults_are_shown_as_typed(clienv: CliEnv) -> None:
