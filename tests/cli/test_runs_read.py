@@ -134,9 +134,9 @@ def test_latest_with_no_runs(clienv) -> None:
     assert msg.startswith("no runs recorded yet")
 
 
-def test_missing_run_flag_is_usage_error(clienv) -> None:
-    msg = one_line_error(clienv.cli("runs", "status"), 2)
-    assert "--run" in msg
+def test_run_defaults_to_latest(clienv) -> None:
+    msg = one_line_error(clienv.cli("runs", "status"), 1)
+    assert msg.startswith("no runs recorded yet")
 
 
 def test_logs_merged_by_time_and_per_node(recorded) -> None:

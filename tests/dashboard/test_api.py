@@ -60,6 +60,27 @@ async def test_runs_list_filters(client: Any, rec: Any) -> None:
     assert len((await get_json(client, "/api/v1/runs?since=1h"))["runs"]) == 3
 
 
+async def test_runs_of_one_project_and_the_projects_listing(client: Any, rec: Any,
+                                                             tmp_path: Path) -> None:
+    alpha, beta = str(tmp_path / "alpha"), str(tmp_path / "beta")
+    a1 = rec.run("build", "success", invocation={"cwd": alpha, "project": alpha})
+    b1 = rec.run("build", "success", invocation={"cwd": beta + "/sub", "project": beta})
+    a2 = rec.run("build", "failed", invocation={"cwd": alpha + "/src"})  # recorded before "project"
+    for _ in range(3):  # more beta runs than a page holds
+        rec.run("build", "success", invocation={"cwd": beta, "project": beta})
+    page = await get_json(client, "/api/v1/runs", params={"project": alpha, "limit": "1"})
+    assert [r["id"] for r in page["runs"]] == [a2.id]
+    assert page["runs"][0]["project"] == alpha + "/src"
+    nxt = await get_json(client, "/api/v1/runs",
+                         params={"project": alpha, "limit": "1", "cursor": page["next_cursor"]})
+    assert [r["id"] for r in nxt["runs"]] == [a1.id] and nxt["next_cursor"] is None
+    everything = await get_json(client, "/api/v1/runs")
+    assert len(everything["runs"]) == 6 and everything["runs"][-2]["id"] == b1.id
+    listing = await get_json(client, "/api/v1/projects")
+    assert listing["projects"] == [
+        {"id": beta, "name": "beta", "runs": 4}, {"id": alpha, "name": "alpha", "runs": 2}]
+
+
 async def test_runs_cursor_pagination_visits_every_run_once(client: Any, rec: Any) -> None:
     made = [rec.run("p", "success").id for _ in range(23)]
     seen: list[str] = []

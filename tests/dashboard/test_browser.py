@@ -274,6 +274,38 @@ def test_runs_list_filters_and_search(new_page: Any, shot: Any, browser: Any, da
     assert page_errors == []
 
 
+def test_runs_list_project_column_and_filter(new_page: Any, shot: Any, browser: Any,
+                                            dashboard: Dashboard, page_errors: list[str]) -> None:
+    import dataclasses
+    import shutil
+
+    other = dashboard.cli.cwd.parent / "other-project"
+    shutil.copytree(dashboard.cli.cwd / ".sparkwing", other / ".sparkwing")
+    elsewhere = dataclasses.replace(dashboard.cli, cwd=other)
+    assert dashboard.cli("run", "broken").returncode == 1
+    assert elsewhere("run", "broken").returncode == 1
+    listing = dashboard.api("/projects")
+    here = str(dashboard.cli.cwd.resolve())
+    assert listing["current"] == here
+    assert sorted(p["name"] for p in listing["projects"]) == ["other-project", "work"]
+    page = new_page(browser, page_errors)
+    page.goto(dashboard.url)
+    rows = page.locator("tr.run-row")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator(".c-project")).to_have_text("other-project")
+    expect(rows.nth(1).locator(".c-project")).to_have_text("work")
+    expect(rows.nth(1).locator(".c-project")).to_have_attribute("title", here)
+    projects = page.locator('select[aria-label="Project"] option')
+    expect(projects).to_have_count(3)
+    page.select_option('select[aria-label="Project"]', here)
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator(".c-project")).to_have_text("work")
+    shot(page, "runs-by-project")
+    page.select_option('select[aria-label="Project"]', "")
+    expect(rows).to_have_count(2)
+    assert page_errors == []
+
+
 def test_the_page_gets_every_event_kind_from_the_server(new_page: Any, browser: Any,
                                                         dashboard: Dashboard,
                                                         page_errors: list[str]) -> None:

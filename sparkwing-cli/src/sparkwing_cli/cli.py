@@ -23,6 +23,7 @@ COMMANDS = {
     "triggers": "sparkwing_cli.commands.triggers:triggers_group",
     "outbox": "sparkwing_cli.commands.outbox:outbox_group",
     "node": "sparkwing_cli.commands.node:node_group",
+    "doctor": "sparkwing_cli.commands.doctor:doctor_cmd",
 }
 
 
@@ -115,13 +116,4 @@ def cli(debug: bool) -> None:
     """
     if debug:
         os.environ["SPARKWING_DEBUG_TRACEBACK"] = "1"
-
-
-def _one_line_usage(exc: click.ClickException) -> str:
-    msg = exc.format_message().replace("\n", " ").strip()
-    ctx = getattr(exc, "ctx", None)
-    if ctx is not None:
-        msg += f" (see '{ctx.command_path} --help')"
-    return msg
-
 

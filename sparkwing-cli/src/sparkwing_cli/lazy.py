@@ -10,8 +10,10 @@ from typing import Any
 
 import click
 
+from .clickstyle import SparkwingGroup
 
-class LazyGroup(click.Group):
+
+class LazyGroup(SparkwingGroup):
     """A group whose subcommands are given as ``{name: "module:attribute"}``."""
 
     def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:

@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
 def _main_click(args: list[str]) -> None:
     import click
 
-    from .cli import _one_line_usage, cli
+    from .cli import cli
+    from .clickstyle import usage_message
 
     try:
         rv = cli.main(args=args, prog_name="sparkwing", standalone_mode=False)
@@ -86,7 +87,12 @@ def _main_click(args: list[str]) -> None:
     except click.Abort:
         _fail("aborted", 130)
     except click.ClickException as exc:
-        _fail(_one_line_usage(exc), 2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
+        if no_args is not None and isinstance(exc, no_args) and exc.ctx is not None:
+            # a group called without a command: its help, as `--help` shows it
+            sys.stdout.write(exc.ctx.get_help() + "\n")
+            sys.exit(0)
+        _fail(usage_message(exc), 2 if isinstance(exc, click.UsageError) else exc.exit_code)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

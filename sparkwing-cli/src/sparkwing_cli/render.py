@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sparkwing import events
 from sparkwing.durations import format_duration
+from sparkwing.termtext import terminal_safe
 
 if TYPE_CHECKING:
     from sparkwing.storage.records import Run
@@ -96,6 +97,17 @@ def git_ref(branch: str, sha: str) -> str:
     return branch or (f"@{short}" if short else "-")
 
 
+def flag_value(value: Any) -> str:
+    """A value as it is typed after ``--flag=``: lists comma-joined, booleans true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(flag_value(v) for v in value)
+    if value == "" or value is None:
+        return '""'
+    return str(value)
+
+
 def table(rows: Sequence[Sequence[str]], header: Sequence[str] | None = None,
           visible: Sequence[Sequence[str]] | None = None) -> list[str]:
     """Left-aligned columns separated by two spaces.
@@ -164,8 +176,10 @@ def format_record(rec: dict[str, Any], fmt: str, *, colour: bool = False,
 
     ``plain`` is the text alone (prefixed ``[node]`` when *show_node*);
     ``pretty`` adds the UTC time and colours errors, warnings and events.
+    The recorded text is made terminal-safe: escape sequences other than
+    colours (kept only with *colour*) and control characters are removed.
     """
-    text = record_text(rec)
+    text = terminal_safe(record_text(rec), colour)
     node = str(rec.get("node") or "")
     step = str(rec.get("step") or "")
     label = node + (f"#{step}" if step else "")

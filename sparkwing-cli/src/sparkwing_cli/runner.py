@@ -108,9 +108,7 @@ def split_args(argv: list[str]) -> RunArgs:
         name, eq, value = tok.partition("=") if tok.startswith("--") else (tok, "", "")
         if name not in RUN_FLAGS:
             if name.startswith("--sw-"):
-                valid = ", ".join(sorted(k for k in RUN_FLAGS
-                                         if k.startswith("--sw-") and k not in _HIDDEN_FLAGS))
-                raise UsageError(f"unknown sparkwing flag {name}; valid: {valid}, --profile, -C, -o")
+                raise UsageError(unknown_run_flag(name))
             if not ra.pipeline and not tok.startswith("-"):
                 ra.pipeline = tok
             else:
@@ -176,6 +174,18 @@ def split_args(argv: list[str]) -> RunArgs:
         if name not in ("-h", "--help", "-o", "--output", "--sw-run-id"):
             ra.flags[name] = value if RUN_FLAGS[name] else True
     return ra
+
+
+def unknown_run_flag(name: str) -> str:
+    """The message for an unknown ``--sw-*`` flag: the nearest one, else the valid ones."""
+    from sparkwing.config.suggest import closest
+
+    shown = sorted(k for k in RUN_FLAGS if k not in _HIDDEN_FLAGS and k.startswith("--"))
+    guess = closest(name, shown)
+    if guess:
+        return f"unknown sparkwing flag {name}; did you mean {guess}? (see 'sparkwing run --help')"
+    valid = ", ".join(k for k in shown if k.startswith("--sw-"))
+    return f"unknown sparkwing flag {name}; valid: {valid}, --profile, -C, -o"
 
 
 def _checked_run_id(value: str) -> str:

@@ -9,6 +9,7 @@ in, and work outside any project too (the laptop profile, unless
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +36,52 @@ def profile_option(fn: F) -> F:
         "--profile", "profile", metavar="NAME", default=None,
         help="Read the stores of this profile (default: the project's, else laptop).",
     )(fn)
+
+
+def all_projects_option(fn: F) -> F:
+    """The ``--all-projects`` flag: look past the project the command runs in."""
+    return click.option(
+        "--all-projects", "all_projects", is_flag=True,
+        help="Runs of every project (default inside a project: only its runs).",
+    )(fn)
+
+
+def run_ref_option(fn: F) -> F:
+    """A run reference: ``[RUN]`` or ``--run RUN`` (default ``latest``), plus ``--all-projects``.
+
+    The command receives ``run_ref`` (an id, or ``latest``) and ``scope``
+    (the project ``latest`` is looked up in, ``None`` for every project).
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: Any, run_arg: str | None = None, run_opt: str | None = None,
+                all_projects: bool = False, **kwargs: Any) -> Any:
+        from sparkwing.errors import UsageError
+
+        if run_arg and run_opt and run_arg != run_opt:
+            raise UsageError(f"two runs given: {run_arg} and --run {run_opt}; give one")
+        kwargs["run_ref"] = run_arg or run_opt or LATEST[0]
+        kwargs["scope"] = project_scope(all_projects)
+        return fn(*args, **kwargs)
+
+    wrapped = all_projects_option(wrapper)
+    wrapped = click.option(
+        "--run", "run_opt", metavar="RUN", default=None,
+        help="The run: an id, or latest (the default) for the newest run.",
+    )(wrapped)
+    return click.argument("run_arg", metavar="[RUN]", required=False)(wrapped)  # type: ignore[return-value]
+
+
+def project_scope(all_projects: bool, start: Path | None = None) -> str | None:
+    """The identity of the project the command runs in (``None`` outside one or with *all_projects*)."""
+    from sparkwing.config import PROJECT_DIR, PROJECT_FILE, find_project
+    from sparkwing.projectruns import project_id
+
+    if all_projects:
+        return None
+    root = find_project(start or Path.cwd())
+    if root is None or not (root / PROJECT_DIR / PROJECT_FILE).is_file():
+        return None
+    return project_id(root)
 
 
 def current_project(start: Path | None = None) -> ProjectConfig | None:
@@ -64,11 +111,25 @@ def open_read_stores(profile: str | None, *, reconcile: bool = True) -> Stores:
     stores = open_stores(resolved)
     if reconcile:
         try:
-            reconcile_now(stores.state)
+            settle_quietly(stores.state)
         except BaseException:
             stores.close()
             raise
     return stores
+
+
+def settle_quietly(state: StateStore) -> None:
+    """Settle orphaned runs, or say in one line why they could not be (reading goes on).
+
+    Settling writes; a store that cannot be written (a read-only home, a
+    full disk) must not stop a command that only reads.
+    """
+    from sparkwing.errors import StoreError
+
+    try:
+        reconcile_now(state)
+    except StoreError as exc:
+        click.echo(f"warning: orphaned runs not settled: {exc}", err=True)
 
 
 def reconcile_now(state: StateStore) -> list[Reconciled]:
@@ -88,24 +149,31 @@ def newest_first(runs: list[Run]) -> list[Run]:
     return sorted(runs, key=lambda r: (r.created_at or 0.0, r.id), reverse=True)
 
 
-def find_run(state: StateStore, ref: str) -> Run:
+def find_run(state: StateStore, ref: str, scope: str | None = None) -> Run:
     """Return the run *ref* names: an exact id, or ``latest``/``last`` for the newest run.
 
-    Raises a one-line :class:`~sparkwing.errors.NotFoundError` (exit 1)
-    that suggests an id sharing the given prefix when there is one, and a
+    With *scope* (a project identity, see :mod:`sparkwing.projectruns`),
+    ``latest`` is the newest run of that project; an id is found whatever
+    project it belongs to. Raises a one-line
+    :class:`~sparkwing.errors.NotFoundError` (exit 1) that suggests an id
+    sharing the given prefix when there is one, and a
     :class:`~sparkwing.errors.UsageError` (exit 2) for an empty reference.
     """
     from sparkwing.errors import NotFoundError, UsageError
+    from sparkwing.projectruns import list_project_runs
     from sparkwing.storage.records import RunFilter
 
     ref = (ref or "").strip()
     if not ref:
         raise UsageError("--run needs a run id (or latest)")
     if ref.lower() in LATEST:
-        runs = newest_first(state.list_runs(RunFilter(limit=LATEST_WINDOW)))
-        if not runs:
-            raise NotFoundError("no runs recorded yet (start one with: sparkwing run PIPELINE)")
-        return runs[0]
+        runs = newest_first(list_project_runs(state, RunFilter(limit=LATEST_WINDOW), scope))
+        if runs:
+            return runs[0]
+        if scope is not None and state.list_runs(RunFilter(limit=1)):
+            raise NotFoundError(f"no runs of the project at {scope} yet (--all-projects looks "
+                                "at the runs of every project)")
+        raise NotFoundError("no runs recorded yet (start one with: sparkwing run PIPELINE)")
     run = state.get_run(ref)
     if run is not None:
         return run

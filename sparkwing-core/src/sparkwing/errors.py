@@ -44,6 +44,12 @@ class NotFoundError(SparkwingError):
     """A run, node, pipeline or key that was asked for does not exist (exit 1)."""
 
 
+class PipelineImportError(SparkwingError):
+    """A pipeline's module (or one it imports) failed to import, syntax errors included (exit 2)."""
+
+    exit_code = 2
+
+
 class PlanError(SparkwingError):
     """A pipeline's plan is invalid: duplicate ids, unknown deps, cycles, I/O at plan time (exit 2)."""
 

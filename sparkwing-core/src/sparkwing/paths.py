@@ -73,3 +73,24 @@ def loosely_readable(path: Path) -> bool:
         return bool(path.stat().st_mode & 0o044)
     except OSError:
         return False
+
+
+def can_create_in(directory: Path) -> bool:
+    """Whether this process may create files in *directory* (tried, not guessed from modes).
+
+    Mode bits do not tell: root ignores them, a read-only mount overrides
+    them. A probe file is created and removed.
+    """
+    probe = directory / f".sparkwing-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return True
+    except OSError:
+        return False
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return True

@@ -117,9 +117,12 @@ def duration(start: float | None, end: float | None) -> float | None:
 def run_view(run: Run, *, full: bool = True) -> JSONObject:
     """A run as JSON; ``full=False`` leaves out ``plan`` and ``invocation`` (list rows).
 
-    Adds ``terminal`` and ``duration_s`` (from start, else creation, to the
-    end; ``None`` while the run is live).
+    Adds ``terminal``, ``duration_s`` (from start, else creation, to the
+    end; ``None`` while the run is live) and ``project`` (the root of the
+    project it ran in, see :mod:`sparkwing.projectruns`).
     """
+    from .projectruns import run_project
+
     data = _fields(run, () if full else HEAVY_RUN_FIELDS)
     if run.secret_args:
         for name in ("args", *HEAVY_RUN_FIELDS):
@@ -127,6 +130,7 @@ def run_view(run: Run, *, full: bool = True) -> JSONObject:
                 data[name] = redact(data[name], run.secret_args)
     data["terminal"] = run.terminal
     data["duration_s"] = duration(run.started_at or run.created_at, run.finished_at)
+    data["project"] = run_project(run)
     return data
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from ..clickstyle import SparkwingGroup
 from ..output import emit_json, emit_ndjson, output_option
 
 _profile_option = click.option(
@@ -28,7 +29,7 @@ _dir_option = click.option(
 )
 
 
-@click.group("cache")
+@click.group("cache", cls=SparkwingGroup)
 def cache_group() -> None:
     """List, remove and prune memoized job results (the memo cache index)."""
 

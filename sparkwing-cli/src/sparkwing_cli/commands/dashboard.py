@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from ..clickstyle import SparkwingGroup
 from ..output import emit_json, output_option
 
 _ADDR_HELP = "Listen address HOST:PORT."
@@ -23,7 +24,7 @@ def _home(home: Path | None) -> Path:
     return (home or sparkwing_home()).expanduser().resolve()
 
 
-@click.group("dashboard")
+@click.group("dashboard", cls=SparkwingGroup)
 def dashboard_group() -> None:
     """Run the local dashboard: a web UI and JSON API over your runs.
 

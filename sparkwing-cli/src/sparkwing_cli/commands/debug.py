@@ -7,11 +7,12 @@ import time
 import click
 from sparkwing.errors import NotFoundError
 
+from ..clickstyle import SparkwingGroup
 from ..output import emit_ndjson, output_option
 from ..runstore import open_read_stores, profile_option
 
 
-@click.group("debug")
+@click.group("debug", cls=SparkwingGroup)
 def debug_group() -> None:
     """Debug pauses: `sparkwing run P --sw-pause-before JOB` holds a job until released."""
 

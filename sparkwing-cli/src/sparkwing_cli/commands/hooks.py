@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..clickstyle import SparkwingGroup
 from ..output import emit_json, output_option
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ _VERBS = {
 }
 
 
-@click.group("hooks")
+@click.group("hooks", cls=SparkwingGroup)
 def hooks_group() -> None:
     """Git hooks that run the pipelines declaring on: pre_commit, pre_push or post_commit.
 

@@ -57,21 +57,41 @@ def _start(directory: Path | None) -> Path:
     return directory
 
 
+def _pick_name(flag: str | None, positional: str | None, verb: str) -> str:
+    """The pipeline named by ``NAME`` or ``--name NAME`` (both: they must agree)."""
+    from sparkwing.errors import UsageError
+
+    if flag and positional and flag != positional:
+        raise UsageError(f"two pipelines given: {positional} and --name {flag}; give one")
+    name = flag or positional
+    if not name:
+        raise UsageError(f"missing pipeline name: sparkwing pipeline {verb} NAME "
+                         "(see 'sparkwing pipeline list')")
+    return name
+
+
+_name_option = click.option("--name", default=None, metavar="NAME",
+                            help="The pipeline (the same as the NAME argument).")
+
 _cd_option = click.option("-C", "--cd", "directory", metavar="DIR", default=None,
                           type=click.Path(file_okay=False, path_type=Path),
                           help="Behave as if started in DIR.")
 
 
 @pipeline_group.command("new")
-@click.option("--name", required=True, metavar="NAME", help="Pipeline name (kebab-case).")
+@click.argument("name_arg", metavar="NAME", required=False)
+@click.option("--name", default=None, metavar="NAME",
+              help="Pipeline name, kebab-case (the same as the NAME argument).")
 @click.option("--template", default="minimal", show_default=True, metavar="TEMPLATE",
               help="minimal | build-test-deploy")
 @click.option("--description", default="", metavar="TEXT", help="One line for pipeline list.")
 @_cd_option
-def new_cmd(name: str, template: str, description: str, directory: Path | None) -> None:
+def new_cmd(name_arg: str | None, name: str | None, template: str, description: str,
+            directory: Path | None) -> None:
     """Add a pipeline from a template (creates .sparkwing/ on first use)."""
     from ..scaffold import scaffold
 
+    name = _pick_name(name, name_arg, "new")
     done = scaffold(_start(directory), name, template, description)
     root = done.root
     for path in done.created:
@@ -122,14 +142,17 @@ def list_cmd(show_all: bool, directory: Path | None, output: str) -> None:
 
 
 @pipeline_group.command("describe")
-@click.option("--name", required=True, metavar="NAME", help="The pipeline.")
+@click.argument("name_arg", metavar="NAME", required=False)
+@_name_option
 @_cd_option
 @output_option
-def describe_cmd(name: str, directory: Path | None, output: str) -> None:
+def describe_cmd(name_arg: str | None, name: str | None, directory: Path | None,
+                 output: str) -> None:
     """Show a pipeline: entrypoint, triggers and its input flags."""
     from sparkwing.dsl.inputs import input_specs
     from sparkwing.project import load_pipeline
 
+    name = _pick_name(name, name_arg, "describe")
     project = _project(directory)
     entry = project.pipeline(name)
     pdef = load_pipeline(project, entry)
@@ -150,6 +173,8 @@ def describe_cmd(name: str, directory: Path | None, output: str) -> None:
     if output == "json":
         emit_json(data)
         return
+    from ..render import flag_value
+
     click.echo(entry.name + (f": {entry.description}" if entry.description else ""))
     click.echo(f"  entrypoint: {entry.entrypoint}  ({data['file']})")
     click.echo(f"  triggers:   {', '.join(_triggers(entry)) or 'manual only'}")
@@ -166,7 +191,7 @@ def describe_cmd(name: str, directory: Path | None, output: str) -> None:
             names = (f"-{i['short']}, " if i["short"] else "") + f"--{i['name']}"
             notes = ["required"] if i["required"] else []
             if not i["required"] and i["default"] not in (None, "", [], False):
-                notes.append(f"default {'***' if i['secret'] else i['default']}")
+                notes.append(f"default {'***' if i['secret'] else flag_value(i['default'])}")
             if i["secret"]:
                 notes.append("secret")
             help_text = i["help"] + (f" ({', '.join(notes)})" if notes else "")
@@ -178,19 +203,24 @@ def describe_cmd(name: str, directory: Path | None, output: str) -> None:
 @pipeline_group.command(
     "explain", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )
-@click.option("--name", required=True, metavar="NAME", help="The pipeline.")
+@_name_option
 @_cd_option
 @output_option
-@click.argument("pipeline_args", nargs=-1, type=click.UNPROCESSED)
-def explain_cmd(name: str, directory: Path | None, output: str,
+@click.argument("pipeline_args", metavar="NAME [PIPELINE FLAGS]...", nargs=-1,
+                type=click.UNPROCESSED)
+def explain_cmd(name: str | None, directory: Path | None, output: str,
                 pipeline_args: tuple[str, ...]) -> None:
     """Show the plan a run would execute, without running anything.
 
-    Pipeline flags after the options are used as `sparkwing run` would use
+    Pipeline flags after the name are used as `sparkwing run` would use
     them; required ones that are missing get placeholder values.
     """
     from ..plantree import build_plan, render_tree
 
+    positional = None
+    if pipeline_args and not pipeline_args[0].startswith("-"):
+        positional, pipeline_args = pipeline_args[0], pipeline_args[1:]
+    name = _pick_name(name, positional, "explain")
     project = _project(directory)
     entry = project.pipeline(name)
     plan, placeholders = build_plan(project, entry, list(pipeline_args))

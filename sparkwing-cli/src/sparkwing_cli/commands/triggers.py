@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from ..clickstyle import SparkwingGroup
 from ..output import emit_json, output_option
 from ..render import ago, local_time, paint, status_text, table, use_colour
 from ..runstore import open_read_stores, profile_option
@@ -22,7 +23,7 @@ from ..runstore import open_read_stores, profile_option
 TRIGGER_STATUSES = ("pending", "claimed", "done", "failed")
 
 
-@click.group("triggers")
+@click.group("triggers", cls=SparkwingGroup)
 def triggers_group() -> None:
     """Run requests from trigger sources: list, inspect, evaluate schedules.
 

@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..clickstyle import SparkwingGroup
 from ..output import emit_ndjson, output_option
 from ..render import ago, table
-from ..runstore import find_run, open_read_stores, profile_option
+from ..runstore import find_run, open_read_stores, profile_option, project_scope, run_ref_option
 
 if TYPE_CHECKING:
     from sparkwing.storage.records import Run
@@ -21,7 +22,7 @@ def approver() -> str:
     return current_user()
 
 
-@click.group("approvals")
+@click.group("approvals", cls=SparkwingGroup)
 def approvals_group() -> None:
     """List, approve or deny approval gates of runs."""
 
@@ -37,7 +38,7 @@ def list_cmd(run_ref: str | None, show_all: bool, profile: str | None, output: s
     from sparkwing.views import approval_view
 
     with open_read_stores(profile) as stores:
-        run_id = find_run(stores.state, run_ref).id if run_ref else None
+        run_id = find_run(stores.state, run_ref, project_scope(False)).id if run_ref else None
         approvals = stores.state.list_approvals(run_id, pending_only=not show_all)
         runs: dict[str, Run | None] = {}
         for a in approvals:
@@ -62,11 +63,12 @@ def list_cmd(run_ref: str | None, show_all: bool, profile: str | None, output: s
         click.echo(line)
 
 
-def _resolve(run_ref: str, node: str, resolution: str, comment: str, profile: str | None) -> None:
+def _resolve(run_ref: str, scope: str | None, node: str, resolution: str, comment: str,
+             profile: str | None) -> None:
     from sparkwing.orchestrator.approvals import resolve
 
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref)
+        run = find_run(stores.state, run_ref, scope)
         who = approver()
         resolve(stores.state, run.id, node, resolution, who, comment)
     verb = "approved" if resolution == "approved" else "denied"
@@ -74,27 +76,27 @@ def _resolve(run_ref: str, node: str, resolution: str, comment: str, profile: st
 
 
 _node_option = click.option("--node", required=True, metavar="GATE", help="The approval gate's id.")
-_run_option = click.option("--run", "run_ref", required=True, metavar="ID",
-                           help="Run id, or latest.")
 _comment_option = click.option("--comment", default="", metavar="TEXT",
                                help="Recorded with the decision.")
 
 
 @approvals_group.command("approve")
-@_run_option
+@run_ref_option
 @_node_option
 @_comment_option
 @profile_option
-def approve_cmd(run_ref: str, node: str, comment: str, profile: str | None) -> None:
-    """Approve a waiting gate: the jobs behind it run."""
-    _resolve(run_ref, node, "approved", comment, profile)
+def approve_cmd(run_ref: str, scope: str | None, node: str, comment: str,
+                profile: str | None) -> None:
+    """Approve a waiting gate: the jobs behind it run (default run: the newest)."""
+    _resolve(run_ref, scope, node, "approved", comment, profile)
 
 
 @approvals_group.command("deny")
-@_run_option
+@run_ref_option
 @_node_option
 @_comment_option
 @profile_option
-def deny_cmd(run_ref: str, node: str, comment: str, profile: str | None) -> None:
-    """Deny a waiting gate: it fails and the jobs behind it do not run."""
-    _resolve(run_ref, node, "denied", comment, profile)
+def deny_cmd(run_ref: str, scope: str | None, node: str, comment: str,
+             profile: str | None) -> None:
+    """Deny a waiting gate: it fails and the jobs behind it do not run (default run: the newest)."""
+    _resolve(run_ref, scope, node, "denied", comment, profile)

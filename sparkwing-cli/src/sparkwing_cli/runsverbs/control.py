@@ -12,7 +12,15 @@ from sparkwing import events
 from sparkwing.errors import UsageError
 
 from ..render import status_text, use_colour
-from ..runstore import find_run, open_read_stores, profile_option, reconcile_now
+from ..runstore import (
+    all_projects_option,
+    find_run,
+    open_read_stores,
+    profile_option,
+    project_scope,
+    reconcile_now,
+    run_ref_option,
+)
 
 if TYPE_CHECKING:
     from sparkwing.config import Stores
@@ -62,14 +70,14 @@ def cancel_unowned(state: StateStore, run: Run, now: float) -> None:
 
 
 @click.command("cancel")
-@click.option("--run", "run_ref", required=True, metavar="ID", help="Run id, or latest.")
+@run_ref_option
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Wait until the run has stopped.")
 @click.option("--timeout", default="30s", show_default=True, metavar="DURATION",
               help="How long --wait waits.")
 @profile_option
 @click.pass_context
-def cancel_cmd(ctx: click.Context, run_ref: str, wait: bool, timeout: str,
+def cancel_cmd(ctx: click.Context, run_ref: str, scope: str | None, wait: bool, timeout: str,
                profile: str | None) -> None:
     """Ask a live run to stop; its running jobs are killed and the run ends cancelled.
 
@@ -80,7 +88,7 @@ def cancel_cmd(ctx: click.Context, run_ref: str, wait: bool, timeout: str,
     limit = _duration(timeout, "--timeout")
     colour = use_colour()
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref)
+        run = find_run(stores.state, run_ref, scope)
         if run.terminal:
             click.echo(f"run {run.id} already finished ({status_text(run.status, colour)}); "
                        "nothing to cancel")
@@ -110,14 +118,14 @@ def cancel_cmd(ctx: click.Context, run_ref: str, wait: bool, timeout: str,
 
 
 @click.command("wait")
-@click.option("--run", "run_ref", required=True, metavar="ID", help="Run id, or latest.")
+@run_ref_option
 @click.option("--timeout", default="10m", show_default=True, metavar="DURATION",
               help="Give up after this long (exit 2).")
 @click.option("--poll", default="1s", show_default=True, metavar="DURATION",
               help="How often to look.")
 @profile_option
 @click.pass_context
-def wait_cmd(ctx: click.Context, run_ref: str, timeout: str, poll: str,
+def wait_cmd(ctx: click.Context, run_ref: str, scope: str | None, timeout: str, poll: str,
              profile: str | None) -> None:
     """Wait for a run to finish. Exit 0 success, 1 failed or cancelled, 2 timeout."""
     limit = _duration(timeout, "--timeout")
@@ -126,7 +134,7 @@ def wait_cmd(ctx: click.Context, run_ref: str, timeout: str, poll: str,
         raise UsageError("--poll must be more than zero")
     colour = use_colour()
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref)
+        run = find_run(stores.state, run_ref, scope)
         final = _wait_terminal(stores, run.id, limit, every)
     if final is None or not final.terminal:
         click.echo(f"run {run.id} still {run.status if final is None else final.status} "
@@ -154,7 +162,7 @@ def prune_cmd(older_than: str | None, run_refs: tuple[str, ...], dry_run: bool,
         state = stores.state
         doomed: list[Run] = []
         for ref in run_refs:
-            run = find_run(state, ref)
+            run = find_run(state, ref, project_scope(False))
             if not run.terminal:
                 raise UsageError(f"run {run.id} is {run.status}; only finished runs are pruned")
             doomed.append(run)
@@ -240,17 +248,18 @@ def _retry_args(run: Any, reuse_passed: bool, overrides: list[str]) -> Any:
 @click.command(
     "retry", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )
-@click.option("--run", "run_refs", multiple=True, required=True, metavar="ID",
-              help="Run to retry (repeatable), or latest.")
+@click.option("--run", "run_refs", multiple=True, metavar="RUN",
+              help="Run to retry (repeatable): an id, or latest (the default).")
 @click.option("--failed", "mode", flag_value="failed",
               help="Reuse jobs that passed; run the failed and unreached ones again.")
 @click.option("--all", "mode", flag_value="all", help="Run every job again.")
 @click.option("-o", "--output", "output", type=click.Choice(["pretty", "json"]), default=None,
               help="Progress as a live view or NDJSON records (default: pretty on a terminal).")
+@all_projects_option
 @profile_option
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def retry_cmd(run_refs: tuple[str, ...], mode: str | None, output: str | None,
-              profile: str | None, overrides: tuple[str, ...]) -> None:
+              all_projects: bool, profile: str | None, overrides: tuple[str, ...]) -> None:
     """Run a recorded run again as a new run tagged retry_of (one of --failed / --all).
 
     The new run repeats the pipeline and its inputs; pipeline flags given
@@ -259,8 +268,9 @@ def retry_cmd(run_refs: tuple[str, ...], mode: str | None, output: str | None,
     """
     if mode is None:
         raise UsageError("retry needs --failed (reuse passed jobs) or --all (run everything)")
+    scope = project_scope(all_projects)
     with open_read_stores(profile) as stores:
-        runs = [find_run(stores.state, ref) for ref in run_refs]
+        runs = [find_run(stores.state, ref, scope) for ref in run_refs or ("latest",)]
     for run in runs:
         if not run.terminal:
             raise UsageError(f"run {run.id} is still {run.status}; wait for it or cancel it first")

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from sparkwing.durations import format_duration
+from sparkwing.termtext import terminal_safe
 
 from ..output import emit_json, output_option
 from ..render import (
     ago,
+    flag_value,
     git_ref,
     local_time,
     paint,
@@ -20,16 +22,15 @@ from ..render import (
     table,
     use_colour,
 )
-from ..runstore import find_run, open_read_stores, profile_option, reconcile_now
+from ..runstore import find_run, open_read_stores, profile_option, reconcile_now, run_ref_option
 
 if TYPE_CHECKING:
     from sparkwing.config import Stores
     from sparkwing.storage.contracts import LogStore
     from sparkwing.storage.records import Run
 
-run_option = click.option(
-    "--run", "run_ref", required=True, metavar="ID", help="Run id, or latest for the newest run."
-)
+#: ``[RUN]`` / ``--run RUN`` (default latest) and ``--all-projects``; see :func:`run_ref_option`.
+run_option = run_ref_option
 
 #: Seconds between polls while following a run.
 FOLLOW_POLL_S = 0.5
@@ -89,10 +90,10 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
     out(f"  started:  {local_time(started)} ({ago(started)})    "
         f"duration: {format_duration(run['duration_s'])}")
     if run["args"]:
-        shown = " ".join(f"--{k}={_arg_text(v)}" for k, v in run["args"].items())
+        shown = " ".join(f"--{k}={flag_value(v)}" for k, v in run["args"].items())
         out(f"  args:     {shown}")
     if run["error"]:
-        out(f"  error:    {paint(run['error'], '31', colour)}")
+        out(f"  error:    {paint(terminal_safe(run['error']), '31', colour)}")
     if payload["log_path"]:
         out(f"  logs:     {payload['log_path']}")
     nodes = payload["nodes"]
@@ -102,7 +103,7 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
     rows, visible = [], []
     for n in nodes:
         state = node_state(n)
-        detail = n["error"].splitlines()[0] if n["error"] else ""
+        detail = terminal_safe(n["error"].splitlines()[0]) if n["error"] else ""
         if n["exit_code"] is not None:
             detail = f"exit {n['exit_code']}" + (f": {detail}" if detail else "")
         if n["failure_reason"]:
@@ -114,7 +115,7 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
         rows.append([cells[0], status_text(state, colour), *cells[2:]])
         for s in n["steps"]:
             sc = [f"  · {s['step_id']}", s["status"], span(s["started_at"], s["finished_at"]),
-                  (s["error"] or "").split("\n", 1)[0]]
+                  terminal_safe((s["error"] or "").split("\n", 1)[0])]
             visible.append(sc)
             rows.append([paint(sc[0], "90", colour), status_text(s["status"], colour), *sc[2:]])
     for line in table(rows, ["JOB", "STATUS", "DURATION", "DETAIL"], visible):
@@ -131,19 +132,9 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
         out("")
         out(paint(f"  ── {n['node_id']}: last lines ──", "31", colour))
         for line in lines[-20:]:
-            out(f"  │ {line}")
+            out(f"  │ {terminal_safe(line, colour)}")
         if n["excerpt"].get("logs"):
             out(paint(f"  more: {n['excerpt']['logs']}", "90", colour))
-
-
-def _arg_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if value == "" or value is None:
-        return '""'
-    return str(value)
 
 
 def follow_until_done(stores: Stores, run_id: str, colour: bool, *, quiet: bool = False) -> Run:
@@ -161,7 +152,7 @@ def follow_until_done(stores: Stores, run_id: str, colour: bool, *, quiet: bool 
                 state = node.outcome or node.status if node.status == "done" else node.status
                 if seen.get(node.node_id) != state and state != "pending":
                     seen[node.node_id] = state
-                    note = f"  {node.error.splitlines()[0]}" if node.error else ""
+                    note = f"  {terminal_safe(node.error.splitlines()[0])}" if node.error else ""
                     click.echo(f"{time.strftime('%H:%M:%S')}  {node.node_id}  "
                                f"{status_text(state, colour)}{note}")
         if run.terminal:
@@ -178,12 +169,15 @@ def follow_until_done(stores: Stores, run_id: str, colour: bool, *, quiet: bool 
 @profile_option
 @output_option
 @click.pass_context
-def status_cmd(ctx: click.Context, run_ref: str, follow: bool, profile: str | None,
-               output: str) -> None:
-    """Show a run and its jobs. Exit 0 only when the run succeeded (1 otherwise)."""
+def status_cmd(ctx: click.Context, run_ref: str, scope: str | None, follow: bool,
+               profile: str | None, output: str) -> None:
+    """Show a run and its jobs (default: the newest run of this project).
+
+    Exit 0 only when the run succeeded (1 otherwise).
+    """
     colour = use_colour()
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref)
+        run = find_run(stores.state, run_ref, scope)
         if follow and not run.terminal:
             run = follow_until_done(stores, run.id, colour, quiet=output == "json")
             if output != "json":
@@ -200,12 +194,12 @@ def status_cmd(ctx: click.Context, run_ref: str, follow: bool, profile: str | No
 @run_option
 @profile_option
 @output_option
-def errors_cmd(run_ref: str, profile: str | None, output: str) -> None:
+def errors_cmd(run_ref: str, scope: str | None, profile: str | None, output: str) -> None:
     """Show the failed jobs of a run: error, failure reason, exit code and last lines."""
     from sparkwing.views import node_views
 
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref)
+        run = find_run(stores.state, run_ref, scope)
         nodes = [n for n in node_views(stores.state, run.id) if n["outcome"] == "failed"]
     failed = [
         {
@@ -226,7 +220,7 @@ def errors_cmd(run_ref: str, profile: str | None, output: str) -> None:
         return
     colour = use_colour()
     click.echo(f"{run.id}  {run.pipeline}  {status_text(run.status, colour)}"
-               + (f": {run.error}" if run.error else ""))
+               + (f": {terminal_safe(run.error)}" if run.error else ""))
     if not failed:
         click.echo("no failed jobs")
         return
@@ -242,21 +236,21 @@ def errors_cmd(run_ref: str, profile: str | None, output: str) -> None:
         click.echo(paint(f"✗ {f['node_id']}", "31;1", colour)
                    + (f"  ({', '.join(facts)})" if facts else ""))
         for line in (f["error"] or "").splitlines():
-            click.echo(f"  {line}")
+            click.echo(f"  {terminal_safe(line)}")
         if f["excerpt"]:
             click.echo(paint("  last lines:", "90", colour))
             for line in f["excerpt"][-20:]:
-                click.echo(f"  │ {line}")
+                click.echo(f"  │ {terminal_safe(line, colour)}")
         click.echo(paint(f"  logs: {f['logs']}", "90", colour))
 
 
 @click.command("get")
 @run_option
 @profile_option
-def get_cmd(run_ref: str, profile: str | None) -> None:
+def get_cmd(run_ref: str, scope: str | None, profile: str | None) -> None:
     """Print the raw run record (with its plan) and its nodes as JSON."""
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref)
+        run = find_run(stores.state, run_ref, scope)
         nodes = [n.to_dict() for n in stores.state.list_nodes(run.id)]
     emit_json({"run": run.to_dict(), "nodes": nodes})
 

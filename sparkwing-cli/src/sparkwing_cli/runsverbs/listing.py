@@ -12,7 +12,13 @@ from sparkwing.errors import UsageError
 
 from ..output import emit_json, emit_ndjson, output_option
 from ..render import ago, git_ref, run_duration, status_text, table, use_colour
-from ..runstore import newest_first, open_read_stores, profile_option
+from ..runstore import (
+    all_projects_option,
+    newest_first,
+    open_read_stores,
+    profile_option,
+    project_scope,
+)
 
 if TYPE_CHECKING:
     from sparkwing.storage.records import Run, RunFilter
@@ -59,12 +65,18 @@ def check_statuses(values: tuple[str, ...]) -> list[str]:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1),
               help="At most this many runs, newest first.")
 @click.option("-q", "--quiet", is_flag=True, help="Print run ids only.")
+@all_projects_option
 @profile_option
 @output_option
 def list_cmd(pipelines: tuple[str, ...], statuses: tuple[str, ...], branch: str, sha: str,
-             search: str, since: str | None, limit: int, quiet: bool, profile: str | None,
-             output: str) -> None:
-    """List recorded runs, newest first (-o json: one JSON object per line)."""
+             search: str, since: str | None, limit: int, quiet: bool, all_projects: bool,
+             profile: str | None, output: str) -> None:
+    """List recorded runs, newest first (-o json: one JSON object per line).
+
+    Inside a project, only its runs; --all-projects lists every project's
+    runs with a PROJECT column.
+    """
+    from sparkwing.projectruns import list_project_runs, project_name, run_project
     from sparkwing.storage.records import RunFilter
     from sparkwing.views import run_rows
 
@@ -72,9 +84,11 @@ def list_cmd(pipelines: tuple[str, ...], statuses: tuple[str, ...], branch: str,
         pipelines=list(pipelines), statuses=check_statuses(statuses), branch=branch,
         sha_prefix=sha, search=search, since=parse_since(since), limit=limit,
     )
+    scope = project_scope(all_projects)
     with open_read_stores(profile) as stores:
-        runs = newest_first(stores.state.list_runs(flt))
+        runs = newest_first(list_project_runs(stores.state, flt, scope))
         rows = run_rows(stores.state, runs) if output == "json" and not quiet else []
+        elsewhere = bool(scope and not runs and stores.state.list_runs(RunFilter(limit=1)))
     if quiet:
         for run in runs:
             click.echo(run.id)
@@ -83,15 +97,21 @@ def list_cmd(pipelines: tuple[str, ...], statuses: tuple[str, ...], branch: str,
         emit_ndjson(rows)
         return
     if not runs:
-        click.echo("no runs found" + (" (filters applied)" if _filtered(flt) else ""))
+        where = (f" for the project at {scope} (--all-projects lists every project)"
+                 if elsewhere else "")
+        click.echo("no runs found" + (" (filters applied)" if _filtered(flt) else "") + where)
         return
     colour = use_colour()
     now = time.time()
     header = ["RUN", "PIPELINE", "STATUS", "REF", "TRIGGER", "STARTED", "DURATION"]
+    if scope is None:
+        header.append("PROJECT")
     visible, shown = [], []
     for r in runs:
         cells = [r.id, r.pipeline, r.status, git_ref(r.git_branch, r.git_sha), r.trigger_source or "-",
                  ago(r.started_at or r.created_at, now), format_duration(run_duration(r, now))]
+        if scope is None:
+            cells.append(project_name(run_project(r)) or "-")
         visible.append(cells)
         shown.append([*cells[:2], status_text(r.status, colour), *cells[3:]])
     for line in table(shown, header, visible):
@@ -136,16 +156,18 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
 @click.option("--pipeline", "pipelines", multiple=True, metavar="NAME",
               help="Only this pipeline (repeatable; prefix ! to exclude).")
 @click.option("--since", default=None, metavar="DURATION", help="Only runs started within, e.g. 7d.")
+@all_projects_option
 @profile_option
 @output_option
-def stats_cmd(pipelines: tuple[str, ...], since: str | None, profile: str | None,
-              output: str) -> None:
+def stats_cmd(pipelines: tuple[str, ...], since: str | None, all_projects: bool,
+              profile: str | None, output: str) -> None:
     """Counts by status, success % and avg/p95 duration over the last 500 runs."""
+    from sparkwing.projectruns import list_project_runs
     from sparkwing.storage.records import RunFilter
 
     flt = RunFilter(pipelines=list(pipelines), since=parse_since(since), limit=STATS_WINDOW)
     with open_read_stores(profile) as stores:
-        runs = stores.state.list_runs(flt)
+        runs = list_project_runs(stores.state, flt, project_scope(all_projects))
     per: dict[str, list[Run]] = {}
     for r in runs:
         per.setdefault(r.pipeline, []).append(r)

@@ -116,18 +116,19 @@ def _stopper(stores: Stores, run_id: str) -> Callable[[], bool]:
               default="pretty", show_default=True,
               help="pretty: time, job and text; json: the raw records; plain: text only.")
 @profile_option
-def logs_cmd(run_ref: str, node: str | None, tail: int | None, head: int | None, grep: str,
-             follow: bool, fmt: str, profile: str | None) -> None:
+def logs_cmd(run_ref: str, scope: str | None, node: str | None, tail: int | None,
+             head: int | None, grep: str, follow: bool, fmt: str, profile: str | None) -> None:
     """Print a run's logs: the run envelope and every job, merged by time.
 
-    With --node, one job's log. -f follows live until the run is terminal.
+    Default: the newest run of this project. With --node, one job's log. -f
+    follows live until the run is terminal.
     """
     if tail is not None and head is not None:
         raise UsageError("--tail and --head cannot be combined")
     if head is not None and follow:
         raise UsageError("--head cannot be combined with -f/--follow")
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref)
+        run = find_run(stores.state, run_ref, scope)
         logs = stores.logs
         if node is not None:
             _check_node(stores.state, logs, run.id, node)

@@ -24,6 +24,13 @@ network file systems (NFS, SMB) do not make ``O_APPEND`` atomic, and a
 write cut short by a full disk or a signal is completed by a second call,
 which another writer may precede. A write is at most the buffer size
 (256 KiB by default) plus the text of one ``write_raw`` call.
+
+A full disk: the store keeps a small reserve file in its root
+(:mod:`sparkwing.storage.spacereserve`) and frees it on the first write that
+fails for lack of space. That write's text is dropped (a cut-off line is
+ended, so later records stay readable) and :class:`StoreError` says
+"no space left on device"; the freed room lets the records that report the
+failure still be written.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from ..errors import StoreError, UsageError
 from ..ids import node_filename, validate_node_id
 from ..paths import make_private_dir, open_private
 from .contracts import ENVELOPE, LogChunk
+from .spacereserve import NO_SPACE, ensure_reserve, is_out_of_space, release_reserve
 
 ENVELOPE_FILE = "_envelope.ndjson"
 INDEX_FILE = "_streams.ndjson"
@@ -50,6 +58,8 @@ _BLOCK = 1 << 20  # read size for forward reads
 _TAIL_BLOCK = 1 << 16  # read size for backward reads
 _MAX_STEM_BYTES = 180  # leaves room for "~<hash>.log" under the usual 255-byte limit
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+#: Bytes kept free in the store's root for the records written after the disk fills.
+RESERVE_BYTES = 64 * 1024
 
 
 def validate_run_id(run_id: str) -> str:
@@ -170,9 +180,13 @@ class FilesystemLogWriter:
     created by the first flush that has something to write.
     """
 
-    def __init__(self, path: Path, buffer_bytes: int) -> None:
-        """Prepare to append to *path* (its directory must exist)."""
+    def __init__(self, path: Path, buffer_bytes: int, reserve_dir: Path | None = None) -> None:
+        """Prepare to append to *path* (its directory must exist).
+
+        *reserve_dir* holds the space reserve freed when the disk is full.
+        """
         self.path = path
+        self._reserve_dir = reserve_dir
         self._limit = buffer_bytes
         self._fd: int | None = None
         self._buf: list[str] = []
@@ -236,15 +250,30 @@ class FilesystemLogWriter:
         )
         self._buf.clear()
         self._size = 0
+        view = memoryview(data)
         try:
             if self._fd is None:
                 self._fd = open_private(self.path, _OPEN_FLAGS)
-            view = memoryview(data)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as exc:
+            if is_out_of_space(exc):
+                self._out_of_space(len(data) - len(view), len(view))
             raise StoreError(f"cannot append to log {self.path}: {exc.strerror}") from exc
+
+    def _out_of_space(self, written: int, dropped: int) -> None:
+        """Free the reserve, end a cut-off line, and raise the one-line error."""
+        if self._reserve_dir is not None:
+            release_reserve(self._reserve_dir)
+        if written and self._fd is not None:
+            try:  # the file now ends inside a record: end it so the next one parses
+                os.write(self._fd, b"\n")
+            except OSError:
+                pass
+        raise StoreError(
+            f"{NO_SPACE}: cannot append to log {self.path} ({dropped} bytes of output dropped)"
+        )
 
 
 class FilesystemLogStore:
@@ -295,6 +324,7 @@ class FilesystemLogStore:
         if run_dir not in self._made:
             make_private_dir(run_dir)
             self._made.add(run_dir)
+            ensure_reserve(self.root, RESERVE_BYTES)
 
     def _refresh(self, run_id: str, run_dir: Path) -> _Index:
         """Bring the cached index of a run up to date with its file (caller holds the lock)."""
@@ -343,10 +373,11 @@ class FilesystemLogStore:
                         fd = open_private(run_dir / INDEX_FILE, _OPEN_FLAGS)
                         self._index_fds[run_id] = fd
                     data = line.encode("utf-8")
-                    os.write(fd, data)
+                    self._write_index(fd, data)
                     st = os.fstat(fd)
                 except OSError as exc:
-                    raise StoreError(f"cannot write log index in {run_dir}: {exc}") from exc
+                    what = NO_SPACE if is_out_of_space(exc) else str(exc)
+                    raise StoreError(f"cannot write log index in {run_dir}: {what}") from exc
                 if (index.ident == (st.st_dev, st.st_ino)
                         and st.st_size == index.consumed + len(data)):
                     # Nobody appended since our last read: our line is the last one.
@@ -358,6 +389,15 @@ class FilesystemLogStore:
             if stem is None:
                 raise StoreError(f"log index {run_dir / INDEX_FILE} did not take node {node_id!r}")
         return run_dir / (stem + LOG_SUFFIX)
+
+    def _write_index(self, fd: int, data: bytes) -> None:
+        """Append a claim line; on a full disk free the reserve and try once more."""
+        try:
+            os.write(fd, data)
+        except OSError as exc:
+            if not is_out_of_space(exc) or not release_reserve(self.root):
+                raise
+            os.write(fd, data)
 
     # -- the LogStore contract --------------------------------------------------
     def writer(self, run_id: str, node_id: str) -> FilesystemLogWriter:
@@ -372,7 +412,7 @@ class FilesystemLogStore:
                 self._ensure_dir(path.parent)
         except OSError as exc:
             raise StoreError(f"cannot create log directory {path.parent}: {exc}") from exc
-        writer = FilesystemLogWriter(path, self.buffer_bytes)
+        writer = FilesystemLogWriter(path, self.buffer_bytes, self.root)
         self._writers.add(writer)
         return writer
 

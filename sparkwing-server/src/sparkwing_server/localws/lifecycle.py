@@ -8,6 +8,11 @@ Files under ``$SPARKWING_HOME``:
   address, profile, read-only, start time);
 * ``dashboard.log``: the server's output, appended to across starts.
 
+When the home cannot be written (a read-only home), ``dashboard start
+--read-only`` keeps these three files in a private per-user directory
+instead (:func:`runtime_dir`: under ``$XDG_RUNTIME_DIR``, else the system
+temporary directory); ``status`` and ``kill`` look in both places.
+
 A PID counts as the dashboard only while that process is alive, not a
 zombie, and (where ``/proc`` exists) runs ``sparkwing_server.localws``, so
 a stale PID file never leads to signalling an unrelated process.
@@ -17,18 +22,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sparkwing.errors import SparkwingError
-from sparkwing.paths import make_private_dir, open_private, write_private_text
+from sparkwing.paths import can_create_in, make_private_dir, open_private, write_private_text
 
 from .. import __version__
 from .address import Address
@@ -80,6 +87,41 @@ def log_path(home: Path) -> Path:
 def info_path(home: Path) -> Path:
     """``$SPARKWING_HOME/dashboard.json``."""
     return home / INFO_FILE
+
+
+def runtime_dir(home: Path) -> Path:
+    """Where a dashboard over *home* keeps its files when *home* cannot be written.
+
+    ``$XDG_RUNTIME_DIR/sparkwing-<uid>/dashboard-<hash of home>`` (the
+    system temporary directory when the variable is unset).
+    """
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    digest = hashlib.sha256(str(home).encode("utf-8")).hexdigest()[:12]
+    return Path(base) / f"sparkwing-{os.getuid()}" / f"dashboard-{digest}"
+
+
+def files_dir(home: Path) -> Path:
+    """The directory holding the recorded dashboard of *home*: *home*, else :func:`runtime_dir`."""
+    other = runtime_dir(home)
+    if not pid_path(home).exists() and pid_path(other).exists():
+        return other
+    return home
+
+
+def _private_runtime_dir(home: Path) -> Path:
+    """Create :func:`runtime_dir` owner-only and refuse one someone else could write."""
+    where = runtime_dir(home)
+    try:
+        make_private_dir(where)
+        for d in (where.parent, where):
+            st = d.lstat()
+            if st.st_uid != os.getuid() or st.st_mode & 0o077 or not d.is_dir():
+                raise DashboardError(
+                    f"{d} is not a private directory of this user; remove it and retry"
+                )
+    except OSError as exc:
+        raise DashboardError(f"cannot create {where}: {exc.strerror or exc}") from None
+    return where
 
 
 # -- processes ---------------------------------------------------------------------
@@ -170,6 +212,7 @@ def status(home: Path) -> Resident | None:
 
     A PID file naming a dead or foreign process is stale and is removed.
     """
+    home = files_dir(home)
     pid = _read_pid(home)
     if pid is None:
         return None
@@ -194,7 +237,7 @@ def stop(home: Path) -> tuple[Resident | None, str]:
     if resident is None:
         return None, ""
     how = stop_process(resident.pid)
-    _forget(home, resident.pid)
+    _forget(files_dir(home), resident.pid)
     return resident, how
 
 
@@ -282,7 +325,18 @@ def start(home: Path, address: Address, *, profile: str | None = None, read_only
     """
     if address.port == 0:
         raise DashboardError("dashboard start needs a fixed port, not 0")
-    make_private_dir(home)
+    try:
+        make_private_dir(home)
+    except OSError as exc:
+        raise DashboardError(f"cannot create {home}: {exc.strerror or exc}") from None
+    records = home
+    if not can_create_in(home):
+        if not read_only:
+            raise DashboardError(
+                f"{home} is not writable; start the dashboard with --read-only to serve its runs "
+                "without changing them"
+            )
+        records = _private_runtime_dir(home)
     replaced: int | None = None
     resident = status(home)
     if resident is not None:
@@ -293,13 +347,13 @@ def start(home: Path, address: Address, *, profile: str | None = None, read_only
                 "update sparkwing or stop it with: sparkwing dashboard kill"
             )
         stop_process(resident.pid)
-        _forget(home, resident.pid)
+        _forget(files_dir(home), resident.pid)
         replaced = resident.pid
     check_port_free(address)
 
-    log = log_path(home)
+    log = log_path(records)
     command = [sys.executable, "-m", _MODULE, "--addr", str(address),
-               "--pid-file", str(pid_path(home))]
+               "--pid-file", str(pid_path(records))]
     if profile:
         command += ["--profile", profile]
     if read_only:
@@ -315,21 +369,21 @@ def start(home: Path, address: Address, *, profile: str | None = None, read_only
         pid=proc.pid, url=address.url, addr=str(address), profile=profile or "",
         read_only=read_only, started_at=time.time(), version=__version__, log=str(log),
     )
-    _write_atomic(pid_path(home), f"{proc.pid}\n")
-    _write_atomic(info_path(home), json.dumps(resident.to_dict(), indent=2) + "\n")
+    _write_atomic(pid_path(records), f"{proc.pid}\n")
+    _write_atomic(info_path(records), json.dumps(resident.to_dict(), indent=2) + "\n")
 
     deadline = time.monotonic() + timeout_s
     while True:
         code = proc.poll()
         if code is not None:
-            _forget(home, proc.pid)
+            _forget(records, proc.pid)
             reason = _failure_line(log, offset) or f"it exited with status {code}"
             raise DashboardError(f"dashboard failed to start: {reason} (log: {log})")
         if _answers(address, max(0.05, min(2.0, deadline - time.monotonic()))):
             break
         if time.monotonic() >= deadline:
             stop_process(proc.pid, grace_s=1.0)
-            _forget(home, proc.pid)
+            _forget(records, proc.pid)
             raise DashboardError(
                 f"dashboard did not accept connections on {address} within {timeout_s:g}s "
                 f"(log: {log})"

@@ -1,6 +1,8 @@
-"""Run endpoints: list, detail, nodes, steps, events, cancel.
+"""Run endpoints: list, detail, nodes, steps, events, cancel; the projects runs belong to.
 
 The JSON shapes come from :mod:`sparkwing.views`, shared with ``sparkwing runs ... -o json``.
+Projects are identified as :mod:`sparkwing.projectruns` says (the root path
+recorded on each run).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from sparkwing import events, views
+from sparkwing.projectruns import belongs, filter_runs, project_name, run_project
 from sparkwing.storage.records import Node, Run, RunFilter, Step
 
 from .actor import actor
@@ -23,6 +26,8 @@ routes = web.RouteTableDef()
 
 #: Runs per page unless ``limit`` says otherwise.
 DEFAULT_RUNS_LIMIT = 50
+#: Newest runs looked at to list the projects runs belong to.
+PROJECTS_WINDOW = 2000
 
 
 def run_filter(query: Mapping[str, str], ctx: ServerContext) -> RunFilter:
@@ -46,8 +51,16 @@ def run_filter(query: Mapping[str, str], ctx: ServerContext) -> RunFilter:
     )
 
 
-async def list_runs_page(ctx: ServerContext, flt: RunFilter) -> dict[str, Any]:
-    """Return one page ``{runs, next_cursor}`` (``next_cursor`` null on the last page)."""
+def project_param(query: Mapping[str, str]) -> str:
+    """The ``project`` query value: a project's root path (``""``: every project)."""
+    return (query.get("project") or "").strip()
+
+
+async def list_runs_page(ctx: ServerContext, flt: RunFilter, project: str = "") -> dict[str, Any]:
+    """Return one page ``{runs, next_cursor}`` (``next_cursor`` null on the last page).
+
+    With *project*, only runs of that project (see :mod:`sparkwing.projectruns`).
+    """
     wanted = flt.limit
     probe = RunFilter(
         pipelines=flt.pipelines, statuses=flt.statuses, branch=flt.branch,
@@ -57,7 +70,10 @@ async def list_runs_page(ctx: ServerContext, flt: RunFilter) -> dict[str, Any]:
     state = ctx.state
 
     def load() -> tuple[list[dict[str, Any]], bool, str]:
-        runs = state.list_runs(probe)
+        if project:
+            runs = filter_runs(state, probe, lambda run: belongs(run, project))
+        else:
+            runs = state.list_runs(probe)
         page = runs[:wanted]
         return views.run_rows(state, page), len(runs) > wanted, page[-1].id if page else ""
 
@@ -75,9 +91,56 @@ async def get_run_or_404(ctx: ServerContext, run_id: str) -> Run:
 
 @routes.get("/api/v1/runs")
 async def list_runs(request: web.Request) -> web.Response:
-    """``GET /api/v1/runs``: newest first, filtered, one page at a time."""
+    """``GET /api/v1/runs``: newest first, filtered (``project`` too), one page at a time."""
     ctx = context_of(request)
-    return json_response(await list_runs_page(ctx, run_filter(request.query, ctx)))
+    flt = run_filter(request.query, ctx)
+    return json_response(await list_runs_page(ctx, flt, project_param(request.query)))
+
+
+@routes.get("/api/v1/projects")
+async def list_projects(request: web.Request) -> web.Response:
+    """``GET /api/v1/projects``: the projects of the newest runs, and the one the server runs in.
+
+    ``{"projects": [{"id": root path, "name": last part, "runs": count}], "current": id|null}``,
+    most runs first.
+    """
+    ctx = context_of(request)
+    state = ctx.state
+
+    def load() -> dict[str, int]:
+        runs = state.list_runs(RunFilter(limit=PROJECTS_WINDOW))
+        recorded = {str(r.invocation.get("project")) for r in runs
+                    if (r.invocation or {}).get("project")}
+        counts: dict[str, int] = {}
+        for run in runs:
+            key = run_project(run)
+            if key and key not in recorded:  # an older run: file it under a project holding it
+                key = next((p for p in sorted(recorded, key=len, reverse=True)
+                            if belongs(run, p)), key)
+            if key:
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    counts = await ctx.state_call(load)
+    projects = [{"id": key, "name": project_name(key), "runs": n}
+                for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return json_response({"projects": projects, "current": _current_project()})
+
+
+def _current_project() -> str | None:
+    """The project the server was started in (its working directory), if any."""
+    from pathlib import Path
+
+    from sparkwing.config import PROJECT_DIR, PROJECT_FILE, find_project
+    from sparkwing.projectruns import project_id
+
+    try:
+        root = find_project(Path.cwd())
+    except OSError:
+        return None
+    if root is None or not (root / PROJECT_DIR / PROJECT_FILE).is_file():
+        return None
+    return project_id(root)
 
 
 async def run_detail(ctx: ServerContext, run_id: str) -> dict[str, Any]:

@@ -136,7 +136,8 @@ async def _serve(stores: Stores, sock: socket.socket, address: Address, *, read_
     from ..requestguard import RequestPolicy, new_token_file
     from .app import make_app
 
-    token = new_token_file(sparkwing_home() / TOKEN_FILE)
+    # A read-only server takes no writes, so it needs no write token (and its home may be read-only).
+    token = "" if read_only else new_token_file(sparkwing_home() / TOKEN_FILE)
     app = make_app(stores, read_only=read_only,
                    policy=RequestPolicy.for_listener(address.host, token=token),
                    project_root=project_root())

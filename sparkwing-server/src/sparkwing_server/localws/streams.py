@@ -36,7 +36,7 @@ from .errors import fail
 from .jsontext import dumps
 from .logs_api import node_from_path
 from .queryparams import int_param
-from .runs_api import get_run_or_404, list_runs_page, run_filter
+from .runs_api import get_run_or_404, list_runs_page, project_param, run_filter
 from .sse import SSEStream, frame
 
 routes = web.RouteTableDef()
@@ -91,12 +91,13 @@ async def runs_stream(request: web.Request) -> web.StreamResponse:
     """Stream the first page of the runs list (same filters as the list) whenever it changes."""
     ctx = context_of(request)
     flt = run_filter(request.query, ctx)
+    project = project_param(request.query)
     stream = await SSEStream.open(request, ctx.options.keepalive_s)
     last = ""
     try:
         while True:
             seen = ctx.changes.generation
-            page = await list_runs_page(ctx, flt)
+            page = await list_runs_page(ctx, flt, project)
             text = dumps(page)
             if text != last:
                 await stream.send(text, event=events.STREAM_RUNS_PAGE)

@@ -7,10 +7,17 @@ import { EV } from "./kinds.js";
 const STATUSES = ["", "running", "pending", "success", "failed", "cancelled"];
 
 /** Remembered across visits to the list within this tab. */
-const filters = { search: "", pipeline: "", status: "", branch: "" };
+const filters = { search: "", pipeline: "", status: "", branch: "", project: "" };
+
+/** The last part of a project's root path (its full path is the title). */
+function projectName(project) {
+  const parts = (project || "").split("/").filter(Boolean);
+  return parts.length ? parts[parts.length - 1] : "";
+}
 
 function query(extra = {}) {
   const q = new URLSearchParams();
+  if (filters.project) q.set("project", filters.project);
   if (filters.search) q.set("search", filters.search);
   if (filters.pipeline) q.set("pipeline", filters.pipeline);
   if (filters.status) q.set("status", filters.status);
@@ -34,6 +41,8 @@ function row(run) {
   h("td", { class: "pipeline" }, h("a", { href }, run.pipeline)),
   h("td", { class: "id c-id" }, run.id),
   h("td", { class: "c-branch" }, branch),
+  h("td", { class: "c-project", title: run.project || "" },
+    run.project ? projectName(run.project) : h("span", { class: "muted" }, "—")),
   h("td", { class: "c-trigger" }, run.trigger_source || ""),
   h("td", { class: "c-started", title: fmtTime(run.created_at) }, fmtAgo(run.created_at)),
   dur);
@@ -80,7 +89,19 @@ export function runsView(root, setCrumbs) {
   };
   const statusSel = h("select", { "aria-label": "Status", onchange: () => { filters.status = statusSel.value; restart(); } },
     STATUSES.map((s) => h("option", { value: s, selected: s === filters.status }, s || "any status")));
+  const projectSel = h("select", { "aria-label": "Project", name: "project",
+    onchange: () => { filters.project = projectSel.value; restart(); } });
+  const fillProjects = (listing) => {
+    const known = listing.projects.map((p) => p.id);
+    if (filters.project && !known.includes(filters.project)) known.push(filters.project);
+    projectSel.replaceChildren(h("option", { value: "", selected: !filters.project }, "all projects"),
+      ...known.map((id) => h("option", { value: id, title: id, selected: id === filters.project },
+        projectName(id) + (id === listing.current ? " (this project)" : ""))));
+  };
+  fillProjects({ projects: [], current: null });
+  api("/projects").then(fillProjects).catch(() => {});
   const bar = h("div", { class: "filters" },
+    projectSel,
     input("search", { type: "search", placeholder: "Search runs (id, pipeline, branch, sha…)", "aria-label": "Search runs", name: "search" }),
     input("pipeline", { type: "text", placeholder: "Pipeline", list: "pipeline-names", "aria-label": "Pipeline", name: "pipeline" }),
     statusSel,
@@ -90,7 +111,8 @@ export function runsView(root, setCrumbs) {
   const table = h("table", { class: "runs-table" },
     h("thead", {}, h("tr", {},
       h("th", { class: "c-status" }, "Status"), h("th", {}, "Pipeline"), h("th", { class: "c-id" }, "Run"),
-      h("th", { class: "c-branch" }, "Branch / commit"), h("th", { class: "c-trigger" }, "Trigger"),
+      h("th", { class: "c-branch" }, "Branch / commit"), h("th", { class: "c-project" }, "Project"),
+      h("th", { class: "c-trigger" }, "Trigger"),
       h("th", { class: "c-started" }, "Started"), h("th", { class: "c-duration" }, "Duration"))),
     tbody, older);
   root.replaceChildren(h("section", { class: "panel", id: "runs" },
