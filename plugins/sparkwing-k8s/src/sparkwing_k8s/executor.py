@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Mapping
-from dataclasses import fields
 from typing import Any
 
 from sparkwing.errors import ConfigError
@@ -52,9 +51,6 @@ DEFAULT_LOG_TIMEOUT_S = 7 * 24 * 3600.0
 RESULT_RETRIES = 10
 RESULT_RETRY_S = 0.2
 
-_HAS_RECORDED = "recorded" in {f.name for f in fields(AttemptResult)}
-
-
 def _exit_code(ending: Ending) -> int | None:
     """The container's exit code, when it terminated."""
     status = ((ending.pod or {}).get("status", {}).get("containerStatuses") or [{}])[0]
@@ -62,20 +58,8 @@ def _exit_code(ending: Ending) -> int | None:
     return code if isinstance(code, int) else None
 
 
-def _result(outcome: str, *, recorded: bool = False, **kw: Any) -> AttemptResult:
-    if _HAS_RECORDED and recorded:
-        kw["recorded"] = True
-    return AttemptResult(outcome, **kw)  # type: ignore[arg-type]
-
-
-def payload_result(payload: Mapping[str, Any]) -> AttemptResult:
-    """The :class:`AttemptResult` an ``attempt_finished`` payload describes."""
-    raw = payload.get("outcome")
-    outcome = "success" if raw == "success" else ("cancelled" if raw == "cancelled" else "failed")
-    code = payload.get("exit_code")
-    return _result(outcome, recorded=True, exit_code=code if isinstance(code, int) else None,
-                   failure_reason=str(payload.get("failure_reason") or ""),
-                   error=str(payload.get("error") or ""), output=payload.get("output"))
+def _failed(reason: str, error: str, exit_code: int | None = None) -> AttemptResult:
+    return AttemptResult("failed", exit_code=exit_code, failure_reason=reason, error=error)
 
 
 def api_message(exc: BaseException) -> str:
@@ -169,7 +153,7 @@ class K8sExecutor:
             settings = self.settings_for(attempt)
         except ConfigError as exc:
             sink.record(str(exc), level="error")
-            return _result("failed", failure_reason="config_error", error=str(exc))
+            return _failed("config_error", str(exc))
         m = manifests.build(attempt, settings, "stdout" if log is not None else "store")
         api = await self._kube()
         reader_task = asyncio.ensure_future(self._reader(attempt))
@@ -185,7 +169,7 @@ class K8sExecutor:
             text = f"{nid}: cannot create Job {m.name} in namespace {m.namespace}: " \
                    f"{api_message(exc)}"
             sink.record(text, level="error")
-            return _result("failed", failure_reason="k8s_api", error=text)
+            return _failed("k8s_api", text)
         self.active[m.name] = m.namespace
         deadline = m.job["spec"].get("activeDeadlineSeconds")
         monitor = AttemptMonitor(
@@ -210,7 +194,7 @@ class K8sExecutor:
             reader_task.cancel()
             text = f"{nid}: cannot follow Job {m.name}: {api_message(exc)}"
             sink.record(text, level="error")
-            return _result("failed", failure_reason="k8s_api", error=text)
+            return _failed("k8s_api", text)
         finally:
             self.active.pop(m.name, None)
         unfinished = ending.problem is not None or not job_finished(ending.job)
@@ -275,7 +259,7 @@ class K8sExecutor:
             p = ending.problem
             text = f"{nid}: pod of Job {m.name} cannot run: {p.k8s_reason}: {p.message}"
             sink.record(text, level="error")
-            return _result("failed", failure_reason=p.failure_reason, error=text)
+            return _failed(p.failure_reason, text)
         verdict = terminal_verdict(ending.job, ending.pod, ending.pod_deleted)
         payload = None
         if isinstance(reader, str):
@@ -292,28 +276,34 @@ class K8sExecutor:
                 await asyncio.sleep(RESULT_RETRY_S)
                 payload = await reader.find(attempt.run_id, nid, attempt.attempt)
         if payload is not None:
-            result = payload_result(payload)
-            if result.outcome == "failed" and verdict is not None and \
-                    verdict.failure_reason == "oom":
-                result.failure_reason = "oom"
-                result.error = f"{result.error} ({verdict.message})".strip()
+            result = AttemptResult.from_payload(payload)
+            if result.outcome == "success" or verdict is None:
+                return result
+            # Kubernetes ended the pod (OOM kill, deadline, eviction, lost node): that is
+            # the reason, whatever node exec could still record about its own end.
+            text = f"{nid}: {verdict.message}"
+            sink.record(text, level="error")
+            if result.outcome == "cancelled":
+                # node exec was stopped by the cluster's SIGTERM, not by this run: a failure,
+                # recorded again by the orchestrator with its reason
+                return _failed(verdict.failure_reason, text, verdict.exit_code)
+            result.failure_reason = verdict.failure_reason
+            result.error = f"{result.error} ({verdict.message})" if result.error else text
             return result
         if verdict is not None:
             text = f"{nid}: {verdict.message}"
             sink.record(text, level="error")
-            return _result("failed", failure_reason=verdict.failure_reason, error=text,
-                           exit_code=verdict.exit_code)
+            return _failed(verdict.failure_reason, text, verdict.exit_code)
         if ending.job_deleted:
             text = f"{nid}: Job {m.name} was deleted before it finished"
             sink.record(text, level="error")
-            return _result("failed", failure_reason="pod_deleted", error=text)
+            return _failed("pod_deleted", text)
         code = _exit_code(ending)
         tail = f": {sink.tail[-1]}" if sink.tail else ""
         how = f"exited with status {code}" if code is not None else "ended"
         text = f"{nid}: node exec in pod of Job {m.name} {how} without recording a result{tail}"
         sink.record(text, level="error")
-        return _result("failed", failure_reason="executor_lost", error=text,
-                       exit_code=code if isinstance(code, int) else None)
+        return _failed("executor_lost", text, code)
 
     async def close(self) -> None:
         """Delete Jobs still in flight (foreground), close the API client and the state store."""

@@ -64,13 +64,8 @@ class LogSink:
             self._output(plain)
 
     def _forward(self, records: list[str]) -> None:
-        if self.log is None:
-            return
-        forward = getattr(self.log, "forward", None)
-        if forward is not None:
-            forward("".join(f"{r}\n" for r in records))
-        else:  # a logger without forward(): keep the messages as output lines
-            self.log.output([str(json.loads(r).get("msg", "")) for r in records])
+        if self.log is not None:
+            self.log.forward("".join(f"{r}\n" for r in records))
 
     def _output(self, lines: list[str]) -> None:
         if self.log is not None:

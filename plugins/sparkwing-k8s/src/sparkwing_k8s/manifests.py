@@ -53,10 +53,6 @@ def _holds_secret(value: str, secrets: list[str]) -> bool:
     return any(s and s in value for s in secrets)
 
 
-def _secret_inputs(attempt: Attempt) -> dict[str, Any]:
-    return dict(getattr(attempt, "secret_inputs", None) or {})
-
-
 def build(attempt: Attempt, s: JobSettings, log_to: str = "stdout") -> AttemptManifests:
     """The Job and Secret manifests of *attempt* under settings *s*."""
     name = naming.job_name(attempt.run_id, attempt.node_id, attempt.attempt)
@@ -66,7 +62,7 @@ def build(attempt: Attempt, s: JobSettings, log_to: str = "stdout") -> AttemptMa
     annotations = {**s.annotations, naming.RUN_ANNOTATION: attempt.run_id,
                    naming.NODE_ANNOTATION: attempt.node_id}
     secrets = [str(v) for v in attempt.secret_values if str(v)]
-    inputs = _secret_inputs(attempt)
+    inputs = dict(attempt.secret_inputs)
     for value in inputs.values():
         secrets.extend(str(v) for v in (value if isinstance(value, list) else [value]) if str(v))
 

@@ -54,14 +54,18 @@ class ExecutorSet:
             return self.default
         return node.executor_name or self.default
 
-    def check(self, nodes: Iterable[JobNode]) -> None:
+    def check(self, nodes: Iterable[JobNode], *, build: bool = False) -> None:
         """Fail before the run starts when a job, the flag or the profile names an unknown executor.
 
         Raises a one-line :class:`PluginError` listing the registered
         executors (and, for first-party names, the distribution to install).
+        With *build*, the executors the jobs will use are built now, so a
+        factory's own one-line error (no cluster to reach, a bad setting)
+        stops the run before anything is recorded rather than failing its jobs.
         """
         if self.fixed:
             return
+        nodes = list(nodes)
         if self.profile:
             self.registry.validate("executor", self.profile, self.profile_where)
         if self.flag:
@@ -69,6 +73,9 @@ class ExecutorSet:
         for node in nodes:
             if node.executor_name:
                 self._known(node.executor_name, f'job "{node.id}": .executor("{node.executor_name}")')
+        if build:
+            for name in sorted({self.name_for(node) for node in nodes}):
+                self.get(name)
 
     def _known(self, name: str, where: str) -> None:
         try:

@@ -211,9 +211,10 @@ class Orchestrator:
 
         Must be called on the event loop the run will use. Raises
         :class:`~sparkwing.errors.PluginError` before anything is recorded
-        when an executor is unknown.
+        when an executor is unknown, and the one-line error of an executor
+        that cannot be built (a ``k8s`` executor with no cluster to reach).
         """
-        self.executors.check(self.graph.nodes.values())
+        self.executors.check(self.graph.nodes.values(), build=True)
         self.runner.bind(asyncio.get_running_loop())
         return self._start_run()
 
