@@ -7,7 +7,8 @@ the workspace's lock, from uv's cache (offline) when it has them, else from
 the registry. In that environment the plugin's SDK is there, the other two
 providers' SDKs are not, sparkwing finds exactly that plugin, and a store
 built through the plugin's entry point round-trips an object on the
-provider's local emulator.
+provider's local emulator, and a real example runs with a profile whose
+state, logs and cache are on that emulator and shows in ``runs list``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ SDKS = {name for _, names, _ in PLUGINS.values() for name in names}
 
 # Runs inside the scratch environment: argv = plugin entry-point name, its SDKs, the others.
 PROBE = r'''
-import importlib.util, json, sys, uuid
+import importlib.util, json, os, shutil, subprocess, sys, uuid
 from pathlib import Path
 
 kind, own, others = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
@@ -80,6 +81,27 @@ try:
     assert blob is not None and blob.data == b"hello" and blob.info.etag == made.etag
     assert [i.key for i in store.list_page("").items] == ["hello.txt"]
     store.close()
+
+    # A real run on the profile, with the installed CLI.
+    env = dict(os.environ, SPARKWING_HOME=str(Path.cwd() / "swhome"), NO_COLOR="1",
+               SPARKWING_PROFILES=str(Path.cwd() / "profiles.yaml"))
+    block = {k: v for k, v in config.items() if k != "url"}
+    if "url" in config:
+        block["url_source"] = "env:SCRATCH_CONNECTION"
+        env["SCRATCH_CONNECTION"] = config["url"]
+    inline = ", ".join(f"{k}: {v}" for k, v in block.items())
+    Path("profiles.yaml").write_text("profiles:\n  team:\n" + "".join(
+        f"    {s}: {{{inline}, prefix: {s}}}\n" for s in ("state", "logs", "cache")))
+    shutil.copytree(sys.argv[5], "project")
+    cli = str(Path(sys.executable).with_name("sparkwing"))
+    done = subprocess.run([cli, "run", "ci", "--profile", "team"], cwd="project", env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    listed = subprocess.run([cli, "runs", "list", "--profile", "team", "-o", "json"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr
+    runs = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["pipeline"], r["status"]) for r in runs] == [("ci", "success")], runs
 finally:
     emulator.stop()
 print(json.dumps({"kind": kind, "entry_points": found}))
@@ -151,6 +173,6 @@ def test_a_plugin_installs_alone_and_works(
     env.update({"AWS_ACCESS_KEY_ID": "scratch", "AWS_SECRET_ACCESS_KEY": "scratch",
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"})
     probe = _run([str(python), "-c", PROBE, kind, ",".join(own), ",".join(others),
-                  str(AZURITE)], cwd=tmp_path, env=env)
+                  str(AZURITE), str(ROOT / "examples" / "python-ci")], cwd=tmp_path, env=env)
     assert probe.returncode == 0, probe.stderr[-3000:]
     assert f'"kind": "{kind}"' in probe.stdout

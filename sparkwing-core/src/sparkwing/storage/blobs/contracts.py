@@ -26,7 +26,10 @@ Semantics every backend shares (checked by the conformance suite
 * ``delete`` of a missing object returns ``False``, with or without
   ``if_match``; ``delete(if_match=stale)`` of an existing object raises
   :class:`PreconditionFailed` and keeps it;
-* every successful write yields a new etag, also when the bytes are equal;
+* a write of other bytes yields a new etag; writing equal bytes again may
+  keep it (S3's ETag is the MD5 of the bytes: nothing the backend can
+  change), which is safe for compare-and-swap, since a swap matching it
+  replaces exactly the content its writer read;
 * ``list_page`` matches a plain string prefix (``a/b`` lists ``a/b/c`` and
   ``a/bc``) in key order (code point order = UTF-8 byte order); pages never
   repeat or skip a key; ``next_token`` is ``""`` exactly on the last page;
