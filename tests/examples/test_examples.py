@@ -71,7 +71,8 @@ def test_test_matrix_inputs_shape_the_plan(example) -> None:
     assert run.args == {"backends": ["cents"], "seeds": ["0", "1", "2"]}
     bad = ex.cli("run", "matrix", "--backends", "floats")
     assert bad.returncode == 2
-    assert bad.stderr.strip() == "error: --backends: unknown floats (known: decimal, cents)"
+    assert bad.stderr.strip() == (
+        "error: .sparkwing/pipelines/matrix.py:50: --backends: unknown floats (known: decimal, cents)")
 
 
 def test_release_build_only(example) -> None:
