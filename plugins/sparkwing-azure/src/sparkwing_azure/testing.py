@@ -49,13 +49,30 @@ def connection_string(endpoint: str, key: str = ACCOUNT_KEY) -> str:
             f"BlobEndpoint={endpoint}/{ACCOUNT};")
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to stop it when the test process dies.
+
+    Without this a killed test run (a timeout, SIGKILL) leaves the server
+    running. Elsewhere it does nothing.
+    """
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Azurite:
     """azurite-blob on ``127.0.0.1`` (a free port) as a child process; a context manager."""
 
     def __init__(self, executable: str | os.PathLike[str] | None = None, *,
                  start_timeout: float = 60.0) -> None:
         found = str(executable) if executable else shutil.which("azurite-blob")
-        self.executable = found or ""
+        # Absolute: the server starts in a directory of its own.
+        self.executable = os.path.abspath(found) if found else ""
         self.start_timeout = start_timeout
         self.endpoint = ""
         self._proc: subprocess.Popen[bytes] | None = None
@@ -79,7 +96,7 @@ class Azurite:
              "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
              "--extentMemoryLimit", "256"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=self._dir.name, start_new_session=True,
+            cwd=self._dir.name, start_new_session=True, preexec_fn=_die_with_parent,
         )
         found = threading.Event()
         endpoint: list[str] = []
