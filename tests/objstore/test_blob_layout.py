@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sparkwing.storage.blobs.contracts import Blob, BlobInfo, BlobPage
 from sparkwing.storage.blobs.dirstore import DirBlobStore
 from sparkwing.storage.blobs.logs import BlobLogStore
@@ -172,3 +173,38 @@ def test_a_deferred_flush_becomes_visible_within_the_interval(tmp_path: Path) ->
         time.sleep(0.05)
     writer.close()
     logs.close()
+
+
+def test_a_batch_of_writes_is_one_record(tmp_path: Path) -> None:
+    from sparkwing.errors import NotFoundError
+    from sparkwing.storage.contracts import StateWrite
+    from sparkwing.storage.records import Step
+
+    counting = Counting(tmp_path)
+    store = BlobStateStore(counting)
+    store.create_run(Run(id="run-b", pipeline="p", status="running", created_at=T0))
+    store.create_nodes("run-b", [Node("run-b", "a"), Node("run-b", "b")])
+    store.append_event("run-b", "first", {})
+    counting.reset()
+    store.write_batch([
+        StateWrite("run-b", "a", fields={"status": "running"}, event=("node_started", {}),
+                   ts=T0 + 1),
+        StateWrite("run-b", "a", step=Step("run-b", "a", "compile"), event=("step", {})),
+        StateWrite("run-b", "b", event=("note", {"x": 1})),
+        StateWrite("run-b", "b", fields={"status": "done", "outcome": "success"}),
+    ])
+    assert len([k for k in counting.writes if k.startswith("runlog/")]) == 1
+    assert counting.calls["put"] == 1  # one record, one put
+    reader = BlobStateStore(DirBlobStore(tmp_path))
+    events = reader.list_events("run-b")
+    assert [(e.seq, e.kind, e.node_id) for e in events] == [
+        (1, "first", ""), (2, "node_started", "a"), (3, "step", "a"), (4, "note", "b")]
+    assert events[1].ts == T0 + 1
+    assert [(n.status, n.outcome) for n in reader.list_nodes("run-b")] == [
+        ("running", ""), ("done", "success")]
+    assert [s.step_id for s in reader.list_steps("run-b", "a")] == ["compile"]
+    # a write on a missing node fails the whole batch, and nothing of it lands
+    with pytest.raises(NotFoundError):
+        store.write_batch([StateWrite("run-b", "a", event=("lost", {})),
+                           StateWrite("run-b", "ghost", fields={"status": "running"})])
+    assert [e.kind for e in reader.list_events("run-b")][-1] == "note"

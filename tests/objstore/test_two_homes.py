@@ -100,7 +100,8 @@ def test_runs_and_logs_of_both_machines_show_on_each(two_machines: Any) -> None:
     assert ra.code == 0 and rb.code == 0, ra.err + rb.err
     run_a, run_b = finished_run_id(ra.out), finished_run_id(rb.out)
     for me in (a, b):
-        listed = me.cli("runs", "list", "--profile", "team", "-o", "json")
+        # each machine's checkout is its own project (identified by its path): list them all
+        listed = me.cli("runs", "list", "--profile", "team", "--all-projects", "-o", "json")
         assert listed.code == 0, listed.err
         rows = {r["id"]: r for r in listed.ndjson()}
         assert set(rows) == {run_a, run_b}
@@ -111,7 +112,7 @@ def test_runs_and_logs_of_both_machines_show_on_each(two_machines: Any) -> None:
             assert logs.code == 0, logs.err
             assert f"hello-from-{who}" in logs.out and "second-line" in logs.out
     # the laptop default of each machine has none of them
-    assert a.cli("runs", "list", "-o", "json").out.strip() == ""
+    assert a.cli("runs", "list", "--all-projects", "-o", "json").out.strip() == ""
     # and the dashboard of machine b shows machine a's run with its logs
     port = free_port()
     started = b.cli("dashboard", "start", "--profile", "team", "--addr", f"127.0.0.1:{port}")
@@ -138,7 +139,7 @@ def test_a_memoized_job_started_on_both_computes_once(two_machines: Any, tmp_pat
     outs = [p.communicate(timeout=180) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [o[1] for o in outs]
     assert len(computed.read_text().splitlines()) == 1
-    listed = a.cli("runs", "list", "--profile", "team", "-o", "json").ndjson()
+    listed = a.cli("runs", "list", "--profile", "team", "--all-projects", "-o", "json").ndjson()
     assert len(listed) == 4
     outcomes = []
     for row in listed:
@@ -217,7 +218,8 @@ def test_a_cancel_from_one_machine_stops_a_run_on_the_other(two_machines: Any) -
     rows: list[Any] = []
     while not rows and time.monotonic() < deadline:
         assert running.poll() is None, running.communicate()
-        res = b.cli("runs", "list", "--profile", "team", "--status", "running", "-o", "json")
+        res = b.cli("runs", "list", "--profile", "team", "--all-projects", "--status", "running",
+                    "-o", "json")
         rows = res.ndjson() if res.code == 0 else []
         time.sleep(0.3)
     assert rows, "the run never showed as running on machine b"

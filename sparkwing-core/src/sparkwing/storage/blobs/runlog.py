@@ -165,6 +165,38 @@ def op_event(fold: RunFold, kind: str, payload: Mapping[str, Any], node_id: str,
     }}
 
 
+def ops_batch(fold: RunFold, writes: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Ops of a batch of writes (node updates, step upserts, events), in order.
+
+    Each write is ``{"node_id", "fields", "step", "event", "ts"}`` (``fields``
+    and ``step`` may be ``None``; ``event`` is ``[kind, payload]`` or
+    ``None``). A write on a missing node raises :class:`NotFoundError`, so
+    the batch is written whole or not at all; events are numbered in order.
+    """
+    ops: list[dict[str, Any]] = []
+    seq = len(fold.events)
+    for w in writes:
+        node_id = str(w["node_id"])
+        if w.get("fields") is not None:
+            if node_id not in fold.nodes:
+                raise NotFoundError(f"node {node_id} of run {fold.run_id} not found")
+            if w["fields"]:
+                ops.append({"t": "node", "id": node_id, "v": dict(w["fields"])})
+        step = w.get("step")
+        if step is not None:
+            if step["node_id"] not in fold.nodes:
+                raise NotFoundError(f"node {step['node_id']} of run {fold.run_id} not found")
+            ops.append({"t": "step", "v": {**step, "run_id": fold.run_id}})
+        event = w.get("event")
+        if event is not None:
+            seq += 1
+            ops.append({"t": "event", "v": {
+                "run_id": fold.run_id, "seq": seq, "kind": str(event[0]), "ts": float(w["ts"]),
+                "node_id": node_id, "payload": dict(event[1]),
+            }})
+    return ops
+
+
 def ops_reap(fold: RunFold, now: float, node_error: str) -> list[dict[str, Any]]:
     """Ops ending every unfinished node (``done``/``cancelled``) and running step (``cancelled``)."""
     ops: list[dict[str, Any]] = []

@@ -42,6 +42,7 @@ from dataclasses import fields
 from typing import Any, Final, TypeVar
 
 from ...errors import NotFoundError
+from ..contracts import StateWrite
 from ..records import (
     AcquireResult,
     Approval,
@@ -70,6 +71,7 @@ from .runlog import (
     check_fields,
     first_event_seq,
     op_event,
+    ops_batch,
     ops_create_nodes,
     ops_reap,
     ops_update_node,
@@ -81,7 +83,8 @@ from .triggers import FINISHED, TriggerBook
 POOL_SIZE: Final = 16
 #: Queued writes into an existing run (replayed only while that run still exists).
 _RUN_WRITES: Final = frozenset({"update_run", "create_nodes", "update_node", "upsert_step",
-                                "append_event", "resolve_approval", "release_pause"})
+                                "append_event", "write_batch", "resolve_approval",
+                                "release_pause"})
 #: Holder ids reported for a key that waits for an unreachable store.
 UNREACHABLE_HOLDER: Final = "(state store unreachable)"
 
@@ -535,6 +538,36 @@ class BlobStateStore:
         if limit > 0:
             events = events[:limit]
         return [_copy(e) for e in events]
+
+    def write_batch(self, writes: Sequence[StateWrite]) -> None:
+        """Apply node updates, step upserts and events in order: one record per run.
+
+        The writes of one run land together or not at all (a missing node
+        fails them all); a batch spanning several runs makes one record per
+        run, in the order the runs first appear.
+        """
+        if not writes:
+            return
+        now = time.time()
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for w in writes:
+            fields = (check_fields(Node, w.fields, ("run_id", "node_id"))
+                      if w.fields is not None else None)
+            groups.setdefault(w.run_id, []).append({
+                "node_id": w.node_id, "fields": fields,
+                "step": w.step.to_dict() if w.step is not None else None,
+                "event": [w.event[0], dict(w.event[1])] if w.event is not None else None,
+                "ts": now if w.ts is None else w.ts,
+            })
+        for run_id, items in groups.items():
+            self._write("write_batch", {"run_id": run_id, "writes": items,
+                                        "op": uuid.uuid4().hex})
+
+    def _r_write_batch(self, run_id: str, writes: list[dict[str, Any]], op: str) -> None:
+        self._append(run_id, lambda f: ops_batch(f, writes), op)
+
+    def _l_write_batch(self, run_id: str, writes: list[dict[str, Any]], op: str) -> None:
+        self._append_local(run_id, lambda f: ops_batch(f, writes), op)
 
     # -- approvals ------------------------------------------------------------------------
     def create_approval(self, approval: Approval) -> None:
