@@ -33,6 +33,13 @@ def load(*modules: ModuleType) -> PluginHost:
     return PluginHost().load(entry_points=False, extra=modules)
 
 
+BUILTIN_LOGS = load().registry.types("logs")
+
+
+def test_the_builtin_log_stores_are_the_file_ones() -> None:
+    assert BUILTIN_LOGS == ["dir", "filesystem"]
+
+
 def test_the_current_contract_is_one_and_named_by_the_attribute() -> None:
     assert CONTRACT_VERSION == 1
     assert CONTRACT_ATTRIBUTE == "SPARKWING_CONTRACT"
@@ -42,7 +49,7 @@ def test_a_plugin_built_for_the_current_contract_loads_and_reports_it() -> None:
     host = load(versioned("current", CONTRACT_VERSION))
     info = host.infos["current"]
     assert (info.contract, info.error) == (CONTRACT_VERSION, "")
-    assert host.registry.types("logs") == ["current", "filesystem"]
+    assert host.registry.types("logs") == sorted(["current", *BUILTIN_LOGS])
 
 
 def test_an_undeclared_contract_loads_and_is_reported_as_none() -> None:
@@ -68,7 +75,7 @@ def test_a_plugin_built_for_a_newer_contract_is_refused_with_both_versions() -> 
         f'warning: plugin "future" (future) failed to load and was skipped: {info.error}'
     ]
     assert host.pm.get_plugin("future") is None  # its hooks are never called
-    assert host.registry.types("logs") == ["filesystem"]
+    assert host.registry.types("logs") == BUILTIN_LOGS
 
 
 def test_a_newer_contract_is_fatal_in_strict_mode(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -86,5 +93,5 @@ def test_a_newer_contract_is_fatal_in_strict_mode(monkeypatch: pytest.MonkeyPatc
 def test_a_malformed_declaration_is_a_load_failure(bad: Any) -> None:
     host = load(versioned("odd", bad))
     assert host.infos["odd"].error == f"SPARKWING_CONTRACT must be a positive integer, got {bad!r}"
-    assert host.registry.types("logs") == ["filesystem"]
+    assert host.registry.types("logs") == BUILTIN_LOGS
 

@@ -27,8 +27,8 @@ def plan(plan, inputs, run):
 """
 
 MISSING_LINE = (
-    ".sparkwing/sparkwing.yaml:5: plugins.required: sparkwing-postgres>=0.1,<0.2 is not "
-    "installed; install with: uv pip install 'sparkwing-postgres>=0.1,<0.2'"
+    ".sparkwing/sparkwing.yaml:5: plugins.required: sparkwing-teamcity>=0.1,<0.2 is not "
+    "installed; install with: uv pip install 'sparkwing-teamcity>=0.1,<0.2'"
 )
 
 
@@ -131,11 +131,11 @@ def test_installed_plugins_in_range_are_ok(tmp_path: Path) -> None:
 
 
 def test_a_missing_plugin(tmp_path: Path) -> None:
-    (s,) = statuses(tmp_path, ["sparkwing-postgres>=0.1,<0.2"])
+    (s,) = statuses(tmp_path, ["sparkwing-teamcity>=0.1,<0.2"])
     assert (s.status, s.installed, s.problem) == (
-        "missing", "", "sparkwing-postgres>=0.1,<0.2 is not installed",
+        "missing", "", "sparkwing-teamcity>=0.1,<0.2 is not installed",
     )
-    assert install_command([s]) == "uv pip install 'sparkwing-postgres>=0.1,<0.2'"
+    assert install_command([s]) == "uv pip install 'sparkwing-teamcity>=0.1,<0.2'"
 
 
 def test_a_plugin_of_the_wrong_version(tmp_path: Path) -> None:
@@ -203,18 +203,18 @@ def test_a_distribution_that_is_not_a_plugin(tmp_path: Path) -> None:
 
 def test_several_problems_share_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPARKWING_DISABLE_PLUGINS", "sqlite")
-    got = statuses(tmp_path, ["sparkwing-core", "sparkwing-sqlite", "sparkwing-gcs>=1"])
+    got = statuses(tmp_path, ["sparkwing-core", "sparkwing-sqlite", "sparkwing-teamcity>=1"])
     assert problem_line(".sparkwing/sparkwing.yaml", got) == (
         ".sparkwing/sparkwing.yaml: plugins.required: sparkwing-sqlite 0.1.0 is installed but "
-        "SPARKWING_DISABLE_PLUGINS blocks its plugin sqlite (line 5); sparkwing-gcs>=1 is not "
-        "installed (line 6); install with: uv pip install 'sparkwing-gcs>=1' and remove sqlite "
+        "SPARKWING_DISABLE_PLUGINS blocks its plugin sqlite (line 5); sparkwing-teamcity>=1 is not "
+        "installed (line 6); install with: uv pip install 'sparkwing-teamcity>=1' and remove sqlite "
         "from SPARKWING_DISABLE_PLUGINS"
     )
 
 
 def test_ensure_raises_the_line_as_a_plugin_error(tmp_path: Path) -> None:
     config = load_project_file(project(tmp_path, ["sparkwing-sqlite",
-                                                  "sparkwing-postgres>=0.1,<0.2"]))
+                                                  "sparkwing-teamcity>=0.1,<0.2"]))
     with pytest.raises(PluginError) as info:
         ensure(config, PluginHost().load())
     assert str(info.value) == MISSING_LINE.replace(
@@ -242,7 +242,7 @@ def sparkwing(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
 def pinned(tmp_path: Path) -> Path:
     """A project requiring the (installed) SQLite plugin and a missing PostgreSQL one."""
     root = tmp_path / "repo"
-    project(root, ["sparkwing-sqlite>=0.1,<0.2", "sparkwing-postgres>=0.1,<0.2"])
+    project(root, ["sparkwing-sqlite>=0.1,<0.2", "sparkwing-teamcity>=0.1,<0.2"])
     return root
 
 
@@ -276,9 +276,9 @@ def test_a_command_in_another_directory_checks_that_project(pinned: Path, tmp_pa
         proc = sparkwing(elsewhere, *args)
         assert proc.returncode == 2, args
         assert proc.stderr.startswith("error: ") and ".sparkwing/sparkwing.yaml:5: " \
-            "plugins.required: sparkwing-postgres>=0.1,<0.2 is not installed" in proc.stderr, \
+            "plugins.required: sparkwing-teamcity>=0.1,<0.2 is not installed" in proc.stderr, \
             (args, proc.stderr)
-        assert "uv pip install 'sparkwing-postgres>=0.1,<0.2'" in proc.stderr
+        assert "uv pip install 'sparkwing-teamcity>=0.1,<0.2'" in proc.stderr
 
 
 def test_help_and_the_plugin_commands_are_not_stopped(pinned: Path) -> None:
@@ -303,8 +303,8 @@ def test_plugins_check_reports_and_exits_2(pinned: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout.splitlines() == [
         "sparkwing-sqlite>=0.1,<0.2           ok             sparkwing-sqlite 0.1.0",
-        "sparkwing-postgres>=0.1,<0.2         missing        "
-        "sparkwing-postgres>=0.1,<0.2 is not installed",
+        "sparkwing-teamcity>=0.1,<0.2         missing        "
+        "sparkwing-teamcity>=0.1,<0.2 is not installed",
     ]
     assert proc.stderr.splitlines() == [f"error: {MISSING_LINE}"]
 
@@ -314,11 +314,11 @@ def test_plugins_check_json(pinned: Path) -> None:
     assert (proc.returncode, proc.stderr) == (2, "")
     out = json.loads(proc.stdout)
     assert out["ok"] is False and out["file"] == ".sparkwing/sparkwing.yaml"
-    assert out["install"] == "uv pip install 'sparkwing-postgres>=0.1,<0.2'"
+    assert out["install"] == "uv pip install 'sparkwing-teamcity>=0.1,<0.2'"
     assert [(r["requirement"], r["status"], r["installed"], r["plugins"], r["line"])
             for r in out["required"]] == [
         ("sparkwing-sqlite>=0.1,<0.2", "ok", "0.1.0", ["sqlite"], 4),
-        ("sparkwing-postgres>=0.1,<0.2", "missing", "", [], 5),
+        ("sparkwing-teamcity>=0.1,<0.2", "missing", "", [], 5),
     ]
 
 
@@ -338,14 +338,14 @@ def test_plugins_check_passes_when_satisfied_or_without_a_project(tmp_path: Path
 def test_plugins_check_sees_a_wrong_version_installed_beside_sparkwing(
     tmp_path: Path, site: Site,
 ) -> None:
-    site("sparkwing-postgres", "0.3.0", {"postgres": "sw_req_pg"},
+    site("sparkwing-teamcity", "0.3.0", {"teamcity": "sw_req_pg"},
          {"sw_req_pg": "SPARKWING_CONTRACT = 1\n"})
     root = tmp_path / "repo"
-    project(root, ["sparkwing-postgres>=0.1,<0.2"])
+    project(root, ["sparkwing-teamcity>=0.1,<0.2"])
     proc = sparkwing(root, "run", "hello", PYTHONPATH=str(site.root))
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
-        "error: .sparkwing/sparkwing.yaml:4: plugins.required: sparkwing-postgres 0.3.0 is "
-        "installed, not sparkwing-postgres>=0.1,<0.2; install with: "
-        "uv pip install 'sparkwing-postgres>=0.1,<0.2'"
+        "error: .sparkwing/sparkwing.yaml:4: plugins.required: sparkwing-teamcity 0.3.0 is "
+        "installed, not sparkwing-teamcity>=0.1,<0.2; install with: "
+        "uv pip install 'sparkwing-teamcity>=0.1,<0.2'"
     ]

@@ -57,7 +57,9 @@ def test_a_failed_run_in_actions_annotates_and_summarises(
     assert proc.returncode == 1, proc.stderr
     errors = [line for line in proc.stdout.splitlines() if line.startswith("::error ")]
     assert len(errors) == 1, proc.stdout
-    assert errors[0].startswith("::error title=sparkwing ci/unit-tests::job unit-tests failed")
+    # the job's own error (from the node_finished hook), not a generic line
+    assert errors[0].startswith("::error title=sparkwing ci/unit-tests::")
+    assert "command exited with code 3" in errors[0]
     text = summary.read_text()
     assert text.startswith("earlier step\n")  # appended, not replaced
     assert "### ❌ sparkwing `ci`: failed" in text

@@ -240,9 +240,10 @@ class StateStore(Protocol):
         """
 
     def requeue_expired_triggers(self, now: float) -> list[str]:
-        """Put ``claimed`` rows whose lease expired (``lease_expires_at <= now``) back to ``pending``.
+        """Put ``claimed`` rows whose lease expired (``lease_expires_at <= now``) back.
 
-        Clears their ``claimed_by`` and lease (``claims`` keeps counting).
+        They return to ``pending``, with their ``claimed_by`` and lease cleared
+        (``claims`` keeps counting).
         Returns their ids, oldest first.
         """
 
