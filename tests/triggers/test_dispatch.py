@@ -165,7 +165,9 @@ def test_racing_processes_with_one_key_start_one_run(project: Project, tmp_path:
 
 def test_an_unavailable_executor_is_refused(project: Project) -> None:
     project.add("build")
-    with pytest.raises(UsageError, match='executor "k8s" is not available'):
-        start_run(request(project), StartOptions(executor="k8s"))
+    with pytest.raises(PluginError, match='--sw-executor nomad: no plugin provides executor '
+                                          'type "nomad"'):
+        start_run(request(project), StartOptions(executor="nomad"))
     assert project.runs() == []
     assert start_run(request(project), StartOptions(executor="local")).status == "success"
+    assert start_run(request(project), StartOptions(executor="process")).status == "success"
