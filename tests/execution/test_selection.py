@@ -68,8 +68,15 @@ def test_the_profile_applies_below_the_flag(sparkwing_harness: Harness,
                                    "pinned-process": "process"}
 
 
+def _runs(home: Path) -> list[object]:
+    from sparkwing_sqlite.store import SqliteStateStore
+
+    with SqliteStateStore(home / "state.db") as st:
+        return list(st.list_runs())
+
+
 def test_an_unknown_executor_flag_fails_before_the_run_starts(
-    sparkwing_harness: Harness,
+    sparkwing_harness: Harness, sparkwing_home: Path,
 ) -> None:
     sparkwing_harness.pipeline("jobs", JOBS)
     prepared = sparkwing_harness.prepare("jobs", executor="nomad")
@@ -78,6 +85,18 @@ def test_an_unknown_executor_flag_fails_before_the_run_starts(
     assert str(err.value) == ('--sw-executor nomad: no plugin provides executor type "nomad"; '
                               f"installed: {INSTALLED}")
     assert err.value.exit_code == 2
+    assert _runs(sparkwing_home) == []
+
+
+def test_an_executor_that_cannot_be_built_stops_the_run_before_it_starts(
+    sparkwing_harness: Harness, sparkwing_home: Path,
+) -> None:
+    _team_profile(sparkwing_home.parent / "xdg-config", "{type: process, grace_s: -1}")
+    sparkwing_harness.pipeline("jobs", JOBS)
+    with pytest.raises(ConfigError) as err:
+        sparkwing_harness.run("jobs", profile="team")
+    assert str(err.value) == "executor process: grace_s must be a number >= 0, got -1"
+    assert _runs(sparkwing_home) == []
 
 
 def test_an_unknown_job_executor_names_the_job(sparkwing_harness: Harness) -> None:

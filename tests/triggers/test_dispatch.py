@@ -165,8 +165,10 @@ def test_racing_processes_with_one_key_start_one_run(project: Project, tmp_path:
 
 def test_an_unavailable_executor_is_refused(project: Project) -> None:
     project.add("build")
-    with pytest.raises(PluginError, match='no plugin provides executor type "nomad"') as info:
+    with pytest.raises(PluginError, match='--sw-executor nomad: no plugin provides executor '
+                                          'type "nomad"') as info:
         start_run(request(project), StartOptions(executor="nomad"))
     assert info.value.exit_code == 2
     assert project.runs() == []
     assert start_run(request(project), StartOptions(executor="local")).status == "success"
+    assert start_run(request(project), StartOptions(executor="process")).status == "success"

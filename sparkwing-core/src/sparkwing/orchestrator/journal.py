@@ -107,10 +107,13 @@ class RunJournal:
         self.reporter.run_started(run, plan, states)
         self._observe("run_started", run)
 
-    def attach(self, run: Run) -> None:
-        """Journal into a run that already exists (``sparkwing node exec``)."""
+    def attach(self, run: Run, *, batching: bool = False) -> None:
+        """Journal into a run that already exists (``sparkwing node exec``).
+
+        Writes go to the store at once unless *batching* (and the store can batch).
+        """
         self.run, self._run_id = run, run.id
-        self._batching = False
+        self._batching = batching and self._batching
 
     def envelope(self, event: str, msg: str, attrs: dict[str, Any], level: str = "info") -> None:
         """Write one record to the run's envelope stream (and to the reporter)."""
