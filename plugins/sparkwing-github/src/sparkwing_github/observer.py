@@ -1,12 +1,19 @@
-"""The run observer: commit statuses on GitHub for runs started by a GitHub delivery.
+"""The run observer: runs reported on GitHub, as commit statuses or as check runs.
 
 A run is reported when its repository and commit are known: the
 ``repository`` its GitHub trigger recorded (or ``GITHUB_REPOSITORY`` inside
-GitHub Actions) and the run's git sha. The status context is
-``sparkwing/<pipeline>``; it goes ``pending`` when the run starts and
-``success``, ``failure`` (naming the failed jobs) or ``error`` (cancelled)
-when it ends, linking to the run in the dashboard when
-``SPARKWING_GITHUB_DASHBOARD_URL`` is set. Without a token nothing is posted.
+GitHub Actions) and the run's git sha. How depends on the credentials:
+
+- a token (``SPARKWING_GITHUB_TOKEN``, ...): a commit status, context
+  ``sparkwing/<pipeline>``, ``pending`` when the run starts and ``success``,
+  ``failure`` (naming the failed jobs) or ``error`` (cancelled) at the end;
+- else a GitHub App (``SPARKWING_GITHUB_APP_ID`` and its key): a check run,
+  ``in_progress`` then ``success``, ``failure`` or ``cancelled``;
+- neither: nothing is posted.
+
+The token wins when both are configured. Both link to the run in the
+dashboard when ``SPARKWING_GITHUB_DASHBOARD_URL`` is set. Whatever GitHub
+answers (or not), the run's outcome does not change: problems are logged.
 """
 
 from __future__ import annotations
@@ -14,12 +21,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from . import settings
 from .actions import Failure
 from .actions import report as actions_report
-from .statuses import DASHBOARD_URL_ENV, StatusClient, api_token, api_url
+from .api import ApiClient
+from .app_auth import AppAuth, default_cache
+from .checkruns import CheckRunClient
+from .statuses import StatusClient
 
 #: Failed jobs seen per run id (filled by node hooks, read when the run ends).
 _FAILED: dict[str, list[Failure]] = {}
+#: The check run created for each run id (App mode), completed when the run ends.
+_CHECK_RUNS: dict[str, int | None] = {}
 
 
 def repository_of(run: Any) -> str:
@@ -33,7 +46,7 @@ def repository_of(run: Any) -> str:
 
 def run_link(run: Any) -> str:
     """The run's page in the dashboard, or ``""`` when no dashboard URL is configured."""
-    base = os.environ.get(DASHBOARD_URL_ENV, "").rstrip("/")
+    base = settings.dashboard_url()
     return f"{base}/#/runs/{run.id}" if base else ""
 
 
@@ -62,26 +75,48 @@ def final_state(run: Any, failed: list[str]) -> tuple[str, str]:
     return "failure", f"sparkwing run {run.status}"
 
 
-def _post(run: Any, state: str, description: str) -> None:
-    token = api_token()
-    repo = repository_of(run)
-    sha = str(getattr(run, "git_sha", "") or "")
-    if not (token and repo and sha):
-        return
-    client = StatusClient(token, api_url())
-    client.post_status(repo, sha, state=state, context=f"sparkwing/{run.pipeline}",
-                       description=description, target_url=run_link(run))
-    if client.problems:
+def _log(problems: list[str]) -> None:
+    if problems:
         from sparkwing.proglog import get_logger
 
-        for line in client.problems:
+        for line in problems:
             get_logger("sparkwing.github").warning(line)
 
 
+def reporter() -> StatusClient | CheckRunClient | None:
+    """What reports runs with the current settings: the token's, else the App's, else none."""
+    client = ApiClient(settings.api_url())
+    token = settings.api_token()
+    if token:
+        return StatusClient(token, client)
+    if not settings.app_configured():
+        return None
+    app = settings.app_settings()
+    problem = app.problem()
+    if problem:
+        _log([f"github app not usable, nothing is posted: {problem}"])
+        return None
+    return CheckRunClient(AppAuth(app, client, default_cache()))
+
+
+def _target(run: Any) -> tuple[str, str]:
+    return repository_of(run), str(getattr(run, "git_sha", "") or "")
+
+
 def run_started(run: Any) -> None:
-    """Post ``pending``."""
+    """Post ``pending`` (a token) or create an ``in_progress`` check run (an App)."""
     _FAILED[run.id] = []
-    _post(run, "pending", "sparkwing run started")
+    repo, sha = _target(run)
+    if not (repo and sha):
+        return
+    poster = reporter()
+    if isinstance(poster, StatusClient):
+        poster.post_status(repo, sha, state="pending", context=f"sparkwing/{run.pipeline}",
+                           description="sparkwing run started", target_url=run_link(run))
+    elif isinstance(poster, CheckRunClient):
+        _CHECK_RUNS[run.id] = poster.start(repo, run, run_link(run))
+    if poster is not None:
+        _log(poster.problems)
 
 
 def node_finished(run: Any, node: Any) -> None:
@@ -93,10 +128,19 @@ def node_finished(run: Any, node: Any) -> None:
 
 
 def run_finished(run: Any) -> None:
-    """Post the final state; inside GitHub Actions, annotate failures and write the summary."""
+    """Report the final state; inside GitHub Actions, annotate failures and write the summary."""
     failures = failures_of(run, _FAILED.pop(run.id, []))
     state, description = final_state(run, [f.job for f in failures])
-    _post(run, state, description)
+    check_run_id = _CHECK_RUNS.pop(run.id, None)
+    repo, sha = _target(run)
+    poster = reporter() if repo and sha else None
+    if isinstance(poster, StatusClient):
+        poster.post_status(repo, sha, state=state, context=f"sparkwing/{run.pipeline}",
+                           description=description, target_url=run_link(run))
+    elif isinstance(poster, CheckRunClient):
+        poster.finish(repo, run, failures, run_link(run), description, check_run_id)
+    if poster is not None:
+        _log(poster.problems)
     try:
         actions_report(run, failures, run_link(run))
     except OSError as exc:  # an unwritable summary file must not fail the run
