@@ -7,51 +7,25 @@ GitHub Actions-like environment.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
-from .conftest import Project, event_of, eventually, headers, payload
+from .conftest import (
+    FAILING,
+    FakeGitHub,
+    Project,
+    actions_env,
+    event_of,
+    eventually,
+    git_repo,
+    headers,
+    payload,
+    sparkwing_run,
+)
 
 pytestmark = pytest.mark.asyncio
-
-FAILING = """
-    import sparkwing as sw
-
-    def plan(plan, inputs, run):
-        plan.job("lint", sw.sh("echo lint"))
-        plan.job("unit-tests", sw.sh("echo boom; exit 3"))
-"""
-
-
-class FakeGitHub:
-    """Records status posts; answers each from a queue of statuses (then 201)."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.answers: list[tuple[int, dict[str, str]]] = []
-
-    async def status(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.posts.append({"path": request.path, "auth": request.headers.get("Authorization"),
-                           **body})
-        if self.answers:
-            code, hdrs = self.answers.pop(0)
-            return web.json_response({"message": "nope"}, status=code, headers=hdrs)
-        return web.json_response({"id": len(self.posts)}, status=201)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/repos/{owner}/{repo}/statuses/{sha}", self.status)
-        return app
-
 
 @pytest_asyncio.fixture
 async def github(aiohttp_server: Any, monkeypatch: pytest.MonkeyPatch,
@@ -87,36 +61,13 @@ async def test_a_delivery_s_run_posts_pending_then_success_with_its_link(
     assert {p["auth"] for p in github.posts} == {"Bearer ghs_test_token"}
 
 
-def git_repo(root: Path, env: dict[str, str]) -> str:
-    """Make *root* a git repository with one commit; return its sha."""
-    for args in (["init", "-q"], ["add", "-A"],
-                 ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "init"]):
-        subprocess.run(["git", *args], cwd=root, env=env, check=True)
-    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, env=env, check=True,
-                          capture_output=True, text=True).stdout.strip()
-
-
-async def sparkwing_run(root: Path, env: dict[str, str], pipeline: str) -> Any:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sparkwing_cli.main", "run", pipeline, cwd=root, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    return proc.returncode, out.decode(), err.decode()
-
-
-def actions_env(project: Project) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(GITHUB_ACTIONS="true", GITHUB_REPOSITORY="octo/app")
-    return env
-
-
 async def test_a_failed_run_names_its_failed_jobs_after_a_retry(
     project: Project, github: FakeGitHub,
 ) -> None:
     project.add("ci", source=FAILING)
     env = actions_env(project)
     sha = git_repo(project.root, env)
-    github.answers = [(502, {}), (201, {}), (500, {})]  # pending: 502 then 201; final: 500 then 201
+    github.answers["statuses"] = [(502, {}), (201, {}), (500, {})]  # pending: 502 then 201; final: 500 then 201
     code, _out, err = await sparkwing_run(project.root, env, "ci")
     assert code == 1, err
     states = [(p["state"], p["path"]) for p in github.posts]
@@ -134,7 +85,7 @@ async def test_a_rate_limited_answer_waits_for_the_reset_header(
     env = actions_env(project)
     git_repo(project.root, env)
     reset = str(int(time.time()) + 1)
-    github.answers = [(403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})]
+    github.answers["statuses"] = [(403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})]
     code, _out, err = await sparkwing_run(project.root, env, "ci")
     assert code == 0, err
     assert [p["state"] for p in github.posts] == ["pending", "pending", "success"]
@@ -146,7 +97,7 @@ async def test_a_refusing_or_absent_github_never_fails_the_run(
     project.add("ci")
     env = actions_env(project)
     git_repo(project.root, env)
-    github.answers = [(403, {})] + [(500, {})] * 3  # plain 403: no retry; 500s: give up
+    github.answers["statuses"] = [(403, {})] + [(500, {})] * 3  # plain 403: no retry; 500s: give up
     code, _out, err = await sparkwing_run(project.root, env, "ci")
     assert code == 0, err
     assert [p["state"] for p in github.posts] == ["pending"] + ["success"] * 3
