@@ -95,6 +95,10 @@ class AttemptLoop:
                 raise
             except Exception as exc:  # the executor broke its contract: record, do not crash
                 result = self._broken(name, node, ctx, exc)
+            if result.output is not None and ctx.masker.active:
+                # every executor masks what it knows; the run's secrets are hidden here too,
+                # before the output is recorded, memoized or handed to dependents
+                result.output = ctx.masker.mask_value(result.output)
             if not result.recorded:
                 self.journal.attempt_finished(nid, attempt, result, name)
             if result.outcome == "success":

@@ -39,17 +39,27 @@ def parse_dotenv(path: Path) -> dict[str, str]:
 
 
 class Masker:
-    """Replaces registered secret values with ``***`` in any text (thread-safe)."""
+    """Replaces registered secret values with ``***`` in any text (thread-safe).
+
+    The one masking function of a run: log records, errors, annotations,
+    job outputs and step outputs all pass through it. Besides each value
+    itself it hides the value's common encodings (see :func:`encoded_forms`):
+    standard and URL-safe base64 (also when the value sits inside a longer
+    base64 text, as in a basic-auth header) and lower- and upper-case hex.
+    """
 
     def __init__(self) -> None:
         self._values: list[str] = []
+        self._secrets: set[str] = set()
         self._lock = threading.Lock()
 
     def add(self, value: str) -> None:
         """Register a value to hide (values shorter than 3 characters are ignored)."""
-        if value and len(value) >= 3 and value not in self._values:
+        if value and len(value) >= 3 and value not in self._secrets:
             with self._lock:
-                self._values = sorted({*self._values, value}, key=len, reverse=True)
+                self._secrets.add(value)
+                forms = {*self._values, value, *encoded_forms(value)}
+                self._values = sorted(forms, key=len, reverse=True)
 
     @property
     def active(self) -> bool:
@@ -74,6 +84,44 @@ class Masker:
         if isinstance(value, dict):
             return {self.mask_value(k): self.mask_value(v) for k, v in value.items()}
         return value
+
+
+#: Shortest piece of a base64 text that counts as the encoding of a secret inside it.
+MIN_EMBEDDED_B64 = 8
+
+
+def encoded_forms(value: str) -> set[str]:
+    """The encodings of *value* a masker hides with it.
+
+    Standard and URL-safe base64 of the value's UTF-8 bytes (with and
+    without padding), the stable middle of its base64 at the two other
+    alignments (how it reads inside a longer base64 text, e.g.
+    ``base64("user:" + value)``; only when at least
+    :data:`MIN_EMBEDDED_B64` characters long) and its hex in both cases.
+    """
+    import base64
+
+    raw = value.encode("utf-8")
+    forms: set[str] = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode("ascii")
+        forms.update({whole, whole.rstrip("=")})
+        for shift in (1, 2):
+            # after *shift* unknown bytes, the first ceil(shift*4/3) characters depend on them,
+            # and the last characters depend on what follows unless the length fits
+            text = encode(b"\0" * shift + raw).decode("ascii").rstrip("=")
+            start = (shift * 8 + 5) // 6
+            end = ((shift + len(raw)) * 8) // 6
+            middle = text[start:end]
+            if len(middle) >= MIN_EMBEDDED_B64:
+                forms.add(middle)
+        tail_end = (len(raw) * 8) // 6
+        middle = whole[:tail_end]
+        if len(middle) >= MIN_EMBEDDED_B64:
+            forms.add(middle)
+    forms.update({raw.hex(), raw.hex().upper()})
+    forms.discard(value)
+    return {f for f in forms if len(f) >= 3}
 
 
 class SecretSource:
