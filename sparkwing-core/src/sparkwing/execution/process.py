@@ -37,12 +37,12 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..runtime.nodelog import NodeLogger
+from ..runtime.pipes import read_until_exit
+from ..runtime.supervisor import SUPERVISOR
 from .contracts import Attempt, AttemptResult, ExecutorContext
 
 #: Seconds a cancelled or overdue child gets between SIGTERM and SIGKILL.
 GRACE_S = 5.0
-#: Read size for the child's pipes.
-CHUNK = 1 << 16
 
 
 class ProcessExecutor:
@@ -116,6 +116,7 @@ class ProcessExecutor:
             return AttemptResult("failed", failure_reason="executor_lost",
                                  error=f"{attempt.node_id}: cannot start node exec: {exc}")
         os.close(write_fd)
+        SUPERVISOR.watch(proc.pid)  # killed with its group if this process dies
         if ctx is not None:
             ctx.tracker.add(proc)  # a second Ctrl-C kills it with the run
         child = _Child(proc, read_fd, log)
@@ -125,11 +126,13 @@ class ProcessExecutor:
         except asyncio.CancelledError:
             await asyncio.shield(asyncio.to_thread(self._stop, proc))
             await asyncio.shield(asyncio.to_thread(child.join))
+            SUPERVISOR.release(proc.pid)
             raise
         finally:
             if ctx is not None:
                 ctx.tracker.discard(proc)
         await asyncio.to_thread(child.join)
+        SUPERVISOR.release(proc.pid)
         return self._result(attempt, code, child)
 
     async def _wait(self, proc: subprocess.Popen[bytes], attempt: Attempt) -> int | None:
@@ -175,7 +178,12 @@ class ProcessExecutor:
 
 
 class _Child:
-    """Threads reading a child's stdout (records), stderr (output lines) and result pipe."""
+    """A thread reading a child's stdout (records), stderr (output lines) and result pipe.
+
+    Reading stops shortly after the child exits even when a process it left
+    behind still holds one of its pipes; that process's group is then killed
+    and a note written to the node's log.
+    """
 
     def __init__(self, proc: subprocess.Popen[bytes], result_fd: int,
                  log: NodeLogger | None) -> None:
@@ -184,71 +192,65 @@ class _Child:
         self.log = log
         self.result: dict[str, Any] | None = None
         self.stderr_tail: deque[str] = deque(maxlen=20)
-        self.threads: list[threading.Thread] = []
+        self.thread: threading.Thread | None = None
+        self._records_pending = b""
+        self._stderr_pending = b""
+        self._result_chunks: list[bytes] = []
 
     def start(self) -> None:
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        for target, arg in ((self._records, self.proc.stdout.fileno()),
-                            (self._stderr, self.proc.stderr.fileno()),
-                            (self._result, self.result_fd)):
-            t = threading.Thread(target=target, args=(arg,), daemon=True,
-                                 name=f"node-exec-{self.proc.pid}")
-            t.start()
-            self.threads.append(t)
+        self.thread = threading.Thread(target=self._read, daemon=True,
+                                       name=f"node-exec-{self.proc.pid}")
+        self.thread.start()
 
     def join(self) -> None:
-        for t in self.threads:
-            t.join()
+        if self.thread is not None:
+            self.thread.join()
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
 
-    def _records(self, fd: int) -> None:
-        pending = b""
-        while True:
-            data = os.read(fd, CHUNK)
-            if not data:
-                break
-            data = pending + data
-            cut = data.rfind(b"\n") + 1
-            pending = data[cut:]
-            if cut and self.log is not None:
-                self.log.forward(data[:cut].decode("utf-8", "replace"))
-        if pending and self.log is not None:
-            self.log.output([pending.decode("utf-8", "replace")])
+    def _read(self) -> None:
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        try:
+            cut = read_until_exit(self.proc, {self.proc.stdout.fileno(): self._records,
+                                              self.proc.stderr.fileno(): self._stderr,
+                                              self.result_fd: self._result_chunks.append})
+        finally:
+            os.close(self.result_fd)
+        if self._records_pending and self.log is not None:
+            self.log.output([self._records_pending.decode("utf-8", "replace")])
+        if self._stderr_pending:
+            self._lines([self._stderr_pending])
+        if cut:
+            _killpg(self.proc, signal.SIGKILL)
+            if self.log is not None:
+                self.log.record(
+                    f"node exec exited but process group {self.proc.pid} still held its output "
+                    "open (a background process?); the rest of its output was dropped and the "
+                    "group killed", level="warn")
+        try:
+            value = json.loads(b"".join(self._result_chunks) or b"null")
+        except ValueError:
+            value = None
+        self.result = value if isinstance(value, dict) else None
 
-    def _stderr(self, fd: int) -> None:
-        pending = b""
-        while True:
-            data = os.read(fd, CHUNK)
-            if not data:
-                break
-            data = pending + data
-            lines = data.split(b"\n")
-            pending = lines.pop()
-            self._lines(lines)
-        if pending:
-            self._lines([pending])
+    def _records(self, data: bytes) -> None:
+        data = self._records_pending + data
+        cut = data.rfind(b"\n") + 1
+        self._records_pending = data[cut:]
+        if cut and self.log is not None:
+            self.log.forward(data[:cut].decode("utf-8", "replace"))
+
+    def _stderr(self, data: bytes) -> None:
+        lines = (self._stderr_pending + data).split(b"\n")
+        self._stderr_pending = lines.pop()
+        self._lines(lines)
 
     def _lines(self, raw: list[bytes]) -> None:
         lines = [b.decode("utf-8", "replace").rstrip("\r") for b in raw]
         self.stderr_tail.extend(ln for ln in lines if ln.strip())
         if self.log is not None and lines:
             self.log.output(lines)
-
-    def _result(self, fd: int) -> None:
-        chunks = []
-        with os.fdopen(fd, "rb") as f:
-            while True:
-                data = f.read(CHUNK)
-                if not data:
-                    break
-                chunks.append(data)
-        try:
-            value = json.loads(b"".join(chunks) or b"null")
-        except ValueError:
-            value = None
-        self.result = value if isinstance(value, dict) else None
 
 
 def _killpg(proc: subprocess.Popen[bytes], sig: int) -> None:

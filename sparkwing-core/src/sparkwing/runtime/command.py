@@ -5,19 +5,20 @@ from __future__ import annotations
 import codecs
 import json
 import os
-import selectors
 import signal
 import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SparkwingError
 from ..events import LOG_EXEC_START
 from .nodelog import NodeLogger
+from .pipes import read_until_exit
+from .supervisor import SUPERVISOR
 
 #: Read size for command output pipes.
 CHUNK = 1 << 16
@@ -159,6 +160,7 @@ def run_command(
     except OSError as exc:
         log.record(f"could not start command: {exc}", level="error", step=step)
         raise CommandError(text, -1, [str(exc)]) from exc
+    SUPERVISOR.watch(proc.pid)
     tracker.add(proc)
     tail: deque[str] = deque(maxlen=20)
     captured: list[bytes] = []
@@ -167,6 +169,10 @@ def run_command(
         code = proc.wait()
     finally:
         tracker.discard(proc)
+        SUPERVISOR.release(proc.pid)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
     duration = time.monotonic() - started
     out_text = b"".join(captured).decode("utf-8", "replace") if capture is not None else ""
     if code != 0 and check:
@@ -195,12 +201,18 @@ def _pump(
     captured: list[bytes],
     tail: deque[str],
 ) -> None:
-    """Read the process's pipes until both close; stream lines of the log pipe."""
+    """Read the process's pipes until both close; stream lines of the log pipe.
+
+    When the command exits but a process it left in the background still
+    holds a pipe, reading stops shortly after the exit (see
+    :func:`~sparkwing.runtime.pipes.read_until_exit`): the rest of that
+    output is dropped with a note in the log and the command's process group
+    is killed.
+    """
     log_pipe = proc.stderr if capturing else proc.stdout
     assert log_pipe is not None
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     pending = ""
-    log_fd = log_pipe.fileno()
 
     def feed(data: bytes, final: bool = False) -> None:
         nonlocal pending
@@ -215,30 +227,17 @@ def _pump(
             tail.extend(lines[-20:])
             log.output(lines, step)
 
-    if not capturing:
-        read = os.read
-        while True:
-            data = read(log_fd, CHUNK)
-            if not data:
-                break
-            feed(data)
+    readers: dict[int, Callable[[bytes], None]] = {log_pipe.fileno(): feed}
+    if capturing:
+        assert proc.stdout is not None
+        readers[proc.stdout.fileno()] = captured.append
+    if read_until_exit(proc, readers):
         feed(b"", True)
+        _killpg(proc, signal.SIGKILL)
+        log.record(
+            f"the command exited but process group {proc.pid} still held its output open "
+            "(a background process?); the rest of its output was dropped and the group killed",
+            level="warn", step=step,
+        )
         return
-    assert proc.stdout is not None
-    out_fd = proc.stdout.fileno()
-    sel = selectors.DefaultSelector()
-    sel.register(log_fd, selectors.EVENT_READ)
-    sel.register(out_fd, selectors.EVENT_READ)
-    open_fds = 2
-    while open_fds:
-        for key, _ in sel.select():
-            data = os.read(key.fd, CHUNK)
-            if not data:
-                sel.unregister(key.fd)
-                open_fds -= 1
-            elif key.fd == out_fd:
-                captured.append(data)
-            else:
-                feed(data)
-    sel.close()
     feed(b"", True)

@@ -45,3 +45,19 @@ def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def pids_with_arg(arg: str) -> list[int]:
+    """Live processes (Linux ``/proc``) one of whose command-line arguments is exactly *arg*."""
+    found: list[int] = []
+    want = arg.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if want in argv and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found

@@ -1,0 +1,81 @@
+"""Reading a child process's pipes until they close, or until shortly after the child exited.
+
+A command that starts a background process (``server &``) and exits leaves
+that process holding the command's output pipe: reading until end of file
+would wait for the background process, and the job would hang. Readers here
+stop :data:`DRAIN_S` after the child itself exited; the caller drops what is
+left, says so in the job's log and kills the child's process group.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+
+#: Read size for pipes.
+CHUNK = 1 << 16
+#: Seconds output may still arrive after the child exited before the rest is dropped.
+DRAIN_S = 0.5
+#: How often the child is polled where its exit cannot be waited on with a pidfd.
+POLL_S = 0.2
+
+
+def read_until_exit(proc: subprocess.Popen[bytes],
+                    readers: Mapping[int, Callable[[bytes], None]],
+                    drain_s: float = DRAIN_S) -> bool:
+    """Hand every chunk read from each pipe of *readers* to its callback until all close.
+
+    Returns ``False`` when every pipe reached end of file, ``True`` when some
+    were still open *drain_s* seconds after *proc* exited (reading stopped:
+    a process the child left behind holds them). The pipes are not closed.
+    """
+    sel = selectors.DefaultSelector()
+    pidfd = _pidfd(proc.pid)
+    try:
+        for fd in readers:
+            sel.register(fd, selectors.EVENT_READ)
+        if pidfd is not None:
+            sel.register(pidfd, selectors.EVENT_READ)
+        open_pipes = len(readers)
+        deadline: float | None = None
+        while open_pipes:
+            if deadline is not None:
+                timeout: float | None = max(0.0, deadline - time.monotonic())
+            else:
+                timeout = None if pidfd is not None else POLL_S
+            for key, _ in sel.select(timeout):
+                fd = key.fd
+                if fd == pidfd:
+                    sel.unregister(fd)
+                    deadline = time.monotonic() + drain_s
+                    continue
+                data = os.read(fd, CHUNK)
+                if data:
+                    readers[fd](data)
+                else:
+                    sel.unregister(fd)
+                    open_pipes -= 1
+            if deadline is None and pidfd is None and proc.poll() is not None:
+                deadline = time.monotonic() + drain_s
+            if open_pipes and deadline is not None and time.monotonic() >= deadline:
+                return True
+        return False
+    finally:
+        sel.close()
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when *pid* exits (Linux 5.3+), else ``None``."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        fd: int = opener(pid)
+    except OSError:  # an old kernel, or a sandbox refusing the call
+        return None
+    return fd
