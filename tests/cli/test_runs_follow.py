@@ -94,7 +94,7 @@ def test_follow_of_a_finished_run_just_prints(clienv) -> None:
     run_id = clienv.run("broken")
     proc = clienv.cli("runs", "logs", "--run", run_id, "-f", "-o", "plain", "--tail", "1")
     assert proc.returncode == 0
-    assert proc.stdout == "[run] run failed: jobs failed: bad, never\n"
+    assert proc.stdout == "[run] run failed: jobs failed: bad; cancelled: never\n"
     status = clienv.cli("runs", "status", "--run", run_id, "-f", "-o", "json")
     assert status.returncode == 1
     assert json.loads(status.stdout)["run"]["status"] == "failed"

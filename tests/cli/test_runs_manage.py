@@ -79,7 +79,7 @@ def test_wait_exit_codes(clienv) -> None:
     assert done.returncode == 0 and done.stdout.strip() == f"run {ok} success"
     failed = clienv.cli("runs", "wait", "--run", bad)
     assert failed.returncode == 1
-    assert failed.stdout.strip() == f"run {bad} failed: jobs failed: bad, never"
+    assert failed.stdout.strip() == f"run {bad} failed: jobs failed: bad; cancelled: never"
     msg = one_line_error(clienv.cli("runs", "wait", "--run", ok, "--poll", "0s"), 2)
     assert "--poll" in msg
     msg = one_line_error(clienv.cli("runs", "wait", "--run", ok, "--timeout", "soon"), 2)

@@ -33,7 +33,7 @@ def test_list_table_json_quiet_and_filters(recorded) -> None:
     js = env.cli("runs", "list", "-o", "json")
     rows = [json.loads(ln) for ln in js.stdout.splitlines()]
     assert [r["id"] for r in rows] == [ok2, bad, ok1]
-    assert rows[1]["status"] == "failed" and rows[1]["error"] == "jobs failed: bad, never"
+    assert rows[1]["status"] == "failed" and rows[1]["error"] == "jobs failed: bad; cancelled: never"
     assert "plan" not in rows[0] and rows[0]["duration_s"] >= 0
 
     assert env.cli("runs", "list", "-q", "--pipeline", "broken").stdout.split() == [bad]
@@ -196,7 +196,7 @@ def test_errors(recorded) -> None:
     assert "│ before-failing" in pretty.stdout and "│ to-stderr" in pretty.stdout
     assert f"sparkwing runs logs --run {bad} --node bad" in pretty.stdout
     data = json.loads(env.cli("runs", "errors", "--run", bad, "-o", "json").stdout)
-    assert data["status"] == "failed" and data["error"] == "jobs failed: bad, never"
+    assert data["status"] == "failed" and data["error"] == "jobs failed: bad; cancelled: never"
     assert [f["node_id"] for f in data["failed"]] == ["bad"]
     failed = data["failed"][0]
     assert failed["exit_code"] == 3 and failed["excerpt"] == ["before-failing", "to-stderr"]

@@ -109,6 +109,7 @@ async def test_a_refusing_or_absent_github_never_fails_the_run(
 @pytest.mark.parametrize(("status", "error", "expected"), [
     ("success", "", ("success", "sparkwing run succeeded")),
     ("failed", "jobs failed: a, b", ("failure", "failed: a, b")),
+    ("failed", "jobs failed: a; cancelled: b, c", ("failure", "failed: a")),
     ("failed", "jobs failed: " + ", ".join(f"j{i}" for i in range(7)),
      ("failure", "failed: j0, j1, j2, j3, j4 and 2 more")),
     ("failed", "plan error", ("failure", "sparkwing run failed")),

@@ -51,15 +51,19 @@ def run_link(run: Any) -> str:
 
 
 def failures_of(run: Any, seen: list[Failure]) -> list[Failure]:
-    """The run's failed jobs: from the node hooks, else from the run's ``jobs failed:`` error."""
+    """The run's failed jobs: from the node hooks, else from the run's ``jobs failed:`` error.
+
+    Jobs the error names as cancelled (after an upstream failure) are not failures.
+    """
     if seen:
         return seen
-    error = str(getattr(run, "error", "") or "")
-    if run.status != "failed" or not error.startswith("jobs failed: "):
+    from sparkwing.runerror import parse_job_failures
+
+    jobs = parse_job_failures(str(getattr(run, "error", "") or ""))
+    if run.status != "failed" or jobs is None:
         return []
-    names = [n.strip() for n in error.removeprefix("jobs failed: ").split(",") if n.strip()]
     return [Failure(n, f"job {n} failed (sparkwing runs logs --run {run.id} --node {n})")
-            for n in names]
+            for n in jobs.failed]
 
 
 def final_state(run: Any, failed: list[str]) -> tuple[str, str]:

@@ -35,6 +35,7 @@ from ..dsl.plan import Plan
 from ..execution.contracts import ExecutorContext
 from ..execution.local import call
 from ..execution.selection import ExecutorSet
+from ..runerror import format_job_failures
 from ..runtime.context import RunContext
 from ..runtime.secrets import Masker, SecretSource
 from ..storage.records import Run
@@ -264,7 +265,10 @@ class Orchestrator:
         elif superseded:
             status, error = "cancelled", "superseded: " + ", ".join(superseded)
         elif failed:
-            status, error = "failed", "jobs failed: " + ", ".join(failed)
+            states = graph.states
+            status, error = "failed", format_job_failures(
+                [nid for nid in failed if states[nid].outcome != "cancelled"],
+                [nid for nid in failed if states[nid].outcome == "cancelled"])
         else:
             status, error = "success", ""
         self.pool.shutdown(wait=False, cancel_futures=True)
