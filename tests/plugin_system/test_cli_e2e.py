@@ -62,9 +62,10 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
         "name": "builtin_sources", "distribution": "sparkwing-core", "version": "0.1.0",
         "module": "sparkwing.triggers.builtin_sources", "internal": True, "contract": 1,
         "hooks": ["sparkwing_register_triggers"],
-        "provides": ["trigger:git-hook", "trigger:manual", "trigger:retry", "trigger:schedule"],
+        "provides": ["trigger:ci-embedded", "trigger:git-hook", "trigger:manual",
+                     "trigger:retry", "trigger:schedule"],
         "registers": {"state": [], "cache": [], "logs": [], "executor": [],
-                      "trigger": ["git-hook", "manual", "retry", "schedule"]},
+                      "trigger": ["ci-embedded", "git-hook", "manual", "retry", "schedule"]},
         "commands": False, "routes": False, "observers": [], "error": "", "blocked": False,
     }
     assert executors == {

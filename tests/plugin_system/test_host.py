@@ -56,7 +56,8 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
                                        "acme_logs"]
     builtin, executors, sources, acme = infos
     assert sources.internal and sources.provides == [
-        "trigger:git-hook", "trigger:manual", "trigger:retry", "trigger:schedule"]
+        "trigger:ci-embedded", "trigger:git-hook", "trigger:manual", "trigger:retry",
+        "trigger:schedule"]
     assert builtin.internal and builtin.distribution == "sparkwing-core"
     assert builtin.provides == [
         "cache:dir", "cache:filesystem", "logs:dir", "logs:filesystem", "state:dir",

@@ -73,7 +73,7 @@ def test_an_unknown_source_is_refused_before_anything_is_recorded(project: Proje
     with pytest.raises(PluginError) as info:
         dispatch(request(project, trigger=TriggerMeta(source="gitlab")))
     assert str(info.value).startswith('no plugin provides trigger type "gitlab"; installed: '
-                                      "git-hook, github, manual, retry, schedule")
+                                      "ci-embedded, git-hook, github, manual, retry, schedule")
     assert project.triggers() == [] and project.runs() == []
 
 

@@ -20,22 +20,22 @@ def test_list_shows_the_sources_and_recent_requests(project: Project) -> None:
     lines = proc.stdout.splitlines()
     assert lines[0] == "Sources:"
     assert lines[1].split() == ["NAME", "PLUGIN", "WHAT"]
-    names = [line.split()[0] for line in lines[2:7]]
+    names = [line.split()[0] for line in lines[2:8]]
     # sparkwing-github is a workspace member, so its source is installed too
-    assert names == ["git-hook", "github", "manual", "retry", "schedule"]
-    assert [line.split()[1] for line in lines[2:7]] == ["builtin_sources", "github",
-                                                       *["builtin_sources"] * 3]
-    assert lines[7] == "" and lines[8] == "Recent requests:"
-    assert lines[9].split() == ["TRIGGER", "SOURCE", "PIPELINE", "STATUS", "RUN", "CREATED"]
-    rows = [line.split() for line in lines[10:]]
+    assert names == ["ci-embedded", "git-hook", "github", "manual", "retry", "schedule"]
+    assert [line.split()[1] for line in lines[2:8]] == [
+        "builtin_sources", "builtin_sources", "github", *["builtin_sources"] * 3]
+    assert lines[8] == "" and lines[9] == "Recent requests:"
+    assert lines[10].split() == ["TRIGGER", "SOURCE", "PIPELINE", "STATUS", "RUN", "CREATED"]
+    rows = [line.split() for line in lines[11:]]
     runs = project.runs()
     assert [(r[1], r[2], r[3], r[4]) for r in rows] == [
         ("schedule", "nightly", "done", runs[0].id), ("manual", "build", "done", runs[1].id)]
 
     body = project.cli_json("triggers", "list")
-    assert [s["name"] for s in body["sources"]] == ["git-hook", "github", "manual", "retry",
-                                                    "schedule"]
-    assert body["sources"][2] == {"name": "manual", "provider": "builtin_sources",
+    assert [s["name"] for s in body["sources"]] == ["ci-embedded", "git-hook", "github", "manual",
+                                                    "retry", "schedule"]
+    assert body["sources"][3] == {"name": "manual", "provider": "builtin_sources",
                                   "description": "sparkwing run on a command line"}
     listed = body["triggers"]
     assert [(t["source"], t["pipeline"], t["run_id"]) for t in listed] == [

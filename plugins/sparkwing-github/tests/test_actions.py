@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sparkwing.storage.records import Run
 from sparkwing_github.actions import Failure, error_command, report
 
@@ -65,3 +66,21 @@ def test_a_failed_run_in_actions_annotates_and_summarises(
     assert "### ❌ sparkwing `ci`: failed" in text
     assert "| `unit-tests` |" in text and "`lint`" not in text
     assert "](http://dash:1/#/runs/" in text
+
+
+def test_a_run_recorded_inside_another_ci_vendor_names_no_github_repository(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from sparkwing_github.observer import repository_of
+
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+
+    def run(source: str, **extra: str) -> SimpleNamespace:
+        return SimpleNamespace(invocation={"trigger": {"source": source, "extra": extra}})
+
+    assert repository_of(run("ci-embedded", vendor="gitlab-ci", repository="group/app")) == ""
+    assert repository_of(run("ci-embedded", vendor="buildkite", repository="git@x:a/b.git")) == ""
+    assert repository_of(run("ci-embedded", vendor="github-actions",
+                             repository="acme/widgets")) == "acme/widgets"
+    assert repository_of(run("github", repository="acme/widgets")) == "acme/widgets"

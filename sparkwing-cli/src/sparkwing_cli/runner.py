@@ -29,6 +29,7 @@ RUN_FLAGS: dict[str, bool] = {
     "--sw-pause-after": True,
     "--sw-pause-on-failure": False,
     "--sw-executor": True,
+    "--sw-record-dir": True,
     "--sw-run-id": True,  # hidden: a run id chosen by the caller (the dashboard's retry)
     "-o": True,
     "--output": True,
@@ -61,6 +62,9 @@ Sparkwing flags:
   --sw-box-slots N, --sw-no-wait      cap concurrent runs on this host
   --sw-executor NAME         where job attempts run: local (default), process, or a
                              plugin's executor (a job's .executor() still wins)
+  --sw-record-dir DIR        record the run (state, logs, artifacts) in DIR instead of
+                             a profile's stores, e.g. for a CI job to upload; read it
+                             back with `runs list --from DIR` or `dashboard start --from DIR`
   -o, --output pretty|json   output format (default: pretty on a terminal, else NDJSON)
 """
 
@@ -88,6 +92,8 @@ class RunArgs:
     pause_on_failure: bool = False
     #: ``--sw-executor``: where job attempts run unless a job names its own executor.
     executor: str = ""
+    #: ``--sw-record-dir``: the directory the run is recorded in (empty: the profile's stores).
+    record_dir: str = ""
     output: str = ""
     help: bool = False
     retry_of: str = ""
@@ -163,6 +169,10 @@ def split_args(argv: list[str]) -> RunArgs:
             if not value.strip():
                 raise UsageError("--sw-executor needs an executor name (local, process, ...)")
             ra.executor = value.strip()
+        elif name == "--sw-record-dir":
+            if not value.strip():
+                raise UsageError("--sw-record-dir needs a directory")
+            ra.record_dir = os.path.abspath(os.path.expanduser(value))
         elif name in ("-o", "--output"):
             if value not in ("pretty", "json"):
                 raise UsageError(f"-o must be pretty or json, got {value!r}")
@@ -260,17 +270,23 @@ def run_request(ra: RunArgs, start: Path) -> tuple[Any, Any]:
     """The :class:`RunRequest` and :class:`StartOptions` that *ra* asks for (no reporter)."""
     from sparkwing.orchestrator.approvals import current_user
     from sparkwing.runs.start import StartOptions
+    from sparkwing.triggers.civendor import CI_EMBEDDED, detect_ci
     from sparkwing.triggers.contracts import RunRequest, TriggerMeta
     from sparkwing.triggers.environment import trigger_from_env
 
+    git_ref = git_sha = ""
     if ra.retry_of:
         trigger = TriggerMeta(source="retry", actor=current_user(), event="retry",
                               extra={"retry_of": ra.retry_of,
                                      "mode": "failed" if ra.reuse_passed else "all"})
     else:
-        trigger = trigger_from_env(os.environ, actor=current_user())
+        ci = detect_ci(os.environ)
+        trigger = trigger_from_env(os.environ, actor=current_user(), ci=ci)
+        if ci is not None and trigger.source == CI_EMBEDDED:
+            # CI checkouts are usually a detached HEAD: the vendor names the branch built.
+            git_ref, git_sha = ci.branch, ci.git_sha()
     request = RunRequest(pipeline=ra.pipeline, trigger=trigger, workdir=start,
-                         profile=ra.profile)
+                         profile=ra.profile, git_ref=git_ref, git_sha=git_sha)
     options = StartOptions(
         workers=ra.workers, local_only=ra.local_only, no_cache=ra.no_cache, dry_run=ra.dry_run,
         allow=list(ra.allow), only=ra.only, start_at=ra.start_at, stop_at=ra.stop_at,
@@ -278,6 +294,7 @@ def run_request(ra: RunArgs, start: Path) -> tuple[Any, Any]:
         pause_on_failure=ra.pause_on_failure, box_slots=ra.box_slots, no_wait=ra.no_wait,
         retry_of=ra.retry_of, reuse_passed=ra.reuse_passed, run_id=ra.run_id,
         pipeline_args=list(ra.pipeline_args), flags=dict(ra.flags), executor=ra.executor,
+        record_dir=ra.record_dir,
     )
     return request, options
 

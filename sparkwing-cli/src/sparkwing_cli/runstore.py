@@ -4,7 +4,9 @@ Read commands (``sparkwing runs ...``) use the profile that
 ``resolve_profile(flag=--profile, pipeline=None, project=<project here>)``
 picks, so they follow ``defaults.profile`` of the project they are started
 in, and work outside any project too (the laptop profile, unless
-``--profile`` says otherwise).
+``--profile`` says otherwise). ``--from DIR`` reads a record directory
+(``sparkwing run --sw-record-dir DIR``, e.g. a CI job's uploaded artifact)
+instead: read-only, every project's runs, nothing settled or written.
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ def profile_option(fn: F) -> F:
     return click.option(
         "--profile", "profile", metavar="NAME", default=None,
         help="Read the stores of this profile (default: the project's, else laptop).",
+    )(fn)
+
+
+def from_option(fn: F) -> F:
+    """The ``--from DIR`` option of read commands: read a record directory instead of a profile."""
+    return click.option(
+        "--from", "from_dir", metavar="DIR", default=None,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Read the runs recorded in DIR by `sparkwing run --sw-record-dir DIR` "
+             "(read-only; every project's runs).",
     )(fn)
 
 
@@ -99,14 +111,21 @@ def current_project(start: Path | None = None) -> ProjectConfig | None:
     return load_project(start)
 
 
-def open_read_stores(profile: str | None, *, reconcile: bool = True) -> Stores:
+def open_read_stores(profile: str | None, *, reconcile: bool = True,
+                     from_dir: Path | None = None) -> Stores:
     """Open the state, logs and cache stores for a read command.
 
     With *reconcile*, orphaned runs (dead process, stale heartbeat) are
-    settled first so what the command shows is true.
+    settled first so what the command shows is true. With *from_dir* (``--from``)
+    the record directory's stores are opened read-only and nothing is settled.
     """
-    from sparkwing.config import open_stores, resolve_profile
+    from sparkwing.config import open_stores, resolve_profile, resolve_record_dir
+    from sparkwing.errors import UsageError
 
+    if from_dir is not None:
+        if profile:
+            raise UsageError(f"--from {from_dir} cannot be combined with --profile {profile}")
+        return open_stores(resolve_record_dir(from_dir, flag="--from", read_only=True))
     resolved = resolve_profile(flag=profile or None, pipeline=None, project=current_project())
     stores = open_stores(resolved)
     if reconcile:

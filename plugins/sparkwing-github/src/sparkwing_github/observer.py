@@ -38,7 +38,10 @@ _CHECK_RUNS: dict[str, int | None] = {}
 def repository_of(run: Any) -> str:
     """``owner/name`` of the run's repository, or ``""`` when unknown."""
     trigger = (getattr(run, "invocation", None) or {}).get("trigger") or {}
-    repo = str((trigger.get("extra") or {}).get("repository") or "")
+    extra = trigger.get("extra") or {}
+    # A run recorded inside another CI vendor's job names that vendor's repository.
+    foreign = trigger.get("source") == "ci-embedded" and extra.get("vendor") != "github-actions"
+    repo = "" if foreign else str(extra.get("repository") or "")
     if not repo and os.environ.get("GITHUB_ACTIONS") == "true":
         repo = os.environ.get("GITHUB_REPOSITORY", "")
     return repo

@@ -9,6 +9,7 @@ dashboard running), 2 for bad usage; ``status`` 0 running, 1 not running;
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -40,26 +41,39 @@ def dashboard_group() -> None:
 @click.option("--profile", default=None, metavar="NAME",
               help="Serve this profile's stores (default: as `sparkwing runs` resolves).")
 @click.option("--read-only", is_flag=True, help="Refuse every API write (HTTP 405).")
+@click.option("--from", "from_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, metavar="DIR",
+              help="Serve the runs recorded in DIR by `sparkwing run --sw-record-dir DIR` "
+                   "(e.g. a CI job's downloaded artifact); implies --read-only.")
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
               metavar="DIR", help="Use DIR as SPARKWING_HOME.")
 @output_option
-def start_cmd(addr: str, profile: str | None, read_only: bool, home: Path | None,
-              output: str) -> None:
+def start_cmd(addr: str, profile: str | None, read_only: bool, from_dir: Path | None,
+              home: Path | None, output: str) -> None:
     """Start the dashboard in the background (replacing a running one) and print its URL."""
+    from sparkwing.errors import UsageError
     from sparkwing_server.localws import lifecycle
     from sparkwing_server.localws.address import parse_address
 
+    if from_dir is not None and profile:
+        raise UsageError(f"--from {from_dir} cannot be combined with --profile {profile}")
     address = parse_address(addr)
     resident, replaced = lifecycle.start(
         _home(home), address, profile=profile, read_only=read_only, cwd=Path.cwd(),
+        from_dir=from_dir,
     )
     if output == "json":
         emit_json({**resident.to_dict(), "running": True, "replaced_pid": replaced})
         return
     if replaced is not None:
         click.echo(f"replaced the dashboard with pid {replaced}", err=True)
-    mode = ", read-only" if read_only else ""
-    click.echo(f"dashboard running at {resident.url} (pid {resident.pid}{mode})")
+    click.echo(f"dashboard running at {resident.url} (pid {resident.pid}{_mode(resident)})")
+
+
+def _mode(resident: Any) -> str:
+    """``, read-only`` and ``, from DIR`` as they apply to *resident*."""
+    mode = ", read-only" if resident.read_only else ""
+    return mode + (f", from {resident.from_dir}" if resident.from_dir else "")
 
 
 @dashboard_group.command("status")
@@ -76,9 +90,8 @@ def status_cmd(home: Path | None, output: str) -> None:
     elif resident is None:
         click.echo("dashboard not running")
     else:
-        mode = ", read-only" if resident.read_only else ""
         where = resident.url or "unknown address"
-        click.echo(f"dashboard running at {where} (pid {resident.pid}{mode})")
+        click.echo(f"dashboard running at {where} (pid {resident.pid}{_mode(resident)})")
     raise click.exceptions.Exit(0 if resident is not None else 1)
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from sparkwing.durations import format_duration
 from sparkwing.termtext import terminal_safe
+from sparkwing.triggers.civendor import CI_EMBEDDED, CI_KEYS, describe
 
 from ..output import emit_json, output_option
 from ..render import (
@@ -22,7 +24,14 @@ from ..render import (
     table,
     use_colour,
 )
-from ..runstore import find_run, open_read_stores, profile_option, reconcile_now, run_ref_option
+from ..runstore import (
+    find_run,
+    from_option,
+    open_read_stores,
+    profile_option,
+    reconcile_now,
+    run_ref_option,
+)
 
 if TYPE_CHECKING:
     from sparkwing.config import Stores
@@ -80,12 +89,20 @@ def print_status(payload: dict[str, Any], colour: bool) -> None:
     trigger = run["trigger_source"] + (f" by {run['trigger_user']}" if run["trigger_user"] else "")
     out(f"  ref:      {ref}    trigger: {trigger}    profile: {run['profile'] or '-'}")
     meta = (run.get("invocation") or {}).get("trigger") or {}
+    extra = dict(meta.get("extra") or {})
+    ci_line = ""
+    if run["trigger_source"] == CI_EMBEDDED and extra.get("vendor"):
+        ci_line = describe(extra)
+        for key in CI_KEYS:
+            extra.pop(key, None)
     details = [f"event {meta['event']}" if meta.get("event") else "",
                f"delivery {meta['delivery_id']}" if meta.get("delivery_id") else "",
-               *(f"{k}={v}" for k, v in (meta.get("extra") or {}).items()),
+               *(f"{k}={v}" for k, v in extra.items()),
                f"request {meta['id']}" if meta.get("id") else ""]
     if any(details):
         out(f"  trigger:  {', '.join(d for d in details if d)}")
+    if ci_line:
+        out(f"  ci:       {terminal_safe(ci_line)}")
     started = run["started_at"] or run["created_at"]
     out(f"  started:  {local_time(started)} ({ago(started)})    "
         f"duration: {format_duration(run['duration_s'])}")
@@ -167,17 +184,24 @@ def follow_until_done(stores: Stores, run_id: str, colour: bool, *, quiet: bool 
 @run_option
 @click.option("-f", "--follow", is_flag=True, help="Wait for the run to finish, showing progress.")
 @profile_option
+@from_option
 @output_option
 @click.pass_context
 def status_cmd(ctx: click.Context, run_ref: str, scope: str | None, follow: bool,
-               profile: str | None, output: str) -> None:
+               profile: str | None, from_dir: Path | None, output: str) -> None:
     """Show a run and its jobs (default: the newest run of this project).
 
+    With --from DIR, a run recorded in DIR (default: the newest there).
     Exit 0 only when the run succeeded (1 otherwise).
     """
+    from sparkwing.errors import UsageError
+
+    if follow and from_dir is not None:
+        raise UsageError("--follow cannot be combined with --from: a record directory is read "
+                         "as it is")
     colour = use_colour()
-    with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref, scope)
+    with open_read_stores(profile, from_dir=from_dir) as stores:
+        run = find_run(stores.state, run_ref, None if from_dir is not None else scope)
         if follow and not run.terminal:
             run = follow_until_done(stores, run.id, colour, quiet=output == "json")
             if output != "json":
@@ -193,13 +217,15 @@ def status_cmd(ctx: click.Context, run_ref: str, scope: str | None, follow: bool
 @click.command("errors")
 @run_option
 @profile_option
+@from_option
 @output_option
-def errors_cmd(run_ref: str, scope: str | None, profile: str | None, output: str) -> None:
+def errors_cmd(run_ref: str, scope: str | None, profile: str | None, from_dir: Path | None,
+               output: str) -> None:
     """Show the failed jobs of a run: error, failure reason, exit code and last lines."""
     from sparkwing.views import node_views
 
-    with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref, scope)
+    with open_read_stores(profile, from_dir=from_dir) as stores:
+        run = find_run(stores.state, run_ref, None if from_dir is not None else scope)
         nodes = [n for n in node_views(stores.state, run.id) if n["outcome"] == "failed"]
     failed = [
         {
@@ -247,10 +273,12 @@ def errors_cmd(run_ref: str, scope: str | None, profile: str | None, output: str
 @click.command("get")
 @run_option
 @profile_option
-def get_cmd(run_ref: str, scope: str | None, profile: str | None) -> None:
+@from_option
+def get_cmd(run_ref: str, scope: str | None, profile: str | None,
+            from_dir: Path | None) -> None:
     """Print the raw run record (with its plan) and its nodes as JSON."""
-    with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref, scope)
+    with open_read_stores(profile, from_dir=from_dir) as stores:
+        run = find_run(stores.state, run_ref, None if from_dir is not None else scope)
         nodes = [n.to_dict() for n in stores.state.list_nodes(run.id)]
     emit_json({"run": run.to_dict(), "nodes": nodes})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,6 +15,7 @@ from ..output import emit_json, emit_ndjson, output_option
 from ..render import ago, git_ref, run_duration, status_text, table, use_colour
 from ..runstore import (
     all_projects_option,
+    from_option,
     newest_first,
     open_read_stores,
     profile_option,
@@ -67,14 +69,16 @@ def check_statuses(values: tuple[str, ...]) -> list[str]:
 @click.option("-q", "--quiet", is_flag=True, help="Print run ids only.")
 @all_projects_option
 @profile_option
+@from_option
 @output_option
 def list_cmd(pipelines: tuple[str, ...], statuses: tuple[str, ...], branch: str, sha: str,
              search: str, since: str | None, limit: int, quiet: bool, all_projects: bool,
-             profile: str | None, output: str) -> None:
+             profile: str | None, from_dir: Path | None, output: str) -> None:
     """List recorded runs, newest first (-o json: one JSON object per line).
 
     Inside a project, only its runs; --all-projects lists every project's
-    runs with a PROJECT column.
+    runs with a PROJECT column. --from DIR lists the runs recorded in DIR
+    (by `sparkwing run --sw-record-dir DIR`), of every project.
     """
     from sparkwing.projectruns import list_project_runs, project_name, run_project
     from sparkwing.storage.records import RunFilter
@@ -84,8 +88,8 @@ def list_cmd(pipelines: tuple[str, ...], statuses: tuple[str, ...], branch: str,
         pipelines=list(pipelines), statuses=check_statuses(statuses), branch=branch,
         sha_prefix=sha, search=search, since=parse_since(since), limit=limit,
     )
-    scope = project_scope(all_projects)
-    with open_read_stores(profile) as stores:
+    scope = project_scope(all_projects or from_dir is not None)
+    with open_read_stores(profile, from_dir=from_dir) as stores:
         runs = newest_first(list_project_runs(stores.state, flt, scope))
         rows = run_rows(stores.state, runs) if output == "json" and not quiet else []
         elsewhere = bool(scope and not runs and stores.state.list_runs(RunFilter(limit=1)))

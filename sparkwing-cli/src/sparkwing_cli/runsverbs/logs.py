@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from sparkwing.errors import NotFoundError, UsageError
 
 from ..render import format_record, parse_line, record_text, use_colour
-from ..runstore import find_run, open_read_stores, profile_option, reconcile_now
+from ..runstore import find_run, from_option, open_read_stores, profile_option, reconcile_now
 from .inspect import RECONCILE_EVERY_S, run_option
 
 if TYPE_CHECKING:
@@ -116,19 +117,24 @@ def _stopper(stores: Stores, run_id: str) -> Callable[[], bool]:
               default="pretty", show_default=True,
               help="pretty: time, job and text; json: the raw records; plain: text only.")
 @profile_option
+@from_option
 def logs_cmd(run_ref: str, scope: str | None, node: str | None, tail: int | None,
-             head: int | None, grep: str, follow: bool, fmt: str, profile: str | None) -> None:
+             head: int | None, grep: str, follow: bool, fmt: str, profile: str | None,
+             from_dir: Path | None) -> None:
     """Print a run's logs: the run envelope and every job, merged by time.
 
-    Default: the newest run of this project. With --node, one job's log. -f
-    follows live until the run is terminal.
+    Default: the newest run of this project (with --from DIR: recorded in
+    DIR). With --node, one job's log. -f follows live until the run is terminal.
     """
     if tail is not None and head is not None:
         raise UsageError("--tail and --head cannot be combined")
     if head is not None and follow:
         raise UsageError("--head cannot be combined with -f/--follow")
-    with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref, scope)
+    if follow and from_dir is not None:
+        raise UsageError("-f/--follow cannot be combined with --from: a record directory is "
+                         "read as it is")
+    with open_read_stores(profile, from_dir=from_dir) as stores:
+        run = find_run(stores.state, run_ref, None if from_dir is not None else scope)
         logs = stores.logs
         if node is not None:
             _check_node(stores.state, logs, run.id, node)

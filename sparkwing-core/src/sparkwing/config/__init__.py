@@ -42,6 +42,7 @@ from .resolve import (
     local_only_from_env,
     open_stores,
     resolve_profile,
+    resolve_record_dir,
 )
 from .triggers import cron_problem
 
@@ -73,5 +74,6 @@ __all__ = [
     "parse_profiles",
     "redact",
     "resolve_profile",
+    "resolve_record_dir",
     "token_problem",
 ]

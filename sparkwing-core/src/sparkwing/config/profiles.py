@@ -41,6 +41,8 @@ PROFILE_KEYS = ("cache", "controller", "description", "executor", "logs", "state
 CONTROLLER_KEYS = ("token", "token_env", "url")
 #: Name of the built-in profile.
 LAPTOP = "laptop"
+#: Name of the profile of a record directory (``--sw-record-dir``, ``--from``).
+RECORD_DIR = "record-dir"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -149,6 +151,27 @@ def laptop_profile() -> Profile:
         logs={"type": "filesystem", "path": str(home / "runs")},
         source="built-in",
         description="local SQLite state, logs and cache under $SPARKWING_HOME",
+    )
+
+
+def record_dir_profile(path: Path, *, read_only: bool = False, source: str = "") -> Profile:
+    """The profile of a record directory: state, logs and cache are ``dir`` stores in *path*.
+
+    The same as a profile written ``{type: dir, path: PATH, prefix: state}``
+    (``logs``, ``cache`` likewise), so such a profile reads the directory
+    too. *read_only* opens the stores without changing anything in *path*.
+    *source* names the flag that asked for it.
+    """
+    def block(prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "dir", "path": str(path), "prefix": prefix}
+        if read_only:
+            out["read_only"] = True
+        return out
+
+    return Profile(
+        name=RECORD_DIR, state=block("state"), cache=block("cache"), logs=block("logs"),
+        source=source or "built-in",
+        description=f"runs recorded in the directory {path}",
     )
 
 

@@ -19,10 +19,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, SparkwingError, StoreError
-from .profiles import LAPTOP, SURFACES, Profile, laptop_profile, load_user_profiles
+from .profiles import (
+    LAPTOP,
+    SURFACES,
+    Profile,
+    laptop_profile,
+    load_user_profiles,
+    record_dir_profile,
+)
 from .project import LOCAL_LABEL, PipelineEntry, ProjectConfig
 
 if TYPE_CHECKING:
@@ -113,6 +121,32 @@ def resolve_profile(
         if profile.source != "built-in":
             reason += f" (overridden in {profile.source})"
     resolved = ResolvedProfile(profile, reason)
+    _check_surfaces(resolved)
+    return resolved
+
+
+def resolve_record_dir(path: Path, *, flag: str, read_only: bool = False) -> ResolvedProfile:
+    """The profile of the record directory *path*, given with *flag* (no profile is looked up).
+
+    For writing (``--sw-record-dir``) the directory is created when missing;
+    for reading (*read_only*, ``--from``) it must exist and hold recorded
+    runs, else a one-line :class:`ConfigError` names the flag and the path.
+    """
+    path = Path(os.path.abspath(path.expanduser()))
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: not a directory")
+    if read_only:
+        if not path.is_dir():
+            raise ConfigError(f"{flag} {path}: no such directory")
+        if not (path / "state").is_dir():
+            raise ConfigError(
+                f"{flag} {path}: no runs recorded there (expected {path / 'state'}, which "
+                "sparkwing run --sw-record-dir writes); give the directory that was uploaded"
+            )
+    profile = record_dir_profile(path, read_only=read_only, source=flag)
+    what = "read from" if read_only else "recorded in"
+    resolved = ResolvedProfile(profile, f"{flag} {path}: state, logs and cache {what} that "
+                                        "directory")
     _check_surfaces(resolved)
     return resolved
 

@@ -51,6 +51,9 @@ class StartOptions:
     workers: int = 0
     #: Ignore profiles and use the laptop stores.
     local_only: bool = False
+    #: ``--sw-record-dir``: record the run in this directory (state, logs and cache
+    #: as ``dir`` stores) instead of a profile's stores; empty: use the profile.
+    record_dir: str = ""
     #: Do not read memoized results (still write them).
     no_cache: bool = False
     #: Run dry-run bodies; skip steps without one.
@@ -118,7 +121,7 @@ class RunStart:
     """
 
     def __init__(self, request: RunRequest, options: StartOptions | None = None) -> None:
-        from ..config import load_project, open_stores, resolve_profile
+        from ..config import load_project, open_stores, resolve_profile, resolve_record_dir
 
         self.request = request
         self.options = options or StartOptions()
@@ -128,10 +131,19 @@ class RunStart:
         self.workdir = start
         self.project: ProjectConfig = load_project(start, check_schedules=False)
         self.entry: PipelineEntry = self.project.pipeline(request.pipeline)
-        self.resolved: ResolvedProfile = resolve_profile(
-            flag=request.profile or None, pipeline=self.entry, project=self.project,
-            local_only=self.options.local_only,
-        )
+        self.resolved: ResolvedProfile
+        if self.options.record_dir:
+            if request.profile or self.options.local_only:
+                other = f"--profile {request.profile}" if request.profile else "--sw-local-only"
+                raise UsageError(f"--sw-record-dir cannot be combined with {other}: the record "
+                                 "directory holds the run's state, logs and cache")
+            self.resolved = resolve_record_dir(Path(self.options.record_dir),
+                                               flag="--sw-record-dir")
+        else:
+            self.resolved = resolve_profile(
+                flag=request.profile or None, pipeline=self.entry, project=self.project,
+                local_only=self.options.local_only,
+            )
         self.stores: Stores = open_stores(self.resolved)
         #: The trigger row the run starts for (dispatch sets it before :meth:`prepare`).
         self.trigger_id = self.options.trigger_id

@@ -29,13 +29,17 @@ def pid_alive(pid: int) -> bool:
 def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
     """An environment for running sparkwing in tests without touching the user's files.
 
-    Inherited ``SPARKWING_*`` variables are dropped; ``SPARKWING_HOME``,
-    ``XDG_CONFIG_HOME``, ``SPARKWING_PROFILES`` and ``HOME`` point into *tmp*;
-    colours are off. *extra* is added last.
+    Inherited ``SPARKWING_*`` variables and CI vendor markers
+    (``GITHUB_ACTIONS``, ``GITLAB_CI``, ``BUILDKITE``) are dropped;
+    ``SPARKWING_HOME``, ``XDG_CONFIG_HOME``, ``SPARKWING_PROFILES`` and
+    ``HOME`` point into *tmp*; colours are off. *extra* is added last.
     """
     import os
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKWING_")}
+    from ..triggers.civendor import VENDOR_MARKERS
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SPARKWING_") and k not in VENDOR_MARKERS}
     env.update(
         SPARKWING_HOME=str(tmp / "home"),
         XDG_CONFIG_HOME=str(tmp / "config"),

@@ -31,13 +31,21 @@ import pytest
 
 @pytest.fixture
 def sparkwing_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Give the test an isolated ``SPARKWING_HOME`` and user config directory."""
+    """Give the test an isolated ``SPARKWING_HOME`` and user config directory.
+
+    The markers of CI vendors' jobs (``GITHUB_ACTIONS``, ``GITLAB_CI``,
+    ``BUILDKITE``) are removed too, so runs are not recorded as
+    ``ci-embedded`` because the suite itself runs in CI.
+    """
+    from sparkwing.triggers.civendor import VENDOR_MARKERS
+
     home = tmp_path / "sparkwing-home"
     config = tmp_path / "xdg-config"
     home.mkdir()
     config.mkdir()
     for name in list(os.environ):
-        if name.startswith("SPARKWING_") and not name.startswith("SPARKWING_TEST_"):
+        ours = name.startswith("SPARKWING_") and not name.startswith("SPARKWING_TEST_")
+        if ours or name in VENDOR_MARKERS:
             monkeypatch.delenv(name)
     monkeypatch.setenv("SPARKWING_HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))

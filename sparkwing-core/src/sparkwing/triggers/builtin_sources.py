@@ -6,6 +6,8 @@
 * ``schedule``: ``on.schedule`` cron entries, evaluated by ``sparkwing
   triggers tick`` and by the dashboard once a minute.
 * ``retry``: ``sparkwing runs retry`` and the dashboard's retry.
+* ``ci-embedded``: ``sparkwing run`` inside a CI vendor's job (GitHub
+  Actions, GitLab CI, Buildkite; see :mod:`sparkwing.triggers.civendor`).
 
 None of them adds HTTP routes; their requests reach
 :func:`sparkwing.triggers.dispatch.dispatch` from the CLI, the hooks and the
@@ -33,6 +35,8 @@ SOURCES: dict[str, str] = {
     "schedule": "on.schedule cron entries, evaluated by `sparkwing triggers tick` and the "
                 "dashboard",
     "retry": "sparkwing runs retry and the dashboard's retry",
+    "ci-embedded": "sparkwing run inside a GitHub Actions, GitLab CI or Buildkite job "
+                   "(extra: vendor, repository, sha, branch, pull request, job URL)",
 }
 
 
@@ -59,6 +63,6 @@ def _factory(name: str) -> Any:
 
 @hookimpl
 def sparkwing_register_triggers(registry: Registry) -> None:
-    """Register ``manual``, ``git-hook``, ``schedule`` and ``retry``."""
+    """Register ``manual``, ``git-hook``, ``schedule``, ``retry`` and ``ci-embedded``."""
     for name, description in SOURCES.items():
         registry.add_trigger_source(name, _factory(name), description=description)

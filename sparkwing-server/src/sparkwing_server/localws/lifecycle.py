@@ -65,6 +65,8 @@ class Resident:
     addr: str = ""
     profile: str = ""
     read_only: bool = False
+    #: The record directory served (``--from``), else ``""``.
+    from_dir: str = ""
     started_at: float = 0.0
     version: str = ""
     log: str = ""
@@ -225,7 +227,7 @@ def status(home: Path) -> Resident | None:
     except (OSError, ValueError):
         info = {}
     if isinstance(info, dict) and info.get("pid") == pid:
-        for key in ("url", "addr", "profile", "read_only", "started_at", "version"):
+        for key in ("url", "addr", "profile", "read_only", "from_dir", "started_at", "version"):
             if key in info:
                 setattr(resident, key, info[key])
     return resident
@@ -315,8 +317,12 @@ def _failure_line(log: Path, offset: int) -> str:
 
 
 def start(home: Path, address: Address, *, profile: str | None = None, read_only: bool = False,
-          cwd: Path | None = None, timeout_s: float = START_TIMEOUT_S) -> tuple[Resident, int | None]:
+          cwd: Path | None = None, timeout_s: float = START_TIMEOUT_S,
+          from_dir: Path | None = None) -> tuple[Resident, int | None]:
     """Start a detached dashboard, replacing a running one; return it and the replaced PID.
+
+    With *from_dir* it serves the runs recorded in that directory
+    (``sparkwing run --sw-record-dir``), always read-only.
 
     Returns once the new server accepts connections and answers. Raises
     :class:`DashboardError` when the running dashboard is newer than this
@@ -325,6 +331,13 @@ def start(home: Path, address: Address, *, profile: str | None = None, read_only
     """
     if address.port == 0:
         raise DashboardError("dashboard start needs a fixed port, not 0")
+    if from_dir is not None:
+        from sparkwing.config import resolve_record_dir
+
+        # Checked here too, so a wrong directory is reported before anything is started.
+        from_dir = Path(resolve_record_dir(from_dir, flag="--from", read_only=True)
+                        .profile.state["path"])
+        read_only = True
     try:
         make_private_dir(home)
     except OSError as exc:
@@ -358,6 +371,8 @@ def start(home: Path, address: Address, *, profile: str | None = None, read_only
         command += ["--profile", profile]
     if read_only:
         command.append("--read-only")
+    if from_dir is not None:
+        command += ["--from", str(from_dir)]
     env = dict(os.environ, SPARKWING_HOME=str(home), PYTHONUNBUFFERED="1")
     with os.fdopen(open_private(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as out:
         offset = out.tell()
@@ -367,7 +382,8 @@ def start(home: Path, address: Address, *, profile: str | None = None, read_only
         )
     resident = Resident(
         pid=proc.pid, url=address.url, addr=str(address), profile=profile or "",
-        read_only=read_only, started_at=time.time(), version=__version__, log=str(log),
+        read_only=read_only, from_dir=str(from_dir or ""), started_at=time.time(),
+        version=__version__, log=str(log),
     )
     _write_atomic(pid_path(records), f"{proc.pid}\n")
     _write_atomic(info_path(records), json.dumps(resident.to_dict(), indent=2) + "\n")

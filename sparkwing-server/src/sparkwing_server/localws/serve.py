@@ -93,8 +93,11 @@ TOKEN_FILE = "dashboard.token"
 
 
 def serve(address: Address, *, profile: str | None = None, read_only: bool = False,
-          pid_file: Path | None = None) -> int:
+          pid_file: Path | None = None, from_dir: Path | None = None) -> int:
     """Serve the dashboard on *address* until SIGTERM/SIGINT; return the exit status.
+
+    With *from_dir*, the stores are the record directory's, opened read-only
+    (and the server is read-only whatever *read_only* says).
 
     Order: bind the port, open the stores, listen, then import and start the
     web application on that socket. Connections arriving while the
@@ -104,7 +107,13 @@ def serve(address: Address, *, profile: str | None = None, read_only: bool = Fal
     """
     sock = bind_socket(address)
     try:
-        stores = open_profile_stores(profile)
+        if from_dir is not None:
+            from sparkwing.config import open_stores, resolve_record_dir
+
+            read_only = True
+            stores = open_stores(resolve_record_dir(from_dir, flag="--from", read_only=True))
+        else:
+            stores = open_profile_stores(profile)
     except BaseException:
         sock.close()
         raise
@@ -131,6 +140,7 @@ async def _serve(stores: Stores, sock: socket.socket, address: Address, *, read_
     import asyncio
 
     from aiohttp import web
+    from sparkwing.config.profiles import RECORD_DIR
     from sparkwing.paths import sparkwing_home
 
     from ..requestguard import RequestPolicy, new_token_file
@@ -138,9 +148,11 @@ async def _serve(stores: Stores, sock: socket.socket, address: Address, *, read_
 
     # A read-only server takes no writes, so it needs no write token (and its home may be read-only).
     token = "" if read_only else new_token_file(sparkwing_home() / TOKEN_FILE)
+    # A record directory's runs are of other machines: no project's schedules tick here.
+    recorded = stores.resolved.name == RECORD_DIR
     app = make_app(stores, read_only=read_only,
                    policy=RequestPolicy.for_listener(address.host, token=token),
-                   project_root=project_root())
+                   project_root=None if recorded else project_root())
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()
@@ -152,6 +164,8 @@ async def _serve(stores: Stores, sock: socket.socket, address: Address, *, read_
         loop.add_signal_handler(sig, stop.set)
     url = Address(address.host, int(sock.getsockname()[1])).url
     mode = ", read-only" if read_only else ""
+    if recorded:
+        mode += f", from {stores.resolved.profile.state['path']}"
     profile_name = stores.resolved.name or "?"
     from sparkwing.proglog import get_logger
 

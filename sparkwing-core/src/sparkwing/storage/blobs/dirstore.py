@@ -23,6 +23,11 @@ check the current etag and write while holding one of 64 lock files
 thread lock, so their check-and-write is atomic across threads and
 processes on one machine (and on network file systems whose ``flock``
 works across machines).
+
+Opened with ``read_only`` (the profile key ``read_only: true``; what
+``--from DIR`` uses), the directory must already exist, nothing in it is
+created or changed, and every put or delete raises
+:class:`~sparkwing.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -101,10 +106,12 @@ class DirBlobStore:
     #: Reads of many objects go one after the other: threads cost more than a local read.
     parallel_reads = 1
 
-    def __init__(self, root: Path | str, prefix: str = "", *, durable: bool = False) -> None:
+    def __init__(self, root: Path | str, prefix: str = "", *, durable: bool = False,
+                 read_only: bool = False) -> None:
         self.root = Path(root).expanduser()
         self.prefix = "/".join(p for p in str(prefix or "").split("/") if p)
         self.durable = durable
+        self.read_only = read_only
         self._thread_locks = [threading.Lock() for _ in range(_STRIPES)]
         self._lock_fds: dict[int, int] = {}
         self._fd_lock = threading.Lock()
@@ -214,6 +221,7 @@ class DirBlobStore:
             if_none_match: str | None = None,
             content_type: str = "application/octet-stream") -> BlobInfo:
         """Write the object whole; :class:`PreconditionFailed` when a condition does not hold."""
+        self._refuse_write(key)
         if if_none_match is not None and if_none_match != "*":
             raise StoreError(f'if_none_match may only be "*", got {if_none_match!r}')
         if if_match is not None and if_none_match is not None:
@@ -232,6 +240,10 @@ class DirBlobStore:
             etag = os.urandom(8).hex()
             self._write(path, key, _MAGIC + etag.encode("ascii") + b"\n" + bytes(data))
         return BlobInfo(key, etag, len(data), time.time())
+
+    def _refuse_write(self, key: str) -> None:
+        if self.read_only:
+            raise StoreError(f"dir store {self.root} is opened read-only: cannot change {key!r}")
 
     def _write(self, path: Path, key: str, payload: bytes) -> None:
         tmp = path.parent / f"{_TMP}{os.getpid()}-{os.urandom(6).hex()}"
@@ -272,6 +284,7 @@ class DirBlobStore:
 
     def delete(self, key: str, *, if_match: str | None = None) -> bool:
         """Delete the object; ``False`` when it did not exist (whatever *if_match* says)."""
+        self._refuse_write(key)
         path = self._path(key)
         with self._locked(key):
             current = self._current_etag(path)
@@ -351,7 +364,14 @@ class DirBlobStore:
         return info
 
     def check(self) -> None:
-        """Create the directory when missing; :class:`ConfigError` when it cannot be used."""
+        """Create the directory when missing; :class:`ConfigError` when it cannot be used.
+
+        A read-only store only checks that the directory exists.
+        """
+        if self.read_only:
+            if not self.root.is_dir():
+                raise ConfigError(f"dir store path {self.root} is not an existing directory")
+            return
         try:
             make_private_dir(self.root)
         except OSError as exc:

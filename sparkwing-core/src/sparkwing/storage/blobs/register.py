@@ -172,12 +172,16 @@ def make_dir_blobs(config: Mapping[str, Any], context: BackendContext) -> Any:
 
     from .dirstore import DirBlobStore
 
-    return DirBlobStore(Path(str(config["path"])).expanduser(), str(config.get("prefix") or ""))
+    read_only = config.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise ConfigError(f"read_only must be true or false, got {read_only!r}")
+    return DirBlobStore(Path(str(config["path"])).expanduser(), str(config.get("prefix") or ""),
+                        read_only=read_only)
 
 
 def register_dir(registry: Registry) -> None:
     """Register the built-in ``dir`` type for state, logs and cache."""
     add_blob_backend(
-        registry, "dir", make_dir_blobs, required=("path",),
+        registry, "dir", make_dir_blobs, required=("path",), optional=("read_only",),
         description="a directory used as an object store (path; shareable between homes)",
     )

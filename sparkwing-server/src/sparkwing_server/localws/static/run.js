@@ -24,6 +24,22 @@ const MASK = "***";
 /** Groups collapsed by the user, per run (kept while the tab lives). */
 const collapsedByRun = new Map();
 
+/**
+ * The CI vendor job a ci-embedded run was recorded in (trigger extras: vendor,
+ * repository, pull_request, branch, tag, build_id, job_url), or null.
+ */
+function ciMeta(run) {
+  const trigger = (run.invocation && run.invocation.trigger) || {};
+  const ci = trigger.extra || {};
+  if (run.trigger_source !== "ci-embedded" || !ci.vendor) return null;
+  const what = ci.pull_request ? `PR #${ci.pull_request}` : ci.tag ? `tag ${ci.tag}` : "";
+  const label = [ci.repository, what, ci.build_id ? `build ${ci.build_id}` : ""].filter(Boolean).join(" ");
+  const safeUrl = /^https?:\/\//i.test(ci.job_url || "") ? ci.job_url : "";
+  const job = safeUrl ? h("a", { href: safeUrl, target: "_blank", rel: "noopener noreferrer", id: "ci-job" }, label || "job")
+    : h("span", { id: "ci-job" }, label);
+  return h("span", { class: "ci-meta" }, "ci ", h("b", {}, ci.vendor), label || safeUrl ? " " : "", label || safeUrl ? job : null);
+}
+
 function mergeNodes(detail) {
   const planNodes = (detail.run.plan && detail.run.plan.nodes) || [];
   const byId = new Map();
@@ -153,6 +169,7 @@ export function runView(root, runId, params, setCrumbs) {
         run.git_branch ? h("span", {}, "branch ", h("b", {}, run.git_branch)) : null,
         run.git_sha ? h("span", {}, "commit ", h("b", { class: "mono" }, shortSha(run.git_sha)), run.git_dirty ? " (dirty)" : "") : null,
         h("span", {}, "trigger ", h("b", {}, run.trigger_source || "manual"), run.trigger_user ? ` by ${run.trigger_user}` : ""),
+        ciMeta(run),
         h("span", { title: fmtTime(run.created_at) }, "started ", h("b", {}, fmtAgo(started))),
         h("span", {}, "duration ", h("b", { id: "run-duration", dataset: { start: started || "", end: run.finished_at || "" } },
           fmtDuration(elapsed(started, run.finished_at)))),
