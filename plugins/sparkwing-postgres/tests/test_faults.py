@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -95,12 +96,36 @@ def test_a_database_restart_mid_run_does_not_fail_the_run(
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 
+class _Lines:
+    """Collects a pipe's lines on a thread (so neither of a child's pipes can fill up)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def has(self, text: str) -> bool:
+        return any(text in ln for ln in list(self.lines))
+
+    def text(self) -> str:
+        self._thread.join(timeout=60)
+        return "".join(self.lines)
+
+
+def _no_traceback(err: str) -> None:
+    assert "Traceback" not in err and '"exception"' not in err, err
+
+
 def test_a_database_that_stays_down_fails_the_run_with_a_clear_reason(
     tmp_path: Path, pg_config: dict[str, Any], pg_running: TempCluster,
 ) -> None:
     root, env = _project(tmp_path, pg_config, retry_timeout=2)
     proc = _start_run(root, env)
-    _wait_running(pg_config, "b")
+    run_id = _wait_running(pg_config, "b")
     pg_running.stop("fast")
     try:
         started = time.monotonic()
@@ -109,12 +134,57 @@ def test_a_database_that_stays_down_fails_the_run_with_a_clear_reason(
     finally:
         pg_running.start()
     assert proc.returncode == 1, out[-2000:] + err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("error: state store postgresql://postgres@127.0.0.1:"), err
-    assert "(retry_timeout 2 s)" in last and "Connection refused" in last
+    _no_traceback(err)
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert errors == [err.strip().splitlines()[-1]], err  # one error line, the last one
+    reason = errors[0]
+    assert reason.startswith("error: state store postgresql://postgres@127.0.0.1:"), err
+    assert "unreachable after" in reason and "s of retries (retry_timeout 2 s)" in reason
+    assert "Connection refused" in reason and f"(run {run_id} could not record its end)" in reason
+    assert "cancelling: state store" in err  # the run stopped at once...
+    assert "job e started" not in out  # ...starting nothing more
     assert took < 120  # bounded: it gave up instead of hanging
     # one warning per outage, however many writes were waiting
     assert err.count("state store unreachable; retrying") == 1, err
+
+
+def test_a_run_whose_database_comes_back_records_why_it_failed(
+    tmp_path: Path, pg_config: dict[str, Any], pg_running: TempCluster,
+) -> None:
+    # The writes give up after 20 s; the database is back while the run writes its end
+    # (it gets retry_timeout once more for that), so everything kept in memory lands.
+    root, env = _project(tmp_path, pg_config, retry_timeout=20)
+    proc = _start_run(root, env)
+    out, err = _Lines(proc.stdout), _Lines(proc.stderr)
+    run_id = _wait_running(pg_config, "b")
+    pg_running.stop("fast")
+    try:
+        wait_for(lambda: err.has("cancelling: state store"), timeout=240)
+    finally:
+        pg_running.start()
+    assert proc.wait(timeout=240) == 1
+    stderr, stdout = err.text(), out.text()
+    _no_traceback(stderr)
+    assert not [ln for ln in stderr.splitlines() if ln.startswith("error:")], stderr
+    finish = [json.loads(ln) for ln in stdout.splitlines() if '"event":"run_finish"' in ln]
+    assert finish[0]["attrs"]["status"] == "failed"
+    with PostgresStateStore.from_config(pg_config) as st:
+        run = st.get_run(run_id)
+        nodes = {n.node_id: n for n in st.list_nodes(run_id)}
+        events = st.list_events(run_id, limit=0)
+    assert run is not None and run.status == "failed" and run.finished_at is not None
+    assert run.error.startswith("state store postgresql://postgres@127.0.0.1:")
+    assert "unreachable after" in run.error and "(retry_timeout 20 s)" in run.error
+    # b finished while the database was down: recorded as it ended, or cancelled when the
+    # heartbeat's write gave up first. Either way every node's end, written while the
+    # database was down, landed once it was back.
+    assert nodes["a"].outcome == "success" and nodes["b"].outcome in ("success", "cancelled")
+    assert all(nodes[n].status == "done" for n in "abcde")
+    assert nodes["e"].outcome == "cancelled" and nodes["e"].error == run.error
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))  # no gap, no double
+    ends = [e.node_id for e in events if e.kind in ("node_succeeded", "node_cancelled")]
+    assert sorted(ends) == ["a", "b", "c", "d", "e"]
+    assert events[-1].kind == "run_finished" and events[-1].payload["status"] == "failed"
 
 
 def test_a_store_retries_a_write_across_a_restart(
@@ -124,8 +194,6 @@ def test_a_store_retries_a_write_across_a_restart(
         st.create_run(Run(id="run-1", pipeline="p"))
         assert st.append_event("run-1", "before", {}) == 1
         pg_running.stop("fast")
-        import threading
-
         restarted = threading.Timer(1.5, pg_running.start)
         restarted.start()
         try:

@@ -17,9 +17,11 @@ def _debug(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("SPARKWING_DEBUG_TRACEBACK") == "1"
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, *, now: bool = False) -> None:
     sys.stderr.write(f"error: {message}\n")
     sys.stderr.flush()
+    if now:  # a run: job threads still running must not hold the process open
+        _exit_now(code)
     sys.exit(code)
 
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
             import traceback
 
             traceback.print_exc()
-        _fail(str(exc), exc.exit_code)
+        _fail(str(exc), exc.exit_code, now=bool(args) and args[0] == "run")
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except BrokenPipeError:

@@ -169,8 +169,8 @@ class Retrier:
                 deadline = self._outage_since + self.settings.retry_timeout
                 if now >= deadline:
                     raise StoreError(
-                        f"{self.settings.where} unreachable for "
-                        f"{now - self._outage_since:.0f} s "
+                        f"{self.settings.where} unreachable after "
+                        f"{now - self._outage_since:.0f} s of retries "
                         f"(retry_timeout {self.settings.retry_timeout:g} s): "
                         f"{reason(exc, self.settings)}"
                     ) from None

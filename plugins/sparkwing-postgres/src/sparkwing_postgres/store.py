@@ -29,6 +29,7 @@ SQLite's, and a :class:`~sparkwing.storage.records.RunFilter` means what
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -121,10 +122,18 @@ _MAX_NODE_POS = _text("SELECT COALESCE(MAX(position), 0) FROM nodes WHERE run_id
 _NEXT_SEQ = "s AS (UPDATE runs SET event_seq = event_seq + 1 WHERE id = :run_id{cond} " \
     "RETURNING event_seq)"
 _INSERT_EVENT = (
-    "e AS (INSERT INTO events (run_id, seq, node_id, kind, ts, payload_json) "
+    "e AS (INSERT INTO events (run_id, seq, node_id, kind, ts, payload_json, write_id) "
     "SELECT CAST(:run_id AS TEXT), s.event_seq, CAST(:node_id AS TEXT), CAST(:kind AS TEXT), "
-    "CAST(:ts AS DOUBLE PRECISION), CAST(:payload AS TEXT) FROM s RETURNING seq)"
+    "CAST(:ts AS DOUBLE PRECISION), CAST(:payload AS TEXT), CAST(:write_id AS TEXT) FROM s "
+    "RETURNING seq)"
 )
+# A retried append first looks for the row its earlier try may have committed unseen.
+_FIND_WRITE = _text("SELECT seq FROM events WHERE run_id = :run_id AND write_id = :write_id")
+
+
+def new_write_id() -> str:
+    """A fresh token naming one append (64 random bits, as 16 hex digits)."""
+    return os.urandom(8).hex()
 
 
 def append_sql(node_update: str = "", notify: bool = False) -> str:
@@ -360,6 +369,9 @@ class PostgresStateStore:
         self._retrier = Retrier(self._engine, settings)
         self._channel = channel_name(settings.schema) if settings.notify else ""
         self._append_sql: dict[Any, sa.TextClause] = {}
+        #: The batch whose last try failed with its outcome unknown, and its write ids:
+        #: sent again (the journal does), it reuses them and first looks for its rows.
+        self._unsettled: tuple[StateWrite, int, list[str]] | None = None
         self._closed = False
 
     @classmethod
@@ -375,6 +387,15 @@ class PostgresStateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def retry_timeout(self) -> float:
+        """Seconds a write keeps retrying while the database is unreachable.
+
+        The run journal gives a run whose store failed this long once more
+        to write its last records.
+        """
+        return self.settings.retry_timeout
 
     @property
     def engine(self) -> Any:
@@ -409,6 +430,12 @@ class PostgresStateStore:
             stmt = _text(append_sql(node, notify=bool(self._channel)))
             self._append_sql[key] = stmt
         return stmt
+
+    @staticmethod
+    def _committed(c: Any, params: Mapping[str, Any]) -> int | None:
+        """The seq of the append named by ``params["write_id"]`` if it is recorded."""
+        seq = c.execute(_FIND_WRITE, params).scalar()
+        return None if seq is None else int(seq)
 
     def _append(self, c: Any, stmt: sa.TextClause, params: dict[str, Any]) -> int | None:
         if self._channel:
@@ -594,13 +621,16 @@ class PostgresStateStore:
             return None
         params: dict[str, Any] = {
             "run_id": run_id, "node_id": node_id, "kind": event[0], "ts": time.time(),
-            "payload": encode_json(event[1]),
+            "payload": encode_json(event[1]), "write_id": new_write_id(),
             **{f"v_{c}": v for c, v in zip(cols, vals, strict=True)},
         }
         stmt = self._append_statement(cols)
 
         def with_event(c: Any, attempt: int) -> int:
-            seq = self._append(c, stmt, params)
+            # a retry: the first try may have committed (node and event) before the drop
+            seq = self._committed(c, params) if attempt else None
+            if seq is None:
+                seq = self._append(c, stmt, params)
             if seq is None:
                 raise NotFoundError(missing)
             return seq
@@ -613,9 +643,21 @@ class PostgresStateStore:
         Each write is the single call's statement (one round trip each, the
         event appends through the run's counter), all committed together; a
         missing node or run fails the whole batch with :class:`NotFoundError`.
+
+        Every event carries a write id. A retried transaction first looks
+        for the first event's row: found, the earlier try committed unseen
+        and nothing is applied twice. When the store gives up with the
+        outcome unknown, the same batch sent again (the same list of the
+        same writes, as the run journal does) reuses its ids and looks too.
         """
         if not writes:
             return
+        unsettled = self._unsettled
+        ids: list[str] = []
+        if unsettled is not None and unsettled[0] is writes[0] and unsettled[1] == len(writes):
+            self._unsettled = None
+            ids = unsettled[2]
+        fresh = not ids
         planned: list[tuple[str, Any, dict[str, Any], str]] = []
         for w in writes:
             ts = time.time() if w.ts is None else w.ts
@@ -643,8 +685,15 @@ class PostgresStateStore:
                           "payload": encode_json(w.event[1])}
                 planned.append(("append", self._append_statement(None), params,
                                 f"run {w.run_id} not found"))
+        appends = [params for what, _, params, _ in planned if what == "append"]
+        if fresh:
+            ids = [new_write_id() for _ in appends]
+        for params, write_id in zip(appends, ids, strict=True):
+            params["write_id"] = write_id
 
         def body(c: Any, attempt: int) -> None:
+            if appends and (attempt or not fresh) and self._committed(c, appends[0]) is not None:
+                return  # an earlier try committed the whole batch before the connection dropped
             for what, stmt, params, missing in planned:
                 if what == "update":
                     if c.execute(stmt).rowcount == 0:
@@ -663,7 +712,11 @@ class PostgresStateStore:
                 elif self._append(c, stmt, params) is None:
                     raise NotFoundError(missing)
 
-        self._tx(body)
+        try:
+            self._tx(body)
+        except StoreError:
+            self._unsettled = (writes[0], len(writes), ids)  # its last try may have committed
+            raise
 
     def get_node(self, run_id: str, node_id: str) -> Node | None:
         """Return one node or ``None``."""
@@ -712,11 +765,15 @@ class PostgresStateStore:
     ) -> int:
         """Append to the run's event stream and return the new gap-free ``seq``."""
         params = {"run_id": run_id, "node_id": node_id, "kind": kind,
-                  "ts": time.time() if ts is None else ts, "payload": encode_json(payload)}
+                  "ts": time.time() if ts is None else ts, "payload": encode_json(payload),
+                  "write_id": new_write_id()}
         stmt = self._append_statement(None)
 
         def body(c: Any, attempt: int) -> int:
-            seq = self._append(c, stmt, params)
+            # a retry: the first try may have committed before the connection dropped
+            seq = self._committed(c, params) if attempt else None
+            if seq is None:
+                seq = self._append(c, stmt, params)
             if seq is None:
                 raise NotFoundError(f"run {run_id} not found")
             return seq

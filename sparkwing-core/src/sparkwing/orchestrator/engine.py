@@ -17,6 +17,10 @@ needs:
 * :class:`~.lifecycle.NodeRunner` takes each node from pending to its outcome.
 
 Jobs are asyncio tasks; at most ``workers`` job bodies run at once.
+
+When the state store fails a write after its own retries, the run stops:
+running jobs are cancelled, no new one starts, and the run ends ``failed``
+with the store's reason (see :mod:`.journal` for what is still recorded).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dsl.inputs import input_specs
 from ..dsl.plan import Plan
+from ..errors import StoreError
 from ..execution.contracts import ExecutorContext
 from ..execution.local import call
 from ..execution.selection import ExecutorSet
@@ -104,6 +109,9 @@ class Orchestrator:
 
         self.graph = RunGraph(plan)
         self.journal = RunJournal(self.state, self.logs, reporter, self.masker, hooks)
+        self.journal.on_store_failure = self._store_failed
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._finishing = False
         self.leases = Leases(self.state)
         self.memo: Lazy[Memoizer] = Lazy(self._memoizer)
         self.groups: Lazy[ConcurrencyGroups] = Lazy(self._groups)
@@ -168,7 +176,7 @@ class Orchestrator:
         executor no plugin provides.
         """
         run = self.begin()
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, self._on_signal, sig)
@@ -178,7 +186,11 @@ class Orchestrator:
         try:
             refused = ""
             if self.plan.run_concurrency:
-                refused = await self.groups.get().acquire_for_run()
+                try:
+                    refused = await self.groups.get().acquire_for_run()
+                except StoreError as exc:
+                    self.journal.store_failed(exc)
+                    refused = self.journal.store_error
             if refused:
                 self.graph.cancel_reason = refused
                 for st in self.graph.states.values():
@@ -198,7 +210,11 @@ class Orchestrator:
                     await asyncio.gather(*pending, return_exceptions=True)
         finally:
             watcher.cancel()
-            self.leases.release_all()
+            if not self.journal.store_error:  # else the leases expire by themselves
+                try:
+                    self.leases.release_all()
+                except StoreError as exc:
+                    self.journal.store_failed(exc)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 try:
                     loop.remove_signal_handler(sig)
@@ -271,7 +287,10 @@ class Orchestrator:
                 [nid for nid in failed if states[nid].outcome == "cancelled"])
         else:
             status, error = "success", ""
+        if self.journal.store_error:
+            status, error = "failed", self.journal.store_error
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self._finishing = True
         self.journal.finish(run, status, error, graph.states)
         return run
 
@@ -283,6 +302,17 @@ class Orchestrator:
                 ctx.tracker.kill_all("interrupted", grace_s=0)
             os._exit(130)
         self.cancel(f"interrupted by {signal.Signals(sig).name}")
+
+    def _store_failed(self, reason: str) -> None:
+        """The journal's store failed (maybe on a job's thread): cancel the run on the loop."""
+        loop = self._loop
+        if loop is None or self._finishing or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._cancel_unless_finishing, reason)
+
+    def _cancel_unless_finishing(self, reason: str) -> None:
+        if not self._finishing:
+            self.cancel(reason)
 
     def cancel(self, reason: str) -> None:
         """Cancel the run: running jobs are stopped and their process trees killed."""
@@ -300,25 +330,36 @@ class Orchestrator:
         while True:
             await asyncio.sleep(CANCEL_POLL_S)
             now = time.monotonic()
+            if self.journal.store_error:  # the run is stopping; nothing more to record here
+                self.reporter.tick(self.graph.states)
+                continue
+            try:
+                self._beat(run_id, now - last_beat >= HEARTBEAT_S)
+            except StoreError as exc:
+                self.journal.store_failed(exc)
             if now - last_beat >= HEARTBEAT_S:
                 last_beat = now
-                self.journal.heartbeat()
-                if self.leases.held:
-                    self.leases.renew()
-                    holder_of: dict[tuple[str, str], str] = {}
-                    for owner in (self.memo.built, self.groups.built):
-                        if owner is not None:
-                            holder_of.update(owner.holder_of)
-                    for key, holder in self.leases.lost():
-                        nid = holder_of.get((key, holder))
-                        task = self.graph.tasks.get(nid or "")
-                        if nid and task is not None and not task.done():
-                            self.graph.superseded.add(nid)
-                            task.cancel()
-            current = self.state.get_run(run_id)
-            if current is not None and current.cancel_requested_at and not self.cancel_reason:
-                self.cancel("cancel requested")
             self.reporter.tick(self.graph.states)
+
+    def _beat(self, run_id: str, heartbeat: bool) -> None:
+        """One round of the watcher: heartbeat and leases when due, then the cancel request."""
+        if heartbeat:
+            self.journal.heartbeat()
+            if self.leases.held:
+                self.leases.renew()
+                holder_of: dict[tuple[str, str], str] = {}
+                for owner in (self.memo.built, self.groups.built):
+                    if owner is not None:
+                        holder_of.update(owner.holder_of)
+                for key, holder in self.leases.lost():
+                    nid = holder_of.get((key, holder))
+                    task = self.graph.tasks.get(nid or "")
+                    if nid and task is not None and not task.done():
+                        self.graph.superseded.add(nid)
+                        task.cancel()
+        current = self.state.get_run(run_id)
+        if current is not None and current.cancel_requested_at and not self.cancel_reason:
+            self.cancel("cancel requested")
 
 
 def _executors(stores: Any, options: RunOptions, run_ctx: RunContext,

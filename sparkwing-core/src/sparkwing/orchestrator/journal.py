@@ -14,6 +14,15 @@ person or another process waits on is committed at once:
 (so a node's output is durable in the state store before a dependent reads
 it from another process), when a gate or a pause starts waiting, before the
 run's nodes change and when the run ends.
+
+When the state store fails a write after its own retries (a
+:class:`~sparkwing.errors.StoreError`: PostgreSQL down for longer than its
+``retry_timeout``), :meth:`RunJournal.store_failed` records why and tells
+the orchestrator, which stops the run. From then on the journal keeps every
+write in memory; :meth:`RunJournal.finish` sends them, the run's failure
+last, and gives a store that retries (a ``retry_timeout`` attribute, in
+seconds) that long once more to take them. If it still cannot, the run ends
+with the reason as a one-line :class:`~sparkwing.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import events
+from ..errors import StoreError
 from ..execution.contracts import AttemptResult
 from ..runtime.nodelog import NodeLogger
 from ..runtime.secrets import Masker
@@ -54,6 +65,9 @@ _NODE_FIELDS = frozenset(f.name for f in dataclasses.fields(Node))
 #: Longest time a queued write waits for others to share its transaction.
 COMMIT_WINDOW_S = 0.002
 
+#: First and longest pause between the last tries to record a run after its store failed.
+LAST_RECORD_BACKOFF_S = (0.2, 2.0)
+
 
 class RunJournal:
     """Writes one run's records and reports its progress (see the module docs).
@@ -79,7 +93,17 @@ class RunJournal:
         # BatchingStateStore, told by its method (a Protocol isinstance check costs more)
         self._batching = callable(getattr(state, "write_batch", None))
         self._pending: list[StateWrite] = []
+        #: A batch the store gave up on: sent again, as the same list, before anything else.
+        self._unsent: list[StateWrite] = []
         self._flush_scheduled = False
+        #: Why the state store cannot record this run (``""`` while it can).
+        self.store_error = ""
+        #: Called once with :attr:`store_error` when the store fails (the orchestrator
+        #: stops the run).
+        self.on_store_failure: Callable[[str], None] | None = None
+        #: False when attached to a run another process owns (``node exec``): a failed
+        #: write is then raised to the caller, as there is no run here to stop.
+        self._owns_run = True
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Whether a plugin observes nodes (the row mirror and the hook calls cost nothing
         #: otherwise).
@@ -110,9 +134,11 @@ class RunJournal:
     def attach(self, run: Run, *, batching: bool = False) -> None:
         """Journal into a run that already exists (``sparkwing node exec``).
 
-        Writes go to the store at once unless *batching* (and the store can batch).
+        Writes go to the store at once unless *batching* (and the store can batch); a
+        write the store fails raises :class:`StoreError` to the caller.
         """
         self.run, self._run_id = run, run.id
+        self._owns_run = False
         self._batching = batching and self._batching
 
     def envelope(self, event: str, msg: str, attrs: dict[str, Any], level: str = "info") -> None:
@@ -122,16 +148,49 @@ class RunJournal:
         self.reporter.records(text)
 
     def heartbeat(self) -> None:
-        """Record that the run's process is alive."""
-        self.state.update_run(self.run_id, {"last_heartbeat_at": time.time()})
+        """Record that the run's process is alive (nothing once the store has failed)."""
+        if self.store_error:
+            return
+        try:
+            self.state.update_run(self.run_id, {"last_heartbeat_at": time.time()})
+        except StoreError as exc:
+            self.store_failed(exc)
+
+    def store_failed(self, exc: BaseException) -> None:
+        """The state store failed a write after its own retries: remember why, stop the run.
+
+        Only the first failure counts; later ones change nothing.
+        """
+        if self.store_error:
+            return
+        self.store_error = " ".join(str(exc).split()) or type(exc).__name__
+        if self.on_store_failure is not None:
+            self.on_store_failure(self.store_error)
 
     def finish(self, run: Run, status: str, error: str, states: dict[str, NodeState]) -> None:
-        """Record the run's terminal status and summary and tell the reporter and observers."""
-        self.flush()
+        """Record the run's terminal status and summary and tell the reporter and observers.
+
+        When the state store has failed (before or now), the run ends
+        ``failed`` with the store's reason; if even its last records cannot
+        be written, :class:`StoreError` with that reason is raised after the
+        reporter and observers were told.
+        """
+        self._flush_scheduled = False
+        if not self.store_error:
+            try:
+                self._send()
+            except StoreError as exc:
+                self.store_failed(exc)
+        if self.store_error:
+            status, error = "failed", self.store_error
         now = time.time()
         run.status, run.error, run.finished_at = status, error, now
-        self.state.update_run(run.id, {"status": status, "error": error, "finished_at": now,
-                                       "last_heartbeat_at": now})
+        fields = {"status": status, "error": error, "finished_at": now, "last_heartbeat_at": now}
+        recorded = True
+        if self.store_error:
+            recorded = self._last_records(run.id, fields)
+        else:
+            self.state.update_run(run.id, fields)
         counts: dict[str, int] = {}
         for st in states.values():
             counts[st.outcome or "none"] = counts.get(st.outcome or "none", 0) + 1
@@ -149,9 +208,33 @@ class RunJournal:
             level="info" if status == "success" else "error",
         )
         self.envelope_writer.close()
-        self.state.append_event(run.id, events.RUN_FINISHED, {"status": status, "error": error})
+        if not self.store_error:
+            self.state.append_event(run.id, events.RUN_FINISHED,
+                                    {"status": status, "error": error})
         self.reporter.run_finished(run, states)
         self._observe("run_finished", run)
+        if not recorded:
+            raise StoreError(f"{self.store_error} (run {run.id} could not record its end)")
+
+    def _last_records(self, run_id: str, fields: dict[str, Any]) -> bool:
+        """After a store failure: send every kept write, the run's end last; ``True`` when done.
+
+        Tries until the store's ``retry_timeout`` (if it has one) has passed once more.
+        """
+        end = (events.RUN_FINISHED, {"status": fields["status"], "error": fields["error"]})
+        self._pending.append(StateWrite(run_id, event=end, ts=fields["finished_at"]))
+        deadline = time.monotonic() + float(getattr(self.state, "retry_timeout", 0.0) or 0.0)
+        delay, longest = LAST_RECORD_BACKOFF_S
+        while True:
+            try:
+                self._send()
+                self.state.update_run(run_id, fields)
+                return True
+            except StoreError:
+                if time.monotonic() >= deadline:
+                    return False
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+            delay = min(delay * 2, longest)
 
     # -- nodes -----------------------------------------------------------------------
     def add_nodes(self, nodes: list[JobNode]) -> None:
@@ -177,17 +260,19 @@ class RunJournal:
                     if key in _NODE_FIELDS:
                         setattr(row, key, value)
         ev = (event, payload or {}) if event else None
-        if self._batching:
-            self._queue(StateWrite(self._run_id, nid, fields=fields, event=ev, ts=time.time()))
+        write = StateWrite(self._run_id, nid, fields=fields, event=ev, ts=time.time())
+        if self._batching or self.store_error:
+            self._queue(write)
         else:
-            self.state.update_node(self._run_id, nid, fields, ev)
+            self._direct(write)
 
     def event(self, kind: str, payload: dict[str, Any], node_id: str = "") -> None:
         """Append an event to the run's stream."""
-        if self._batching:
-            self._queue(StateWrite(self._run_id, node_id, event=(kind, payload), ts=time.time()))
+        write = StateWrite(self._run_id, node_id, event=(kind, payload), ts=time.time())
+        if self._batching or self.store_error:
+            self._queue(write)
         else:
-            self.state.append_event(self._run_id, kind, payload, node_id=node_id)
+            self._direct(write)
 
     def changed(self, st: NodeState) -> None:
         """Tell the reporter a node's live state changed."""
@@ -283,8 +368,18 @@ class RunJournal:
     def note(self, nid: str, kind: str, text: str) -> None:
         """Add an annotation to a node, or set its summary (``kind`` ``annotation``/``summary``).
 
-        Called from the job's own thread; written at once.
+        Called from the job's own thread; written at once (dropped once the store failed).
         """
+        if self.store_error:
+            return
+        try:
+            self._note(nid, kind, text)
+        except StoreError as exc:
+            if not self._owns_run:
+                raise
+            self.store_failed(exc)
+
+    def _note(self, nid: str, kind: str, text: str) -> None:
         if kind == "annotation":
             current = self.state.get_node(self.run_id, nid)
             notes = [*(current.annotations if current else []), text]
@@ -311,12 +406,11 @@ class RunJournal:
                    finished_at=None if status == "running" else time.time(), error=error)
         kind = events.STEP_STARTED if status == "running" else events.STEP_FINISHED
         payload = {"step": step_id, "status": status, **({"error": error} if error else {})}
-        if self._batching:
-            self._queue(StateWrite(self.run_id, node_id, event=(kind, payload), step=row,
-                                   ts=time.time()))
+        write = StateWrite(self.run_id, node_id, event=(kind, payload), step=row, ts=time.time())
+        if self._batching or self.store_error:
+            self._queue(write)
         else:
-            self.state.upsert_step(row)
-            self.state.append_event(self.run_id, kind, payload, node_id=node_id)
+            self._direct(write)
 
     # -- coordination records ------------------------------------------------------------
     def memo_stored(self, entry: CacheEntry) -> None:
@@ -349,6 +443,8 @@ class RunJournal:
     # -- batching --------------------------------------------------------------------------
     def _queue(self, write: StateWrite) -> None:
         self._pending.append(write)
+        if self.store_error:
+            return  # kept for the run's last records
         if not self._flush_scheduled:
             try:
                 loop = self._loop or asyncio.get_running_loop()
@@ -364,7 +460,9 @@ class RunJournal:
             return
         try:
             self.flush()
-        except Exception as exc:  # a store failure must reach the person, not kill the loop
+        except StoreError as exc:  # the store gave up: the run stops, its writes are kept
+            self.store_failed(exc)
+        except Exception as exc:  # a bug must reach the person, not kill the loop
             from ..proglog import get_logger
 
             get_logger("sparkwing.orchestrator").error("writing run records failed",
@@ -372,12 +470,53 @@ class RunJournal:
             self.reporter.warning(f"writing run records failed: {exc}")
 
     def flush(self) -> None:
-        """Commit every queued write now (one transaction)."""
+        """Commit every queued write now (one transaction); kept once the store has failed."""
         self._flush_scheduled = False
+        if self.store_error:
+            return
+        self._send()
+
+    def _send(self) -> None:
+        """Write the batch the store gave up on, then the queued writes; keep what fails."""
+        if self._unsent:
+            self._write(self._unsent)  # the same list: a store may recognise it
+            self._unsent = []
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        self.state.write_batch(pending)
+        try:
+            self._write(pending)
+        except StoreError:
+            self._unsent = pending
+            raise
+
+    def _write(self, writes: list[StateWrite]) -> None:
+        if self._batching:
+            self.state.write_batch(writes)
+            return
+        while writes:  # one at a time, dropping each once it is written
+            self._apply(writes[0])
+            del writes[0]
+
+    def _direct(self, write: StateWrite) -> None:
+        """Write one record at once (a store that cannot batch); kept if the store fails."""
+        try:
+            self._apply(write)
+        except StoreError as exc:
+            if not self._owns_run:
+                raise
+            self._pending.append(write)
+            self.store_failed(exc)
+
+    def _apply(self, w: StateWrite) -> None:
+        """Apply one write through the plain :class:`StateStore` calls."""
+        if w.fields is not None:
+            self.state.update_node(w.run_id, w.node_id, w.fields, w.event)
+            return
+        if w.step is not None:
+            self.state.upsert_step(w.step)
+        if w.event is not None:
+            self.state.append_event(w.run_id, w.event[0], w.event[1], node_id=w.node_id, ts=w.ts)
 
     # -- observers ---------------------------------------------------------------------------
     def _observe(self, hook: str, run: Run) -> None:

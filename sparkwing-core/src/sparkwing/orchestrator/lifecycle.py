@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .. import events
 from ..dsl.nodes import JobNode
-from ..errors import SparkwingError
+from ..errors import SparkwingError, StoreError
 from ..runtime.context import Context, RunContext
 from ..runtime.secrets import Masker, SecretSource
 from ..storage.records import OK_OUTCOMES
@@ -141,6 +141,10 @@ class NodeRunner:
                                    event=events.NODE_SUPERSEDED)
                 else:
                     journal.settle(st, "cancelled", graph.cancel_reason or "ctx-cancelled")
+        except StoreError as exc:  # the state store gave up: the run stops (no traceback)
+            journal.store_failed(exc)
+            if st.status != "done":
+                journal.settle(st, "cancelled", journal.store_error)
         except Exception as exc:  # a bug in the orchestrator must still settle the node
             from ..proglog import get_logger
 

@@ -258,6 +258,9 @@ EVENTS = Table(
         _text("kind"),
         _real("ts"),
         _json("payload_json", "{}"),
+        # a token the writer chose for this append ("" when it chose none): a retried
+        # append whose first try committed unseen finds its row by it instead of adding one
+        Column("write_id", "TEXT", default="", attr="", since=4),
     ),
     primary_key=("run_id", "seq"),  # also the (run_id, seq) lookup index
     foreign_keys=(_run_fk(),),
