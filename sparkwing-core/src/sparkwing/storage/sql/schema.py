@@ -386,6 +386,25 @@ TRIGGERS = Table(
     since=2,
 )
 
+API_TOKENS = Table(
+    "api_tokens",
+    (
+        _key("prefix"),  # the token's non-secret id part (``swr_`` + 8 characters)
+        _key("hash"),  # argon2id hash of the whole raw token (PHC string)
+        _key("kind"),  # user | runner | service
+        _key("name"),
+        _json("scopes_json", "[]"),
+        _real("created_at"),
+        _time("expires_at"),
+        _time("revoked_at"),
+        _time("last_used_at"),
+        _text("replaced_by"),  # prefix of the token a rotation replaced this one with
+    ),
+    primary_key=("prefix",),
+    indexes=(Index("api_tokens_created_idx", ("created_at", "prefix")),),
+    since=5,
+)
+
 SCHEMA_VERSION_TABLE = Table(
     "sparkwing_schema_version",
     (Column("version", "INTEGER"), _real("applied_at")),
@@ -412,6 +431,7 @@ TABLES: tuple[Table, ...] = (
     CONCURRENCY_WAITERS,
     DEBUG_PAUSES,
     TRIGGERS,
+    API_TOKENS,
 )
 
 _BY_NAME = {t.name: t for t in TABLES}
