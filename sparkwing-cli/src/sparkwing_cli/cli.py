@@ -18,6 +18,7 @@ COMMANDS = {
     "plugins": "sparkwing_cli.commands.plugins:plugins_cmd",
     "profile": "sparkwing_cli.commands.profile:profile_cmd",
     "dashboard": "sparkwing_cli.commands.dashboard:dashboard_group",
+    "controller": "sparkwing_cli.commands.controller:controller_group",
     "cache": "sparkwing_cli.commands.cache:cache_group",
     "debug": "sparkwing_cli.commands.debug:debug_group",
     "triggers": "sparkwing_cli.commands.triggers:triggers_group",

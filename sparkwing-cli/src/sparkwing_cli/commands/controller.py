@@ -1,0 +1,186 @@
+"""``sparkwing controller serve`` and ``sparkwing controller token create|list|revoke|rotate``.
+
+The token commands work on the controller's own store (its profile's state
+database, under ``$SPARKWING_HOME``) whether the controller runs or not; a
+revocation takes effect on the controller's next request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from ..clickstyle import SparkwingGroup
+from ..output import emit_json, output_option
+
+_PROFILE_HELP = "The controller's profile (its state store holds the tokens)."
+
+
+@click.group("controller", cls=SparkwingGroup)
+def controller_group() -> None:
+    """Run the team controller (the /api/v1 REST API) and manage its API tokens."""
+
+
+@controller_group.command("serve")
+@click.option("--addr", default="127.0.0.1:4344", show_default=True, metavar="HOST:PORT",
+              help="Listen address (port 0: any free port, printed on start).")
+@click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
+@click.option("--require-auth", is_flag=True, default=None,
+              help="Refuse to start without a live token, and always require one "
+                   "(default: SPARKWING_REQUIRE_AUTH=1; otherwise auth is on once any token "
+                   "exists).")
+@click.option("--check-config", is_flag=True,
+              help="Open the profile's stores and token table, check them, print one line "
+                   "and exit (nothing is served).")
+def serve_cmd(addr: str, profile: str | None, require_auth: bool | None,
+              check_config: bool) -> None:
+    """Serve the controller in the foreground until SIGTERM or Ctrl-C."""
+    from sparkwing_server.controller.serve import require_auth_default, serve
+    from sparkwing_server.localws.address import parse_address
+
+    address = parse_address(addr)
+    needed = require_auth_default() if require_auth is None else require_auth
+    raise SystemExit(serve(address, profile=profile, require_auth=needed,
+                           check_config=check_config))
+
+
+@controller_group.group("token", cls=SparkwingGroup)
+def token_group() -> None:
+    """Create, list, revoke and rotate the controller's API tokens (swu_/swr_/sws_)."""
+
+
+def _token_store(profile: str | None) -> Any:
+    from sparkwing_server.controller.tokens import open_token_store
+    from sparkwing_server.localws.serve import open_profile_stores
+
+    stores = open_profile_stores(profile)
+    try:
+        return stores, open_token_store(stores)
+    except BaseException:
+        stores.close()
+        raise
+
+
+def _ttl(value: str | None, flag: str) -> float | None:
+    from sparkwing.durations import parse_duration
+    from sparkwing.errors import UsageError
+
+    if not value:
+        return None
+    try:
+        seconds = parse_duration(value, flag)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if seconds <= 0:
+        raise UsageError(f"{flag} {value!r}: must be longer than zero")
+    return seconds
+
+
+@token_group.command("create")
+@click.option("--kind", type=click.Choice(["user", "runner", "service"]), required=True,
+              help="user (swu_), runner (swr_) or service (sws_).")
+@click.option("--name", required=True, metavar="NAME", help="Who the token is for.")
+@click.option("--scope", "scope", required=True, metavar="LIST",
+              help="Comma-separated scopes: runs.read, runs.write, triggers.read, "
+                   "triggers.claim, nodes.claim, runs.report, logs.read, logs.write, "
+                   "approvals.write, admin, or the runner bundle.")
+@click.option("--ttl", default=None, metavar="DURATION",
+              help="Expire after this long (e.g. 720h, 30d); default: never.")
+@click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
+def create_cmd(kind: str, name: str, scope: str, ttl: str | None, profile: str | None) -> None:
+    """Create a token and print it on stdout, once (only its hash is stored)."""
+    from sparkwing_server.controller.scopes import parse_scopes
+
+    scopes = parse_scopes(scope)
+    ttl_s = _ttl(ttl, "--ttl")
+    stores, tokens = _token_store(profile)
+    try:
+        raw, rec = tokens.create(kind, name, scopes, ttl_s=ttl_s)
+    finally:
+        tokens.close()
+        stores.close()
+    click.echo(raw)
+    click.echo(f"created {rec.kind} token {rec.prefix} for {rec.name} "
+               f"(scopes {','.join(rec.scopes)}{_expiry(rec.expires_at)}); "
+               "it is shown only this once", err=True)
+
+
+def _expiry(expires_at: float | None) -> str:
+    if expires_at is None:
+        return ""
+    return ", expires " + time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(expires_at))
+
+
+def _when(stamp: float | None) -> str:
+    return "-" if stamp is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(stamp))
+
+
+@token_group.command("list")
+@click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
+@output_option
+def list_cmd(profile: str | None, output: str) -> None:
+    """List tokens newest first (prefix, kind, name, scopes, status; never the token)."""
+    stores, tokens = _token_store(profile)
+    try:
+        records = tokens.list()
+    finally:
+        tokens.close()
+        stores.close()
+    now = time.time()
+    if output == "json":
+        emit_json({"tokens": [r.to_dict(now) for r in records]})
+        return
+    if not records:
+        click.echo("no tokens (create one with `sparkwing controller token create`)")
+        return
+    rows = [("PREFIX", "KIND", "NAME", "SCOPES", "STATUS", "CREATED", "EXPIRES", "LAST USED")]
+    rows += [(r.prefix, r.kind, r.name, ",".join(r.scopes) or "-", r.status(now),
+              _when(r.created_at), _when(r.expires_at), _when(r.last_used_at))
+             for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@token_group.command("revoke")
+@click.argument("prefix")
+@click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
+def revoke_cmd(prefix: str, profile: str | None) -> None:
+    """Revoke the token with PREFIX; the controller refuses it from its next request on."""
+    stores, tokens = _token_store(profile)
+    try:
+        rec = tokens.revoke(prefix)
+    finally:
+        tokens.close()
+        stores.close()
+    click.echo(f"revoked {rec.kind} token {rec.prefix} ({rec.name})")
+
+
+@token_group.command("rotate")
+@click.argument("prefix")
+@click.option("--grace", default="0s", show_default=True, metavar="DURATION",
+              help="How long the old token keeps working.")
+@click.option("--ttl", default=None, metavar="DURATION",
+              help="Expiry of the new token (default: the old token's remaining time).")
+@click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
+def rotate_cmd(prefix: str, grace: str, ttl: str | None, profile: str | None) -> None:
+    """Replace the token with PREFIX by a new one (same kind, name, scopes); print the new token."""
+    from sparkwing.durations import parse_duration
+    from sparkwing.errors import UsageError
+
+    try:
+        grace_s = parse_duration(grace, "--grace")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    ttl_s = _ttl(ttl, "--ttl")
+    stores, tokens = _token_store(profile)
+    try:
+        raw, new, old = tokens.rotate(prefix, grace_s=grace_s, ttl_s=ttl_s)
+    finally:
+        tokens.close()
+        stores.close()
+    click.echo(raw)
+    click.echo(f"rotated {old.prefix} -> {new.prefix}; the old token stops "
+               f"{'now' if grace_s <= 0 else 'at ' + _when(old.revoked_at) + ' UTC'}", err=True)

@@ -1,0 +1,118 @@
+"""The controller's aiohttp application: the route table behind one guard middleware.
+
+For every request the middleware, in order: checks ``Host`` (421, see
+:mod:`sparkwing_server.requestguard`); finds the :class:`~.routes.Route`;
+for a non-public route while auth is enforced, checks the bearer token
+(401: none, malformed, unknown, revoked or expired; 403: valid but without
+the route's scope); checks writes (a valid token stands for the ``Origin``
+check, bodies must be JSON); runs the handler. Every error leaves in the
+one shape of :mod:`.errors`, and every answer is counted in :mod:`.metrics`
+under its route pattern.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ..requestguard import SAFE_METHODS, RequestPolicy
+from .api import PRINCIPAL_KEY
+from .context import CONTEXT_KEY, ControllerContext, context_of
+from .errors import APIError, error_response
+from .routes import add_routes, route_of
+from .scopes import grants
+from .tokens import TokenRejected
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+#: What a 401 says per refusal reason.
+_REJECTED = {
+    "missing": "this route needs a token: Authorization: Bearer sw?_...",
+    "malformed": "the bearer token is not a sparkwing token (swu_/swr_/sws_)",
+    "unknown": "the bearer token is not valid",
+    "revoked": "the bearer token was revoked",
+    "expired": "the bearer token has expired",
+}
+
+
+def _bearer(request: web.Request) -> str:
+    scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+async def _guarded(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    ctx = context_of(request)
+    refusal = ctx.policy.check_host(request.headers.get("Host") or request.host or "")
+    if refusal is not None:
+        raise APIError(refusal.status, refusal.message)
+    route = route_of(request)
+    if route is None:
+        return await handler(request)  # aiohttp's 404/405, reshaped by the caller
+    raw = _bearer(request)
+    if not route.public and await ctx.auth_enforced():
+        if not raw:
+            ctx.metrics.refused("missing")
+            raise APIError(401, _REJECTED["missing"], "unauthenticated")
+        try:
+            principal = await ctx.token_call(ctx.tokens.verify, raw)
+        except TokenRejected as exc:
+            ctx.metrics.refused(exc.reason)
+            raise APIError(401, _REJECTED[exc.reason], "unauthenticated") from None
+        if not grants(principal.scopes, route.scope):
+            ctx.metrics.refused("missing_scope")
+            raise APIError(403, f"{route.key} needs scope {route.scope!r}", "missing_scope",
+                           missing_scope=route.scope, principal=principal.label)
+        request[PRINCIPAL_KEY] = principal
+    if request.method.upper() not in SAFE_METHODS:
+        # A verified token proves the caller is not a forging web page; without one the
+        # request needs this server's Origin. Bodies must be JSON either way.
+        policy = RequestPolicy(ctx.policy.hosts, token=raw if PRINCIPAL_KEY in request else "")
+        refusal = policy.check_write(request.headers, request.headers.get("Host") or "",
+                                     request.can_read_body)
+        if refusal is not None:
+            raise APIError(refusal.status, refusal.message)
+    return await handler(request)
+
+
+@web.middleware
+async def guard_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Host check, token and scope check, write check, error shape and metrics (see module)."""
+    ctx = context_of(request)
+    started = time.monotonic()
+    try:
+        response = await _guarded(request, handler)
+    except APIError as exc:
+        response = exc.response()
+    except web.HTTPException as exc:
+        response = error_response(exc.status, exc.reason or "error")
+        if exc.status == 405:
+            response.headers["Allow"] = exc.headers.get("Allow", "")
+    except Exception as exc:  # one shape even for a crash; the detail goes to the log
+        from sparkwing.proglog import get_logger
+
+        get_logger("sparkwing.controller").error(
+            f"{request.method} {request.path} failed: {type(exc).__name__}: {exc}")
+        response = error_response(500, "internal error (see the controller's log)")
+    route = route_of(request)
+    ctx.metrics.observe(request.method, route.path if route else "(unmatched)",
+                        response.status, time.monotonic() - started)
+    return response
+
+
+def make_app(ctx: ControllerContext) -> web.Application:
+    """The controller application over *ctx* (worker threads start with the app)."""
+    app = web.Application(middlewares=[guard_middleware], client_max_size=1 << 20)
+    app[CONTEXT_KEY] = ctx
+    add_routes(app)
+
+    async def on_startup(_app: web.Application) -> None:
+        ctx.start()
+
+    async def on_cleanup(_app: web.Application) -> None:
+        ctx.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app

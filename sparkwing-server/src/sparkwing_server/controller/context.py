@@ -1,0 +1,115 @@
+"""What every controller handler shares: the stores, the token table, the auth mode, counters."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+from aiohttp import web
+
+from ..requestguard import RequestPolicy
+from .metrics import Metrics
+from .tokens import TokenStore
+
+if TYPE_CHECKING:
+    from sparkwing.config import Stores
+    from sparkwing.storage.contracts import LogStore, StateStore
+    from sparkwing.triggers.contracts import RunRequest
+    from sparkwing.triggers.dispatch import DispatchResult
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+@dataclass
+class ControllerContext:
+    """The controller's stores and settings (a :class:`sparkwing.plugins.context.ServerContext`).
+
+    Auth is **enforced** when the controller was started with
+    ``--require-auth`` or when its token table holds a live token; a
+    controller started open becomes enforcing on the first request after a
+    token is created, and never goes back to open while it runs.
+    """
+
+    stores: Stores
+    tokens: TokenStore
+    policy: RequestPolicy
+    require_auth: bool = False
+    #: ``{"logs": URL, "cache_pod": URL}`` for ``GET /api/v1/services`` (empty: 404).
+    services: dict[str, str] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
+    _enforcing: bool = False
+    _state_pool: ThreadPoolExecutor | None = None
+    _token_pool: ThreadPoolExecutor | None = None
+
+    @property
+    def state(self) -> StateStore:
+        """The state store of the controller's profile."""
+        return self.stores.state
+
+    @property
+    def logs(self) -> LogStore:
+        """The log store of the controller's profile."""
+        return self.stores.logs
+
+    @property
+    def profile_name(self) -> str:
+        """The profile the controller serves."""
+        return self.stores.resolved.name
+
+    def start(self) -> None:
+        """Create the worker threads store calls run on."""
+        self._state_pool = ThreadPoolExecutor(1, thread_name_prefix="sw-ctl-state")
+        self._token_pool = ThreadPoolExecutor(2, thread_name_prefix="sw-ctl-tokens")
+        self._enforcing = self.require_auth or self.tokens.has_live()
+
+    def stop(self) -> None:
+        """Stop the worker threads."""
+        for pool in (self._state_pool, self._token_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._state_pool = self._token_pool = None
+
+    async def auth_enforced(self) -> bool:
+        """Whether requests must carry a valid token (latches on once a live token exists)."""
+        if not self._enforcing:
+            self._enforcing = await self.token_call(self.tokens.has_live)
+        return self._enforcing
+
+    @property
+    def auth_mode(self) -> str:
+        """``enabled`` or ``disabled``, as ``/api/v1/health`` reports it."""
+        return "enabled" if self._enforcing else "disabled"
+
+    async def dispatch(self, request: RunRequest) -> DispatchResult:
+        """Record *request* under its idempotency key as a ``pending`` trigger row for a runner."""
+        from sparkwing.triggers.dispatch import dispatch
+
+        return await self.state_call(dispatch, request, queue=True, state=self.state)
+
+    async def state_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one state-store call off the event loop."""
+        return await _call(self._state_pool, functools.partial(fn, *args, **kwargs))
+
+    async def token_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one token-table call (argon2 included) off the event loop."""
+        return await _call(self._token_pool, functools.partial(fn, *args, **kwargs))
+
+
+async def _call(pool: ThreadPoolExecutor | None, call: Callable[[], T]) -> T:
+    if pool is None:
+        return call()
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
+
+
+#: Application key of the :class:`ControllerContext`.
+CONTEXT_KEY: web.AppKey[ControllerContext] = web.AppKey("sparkwing_controller", ControllerContext)
+
+
+def context_of(request: web.Request) -> ControllerContext:
+    """The :class:`ControllerContext` of the application serving *request*."""
+    return request.app[CONTEXT_KEY]

@@ -1,0 +1,128 @@
+"""``sparkwing controller serve``: check the configuration, bind, and serve until signalled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sparkwing.errors import ConfigError
+
+from ..localws.address import Address
+from ..localws.serve import SHUTDOWN_GRACE_S, bind_socket, open_profile_stores
+
+if TYPE_CHECKING:
+    import socket
+
+    from sparkwing.config import Stores
+
+    from .tokens import TokenStore
+
+#: Where the controller listens unless ``--addr`` says otherwise.
+DEFAULT_ADDR = "127.0.0.1:4344"
+#: Environment variable that turns ``--require-auth`` on.
+REQUIRE_AUTH_ENV = "SPARKWING_REQUIRE_AUTH"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedConfig:
+    """What ``--check-config`` found: the profile, its state file and the auth mode."""
+
+    profile: str
+    state_path: str
+    live_tokens: int
+    auth: str
+
+    def describe(self) -> str:
+        """One line for people."""
+        return (f"controller config ok: profile {self.profile or '?'}, state {self.state_path}, "
+                f"{self.live_tokens} live token(s), auth {self.auth}")
+
+
+def require_auth_default() -> bool:
+    """``SPARKWING_REQUIRE_AUTH=1`` (or ``true``/``yes``) makes ``--require-auth`` the default."""
+    return os.environ.get(REQUIRE_AUTH_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def check(stores: Stores, tokens: TokenStore, *, require_auth: bool) -> CheckedConfig:
+    """Check that the controller can serve *stores*; :class:`ConfigError` naming what is wrong."""
+    import time
+
+    now = time.time()
+    live = [t for t in tokens.list() if t.status(now) in ("active", "rotating")]
+    if require_auth and not live:
+        raise ConfigError(
+            f"--require-auth: the controller's store ({tokens.path}) holds no live token; "
+            "create one first with `sparkwing controller token create --kind user --name NAME "
+            "--scope admin`"
+        )
+    return CheckedConfig(stores.resolved.name, str(tokens.path), len(live),
+                         "enabled" if (require_auth or live) else "disabled")
+
+
+def serve(address: Address, *, profile: str | None = None, require_auth: bool = False,
+          check_config: bool = False) -> int:
+    """Serve the controller on *address* until SIGTERM/SIGINT (or only check, with *check_config*).
+
+    Prints one line on stdout once listening: ``sparkwing controller listening on URL ...``.
+    """
+    from .tokens import open_token_store
+
+    sock = None if check_config else bind_socket(address)
+    stores = None
+    tokens = None
+    try:
+        stores = open_profile_stores(profile)
+        tokens = open_token_store(stores)
+        checked = check(stores, tokens, require_auth=require_auth)
+        if check_config or sock is None:
+            print(checked.describe())
+            return 0
+        sock.listen(128)
+        sock.setblocking(False)
+        import asyncio
+
+        return asyncio.run(_serve(stores, tokens, sock, address, require_auth=require_auth))
+    finally:
+        if sock is not None:
+            sock.close()
+        if tokens is not None:
+            tokens.close()
+        if stores is not None:
+            stores.close()
+
+
+async def _serve(stores: Stores, tokens: TokenStore, sock: socket.socket, address: Address, *,
+                 require_auth: bool) -> int:
+    import asyncio
+
+    from aiohttp import web
+
+    from ..requestguard import RequestPolicy
+    from .app import make_app
+    from .context import ControllerContext
+
+    services = {key: os.environ[env] for key, env in
+                (("logs", "SPARKWING_LOGS_URL"), ("cache_pod", "CACHE_POD_URL"))
+                if os.environ.get(env)}
+    ctx = ControllerContext(stores, tokens, RequestPolicy.for_listener(address.host),
+                            require_auth=require_auth, services=services)
+    runner = web.AppRunner(make_app(ctx), handle_signals=False, access_log=None,
+                           shutdown_timeout=SHUTDOWN_GRACE_S)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    url = Address(address.host, int(sock.getsockname()[1])).url
+    print(f"sparkwing controller listening on {url} (pid {os.getpid()}, profile "
+          f"{stores.resolved.name or '?'}, auth {ctx.auth_mode})", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        print("sparkwing controller stopping", file=sys.stderr, flush=True)
+        await runner.cleanup()
+    return 0

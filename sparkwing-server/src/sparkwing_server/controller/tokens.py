@@ -1,0 +1,308 @@
+"""API tokens: the raw format, argon2id hashing, and the token table of the state store.
+
+A raw token is ``<marker>_<43 characters of base64url>`` (32 random
+bytes); the marker says its kind: ``swu`` user, ``swr`` runner, ``sws``
+service. Its first :data:`PREFIX_LEN` characters are the **prefix**: not
+secret, the primary key of the ``api_tokens`` table, shown by ``token
+list`` and used to revoke or rotate. Only an argon2id hash of the whole
+token is stored, so checking a presented token costs one row read by its
+prefix and one hash.
+
+Nothing is cached: every request reads the row, so a revocation (also one
+made by ``sparkwing controller token revoke`` in another process while
+the controller runs) takes effect on the next request.
+
+The table lives in the state store's database (schema version 5, see
+:mod:`sparkwing.storage.sql.schema`). :class:`TokenStore` reaches it
+through its own connection to the SQLite state file; other state backends
+(PostgreSQL) are refused by :func:`open_token_store` with one line until
+they get an implementation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sparkwing.errors import ConfigError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from sparkwing.config import Stores
+
+#: Kind name -> marker at the start of the raw token.
+MARKERS: dict[str, str] = {"user": "swu", "runner": "swr", "service": "sws"}
+#: Characters of a raw token that identify it (marker, ``_`` and 8 of the random part).
+PREFIX_LEN = 12
+#: Length of a raw token (marker, ``_``, 43 base64url characters).
+TOKEN_LEN = 4 + 43
+
+# argon2id parameters (cluster.md §3): time 1, 64 MiB, 4 lanes, 32-byte hash, 16-byte salt.
+_TIME_COST = 1
+_MEMORY_KIB = 64 * 1024
+_PARALLELISM = 4
+
+
+def _hasher() -> Any:
+    from argon2 import PasswordHasher, Type
+
+    return PasswordHasher(time_cost=_TIME_COST, memory_cost=_MEMORY_KIB,
+                          parallelism=_PARALLELISM, hash_len=32, salt_len=16, type=Type.ID)
+
+
+def new_raw_token(kind: str) -> str:
+    """A fresh raw token of *kind* (``user``, ``runner`` or ``service``)."""
+    body = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    return f"{MARKERS[kind]}_{body}"
+
+
+def split_raw(raw: str) -> tuple[str, str] | None:
+    """``(kind, prefix)`` of a well-formed raw token, or ``None`` (nothing is looked up then)."""
+    if len(raw) != TOKEN_LEN or raw[3:4] != "_":
+        return None
+    kind = next((k for k, m in MARKERS.items() if raw.startswith(m)), None)
+    if kind is None:
+        return None
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    if not set(raw[4:]) <= alphabet:
+        return None
+    return kind, raw[:PREFIX_LEN]
+
+
+@dataclass(slots=True)
+class TokenRecord:
+    """One row of ``api_tokens`` (never the raw token)."""
+
+    prefix: str
+    kind: str
+    name: str
+    scopes: list[str] = field(default_factory=list)
+    created_at: float = 0.0
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    last_used_at: float | None = None
+    replaced_by: str = ""
+
+    def status(self, now: float) -> str:
+        """``active``, ``rotating`` (revocation scheduled), ``revoked`` or ``expired``."""
+        if self.revoked_at is not None and self.revoked_at <= now:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "rotating" if self.revoked_at is not None else "active"
+
+    def to_dict(self, now: float | None = None) -> dict[str, Any]:
+        """JSON form (times in Unix seconds, ``null`` when unset), with ``status``."""
+        return {
+            "prefix": self.prefix, "kind": self.kind, "name": self.name,
+            "scopes": list(self.scopes), "created_at": self.created_at,
+            "expires_at": self.expires_at, "revoked_at": self.revoked_at,
+            "last_used_at": self.last_used_at, "replaced_by": self.replaced_by,
+            "status": self.status(time.time() if now is None else now),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a verified token belongs to."""
+
+    kind: str
+    name: str
+    scopes: tuple[str, ...]
+    prefix: str
+
+    @property
+    def label(self) -> str:
+        """``kind:name``, as error bodies and logs show it."""
+        return f"{self.kind}:{self.name}"
+
+
+class TokenRejected(Exception):
+    """A presented token is not valid; ``reason`` is ``malformed``, ``unknown``, ``revoked`` or ``expired``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+_COLUMNS = ("prefix", "hash", "kind", "name", "scopes_json", "created_at", "expires_at",
+            "revoked_at", "last_used_at", "replaced_by")
+#: ``last_used_at`` is rewritten at most this often per token (seconds).
+LAST_USED_EVERY_S = 60.0
+
+
+def _record(row: tuple[Any, ...]) -> TokenRecord:
+    prefix, _hash, kind, name, scopes, created, expires, revoked, used, replaced = row
+    return TokenRecord(prefix, kind, name, list(json.loads(scopes or "[]")), float(created),
+                       expires, revoked, used, replaced or "")
+
+
+class TokenStore:
+    """The ``api_tokens`` table of a SQLite state database, on a connection of its own.
+
+    Safe to share between threads (one lock around the connection) and to
+    use from several processes at once (the CLI while the controller runs).
+    """
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 30000) -> None:
+        from sparkwing.storage.sql.migrations import ensure_sqlite_schema
+
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
+        ensure_sqlite_schema(self._conn, f"state store {path}")
+        self._hasher = _hasher()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._lock:
+            return int(self._conn.execute(sql, params).rowcount)
+
+    # -- management -----------------------------------------------------------------
+    def create(self, kind: str, name: str, scopes: list[str], *, ttl_s: float | None = None,
+               now: float | None = None) -> tuple[str, TokenRecord]:
+        """Create a token; return ``(raw token, record)``. The raw token is not kept anywhere."""
+        if kind not in MARKERS:
+            raise UsageError(f"--kind {kind!r}: expected one of {', '.join(MARKERS)}")
+        if not name.strip():
+            raise UsageError("--name: give the token's owner a name")
+        stamp = time.time() if now is None else now
+        expires = stamp + ttl_s if ttl_s else None
+        for _ in range(8):
+            raw = new_raw_token(kind)
+            rec = TokenRecord(raw[:PREFIX_LEN], kind, name.strip(), sorted(set(scopes)), stamp,
+                              expires)
+            try:
+                self._write(
+                    f"INSERT INTO api_tokens ({', '.join(_COLUMNS)}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, '')",
+                    (rec.prefix, self._hasher.hash(raw), kind, rec.name,
+                     json.dumps(rec.scopes), stamp, expires),
+                )
+            except sqlite3.IntegrityError:
+                continue  # the 48-bit prefix collided: draw again
+            return raw, rec
+        raise RuntimeError("could not draw an unused token prefix")
+
+    def get(self, prefix: str) -> TokenRecord | None:
+        """The record with *prefix*, or ``None``."""
+        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM api_tokens WHERE prefix = ?",
+                           (prefix,))
+        return _record(rows[0]) if rows else None
+
+    def list(self, *, include_revoked: bool = True) -> list[TokenRecord]:
+        """Every record, newest first (revoked and expired ones unless told otherwise)."""
+        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM api_tokens "
+                           "ORDER BY created_at DESC, prefix DESC")
+        now = time.time()
+        records = [_record(r) for r in rows]
+        if not include_revoked:
+            records = [r for r in records if r.status(now) in ("active", "rotating")]
+        return records
+
+    def has_live(self, now: float | None = None) -> bool:
+        """Whether any token is neither revoked nor expired."""
+        stamp = time.time() if now is None else now
+        rows = self._query(
+            "SELECT 1 FROM api_tokens WHERE (revoked_at IS NULL OR revoked_at > ?) "
+            "AND (expires_at IS NULL OR expires_at > ?) LIMIT 1", (stamp, stamp))
+        return bool(rows)
+
+    def revoke(self, prefix: str, *, now: float | None = None) -> TokenRecord:
+        """Revoke *prefix* at once; :class:`NotFoundError` if unknown or already revoked."""
+        stamp = time.time() if now is None else now
+        changed = self._write(
+            "UPDATE api_tokens SET revoked_at = ? WHERE prefix = ? "
+            "AND (revoked_at IS NULL OR revoked_at > ?)", (stamp, prefix, stamp))
+        if not changed:
+            rec = self.get(prefix)
+            if rec is None:
+                raise NotFoundError(f"no token with prefix {prefix!r} (see `sparkwing controller "
+                                    "token list`)")
+            raise NotFoundError(f"token {prefix} is already revoked")
+        rec = self.get(prefix)
+        assert rec is not None
+        return rec
+
+    def rotate(self, prefix: str, *, grace_s: float = 0.0, ttl_s: float | None = None,
+               now: float | None = None) -> tuple[str, TokenRecord, TokenRecord]:
+        """Replace *prefix* with a new token of the same kind, name and scopes.
+
+        The old token stops working after *grace_s* (0: at once). The new
+        one expires after *ttl_s*, or when the old one would have (``None``).
+        Returns ``(raw new token, new record, old record)``.
+        """
+        stamp = time.time() if now is None else now
+        old = self.get(prefix)
+        if old is None:
+            raise NotFoundError(f"no token with prefix {prefix!r} (see `sparkwing controller "
+                                "token list`)")
+        if old.status(stamp) in ("revoked", "expired"):
+            raise NotFoundError(f"token {prefix} is {old.status(stamp)}; create a new one instead")
+        if ttl_s is None and old.expires_at is not None:
+            ttl_s = old.expires_at - stamp
+        raw, new = self.create(old.kind, old.name, old.scopes, ttl_s=ttl_s, now=stamp)
+        self._write("UPDATE api_tokens SET revoked_at = ?, replaced_by = ? WHERE prefix = ?",
+                    (stamp + max(grace_s, 0.0), new.prefix, prefix))
+        after = self.get(prefix)
+        assert after is not None
+        return raw, new, after
+
+    # -- the hot path -------------------------------------------------------------------
+    def verify(self, raw: str, *, now: float | None = None) -> Principal:
+        """The principal of *raw*, or :class:`TokenRejected` (one row read, one argon2 hash)."""
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        parts = split_raw(raw)
+        if parts is None:
+            raise TokenRejected("malformed")
+        _kind, prefix = parts
+        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM api_tokens WHERE prefix = ?",
+                           (prefix,))
+        if not rows:
+            raise TokenRejected("unknown")
+        try:
+            self._hasher.verify(rows[0][1], raw)
+        except (VerificationError, InvalidHashError):
+            raise TokenRejected("unknown") from None
+        rec = _record(rows[0])
+        stamp = time.time() if now is None else now
+        status = rec.status(stamp)
+        if status in ("revoked", "expired"):
+            raise TokenRejected(status)
+        if rec.last_used_at is None or stamp - rec.last_used_at >= LAST_USED_EVERY_S:
+            self._write("UPDATE api_tokens SET last_used_at = ? WHERE prefix = ?", (stamp, prefix))
+        return Principal(rec.kind, rec.name, tuple(rec.scopes), prefix)
+
+
+def state_path(stores: Stores) -> Path:
+    """The SQLite file of *stores*' state store; :class:`ConfigError` for other backends."""
+    state = stores.state
+    path = getattr(state, "path", None)
+    if type(state).__name__ == "SqliteStateStore" and isinstance(path, Path):
+        return path
+    backend = stores.resolved.profile.state.get("type", type(state).__name__)
+    raise ConfigError(
+        f"profile {stores.resolved.name or '?'}: the controller keeps its tokens in the state "
+        f"store, and only a sqlite state store is supported so far (state type {backend!r})"
+    )
+
+
+def open_token_store(stores: Stores) -> TokenStore:
+    """The token table of *stores*' state database."""
+    return TokenStore(state_path(stores))
