@@ -1,0 +1,104 @@
+"""The whole route table against the auth check: every authed route refuses bad callers.
+
+The table is read from :data:`sparkwing_server.controller.routes.ROUTES`, so a
+route added later is covered without touching this test.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from sparkwing_server.controller.routes import ROUTES, Route
+from sparkwing_server.controller.scopes import AUTHENTICATED, BUNDLES, PUBLIC, SCOPES
+
+
+def _path(route: Route, run_id: str) -> str:
+    return re.sub(r"\{[a-z_]+\}", run_id, route.path)
+
+
+def _body(route: Route) -> Any:
+    return {"pipeline": "build"} if route.method == "POST" else None
+
+
+def _without(scope: str) -> str:
+    """A scope list holding everything but *scope* (and no admin, no bundle granting it)."""
+    held = [s for s in SCOPES if s not in (scope, "admin")]
+    held += [b for b, grants in BUNDLES.items() if scope not in grants]
+    return ",".join(held)
+
+
+def test_every_authed_route_refuses_bad_callers(controller: Any) -> None:
+    admin = controller.token("user", "root", "admin")
+    revoked = controller.token("service", "gone", "admin")
+    prefix = revoked[:12]
+    assert controller.cli("controller", "token", "revoke", prefix).returncode == 0
+    # An expired token, made through the real store with a creation time in the past.
+    stores = controller.open_state()
+    from sparkwing_server.controller.tokens import open_token_store
+
+    tokens = open_token_store(stores)
+    expired, _ = tokens.create("user", "old", ["admin"], ttl_s=1.0, now=time.time() - 60)
+    tokens.close()
+    run_id = "run-20260101-000000-aaaa"
+    from sparkwing.storage.records import Run
+
+    stores.state.create_run(Run(id=run_id, pipeline="build", status="success",
+                                created_at=time.time()))
+    stores.close()
+    controller.start("--require-auth")
+
+    authed = [r for r in ROUTES if not r.public]
+    assert authed and any(r.public for r in ROUTES)
+    for route in authed:
+        path = _path(route, run_id)
+        call = {"body": _body(route)} if route.method == "POST" else {}
+
+        def send(token: str, route: Route = route, path: str = path,
+                 call: dict[str, Any] = call) -> Any:
+            return controller.request(route.method, path, token, **call)
+
+        where = route.key
+        no_token = send("").assert_error(401, "unauthenticated")
+        assert "token" in no_token["message"], where
+        send("not-a-sparkwing-token").assert_error(401, "unauthenticated")
+        send("swu_" + "A" * 43).assert_error(401, "unauthenticated")
+        assert "revoked" in send(revoked).assert_error(401, "unauthenticated")["message"]
+        assert "expired" in send(expired).assert_error(401, "unauthenticated")["message"]
+        if route.scope != AUTHENTICATED:
+            lacking = controller.token("service", f"no-{route.scope}", _without(route.scope))
+            denied = send(lacking).assert_error(403, "missing_scope")
+            assert denied["missing_scope"] == route.scope, where
+            assert denied["principal"] == f"service:no-{route.scope}", where
+            exact = controller.token("service", f"only-{route.scope}", route.scope)
+            assert send(exact).status not in (401, 403), where
+        ok = send(admin)
+        assert ok.status not in (401, 403, 404, 405), (where, ok.status, ok.body)
+
+
+def test_public_routes_need_no_token(controller: Any) -> None:
+    controller.token("user", "root", "admin")
+    controller.env["SPARKWING_LOGS_URL"] = "http://logs.example:4000"
+    controller.start("--require-auth")
+    for route in (r for r in ROUTES if r.scope == PUBLIC):
+        answer = controller.get(route.path)
+        assert answer.status == 200, (route.key, answer.status, answer.body)
+    health = controller.get("/api/v1/health").json()
+    assert health == {"status": "ok", "auth": "enabled", "profile": "laptop"}
+    assert controller.get("/api/v1/services").json() == {"logs": "http://logs.example:4000"}
+    metrics = controller.get("/metrics")
+    assert metrics.headers["Content-Type"].startswith("text/plain")
+    assert b"# TYPE sparkwing_controller_requests_total counter" in metrics.body
+
+
+def test_runner_bundle_grants_runner_routes_only(controller: Any) -> None:
+    runner = controller.token("runner", "box-1", "runner")
+    assert runner.startswith("swr_")
+    controller.start("--require-auth")
+    assert controller.get("/api/v1/runs", runner).status == 200
+    who = controller.get("/api/v1/auth/whoami", runner).json()
+    assert who == {"principal": "runner:box-1", "kind": "runner", "name": "box-1",
+                   "scopes": ["runner"], "token_prefix": runner[:12]}
+    denied = controller.post("/api/v1/triggers", {"pipeline": "build"}, runner)
+    assert denied.assert_error(403, "missing_scope")["missing_scope"] == "runs.write"
