@@ -75,3 +75,44 @@ def test_create_refuses_bad_usage_in_one_line(controller: Any) -> None:
         assert out.returncode == 2, (args, out.stderr)
         assert needle in out.stderr and out.stdout == "" and "Traceback" not in out.stderr
     assert _listed(controller) == {}
+
+
+def test_verify_checks_the_row_every_time_and_never_trusts_a_lookalike(controller: Any) -> None:
+    """The remembered hash check neither lets a same-prefix forgery in nor hides a revocation."""
+    import time
+
+    from sparkwing_server.controller.tokens import TokenRejected, open_token_store
+
+    stores = controller.open_state()
+    tokens = open_token_store(stores)
+    try:
+        raw, rec = tokens.create("service", "ci", ["runs.read"], ttl_s=3600)
+        assert tokens.verify(raw).label == "service:ci"
+        assert tokens.verify(raw).scopes == ("runs.read",)  # the remembered path
+        forged = raw[:12] + ("B" if raw[12] != "B" else "C") + raw[13:]
+        for bad in (forged, raw[:-1] + ("A" if raw[-1] != "A" else "B")):
+            try:
+                tokens.verify(bad)
+            except TokenRejected as exc:
+                assert exc.reason == "unknown"
+            else:
+                raise AssertionError(f"{bad} was accepted")
+        try:
+            tokens.verify(raw, now=time.time() + 7200)
+        except TokenRejected as exc:
+            assert exc.reason == "expired"
+        else:
+            raise AssertionError("an expired token was accepted")
+        # Revoked through another connection (as the CLI does while the server runs).
+        other = open_token_store(stores)
+        other.revoke(rec.prefix)
+        other.close()
+        try:
+            tokens.verify(raw)
+        except TokenRejected as exc:
+            assert exc.reason == "revoked"
+        else:
+            raise AssertionError("a revoked token was accepted")
+    finally:
+        tokens.close()
+        stores.close()
