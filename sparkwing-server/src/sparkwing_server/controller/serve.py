@@ -31,13 +31,13 @@ class CheckedConfig:
     """What ``--check-config`` found: the profile, its state file and the auth mode."""
 
     profile: str
-    state_path: str
+    state: str
     live_tokens: int
     auth: str
 
     def describe(self) -> str:
         """One line for people."""
-        return (f"controller config ok: profile {self.profile or '?'}, state {self.state_path}, "
+        return (f"controller config ok: profile {self.profile or '?'}, state {self.state}, "
                 f"{self.live_tokens} live token(s), auth {self.auth}")
 
 
@@ -54,11 +54,11 @@ def check(stores: Stores, tokens: TokenStore, *, require_auth: bool) -> CheckedC
     live = [t for t in tokens.list() if t.status(now) in ("active", "rotating")]
     if require_auth and not live:
         raise ConfigError(
-            f"--require-auth: the controller's store ({tokens.path}) holds no live token; "
+            f"--require-auth: the controller's store ({tokens.where}) holds no live token; "
             "create one first with `sparkwing controller token create --kind user --name NAME "
             "--scope admin`"
         )
-    return CheckedConfig(stores.resolved.name, str(tokens.path), len(live),
+    return CheckedConfig(stores.resolved.name, str(tokens.where), len(live),
                          "enabled" if (require_auth or live) else "disabled")
 
 

@@ -22,9 +22,10 @@ learns that it was revoked or expired).
 
 The table lives in the state store's database (schema version 5, see
 :mod:`sparkwing.storage.sql.schema`). :class:`TokenStore` reaches it
-through its own connection to the SQLite state file; other state backends
-(PostgreSQL) are refused by :func:`open_token_store` with one line until
-they get an implementation.
+through a small :class:`TokenDB`: its own connection to a SQLite state
+file (:class:`SqliteTokenDB`), or the SQLAlchemy engine of the PostgreSQL
+state store (:class:`EngineTokenDB`); :func:`open_token_store` picks one
+and refuses other state backends with one line.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sparkwing.errors import ConfigError, NotFoundError, UsageError
 
@@ -155,21 +156,98 @@ def _record(row: tuple[Any, ...]) -> TokenRecord:
                        expires, revoked, used, replaced or "")
 
 
-class TokenStore:
-    """The ``api_tokens`` table of a SQLite state database, on a connection of its own.
+class DuplicatePrefix(Exception):
+    """An insert hit an existing prefix."""
 
-    Safe to share between threads (one lock around the connection) and to
-    use from several processes at once (the CLI while the controller runs).
-    """
+
+class TokenDB(Protocol):
+    """Runs the token table's statements (named ``:param`` placeholders) on one database."""
+
+    #: Where the table lives, for messages.
+    where: str
+
+    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of a ``SELECT``."""
+        ...
+
+    def write(self, sql: str, params: dict[str, Any]) -> int:
+        """Run one write in its own transaction; return the rows changed (:class:`DuplicatePrefix`)."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection (not the engine of a store someone else owns)."""
+        ...
+
+
+class SqliteTokenDB:
+    """A :class:`TokenDB` on its own connection to a SQLite state file (thread-safe)."""
 
     def __init__(self, path: Path, busy_timeout_ms: int = 30000) -> None:
         from sparkwing.storage.sql.migrations import ensure_sqlite_schema
 
-        self.path = path
+        self.where = str(path)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
         ensure_sqlite_schema(self._conn, f"state store {path}")
+
+    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of a ``SELECT``."""
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def write(self, sql: str, params: dict[str, Any]) -> int:
+        """Run one write (autocommit); return the rows changed."""
+        try:
+            with self._lock:
+                return int(self._conn.execute(sql, params).rowcount)
+        except sqlite3.IntegrityError:
+            raise DuplicatePrefix() from None
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+
+class EngineTokenDB:
+    """A :class:`TokenDB` on a SQLAlchemy engine (the PostgreSQL state store's, schema and all)."""
+
+    def __init__(self, engine: Any, where: str) -> None:
+        self.where = where
+        self._engine = engine
+
+    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of a ``SELECT``."""
+        import sqlalchemy as sa
+
+        with self._engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql), params).fetchall()]
+
+    def write(self, sql: str, params: dict[str, Any]) -> int:
+        """Run one write in its own transaction; return the rows changed."""
+        import sqlalchemy as sa
+
+        try:
+            with self._engine.begin() as conn:
+                return int(conn.execute(sa.text(sql), params).rowcount)
+        except sa.exc.IntegrityError:
+            raise DuplicatePrefix() from None
+
+    def close(self) -> None:
+        """Nothing to do: the engine belongs to the state store."""
+
+
+class TokenStore:
+    """The ``api_tokens`` table of the state database, through a :class:`TokenDB`.
+
+    Safe to share between threads and to use from several processes at
+    once (the CLI while the controller runs).
+    """
+
+    def __init__(self, db: TokenDB) -> None:
+        self.db = db
+        self._lock = threading.Lock()
         self._hasher = _hasher()
         self._memo_key = secrets.token_bytes(32)
         #: prefix -> (keyed digest of the raw token, the row's hash string) of a verified token.
@@ -197,18 +275,20 @@ class TokenStore:
                 self._memo.pop(next(iter(self._memo)))
         return True
 
+    @property
+    def where(self) -> str:
+        """Where the table lives (the state file, or the PostgreSQL database)."""
+        return self.db.where
+
     def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
+        """Release the database connection."""
+        self.db.close()
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return list(self._conn.execute(sql, params).fetchall())
+    def _query(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        return self.db.query(sql, params)
 
-    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        with self._lock:
-            return int(self._conn.execute(sql, params).rowcount)
+    def _write(self, sql: str, **params: Any) -> int:
+        return self.db.write(sql, params)
 
     # -- management -----------------------------------------------------------------
     def create(self, kind: str, name: str, scopes: list[str], *, ttl_s: float | None = None,
@@ -226,20 +306,20 @@ class TokenStore:
                               expires)
             try:
                 self._write(
-                    f"INSERT INTO api_tokens ({', '.join(_COLUMNS)}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, '')",
-                    (rec.prefix, self._hasher.hash(raw), kind, rec.name,
-                     json.dumps(rec.scopes), stamp, expires),
+                    f"INSERT INTO api_tokens ({', '.join(_COLUMNS)}) VALUES (:prefix, :hash, "
+                    ":kind, :name, :scopes, :created, :expires, NULL, NULL, '')",
+                    prefix=rec.prefix, hash=self._hasher.hash(raw), kind=kind, name=rec.name,
+                    scopes=json.dumps(rec.scopes), created=stamp, expires=expires,
                 )
-            except sqlite3.IntegrityError:
+            except DuplicatePrefix:
                 continue  # the 48-bit prefix collided: draw again
             return raw, rec
         raise RuntimeError("could not draw an unused token prefix")
 
     def get(self, prefix: str) -> TokenRecord | None:
         """The record with *prefix*, or ``None``."""
-        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM api_tokens WHERE prefix = ?",
-                           (prefix,))
+        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM api_tokens WHERE prefix = :p",
+                           p=prefix)
         return _record(rows[0]) if rows else None
 
     def list(self, *, include_revoked: bool = True) -> list[TokenRecord]:
@@ -256,16 +336,16 @@ class TokenStore:
         """Whether any token is neither revoked nor expired."""
         stamp = time.time() if now is None else now
         rows = self._query(
-            "SELECT 1 FROM api_tokens WHERE (revoked_at IS NULL OR revoked_at > ?) "
-            "AND (expires_at IS NULL OR expires_at > ?) LIMIT 1", (stamp, stamp))
+            "SELECT 1 FROM api_tokens WHERE (revoked_at IS NULL OR revoked_at > :now) "
+            "AND (expires_at IS NULL OR expires_at > :now) LIMIT 1", now=stamp)
         return bool(rows)
 
     def revoke(self, prefix: str, *, now: float | None = None) -> TokenRecord:
         """Revoke *prefix* at once; :class:`NotFoundError` if unknown or already revoked."""
         stamp = time.time() if now is None else now
         changed = self._write(
-            "UPDATE api_tokens SET revoked_at = ? WHERE prefix = ? "
-            "AND (revoked_at IS NULL OR revoked_at > ?)", (stamp, prefix, stamp))
+            "UPDATE api_tokens SET revoked_at = :now WHERE prefix = :p "
+            "AND (revoked_at IS NULL OR revoked_at > :now)", now=stamp, p=prefix)
         if not changed:
             rec = self.get(prefix)
             if rec is None:
@@ -294,8 +374,8 @@ class TokenStore:
         if ttl_s is None and old.expires_at is not None:
             ttl_s = old.expires_at - stamp
         raw, new = self.create(old.kind, old.name, old.scopes, ttl_s=ttl_s, now=stamp)
-        self._write("UPDATE api_tokens SET revoked_at = ?, replaced_by = ? WHERE prefix = ?",
-                    (stamp + max(grace_s, 0.0), new.prefix, prefix))
+        self._write("UPDATE api_tokens SET revoked_at = :at, replaced_by = :new WHERE prefix = :p",
+                    at=stamp + max(grace_s, 0.0), new=new.prefix, p=prefix)
         after = self.get(prefix)
         assert after is not None
         return raw, new, after
@@ -307,8 +387,8 @@ class TokenStore:
         if parts is None:
             raise TokenRejected("malformed")
         _kind, prefix = parts
-        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM api_tokens WHERE prefix = ?",
-                           (prefix,))
+        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM api_tokens WHERE prefix = :p",
+                           p=prefix)
         if not rows or not self._hash_matches(prefix, str(rows[0][1]), raw):
             raise TokenRejected("unknown")
         rec = _record(rows[0])
@@ -317,22 +397,27 @@ class TokenStore:
         if status in ("revoked", "expired"):
             raise TokenRejected(status)
         if rec.last_used_at is None or stamp - rec.last_used_at >= LAST_USED_EVERY_S:
-            self._write("UPDATE api_tokens SET last_used_at = ? WHERE prefix = ?", (stamp, prefix))
+            self._write("UPDATE api_tokens SET last_used_at = :now WHERE prefix = :p",
+                        now=stamp, p=prefix)
         return Principal(rec.kind, rec.name, tuple(rec.scopes), prefix)
 
-def state_path(stores: Stores) -> Path:
-    """The SQLite file of *stores*' state store; :class:`ConfigError` for other backends."""
+def token_db(stores: Stores) -> TokenDB:
+    """The :class:`TokenDB` of *stores*' state store; :class:`ConfigError` for other backends."""
     state = stores.state
+    kind = type(state).__name__
     path = getattr(state, "path", None)
-    if type(state).__name__ == "SqliteStateStore" and isinstance(path, Path):
-        return path
-    backend = stores.resolved.profile.state.get("type", type(state).__name__)
+    if kind == "SqliteStateStore" and isinstance(path, Path):
+        return SqliteTokenDB(path)
+    engine = getattr(state, "engine", None)
+    if kind == "PostgresStateStore" and engine is not None:
+        return EngineTokenDB(engine, f"{stores.resolved.name} (postgres)")
+    backend = stores.resolved.profile.state.get("type", kind)
     raise ConfigError(
         f"profile {stores.resolved.name or '?'}: the controller keeps its tokens in the state "
-        f"store, and only a sqlite state store is supported so far (state type {backend!r})"
+        f"store, which must be sqlite or postgres (state type {backend!r})"
     )
 
 
 def open_token_store(stores: Stores) -> TokenStore:
     """The token table of *stores*' state database."""
-    return TokenStore(state_path(stores))
+    return TokenStore(token_db(stores))

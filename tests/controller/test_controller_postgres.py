@@ -1,0 +1,52 @@
+"""The controller on a PostgreSQL profile: tokens in the same database as the runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+PROFILES = """\
+profiles:
+  team:
+    description: the team's PostgreSQL
+    state: {type: postgres, url_source: env:SPARKWING_PG_URL, schema: ctl}
+"""
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A real PostgreSQL cluster of this module (started here, deleted at the end)."""
+    from sparkwing_postgres.cluster import TempCluster
+
+    cluster = TempCluster()
+    try:
+        cluster.start()
+        yield cluster.url()
+    finally:
+        cluster.close()
+
+
+def test_tokens_and_revocation_on_postgres(controller: Any, pg_url: str) -> None:
+    profiles = controller.home.parent / "team-profiles.yaml"
+    profiles.write_text(PROFILES)
+    controller.env.update(SPARKWING_PROFILES=str(profiles), SPARKWING_PG_URL=pg_url)
+
+    reader = controller.token("runner", "box-1", "runner", "--profile", "team")
+    listed = controller.cli("controller", "token", "list", "-o", "json", "--profile", "team")
+    assert '"prefix":"' + reader[:12] in listed.stdout.replace(" ", ""), listed.stdout
+    checked = controller.cli("controller", "serve", "--check-config", "--require-auth",
+                             "--profile", "team")
+    assert checked.returncode == 0 and "(postgres)" in checked.stdout, checked.stderr
+    # Nothing about tokens was written to the laptop's SQLite home.
+    assert not (controller.home / "state.db").exists()
+
+    controller.start("--require-auth", "--profile", "team")
+    assert controller.get("/api/v1/health").json()["profile"] == "team"
+    assert controller.get("/api/v1/runs", reader).status == 200
+    controller.get("/api/v1/runs").assert_error(401, "unauthenticated")
+    out = controller.cli("controller", "token", "revoke", reader[:12], "--profile", "team")
+    assert out.returncode == 0, out.stderr
+    refused = controller.get("/api/v1/runs", reader).assert_error(401, "unauthenticated")
+    assert "revoked" in refused["message"]
