@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ["sparkwing-core/src", "sparkwing-cli/src", "sparkwing-server/src",
            *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("plugins/*/src"))]
@@ -26,6 +28,7 @@ def test_mypy_is_strict() -> None:
     assert config["strict"] is True
 
 
+@pytest.mark.timeout(1200)  # a cold, whole-tree strict check; slow when the workers share 2 cores
 def test_mypy() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "mypy", "--no-incremental", *SOURCES],

@@ -1,6 +1,6 @@
 """A stand-in run process: records one run through the real stores, over time.
 
-Run as a script (``python simrun.py --home H [--fail] [--lines N] [--delay S]``)
+Run as a script (``python simrun.py --home H [--fail] [--lines N] [--delay S] [--hold FILE]``)
 it opens the laptop stores under ``H`` (SQLite state, filesystem logs) and
 plays a small plan — ``setup`` → a ``tests`` group of two jobs with steps →
 ``package`` — writing node/step rows, events and log records the way the
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail", action="store_true")
     parser.add_argument("--lines", type=int, default=3)
     parser.add_argument("--delay", type=float, default=0.2)
+    parser.add_argument("--hold", default="",
+                        help="before the last job, wait (up to 120 s) until this file exists")
     args = parser.parse_args(argv)
 
     from sparkwing.ids import new_run_id
@@ -116,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     ok = job("tests/unit", out + (["FAILED test_widget - assert 1 == 2"] if args.fail else []),
              steps=("deps", "pytest"), fail=args.fail) and ok
     ok = job("tests/lint", ["all checks passed"]) and ok
+    if args.hold:
+        deadline = time.monotonic() + 120
+        while not Path(args.hold).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     if ok:
         job("package", ["built dist/app.whl"], output={"wheel": "dist/app.whl", "size": 1234})
     else:

@@ -166,9 +166,12 @@ def test_failing_job_shows_its_excerpt(new_page: Any, shot: Any, browser: Any, d
 
 def test_groups_steps_secrets_outputs_search_cancel_and_narrow_window(new_page: Any, shot: Any,
         browser: Any, dashboard: Dashboard, page_errors: list[str]) -> None:
+    # the run holds before its last job until the test has seen the cancel requested, so a
+    # slow machine cannot finish the run before the Cancel button is pressed
+    hold = dashboard.cli.home / "sim-hold"
     sim = subprocess.Popen(
         [sys.executable, str(SIMRUN), "--home", str(dashboard.cli.home), "--lines", "12",
-         "--delay", "0.25"],
+         "--delay", "0.25", "--hold", str(hold)],
         stdout=subprocess.PIPE, text=True, env=dashboard.cli.env,
     )
     try:
@@ -220,6 +223,7 @@ def test_groups_steps_secrets_outputs_search_cancel_and_narrow_window(new_page: 
         cancel.click()
         expect(page.locator("#cancel")).to_have_text("Cancelling…")
         assert dashboard.api(f"/runs/{run_id}")["run"]["cancel_requested_at"] is not None
+        hold.touch()
         shot(page, "sim-run-live")
 
         page.locator('.dag-node[data-node-id="package"]').click()
@@ -241,6 +245,7 @@ def test_groups_steps_secrets_outputs_search_cancel_and_narrow_window(new_page: 
             "document.documentElement.scrollWidth <= document.documentElement.clientWidth")
         shot(narrow, "narrow-runs")
     finally:
+        hold.touch()
         try:
             sim.wait(timeout=60)
         finally:
