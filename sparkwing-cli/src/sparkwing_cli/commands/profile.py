@@ -25,19 +25,23 @@ _PROJECT_FILES = ("sparkwing.yaml", "pipelines.yaml", "backends.yaml", "runners.
               help="Behave as if started in DIR.")
 @click.option("--sw-local-only", "local_only", is_flag=True,
               help="Show what --sw-local-only on sparkwing run would use.")
+@click.option("--check", is_flag=True,
+              help="Open each store and make a round trip to it (read; for object stores "
+                   "also write, read back and delete one object); exit 1 if any fails.")
 @output_option
 def profile_cmd(
     profile_name: str | None,
     pipeline_name: str | None,
     directory: Path | None,
     local_only: bool,
+    check: bool,
     output: str,
 ) -> None:
     """Show the profile that resolves here and why, with each surface's settings.
 
     Order: --sw-local-only > --profile > the pipeline's profile: >
     defaults.profile in .sparkwing/sparkwing.yaml > laptop. Tokens are
-    never printed.
+    never printed. With --check, also prove each store answers.
     """
     from sparkwing.config import find_project, load_project, resolve_profile
     from sparkwing.errors import UsageError
@@ -58,6 +62,9 @@ def profile_cmd(
     resolved = resolve_profile(
         flag=profile_name, pipeline=pipeline, project=project, local_only=local_only,
     )
+    if check:
+        _check(resolved, output)
+        return
     profile = resolved.profile
     public = profile.to_public_dict()
     source = profile.source if not profile.line else f"{profile.source}:{profile.line}"
@@ -84,6 +91,29 @@ def profile_cmd(
         note = "  (laptop default)" if kind in profile.defaulted else ""
         click.echo(f"{kind + ':':<12} {_surface_line(public[kind])}{note}")
     click.echo(f"controller:  {_controller_line(public['controller'])}")
+
+
+def _check(resolved: Any, output: str) -> None:
+    """Open the stores of *resolved*, check each surface, print one line each; exit 1 on failure."""
+    from sparkwing.config.check import check_stores
+    from sparkwing.config.resolve import open_stores
+
+    with open_stores(resolved) as stores:  # a bad block is a one-line error here (exit 2)
+        results = check_stores(stores)
+    ok = all(r.ok for r in results)
+    if output == "json":
+        emit_json({"profile": resolved.profile.name, "ok": ok,
+                   "surfaces": [r.to_dict() for r in results]})
+    else:
+        click.echo(f"profile: {resolved.profile.name}")
+        for r in results:
+            status = f"ok ({r.steps}, {r.ms:.0f} ms)" if r.ok else "FAILED"
+            click.echo(f"{r.surface + ':':<7} {r.type:<10} {status}")
+        for r in results:
+            if not r.ok:
+                click.echo(f"error: {r.error}", err=True)
+    if not ok:
+        raise SystemExit(1)
 
 
 def _surface_line(block: dict[str, Any]) -> str:
