@@ -28,7 +28,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .contracts import RunRequest
-from .request import DispatchResult
+from .request import DispatchResult as DispatchResult  # also importable from here
 
 if TYPE_CHECKING:
     from ..runs.start import RunStart, StartOptions
