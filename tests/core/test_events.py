@@ -6,16 +6,14 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 from sparkwing import events
+from sparkwing.storage.records import NODE_OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["sparkwing-core/src", "sparkwing-cli/src", "sparkwing-server/src",
            "plugins/sparkwing-sqlite/src"]
 STATIC = ROOT / "sparkwing-server/src/sparkwing_server/localws/static"
-
-#: TEMPORARY: the orchestrator is being rewritten on another branch to use the
-#: constants; it joins the check once that work is merged.
-EXCLUDED = [ROOT / "sparkwing-core/src/sparkwing/orchestrator"]
 
 #: Kinds whose text is also an ordinary word of the code, with what else it names.
 SHARED_WORDS = {
@@ -28,8 +26,6 @@ def _python_files() -> list[Path]:
     for src in SOURCES:
         for path in sorted((ROOT / src).rglob("*.py")):
             if path.name == "events.py" and path.parent.name == "sparkwing":
-                continue
-            if any(path.is_relative_to(ex) for ex in EXCLUDED):
                 continue
             files.append(path)
     return files
@@ -57,6 +53,29 @@ def kind_literals(source: str, kinds: set[str]) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+def kinds_built(source: str, kinds: set[str]) -> list[tuple[int, str]]:
+    """``(line, f-string)`` of every f-string in *source* that can spell one of *kinds*.
+
+    Each ``{...}`` part stands for any word (``f"node_{outcome}"`` spells
+    ``node_failed``); f-strings with fewer than two letters of their own are
+    left alone (``f"{a}_{b}"`` says nothing).
+    """
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.JoinedStr):
+            continue
+        text = "".join(v.value for v in node.values
+                       if isinstance(v, ast.Constant) and isinstance(v.value, str))
+        if len(re.sub(r"[^a-z]", "", text)) < 2:
+            continue
+        pattern = re.compile("".join(
+            re.escape(v.value) if isinstance(v, ast.Constant) and isinstance(v.value, str)
+            else "[a-z_-]+" for v in node.values))
+        if any(pattern.fullmatch(k) for k in kinds):
+            found.append((node.lineno, ast.unparse(node)))
+    return sorted(found)
+
+
 def test_every_kind_belongs_to_one_family_and_is_unique_in_it() -> None:
     families = events.kinds_by_stream()
     assert set(families) == {"state", "log", "stream"}
@@ -78,13 +97,28 @@ def test_the_scan_finds_kind_literals() -> None:
     assert kind_literals(source, {"node_started"}) == [(3, "node_started")]
 
 
+def test_the_scan_finds_kinds_built_from_parts() -> None:
+    source = 'kind = f"node_{outcome}"\nmsg = f"run {run_id} of {pipeline}"\nkey = f"{a}_{b}"\n'
+    assert kinds_built(source, {"node_failed", "run_started"}) == [(1, "f'node_{outcome}'")]
+
+
 def test_no_event_kind_is_written_out_in_the_python_sources() -> None:
     kinds = set(events.all_kinds().values()) - set(SHARED_WORDS)
     offenders = []
     for path in _python_files():
-        for line, text in kind_literals(path.read_text(encoding="utf-8"), kinds):
+        source = path.read_text(encoding="utf-8")
+        for line, text in kind_literals(source, kinds) + kinds_built(source, kinds):
             offenders.append(f"{path.relative_to(ROOT)}:{line}: {text!r}")
     assert not offenders, "use the constants of sparkwing.events:\n" + "\n".join(offenders)
+
+
+def test_every_node_outcome_has_its_settled_event() -> None:
+    settled = {outcome: events.node_settled(outcome) for outcome in NODE_OUTCOMES}
+    assert set(settled.values()) <= events.STATE_KINDS
+    assert len(set(settled.values())) == len(NODE_OUTCOMES)
+    assert settled["failed"] == events.NODE_FAILED
+    with pytest.raises(KeyError):
+        events.node_settled("running")
 
 
 def _scripts() -> dict[str, str]:

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 from sparkwing.errors import ConfigError, PluginError
+from sparkwing.execution.contracts import ExecutorContext
 from sparkwing.plugins.registry import KINDS, BackendContext, Registry
+from sparkwing.storage.fs_logs import FilesystemLogStore
+from sparkwing.triggers.contracts import TriggerContext
 
 
 def _factory(config: Any, context: BackendContext) -> tuple[str, dict[str, Any], BackendContext]:
@@ -171,11 +174,42 @@ def test_validate_turns_an_unknown_type_into_a_config_error(
     )
 
 
-def test_create_validates_then_calls_the_factory_with_config_and_context(
-    example_registry: Registry, tmp_path: Path,
-) -> None:
+def test_create_validates_then_calls_the_factory_with_config_and_context(tmp_path: Path) -> None:
+    calls: list[tuple[dict[str, Any], BackendContext]] = []
+
+    def make(config: Any, context: BackendContext) -> FilesystemLogStore:
+        calls.append((dict(config), context))
+        return FilesystemLogStore(tmp_path / "logs")
+
+    registry = Registry()
+    registry.add_log_store("example", make, required=("path",))
     context = BackendContext(home=tmp_path, profile="team")
-    built = example_registry.create("logs", {"type": "example", "path": "/x"}, context)
-    assert built == ("built", {"type": "example", "path": "/x"}, context)
+    built = registry.create("logs", {"type": "example", "path": "/x"}, context)
+    assert isinstance(built, FilesystemLogStore)
+    assert calls == [({"type": "example", "path": "/x"}, context)]
     with pytest.raises(ConfigError, match="requires path"):
-        example_registry.create("logs", {"type": "example"}, context, where=WHERE)
+        registry.create("logs", {"type": "example"}, context, where=WHERE)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_factory_building_something_else_than_its_contract_is_refused(
+    kind: str, tmp_path: Path,
+) -> None:
+    registry = _registry(("acme", kind, "odd"))  # its factory returns a tuple
+    context: Any = {"executor": ExecutorContext(home=tmp_path),
+                    "trigger": TriggerContext(home=tmp_path)}.get(kind, BackendContext(tmp_path))
+    contract = {"state": "StateStore", "cache": "ArtifactStore", "logs": "LogStore",
+                "executor": "Executor", "trigger": "TriggerSource"}[kind]
+    with pytest.raises(PluginError) as info:
+        registry.create(kind, {"type": "odd"}, context)
+    assert str(info.value) == (
+        f"{kind} type \"odd\" of plugin 'acme' built a tuple, which does not implement {contract}")
+
+
+def test_executors_and_trigger_sources_are_built_against_their_contract(tmp_path: Path) -> None:
+    registry = _registry(("acme", "executor", "odd"), ("acme", "trigger", "odd"))
+    with pytest.raises(PluginError, match="which does not implement Executor"):
+        registry.build_executor("odd", {"type": "odd"}, ExecutorContext(home=tmp_path))
+    with pytest.raises(PluginError, match="which does not implement TriggerSource"):
+        registry.build_trigger_source("odd", {}, TriggerContext(home=tmp_path))

@@ -88,6 +88,18 @@ STREAM_END: Final = "stream_end"
 #: A page of the runs list (the runs-list stream).
 STREAM_RUNS_PAGE: Final = "runs_page"
 
+#: The event a node's settlement appends, by the node's outcome.
+_SETTLED: Final = {
+    "success": NODE_SUCCEEDED,
+    "failed": NODE_FAILED,
+    "cancelled": NODE_CANCELLED,
+    "skipped": NODE_SKIPPED,
+    "skipped-concurrent": NODE_SKIPPED_CONCURRENT,
+    "superseded": NODE_SUPERSEDED,
+    "cached": NODE_CACHED,
+    "satisfied": NODE_SATISFIED,
+}
+
 #: The prefix of each family's constants, by family name.
 _PREFIXES: Final = (("log", "LOG_"), ("stream", "STREAM_"))
 
@@ -96,6 +108,14 @@ def all_kinds() -> dict[str, str]:
     """Every constant of this module by name."""
     return {k: v for k, v in globals().items()
             if k.isupper() and not k.startswith("_") and isinstance(v, str)}
+
+
+def node_settled(outcome: str) -> str:
+    """The state event a node ending with *outcome* appends (``"failed"`` -> ``node_failed``).
+
+    Raises :class:`KeyError` for a value that is not a node outcome.
+    """
+    return _SETTLED[outcome]
 
 
 def kinds_by_stream() -> dict[str, dict[str, str]]:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from sparkwing.errors import NotFoundError, StoreError
@@ -218,7 +219,8 @@ _SQL_RELEASE_PAUSE = (
 )
 
 
-def _append(c: sqlite3.Connection, run_id: str, params: tuple[Any, ...]) -> Any:
+def _append(c: sqlite3.Connection, run_id: str, params: tuple[str, str, float, str]
+            ) -> int | None:
     """Append one event (``params``: node id, kind, ts, payload) in the open write; its seq.
 
     ``None`` when the run does not exist.
@@ -257,7 +259,8 @@ class _Tx:
                 raise store._error(exc) from exc
         return conn
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         store = self._store
         conn = store._conn
         try:
@@ -711,7 +714,7 @@ class SqliteStateStore:
 
     def _select_by_run(
         self, codec: RowCodec, table: str, run_id: str | None, condition: str, first_order: str,
-    ) -> list[Any]:
+    ) -> list[tuple[Any, ...]]:
         """Rows of *table*, optionally of one run and/or matching *condition*, oldest first."""
         where: list[str] = [condition] if condition else []
         params: list[Any] = []
@@ -723,7 +726,7 @@ class SqliteStateStore:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {first_order}, run_id, node_id"
         with self._r as c:
-            return c.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+            return c.execute(sql, params).fetchall()
 
     def list_pauses(self, run_id: str | None = None, held_only: bool = False) -> list[Pause]:
         """Return pauses (oldest first), optionally of one run / only those still held."""

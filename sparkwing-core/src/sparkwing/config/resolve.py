@@ -18,9 +18,10 @@ profile's.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigError, SparkwingError, StoreError
 from .profiles import (
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from ..storage.contracts import ArtifactStore, LogStore, StateStore
 
 _TRUE = ("1", "true", "yes", "on")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -249,24 +251,36 @@ def open_stores(resolved: ResolvedProfile) -> Stores:
     registry = get_host().registry
     context = BackendContext(home=sparkwing_home(), profile=resolved.name)
     profile = resolved.profile
-    opened: dict[str, Any] = {}
+    opened: list[StateStore | LogStore | ArtifactStore] = []
+
+    def opening(kind: str, build: Callable[[], T]) -> T:
+        """Build one surface's store; a failure other than a SparkwingError becomes one line."""
+        try:
+            return build()
+        except SparkwingError:
+            raise
+        except Exception as exc:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            kind_type = resolved.blocks[kind].get("type")
+            raise StoreError(
+                f"{profile.where(kind)}: cannot open {kind_type} store: {detail}") from exc
+
+    blocks = resolved.blocks
     try:
-        for kind in ("state", "logs", "cache"):
-            block = resolved.blocks[kind]
-            where = profile.where(kind)
-            try:
-                opened[kind] = registry.create(kind, block, context, where=where)
-            except SparkwingError:
-                raise
-            except Exception as exc:
-                detail = " ".join(str(exc).split()) or type(exc).__name__
-                kind_type = block.get("type")
-                raise StoreError(f"{where}: cannot open {kind_type} store: {detail}") from exc
+        state = opening("state", lambda: registry.create(
+            "state", blocks["state"], context, where=profile.where("state")))
+        opened.append(state)
+        logs = opening("logs", lambda: registry.create(
+            "logs", blocks["logs"], context, where=profile.where("logs")))
+        opened.append(logs)
+        cache = opening("cache", lambda: registry.create(
+            "cache", blocks["cache"], context, where=profile.where("cache")))
+        opened.append(cache)
     except BaseException:
-        for store in opened.values():
+        for store in opened:
             try:
                 store.close()
             except Exception:
                 pass
         raise
-    return Stores(opened["state"], opened["logs"], opened["cache"], resolved)
+    return Stores(state, logs, cache, resolved)

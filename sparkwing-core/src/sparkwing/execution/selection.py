@@ -9,6 +9,7 @@ from ..errors import PluginError
 from .contracts import Executor, ExecutorContext
 
 if TYPE_CHECKING:
+    from ..config.resolve import ResolvedProfile
     from ..dsl.nodes import JobNode
     from ..plugins.registry import Registry
 
@@ -93,8 +94,7 @@ class ExecutorSet:
         """The executor *name*, built on first use."""
         executor = self._built.get(name)
         if executor is None:
-            backend = self.registry.get("executor", name)
-            executor = backend.factory(self.config_for(name), self.context)
+            executor = self.registry.build_executor(name, self.config_for(name), self.context)
             self._built[name] = executor
         return executor
 
@@ -113,7 +113,8 @@ class ExecutorSet:
             await executor.close()
 
 
-def check_executors(nodes: Iterable[JobNode], flag: str, resolved: Any = None) -> None:
+def check_executors(nodes: Iterable[JobNode], flag: str,
+                    resolved: ResolvedProfile | None = None) -> None:
     """Refuse, before a run starts, a job, flag or profile naming an executor nobody provides.
 
     *resolved* is the run's :class:`~sparkwing.config.ResolvedProfile` (its
@@ -124,8 +125,9 @@ def check_executors(nodes: Iterable[JobNode], flag: str, resolved: Any = None) -
 
     from ..plugins.manager import get_host
 
-    profile = getattr(getattr(resolved, "profile", None), "executor", None)
-    where = resolved.profile.where("executor") if profile else ""
-    context = ExecutorContext(home=Path(), profile=getattr(resolved, "name", "laptop"))
+    profile = resolved.profile.executor if resolved is not None else None
+    where = resolved.profile.where("executor") if resolved is not None and profile else ""
+    context = ExecutorContext(home=Path(),
+                              profile=resolved.name if resolved is not None else "laptop")
     ExecutorSet(get_host().registry, context, flag=flag, profile=profile,
                 profile_where=where).check(nodes)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
+from .. import events
 from ..errors import NotFoundError, SparkwingError, UsageError
 from ..storage.records import Approval
+
+if TYPE_CHECKING:
+    from ..storage.contracts import StateStore
 
 #: Decisions a person can record (``timed_out`` is only ever set by the run itself).
 RESOLUTIONS = ("approved", "denied")
@@ -36,13 +40,12 @@ def current_user() -> str:
         return "unknown"
 
 
-def resolve(state: Any, run_id: str, node_id: str, resolution: str, approver: str,
+def resolve(state: StateStore, run_id: str, node_id: str, resolution: str, approver: str,
             comment: str = "", now: float | None = None) -> Approval:
     """Record *resolution* of the gate *node_id* of run *run_id* and return the resolved approval.
 
-    *state* is a :class:`~sparkwing.storage.contracts.StateStore`. Appends the
-    ``approval_resolved`` event ``{resolution, approver, comment}`` on the
-    gate's node. Raises :class:`UsageError` for a resolution other than
+    Appends the ``approval_resolved`` event ``{resolution, approver, comment}``
+    on the gate's node. Raises :class:`UsageError` for a resolution other than
     ``approved``/``denied``, :class:`NotFoundError` when the run has no such
     gate, and :class:`ApprovalResolvedError` when it was already resolved
     (also when another resolver won a race).
@@ -60,7 +63,7 @@ def resolve(state: Any, run_id: str, node_id: str, resolution: str, approver: st
     if not state.resolve_approval(run_id, node_id, resolution, approver, comment, at):
         raise ApprovalResolvedError(
             already_resolved(run_id, node_id, state.get_approval(run_id, node_id)))
-    state.append_event(run_id, "approval_resolved",
+    state.append_event(run_id, events.APPROVAL_RESOLVED,
                        {"resolution": resolution, "approver": approver, "comment": comment},
                        node_id=node_id)
     resolved = state.get_approval(run_id, node_id)

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 from ..errors import ConfigError, SparkwingError
 
@@ -288,15 +288,19 @@ def box_slot_state(home: Path | str) -> BoxSlotState:
 # -- internals -------------------------------------------------------------------------
 
 
+#: What ``signal.signal`` takes and returns: a function, ``SIG_DFL``/``SIG_IGN``, or ``None``.
+_Handler = Callable[[int, FrameType | None], object] | int | None
+
+
 class _SigtermWatch:
     """Turn SIGTERM into a flag while waiting (main thread only); restore the old handler."""
 
     def __init__(self) -> None:
         self.fired = False
-        self._old: Any = None
+        self._old: _Handler = None
         self._installed = False
 
-    def _handler(self, signum: int, frame: Any) -> None:
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         self.fired = True
 
     def __enter__(self) -> _SigtermWatch:

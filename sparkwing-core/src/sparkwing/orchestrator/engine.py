@@ -53,6 +53,8 @@ from .options import RunOptions
 from .reporting import Reporter
 
 if TYPE_CHECKING:
+    from ..config.resolve import Stores
+    from ..plugins.manager import PluginHost
     from .expansion import Expander
     from .gates import Gates
     from .groups import ConcurrencyGroups
@@ -68,9 +70,9 @@ CANCEL_POLL_S = 0.5
 class Orchestrator:
     """Runs one plan against one set of stores and reports progress.
 
-    *stores* has ``state``, ``logs`` and ``cache`` (and, from
-    :func:`~sparkwing.config.open_stores`, the ``resolved`` profile whose
-    ``executor:`` block applies). *hooks* is the plugin host whose observer
+    *stores* are the open stores of the run's profile (from
+    :func:`~sparkwing.config.open_stores`; the ``executor:`` block of their
+    ``resolved`` profile applies). *inputs* is the pipeline's inputs object. *hooks* is the plugin host whose observer
     hooks are called. *executors* replaces the run's executor choice (``node
     exec`` runs everything on ``local``).
     """
@@ -78,13 +80,13 @@ class Orchestrator:
     def __init__(
         self,
         plan: Plan,
-        stores: Any,
+        stores: Stores,
         run_ctx: RunContext,
         inputs: Any,
         options: RunOptions,
         reporter: Reporter,
         *,
-        hooks: Any = None,
+        hooks: PluginHost | None = None,
         executors: ExecutorSet | None = None,
     ) -> None:
         self.plan = plan
@@ -362,20 +364,17 @@ class Orchestrator:
             self.cancel("cancel requested")
 
 
-def _executors(stores: Any, options: RunOptions, run_ctx: RunContext,
+def _executors(stores: Stores, options: RunOptions, run_ctx: RunContext,
                workers: int) -> ExecutorSet:
     """The run's executor choice: the flag, the profile's ``executor:`` block, ``local``."""
     from ..paths import sparkwing_home
     from ..plugins.manager import get_host
 
-    resolved = getattr(stores, "resolved", None)
-    profile = getattr(getattr(resolved, "profile", None), "executor", None)
-    where = ""
-    if resolved is not None and profile:
-        where = resolved.profile.where("executor")
+    profile = stores.resolved.profile
+    where = profile.where("executor") if profile.executor else ""
     context = ExecutorContext(home=sparkwing_home(), profile=run_ctx.profile, workers=workers)
-    return ExecutorSet(get_host().registry, context, flag=options.executor, profile=profile,
-                       profile_where=where)
+    return ExecutorSet(get_host().registry, context, flag=options.executor,
+                       profile=profile.executor, profile_where=where)
 
 
 def _secret_inputs(inputs: Any) -> dict[str, Any]:

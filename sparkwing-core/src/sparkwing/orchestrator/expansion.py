@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from .. import events
@@ -10,7 +11,7 @@ from .graph import RunGraph
 from .journal import RunJournal
 
 
-def fan_out_members(source: JobNode, items: Any, taken: set[str] | dict[str, Any]) -> list[JobNode]:
+def fan_out_members(source: JobNode, items: Any, taken: Container[str]) -> list[JobNode]:
     """Build the members of *source*'s dynamic fan-out from its output *items*.
 
     Raises ``TypeError``/``ValueError`` for an output that is not a list, an

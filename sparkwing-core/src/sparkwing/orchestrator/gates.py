@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import events
 from ..dsl.nodes import JobNode
@@ -12,6 +12,9 @@ from ..runtime.context import Context
 from ..storage.records import Approval, Pause
 from .graph import RunGraph
 from .journal import RunJournal
+
+if TYPE_CHECKING:
+    from ..storage.contracts import StateStore
 
 #: How often a waiting gate or pause looks for its resolution.
 POLL_S = 0.25
@@ -25,7 +28,7 @@ class Gates:
     debug pause holds before it releases itself.
     """
 
-    def __init__(self, journal: RunJournal, state: Any, graph: RunGraph,
+    def __init__(self, journal: RunJournal, state: StateStore, graph: RunGraph,
                  pause_timeout_s: float) -> None:
         self.journal = journal
         self.state = state

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import events
 from ..dsl.nodes import JobNode
+from ..storage.records import AcquireResult
 from .graph import RunGraph
 from .journal import RunJournal
 from .leases import Leases
@@ -55,7 +54,7 @@ class ConcurrencyGroups:
                                {"group": group.name, "ahead": res.ahead, "holders": res.holders},
                                node_id=nid)
 
-            def waiting(r: Any, name: str = group.name) -> None:
+            def waiting(r: AcquireResult, name: str = group.name) -> None:
                 detail = f'queued in "{name}": {r.ahead} ahead, held by {", ".join(r.holders)}'
                 if self.graph.states[nid].detail != detail:
                     self.graph.states[nid].detail = detail

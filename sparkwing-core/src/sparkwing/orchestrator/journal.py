@@ -38,27 +38,18 @@ from ..errors import StoreError
 from ..execution.contracts import AttemptResult
 from ..runtime.nodelog import NodeLogger
 from ..runtime.secrets import Masker
-from ..storage.contracts import ENVELOPE, StateWrite
+from ..storage.contracts import ENVELOPE, LogStore, LogWriter, StateStore, StateWrite
 from ..storage.logrecord import make_record
 from ..storage.records import Approval, CacheEntry, Node, Pause, Run, Step
 from .graph import NodeState
 from .reporting import Reporter
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from ..dsl.nodes import JobNode
     from ..dsl.plan import Plan
-
-#: The event a node's settlement appends, by outcome.
-SETTLED_EVENT = {
-    "success": events.NODE_SUCCEEDED,
-    "failed": events.NODE_FAILED,
-    "cancelled": events.NODE_CANCELLED,
-    "skipped": events.NODE_SKIPPED,
-    "skipped-concurrent": events.NODE_SKIPPED_CONCURRENT,
-    "superseded": events.NODE_SUPERSEDED,
-    "cached": events.NODE_CACHED,
-    "satisfied": events.NODE_SATISFIED,
-}
+    from ..plugins.manager import PluginHost
 
 _NODE_FIELDS = frozenset(f.name for f in dataclasses.fields(Node))
 
@@ -78,8 +69,8 @@ class RunJournal:
     A failing observer costs a warning, never the run.
     """
 
-    def __init__(self, state: Any, logs: Any, reporter: Reporter, masker: Masker,
-                 hooks: Any = None) -> None:
+    def __init__(self, state: StateStore, logs: LogStore, reporter: Reporter, masker: Masker,
+                 hooks: PluginHost | None = None) -> None:
         self.state = state
         self.logs = logs
         self.reporter = reporter
@@ -89,9 +80,11 @@ class RunJournal:
         self._run_id = ""
         #: What this process last wrote of each node's row (handed to observers).
         self.rows: dict[str, Node] = {}
-        self.envelope_writer: Any = None
+        self.envelope_writer: LogWriter | None = None
         # BatchingStateStore, told by its method (a Protocol isinstance check costs more)
-        self._batching = callable(getattr(state, "write_batch", None))
+        self._write_batch: Callable[[Sequence[StateWrite]], None] | None = getattr(
+            state, "write_batch", None)
+        self._batching = callable(self._write_batch)
         self._pending: list[StateWrite] = []
         #: A batch the store gave up on: sent again, as the same list, before anything else.
         self._unsent: list[StateWrite] = []
@@ -107,8 +100,9 @@ class RunJournal:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Whether a plugin observes nodes (the row mirror and the hook calls cost nothing
         #: otherwise).
-        self._observes_nodes = hooks is not None and _implements(
-            hooks, ("sparkwing_node_started", "sparkwing_node_finished"))
+        self._observes_nodes = hooks is not None and (
+            hooks.implements("sparkwing_node_started")
+            or hooks.implements("sparkwing_node_finished"))
 
     @property
     def run_id(self) -> str:
@@ -123,13 +117,14 @@ class RunJournal:
         self.run, self._run_id = run, run.id
         self.state.create_run(run)
         self._create_nodes(nodes)
-        self.envelope_writer = self.logs.writer(run.id, ENVELOPE)
+        writer = self.envelope_writer = self.logs.writer(run.id, ENVELOPE)
         self.envelope(events.LOG_RUN_START, f"run {run.id} of {run.pipeline}", envelope)
         self.envelope(events.LOG_RUN_PLAN, f"{len(nodes)} jobs", run.plan or {})
-        self.envelope_writer.flush()
+        writer.flush()
         self.state.append_event(run.id, events.RUN_STARTED, {"pipeline": run.pipeline})
         self.reporter.run_started(run, plan, states)
-        self._observe("run_started", run)
+        if self.hooks is not None:
+            self._observe(self.hooks.run_started, run)
 
     def attach(self, run: Run, *, batching: bool = False) -> None:
         """Journal into a run that already exists (``sparkwing node exec``).
@@ -143,6 +138,7 @@ class RunJournal:
 
     def envelope(self, event: str, msg: str, attrs: dict[str, Any], level: str = "info") -> None:
         """Write one record to the run's envelope stream (and to the reporter)."""
+        assert self.envelope_writer is not None, "the run's envelope is not open"
         text = make_record(self.masker.mask(msg), level=level, event=event, attrs=attrs) + "\n"
         self.envelope_writer.write_raw(text)
         self.reporter.records(text)
@@ -207,12 +203,14 @@ class RunJournal:
             {"run_id": run.id, "status": status, "error": error, "hints": hints},
             level="info" if status == "success" else "error",
         )
-        self.envelope_writer.close()
+        if self.envelope_writer is not None:
+            self.envelope_writer.close()
         if not self.store_error:
             self.state.append_event(run.id, events.RUN_FINISHED,
                                     {"status": status, "error": error})
         self.reporter.run_finished(run, states)
-        self._observe("run_finished", run)
+        if self.hooks is not None:
+            self._observe(self.hooks.run_finished, run)
         if not recorded:
             raise StoreError(f"{self.store_error} (run {run.id} could not record its end)")
 
@@ -290,7 +288,7 @@ class RunJournal:
                     events.NODE_STARTED, {})
         self.reporter.node_changed(st)
         if self._observes_nodes:
-            self._observe_node("node_started", st.id)
+            self._observe_node(True, st.id)
 
     def settle(self, st: NodeState, outcome: str, error: str = "", event: str = "",
                extra: dict[str, Any] | None = None,
@@ -307,10 +305,10 @@ class RunJournal:
         fields.update(extra or {})
         body = dict(payload or {}) if raw_payload else {
             "outcome": outcome, "reason": error, **(payload or {})}
-        self.update(st.id, fields, event or SETTLED_EVENT[outcome], body)
+        self.update(st.id, fields, event or events.node_settled(outcome), body)
         self.reporter.node_changed(st)
         if self._observes_nodes:
-            self._observe_node("node_finished", st.id)
+            self._observe_node(False, st.id)
 
     def finished(self, st: NodeState, node: JobNode, log: NodeLogger, outcome: str, error: str,
                  reason: str, exit_code: int | None, output: Any) -> None:
@@ -348,7 +346,7 @@ class RunJournal:
             )
         self.reporter.node_changed(st)
         if self._observes_nodes:
-            self._observe_node("node_finished", nid)
+            self._observe_node(False, nid)
 
     def retrying(self, st: NodeState, attempt: int, error: str) -> None:
         """A node is about to start attempt number *attempt* after a failed one."""
@@ -491,8 +489,9 @@ class RunJournal:
             raise
 
     def _write(self, writes: list[StateWrite]) -> None:
-        if self._batching:
-            self.state.write_batch(writes)
+        write_batch = self._write_batch if self._batching else None
+        if write_batch is not None:
+            write_batch(writes)
             return
         while writes:  # one at a time, dropping each once it is written
             self._apply(writes[0])
@@ -519,29 +518,21 @@ class RunJournal:
             self.state.append_event(w.run_id, w.event[0], w.event[1], node_id=w.node_id, ts=w.ts)
 
     # -- observers ---------------------------------------------------------------------------
-    def _observe(self, hook: str, run: Run) -> None:
-        if self.hooks is None:
-            return
+    def _observe(self, hook: Callable[[Run], None], run: Run) -> None:
         try:
-            getattr(self.hooks, hook)(run)
+            hook(run)
         except Exception as exc:  # an observer must not change the outcome
-            self.reporter.warning(f"a plugin's {hook} hook failed: {exc}")
+            self.reporter.warning(f"a plugin's {hook.__name__} hook failed: {exc}")
 
-    def _observe_node(self, hook: str, nid: str) -> None:
-        if not self._observes_nodes or self.run is None:
+    def _observe_node(self, started: bool, nid: str) -> None:
+        """Call the node observers' ``node_started`` (*started*) or ``node_finished`` hook."""
+        if self.hooks is None or self.run is None:
             return
         row = self.rows.get(nid)
         if row is None:
             return
+        hook = self.hooks.node_started if started else self.hooks.node_finished
         try:
-            getattr(self.hooks, hook)(self.run, row)
+            hook(self.run, row)
         except Exception as exc:
-            self.reporter.warning(f"a plugin's {hook} hook failed: {exc}")
-
-
-def _implements(hooks: Any, names: tuple[str, ...]) -> bool:
-    """Whether any plugin of *hooks* implements one of *names* (unknown hosts: assume so)."""
-    implements = getattr(hooks, "implements", None)
-    if implements is None:
-        return True
-    return any(implements(name) for name in names)
+            self.reporter.warning(f"a plugin's {hook.__name__} hook failed: {exc}")

@@ -6,9 +6,12 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..storage.records import AcquireResult
+
+if TYPE_CHECKING:
+    from ..storage.contracts import StateStore
 
 #: How long a lease lives without renewal (a crashed holder frees its units after this).
 LEASE_S = float(os.environ.get("SPARKWING_LEASE_S", "30"))
@@ -19,7 +22,7 @@ POLL_S = 0.1
 class Leases:
     """The leases of one run; renewed by the run's heartbeat so crashed holders expire."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: StateStore) -> None:
         self.state = state
         self.held: dict[tuple[str, str], int] = {}  # (key, holder) -> cost
 

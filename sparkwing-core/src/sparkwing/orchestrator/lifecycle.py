@@ -10,6 +10,7 @@ from .. import events
 from ..dsl.nodes import JobNode
 from ..errors import SparkwingError, StoreError
 from ..runtime.context import Context, RunContext
+from ..runtime.nodelog import NodeLogger
 from ..runtime.secrets import Masker, SecretSource
 from ..storage.records import OK_OUTCOMES
 from .attempts import AttemptLoop
@@ -157,7 +158,7 @@ class NodeRunner:
         finally:
             graph.done[nid].set()
 
-    def context(self, node: JobNode, log: Any) -> Context:
+    def context(self, node: JobNode, log: NodeLogger) -> Context:
         """The Context a job's body, hooks and predicates get."""
         return Context(
             self.run_ctx, node.id, self.inputs, log, masker=self.masker, secrets=self.secrets,

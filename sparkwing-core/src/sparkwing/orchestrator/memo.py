@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import events
 from ..dsl.nodes import JobNode
 from ..runtime.context import Context
-from ..storage.records import CacheEntry
+from ..storage.records import AcquireResult, CacheEntry
 from .graph import RunGraph
 from .journal import RunJournal
 from .leases import POLL_S as LEASE_POLL_S
 from .leases import Leases, jitter
+
+if TYPE_CHECKING:
+    from ..storage.contracts import StateStore
 
 #: How long a memoized output lives when the job names no TTL.
 DEFAULT_TTL_S = 7 * 86400.0
@@ -28,7 +31,7 @@ class Memoizer:
     and whether ``--sw-no-cache`` is set; *call* runs a key function.
     """
 
-    def __init__(self, journal: RunJournal, state: Any, leases: Leases, graph: RunGraph,
+    def __init__(self, journal: RunJournal, state: StateStore, leases: Leases, graph: RunGraph,
                  call: Callable[..., Awaitable[Any]], *, no_cache: bool = False) -> None:
         self.journal = journal
         self.state = state
@@ -71,7 +74,7 @@ class Memoizer:
         lease_key = "memo:" + key
         noted: list[bool] = []
 
-        def waiting(res: Any) -> None:
+        def waiting(res: AcquireResult) -> None:
             if not noted:
                 noted.append(True)
                 behind = ", ".join(h for h in res.holders if h != holder) or "another run"
@@ -117,7 +120,7 @@ class Memoizer:
         nid = node.id
         self.graph.outputs[nid] = entry.output
         ctx.log.record(f"job {nid} replayed from cache ({entry.run_id}/{entry.node_id})",
-                       event=events.LOG_NODE_START, attrs={"cache_hit": True, "key": key})
+                       event=events.LOG_NODE_START, attrs={events.CACHE_HIT: True, "key": key})
         ctx.log.record(f"job {nid} cached", event=events.LOG_NODE_END,
                        attrs={"outcome": "cached", "duration_ms": 0})
         self.journal.settle(self.graph.states[nid], "cached", "", event=event, extra={

@@ -33,9 +33,10 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import NotFoundError, SparkwingError, UsageError
 from ..execution.contracts import Attempt, AttemptResult, ExecutorContext
@@ -44,10 +45,18 @@ from ..execution.selection import ExecutorSet
 from ..runtime.context import RunContext, Trigger
 from ..runtime.git import GitInfo
 from ..runtime.nodelog import NodeLogger
-from ..storage.records import OK_OUTCOMES, Run
+from ..storage.records import OK_OUTCOMES, Node, Run
 from .expansion import fan_out_members
 from .options import RunOptions
 from .reporting import Reporter
+
+if TYPE_CHECKING:
+    from ..config.project import ProjectConfig
+    from ..config.resolve import Stores
+    from ..dsl.nodes import JobNode
+    from ..dsl.plan import Plan
+    from ..plugins.manager import PluginHost
+    from .engine import Orchestrator
 
 #: Environment variable carrying the values of secret inputs (JSON object by flag).
 SECRET_INPUTS_ENV = "SPARKWING_SECRET_INPUTS"
@@ -81,7 +90,7 @@ class StreamLogWriter:
     def __init__(self, out: IO[str]) -> None:
         self.out = out
 
-    def write(self, lines: Any) -> None:
+    def write(self, lines: Iterable[str]) -> None:
         """Write records, one per element."""
         self.out.write("".join(f"{line}\n" for line in lines))
 
@@ -146,8 +155,8 @@ async def _node_exec(req: NodeExecRequest, records: IO[str] | None) -> int:
         stores.close()
 
 
-async def _attempt(req: NodeExecRequest, project: Any, stores: Any, run: Run,
-                   records: IO[str] | None, hooks: Any) -> int:
+async def _attempt(req: NodeExecRequest, project: ProjectConfig, stores: Stores, run: Run,
+                   records: IO[str] | None, hooks: PluginHost) -> int:
     from ..dsl.inputs import inputs_from_values
     from ..project import load_pipeline
     from .engine import Orchestrator
@@ -155,7 +164,7 @@ async def _attempt(req: NodeExecRequest, project: Any, stores: Any, run: Run,
     entry = project.pipeline(run.pipeline)
     pdef = load_pipeline(project, entry)
     values = dict(run.args)
-    given = _json_env(SECRET_INPUTS_ENV, {})
+    given = _json_object(SECRET_INPUTS_ENV)
     missing = [f for f in run.secret_args if values.get(f) == "***" and f not in given]
     if missing:
         raise UsageError(
@@ -174,8 +183,8 @@ async def _attempt(req: NodeExecRequest, project: Any, stores: Any, run: Run,
         dry_run=bool(engine.get("dry_run")), profile=run.profile,
     )
     plan = pdef.build(inputs, run_ctx)
-    secret_values = [str(v) for v in _json_env(SECRET_VALUES_ENV, [])]
-    for value in _json_env(SECRET_INPUTS_ENV, {}).values():
+    secret_values = [str(v) for v in _json_list(SECRET_VALUES_ENV)]
+    for value in given.values():
         secret_values.extend(str(v) for v in (value if isinstance(value, list) else [value]))
     options = RunOptions(
         dry_run=bool(engine.get("dry_run")), start_at=str(engine.get("start_at") or ""),
@@ -229,7 +238,8 @@ async def _attempt(req: NodeExecRequest, project: Any, stores: Any, run: Run,
     return 0 if result.outcome == "success" else 1
 
 
-def _find_node(orch: Any, plan: Any, rows: dict[str, Any], node_id: str, run_id: str) -> Any:
+def _find_node(orch: Orchestrator, plan: Plan, rows: dict[str, Node], node_id: str,
+               run_id: str) -> JobNode:
     """The plan's node *node_id*, or the fan-out member of that id (added to the graph)."""
     if node_id in plan:
         node = plan.node(node_id)
@@ -260,12 +270,25 @@ def _find_node(orch: Any, plan: Any, rows: dict[str, Any], node_id: str, run_id:
     raise NotFoundError(f'run {run_id} has no node "{node_id}"')
 
 
-def _json_env(name: str, default: Any) -> Any:
+def _json_env(name: str) -> object:
+    """The JSON value of environment variable *name* (``None`` when unset or empty)."""
     raw = os.environ.get(name, "")
     if not raw:
-        return default
+        return None
     try:
-        value = json.loads(raw)
+        value: object = json.loads(raw)
     except ValueError:
         raise SparkwingError(f"{name} is not valid JSON") from None
-    return value if isinstance(value, type(default)) else default
+    return value
+
+
+def _json_object(name: str) -> dict[str, Any]:
+    """The JSON object in environment variable *name* (``{}`` when unset or not an object)."""
+    value = _json_env(name)
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _json_list(name: str) -> list[Any]:
+    """The JSON list in environment variable *name* (``[]`` when unset or not a list)."""
+    value = _json_env(name)
+    return list(value) if isinstance(value, list) else []

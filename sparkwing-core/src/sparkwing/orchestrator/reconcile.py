@@ -23,9 +23,13 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ..storage.records import RunFilter
+from .. import events
+from ..storage.records import Run, RunFilter
+
+if TYPE_CHECKING:
+    from ..storage.contracts import StateStore
 
 #: Seconds without a heartbeat after which a live run counts as lost.
 STALE_AFTER_S = 60.0
@@ -135,7 +139,7 @@ def died_message(pid: int) -> str:
     return f"the sparkwing process running this run died (pid {pid})"
 
 
-def mark_process_died(state: Any, run: Any, now: float | None = None) -> bool:
+def mark_process_died(state: StateStore, run: Run, now: float | None = None) -> bool:
     """Fail *run* because its process died; cancel its unfinished nodes and steps.
 
     Re-reads the run first and does nothing (returns ``False``) when it is
@@ -153,7 +157,7 @@ def mark_process_died(state: Any, run: Any, now: float | None = None) -> bool:
         state.update_node(
             run.id, node.node_id,
             {"status": "done", "outcome": "cancelled", "error": node_error, "finished_at": now},
-            ("node_cancelled", {"outcome": "cancelled", "reason": node_error}),
+            (events.NODE_CANCELLED, {"outcome": "cancelled", "reason": node_error}),
         )
     for step in state.list_steps(run.id):
         if step.status == "running":
@@ -161,13 +165,13 @@ def mark_process_died(state: Any, run: Any, now: float | None = None) -> bool:
             step.error = step.error or node_error
             state.upsert_step(step)
     state.update_run(run.id, {"status": "failed", "error": error, "finished_at": now})
-    state.append_event(run.id, "run_finished",
+    state.append_event(run.id, events.RUN_FINISHED,
                        {"status": "failed", "error": error, "reconciled": "process_died"})
     return True
 
 
 def _settle_orphans(
-    state: Any,
+    state: StateStore,
     *,
     now: float | None = None,
     host: str | None = None,
@@ -200,14 +204,14 @@ def _settle_orphans(
     for run_id in state.reap_stale_runs(stale_before, now):
         reaped = state.get_run(run_id)
         error = reaped.error if reaped is not None else "run process lost"
-        state.append_event(run_id, "run_finished",
+        state.append_event(run_id, events.RUN_FINISHED,
                            {"status": "failed", "error": error, "reconciled": "stale_heartbeat"})
         out.append(Reconciled(run_id, "stale_heartbeat", error))
     return out
 
 
 def reconcile(
-    state: Any,
+    state: StateStore,
     *,
     now: float | None = None,
     host: str | None = None,

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from ..durations import format_duration
+
+if TYPE_CHECKING:
+    from ..dsl.plan import Plan
+    from ..storage.records import Run
+    from .graph import NodeState
 
 
 class Reporter:
@@ -15,23 +20,23 @@ class Reporter:
     #: Whether :meth:`records` wants every log record (costly for chatty jobs).
     wants_records = False
 
-    def run_started(self, run: Any, plan: Any, states: dict[str, Any]) -> None:
+    def run_started(self, run: Run, plan: Plan, states: dict[str, NodeState]) -> None:
         """The run row exists and jobs are about to be scheduled."""
 
-    def node_changed(self, state: Any) -> None:
+    def node_changed(self, state: NodeState) -> None:
         """A node changed status (started, retried, finished)."""
 
     def records(self, text: str) -> None:
         """Newline-terminated JSON log records were written (only when ``wants_records``)."""
 
-    def tick(self, states: dict[str, Any]) -> None:
+    def tick(self, states: dict[str, NodeState]) -> None:
         """Called about twice a second while the run is live."""
 
     def warning(self, message: str) -> None:
         """Something the user should know that is not a log record."""
         sys.stderr.write(f"warning: {message}\n")
 
-    def run_finished(self, run: Any, states: dict[str, Any]) -> None:
+    def run_finished(self, run: Run, states: dict[str, NodeState]) -> None:
         """The run reached a terminal status."""
 
 
@@ -47,7 +52,7 @@ class JsonReporter(Reporter):
         """Copy records to the stream."""
         self.out.write(text)
 
-    def run_finished(self, run: Any, states: dict[str, Any]) -> None:
+    def run_finished(self, run: Run, states: dict[str, NodeState]) -> None:
         """Flush the stream."""
         self.out.flush()
 
@@ -74,25 +79,25 @@ class PrettyReporter(Reporter):
         self.live = live
         self.drawn = 0
         self.frame = 0
-        self.run: Any = None
-        self.states: dict[str, Any] = {}
+        self.run: Run | None = None
+        self.states: dict[str, NodeState] = {}
         self.started = time.monotonic()
         self.last_draw = 0.0
 
     def _c(self, code: str, text: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
 
-    def run_started(self, run: Any, plan: Any, states: dict[str, Any]) -> None:
+    def run_started(self, run: Run, plan: Plan, states: dict[str, NodeState]) -> None:
         """Print the header and the initial table."""
         self.run, self.states = run, states
         self.out.write(self._c("1", f"▶ {run.pipeline}") + self._c("90", f"  {run.id}") + "\n")
         self._draw(force=True)
 
-    def node_changed(self, state: Any) -> None:
+    def node_changed(self, state: NodeState) -> None:
         """Redraw (rate-limited)."""
         self._draw()
 
-    def tick(self, states: dict[str, Any]) -> None:
+    def tick(self, states: dict[str, NodeState]) -> None:
         """Advance the spinner and durations."""
         self.frame += 1
         self._draw(force=True)
@@ -103,7 +108,7 @@ class PrettyReporter(Reporter):
         self.out.write(self._c("33", f"! {message}") + "\n")
         self._draw(force=True)
 
-    def _line(self, st: Any, width: int) -> str:
+    def _line(self, st: NodeState, width: int) -> str:
         if st.status == "done":
             sym, code = _SYMBOL.get(st.outcome, ("?", "0"))
             dur = format_duration(st.duration)
@@ -142,7 +147,7 @@ class PrettyReporter(Reporter):
         self.drawn = len(lines)
         self.out.flush()
 
-    def run_finished(self, run: Any, states: dict[str, Any]) -> None:
+    def run_finished(self, run: Run, states: dict[str, NodeState]) -> None:
         """Print the final table, failure excerpts and the result line."""
         self._clear()
         width = min(max((len(s) for s in states), default=4), 40)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..storage.contracts import LogStore, StateStore
-    from ..triggers.request import RunRequest
+    from ..triggers.request import DispatchResult, RunRequest
 
 
 @runtime_checkable
@@ -28,6 +28,6 @@ class ServerContext(Protocol):
         """The profile the server was started with."""
         ...
 
-    async def dispatch(self, request: RunRequest) -> Any:
+    async def dispatch(self, request: RunRequest) -> DispatchResult:
         """Hand a run request to the one dispatch function (idempotent by its key)."""
         ...

@@ -14,7 +14,6 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any
 
 _NORMALISE = re.compile(r"[-_.]+")
 
@@ -29,10 +28,10 @@ class EntryPoint:
     dist: str
     version: str
 
-    def load(self) -> Any:
+    def load(self) -> object:
         """Import the module and return it (or the named attribute)."""
         module, _, attr = self.value.partition(":")
-        obj: Any = importlib.import_module(module.strip())
+        obj: object = importlib.import_module(module.strip())
         for part in attr.strip().split(".") if attr.strip() else []:
             obj = getattr(obj, part)
         return obj

@@ -160,7 +160,7 @@ class PluginHost:
         return self
 
     def _load_one(
-        self, info: PluginInfo, load: Callable[[], Any], disabled: set[str],
+        self, info: PluginInfo, load: Callable[[], object], disabled: set[str],
     ) -> None:
         if info.name in disabled:
             self.pm.set_blocked(info.name)
@@ -173,7 +173,7 @@ class PluginHost:
         except (Exception, SystemExit) as exc:  # a broken plugin must not take sparkwing down
             self._failed(info, one_line(exc), exc, "failed to load")
 
-    def _register(self, module: Any, info: PluginInfo) -> None:
+    def _register(self, module: object, info: PluginInfo) -> None:
         self.infos[info.name] = info
         if not info.internal:
             info.contract = _declared_contract(module, info)
@@ -264,7 +264,7 @@ class PluginHost:
             if info is not None and not info.error:
                 info.error = str(err)
 
-    def _call_each(self, hook_name: str, what: str, **kwargs: Any) -> None:
+    def _call_each(self, hook_name: str, what: str, **kwargs: object) -> None:
         """Call every implementation of *hook_name*, in registration order.
 
         Implementations get only the arguments they declare. One that raises
@@ -275,7 +275,7 @@ class PluginHost:
         for impl in _in_order(caller.get_hookimpls()):
             self._call_one(impl, what, kwargs)
 
-    def _call_one(self, impl: pluggy.HookImpl, what: str, kwargs: dict[str, Any]) -> None:
+    def _call_one(self, impl: pluggy.HookImpl, what: str, kwargs: dict[str, object]) -> None:
         try:
             impl.function(**{a: kwargs[a] for a in impl.argnames if a in kwargs})
         except Exception as exc:
@@ -321,11 +321,11 @@ class PluginHost:
                     PluginError(f"{', '.join(taken)} (the existing ones were kept)"),
                 )
 
-    def add_server_routes(self, app: web.Application, context: ServerContext | Any) -> None:
+    def add_server_routes(self, app: web.Application, context: ServerContext) -> None:
         """Let plugins add routes to a server application.
 
-        *context* should implement :class:`~sparkwing.plugins.context.ServerContext`
-        (the dashboard's context gains ``dispatch`` with the trigger work).
+        *context* is the server as plugins see it
+        (:class:`~sparkwing.plugins.context.ServerContext`).
         """
         self._call_each(
             "sparkwing_add_server_routes", "failed to add its routes", app=app, context=context
@@ -371,7 +371,7 @@ def _in_order(impls: list[pluggy.HookImpl]) -> list[pluggy.HookImpl]:
     return sorted(impls, key=lambda i: 0 if i.tryfirst else 2 if i.trylast else 1)
 
 
-def _declared_contract(module: Any, info: PluginInfo) -> int | None:
+def _declared_contract(module: object, info: PluginInfo) -> int | None:
     """The contract version *module* declares, or ``None``; raise if core cannot honour it.
 
     A plugin built for a newer contract than this sparkwing-core provides is
@@ -393,7 +393,7 @@ def _declared_contract(module: Any, info: PluginInfo) -> int | None:
     return declared
 
 
-def _returning(module: ModuleType) -> Callable[[], Any]:
+def _returning(module: ModuleType) -> Callable[[], object]:
     """A loader that hands back an already imported module."""
     return lambda: module
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..errors import ConfigError, PluginError
 
@@ -34,7 +34,8 @@ FIRST_PARTY: dict[str, str] = {
     "github": "sparkwing-github",
 }
 
-Factory = Callable[[Mapping[str, Any], Any], Any]
+#: A factory as :class:`Backend` holds it: one of the typed factories below, by kind.
+Factory = Callable[[Mapping[str, Any], Any], object]
 #: ``factory(config, context) -> StateStore``
 StateFactory = Callable[[Mapping[str, Any], "BackendContext"], "StateStore"]
 #: ``factory(config, context) -> ArtifactStore`` (the profile's ``cache:`` surface)
@@ -178,16 +179,110 @@ class Registry:
                 )
         return backend
 
+    @overload
+    def create(self, kind: Literal["state"], config: Mapping[str, Any],
+               context: BackendContext, where: str = "") -> StateStore: ...
+
+    @overload
+    def create(self, kind: Literal["logs"], config: Mapping[str, Any],
+               context: BackendContext, where: str = "") -> LogStore: ...
+
+    @overload
+    def create(self, kind: Literal["cache"], config: Mapping[str, Any],
+               context: BackendContext, where: str = "") -> ArtifactStore: ...
+
+    @overload
+    def create(self, kind: Literal["executor"], config: Mapping[str, Any],
+               context: ExecutorContext, where: str = "") -> Executor: ...
+
+    @overload
+    def create(self, kind: Literal["trigger"], config: Mapping[str, Any],
+               context: TriggerContext, where: str = "") -> TriggerSource: ...
+
+    @overload
+    def create(self, kind: str, config: Mapping[str, Any],
+               context: BackendContext | ExecutorContext | TriggerContext,
+               where: str = "") -> object: ...
+
     def create(
         self, kind: str, config: Mapping[str, Any],
         context: BackendContext | ExecutorContext | TriggerContext, where: str = "",
-    ) -> Any:
+    ) -> object:
         """Validate *config* and call its factory with *config* and *context*.
 
         The context is the one of the kind: :class:`BackendContext` for the
         stores, :class:`~sparkwing.execution.contracts.ExecutorContext` for
         an executor, :class:`~sparkwing.triggers.contracts.TriggerContext`
-        for a trigger source.
+        for a trigger source. The result is checked against the kind's
+        contract: a factory that returns something else is a one-line
+        :class:`PluginError` naming the plugin.
         """
         backend = self.validate(kind, config, where or f"{kind}")
-        return backend.factory(config, context)
+        return _checked(backend, backend.factory(config, context))
+
+    def build_executor(self, name: str, config: Mapping[str, Any],
+                       context: ExecutorContext) -> Executor:
+        """Build executor *name* from *config* as given (checked against the contract only).
+
+        Unlike :meth:`create`, the block is not validated against the keys the
+        executor declared: a run validates the profile's block once, before it starts.
+        """
+        from ..execution.contracts import Executor
+
+        backend = self.get("executor", name)
+        made = backend.factory(config, context)
+        if not isinstance(made, Executor):
+            raise _refused(backend, made, "Executor")
+        return made
+
+    def build_trigger_source(self, name: str, config: Mapping[str, Any],
+                             context: TriggerContext) -> TriggerSource:
+        """Build trigger source *name* from *config* as given (checked against the contract)."""
+        from ..triggers.contracts import TriggerSource
+
+        backend = self.get("trigger", name)
+        made = backend.factory(config, context)
+        if not isinstance(made, TriggerSource):
+            raise _refused(backend, made, "TriggerSource")
+        return made
+
+
+def _checked(backend: Backend, made: object) -> object:
+    """*made*, when it implements the contract of *backend*'s kind; else a one-line PluginError."""
+    contract = _contract_missed(backend.kind, made)
+    if contract:
+        raise _refused(backend, made, contract)
+    return made
+
+
+def _refused(backend: Backend, made: object, contract: str) -> PluginError:
+    """The one-line error for a factory whose result does not implement *contract*."""
+    return PluginError(
+        f'{backend.kind} type "{backend.type_name}" of plugin {backend.provider!r} built '
+        f"a {type(made).__name__}, which does not implement {contract}"
+    )
+
+
+def _contract_missed(kind: str, made: object) -> str:
+    """The name of the contract *made* should implement for *kind* and does not, or ``""``."""
+    if kind == "state":
+        from ..storage.contracts import StateStore
+
+        return "" if isinstance(made, StateStore) else "StateStore"
+    if kind == "logs":
+        from ..storage.contracts import LogStore
+
+        return "" if isinstance(made, LogStore) else "LogStore"
+    if kind == "cache":
+        from ..storage.contracts import ArtifactStore
+
+        return "" if isinstance(made, ArtifactStore) else "ArtifactStore"
+    if kind == "executor":
+        from ..execution.contracts import Executor
+
+        return "" if isinstance(made, Executor) else "Executor"
+    if kind == "trigger":
+        from ..triggers.contracts import TriggerSource
+
+        return "" if isinstance(made, TriggerSource) else "TriggerSource"
+    return ""

@@ -26,13 +26,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import SparkwingError, UsageError
 
 if TYPE_CHECKING:
     from ..config import ProjectConfig, ResolvedProfile, Stores
     from ..config.project import PipelineEntry
+    from ..dsl.inputs import InputSpec
+    from ..dsl.plan import Plan
+    from ..orchestrator.options import RunOptions
+    from ..orchestrator.reporting import Reporter
+    from ..runtime.context import RunContext
     from ..storage.contracts import StateStore
     from ..storage.records import Run
     from ..triggers.contracts import RunRequest
@@ -45,8 +50,8 @@ DEFAULT_PAUSE_TIMEOUT_S = 1800.0
 class StartOptions:
     """How a request is run (everything but *what* runs, which the request says)."""
 
-    #: Receives progress (an ``orchestrator.reporting.Reporter``); ``None``: report nothing.
-    reporter: Any = None
+    #: Receives progress; ``None``: report nothing.
+    reporter: Reporter | None = None
     #: Jobs running at once (0: the CPU count).
     workers: int = 0
     #: Ignore profiles and use the laptop stores.
@@ -114,6 +119,16 @@ def inputs_argv(inputs: Mapping[str, Any]) -> list[str]:
     return argv
 
 
+class _Prepared(NamedTuple):
+    """What :meth:`RunStart.prepare` built for :meth:`RunStart.execute`."""
+
+    plan: Plan
+    run_ctx: RunContext
+    #: The pipeline's inputs object (an instance of its inputs dataclass).
+    inputs: Any
+    options: RunOptions
+
+
 class RunStart:
     """One run being started: located and its stores opened, then prepared, then executed.
 
@@ -148,7 +163,7 @@ class RunStart:
         #: The trigger row the run starts for (dispatch sets it before :meth:`prepare`).
         self.trigger_id = self.options.trigger_id
         self.run_id = ""
-        self._prepared: tuple[Any, ...] | None = None
+        self._prepared: _Prepared | None = None
         self._closed = False
 
     def __enter__(self) -> RunStart:
@@ -160,7 +175,7 @@ class RunStart:
     @property
     def state(self) -> StateStore:
         """The state store of the run's profile."""
-        return self.stores.state  # type: ignore[no-any-return]
+        return self.stores.state
 
     # -- step 2 ---------------------------------------------------------------------
     def prepare(self) -> str:
@@ -232,7 +247,7 @@ class RunStart:
             secret_values=secret_values(specs, values),
             redacted_args=redact(specs, values),
         )
-        self._prepared = (plan, run_ctx, inputs, run_options)
+        self._prepared = _Prepared(plan, run_ctx, inputs, run_options)
         self.run_id = run_id
         return run_id
 
@@ -285,7 +300,7 @@ def start_run(request: RunRequest, options: StartOptions | None = None) -> Run:
 # -- checks and helpers moved from the CLI ------------------------------------------------
 
 
-def check_shaping(opts: StartOptions, plan: Any, pipeline: str) -> None:
+def check_shaping(opts: StartOptions, plan: Plan, pipeline: str) -> None:
     """Validate ``only``/``start_at``/``stop_at``/pauses against the plan, and the risk gate."""
     import fnmatch
 
@@ -325,7 +340,7 @@ def check_shaping(opts: StartOptions, plan: Any, pipeline: str) -> None:
                 )
 
 
-def _reusable(state: Any, run_id: str, pipeline: str, reuse_passed: bool) -> dict[str, Any]:
+def _reusable(state: StateStore, run_id: str, pipeline: str, reuse_passed: bool) -> dict[str, Any]:
     """Outputs of the jobs of *run_id* that ended OK (reused by ``runs retry --failed``)."""
     from ..errors import NotFoundError
     from ..storage.records import OK_OUTCOMES
@@ -367,8 +382,8 @@ def default_branch(root: Path) -> str:
     return text.rsplit("/", 1)[-1] if text.startswith("ref:") else "main"
 
 
-def _check_guards(project: Any, entry: Any, resolved: Any, values: dict[str, Any],
-                  branch: str) -> str | None:
+def _check_guards(project: ProjectConfig, entry: PipelineEntry, resolved: ResolvedProfile,
+                  values: dict[str, Any], branch: str) -> str | None:
     guards = project.guards_for(entry)
     if not guards.require and not guards.reject:
         return None
@@ -381,7 +396,7 @@ def _check_guards(project: Any, entry: Any, resolved: Any, values: dict[str, Any
     )
 
 
-def _reproducer(request: RunRequest, specs: list[Any], values: dict[str, Any]) -> str:
+def _reproducer(request: RunRequest, specs: list[InputSpec], values: dict[str, Any]) -> str:
     """The command line that reproduces this run, secrets shown as ``***``."""
     from ..dsl.inputs import redact
 

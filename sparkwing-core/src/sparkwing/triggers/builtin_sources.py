@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from ..plugins.context import ServerContext
-    from ..plugins.registry import Registry
+    from ..plugins.registry import Registry, TriggerFactory
     from .contracts import TriggerContext
 
 #: Built-in source name -> what it stands for (shown by ``sparkwing triggers list``).
@@ -53,7 +53,7 @@ class BuiltinSource:
         """Built-in sources add no HTTP routes."""
 
 
-def _factory(name: str) -> Any:
+def _factory(name: str) -> TriggerFactory:
     def make(config: Mapping[str, Any], context: TriggerContext) -> BuiltinSource:
         return BuiltinSource(name)
 

@@ -24,46 +24,19 @@ run), or ``failed`` with the error when it cannot start.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .contracts import RunRequest
+from .request import DispatchResult as DispatchResult  # also importable from here
 
 if TYPE_CHECKING:
     from ..runs.start import RunStart, StartOptions
     from ..storage.contracts import StateStore
-    from ..storage.records import Run, TriggerRow
+    from ..storage.records import TriggerRow
 
 #: Lease a dispatcher takes on a row while it prepares the run (seconds).
 DISPATCH_LEASE_S = 600.0
-
-
-@dataclass(slots=True)
-class DispatchResult:
-    """What :func:`dispatch` did with one request."""
-
-    #: The trigger row as recorded (for a duplicate: the first request's row).
-    row: TriggerRow
-    #: ``True`` when this call recorded the request; ``False`` when its key was seen before.
-    created: bool
-    #: The finished run, when this call started (and ran) one.
-    run: Run | None = None
-
-    @property
-    def duplicate(self) -> bool:
-        """The key was seen before: nothing was started."""
-        return not self.created
-
-    def describe(self) -> str:
-        """One line for people: what happened to the request."""
-        row = self.row
-        if self.duplicate:
-            what = f"run {row.run_id}" if row.run_id else f"status {row.status}"
-            return (f"duplicate request (key {row.idempotency_key}) already recorded as trigger "
-                    f"{row.id} ({what}); no run started")
-        if self.run is not None:
-            return f"trigger {row.id} started run {self.run.id} ({self.run.status})"
-        return f"trigger {row.id} queued ({row.status})"
 
 
 def check_source(name: str) -> None:

@@ -1,8 +1,10 @@
 """A run request: what a trigger produces and ``start_run`` consumes (plain data).
 
-Kept apart from :mod:`sparkwing.triggers.contracts` (which re-exports both
-classes) so that what only needs the request, such as the server context
-plugins get, does not import the trigger source contract.
+Also what :func:`sparkwing.triggers.dispatch.dispatch` answers
+(:class:`DispatchResult`). Kept apart from :mod:`sparkwing.triggers.contracts`
+(which re-exports the request classes) and from the dispatch module so that
+what only needs these, such as the server context plugins get, imports
+neither the trigger source contract nor the dispatcher.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..storage.records import Run, TriggerRow
 
 
 @dataclass(slots=True)
@@ -71,3 +76,31 @@ class RunRequest:
             workdir=Path(d["workdir"]) if d.get("workdir") else None,
             profile=str(d.get("profile") or ""),
         )
+
+
+@dataclass(slots=True)
+class DispatchResult:
+    """What :func:`dispatch` did with one request."""
+
+    #: The trigger row as recorded (for a duplicate: the first request's row).
+    row: TriggerRow
+    #: ``True`` when this call recorded the request; ``False`` when its key was seen before.
+    created: bool
+    #: The finished run, when this call started (and ran) one.
+    run: Run | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        """The key was seen before: nothing was started."""
+        return not self.created
+
+    def describe(self) -> str:
+        """One line for people: what happened to the request."""
+        row = self.row
+        if self.duplicate:
+            what = f"run {row.run_id}" if row.run_id else f"status {row.status}"
+            return (f"duplicate request (key {row.idempotency_key}) already recorded as trigger "
+                    f"{row.id} ({what}); no run started")
+        if self.run is not None:
+            return f"trigger {row.id} started run {self.run.id} ({self.run.status})"
+        return f"trigger {row.id} queued ({row.status})"

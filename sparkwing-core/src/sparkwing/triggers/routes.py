@@ -32,7 +32,7 @@ def add_source_routes(
     for name in registry.types("trigger"):
         backend = registry.get("trigger", name)
         try:
-            source = backend.factory({}, trigger_context)
+            source = registry.build_trigger_source(name, {}, trigger_context)
             source.add_routes(app, context)
         except Exception as exc:  # a broken plugin must not take the server down
             failures.append(f'trigger source "{name}" (plugin {backend.provider}): '

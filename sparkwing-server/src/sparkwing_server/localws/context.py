@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sparkwing.config import Stores
     from sparkwing.storage.contracts import LogStore, StateStore
     from sparkwing.triggers.contracts import RunRequest
-    from sparkwing.triggers.dispatch import DispatchResult
+    from sparkwing.triggers.request import DispatchResult
 
 T = TypeVar("T")
 P = ParamSpec("P")
