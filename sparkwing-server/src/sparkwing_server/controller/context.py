@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from aiohttp import web
 
+from ..offload import run_in_pool
 from ..requestguard import RequestPolicy
 from .metrics import Metrics
 from .tokens import TokenStore
@@ -93,17 +93,11 @@ class ControllerContext:
 
     async def state_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one state-store call off the event loop."""
-        return await _call(self._state_pool, functools.partial(fn, *args, **kwargs))
+        return await run_in_pool(self._state_pool, functools.partial(fn, *args, **kwargs))
 
     async def token_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one token-table call (argon2 included) off the event loop."""
-        return await _call(self._token_pool, functools.partial(fn, *args, **kwargs))
-
-
-async def _call(pool: ThreadPoolExecutor | None, call: Callable[[], T]) -> T:
-    if pool is None:
-        return call()
-    return await asyncio.get_running_loop().run_in_executor(pool, call)
+        return await run_in_pool(self._token_pool, functools.partial(fn, *args, **kwargs))
 
 
 #: Application key of the :class:`ControllerContext`.

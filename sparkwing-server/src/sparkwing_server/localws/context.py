@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from aiohttp import web
 
+from ..offload import run_in_pool
 from .changes import Changes
 
 if TYPE_CHECKING:
@@ -134,17 +135,11 @@ class ServerContext:
 
     async def state_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one state-store call off the event loop and return its result."""
-        return await _call(self._state_pool, functools.partial(fn, *args, **kwargs))
+        return await run_in_pool(self._state_pool, functools.partial(fn, *args, **kwargs))
 
     async def logs_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one log-store call (or other file work) off the event loop."""
-        return await _call(self._logs_pool, functools.partial(fn, *args, **kwargs))
-
-
-async def _call(pool: ThreadPoolExecutor | None, call: Callable[[], T]) -> T:
-    if pool is None:
-        return call()
-    return await asyncio.get_running_loop().run_in_executor(pool, call)
+        return await run_in_pool(self._logs_pool, functools.partial(fn, *args, **kwargs))
 
 
 #: Application key under which the :class:`ServerContext` is stored.
