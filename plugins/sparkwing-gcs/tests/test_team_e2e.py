@@ -3,21 +3,19 @@
 Real ``sparkwing`` processes: home ``a`` runs every example of the
 repository with a ``team`` profile whose state, logs and cache are in one
 bucket; home ``b`` (another SPARKWING_HOME, another directory, same
-profile) lists those runs and reads their logs. A profile naming a bucket
-that does not exist stops in one line before anything runs.
+profile) lists those runs, reads their logs and shows them on its
+dashboard. A profile naming a bucket that does not exist stops in one line
+before anything runs.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sparkwing.testing.teamhomes import Home, assert_dashboard_shows, make_home
 from sparkwing_gcs.testing import FakeGcs
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
@@ -36,36 +34,6 @@ def team_profile(bucket: str, endpoint: str) -> str:
         lines.append(f"    {surface}: {{type: gcs, bucket: {bucket}, endpoint_url: {endpoint}, "
                      f"prefix: team/{surface}}}")
     return "\n".join(lines) + "\n"
-
-
-@dataclass
-class Home:
-    """One machine: its own HOME, SPARKWING_HOME and config directory."""
-
-    root: Path
-    env: dict[str, str]
-
-    def cli(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """Run ``sparkwing ARGS`` and wait."""
-        return subprocess.run(
-            [sys.executable, "-m", "sparkwing_cli.main", *args], cwd=cwd or self.root,
-            capture_output=True, text=True, env=self.env, timeout=600,
-        )
-
-
-def make_home(base: Path, name: str, profiles: str) -> Home:
-    """An isolated home under *base*/*name* whose profiles.yaml holds *profiles*."""
-    root = base / name
-    xdg = root / "xdg"
-    for d in (root / "home", root / "swhome", xdg / "sparkwing"):
-        d.mkdir(parents=True)
-    (xdg / "sparkwing" / "profiles.yaml").write_text(profiles)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SPARKWING_") or k.startswith("SPARKWING_TEST_")}
-    env.update(HOME=str(root / "home"), SPARKWING_HOME=str(root / "swhome"),
-               XDG_CONFIG_HOME=str(xdg), SPARKWING_PROFILES=str(xdg / "sparkwing/profiles.yaml"),
-               NO_COLOR="1", GIT_CONFIG_GLOBAL="/dev/null", GIT_CONFIG_NOSYSTEM="1")
-    return Home(root, env)
 
 
 @pytest.fixture
@@ -108,6 +76,8 @@ def test_examples_run_on_gcs_and_show_from_a_second_home(
                    "-o", "json")
     assert status.returncode == 0, status.stderr
     assert '"success"' in status.stdout
+    # ... and home b's dashboard shows them: runs, each run's nodes, every node's log lines.
+    assert_dashboard_shows(b, list(run_ids.values()))
 
 
 def test_a_missing_bucket_stops_before_the_run(tmp_path: Path, fake_gcs: FakeGcs) -> None:

@@ -8,6 +8,8 @@ Needs the ``test`` extra (``pip install 'sparkwing-s3[test]'``)::
 
 moto accepts any credentials; :data:`CREDENTIALS` are the ones the tests put
 in the environment. The server runs in threads of the calling process.
+:meth:`MotoS3.pause` and :meth:`MotoS3.resume` take it off the network and
+bring it back on the same port with the same objects (outage tests).
 
 moto checks ``If-Match`` / ``If-None-Match`` and then stores the object
 without holding a lock, so two conditional writes racing each other can
@@ -19,6 +21,7 @@ writing request (PUT, POST, DELETE) run at a time. Reads stay concurrent.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -57,34 +60,106 @@ class _OneWriterAtATime:
             return list(self.app(environ, start_response))
 
 
+class _OpenConnections:
+    """The client sockets a server is talking to, so an outage can cut them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sockets: set[socket.socket] = set()
+
+    def add(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.sockets.add(sock)
+
+    def discard(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.sockets.discard(sock)
+
+    def close_all(self) -> None:
+        """Shut down every open connection (the handler threads then end)."""
+        with self.lock:
+            open_now = list(self.sockets)
+        for sock in open_now:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _tracking_handler(base: type[Any], connections: _OpenConnections) -> type[Any]:
+    """*base* (a request handler class) that records its connection while it is open."""
+
+    class TrackedHandler(base):  # type: ignore[misc]
+        def setup(self) -> None:
+            super().setup()
+            connections.add(self.connection)
+
+        def finish(self) -> None:
+            try:
+                super().finish()
+            finally:
+                connections.discard(self.connection)
+
+    return TrackedHandler
+
+
 class MotoS3:
     """moto's S3 server on ``127.0.0.1`` (a free port); a context manager."""
 
     def __init__(self) -> None:
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._app: Any = None
+        self._connections = _OpenConnections()
+        self.port = 0
         self.endpoint_url = ""
 
     def start(self) -> MotoS3:
-        """Start the server; raise when it does not come up."""
+        """Start the server on a free port; raise when it does not come up."""
         # werkzeug logs every request at INFO; the tests' output stays readable without it.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        self._app = _OneWriterAtATime(DomainDispatcherApplication(create_backend_app))
+        self._serve(0)
+        return self
+
+    def _serve(self, port: int) -> None:
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
-        app = _OneWriterAtATime(DomainDispatcherApplication(create_backend_app))
-        server = make_server("127.0.0.1", 0, app, threaded=True,
-                             request_handler=MotoRequestHandler)
+        handler = _tracking_handler(MotoRequestHandler, self._connections)
+        server = make_server("127.0.0.1", port, self._app, threaded=True,
+                             request_handler=handler)
         self._thread = threading.Thread(target=server.serve_forever, name="moto-s3",
                                         daemon=True)
         self._thread.start()
         self._server = server
-        self.endpoint_url = f"http://127.0.0.1:{server.server_address[1]}"
-        return self
+        self.port = int(server.server_address[1])
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+
+    def pause(self) -> None:
+        """Make the server unreachable, keeping its buckets: a real outage for clients.
+
+        The listening socket is closed (new connections are refused) and every
+        open connection is shut down (a kept-alive client connection fails on
+        its next request). The objects stay in moto's in-process backend;
+        :meth:`resume` serves them again on the same port.
+        """
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        self._server = None
+        self._connections.close_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def resume(self) -> None:
+        """Serve again after :meth:`pause`, on the same port and with the same objects."""
+        if self._server is None:
+            self._serve(self.port)
 
     def client(self) -> Any:
         """A boto3 client for the server (for setting up buckets)."""
@@ -109,13 +184,7 @@ class MotoS3:
 
     def stop(self) -> None:
         """Stop the server (idempotent)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self.pause()
 
     def __enter__(self) -> MotoS3:
         return self.start()
