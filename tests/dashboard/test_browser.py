@@ -12,12 +12,14 @@ import json
 import subprocess
 import sys
 import textwrap
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 HERE = Path(__file__).parent
@@ -136,6 +138,23 @@ def test_two_cli_runs_appear_and_stream_live(new_page: Any, shot: Any, browser: 
     assert page_errors == []
 
 
+def select_node(page: Any, node_id: str) -> None:
+    """Click the job in the DAG until the page has selected it (the URL names it).
+
+    A click that lands while the DAG is being redrawn can be lost on a loaded
+    machine; a user clicks again, and so does this helper (three times at most).
+    """
+    wanted = f"node={urllib.parse.quote(node_id, safe='')}"
+    for _ in range(3):
+        page.locator(f'.dag-node[data-node-id="{node_id}"]').click()
+        try:
+            page.wait_for_function("w => location.hash.includes(w)", arg=wanted, timeout=3000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"job {node_id} could not be selected; the page shows {page.url}")
+
+
 def test_failing_job_shows_its_excerpt(new_page: Any, shot: Any, browser: Any, dashboard: Dashboard,
                                        page_errors: list[str]) -> None:
     result = dashboard.cli("run", "broken")
@@ -148,9 +167,9 @@ def test_failing_job_shows_its_excerpt(new_page: Any, shot: Any, browser: Any, d
         expect(row).to_have_attribute("data-status", "failed")
         row.click()
         expect(page.locator("#run-error")).to_contain_text("compile")
-        page.locator('.dag-node[data-node-id="test"]').click()
+        select_node(page, "test")
         expect(page.locator(".excerpt")).to_have_count(0)
-        page.locator('.dag-node[data-node-id="compile"]').click()
+        select_node(page, "compile")
         excerpt = page.locator('.excerpt[data-node="compile"]')
         expect(excerpt).to_contain_text("main.c:3: error: expected semicolon")
         expect(excerpt).to_contain_text("exit 3")
