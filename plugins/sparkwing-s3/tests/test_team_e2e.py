@@ -10,21 +10,18 @@ before anything runs.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
-from sparkwing.testing.teamhomes import Home, assert_dashboard_shows, make_home
+from sparkwing.testing.teamhomes import (
+    Home,
+    assert_examples_run_and_show_from,
+    copy_example,
+    make_home,
+)
 from sparkwing_s3.testing import MotoS3
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-#: example directory -> the ``sparkwing run`` arguments that succeed there
-RUNS = {
-    "python-ci": ("ci",),
-    "test-matrix": ("matrix",),
-    "release": ("release", "--version", "1.2.3"),
-}
 
 
 def team_profile(bucket: str, endpoint: str) -> str:
@@ -43,48 +40,13 @@ def homes(tmp_path: Path, moto_s3: MotoS3, bucket: str) -> tuple[Home, Home]:
 
 
 def test_examples_run_on_s3_and_show_from_a_second_home(
-        homes: tuple[Home, Home], tmp_path: Path) -> None:
-    a, b = homes
-    run_ids: dict[str, str] = {}
-    for name, args in RUNS.items():
-        project = tmp_path / "a" / "projects" / name
-        shutil.copytree(EXAMPLES / name, project,
-                        ignore=shutil.ignore_patterns("__pycache__", "dist", "registry"))
-        done = a.cli("run", *args, "--profile", "team", "-o", "json", cwd=project)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        finish = [json.loads(line) for line in done.stdout.splitlines()
-                  if '"event":"run_finish"' in line]
-        assert len(finish) == 1, done.stdout[-2000:]
-        run_ids[name] = finish[0]["attrs"]["run_id"]
-    # Nothing of the runs is in home a's local files: the bucket holds them.
-    assert not (a.root / "swhome" / "state.db").exists()
-
-    listed = b.cli("runs", "list", "--profile", "team", "-o", "json")
-    assert listed.returncode == 0, listed.stderr
-    runs = {r["id"]: r for r in map(json.loads, listed.stdout.splitlines())}
-    assert set(run_ids.values()) <= set(runs)
-    assert {runs[i]["status"] for i in run_ids.values()} == {"success"}
-    assert {runs[run_ids[n]]["pipeline"] for n in RUNS} == {"ci", "matrix", "release"}
-
-    for name, run_id in run_ids.items():
-        logs = b.cli("runs", "logs", "--run", run_id, "--profile", "team", "-o", "json")
-        assert logs.returncode == 0, logs.stderr
-        records = [json.loads(line) for line in logs.stdout.splitlines() if line.strip()]
-        assert records, f"no log records for {name}"
-        assert any(r.get("node") for r in records), f"no job's log records for {name}"
-    status = b.cli("runs", "status", "--run", run_ids["python-ci"], "--profile", "team",
-                   "-o", "json")
-    assert status.returncode == 0, status.stderr
-    assert '"success"' in status.stdout
-    # ... and home b's dashboard shows them: runs, each run's nodes, every node's log lines.
-    assert_dashboard_shows(b, list(run_ids.values()))
+        homes: tuple[Home, Home]) -> None:
+    assert_examples_run_and_show_from(*homes, EXAMPLES)
 
 
 def test_a_missing_bucket_stops_before_the_run(tmp_path: Path, moto_s3: MotoS3) -> None:
     home = make_home(tmp_path, "c", team_profile("no-such-bucket", moto_s3.endpoint_url))
-    project = tmp_path / "c" / "project"
-    shutil.copytree(EXAMPLES / "python-ci", project,
-                    ignore=shutil.ignore_patterns("__pycache__", "dist", "registry"))
+    project = copy_example(EXAMPLES, "python-ci", tmp_path / "c" / "project")
     done = home.cli("run", "ci", "--profile", "team", cwd=project)
     assert done.returncode == 2, done.stdout + done.stderr
     errors = [line for line in done.stderr.splitlines() if line.strip()]

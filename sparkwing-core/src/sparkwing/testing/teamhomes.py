@@ -123,3 +123,57 @@ def assert_dashboard_shows(home: Home, run_ids: list[str], profile: str = "team"
     finally:
         killed = home.cli("dashboard", "kill")
         assert killed.returncode == 0, killed.stderr
+
+
+#: example directory -> the ``sparkwing run`` arguments that succeed there.
+EXAMPLE_RUNS: dict[str, tuple[str, ...]] = {
+    "python-ci": ("ci",),
+    "test-matrix": ("matrix",),
+    "release": ("release", "--version", "1.2.3"),
+}
+
+
+def copy_example(examples: Path, name: str, dest: Path) -> Path:
+    """Copy the example *name* from *examples* to *dest* (no caches or build output); return it."""
+    import shutil
+
+    shutil.copytree(examples / name, dest,
+                    ignore=shutil.ignore_patterns("__pycache__", "dist", "registry"))
+    return dest
+
+
+def assert_examples_run_and_show_from(a: Home, b: Home, examples: Path,
+                                      profile: str = "team") -> None:
+    """Home *a* runs every example on *profile*; home *b* lists them, reads their logs and
+    status, and its dashboard shows them. Nothing of the runs stays in *a*'s local state."""
+    run_ids: dict[str, str] = {}
+    for name, args in EXAMPLE_RUNS.items():
+        project = copy_example(examples, name, a.root / "projects" / name)
+        done = a.cli("run", *args, "--profile", profile, "-o", "json", cwd=project)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        finish = [json.loads(line) for line in done.stdout.splitlines()
+                  if '"event":"run_finish"' in line]
+        assert len(finish) == 1, done.stdout[-2000:]
+        run_ids[name] = finish[0]["attrs"]["run_id"]
+    # Nothing of the runs is in home a's local files: the shared store holds them.
+    assert not (a.root / "swhome" / "state.db").exists()
+
+    listed = b.cli("runs", "list", "--profile", profile, "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    runs = {r["id"]: r for r in map(json.loads, listed.stdout.splitlines())}
+    assert set(run_ids.values()) <= set(runs)
+    assert {runs[i]["status"] for i in run_ids.values()} == {"success"}
+    assert {runs[run_ids[n]]["pipeline"] for n in EXAMPLE_RUNS} == {"ci", "matrix", "release"}
+
+    for name, run_id in run_ids.items():
+        logs = b.cli("runs", "logs", "--run", run_id, "--profile", profile, "-o", "json")
+        assert logs.returncode == 0, logs.stderr
+        records = [json.loads(line) for line in logs.stdout.splitlines() if line.strip()]
+        assert records, f"no log records for {name}"
+        assert any(r.get("node") for r in records), f"no job's log records for {name}"
+    status = b.cli("runs", "status", "--run", run_ids["python-ci"], "--profile", profile,
+                   "-o", "json")
+    assert status.returncode == 0, status.stderr
+    assert '"success"' in status.stdout
+    # ... and home b's dashboard shows them: runs, each run's nodes, every node's log lines.
+    assert_dashboard_shows(b, list(run_ids.values()), profile)
