@@ -27,6 +27,8 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sparkwing.testing.procs import die_with_parent
+
 if TYPE_CHECKING:
     from sparkwing.storage.blobs.artifacts import BlobArtifactStore
     from sparkwing.storage.blobs.logs import BlobLogStore
@@ -47,22 +49,6 @@ def connection_string(endpoint: str, key: str = ACCOUNT_KEY) -> str:
     """The connection string of Azurite's development account at *endpoint*."""
     return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};"
             f"BlobEndpoint={endpoint}/{ACCOUNT};")
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to stop it when the test process dies.
-
-    Without this a killed test run (a timeout, SIGKILL) leaves the server
-    running. Elsewhere it does nothing.
-    """
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 class Azurite:
@@ -96,7 +82,7 @@ class Azurite:
              "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry",
              "--extentMemoryLimit", "256"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=self._dir.name, start_new_session=True, preexec_fn=_die_with_parent,
+            cwd=self._dir.name, start_new_session=True, preexec_fn=die_with_parent,
         )
         found = threading.Event()
         endpoint: list[str] = []

@@ -25,6 +25,8 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sparkwing.testing.procs import die_with_parent
+
 if TYPE_CHECKING:
     from sparkwing.storage.blobs.artifacts import BlobArtifactStore
     from sparkwing.storage.blobs.logs import BlobLogStore
@@ -43,22 +45,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to stop it when the test process dies.
-
-    Without this a killed test run (a timeout, SIGKILL) leaves the server
-    running. Elsewhere it does nothing.
-    """
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 class FakeGcs:
@@ -88,7 +74,7 @@ class FakeGcs:
                      "-host", "127.0.0.1", "-port", str(port), "-external-url", url,
                      "-log-level", "warn"],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    cwd=self._dir.name, start_new_session=True, preexec_fn=_die_with_parent,
+                    cwd=self._dir.name, start_new_session=True, preexec_fn=die_with_parent,
                 )
             if self._wait(url):
                 self.endpoint_url = url

@@ -65,3 +65,19 @@ def pids_with_arg(arg: str) -> list[int]:
         if want in argv and pid_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a test server: ask Linux to stop the child when its parent dies.
+
+    Without this a killed test run (a timeout, SIGKILL) leaves an emulator
+    running. Elsewhere than Linux it does nothing.
+    """
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
