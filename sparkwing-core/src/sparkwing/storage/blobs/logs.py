@@ -134,6 +134,13 @@ class BlobLogWriter:
     def _upload_due(self) -> None:
         """Called by the store's flusher thread when a deferred flush is due."""
         with self._lock:
+            if self._closed or not self._buf:
+                self._due = False
+                return
+            wait = self._last_upload + self.store.flush_interval - time.monotonic()
+            if wait > 0:  # a direct upload came first: keep to one part per interval
+                self.store._schedule(self, wait)
+                return
             self._due = False
             try:
                 self._upload_locked()
