@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sparkwing_azure.plugin
 from sparkwing.testing.suites.blobplugin import BlobPluginSuite
-from sparkwing_azure.settings import OPTIONAL
+from sparkwing_azure.keys import OPTIONAL
 from sparkwing_azure.store import AzureBlobStore
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sparkwing_gcs.plugin
 from sparkwing.testing.suites.blobplugin import BlobPluginSuite
-from sparkwing_gcs.settings import OPTIONAL
+from sparkwing_gcs.keys import OPTIONAL
 from sparkwing_gcs.store import GcsBlobStore
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sparkwing_s3.plugin
 from sparkwing.testing.suites.blobplugin import BlobPluginSuite
-from sparkwing_s3.settings import OPTIONAL
+from sparkwing_s3.keys import OPTIONAL
 from sparkwing_s3.store import S3BlobStore
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sparkwing.plugins import hookimpl
 from sparkwing.plugins.registry import BackendContext, Registry
 
-from .settings import OPTIONAL, REQUIRED
+from .keys import OPTIONAL, REQUIRED
 
 if TYPE_CHECKING:
     from .store import AzureBlobStore

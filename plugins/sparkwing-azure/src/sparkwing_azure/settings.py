@@ -24,10 +24,6 @@ from typing import Any
 
 from sparkwing.errors import ConfigError
 
-#: Keys a profile block of type ``azure`` may carry besides ``type``.
-REQUIRED = ("container",)
-OPTIONAL = ("prefix", "endpoint_url", "account", "url", "retries", "timeout")
-
 #: The environment variable the Azure tools read a connection string from.
 CONNECTION_STRING_ENV = "AZURE_STORAGE_CONNECTION_STRING"
 

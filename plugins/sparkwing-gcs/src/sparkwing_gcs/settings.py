@@ -17,10 +17,6 @@ from typing import Any
 
 from sparkwing.errors import ConfigError
 
-#: Keys a profile block of type ``gcs`` may carry besides ``type``.
-REQUIRED = ("bucket",)
-OPTIONAL = ("prefix", "endpoint_url", "project", "retries", "timeout")
-
 # GCS bucket names: 3-63 characters (up to 222 with dots), lower case, digits,
 # hyphens, underscores and dots, starting and ending with a letter or digit.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._\-]{1,220}[a-z0-9]")

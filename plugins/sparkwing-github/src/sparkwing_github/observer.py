@@ -19,15 +19,15 @@ answers (or not), the run's outcome does not change: problems are logged.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import settings
 from .actions import Failure
 from .actions import report as actions_report
-from .api import ApiClient
-from .app_auth import AppAuth, default_cache
-from .checkruns import CheckRunClient
-from .statuses import StatusClient
+
+if TYPE_CHECKING:  # the HTTP clients load only when a run has something to report
+    from .checkruns import CheckRunClient
+    from .statuses import StatusClient
 
 #: Failed jobs seen per run id (filled by node hooks, read when the run ends).
 _FAILED: dict[str, list[Failure]] = {}
@@ -92,6 +92,11 @@ def _log(problems: list[str]) -> None:
 
 def reporter() -> StatusClient | CheckRunClient | None:
     """What reports runs with the current settings: the token's, else the App's, else none."""
+    from .api import ApiClient
+    from .app_auth import AppAuth, default_cache
+    from .checkruns import CheckRunClient
+    from .statuses import StatusClient
+
     client = ApiClient(settings.api_url())
     token = settings.api_token()
     if token:
@@ -117,13 +122,16 @@ def run_started(run: Any) -> None:
     if not (repo and sha):
         return
     poster = reporter()
+    if poster is None:
+        return
+    from .statuses import StatusClient
+
     if isinstance(poster, StatusClient):
         poster.post_status(repo, sha, state="pending", context=f"sparkwing/{run.pipeline}",
                            description="sparkwing run started", target_url=run_link(run))
-    elif isinstance(poster, CheckRunClient):
+    else:
         _CHECK_RUNS[run.id] = poster.start(repo, run, run_link(run))
-    if poster is not None:
-        _log(poster.problems)
+    _log(poster.problems)
 
 
 def node_finished(run: Any, node: Any) -> None:
@@ -141,12 +149,14 @@ def run_finished(run: Any) -> None:
     check_run_id = _CHECK_RUNS.pop(run.id, None)
     repo, sha = _target(run)
     poster = reporter() if repo and sha else None
-    if isinstance(poster, StatusClient):
-        poster.post_status(repo, sha, state=state, context=f"sparkwing/{run.pipeline}",
-                           description=description, target_url=run_link(run))
-    elif isinstance(poster, CheckRunClient):
-        poster.finish(repo, run, failures, run_link(run), description, check_run_id)
     if poster is not None:
+        from .statuses import StatusClient
+
+        if isinstance(poster, StatusClient):
+            poster.post_status(repo, sha, state=state, context=f"sparkwing/{run.pipeline}",
+                               description=description, target_url=run_link(run))
+        else:
+            poster.finish(repo, run, failures, run_link(run), description, check_run_id)
         _log(poster.problems)
     try:
         actions_report(run, failures, run_link(run))

@@ -12,7 +12,7 @@ from typing import Any
 from sparkwing.plugins import hookimpl
 from sparkwing.plugins.registry import BackendContext, Registry
 
-from .settings import OPTIONAL_KEYS
+from .keys import OPTIONAL_KEYS
 
 
 def make_state_store(config: Mapping[str, Any], context: BackendContext) -> Any:

@@ -36,12 +36,6 @@ from typing import Any
 
 from sparkwing.errors import ConfigError
 
-#: Keys the block may carry besides ``type`` and ``url``.
-OPTIONAL_KEYS = (
-    "schema", "pool_size", "sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout",
-    "retry_timeout", "migration_wait", "notify",
-)
-
 #: libpq ``sslmode`` values.
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 

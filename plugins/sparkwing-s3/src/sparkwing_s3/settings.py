@@ -17,10 +17,6 @@ from typing import Any
 
 from sparkwing.errors import ConfigError
 
-#: Keys a profile block of type ``s3`` may carry besides ``type``.
-REQUIRED = ("bucket",)
-OPTIONAL = ("prefix", "endpoint_url", "region", "aws_profile", "retries", "timeout")
-
 # S3's own bucket naming rules (3-63 chars, lower case, digits, dots, hyphens).
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 

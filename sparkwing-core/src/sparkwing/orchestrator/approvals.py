@@ -28,15 +28,16 @@ class ApprovalResolvedError(SparkwingError):
 
 
 def current_user() -> str:
-    """Who is acting on this machine: ``$USER``, else the login name, else ``unknown``."""
-    user = os.environ.get("USER", "").strip()
-    if user:
-        return user
-    import getpass  # loads termios: only when USER is unset
+    """Who is acting on this machine: ``$USER`` (or ``$LOGNAME``), else the login name, else ``unknown``."""
+    for var in ("USER", "LOGNAME"):
+        user = os.environ.get(var, "").strip()
+        if user:
+            return user
+    try:  # pwd, not getpass: getpass loads termios, a cost on every `sparkwing run`
+        import pwd
 
-    try:
-        return getpass.getuser()
-    except Exception:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
         return "unknown"
 
 

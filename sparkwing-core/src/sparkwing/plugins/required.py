@@ -15,7 +15,6 @@ wrong and the command that installs the required set.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +133,8 @@ def install_command(statuses: Sequence[RequirementStatus]) -> str:
               if s.status in (MISSING, WRONG_VERSION, BROKEN)]
     if not wanted:
         return ""
+    import shlex
+
     return f"{INSTALLER} {' '.join(shlex.quote(w) for w in wanted)}"
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..ids import new_run_id
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 def new_trigger_id(now: float | None = None) -> str:
@@ -40,4 +42,6 @@ def schedule_key(root: Path, pipeline: str, expr: str, minute: datetime) -> str:
 
 def holder_id() -> str:
     """A claim holder unique to this call: ``host:pid:random``."""
+    import socket  # off the start-up path: only claimers name themselves
+
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
