@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 #: Keys an error body may have: the one shape of every controller error.
-ERROR_KEYS = {"error", "message", "field", "missing_scope", "principal"}
+ERROR_KEYS = {"error", "message", "field", "missing_scope", "principal", "missing"}
 #: Upper bound for the server to print its address (a hang guard, not a timing assertion).
 START_TIMEOUT_S = 120.0
 

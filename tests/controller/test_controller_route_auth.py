@@ -8,14 +8,37 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 from sparkwing_server.controller.routes import ROUTES, Route
 from sparkwing_server.controller.scopes import AUTHENTICATED, BUNDLES, PUBLIC, SCOPES
 
 
-def _path(route: Route, run_id: str) -> str:
-    return re.sub(r"\{[a-z_]+\}", run_id, route.path)
+def _path(route: Route, values: dict[str, str]) -> str:
+    """The route's path with each ``{param}`` replaced by an existing object's id."""
+    return re.sub(r"\{([a-z_]+)\}", lambda m: values.get(m.group(1), values["run_id"]),
+                  route.path)
+
+
+def _stored_commit(stores: Any, tmp_path: Path) -> tuple[str, str]:
+    """A one-commit repository bundled into the controller's code store: (sha, bundle digest)."""
+    import os
+    import subprocess
+
+    from sparkwing.gitbundle import Sender
+    from sparkwing_server.controller.code import CodeStore
+
+    repo = tmp_path / "code"
+    repo.mkdir()
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "a",
+           "GIT_AUTHOR_EMAIL": "a@example.invalid", "GIT_COMMITTER_NAME": "a",
+           "GIT_COMMITTER_EMAIL": "a@example.invalid"}
+    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "x"]):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True)
+    sender = Sender(repo)
+    sha = sender.snapshot().sha
+    return sha, CodeStore(stores.cache).store(sender.bundle(sha, [])).digest
 
 
 def _body(route: Route) -> Any:
@@ -29,7 +52,7 @@ def _without(scope: str) -> str:
     return ",".join(held)
 
 
-def test_every_authed_route_refuses_bad_callers(controller: Any) -> None:
+def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path) -> None:
     admin = controller.token("user", "root", "admin")
     revoked = controller.token("service", "gone", "admin")
     prefix = revoked[:12]
@@ -46,13 +69,15 @@ def test_every_authed_route_refuses_bad_callers(controller: Any) -> None:
 
     stores.state.create_run(Run(id=run_id, pipeline="build", status="success",
                                 created_at=time.time()))
+    sha, digest = _stored_commit(stores, tmp_path)
+    values = {"run_id": run_id, "sha": sha, "digest": digest}
     stores.close()
     controller.start("--require-auth")
 
     authed = [r for r in ROUTES if not r.public]
     assert authed and any(r.public for r in ROUTES)
     for route in authed:
-        path = _path(route, run_id)
+        path = _path(route, values)
         call = {"body": _body(route)} if route.method == "POST" else {}
 
         def send(token: str, route: Route = route, path: str = path,

@@ -125,9 +125,14 @@ class RequestPolicy:
         return Refusal(421, f"host {host!r} is not this server's; set {ALLOWED_HOSTS_ENV} "
                             "to allow another name")
 
-    def check_write(self, headers: Mapping[str, str], host: str,
-                    has_body: bool) -> Refusal | None:
-        """Refuse a write without this server's ``Origin`` or token, or with a non-JSON body."""
+    def check_write(self, headers: Mapping[str, str], host: str, has_body: bool,
+                    content_type: str = "application/json") -> Refusal | None:
+        """Refuse a write without this server's ``Origin`` or token, or with a body of another type.
+
+        *content_type* is the one type the route takes: JSON, or
+        ``application/octet-stream`` for raw uploads (neither can be sent by
+        an HTML form without a CORS preflight, which is never granted).
+        """
         if not self._token_ok(headers.get("Authorization") or ""):
             origin = headers.get("Origin") or ""
             if not origin:
@@ -138,8 +143,8 @@ class RequestPolicy:
                 return Refusal(403, "cross-origin writes are refused")
         if has_body:
             ctype = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-            if ctype != "application/json":
-                return Refusal(415, "write bodies must be application/json")
+            if ctype != content_type:
+                return Refusal(415, f"write bodies must be {content_type}")
         return None
 
     def _token_ok(self, authorization: str) -> bool:

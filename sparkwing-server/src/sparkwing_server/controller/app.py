@@ -67,10 +67,12 @@ async def _guarded(request: web.Request, handler: _Handler) -> web.StreamRespons
         request[PRINCIPAL_KEY] = principal
     if request.method.upper() not in SAFE_METHODS:
         # A verified token proves the caller is not a forging web page; without one the
-        # request needs this server's Origin. Bodies must be JSON either way.
+        # request needs this server's Origin. Bodies must be of the route's one type
+        # (JSON, or octet-stream for bundle uploads) either way.
         policy = RequestPolicy(ctx.policy.hosts, token=raw if PRINCIPAL_KEY in request else "")
         refusal = policy.check_write(request.headers, request.headers.get("Host") or "",
-                                     request.can_read_body)
+                                     request.can_read_body,
+                                     route.body_type)
         if refusal is not None:
             raise APIError(refusal.status, refusal.message)
     return await handler(request)

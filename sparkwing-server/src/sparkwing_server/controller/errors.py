@@ -6,7 +6,8 @@ Host/Origin guard, an unknown path, a crash), is::
     {"error": "<code>", "message": "<one line>", ...}
 
 with optional extra keys: ``field`` (``unknown_field``, ``bad_request``),
-``missing_scope`` and ``principal`` (``missing_scope``).
+``missing_scope`` and ``principal`` (``missing_scope``), ``missing`` (the
+commits a refused code bundle lacks, ``missing_prerequisites``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import api
+from . import api, code_api
 from .scopes import AUTHENTICATED, PUBLIC, SCOPES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -27,6 +27,8 @@ class Route:
     path: str
     scope: str
     handler: Handler
+    #: The one ``Content-Type`` a write's body may have.
+    body_type: str = "application/json"
 
     @property
     def public(self) -> bool:
@@ -51,6 +53,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API}/runs", "runs.read", api.list_runs),
     Route("GET", f"{API}/runs/{{run_id}}", "runs.read", api.get_run),
     Route("GET", f"{API}/runs/{{run_id}}/events", "runs.read", api.list_events),
+    # code sent by `pipeline trigger` (controller/code.py)
+    Route("POST", f"{API}/code/negotiate", "runs.write", code_api.negotiate),
+    Route("PUT", f"{API}/code/bundles", "runs.write", code_api.upload_bundle,
+          body_type="application/octet-stream"),
+    Route("GET", f"{API}/code/commits/{{sha}}", "code.read", code_api.commit_chain),
+    Route("GET", f"{API}/code/bundles/{{digest}}", "code.read", code_api.get_bundle),
 )
 
 for _route in ROUTES:  # a typo in a scope must fail at import, not let a route through

@@ -27,6 +27,7 @@ SCOPES: dict[str, str] = {
     "triggers.claim": "claim queued triggers, heartbeat and finish them (runners)",
     "nodes.claim": "claim ready nodes, heartbeat them, read node outputs (runners)",
     "runs.report": "record runs, nodes, steps and events of claimed work (runners)",
+    "code.read": "fetch code sent with triggers (runners)",
     "logs.read": "read logs",
     "logs.write": "append logs",
     "approvals.write": "resolve approval gates",
@@ -36,7 +37,7 @@ SCOPES: dict[str, str] = {
 #: Scopes that stand for several others.
 BUNDLES: dict[str, frozenset[str]] = {
     "runner": frozenset({"runs.read", "triggers.read", "triggers.claim", "nodes.claim",
-                         "runs.report", "logs.write"}),
+                         "runs.report", "logs.write", "code.read"}),
 }
 
 
