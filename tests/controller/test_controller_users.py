@@ -106,3 +106,31 @@ def test_limiter_forgets_old_failures() -> None:
     for _ in range(4):
         limiter.failed("ann", "a", now=0.0)
     assert limiter.failed("ann", "a", now=7200.0) == 0  # counting starts again
+
+
+def test_sessions_expire_and_end(controller: Any) -> None:
+    import time
+
+    from sparkwing_server.controller.tokens import open_token_store
+    from sparkwing_server.controller.users import UserStore, csrf_token_of
+
+    stores = controller.open_state()
+    tokens = open_token_store(stores)
+    try:
+        users = UserStore(tokens.db)
+        ann = users.create("ann", "long enough", ["runs.read"])
+        old_id, _ = users.start_session(ann, ttl_s=10, now=time.time() - 60)
+        assert users.session(old_id) is None  # expired
+        live_id, live = users.start_session(ann)
+        assert live.csrf_token == csrf_token_of(live_id) != csrf_token_of(old_id)
+        seen = users.session(live_id)
+        assert seen is not None and seen.user == "ann" and seen.scopes == ("runs.read",)
+        assert users.session(live_id + "x") is None and users.session("") is None
+        assert users.live_sessions("ann") == 1
+        assert users.end_session(live_id) and not users.end_session(live_id)
+        assert users.session(live_id) is None
+        other_id, _ = users.start_session(ann)
+        assert users.end_sessions("ann") == 1 and users.session(other_id) is None
+    finally:
+        tokens.close()
+        stores.close()
