@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..localws import actions_api, logs_api, runs_api, streams
+from ..localws import app as dashboard_app
 from . import api, code_api, login, ui
 from .scopes import AUTHENTICATED, PUBLIC, SCOPES
 
@@ -79,7 +80,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/logout", PUBLIC, login.logout, form=True),
     Route("GET", "/static/{path:.+}", PUBLIC, ui.static),
     Route("GET", f"{UI}/capabilities", "runs.read", ui.capabilities),
-    Route("GET", f"{UI}/events/kinds", "runs.read", ui.event_kinds),
+    Route("GET", f"{UI}/events/kinds", "runs.read", _ui(dashboard_app.event_kinds)),
     Route("GET", f"{UI}/runs/stream", "runs.read", _ui(streams.runs_stream)),
     Route("GET", f"{UI}/runs/{{run_id}}/events/stream", "runs.read", _ui(streams.events_stream)),
     Route("GET", f"{UI}/runs/{{run_id}}/logs/{{node_id:.+}}/stream", "logs.read",

@@ -137,22 +137,13 @@ async def capabilities(request: web.Request) -> web.Response:
     The page removes the features whose scope the caller (``GET
     /api/v1/auth/whoami``) does not hold; the routes refuse them anyway (403).
     """
+    from ..localws.app import store_type
+
     ctx = context_of(request)
     return json_response({
         "mode": "controller", "version": __version__, "profile": ctx.profile_name,
-        "storage": {"runs": _store_type(ctx, "state"), "logs": _store_type(ctx, "logs")},
+        "storage": {"runs": store_type(ctx.stores, "state"), "logs": store_type(ctx.stores, "logs")},
         "features": list(FEATURE_SCOPES), "feature_scopes": FEATURE_SCOPES,
         "read_only": False, "auth": ctx.auth_mode,
     })
 
-
-def _store_type(ctx: ControllerContext, kind: str) -> str:
-    block = ctx.stores.resolved.blocks.get(kind) or {}
-    return str(block.get("type") or type(getattr(ctx.stores, kind)).__name__)
-
-
-async def event_kinds(request: web.Request) -> web.Response:
-    """``GET /ui/api/v1/events/kinds``: every event kind by family, as the dashboard serves it."""
-    from sparkwing.events import kinds_by_stream
-
-    return json_response(kinds_by_stream())

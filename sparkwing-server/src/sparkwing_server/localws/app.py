@@ -200,11 +200,12 @@ async def version(request: web.Request) -> web.Response:
     })
 
 
-def _store_type(ctx: ServerContext, kind: str) -> str:
-    block = ctx.stores.resolved.blocks.get(kind) or {}
+def store_type(stores: Stores, kind: str) -> str:
+    """The configured ``type`` of *stores*' ``state`` or ``logs`` store (else its class name)."""
+    block = stores.resolved.blocks.get(kind) or {}
     if block.get("type"):
         return str(block["type"])
-    return type(getattr(ctx.stores, kind)).__name__
+    return type(getattr(stores, kind)).__name__
 
 
 async def capabilities(request: web.Request) -> web.Response:
@@ -219,7 +220,8 @@ async def capabilities(request: web.Request) -> web.Response:
         "mode": "local",
         "version": __version__,
         "profile": ctx.profile_name,
-        "storage": {"runs": _store_type(ctx, "state"), "logs": _store_type(ctx, "logs")},
+        "storage": {"runs": store_type(ctx.stores, "state"),
+                    "logs": store_type(ctx.stores, "logs")},
         "features": features,
         "read_only": ctx.read_only,
     })
