@@ -46,9 +46,22 @@ class Answer:
         return data
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Answers redirects as they are (a 303 to the login page is what a test checks)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def http(method: str, url: str, *, token: str = "", body: Any = None,
          headers: dict[str, str] | None = None, raw: bytes | None = None) -> Answer:
-    """Send one request with urllib and return the answer (errors included)."""
+    """Send one request with urllib and return the answer (errors included).
+
+    Redirects are not followed; an event stream's body is not read (it may never end).
+    """
     hdrs = dict(headers or {})
     data = raw
     if body is not None:
@@ -58,7 +71,9 @@ def http(method: str, url: str, *, token: str = "", body: Any = None,
         hdrs["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        with _OPENER.open(req, timeout=60) as resp:
+            if resp.headers.get("Content-Type", "").startswith("text/event-stream"):
+                return Answer(resp.status, dict(resp.headers), b"")
             return Answer(resp.status, dict(resp.headers), resp.read())
     except urllib.error.HTTPError as err:
         return Answer(err.code, dict(err.headers), err.read())

@@ -50,3 +50,37 @@ def test_tokens_and_revocation_on_postgres(controller: Any, pg_url: str) -> None
     assert out.returncode == 0, out.stderr
     refused = controller.get("/api/v1/runs", reader).assert_error(401, "unauthenticated")
     assert "revoked" in refused["message"]
+
+
+def test_users_and_sessions_on_postgres(controller: Any, pg_url: str) -> None:
+    import subprocess
+    import sys
+    from http.cookies import SimpleCookie
+
+    profiles = controller.home.parent / "team-profiles.yaml"
+    profiles.write_text(PROFILES)
+    controller.env.update(SPARKWING_PROFILES=str(profiles), SPARKWING_PG_URL=pg_url)
+    made = subprocess.run([sys.executable, "-m", "sparkwing_cli.main", "controller", "user",
+                           "create", "--name", "pat", "--scope", "runs.read", "--profile",
+                           "team"], cwd=controller.cwd, env=controller.env,
+                          input="pgpassword1\n", capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert made.returncode == 0, made.stderr
+    twice = subprocess.run([sys.executable, "-m", "sparkwing_cli.main", "controller", "user",
+                            "create", "--name", "pat", "--scope", "admin", "--profile", "team"],
+                           cwd=controller.cwd, env=controller.env, input="pgpassword1\n",
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert twice.returncode == 2 and "a user with that name exists" in twice.stderr
+    url = controller.start("--profile", "team")
+    answer = controller.post("/login", {"username": "pat", "password": "pgpassword1"},
+                             headers={"Origin": url})
+    assert answer.status == 200, answer.body
+    session = SimpleCookie(answer.headers["Set-Cookie"])["sparkwing_session"].value
+    cookie = {"Cookie": f"sparkwing_session={session}"}
+    who = controller.get("/api/v1/auth/whoami", headers=cookie).json()
+    assert who["principal"] == "user:pat" and who["auth"] == "session"
+    assert controller.get("/ui/api/v1/runs", headers=cookie).status == 200
+    out = controller.cli("controller", "user", "delete", "pat", "--profile", "team")
+    assert out.returncode == 0, out.stderr
+    controller.get("/api/v1/auth/whoami", headers=cookie).assert_error(401, "unauthenticated")
+    assert not (controller.home / "state.db").exists()

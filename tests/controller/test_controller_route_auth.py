@@ -14,11 +14,14 @@ from typing import Any
 from sparkwing_server.controller.routes import ROUTES, Route
 from sparkwing_server.controller.scopes import AUTHENTICATED, BUNDLES, PUBLIC, SCOPES
 
+#: What each path parameter is filled with (the run, its job with a gate and a pause, a file).
+_SAMPLES = {"node_id": "gate", "path": "app.js"}
+
 
 def _path(route: Route, values: dict[str, str]) -> str:
     """The route's path with each ``{param}`` replaced by an existing object's id."""
-    return re.sub(r"\{([a-z_]+)\}", lambda m: values.get(m.group(1), values["run_id"]),
-                  route.path)
+    return re.sub(r"\{([a-z_]+)(?::[^}]+)?\}",
+                  lambda m: values.get(m.group(1), values["run_id"]), route.path)
 
 
 def _stored_commit(stores: Any, tmp_path: Path) -> tuple[str, str]:
@@ -65,12 +68,15 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
     expired, _ = tokens.create("user", "old", ["admin"], ttl_s=1.0, now=time.time() - 60)
     tokens.close()
     run_id = "run-20260101-000000-aaaa"
-    from sparkwing.storage.records import Run
+    from sparkwing.storage.records import Approval, Node, Pause, Run
 
-    stores.state.create_run(Run(id=run_id, pipeline="build", status="success",
-                                created_at=time.time()))
+    now = time.time()
+    stores.state.create_run(Run(id=run_id, pipeline="build", status="success", created_at=now))
+    stores.state.create_nodes(run_id, [Node(run_id, "gate")])
+    stores.state.create_approval(Approval(run_id, "gate", now, message="ship?"))
+    stores.state.create_pause(Pause(run_id, "gate", "pause-before", now, now + 3600))
     sha, digest = _stored_commit(stores, tmp_path)
-    values = {"run_id": run_id, "sha": sha, "digest": digest}
+    values = {"run_id": run_id, "sha": sha, "digest": digest, **_SAMPLES}
     stores.close()
     controller.start("--require-auth")
 
@@ -85,12 +91,18 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
             return controller.request(route.method, path, token, **call)
 
         where = route.key
-        no_token = send("").assert_error(401, "unauthenticated")
-        assert "token" in no_token["message"], where
-        send("not-a-sparkwing-token").assert_error(401, "unauthenticated")
-        send("swu_" + "A" * 43).assert_error(401, "unauthenticated")
-        assert "revoked" in send(revoked).assert_error(401, "unauthenticated")["message"]
-        assert "expired" in send(expired).assert_error(401, "unauthenticated")["message"]
+        if route.page:  # an HTML page sends every unauthenticated caller to the login page
+            for bad in ("", "not-a-sparkwing-token", "swu_" + "A" * 43, revoked, expired):
+                answer = send(bad)
+                assert answer.status == 303, (where, answer.status)
+                assert answer.headers["Location"].startswith("/login?next="), where
+        else:
+            no_token = send("").assert_error(401, "unauthenticated")
+            assert "token" in no_token["message"], where
+            send("not-a-sparkwing-token").assert_error(401, "unauthenticated")
+            send("swu_" + "A" * 43).assert_error(401, "unauthenticated")
+            assert "revoked" in send(revoked).assert_error(401, "unauthenticated")["message"]
+            assert "expired" in send(expired).assert_error(401, "unauthenticated")["message"]
         if route.scope != AUTHENTICATED:
             lacking = controller.token("service", f"no-{route.scope}", _without(route.scope))
             denied = send(lacking).assert_error(403, "missing_scope")
@@ -105,10 +117,24 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
 def test_public_routes_need_no_token(controller: Any) -> None:
     controller.token("user", "root", "admin")
     controller.env["SPARKWING_LOGS_URL"] = "http://logs.example:4000"
-    controller.start("--require-auth")
-    for route in (r for r in ROUTES if r.scope == PUBLIC):
-        answer = controller.get(route.path)
-        assert answer.status == 200, (route.key, answer.status, answer.body)
+    url = controller.start("--require-auth")
+    public = [r for r in ROUTES if r.scope == PUBLIC]
+    # Public by design: health, discovery, metrics, the login page and its static files,
+    # and logging in and out (nobody is logged in yet; the session may be gone).
+    assert {r.key for r in public} >= {"GET /login", "POST /login", "POST /logout",
+                                       "GET /static/{path:.+}"}
+    origin = {"Origin": url}
+    for route in public:
+        if route.method == "GET":
+            answer = controller.get(_path(route, {"run_id": "", **_SAMPLES}))
+            assert answer.status == 200, (route.key, answer.status, answer.body)
+        elif route.path == "/logout":
+            assert controller.post("/logout", headers=origin).status == 204
+        else:
+            assert route.key == "POST /login", route.key  # a new public write needs a check here
+            answer = controller.post("/login", {"username": "nobody", "password": "x" * 8},
+                                     headers=origin)
+            answer.assert_error(401, "login_failed")
     health = controller.get("/api/v1/health").json()
     assert health == {"status": "ok", "auth": "enabled", "profile": "laptop"}
     assert controller.get("/api/v1/services").json() == {"logs": "http://logs.example:4000"}

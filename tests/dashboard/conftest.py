@@ -347,52 +347,6 @@ async def eventually(pred: Any, timeout: float = 60.0, what: str = "condition") 
         await asyncio.sleep(0.05)
 
 
-# -- the browser ------------------------------------------------------------------------------
-
-#: The system Chromium (Debian package); never a browser downloaded by Playwright.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless system Chromium, driven by Playwright, per test module.
-
-    Not per session: Playwright's sync API keeps an event loop running in this
-    thread while it is open, and later tests need ``asyncio.run``.
-    """
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is required for the browser tests (apt-get install chromium)")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def page_errors() -> list[str]:
-    """JavaScript errors seen by pages of the test (must stay empty)."""
-    return []
-
-
-@pytest.fixture
-def new_page() -> Any:
-    """``new_page(browser, errors, **context_options)``: a page whose JS errors land in *errors*."""
-
-    def make(browser: Any, errors: list[str], **options: Any) -> Any:
-        context = browser.new_context(**{"viewport": {"width": 1360, "height": 900}, **options})
-        page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        return page
-
-    return make
-
-
 @pytest.fixture
 def shot() -> Any:
     """``shot(page, name)``: keep a full-page screenshot under test-artifacts/screenshots/."""

@@ -30,3 +30,14 @@ async def test_the_page_embeds_the_kinds_before_its_scripts(client: Any) -> None
     assert json.loads(found.group(1)) == kinds_by_stream()
     assert "sparkwing:event-kinds" not in html
     assert found.start() < html.index('<script type="module" src="/static/app.js">')
+
+
+async def test_the_page_embeds_its_settings_before_its_scripts(client: Any) -> None:
+    html = await (await client.get("/")).text()
+    found = re.search(
+        r'<script type="application/json" id="sparkwing-ui-config">(.*?)</script>', html, re.S)
+    assert found is not None, html
+    # The local dashboard: its own /api/v1, nobody logs in (the controller embeds its own).
+    assert json.loads(found.group(1)) == {"mode": "local", "api": "/api/v1"}
+    assert "sparkwing:ui-config" not in html
+    assert found.start() < html.index('<script type="module" src="/static/app.js">')

@@ -1,4 +1,5 @@
-"""``sparkwing controller serve`` and ``sparkwing controller token create|list|revoke|rotate``.
+"""``sparkwing controller serve``, ``sparkwing controller token create|list|revoke|rotate``
+(and ``sparkwing controller user ...``, in :mod:`.controller_users`).
 
 The token commands work on the controller's own store (its profile's state
 database, under ``$SPARKWING_HOME``) whether the controller runs or not; a
@@ -20,7 +21,7 @@ _PROFILE_HELP = "The controller's profile (its state store holds the tokens)."
 
 @click.group("controller", cls=SparkwingGroup)
 def controller_group() -> None:
-    """Run the team controller (the /api/v1 REST API) and manage its API tokens."""
+    """Run the team controller (REST API and web UI); manage its API tokens and login users."""
 
 
 @controller_group.command("serve")
@@ -34,16 +35,22 @@ def controller_group() -> None:
 @click.option("--check-config", is_flag=True,
               help="Open the profile's stores and token table, check them, print one line "
                    "and exit (nothing is served).")
+@click.option("--secure-cookies", is_flag=True,
+              help="Mark the web UI's login cookie Secure even on plain-HTTP requests (set "
+                   "this when a proxy in front ends TLS).")
+@click.option("--session-ttl", default="12h", show_default=True, metavar="DURATION",
+              help="How long a web UI login lasts.")
 def serve_cmd(addr: str, profile: str | None, require_auth: bool | None,
-              check_config: bool) -> None:
-    """Serve the controller in the foreground until SIGTERM or Ctrl-C."""
+              check_config: bool, secure_cookies: bool, session_ttl: str) -> None:
+    """Serve the controller (API and web UI) in the foreground until SIGTERM or Ctrl-C."""
     from sparkwing_server.controller.serve import require_auth_default, serve
     from sparkwing_server.localws.address import parse_address
 
     address = parse_address(addr)
     needed = require_auth_default() if require_auth is None else require_auth
     raise SystemExit(serve(address, profile=profile, require_auth=needed,
-                           check_config=check_config))
+                           check_config=check_config, secure_cookies=secure_cookies,
+                           session_ttl_s=_ttl(session_ttl, "--session-ttl")))
 
 
 @controller_group.group("token", cls=SparkwingGroup)
@@ -184,3 +191,12 @@ def rotate_cmd(prefix: str, grace: str, ttl: str | None, profile: str | None) ->
     click.echo(raw)
     click.echo(f"rotated {old.prefix} -> {new.prefix}; the old token stops "
                f"{'now' if grace_s <= 0 else 'at ' + _when(old.revoked_at) + ' UTC'}", err=True)
+
+
+def _add_user_commands() -> None:
+    from .controller_users import user_group
+
+    controller_group.add_command(user_group)
+
+
+_add_user_commands()

@@ -84,14 +84,26 @@ async def metrics(request: web.Request) -> web.Response:
 # -- auth -------------------------------------------------------------------------------------
 
 async def whoami(request: web.Request) -> web.Response:
-    """The caller's principal: ``{principal, kind, name, scopes, token_prefix}``."""
+    """The caller's principal: ``{principal, kind, name, scopes, token_prefix}``.
+
+    A caller logged in with a session (the web UI) also gets ``auth: "session"``,
+    the session's ``csrf_token`` (every write must send it) and ``expires_at``.
+    """
+    from .websession import SESSION_KEY
+
     principal = request.get(PRINCIPAL_KEY)
     if principal is None:
         return json_response({"principal": "unauthed", "kind": "none", "name": "",
                               "scopes": [], "token_prefix": ""})
-    return json_response({"principal": principal.label, "kind": principal.kind,
-                          "name": principal.name, "scopes": list(principal.scopes),
-                          "token_prefix": principal.prefix})
+    body: dict[str, Any] = {"principal": principal.label, "kind": principal.kind,
+                            "name": principal.name, "scopes": list(principal.scopes),
+                            "token_prefix": principal.prefix}
+    session = request.get(SESSION_KEY)
+    if session is not None:
+        body.update(auth="session", csrf_token=session.csrf_token, expires_at=session.expires_at)
+    response = json_response(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # -- triggers ---------------------------------------------------------------------------------

@@ -12,8 +12,10 @@ from aiohttp import web
 
 from ..offload import run_in_pool
 from ..requestguard import RequestPolicy
+from .loginlimit import LoginLimiter
 from .metrics import Metrics
 from .tokens import TokenStore
+from .users import DEFAULT_SESSION_TTL_S, UserStore
 
 if TYPE_CHECKING:
     from sparkwing.config import Stores
@@ -30,9 +32,10 @@ class ControllerContext:
     """The controller's stores and settings (a :class:`sparkwing.plugins.context.ServerContext`).
 
     Auth is **enforced** when the controller was started with
-    ``--require-auth`` or when its token table holds a live token; a
-    controller started open becomes enforcing on the first request after a
-    token is created, and never goes back to open while it runs.
+    ``--require-auth`` or when its store holds a live token or a login
+    user; a controller started open becomes enforcing on the first request
+    after a token or user is created, and never goes back to open while it
+    runs.
     """
 
     stores: Stores
@@ -42,9 +45,20 @@ class ControllerContext:
     #: ``{"logs": URL, "cache_pod": URL}`` for ``GET /api/v1/services`` (empty: 404).
     services: dict[str, str] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
+    #: How long a login session lasts (seconds).
+    session_ttl_s: float = DEFAULT_SESSION_TTL_S
+    #: Mark the session cookie ``Secure`` even on plain-HTTP requests (behind a TLS proxy).
+    secure_cookies: bool = False
+    #: Failed logins per user and per address (see :mod:`.loginlimit`).
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    #: Login users and sessions, over the token table's database handle.
+    users: UserStore = field(init=False)
     _enforcing: bool = False
     _state_pool: ThreadPoolExecutor | None = None
     _token_pool: ThreadPoolExecutor | None = None
+
+    def __post_init__(self) -> None:
+        self.users = UserStore(self.tokens.db)
 
     @property
     def state(self) -> StateStore:
@@ -65,7 +79,7 @@ class ControllerContext:
         """Create the worker threads store calls run on."""
         self._state_pool = ThreadPoolExecutor(1, thread_name_prefix="sw-ctl-state")
         self._token_pool = ThreadPoolExecutor(2, thread_name_prefix="sw-ctl-tokens")
-        self._enforcing = self.require_auth or self.tokens.has_live()
+        self._enforcing = self.require_auth or self._has_credentials()
 
     def stop(self) -> None:
         """Stop the worker threads."""
@@ -75,10 +89,13 @@ class ControllerContext:
         self._state_pool = self._token_pool = None
 
     async def auth_enforced(self) -> bool:
-        """Whether requests must carry a valid token (latches on once a live token exists)."""
+        """Whether requests must carry a valid token or session (latches on, see the class)."""
         if not self._enforcing:
-            self._enforcing = await self.token_call(self.tokens.has_live)
+            self._enforcing = await self.token_call(self._has_credentials)
         return self._enforcing
+
+    def _has_credentials(self) -> bool:
+        return self.tokens.has_live() or self.users.has_any()
 
     @property
     def auth_mode(self) -> str:

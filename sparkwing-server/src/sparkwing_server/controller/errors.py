@@ -26,7 +26,7 @@ STATUS_CODES: dict[int, str] = {
     400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 411: "length_required",
     413: "body_too_large", 415: "unsupported_media_type", 421: "misdirected_request",
-    500: "internal", 503: "unavailable",
+    429: "too_many_requests", 500: "internal", 503: "unavailable",
 }
 
 

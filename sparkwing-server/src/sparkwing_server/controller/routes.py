@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import api, code_api
+from ..localws import actions_api, logs_api, runs_api, streams
+from ..localws import app as dashboard_app
+from . import api, code_api, login, ui
 from .scopes import AUTHENTICATED, PUBLIC, SCOPES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -29,6 +31,11 @@ class Route:
     handler: Handler
     #: The one ``Content-Type`` a write's body may have.
     body_type: str = "application/json"
+    #: An HTML page: a caller without credentials is sent to the login page instead of a 401.
+    page: bool = False
+    #: Accepts an HTML form body (``application/x-www-form-urlencoded``) as well as JSON
+    #: (the handler checks the type; ``body_type`` is not enforced then).
+    form: bool = False
 
     @property
     def public(self) -> bool:
@@ -43,6 +50,9 @@ class Route:
 
 #: Base path of the REST API.
 API = "/api/v1"
+#: Base path of the web UI's JSON API (the local dashboard's API, see :mod:`.ui`).
+UI = ui.UI_API
+_ui = ui.dashboard
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API}/health", PUBLIC, api.health),
@@ -59,6 +69,44 @@ ROUTES: tuple[Route, ...] = (
           body_type="application/octet-stream"),
     Route("GET", f"{API}/code/commits/{{sha}}", "code.read", code_api.commit_chain),
     Route("GET", f"{API}/code/bundles/{{digest}}", "code.read", code_api.get_bundle),
+    # -- the web UI (login.py, ui.py): login/logout are public by design (nobody is logged
+    # in yet; as token-less writes they still need this server's Origin); static files are
+    # public (the login page uses them; nothing in them is secret); the page needs a
+    # session or token, and the dashboard's own API handlers follow under /ui/api/v1
+    # (streams before the routes whose patterns would swallow their paths).
+    Route("GET", "/", "runs.read", ui.index, page=True),
+    Route("GET", "/login", PUBLIC, login.login_page),
+    Route("POST", "/login", PUBLIC, login.login, form=True),
+    Route("POST", "/logout", PUBLIC, login.logout, form=True),
+    Route("GET", "/static/{path:.+}", PUBLIC, ui.static),
+    Route("GET", f"{UI}/capabilities", "runs.read", ui.capabilities),
+    Route("GET", f"{UI}/events/kinds", "runs.read", _ui(dashboard_app.event_kinds)),
+    Route("GET", f"{UI}/runs/stream", "runs.read", _ui(streams.runs_stream)),
+    Route("GET", f"{UI}/runs/{{run_id}}/events/stream", "runs.read", _ui(streams.events_stream)),
+    Route("GET", f"{UI}/runs/{{run_id}}/logs/{{node_id:.+}}/stream", "logs.read",
+          _ui(streams.log_stream)),
+    Route("GET", f"{UI}/runs/{{run_id}}/logs", "logs.read", _ui(logs_api.run_logs)),
+    Route("GET", f"{UI}/runs/{{run_id}}/logs/search", "logs.read", _ui(logs_api.search_logs)),
+    Route("GET", f"{UI}/runs/{{run_id}}/logs/{{node_id:.+}}", "logs.read",
+          _ui(logs_api.get_node_log)),
+    Route("GET", f"{UI}/runs", "runs.read", _ui(runs_api.list_runs)),
+    Route("GET", f"{UI}/projects", "runs.read", _ui(runs_api.list_projects)),
+    Route("GET", f"{UI}/runs/{{run_id}}", "runs.read", _ui(runs_api.get_run)),
+    Route("GET", f"{UI}/runs/{{run_id}}/nodes", "runs.read", _ui(runs_api.list_nodes)),
+    Route("GET", f"{UI}/runs/{{run_id}}/nodes/{{node_id:.+}}", "runs.read",
+          _ui(runs_api.get_node)),
+    Route("GET", f"{UI}/runs/{{run_id}}/steps", "runs.read", _ui(runs_api.list_steps)),
+    Route("GET", f"{UI}/runs/{{run_id}}/events", "runs.read", _ui(runs_api.list_events)),
+    Route("POST", f"{UI}/runs/{{run_id}}/cancel", "runs.write", _ui(runs_api.cancel_run)),
+    Route("GET", f"{UI}/approvals/pending", "runs.read", _ui(actions_api.pending_approvals)),
+    Route("GET", f"{UI}/runs/{{run_id}}/approvals", "runs.read", _ui(actions_api.run_approvals)),
+    Route("GET", f"{UI}/runs/{{run_id}}/approvals/{{node_id:.+}}", "runs.read",
+          _ui(actions_api.get_approval)),
+    Route("POST", f"{UI}/runs/{{run_id}}/approvals/{{node_id:.+}}", "approvals.write",
+          _ui(actions_api.resolve_approval)),
+    Route("GET", f"{UI}/runs/{{run_id}}/paused", "runs.read", _ui(actions_api.run_pauses)),
+    Route("POST", f"{UI}/runs/{{run_id}}/nodes/{{node_id:.+}}/release", "runs.write",
+          _ui(actions_api.release_pause)),
 )
 
 for _route in ROUTES:  # a typo in a scope must fail at import, not let a route through

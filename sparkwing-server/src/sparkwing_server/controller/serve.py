@@ -34,11 +34,12 @@ class CheckedConfig:
     state: str
     live_tokens: int
     auth: str
+    users: int = 0
 
     def describe(self) -> str:
         """One line for people."""
         return (f"controller config ok: profile {self.profile or '?'}, state {self.state}, "
-                f"{self.live_tokens} live token(s), auth {self.auth}")
+                f"{self.live_tokens} live token(s), auth {self.auth}, {self.users} login user(s)")
 
 
 def require_auth_default() -> bool:
@@ -50,23 +51,29 @@ def check(stores: Stores, tokens: TokenStore, *, require_auth: bool) -> CheckedC
     """Check that the controller can serve *stores*; :class:`ConfigError` naming what is wrong."""
     import time
 
+    from .users import UserStore
+
     now = time.time()
     live = [t for t in tokens.list() if t.status(now) in ("active", "rotating")]
-    if require_auth and not live:
+    users = len(UserStore(tokens.db).list())
+    if require_auth and not live and not users:
         raise ConfigError(
-            f"--require-auth: the controller's store ({tokens.where}) holds no live token; "
-            "create one first with `sparkwing controller token create --kind user --name NAME "
-            "--scope admin`"
+            f"--require-auth: the controller's store ({tokens.where}) holds no live token and "
+            "no login user; create one first with `sparkwing controller token create --kind "
+            "user --name NAME --scope admin` (or `sparkwing controller user create`)"
         )
     return CheckedConfig(stores.resolved.name, str(tokens.where), len(live),
-                         "enabled" if (require_auth or live) else "disabled")
+                         "enabled" if (require_auth or live or users) else "disabled", users)
 
 
 def serve(address: Address, *, profile: str | None = None, require_auth: bool = False,
-          check_config: bool = False) -> int:
+          check_config: bool = False, secure_cookies: bool = False,
+          session_ttl_s: float | None = None) -> int:
     """Serve the controller on *address* until SIGTERM/SIGINT (or only check, with *check_config*).
 
     Prints one line on stdout once listening: ``sparkwing controller listening on URL ...``.
+    *secure_cookies* marks the login cookie ``Secure`` on plain-HTTP requests too (TLS
+    ended at a proxy); *session_ttl_s* is how long a login session lasts.
     """
     from .tokens import open_token_store
 
@@ -84,7 +91,8 @@ def serve(address: Address, *, profile: str | None = None, require_auth: bool = 
         sock.setblocking(False)
         import asyncio
 
-        return asyncio.run(_serve(stores, tokens, sock, address, require_auth=require_auth))
+        return asyncio.run(_serve(stores, tokens, sock, address, require_auth=require_auth,
+                                  secure_cookies=secure_cookies, session_ttl_s=session_ttl_s))
     finally:
         if sock is not None:
             sock.close()
@@ -95,7 +103,8 @@ def serve(address: Address, *, profile: str | None = None, require_auth: bool = 
 
 
 async def _serve(stores: Stores, tokens: TokenStore, sock: socket.socket, address: Address, *,
-                 require_auth: bool) -> int:
+                 require_auth: bool, secure_cookies: bool = False,
+                 session_ttl_s: float | None = None) -> int:
     import asyncio
 
     from aiohttp import web
@@ -108,7 +117,10 @@ async def _serve(stores: Stores, tokens: TokenStore, sock: socket.socket, addres
                 (("logs", "SPARKWING_LOGS_URL"), ("cache_pod", "CACHE_POD_URL"))
                 if os.environ.get(env)}
     ctx = ControllerContext(stores, tokens, RequestPolicy.for_listener(address.host),
-                            require_auth=require_auth, services=services)
+                            require_auth=require_auth, services=services,
+                            secure_cookies=secure_cookies)
+    if session_ttl_s:
+        ctx.session_ttl_s = session_ttl_s
     runner = web.AppRunner(make_app(ctx), handle_signals=False, access_log=None,
                            shutdown_timeout=SHUTDOWN_GRACE_S)
     await runner.setup()

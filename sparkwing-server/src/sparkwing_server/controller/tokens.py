@@ -60,7 +60,8 @@ _MEMORY_KIB = 64 * 1024
 _PARALLELISM = 4
 
 
-def _hasher() -> Any:
+def password_hasher() -> Any:
+    """The argon2id hasher of tokens and passwords (the parameters above)."""
     from argon2 import PasswordHasher, Type
 
     return PasswordHasher(time_cost=_TIME_COST, memory_cost=_MEMORY_KIB,
@@ -248,7 +249,7 @@ class TokenStore:
     def __init__(self, db: TokenDB) -> None:
         self.db = db
         self._lock = threading.Lock()
-        self._hasher = _hasher()
+        self._hasher = password_hasher()
         self._memo_key = secrets.token_bytes(32)
         #: prefix -> (keyed digest of the raw token, the row's hash string) of a verified token.
         self._memo: dict[str, tuple[bytes, str]] = {}

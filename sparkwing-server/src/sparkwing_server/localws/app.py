@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -200,11 +200,12 @@ async def version(request: web.Request) -> web.Response:
     })
 
 
-def _store_type(ctx: ServerContext, kind: str) -> str:
-    block = ctx.stores.resolved.blocks.get(kind) or {}
+def store_type(stores: Stores, kind: str) -> str:
+    """The configured ``type`` of *stores*' ``state`` or ``logs`` store (else its class name)."""
+    block = stores.resolved.blocks.get(kind) or {}
     if block.get("type"):
         return str(block["type"])
-    return type(getattr(ctx.stores, kind)).__name__
+    return type(getattr(stores, kind)).__name__
 
 
 async def capabilities(request: web.Request) -> web.Response:
@@ -219,7 +220,8 @@ async def capabilities(request: web.Request) -> web.Response:
         "mode": "local",
         "version": __version__,
         "profile": ctx.profile_name,
-        "storage": {"runs": _store_type(ctx, "state"), "logs": _store_type(ctx, "logs")},
+        "storage": {"runs": store_type(ctx.stores, "state"),
+                    "logs": store_type(ctx.stores, "logs")},
         "features": features,
         "read_only": ctx.read_only,
     })
@@ -232,23 +234,45 @@ async def event_kinds(request: web.Request) -> web.Response:
     return json_response(kinds_by_stream())
 
 
-@functools.cache
-def index_html() -> str:
-    """The web UI's page with the event kinds embedded (the scripts read them from it).
+#: Placeholder in ``index.html`` where the page's settings are embedded.
+UI_CONFIG_SLOT = "<!-- sparkwing:ui-config -->"
+#: Id of the element carrying the page's settings.
+UI_CONFIG_ID = "sparkwing-ui-config"
+#: The local dashboard's page settings: where its JSON API is, and that nobody logs in.
+LOCAL_UI_CONFIG: dict[str, str] = {"mode": "local", "api": "/api/v1"}
 
-    ``index.html`` holds the placeholder :data:`EVENT_KINDS_SLOT`, replaced by a
+
+def _json_script(element_id: str, data: object) -> str:
+    # "<" escaped so no value can close the script element early
+    text = dumps(data).replace("<", "\\u003c")
+    return f'<script type="application/json" id="{element_id}">{text}</script>'
+
+
+def render_index(config: Mapping[str, str]) -> str:
+    """The web UI's page with the event kinds and the page settings *config* embedded.
+
+    ``index.html`` holds the placeholders :data:`EVENT_KINDS_SLOT` (replaced by a
     ``<script type="application/json" id="sparkwing-event-kinds">`` element
-    carrying :func:`sparkwing.events.kinds_by_stream`.
+    carrying :func:`sparkwing.events.kinds_by_stream`) and :data:`UI_CONFIG_SLOT`
+    (replaced by ``id="sparkwing-ui-config"`` carrying *config*: ``mode``
+    (``local`` or ``controller``), ``api`` (the JSON API's base path) and, on
+    the controller, ``whoami``, ``login`` and ``logout``). The controller
+    serves the same page with its own settings.
     """
     from sparkwing.events import kinds_by_stream
 
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
-    if EVENT_KINDS_SLOT not in page:
-        raise RuntimeError(f"{STATIC_DIR / 'index.html'} lacks {EVENT_KINDS_SLOT}")
-    # "<" escaped so no value can close the script element early
-    data = dumps(kinds_by_stream()).replace("<", "\\u003c")
-    block = f'<script type="application/json" id="{EVENT_KINDS_ID}">{data}</script>'
-    return page.replace(EVENT_KINDS_SLOT, block)
+    for slot in (EVENT_KINDS_SLOT, UI_CONFIG_SLOT):
+        if slot not in page:
+            raise RuntimeError(f"{STATIC_DIR / 'index.html'} lacks {slot}")
+    page = page.replace(EVENT_KINDS_SLOT, _json_script(EVENT_KINDS_ID, kinds_by_stream()))
+    return page.replace(UI_CONFIG_SLOT, _json_script(UI_CONFIG_ID, dict(config)))
+
+
+@functools.cache
+def index_html() -> str:
+    """The local dashboard's page (:func:`render_index` with :data:`LOCAL_UI_CONFIG`)."""
+    return render_index(LOCAL_UI_CONFIG)
 
 
 async def index(request: web.Request) -> web.Response:

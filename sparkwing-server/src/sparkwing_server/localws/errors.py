@@ -19,6 +19,8 @@ class APIError(web.HTTPException):
 
     def __init__(self, status: int, message: str) -> None:
         self.status_code = status
+        #: The one-line message (also the body's ``error``).
+        self.message = message
         super().__init__(text=dumps({"error": message}), content_type="application/json")
 
 

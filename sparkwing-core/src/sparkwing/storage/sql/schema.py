@@ -405,6 +405,36 @@ API_TOKENS = Table(
     since=5,
 )
 
+USERS = Table(
+    "users",
+    (
+        _key("name"),  # the login name
+        _key("password_hash"),  # argon2id hash of the password (PHC string)
+        _json("scopes_json", "[]"),
+        _real("created_at"),
+        _real("updated_at"),  # creation or the last password change
+        _time("last_login_at"),
+    ),
+    primary_key=("name",),
+    since=6,
+)
+
+USER_SESSIONS = Table(
+    "user_sessions",
+    (
+        _key("id_hash"),  # SHA-256 (hex) of the session id; the id itself is never stored
+        _key("user_name"),
+        _real("created_at"),
+        _real("expires_at"),
+        _time("revoked_at"),
+        _time("last_seen_at"),
+        _text("client"),  # the address the login came from
+    ),
+    primary_key=("id_hash",),
+    indexes=(Index("user_sessions_user_idx", ("user_name", "created_at")),),
+    since=6,
+)
+
 SCHEMA_VERSION_TABLE = Table(
     "sparkwing_schema_version",
     (Column("version", "INTEGER"), _real("applied_at")),
@@ -432,6 +462,8 @@ TABLES: tuple[Table, ...] = (
     DEBUG_PAUSES,
     TRIGGERS,
     API_TOKENS,
+    USERS,
+    USER_SESSIONS,
 )
 
 _BY_NAME = {t.name: t for t in TABLES}

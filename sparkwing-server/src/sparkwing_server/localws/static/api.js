@@ -1,31 +1,88 @@
 // Talking to the dashboard's JSON API and its Server-Sent Events streams.
+//
+// The page carries its settings (#sparkwing-ui-config): where the API is, and whether
+// it is the local dashboard ("local") or the team controller ("controller"), where the
+// caller logged in: writes then carry the session's CSRF token, a 401 goes back to the
+// login page, and features the caller's scopes do not grant are not offered.
 
 import { EV } from "./kinds.js";
 
-const API = "/api/v1";
+function readConfig() {
+  const el = document.getElementById("sparkwing-ui-config");
+  try { return { mode: "local", api: "/api/v1", ...(el ? JSON.parse(el.textContent) : {}) }; } catch {
+    return { mode: "local", api: "/api/v1" };
+  }
+}
+
+/** The page's settings: { mode, api, whoami?, login?, logout? }. */
+export const CONFIG = readConfig();
+const API = CONFIG.api;
+const TEAM = CONFIG.mode === "controller";
+let csrfToken = "";
+
+/** Send the browser to the login page, coming back here afterwards. */
+export function toLogin() {
+  location.assign(`${CONFIG.login || "/login"}?next=${encodeURIComponent(location.pathname + location.hash)}`);
+}
 
 /** GET (or POST) a JSON endpoint; throws an Error carrying the server's message. */
 export async function api(path, options = {}) {
-  const res = await fetch(API + path, {
-    headers: { Accept: "application/json" },
-    ...options,
-  });
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  const method = (options.method || "GET").toUpperCase();
+  if (TEAM && csrfToken && method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrfToken;
+  const res = await fetch(API + path, { ...options, headers });
   let body = null;
   try { body = await res.json(); } catch { body = null; }
   if (!res.ok) {
-    const err = new Error((body && body.error) || `${res.status} ${res.statusText}`);
+    if (TEAM && res.status === 401) toLogin();
+    const err = new Error((body && (body.message || body.error)) || `${res.status} ${res.statusText}`);
     err.status = res.status;
     throw err;
   }
   return body;
 }
 
+let whoPromise = null;
+
+/** Who the caller is on the controller ({principal, name, scopes, csrf_token?}); null locally. */
+export function whoami() {
+  if (!whoPromise) {
+    whoPromise = !TEAM ? Promise.resolve(null) : fetch(CONFIG.whoami, { headers: { Accept: "application/json" } })
+      .then(async (res) => {
+        if (res.status === 401) { toLogin(); return null; }
+        const who = res.ok ? await res.json() : null;
+        if (who && who.csrf_token) csrfToken = who.csrf_token;
+        return who;
+      })
+      .catch(() => null);
+  }
+  return whoPromise;
+}
+
+/** Whether *who* holds *scope* (admin holds every scope; an open controller grants all). */
+export function granted(who, scope) {
+  if (!TEAM || !scope) return true;
+  if (!who) return false;
+  if (who.kind === "none") return true;
+  const scopes = who.scopes || [];
+  return scopes.includes("admin") || scopes.includes(scope);
+}
+
 let capsPromise = null;
 
-/** The server's capabilities (fetched once). */
+/**
+ * The server's capabilities (fetched once). On the controller, features whose scope
+ * (caps.feature_scopes) the caller does not hold are removed: their buttons are not shown.
+ */
 export function capabilities() {
   if (!capsPromise) {
-    capsPromise = api("/capabilities").catch(() => ({ features: [], read_only: true }));
+    capsPromise = Promise.all([api("/capabilities"), whoami()])
+      .then(([caps, who]) => {
+        const needs = caps.feature_scopes || {};
+        caps.features = (caps.features || []).filter((f) => granted(who, needs[f]));
+        return caps;
+      })
+      .catch(() => ({ features: [], read_only: true }));
   }
   return capsPromise;
 }

@@ -1,6 +1,6 @@
 // The sparkwing dashboard: a tiny hash router over two views (runs list, run page).
 
-import { capabilities } from "./api.js";
+import { CONFIG, capabilities, whoami } from "./api.js";
 import { h } from "./format.js";
 import { runView } from "./run.js";
 import { runsView } from "./runs.js";
@@ -37,4 +37,21 @@ capabilities().then((caps) => {
     mode.textContent = "read-only";
   }
 });
+if (CONFIG.mode === "controller") {
+  // The team controller: who is logged in, and a way out.
+  whoami().then((who) => {
+    if (!who || who.kind === "none") return;
+    const user = h("span", { id: "user", class: "tag", title: (who.scopes || []).join(", ") }, who.principal);
+    const out = h("button", { type: "button", class: "btn small", id: "logout" }, "Log out");
+    out.addEventListener("click", async () => {
+      out.disabled = true;
+      try {
+        await fetch(CONFIG.logout, { method: "POST", headers: { "X-CSRF-Token": who.csrf_token || "" } });
+      } finally {
+        location.assign(CONFIG.login);
+      }
+    });
+    document.getElementById("mode").after(user, out);
+  });
+}
 route();

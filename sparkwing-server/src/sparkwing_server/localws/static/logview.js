@@ -2,7 +2,7 @@
 // sections, ANSI colours, follow/pause, and in-place search.
 
 import { ansiFragment, stripAnsi } from "./ansi.js";
-import { nodePath, stream } from "./api.js";
+import { CONFIG, nodePath, stream } from "./api.js";
 import { badge, fmtDuration, h } from "./format.js";
 import { EV } from "./kinds.js";
 
@@ -83,7 +83,7 @@ export class LogView {
     this.search = h("input", { type: "search", placeholder: "Search this log", "aria-label": "Search this log",
       oninput: () => this.applySearch(this.search.value) });
     this.countEl = h("span", { class: "count" });
-    const raw = `/api/v1/runs/${encodeURIComponent(runId)}/logs/${nodePath(nodeId)}`;
+    const raw = `${CONFIG.api}/runs/${encodeURIComponent(runId)}/logs/${nodePath(nodeId)}`;
     this.tools = h("div", { class: "log-tools" }, this.followBtn, this.search, this.countEl,
       h("a", { href: `${raw}?format=plain`, target: "_blank", class: "btn small" }, "Plain"),
       h("a", { href: `${raw}?format=raw`, target: "_blank", class: "btn small" }, "JSONL"));
