@@ -156,7 +156,7 @@ class NodeQueue(Protocol):
     def latest(self, run_id: str, node_id: str) -> QueuedAttempt | None:
         """The node's row with the highest attempt, or ``None``."""
 
-    def list(self, *, run_id: str = "", status: str = "", holder: str = "",
+    def list_attempts(self, *, run_id: str = "", status: str = "", holder: str = "",
              limit: int = 100) -> list[QueuedAttempt]:
         """Rows in queue order (``queued_at``, then key), filtered; ``limit <= 0``: all."""
 

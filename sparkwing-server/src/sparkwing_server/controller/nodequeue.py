@@ -285,7 +285,7 @@ class SqlNodeQueue:
                           run_id=run_id, node_id=node_id)
         return rows[0] if rows else None
 
-    def list(self, *, run_id: str = "", status: str = "", holder: str = "",
+    def list_attempts(self, *, run_id: str = "", status: str = "", holder: str = "",
              limit: int = 100) -> list[QueuedAttempt]:
         """Rows in queue order, filtered (``limit <= 0``: all)."""
         where = [f"{col} = :{col}" for col, value in

@@ -253,7 +253,7 @@ class NodeQueueSuite:
         assert queue.get("run-1", "a", 1) == lost
         held = queue.get("run-1", "b", 1)
         assert held is not None and held.status == CLAIMED
-        assert [r.node_id for r in queue.list(status=READY)] == ["c"]
+        assert [r.node_id for r in queue.list_attempts(status=READY)] == ["c"]
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -263,11 +263,12 @@ class NodeQueueSuite:
         queue.claim("box-1", [], lease_s=60, now=T0 + 2)
         queue.claim("box-2", [], lease_s=60, now=T0 + 2)
         queue.claim("box-2", [], lease_s=60, now=T0 + 2)
-        assert [r.node_id for r in queue.list()] == ["n0000", "n0001", "n0002", "n0003", "x"]
-        assert [r.node_id for r in queue.list(run_id="run-2")] == ["x"]
-        assert [r.node_id for r in queue.list(status=CLAIMED, holder="box-2")] == [
+        assert [r.node_id for r in queue.list_attempts()] == [
+            "n0000", "n0001", "n0002", "n0003", "x"]
+        assert [r.node_id for r in queue.list_attempts(run_id="run-2")] == ["x"]
+        assert [r.node_id for r in queue.list_attempts(status=CLAIMED, holder="box-2")] == [
             "n0001", "n0002"]
-        assert len(queue.list(limit=2)) == 2
+        assert len(queue.list_attempts(limit=2)) == 2
         assert queue.stats(T0 + 3, active_window_s=120) == {READY: 2, CLAIMED: 3, "holders": 2}
         assert queue.stats(T0 + 500, active_window_s=120)["holders"] == 0
 
@@ -326,6 +327,6 @@ class NodeQueueSuite:
         assert all(seq == 1 for got in results for *_, seq in got)
         queue = queue_factory()
         try:
-            assert len(queue.list(status=READY, run_id="run-gpu")) == 10
+            assert len(queue.list_attempts(status=READY, run_id="run-gpu")) == 10
         finally:
             queue.close()
