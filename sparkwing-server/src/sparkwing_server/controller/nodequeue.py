@@ -4,9 +4,10 @@
 (read its module docstring for the rules) over the ``node_queue`` table of
 :mod:`sparkwing.storage.sql.schema`, through a small :class:`QueueDB`:
 
-* :class:`SqliteQueueDB`: its own connection to the SQLite state file,
-  each write in ``BEGIN IMMEDIATE`` (SQLite has one writer at a time, so
-  claims are serialised by the database itself);
+* :class:`SqliteQueueDB`: its own connection to the SQLite state file
+  (WAL, ``synchronous=NORMAL`` like the state store), each write in
+  ``BEGIN IMMEDIATE`` (SQLite has one writer at a time, so claims are
+  serialised by the database itself);
 * :class:`EngineQueueDB`: the SQLAlchemy engine of the PostgreSQL state
   store (same database, same schema). Claims and sweeps pick their rows
   with ``FOR UPDATE SKIP LOCKED``, so concurrent claimers each take a
@@ -89,6 +90,7 @@ class SqliteQueueDB:
         self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
         self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")  # as the state store: WAL makes it safe
         ensure_sqlite_schema(self._conn, f"state store {path}")
 
     def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -142,8 +144,12 @@ class EngineQueueDB:
             return [tuple(r) for r in conn.execute(self._stmt(sql), params).fetchall()]
 
     def write(self, sql: str, params: dict[str, Any]) -> tuple[int, list[tuple[Any, ...]]]:
-        """Run one write in its own transaction."""
-        with self._engine.begin() as conn:
+        """Run one write statement, committed by itself (autocommit: one round trip).
+
+        Every write of the queue is a single statement, atomic on its own.
+        """
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             result = conn.execute(self._stmt(sql), params)
             rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
             return max(int(result.rowcount), len(rows)), rows
@@ -174,16 +180,23 @@ class SqlNodeQueue:
         pg = db.dialect == "postgresql"
         lock = " FOR UPDATE SKIP LOCKED" if pg else ""
         self._pg = pg
-        self._claim = (
-            f"UPDATE node_queue SET status = '{CLAIMED}', claimed_by = :holder, "
-            "claim_seq = claim_seq + 1, claimed_at = :now, heartbeat_at = :now, "
-            "lease_expires_at = :expires "
-            f"WHERE status = '{READY}' AND (run_id, node_id, attempt) = "
-            f"(SELECT q.run_id, q.node_id, q.attempt FROM node_queue AS q "
-            f"WHERE q.status = '{READY}' AND {_match_sql(db.dialect)} "
-            f"ORDER BY q.{_ORDER.replace(', ', ', q.')} LIMIT 1{lock}) "
-            f"RETURNING {_COLS}"
-        )
+        # The candidate: the oldest ready row whose needs the labels meet. On PostgreSQL it is
+        # locked (rows other claimers hold are skipped, and a row that stopped being ready
+        # meanwhile is re-checked and passed over), then updated through its primary key; on
+        # SQLite the statement runs under the one write lock.
+        pick = (f"SELECT q.run_id, q.node_id, q.attempt FROM node_queue AS q "
+                f"WHERE q.status = '{READY}' AND {_match_sql(db.dialect)} "
+                f"ORDER BY q.{_ORDER.replace(', ', ', q.')} LIMIT 1{lock}")
+        sets = (f"SET status = '{CLAIMED}', claimed_by = :holder, claim_seq = claim_seq + 1, "
+                "claimed_at = :now, heartbeat_at = :now, lease_expires_at = :expires")
+        if pg:
+            self._claim = (
+                f"WITH c AS ({pick}) UPDATE node_queue AS n {sets} FROM c WHERE "
+                "n.run_id = c.run_id AND n.node_id = c.node_id AND n.attempt = c.attempt "
+                f"RETURNING {', '.join('n.' + c for c in _CODEC.columns)}")
+        else:
+            self._claim = (f"UPDATE node_queue {sets} WHERE (run_id, node_id, attempt) = "
+                           f"({pick}) RETURNING {_COLS}")
         self._sweep = (
             "UPDATE node_queue SET status = '" + FINISHED + "', outcome = 'failed', "
             "failure_reason = :reason, finished_at = :now, error = {error} "

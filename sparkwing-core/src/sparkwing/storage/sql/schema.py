@@ -460,7 +460,7 @@ NODE_QUEUE = Table(
     ),
     primary_key=("run_id", "node_id", "attempt"),
     indexes=(
-        Index("node_queue_ready_idx", ("status", "queued_at")),
+        Index("node_queue_ready_idx", ("status", "queued_at", "run_id", "node_id", "attempt")),
         Index("node_queue_lease_idx", ("status", "lease_expires_at")),
     ),
     since=7,
