@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,3 +85,53 @@ def test_users_and_sessions_on_postgres(controller: Any, pg_url: str) -> None:
     assert out.returncode == 0, out.stderr
     controller.get("/api/v1/auth/whoami", headers=cookie).assert_error(401, "unauthenticated")
     assert not (controller.home / "state.db").exists()
+
+
+def test_work_queues_on_postgres(controller: Any, pg_url: str,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trigger and node claims, a fence and the agent_lost reaper on a PostgreSQL profile."""
+    from sparkwing.queueclient import ClaimLost, QueueClient
+    from sparkwing.storage.records import Node, Run
+
+    profiles = controller.home.parent / "team-profiles.yaml"
+    profiles.write_text(PROFILES.replace("schema: ctl", "schema: queues"))
+    controller.env.update(SPARKWING_PROFILES=str(profiles), SPARKWING_PG_URL=pg_url)
+    admin = controller.token("user", "root", "admin", "--profile", "team")
+    runner = controller.token("runner", "box-1", "runner", "--profile", "team")
+    from sparkwing_server.localws.serve import open_profile_stores
+
+    monkeypatch.setenv("SPARKWING_PROFILES", str(profiles))
+    monkeypatch.setenv("SPARKWING_PG_URL", pg_url)
+    stores = open_profile_stores("team", controller.cwd)
+    try:
+        stores.state.create_run(Run(id="run-pg", pipeline="build", created_at=time.time()))
+        stores.state.create_nodes("run-pg", [Node("run-pg", "a"), Node("run-pg", "b")])
+    finally:
+        stores.close()
+    url = controller.start("--require-auth", "--profile", "team", "--lease-secs", "1",
+                           "--reaper-interval", "0.2")
+    assert controller.post("/api/v1/triggers", {"pipeline": "build"}, admin).status == 202
+    client = QueueClient(url, runner)
+    trigger = client.claim_trigger("box-1")
+    assert trigger is not None and trigger.seq == 1
+    client.finish_trigger(trigger, run_id="run-pg")
+
+    client.mark_ready("run-pg", "a", needs_labels=["os=linux"])
+    client.mark_ready("run-pg", "b")
+    first = client.claim_node("box-1", ["os=linux"])
+    second = client.claim_node("box-2", [])
+    assert first is not None and second is not None
+    assert (first.node_id, second.node_id) == ("a", "b")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        client.heartbeat_node(second)  # b keeps its claim, a goes quiet
+        if client.list_queue(status="finished"):
+            break
+        time.sleep(0.1)
+    [lost] = client.list_queue(status="finished")
+    assert (lost["node_id"], lost["failure_reason"]) == ("a", "agent_lost")
+    with pytest.raises(ClaimLost):
+        client.heartbeat_node(first)
+    done = client.finish_node(second, outcome="success", exit_code=0)
+    assert done["status"] == "finished"
+    client.close()

@@ -76,7 +76,13 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
     stores.state.create_approval(Approval(run_id, "gate", now, message="ship?"))
     stores.state.create_pause(Pause(run_id, "gate", "pause-before", now, now + 3600))
     sha, digest = _stored_commit(stores, tmp_path)
-    values = {"run_id": run_id, "sha": sha, "digest": digest, **_SAMPLES}
+    from sparkwing.storage.records import TriggerRow
+
+    # Routes under /triggers/{trigger_id} get an existing trigger row.
+    stores.state.insert_trigger(TriggerRow(id="trg-auth", idempotency_key="auth-test",
+                                           pipeline="build", created_at=now))
+    values = {"run_id": run_id, "sha": sha, "digest": digest, "trigger_id": "trg-auth",
+              **_SAMPLES}
     stores.close()
     controller.start("--require-auth")
 

@@ -12,7 +12,7 @@ from sparkwing_sqlite.store import SqliteStateStore
 EXPECTED_TABLES = {
     "runs", "nodes", "node_steps", "events", "approvals", "cache_entries",
     "concurrency_holders", "concurrency_waiters", "debug_pauses", "triggers", "api_tokens",
-    "users", "user_sessions",
+    "users", "user_sessions", "node_queue",
     "sparkwing_schema_version", "sparkwing_meta",
 }
 

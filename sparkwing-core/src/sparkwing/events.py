@@ -43,6 +43,8 @@ NODE_RESUMED: Final = "node_resumed"
 NODE_FAILURE_EXCERPT: Final = "node_failure_excerpt"
 ATTEMPT_RETRY: Final = "attempt_retry"
 ATTEMPT_FINISHED: Final = "attempt_finished"
+#: The controller's reaper failed a queued node attempt (``agent_lost`` or ``queue_timeout``).
+ATTEMPT_REAPED: Final = "attempt_reaped"
 #: A memoized job replayed from the cache.
 CACHE_HIT: Final = "cache_hit"
 #: A memoized job replayed from the result of a concurrent run computing the same key.

@@ -303,16 +303,25 @@ _CLAIM_TRIGGER = (
     "{extra}ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
     f"RETURNING {_TRIGGER.select}"
 )
-_CLAIM_ANY = _text(_CLAIM_TRIGGER.format(extra=""))
-_CLAIM_ONE = _text(_CLAIM_TRIGGER.format(extra="AND id = :id "))
+#: The claim statement per (by id, by pipeline, by source) filter combination.
+_CLAIMS = {
+    (one, by_pipeline, by_source): _text(_CLAIM_TRIGGER.format(extra="".join((
+        "AND id = :id " if one else "",
+        "AND pipeline = ANY(CAST(:pipelines AS TEXT[])) " if by_pipeline else "",
+        "AND source = ANY(CAST(:sources AS TEXT[])) " if by_source else "",
+    ))))
+    for one in (False, True) for by_pipeline in (False, True) for by_source in (False, True)
+}
 _RENEW_TRIGGER = _text(
     "UPDATE triggers SET lease_expires_at = :expires "
-    "WHERE id = :id AND status = 'claimed' AND claimed_by = :holder"
+    "WHERE id = :id AND status = 'claimed' AND claimed_by = :holder "
+    "AND (:claims = 0 OR claims = :claims)"
 )
 _FINISH_TRIGGER = _text(
     "UPDATE triggers SET status = :status, run_id = :run_id, error = :error, "
     "finished_at = :now, claimed_by = '', lease_expires_at = NULL "
-    "WHERE id = :id AND status = 'claimed' AND claimed_by = :holder"
+    "WHERE id = :id AND status = 'claimed' AND claimed_by = :holder "
+    "AND (:claims = 0 OR claims = :claims)"
 )
 _REQUEUE_TRIGGERS = _text(
     "UPDATE triggers SET status = 'pending', claimed_by = '', lease_expires_at = NULL "
@@ -1037,10 +1046,15 @@ class PostgresStateStore:
 
     def claim_trigger(
         self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
+        pipelines: Sequence[str] = (), sources: Sequence[str] = (),
     ) -> TriggerRow | None:
-        """Claim the oldest pending row (or *trigger_id* when pending) for *holder*."""
-        params = {"holder": holder, "now": now, "expires": now + lease_s, "id": trigger_id}
-        stmt = _CLAIM_ONE if trigger_id else _CLAIM_ANY
+        """Claim the oldest pending row (or *trigger_id* when pending) for *holder*.
+
+        Non-empty *pipelines* / *sources* restrict the candidates.
+        """
+        params = {"holder": holder, "now": now, "expires": now + lease_s, "id": trigger_id,
+                  "pipelines": list(pipelines), "sources": list(sources)}
+        stmt = _CLAIMS[(bool(trigger_id), bool(pipelines), bool(sources))]
 
         def body(c: Any, attempt: int) -> Any:
             row = c.execute(stmt, params).first()
@@ -1054,20 +1068,23 @@ class PostgresStateStore:
         row = self._one(body)
         return None if row is None else _TRIGGER.decode(row)
 
-    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
-        """Move the lease of a row *holder* holds; ``False`` when it does not hold it."""
-        params = {"id": trigger_id, "holder": holder, "expires": lease_expires_at}
+    def renew_trigger(
+        self, trigger_id: str, holder: str, lease_expires_at: float, *, claims: int = 0,
+    ) -> bool:
+        """Move the lease of a row *holder* holds (in claim *claims*); ``False`` when it does not."""
+        params = {"id": trigger_id, "holder": holder, "expires": lease_expires_at,
+                  "claims": claims}
         return bool(self._one(lambda c, _: c.execute(_RENEW_TRIGGER, params).rowcount > 0))
 
     def finish_trigger(
         self, trigger_id: str, holder: str, *, status: str, now: float, run_id: str = "",
-        error: str = "",
+        error: str = "", claims: int = 0,
     ) -> bool:
         """End *holder*'s claim as ``done`` (with *run_id*) or ``failed`` (with *error*)."""
         if status not in ("done", "failed"):
             raise ValueError(f'a trigger finishes "done" or "failed", not {status!r}')
         params = {"status": status, "run_id": run_id, "error": error, "now": now,
-                  "id": trigger_id, "holder": holder}
+                  "id": trigger_id, "holder": holder, "claims": claims}
 
         def body(c: Any, attempt: int) -> bool:
             if c.execute(_FINISH_TRIGGER, params).rowcount > 0:

@@ -202,11 +202,12 @@ _SQL_CLAIM_TRIGGER = (
 )
 _SQL_RENEW_TRIGGER = (
     "UPDATE triggers SET lease_expires_at = ? "
-    "WHERE id = ? AND status = 'claimed' AND claimed_by = ?"
+    "WHERE id = ? AND status = 'claimed' AND claimed_by = ? AND (? = 0 OR claims = ?)"
 )
 _SQL_FINISH_TRIGGER = (
     "UPDATE triggers SET status = ?, run_id = ?, error = ?, finished_at = ?, claimed_by = '', "
-    "lease_expires_at = NULL WHERE id = ? AND status = 'claimed' AND claimed_by = ?"
+    "lease_expires_at = NULL WHERE id = ? AND status = 'claimed' AND claimed_by = ? "
+    "AND (? = 0 OR claims = ?)"
 )
 _SQL_EXPIRED_TRIGGERS = (
     "UPDATE triggers SET status = 'pending', claimed_by = '', lease_expires_at = NULL "
@@ -777,29 +778,42 @@ class SqliteStateStore:
 
     def claim_trigger(
         self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
+        pipelines: Sequence[str] = (), sources: Sequence[str] = (),
     ) -> TriggerRow | None:
-        """Claim the oldest pending row (or *trigger_id* when pending) for *holder*."""
-        sql = _SQL_CLAIM_TRIGGER.format(extra="AND id = ? " if trigger_id else "")
+        """Claim the oldest pending row (or *trigger_id* when pending) for *holder*.
+
+        Non-empty *pipelines* / *sources* restrict the candidates.
+        """
+        extra = ""
         params: list[Any] = [holder, now, now + lease_s]
         if trigger_id:
+            extra += "AND id = ? "
             params.append(trigger_id)
+        for column, values in (("pipeline", pipelines), ("source", sources)):
+            if values:
+                extra += f"AND {column} IN ({', '.join('?' * len(values))}) "
+                params.extend(values)
+        sql = _SQL_CLAIM_TRIGGER.format(extra=extra)
         with self._w as c:
             rows = c.execute(sql, params).fetchall()
         return _TRIGGER.decode(rows[0]) if rows else None
 
-    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
-        """Move the lease of a row *holder* holds; ``False`` when it does not hold it."""
+    def renew_trigger(
+        self, trigger_id: str, holder: str, lease_expires_at: float, *, claims: int = 0,
+    ) -> bool:
+        """Move the lease of a row *holder* holds (in claim *claims*); ``False`` when it does not."""
+        params = (lease_expires_at, trigger_id, holder, claims, claims)
         with self._w as c:
-            return c.execute(_SQL_RENEW_TRIGGER, (lease_expires_at, trigger_id, holder)).rowcount > 0
+            return c.execute(_SQL_RENEW_TRIGGER, params).rowcount > 0
 
     def finish_trigger(
         self, trigger_id: str, holder: str, *, status: str, now: float, run_id: str = "",
-        error: str = "",
+        error: str = "", claims: int = 0,
     ) -> bool:
         """End *holder*'s claim as ``done`` (with *run_id*) or ``failed`` (with *error*)."""
         if status not in ("done", "failed"):
             raise ValueError(f'a trigger finishes "done" or "failed", not {status!r}')
-        params = (status, run_id, error, now, trigger_id, holder)
+        params = (status, run_id, error, now, trigger_id, holder, claims, claims)
         with self._w as c:
             return c.execute(_SQL_FINISH_TRIGGER, params).rowcount > 0
 

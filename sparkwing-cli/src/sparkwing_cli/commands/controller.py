@@ -40,17 +40,32 @@ def controller_group() -> None:
                    "this when a proxy in front ends TLS).")
 @click.option("--session-ttl", default="12h", show_default=True, metavar="DURATION",
               help="How long a web UI login lasts.")
+@click.option("--lease-secs", type=float, default=180.0, show_default=True, metavar="SECONDS",
+              help="How long a trigger or node claim lives without a heartbeat; runners are "
+                   "told to heartbeat every eighth of it.")
+@click.option("--reaper-interval", type=float, default=10.0, show_default=True,
+              metavar="SECONDS",
+              help="How often expired claims are reaped (node attempts fail as agent_lost, "
+                   "triggers go back to pending).")
+@click.option("--queue-timeout", type=float, default=900.0, show_default=True,
+              metavar="SECONDS",
+              help="A ready node attempt no runner claims within this fails as queue_timeout "
+                   "(0: never).")
 def serve_cmd(addr: str, profile: str | None, require_auth: bool | None,
-              check_config: bool, secure_cookies: bool, session_ttl: str) -> None:
+              check_config: bool, secure_cookies: bool, session_ttl: str, lease_secs: float,
+              reaper_interval: float, queue_timeout: float) -> None:
     """Serve the controller (API and web UI) in the foreground until SIGTERM or Ctrl-C."""
+    from sparkwing_server.controller.leases import LeaseSettings
     from sparkwing_server.controller.serve import require_auth_default, serve
     from sparkwing_server.localws.address import parse_address
 
     address = parse_address(addr)
     needed = require_auth_default() if require_auth is None else require_auth
+    leases = LeaseSettings(lease_s=lease_secs, reaper_interval_s=reaper_interval,
+                           queue_timeout_s=queue_timeout)
     raise SystemExit(serve(address, profile=profile, require_auth=needed,
                            check_config=check_config, secure_cookies=secure_cookies,
-                           session_ttl_s=_ttl(session_ttl, "--session-ttl")))
+                           session_ttl_s=_ttl(session_ttl, "--session-ttl"), leases=leases))
 
 
 @controller_group.group("token", cls=SparkwingGroup)

@@ -211,32 +211,43 @@ class StateStore(Protocol):
 
     def claim_trigger(
         self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
+        pipelines: Sequence[str] = (), sources: Sequence[str] = (),
     ) -> TriggerRow | None:
         """Claim the oldest ``pending`` row (by ``created_at``, then ``id``) for *holder*.
 
         With *trigger_id*, claim that row only, and only if it is pending.
-        The claimed row gets status ``claimed``, ``claimed_by`` *holder*,
-        ``claimed_at`` *now*, ``lease_expires_at`` ``now + lease_s`` and one
-        more ``claims``; it is returned. ``None`` when nothing could be
-        claimed. Two claimers never get the same row.
+        Non-empty *pipelines* / *sources* restrict the claim to rows whose
+        ``pipeline`` / ``source`` is one of them (both given: both must
+        match). The claimed row gets status ``claimed``, ``claimed_by``
+        *holder*, ``claimed_at`` *now*, ``lease_expires_at`` ``now + lease_s``
+        and one more ``claims``; it is returned. ``None`` when nothing could
+        be claimed. Two claimers never get the same row.
+
+        ``claims`` after a claim is that claim's sequence number (its
+        fencing token): :meth:`renew_trigger` and :meth:`finish_trigger`
+        given ``claims`` act only while the row is still in that claim.
         """
 
-    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
+    def renew_trigger(
+        self, trigger_id: str, holder: str, lease_expires_at: float, *, claims: int = 0,
+    ) -> bool:
         """Move the lease of a row *holder* has claimed to *lease_expires_at*.
 
-        ``False`` when the row is not ``claimed`` by *holder* (any more): the
-        caller must stop working on it.
+        ``False`` when the row is not ``claimed`` by *holder* (any more), or
+        when *claims* is non-zero and the row's ``claims`` differs (it was
+        requeued and claimed again since): the caller must stop working on it.
         """
 
     def finish_trigger(
         self, trigger_id: str, holder: str, *, status: str, now: float, run_id: str = "",
-        error: str = "",
+        error: str = "", claims: int = 0,
     ) -> bool:
         """End *holder*'s claim: ``done`` with the *run_id* it started, or ``failed`` with *error*.
 
         Sets ``finished_at`` and clears ``claimed_by`` and the lease. ``False``
-        (and no change) when the row is not ``claimed`` by *holder*; a
-        :class:`ValueError` for a status other than ``done``/``failed``.
+        (and no change) when the row is not ``claimed`` by *holder* (in claim
+        number *claims*, when non-zero); a :class:`ValueError` for a status
+        other than ``done``/``failed``.
         """
 
     def requeue_expired_triggers(self, now: float) -> list[str]:

@@ -24,6 +24,7 @@ from ..requestguard import SAFE_METHODS, RequestPolicy
 from .api import PRINCIPAL_KEY
 from .context import CONTEXT_KEY, ControllerContext, context_of
 from .errors import APIError, error_response
+from .reaper import install as install_reaper
 from .routes import add_routes, route_of
 from .scopes import grants
 from .tokens import Principal, TokenRejected
@@ -156,4 +157,5 @@ def make_app(ctx: ControllerContext) -> web.Application:
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
+    install_reaper(app)
     return app

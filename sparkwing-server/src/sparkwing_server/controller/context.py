@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ..offload import run_in_pool
 from ..requestguard import RequestPolicy
+from .leases import LeaseSettings
 from .loginlimit import LoginLimiter
 from .metrics import Metrics
 from .tokens import TokenStore
@@ -20,6 +21,7 @@ from .users import DEFAULT_SESSION_TTL_S, UserStore
 if TYPE_CHECKING:
     from sparkwing.config import Stores
     from sparkwing.storage.contracts import LogStore, StateStore
+    from sparkwing.storage.nodequeue import NodeQueue
     from sparkwing.triggers.contracts import RunRequest
     from sparkwing.triggers.dispatch import DispatchResult
 
@@ -53,9 +55,14 @@ class ControllerContext:
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     #: Login users and sessions, over the token table's database handle.
     users: UserStore = field(init=False)
+    #: The node claim queue in the state database (``None``: the node queue routes answer 503).
+    nodes: NodeQueue | None = None
+    #: Lease length, reaper tick and queue timeout (:mod:`.leases`).
+    leases: LeaseSettings = field(default_factory=LeaseSettings)
     _enforcing: bool = False
     _state_pool: ThreadPoolExecutor | None = None
     _token_pool: ThreadPoolExecutor | None = None
+    _queue_pool: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
         self.users = UserStore(self.tokens.db)
@@ -79,14 +86,15 @@ class ControllerContext:
         """Create the worker threads store calls run on."""
         self._state_pool = ThreadPoolExecutor(1, thread_name_prefix="sw-ctl-state")
         self._token_pool = ThreadPoolExecutor(2, thread_name_prefix="sw-ctl-tokens")
+        self._queue_pool = ThreadPoolExecutor(2, thread_name_prefix="sw-ctl-queue")
         self._enforcing = self.require_auth or self._has_credentials()
 
     def stop(self) -> None:
         """Stop the worker threads."""
-        for pool in (self._state_pool, self._token_pool):
+        for pool in (self._state_pool, self._token_pool, self._queue_pool):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
-        self._state_pool = self._token_pool = None
+        self._state_pool = self._token_pool = self._queue_pool = None
 
     async def auth_enforced(self) -> bool:
         """Whether requests must carry a valid token or session (latches on, see the class)."""
@@ -111,6 +119,10 @@ class ControllerContext:
     async def state_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one state-store call off the event loop."""
         return await run_in_pool(self._state_pool, functools.partial(fn, *args, **kwargs))
+
+    async def queue_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one node-queue call off the event loop."""
+        return await run_in_pool(self._queue_pool, functools.partial(fn, *args, **kwargs))
 
     async def token_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one token-table call (argon2 included) off the event loop."""

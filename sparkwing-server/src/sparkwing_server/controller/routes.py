@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ..localws import actions_api, logs_api, runs_api, streams
 from ..localws import app as dashboard_app
-from . import api, code_api, login, ui
+from . import api, code_api, login, queue_api, ui
 from .scopes import AUTHENTICATED, PUBLIC, SCOPES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -107,6 +107,26 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{UI}/runs/{{run_id}}/paused", "runs.read", _ui(actions_api.run_pauses)),
     Route("POST", f"{UI}/runs/{{run_id}}/nodes/{{node_id:.+}}/release", "runs.write",
           _ui(actions_api.release_pause)),
+    # -- work queues: trigger claims and the node claim queue (queue_api) --
+    Route("POST", f"{API}/triggers/claim", "triggers.claim", queue_api.claim_trigger),
+    Route("POST", f"{API}/triggers/{{trigger_id}}/heartbeat", "triggers.claim",
+          queue_api.heartbeat_trigger),
+    Route("POST", f"{API}/triggers/{{trigger_id}}/done", "triggers.claim",
+          queue_api.finish_trigger),
+    Route("GET", f"{API}/triggers", "triggers.read", queue_api.list_triggers),
+    Route("GET", f"{API}/triggers/{{trigger_id}}", "triggers.read", queue_api.get_trigger),
+    Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/mark-ready", "nodes.claim",
+          queue_api.mark_ready),
+    Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/revoke-ready", "nodes.claim",
+          queue_api.revoke_ready),
+    Route("POST", f"{API}/nodes/claim", "nodes.claim", queue_api.claim_node),
+    Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/heartbeat", "nodes.claim",
+          queue_api.heartbeat_node),
+    Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/release", "nodes.claim",
+          queue_api.release_node),
+    Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/claim-finish", "nodes.claim",
+          queue_api.finish_node),
+    Route("GET", f"{API}/nodes/queue", "runs.read", queue_api.list_queue),
 )
 
 for _route in ROUTES:  # a typo in a scope must fail at import, not let a route through

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     import socket
 
     from sparkwing.config import Stores
+    from sparkwing.storage.nodequeue import NodeQueue
 
+    from .leases import LeaseSettings
     from .tokens import TokenStore
 
 #: Where the controller listens unless ``--addr`` says otherwise.
@@ -68,21 +70,26 @@ def check(stores: Stores, tokens: TokenStore, *, require_auth: bool) -> CheckedC
 
 def serve(address: Address, *, profile: str | None = None, require_auth: bool = False,
           check_config: bool = False, secure_cookies: bool = False,
-          session_ttl_s: float | None = None) -> int:
+          session_ttl_s: float | None = None, leases: LeaseSettings | None = None) -> int:
     """Serve the controller on *address* until SIGTERM/SIGINT (or only check, with *check_config*).
 
     Prints one line on stdout once listening: ``sparkwing controller listening on URL ...``.
     *secure_cookies* marks the login cookie ``Secure`` on plain-HTTP requests too (TLS
-    ended at a proxy); *session_ttl_s* is how long a login session lasts.
+    ended at a proxy); *session_ttl_s* is how long a login session lasts; *leases* sets
+    the lease length, the reaper's tick and the queue timeout.
     """
+    from .leases import LeaseSettings
+    from .nodequeue import open_node_queue
     from .tokens import open_token_store
 
     sock = None if check_config else bind_socket(address)
     stores = None
     tokens = None
+    nodes = None
     try:
         stores = open_profile_stores(profile)
         tokens = open_token_store(stores)
+        nodes = open_node_queue(stores)
         checked = check(stores, tokens, require_auth=require_auth)
         if check_config or sock is None:
             print(checked.describe())
@@ -92,10 +99,13 @@ def serve(address: Address, *, profile: str | None = None, require_auth: bool = 
         import asyncio
 
         return asyncio.run(_serve(stores, tokens, sock, address, require_auth=require_auth,
-                                  secure_cookies=secure_cookies, session_ttl_s=session_ttl_s))
+                                  secure_cookies=secure_cookies, session_ttl_s=session_ttl_s,
+                                  nodes=nodes, leases=leases or LeaseSettings()))
     finally:
         if sock is not None:
             sock.close()
+        if nodes is not None:
+            nodes.close()
         if tokens is not None:
             tokens.close()
         if stores is not None:
@@ -103,8 +113,8 @@ def serve(address: Address, *, profile: str | None = None, require_auth: bool = 
 
 
 async def _serve(stores: Stores, tokens: TokenStore, sock: socket.socket, address: Address, *,
-                 require_auth: bool, secure_cookies: bool = False,
-                 session_ttl_s: float | None = None) -> int:
+                 require_auth: bool, nodes: NodeQueue, leases: LeaseSettings,
+                 secure_cookies: bool = False, session_ttl_s: float | None = None) -> int:
     import asyncio
 
     from aiohttp import web
@@ -118,7 +128,8 @@ async def _serve(stores: Stores, tokens: TokenStore, sock: socket.socket, addres
                 if os.environ.get(env)}
     ctx = ControllerContext(stores, tokens, RequestPolicy.for_listener(address.host),
                             require_auth=require_auth, services=services,
-                            secure_cookies=secure_cookies)
+                            secure_cookies=secure_cookies, nodes=nodes,
+                            leases=leases)
     if session_ttl_s:
         ctx.session_ttl_s = session_ttl_s
     runner = web.AppRunner(make_app(ctx), handle_signals=False, access_log=None,
@@ -131,7 +142,8 @@ async def _serve(stores: Stores, tokens: TokenStore, sock: socket.socket, addres
         loop.add_signal_handler(sig, stop.set)
     url = Address(address.host, int(sock.getsockname()[1])).url
     print(f"sparkwing controller listening on {url} (pid {os.getpid()}, profile "
-          f"{stores.resolved.name or '?'}, auth {ctx.auth_mode})", flush=True)
+          f"{stores.resolved.name or '?'}, auth {ctx.auth_mode}, lease {leases.lease_s:g} s)",
+          flush=True)
     try:
         await stop.wait()
     finally:

@@ -858,72 +858,80 @@ class BlobStateStore:
         return rows
 
     def claim_trigger(self, holder: str, *, lease_s: float, now: float,
-                      trigger_id: str = "") -> TriggerRow | None:
+                      trigger_id: str = "", pipelines: Sequence[str] = (),
+                      sources: Sequence[str] = ()) -> TriggerRow | None:
         """Claim the oldest pending row (or *trigger_id*) for *holder*, by compare-and-swap."""
 
         def local() -> TriggerRow | None:
             raise self._unreachable("claiming a trigger")
 
         row: TriggerRow | None = self._read(lambda: self.triggers.claim(
-            holder, lease_s=lease_s, now=now, trigger_id=trigger_id), local)
+            holder, lease_s=lease_s, now=now, trigger_id=trigger_id, pipelines=pipelines,
+            sources=sources), local)
         self._keep_trigger(row)
         return row
 
-    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
+    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float, *,
+                      claims: int = 0) -> bool:
         """Move the lease of a row *holder* claimed; ``False`` when it is not theirs."""
         done: bool = self._write("renew_trigger", {
-            "trigger_id": trigger_id, "holder": holder, "lease_expires_at": lease_expires_at})
+            "trigger_id": trigger_id, "holder": holder, "lease_expires_at": lease_expires_at,
+            "claims": claims})
         return done
 
-    def _r_renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
-        done = self.triggers.renew(trigger_id, holder, lease_expires_at)
+    def _r_renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float,
+                         claims: int = 0) -> bool:
+        done = self.triggers.renew(trigger_id, holder, lease_expires_at, claims)
         if done:
-            self._l_renew_trigger(trigger_id, holder, lease_expires_at, missing_ok=True)
+            self._l_renew_trigger(trigger_id, holder, lease_expires_at, claims, missing_ok=True)
         return done
 
     def _l_renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float,
-                         missing_ok: bool = False) -> bool:
-        row = self._local_claimed(trigger_id, holder, missing_ok)
+                         claims: int = 0, missing_ok: bool = False) -> bool:
+        row = self._local_claimed(trigger_id, holder, missing_ok, claims)
         if row is None:
             return False
         row.lease_expires_at = lease_expires_at
         return True
 
     def finish_trigger(self, trigger_id: str, holder: str, *, status: str, now: float,
-                       run_id: str = "", error: str = "") -> bool:
+                       run_id: str = "", error: str = "", claims: int = 0) -> bool:
         """End *holder*'s claim: ``done`` with its run, or ``failed`` with *error*."""
         if status not in FINISHED:
             raise ValueError(f"trigger status must be done or failed, got {status!r}")
         done: bool = self._write("finish_trigger", {
             "trigger_id": trigger_id, "holder": holder, "status": status, "now": now,
-            "run_id": run_id, "error": error})
+            "run_id": run_id, "error": error, "claims": claims})
         return done
 
     def _r_finish_trigger(self, trigger_id: str, holder: str, status: str, now: float,
-                          run_id: str, error: str) -> bool:
+                          run_id: str, error: str, claims: int = 0) -> bool:
         done = self.triggers.finish(trigger_id, holder, status=status, now=now, run_id=run_id,
-                                    error=error)
+                                    error=error, claims=claims)
         if done:
-            self._l_finish_trigger(trigger_id, holder, status, now, run_id, error,
+            self._l_finish_trigger(trigger_id, holder, status, now, run_id, error, claims,
                                    missing_ok=True)
         return done
 
     def _l_finish_trigger(self, trigger_id: str, holder: str, status: str, now: float,
-                          run_id: str, error: str, missing_ok: bool = False) -> bool:
-        row = self._local_claimed(trigger_id, holder, missing_ok)
+                          run_id: str, error: str, claims: int = 0,
+                          missing_ok: bool = False) -> bool:
+        row = self._local_claimed(trigger_id, holder, missing_ok, claims)
         if row is None:
             return False
         row.status, row.finished_at, row.claimed_by = status, now, ""
         row.lease_expires_at, row.run_id, row.error = None, run_id, error
         return True
 
-    def _local_claimed(self, trigger_id: str, holder: str,
-                       missing_ok: bool = False) -> TriggerRow | None:
+    def _local_claimed(self, trigger_id: str, holder: str, missing_ok: bool = False,
+                       claims: int = 0) -> TriggerRow | None:
         row = self._local_triggers.get(trigger_id)
         if row is None:
             if missing_ok:
                 return None
             raise self._unreachable(f"trigger {trigger_id}")
+        if claims and row.claims != claims:
+            return None
         return row if row.status == "claimed" and row.claimed_by == holder else None
 
     def requeue_expired_triggers(self, now: float) -> list[str]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from ...errors import StoreError
@@ -150,12 +150,16 @@ class TriggerBook:
             self.blobs.put(claimed_marker(row.id), dumps({"id": row.id}))
 
     # -- claiming ----------------------------------------------------------------------
-    def claim(self, holder: str, *, lease_s: float, now: float,
-              trigger_id: str = "") -> TriggerRow | None:
-        """Claim the oldest pending row (or *trigger_id*) for *holder*."""
+    def claim(self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
+              pipelines: Sequence[str] = (), sources: Sequence[str] = ()) -> TriggerRow | None:
+        """Claim the oldest pending row (or *trigger_id*) for *holder*.
+
+        Non-empty *pipelines* / *sources* restrict the candidates.
+        """
         self._guard("claiming queued run requests (triggers) from several machines")
+        wanted = (tuple(pipelines), tuple(sources))
         if trigger_id:
-            return self._claim_one(trigger_id, holder, lease_s, now)
+            return self._claim_one(trigger_id, holder, lease_s, now, wanted=wanted)
         candidates: list[tuple[float, str, str]] = []
         for info in self._list("triggers/pending/"):
             name = info.key[len("triggers/pending/"):]
@@ -168,15 +172,18 @@ class TriggerBook:
         for _, trigger_id, marker in sorted(candidates):
             if not trigger_id:
                 continue
-            got = self._claim_one(trigger_id, holder, lease_s, now, marker)
+            got = self._claim_one(trigger_id, holder, lease_s, now, marker, wanted)
             if got is not None:
                 return got
         return None
 
     def _claim_one(self, trigger_id: str, holder: str, lease_s: float, now: float,
-                   marker: str = "") -> TriggerRow | None:
+                   marker: str = "",
+                   wanted: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+                   ) -> TriggerRow | None:
         won: list[TriggerRow] = []
         settled: list[bool] = []
+        pipelines, sources = wanted
 
         def mutate(doc: Any) -> Any:
             won.clear()
@@ -186,6 +193,9 @@ class TriggerBook:
             if doc["row"]["status"] != "pending":
                 settled.append(True)
                 return KEEP
+            if (pipelines and doc["row"]["pipeline"] not in pipelines) or (
+                    sources and doc["row"]["source"] not in sources):
+                return KEEP  # not this claimer's kind of work: it stays queued
             row = TriggerRow(**doc["row"])
             row.status, row.claimed_by, row.claimed_at = "claimed", holder, now
             row.lease_expires_at, row.claims = now + lease_s, row.claims + 1
@@ -199,23 +209,26 @@ class TriggerBook:
             self.blobs.delete(marker)
         return won[0] if won else None
 
-    def renew(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
+    def renew(self, trigger_id: str, holder: str, lease_expires_at: float,
+              claims: int = 0) -> bool:
         """Move the lease of *holder*'s claim; ``False`` when it is not (any more) theirs."""
-        return self._update_claimed(trigger_id, holder, {"lease_expires_at": lease_expires_at})
+        return self._update_claimed(trigger_id, holder, {"lease_expires_at": lease_expires_at},
+                                    claims)
 
     def finish(self, trigger_id: str, holder: str, *, status: str, now: float,
-               run_id: str = "", error: str = "") -> bool:
+               run_id: str = "", error: str = "", claims: int = 0) -> bool:
         """End *holder*'s claim with ``done`` or ``failed``."""
         if status not in FINISHED:
             raise ValueError(f"trigger status must be done or failed, got {status!r}")
         changes = {"status": status, "finished_at": now, "claimed_by": "",
                    "lease_expires_at": None, "run_id": run_id, "error": error}
-        done = self._update_claimed(trigger_id, holder, changes)
+        done = self._update_claimed(trigger_id, holder, changes, claims)
         if done:
             self.blobs.delete(claimed_marker(trigger_id))
         return done
 
-    def _update_claimed(self, trigger_id: str, holder: str, changes: dict[str, Any]) -> bool:
+    def _update_claimed(self, trigger_id: str, holder: str, changes: dict[str, Any],
+                        claims: int = 0) -> bool:
         ok: list[bool] = []
 
         def mutate(doc: Any) -> Any:
@@ -224,6 +237,8 @@ class TriggerBook:
                 return KEEP
             row = doc["row"]
             if row["status"] != "claimed" or row["claimed_by"] != holder:
+                return KEEP
+            if claims and row.get("claims") != claims:
                 return KEEP
             ok.append(True)
             return {**doc, "row": {**row, **changes}}

@@ -435,6 +435,37 @@ USER_SESSIONS = Table(
     since=6,
 )
 
+NODE_QUEUE = Table(
+    "node_queue",
+    (
+        _key("run_id"),
+        _key("node_id"),
+        _int("attempt", 1),
+        _json("needs_labels_json", "[]"),  # the terms as given: ["os=linux", "arch=a,arch=b"]
+        # The same terms parsed, for matching in SQL: [["os=linux"], ["arch=a", "arch=b"]].
+        Column("needs_any_json", "TEXT", default="[]", codec="json", attr=""),
+        _text("status", "ready"),  # ready | revoked | claimed | finished
+        _real("queued_at"),  # first enqueue: the FIFO place, kept across revoke
+        _time("ready_at"),  # when it last became ready: the queue timeout counts from here
+        _text("claimed_by"),
+        _int("claim_seq"),  # one more per claim: the fencing token
+        _time("claimed_at"),
+        _time("lease_expires_at"),
+        _time("heartbeat_at"),
+        _time("finished_at"),
+        _text("outcome"),
+        Column("exit_code", "INTEGER", nullable=True),
+        _text("error"),
+        _text("failure_reason"),  # agent_lost | queue_timeout | what the runner reported
+    ),
+    primary_key=("run_id", "node_id", "attempt"),
+    indexes=(
+        Index("node_queue_ready_idx", ("status", "queued_at", "run_id", "node_id", "attempt")),
+        Index("node_queue_lease_idx", ("status", "lease_expires_at")),
+    ),
+    since=7,
+)
+
 SCHEMA_VERSION_TABLE = Table(
     "sparkwing_schema_version",
     (Column("version", "INTEGER"), _real("applied_at")),
@@ -464,6 +495,7 @@ TABLES: tuple[Table, ...] = (
     API_TOKENS,
     USERS,
     USER_SESSIONS,
+    NODE_QUEUE,
 )
 
 _BY_NAME = {t.name: t for t in TABLES}

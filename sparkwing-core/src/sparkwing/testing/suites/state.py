@@ -1092,6 +1092,43 @@ class StateStoreSuite:
         held = store.get_trigger("trg-000002")
         assert held is not None and held.status == "claimed" and held.claimed_by == "b"
 
+    def test_claim_filters_by_pipeline_and_source(self, store: StateStore) -> None:
+        store.insert_trigger(make_trigger(1, pipeline="deploy"))
+        store.insert_trigger(make_trigger(2, source="schedule"))
+        store.insert_trigger(make_trigger(3, pipeline="deploy", source="schedule"))
+        store.insert_trigger(make_trigger(4))
+        assert store.claim_trigger("a", lease_s=60, now=T0, pipelines=["lint"]) is None
+        got = store.claim_trigger("a", lease_s=60, now=T0, sources=["schedule"])
+        assert got is not None and got.id == "trg-000002"
+        got = store.claim_trigger("a", lease_s=60, now=T0, pipelines=["deploy", "x"],
+                                  sources=["schedule"])
+        assert got is not None and got.id == "trg-000003"
+        got = store.claim_trigger("a", lease_s=60, now=T0, pipelines=["build"])
+        assert got is not None and got.id == "trg-000004"
+        assert store.claim_trigger("a", lease_s=60, now=T0, pipelines=["build"]) is None
+        got = store.claim_trigger("a", lease_s=60, now=T0)
+        assert got is not None and got.id == "trg-000001"
+
+    def test_renew_and_finish_are_fenced_by_the_claim_number(self, store: StateStore) -> None:
+        store.insert_trigger(make_trigger(1))
+        first = store.claim_trigger("a", lease_s=10, now=T0)
+        assert first is not None and first.claims == 1
+        assert store.renew_trigger("trg-000001", "a", T0 + 20, claims=1)
+        assert store.requeue_expired_triggers(T0 + 30) == ["trg-000001"]
+        # The same holder claims the row again: its first claim's token is stale.
+        again = store.claim_trigger("a", lease_s=60, now=T0 + 31)
+        assert again is not None and again.claims == 2
+        assert not store.renew_trigger("trg-000001", "a", T0 + 900, claims=1)
+        assert not store.finish_trigger("trg-000001", "a", status="done", now=T0 + 32,
+                                        run_id=rid(1), claims=1)
+        row = store.get_trigger("trg-000001")
+        assert row is not None and (row.status, row.lease_expires_at) == ("claimed", T0 + 91)
+        assert store.renew_trigger("trg-000001", "a", T0 + 95, claims=2)
+        assert store.finish_trigger("trg-000001", "a", status="done", now=T0 + 33,
+                                    run_id=rid(1), claims=2)
+        done = store.get_trigger("trg-000001")
+        assert done is not None and (done.status, done.run_id) == ("done", rid(1))
+
     def test_trigger_key_race_across_processes(self, store_factory: StoreFactory) -> None:
         """Four processes insert the same 20 keys at once: each key is created exactly once."""
         store_factory().close()  # the location exists before the race

@@ -1,0 +1,294 @@
+"""A small client for the controller's work-queue routes, for runners (stdlib only).
+
+It sits on a runner's start-up path, so it uses ``http.client`` and ``json``
+and nothing else: one keep-alive connection per client (re-opened after an
+error), guarded by a lock so a heartbeat thread and the main loop can share
+it. Each call is one request; retrying is the caller's decision, helped by
+:attr:`ControllerError.retryable`.
+
+::
+
+    client = QueueClient("http://controller:4344", token=os.environ["SPARKWING_TOKEN"])
+    claim = client.claim_node("box-1", labels=["os=linux"])
+    if claim is not None:
+        # heartbeat every claim.heartbeat_secs from another thread:
+        beat = client.heartbeat_node(claim)   # ClaimLost: kill the work now
+        ...
+        client.finish_node(claim, outcome="success", exit_code=0)
+
+A fenced call that is no longer about the current claim raises
+:class:`ClaimLost` (HTTP 404 or 409): the runner must stop that work at
+once. Other refusals raise :class:`ControllerError` with the controller's
+error code and one-line message.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SparkwingError
+
+#: Seconds a request may take before it fails (the research's per-call budget).
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class ControllerError(SparkwingError):
+    """The controller refused a call, or could not be reached (``status`` 0)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"controller: {message} (HTTP {status}, {code})" if status
+                         else f"controller unreachable: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying again later may succeed: unreachable, 5xx, 429 or 423."""
+        return self.status == 0 or self.status >= 500 or self.status in (423, 429)
+
+
+class ClaimLost(ControllerError):
+    """The claim is not current any more (reaped, finished, released, re-claimed): stop its work."""
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerClaim:
+    """A claimed trigger: the fencing pair (``holder``, ``seq``) and the lease advice."""
+
+    trigger_id: str
+    holder: str
+    seq: int
+    lease_secs: float
+    heartbeat_secs: float
+    lease_expires_at: float
+    row: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The recorded run request (``RunRequest.to_dict()`` form)."""
+        return dict(self.row.get("request") or {})
+
+
+@dataclass(frozen=True, slots=True)
+class NodeClaim:
+    """A claimed node attempt: its key, the fencing pair and the lease advice."""
+
+    run_id: str
+    node_id: str
+    attempt: int
+    holder: str
+    seq: int
+    lease_secs: float
+    heartbeat_secs: float
+    lease_expires_at: float
+    needs_labels: list[str] = field(default_factory=list)
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Beat:
+    """What a heartbeat answered: the new lease end and whether the run was asked to stop."""
+
+    lease_expires_at: float
+    cancel_requested: bool
+    heartbeat_secs: float
+
+
+class QueueClient:
+    """Calls the controller at *base_url* (``http[s]://host:port``) with bearer *token*."""
+
+    def __init__(self, base_url: str, token: str = "", *,
+                 timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        parts = urllib.parse.urlsplit(base_url.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"controller URL {base_url!r}: expected http(s)://HOST[:PORT]")
+        self.base_url = base_url.rstrip("/")
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port
+        self._prefix = parts.path
+        self._token = token
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: http.client.HTTPConnection | None = None
+
+    def close(self) -> None:
+        """Close the connection (the next call opens a new one)."""
+        with self._lock:
+            self._drop()
+
+    def __enter__(self) -> QueueClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            cls = (http.client.HTTPSConnection if self._scheme == "https"
+                   else http.client.HTTPConnection)
+            self._conn = cls(self._host, self._port, timeout=self._timeout)
+        return self._conn
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+             lost_on: tuple[int, ...] = ()) -> tuple[int, Any]:
+        """Send one request to ``/api/v1`` + *path*; ``(status, JSON body or None)``.
+
+        2xx answers are returned; a status in *lost_on* raises
+        :class:`ClaimLost`, any other refusal :class:`ControllerError`.
+        """
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        with self._lock:
+            try:
+                conn = self._connection()
+                conn.request(method, f"{self._prefix}/api/v1{path}", body=data, headers=headers)
+                resp = conn.getresponse()
+                status, raw = resp.status, resp.read()
+                if resp.will_close:
+                    self._drop()
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop()
+                raise ControllerError(0, "unreachable", f"{self.base_url}: "
+                                      f"{type(exc).__name__}: {exc}") from None
+        try:
+            payload = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            payload = None
+        if 200 <= status < 300:
+            return status, payload
+        code = "error"
+        message = raw.decode("utf-8", "replace").strip()[:300] or f"HTTP {status}"
+        if isinstance(payload, dict):
+            code = str(payload.get("error") or code)
+            message = str(payload.get("message") or message)
+        if status in lost_on:
+            raise ClaimLost(status, code, message)
+        raise ControllerError(status, code, message)
+
+    # -- triggers -------------------------------------------------------------------------------
+
+    def claim_trigger(self, holder: str = "", *, pipelines: Sequence[str] = (),
+                      sources: Sequence[str] = (),
+                      lease_secs: float | None = None) -> TriggerClaim | None:
+        """Claim the oldest pending trigger (of *pipelines* / *sources*); ``None``: queue empty."""
+        body: dict[str, Any] = {}
+        if holder:
+            body["holder"] = holder
+        if pipelines:
+            body["pipelines"] = list(pipelines)
+        if sources:
+            body["sources"] = list(sources)
+        if lease_secs is not None:
+            body["lease_secs"] = lease_secs
+        status, row = self.call("POST", "/triggers/claim", body)
+        if status == 204 or not isinstance(row, dict):
+            return None
+        return TriggerClaim(str(row["id"]), str(row["holder"]), int(row["claim_seq"]),
+                            float(row["lease_secs"]), float(row["heartbeat_secs"]),
+                            float(row["lease_expires_at"]), row)
+
+    def heartbeat_trigger(self, claim: TriggerClaim, *, run_id: str = "") -> Beat:
+        """Extend the trigger's lease; :class:`ClaimLost` when the claim is gone (stop)."""
+        body: dict[str, Any] = {"holder": claim.holder, "seq": claim.seq,
+                                "lease_secs": claim.lease_secs}
+        if run_id:
+            body["run_id"] = run_id
+        _, data = self.call("POST", f"/triggers/{_q(claim.trigger_id)}/heartbeat", body,
+                            lost_on=(404, 409))
+        return Beat(float(data["lease_expires_at"]), bool(data["cancel_requested"]),
+                    float(data["heartbeat_secs"]))
+
+    def finish_trigger(self, claim: TriggerClaim, *, status: str = "done", run_id: str = "",
+                       error: str = "") -> None:
+        """End the trigger claim: ``done`` with the run it started, or ``failed`` with *error*."""
+        body = {"holder": claim.holder, "seq": claim.seq, "status": status, "run_id": run_id,
+                "error": error}
+        self.call("POST", f"/triggers/{_q(claim.trigger_id)}/done", body, lost_on=(404, 409))
+
+    # -- node attempts ------------------------------------------------------------------------------
+
+    def mark_ready(self, run_id: str, node_id: str, *, attempt: int = 1,
+                   needs_labels: Sequence[str] = ()) -> dict[str, Any]:
+        """Queue a node attempt for runners; return its queue row."""
+        _, row = self.call("POST", f"/runs/{_q(run_id)}/nodes/{_q(node_id)}/mark-ready",
+                           {"attempt": attempt, "needs_labels": list(needs_labels)})
+        return dict(row)
+
+    def revoke_ready(self, run_id: str, node_id: str, *, attempt: int | None = None) -> bool:
+        """Take a ready attempt off the queue if nobody claimed it; whether it was."""
+        body = {} if attempt is None else {"attempt": attempt}
+        _, data = self.call("POST", f"/runs/{_q(run_id)}/nodes/{_q(node_id)}/revoke-ready", body)
+        return bool(data["revoked"])
+
+    def claim_node(self, holder: str, labels: Sequence[str] = (), *,
+                   lease_secs: float | None = None) -> NodeClaim | None:
+        """Claim the oldest ready attempt *labels* satisfy; ``None`` when there is none."""
+        body: dict[str, Any] = {"holder": holder, "labels": list(labels)}
+        if lease_secs is not None:
+            body["lease_secs"] = lease_secs
+        status, row = self.call("POST", "/nodes/claim", body)
+        if status == 204 or not isinstance(row, dict):
+            return None
+        return NodeClaim(str(row["run_id"]), str(row["node_id"]), int(row["attempt"]),
+                         str(row["holder"]), int(row["claim_seq"]), float(row["lease_secs"]),
+                         float(row["heartbeat_secs"]), float(row["lease_expires_at"]),
+                         list(row.get("needs_labels") or []), row)
+
+    def _node_path(self, claim: NodeClaim, action: str) -> str:
+        return f"/runs/{_q(claim.run_id)}/nodes/{_q(claim.node_id)}/{action}"
+
+    def _fence(self, claim: NodeClaim) -> dict[str, Any]:
+        return {"holder": claim.holder, "seq": claim.seq, "attempt": claim.attempt}
+
+    def heartbeat_node(self, claim: NodeClaim) -> Beat:
+        """Extend the node claim; :class:`ClaimLost` when it is gone (kill the work)."""
+        body = {**self._fence(claim), "lease_secs": claim.lease_secs}
+        _, data = self.call("POST", self._node_path(claim, "heartbeat"), body,
+                            lost_on=(404, 409))
+        return Beat(float(data["lease_expires_at"]), bool(data["cancel_requested"]),
+                    float(data["heartbeat_secs"]))
+
+    def release_node(self, claim: NodeClaim) -> None:
+        """Give the claim back (the attempt is ready again, in its FIFO place)."""
+        self.call("POST", self._node_path(claim, "release"), self._fence(claim),
+                  lost_on=(404, 409))
+
+    def finish_node(self, claim: NodeClaim, *, outcome: str, exit_code: int | None = None,
+                    error: str = "", failure_reason: str = "") -> dict[str, Any]:
+        """Record the attempt's result; return the finished queue row."""
+        body = {**self._fence(claim), "outcome": outcome, "exit_code": exit_code,
+                "error": error, "failure_reason": failure_reason}
+        _, row = self.call("POST", self._node_path(claim, "claim-finish"), body,
+                           lost_on=(404, 409))
+        return dict(row)
+
+    def list_queue(self, *, run_id: str = "", status: str = "", holder: str = "",
+                   limit: int = 100) -> list[dict[str, Any]]:
+        """Queue rows in FIFO order, filtered."""
+        query = urllib.parse.urlencode({k: v for k, v in (
+            ("run_id", run_id), ("status", status), ("holder", holder),
+            ("limit", str(limit))) if v})
+        _, data = self.call("GET", f"/nodes/queue?{query}")
+        return list(data["attempts"])
+
+
+def _q(part: str) -> str:
+    return urllib.parse.quote(part, safe="")

@@ -1,0 +1,383 @@
+"""The node claim queue in the state database: SQLite (stdlib) and PostgreSQL (SQLAlchemy Core).
+
+:class:`SqlNodeQueue` implements :class:`sparkwing.storage.nodequeue.NodeQueue`
+(read its module docstring for the rules) over the ``node_queue`` table of
+:mod:`sparkwing.storage.sql.schema`, through a small :class:`QueueDB`:
+
+* :class:`SqliteQueueDB`: its own connection to the SQLite state file
+  (WAL, ``synchronous=NORMAL`` like the state store), each write in
+  ``BEGIN IMMEDIATE`` (SQLite has one writer at a time, so claims are
+  serialised by the database itself);
+* :class:`EngineQueueDB`: the SQLAlchemy engine of the PostgreSQL state
+  store (same database, same schema). Claims and sweeps pick their rows
+  with ``FOR UPDATE SKIP LOCKED``, so concurrent claimers each take a
+  different row instead of queueing behind the first one.
+
+Every claim is one ``UPDATE ... WHERE key = (SELECT the oldest matching
+ready row) RETURNING``: the runner's labels are matched in SQL (the
+attempt's ``needs_any_json`` against the runner's set), so a runner that
+does not match leaves the row untouched. Heartbeat, release and finish
+are single ``UPDATE`` statements fenced by ``claimed_by`` and
+``claim_seq``; the reaper's sweeps are single statements that re-check
+their condition, so a heartbeat and a sweep never both win.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sparkwing.errors import ConfigError
+from sparkwing.storage.nodequeue import (
+    AGENT_LOST,
+    CLAIMED,
+    FINISHED,
+    QUEUE_TIMEOUT,
+    READY,
+    REVOKED,
+    QueuedAttempt,
+    parse_needs,
+)
+from sparkwing.storage.sql import schema
+from sparkwing.storage.sql.rows import RowCodec
+
+if TYPE_CHECKING:
+    from sparkwing.config import Stores
+
+_CODEC = RowCodec(schema.NODE_QUEUE, QueuedAttempt)
+_COLS = _CODEC.select
+_KEY = "run_id = :run_id AND node_id = :node_id AND attempt = :attempt"
+_FENCE = f"{_KEY} AND status = '{CLAIMED}' AND claimed_by = :holder AND claim_seq = :seq"
+_ORDER = "queued_at, run_id, node_id, attempt"
+
+
+class QueueDB(Protocol):
+    """Runs the queue's statements (named ``:param`` placeholders) on one database."""
+
+    #: Where the table lives, for messages.
+    where: str
+    #: ``sqlite`` or ``postgresql``: which SQL :class:`SqlNodeQueue` writes.
+    dialect: str
+
+    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of a ``SELECT``."""
+        ...
+
+    def write(self, sql: str, params: dict[str, Any]) -> tuple[int, list[tuple[Any, ...]]]:
+        """Run one write in its own transaction; ``(rows changed, rows RETURNING gave)``."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection (not an engine the state store owns)."""
+        ...
+
+
+class SqliteQueueDB:
+    """A :class:`QueueDB` on its own connection to a SQLite state file (thread-safe)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, busy_timeout_ms: int = 30000) -> None:
+        from sparkwing.storage.sql.migrations import ensure_sqlite_schema
+
+        self.where = str(path)
+        self._lock = threading.Lock()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")  # as the state store: WAL makes it safe
+        ensure_sqlite_schema(self._conn, f"state store {path}")
+
+    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of a ``SELECT``."""
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def write(self, sql: str, params: dict[str, Any]) -> tuple[int, list[tuple[Any, ...]]]:
+        """Run one write in ``BEGIN IMMEDIATE`` ... ``COMMIT``."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._conn.execute(sql, params)
+                rows = list(cur.fetchall())
+                changed = cur.rowcount
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return max(changed, len(rows)), rows
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+
+class EngineQueueDB:
+    """A :class:`QueueDB` on a SQLAlchemy engine (the PostgreSQL state store's)."""
+
+    dialect = "postgresql"
+
+    def __init__(self, engine: Any, where: str, owner: Any = None) -> None:
+        import sqlalchemy as sa
+
+        self.where = where
+        self._engine = engine
+        self._owner = owner  # a state store opened just for this queue: closed with it
+        self._text: dict[str, Any] = {}
+        self._sa = sa
+
+    def _stmt(self, sql: str) -> Any:
+        stmt = self._text.get(sql)
+        if stmt is None:
+            stmt = self._text[sql] = self._sa.text(sql)
+        return stmt
+
+    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of a ``SELECT``."""
+        with self._engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(self._stmt(sql), params).fetchall()]
+
+    def write(self, sql: str, params: dict[str, Any]) -> tuple[int, list[tuple[Any, ...]]]:
+        """Run one write statement, committed by itself (autocommit: one round trip).
+
+        Every write of the queue is a single statement, atomic on its own.
+        """
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            result = conn.execute(self._stmt(sql), params)
+            rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
+            return max(int(result.rowcount), len(rows)), rows
+
+    def close(self) -> None:
+        """Close the state store opened for this queue, if any (never a shared engine)."""
+        if self._owner is not None:
+            self._owner.close()
+            self._owner = None
+
+
+def _match_sql(dialect: str) -> str:
+    """SQL true when row ``q``'s needs are satisfied by the runner's ``:labels``."""
+    if dialect == "sqlite":
+        return ("NOT EXISTS (SELECT 1 FROM json_each(q.needs_any_json) AS term WHERE NOT EXISTS "
+                "(SELECT 1 FROM json_each(term.value) AS alt WHERE alt.value IN "
+                "(SELECT value FROM json_each(:labels))))")
+    return ("NOT EXISTS (SELECT 1 FROM jsonb_array_elements(CAST(q.needs_any_json AS jsonb)) "
+            "AS term(v) WHERE NOT (term.v ?| CAST(:labels AS TEXT[])))")
+
+
+class SqlNodeQueue:
+    """A :class:`~sparkwing.storage.nodequeue.NodeQueue` on the ``node_queue`` table of *db*."""
+
+    def __init__(self, db: QueueDB) -> None:
+        self.db = db
+        self.where = db.where
+        pg = db.dialect == "postgresql"
+        lock = " FOR UPDATE SKIP LOCKED" if pg else ""
+        self._pg = pg
+        # The candidate: the oldest ready row whose needs the labels meet. On PostgreSQL it is
+        # locked (rows other claimers hold are skipped, and a row that stopped being ready
+        # meanwhile is re-checked and passed over), then updated through its primary key; on
+        # SQLite the statement runs under the one write lock.
+        pick = (f"SELECT q.run_id, q.node_id, q.attempt FROM node_queue AS q "
+                f"WHERE q.status = '{READY}' AND {_match_sql(db.dialect)} "
+                f"ORDER BY q.{_ORDER.replace(', ', ', q.')} LIMIT 1{lock}")
+        sets = (f"SET status = '{CLAIMED}', claimed_by = :holder, claim_seq = claim_seq + 1, "
+                "claimed_at = :now, heartbeat_at = :now, lease_expires_at = :expires")
+        if pg:
+            self._claim = (
+                f"WITH c AS ({pick}) UPDATE node_queue AS n {sets} FROM c WHERE "
+                "n.run_id = c.run_id AND n.node_id = c.node_id AND n.attempt = c.attempt "
+                f"RETURNING {', '.join('n.' + c for c in _CODEC.columns)}")
+        else:
+            self._claim = (f"UPDATE node_queue {sets} WHERE (run_id, node_id, attempt) = "
+                           f"({pick}) RETURNING {_COLS}")
+        self._sweep = (
+            "UPDATE node_queue SET status = '" + FINISHED + "', outcome = 'failed', "
+            "failure_reason = :reason, finished_at = :now, error = {error} "
+            "WHERE status = :status AND {cond} AND (run_id, node_id, attempt) IN "
+            "(SELECT q.run_id, q.node_id, q.attempt FROM node_queue AS q WHERE "
+            "q.status = :status AND q.{cond} ORDER BY q.{col} LIMIT :limit" + lock + ") "
+            f"RETURNING {_COLS}"
+        )
+
+    def close(self) -> None:
+        """Release the connection."""
+        self.db.close()
+
+    def _rows(self, sql: str, **params: Any) -> list[QueuedAttempt]:
+        return [_CODEC.decode(r) for r in self.db.query(sql, params)]
+
+    def _write(self, sql: str, **params: Any) -> tuple[int, list[QueuedAttempt]]:
+        changed, rows = self.db.write(sql, params)
+        return changed, [_CODEC.decode(r) for r in rows]
+
+    # -- the queue --------------------------------------------------------------------
+
+    def enqueue(self, run_id: str, node_id: str, attempt: int, *,
+                needs_labels: Sequence[str] = (), now: float) -> QueuedAttempt:
+        """Make the attempt claimable (a revoked one keeps its FIFO place); return its row."""
+        terms = [str(t) for t in needs_labels]
+        self._write(
+            f"INSERT INTO node_queue ({_COLS}, needs_any_json) VALUES (:run_id, :node_id, "
+            ":attempt, :needs, '" + READY + "', :now, :now, '', 0, NULL, NULL, NULL, NULL, "
+            "'', NULL, '', '', :needs_any) ON CONFLICT (run_id, node_id, attempt) DO UPDATE "
+            f"SET status = '{READY}', ready_at = :now, needs_labels_json = :needs, "
+            f"needs_any_json = :needs_any WHERE node_queue.status = '{REVOKED}'",
+            run_id=run_id, node_id=node_id, attempt=attempt, now=now,
+            needs=json.dumps(terms), needs_any=json.dumps(parse_needs(terms)))
+        row = self.get(run_id, node_id, attempt)
+        assert row is not None
+        return row
+
+    def revoke(self, run_id: str, node_id: str, attempt: int, *, now: float) -> bool:
+        """Take a ready attempt off the queue; ``False`` when it is not ready."""
+        changed, _ = self._write(
+            f"UPDATE node_queue SET status = '{REVOKED}', ready_at = NULL "
+            f"WHERE {_KEY} AND status = '{READY}'",
+            run_id=run_id, node_id=node_id, attempt=attempt)
+        return changed > 0
+
+    def claim(self, holder: str, labels: Sequence[str], *, lease_s: float,
+              now: float) -> QueuedAttempt | None:
+        """Claim the oldest ready attempt *labels* satisfy, for *holder*."""
+        have = sorted({str(label).strip() for label in labels if str(label).strip()})
+        _, rows = self._write(self._claim, holder=holder, now=now, expires=now + lease_s,
+                              labels=have if self._pg else json.dumps(have))
+        return rows[0] if rows else None
+
+    def heartbeat(self, run_id: str, node_id: str, attempt: int, holder: str, seq: int, *,
+                  lease_s: float, now: float) -> QueuedAttempt | None:
+        """Extend the claim ``(holder, seq)``; ``None`` when it is not the current claim."""
+        _, rows = self._write(
+            "UPDATE node_queue SET lease_expires_at = :expires, heartbeat_at = :now "
+            f"WHERE {_FENCE} RETURNING {_COLS}",
+            run_id=run_id, node_id=node_id, attempt=attempt, holder=holder, seq=seq,
+            now=now, expires=now + lease_s)
+        return rows[0] if rows else None
+
+    def release(self, run_id: str, node_id: str, attempt: int, holder: str, seq: int, *,
+                now: float) -> bool:
+        """Give the claim ``(holder, seq)`` back: ready again, FIFO place kept."""
+        changed, _ = self._write(
+            f"UPDATE node_queue SET status = '{READY}', ready_at = :now, claimed_by = '', "
+            "claimed_at = NULL, lease_expires_at = NULL, heartbeat_at = NULL "
+            f"WHERE {_FENCE}",
+            run_id=run_id, node_id=node_id, attempt=attempt, holder=holder, seq=seq, now=now)
+        return changed > 0
+
+    def finish(self, run_id: str, node_id: str, attempt: int, holder: str, seq: int, *,
+               outcome: str, now: float, exit_code: int | None = None, error: str = "",
+               failure_reason: str = "") -> QueuedAttempt | None:
+        """Record the result of the claim ``(holder, seq)``; ``None`` when it is not current."""
+        _, rows = self._write(
+            f"UPDATE node_queue SET status = '{FINISHED}', outcome = :outcome, "
+            "exit_code = :exit_code, error = :error, failure_reason = :reason, "
+            f"finished_at = :now, lease_expires_at = NULL WHERE {_FENCE} RETURNING {_COLS}",
+            run_id=run_id, node_id=node_id, attempt=attempt, holder=holder, seq=seq,
+            outcome=outcome, exit_code=exit_code, error=error, reason=failure_reason, now=now)
+        return rows[0] if rows else None
+
+    # -- reading ------------------------------------------------------------------------
+
+    def get(self, run_id: str, node_id: str, attempt: int) -> QueuedAttempt | None:
+        """The row, or ``None``."""
+        rows = self._rows(f"SELECT {_COLS} FROM node_queue WHERE {_KEY}",
+                          run_id=run_id, node_id=node_id, attempt=attempt)
+        return rows[0] if rows else None
+
+    def latest(self, run_id: str, node_id: str) -> QueuedAttempt | None:
+        """The node's row with the highest attempt, or ``None``."""
+        rows = self._rows(f"SELECT {_COLS} FROM node_queue WHERE run_id = :run_id AND "
+                          "node_id = :node_id ORDER BY attempt DESC LIMIT 1",
+                          run_id=run_id, node_id=node_id)
+        return rows[0] if rows else None
+
+    def list_attempts(self, *, run_id: str = "", status: str = "", holder: str = "",
+             limit: int = 100) -> list[QueuedAttempt]:
+        """Rows in queue order, filtered (``limit <= 0``: all)."""
+        where = [f"{col} = :{col}" for col, value in
+                 (("run_id", run_id), ("status", status), ("claimed_by", holder)) if value]
+        sql = f"SELECT {_COLS} FROM node_queue"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {_ORDER}"
+        if limit > 0:
+            sql += f" LIMIT {int(limit):d}"
+        return self._rows(sql, run_id=run_id, status=status, claimed_by=holder)
+
+    # -- the reaper's sweeps -----------------------------------------------------------------
+
+    def reap_lost(self, now: float, *, limit: int = 500) -> list[QueuedAttempt]:
+        """Fail claimed attempts whose lease ran out (``agent_lost``); return them."""
+        sql = self._sweep.format(
+            cond="lease_expires_at <= :now", col="lease_expires_at",
+            error="'runner ' || claimed_by || ' stopped renewing its lease (claim ' || "
+                  "CAST(claim_seq AS TEXT) || ')'")
+        _, rows = self._write(sql, now=now, reason=AGENT_LOST, status=CLAIMED, limit=limit)
+        return sorted(rows, key=lambda r: (r.queued_at, r.run_id, r.node_id, r.attempt))
+
+    def reap_queue_timeouts(self, now: float, timeout_s: float, *,
+                            limit: int = 500) -> list[QueuedAttempt]:
+        """Fail ready attempts unclaimed for *timeout_s* (``queue_timeout``); ``<= 0``: off."""
+        if timeout_s <= 0:
+            return []
+        sql = self._sweep.format(cond="ready_at <= :cutoff", col="ready_at", error=":error")
+        error = f"no runner with matching labels claimed it within {timeout_s:g} s"
+        _, rows = self._write(sql, now=now, cutoff=now - timeout_s, reason=QUEUE_TIMEOUT,
+                              status=READY, limit=limit, error=error)
+        return sorted(rows, key=lambda r: (r.queued_at, r.run_id, r.node_id, r.attempt))
+
+    def stats(self, now: float, *, active_window_s: float) -> dict[str, int]:
+        """``{"ready", "claimed", "holders"}`` (holders heartbeating within the window)."""
+        out = {READY: 0, CLAIMED: 0, "holders": 0}
+        for status, count in self.db.query(
+                "SELECT status, COUNT(*) FROM node_queue WHERE status IN "
+                f"('{READY}', '{CLAIMED}') GROUP BY status", {}):
+            out[str(status)] = int(count)
+        rows = self.db.query(
+            "SELECT COUNT(DISTINCT claimed_by) FROM node_queue WHERE status = "
+            f"'{CLAIMED}' AND heartbeat_at >= :since", {"since": now - active_window_s})
+        out["holders"] = int(rows[0][0]) if rows else 0
+        return out
+
+
+# -- opening ------------------------------------------------------------------------------------
+
+def sqlite_node_queue(path: Path | str) -> SqlNodeQueue:
+    """The queue in the SQLite state file *path* (created and migrated if needed)."""
+    return SqlNodeQueue(SqliteQueueDB(Path(path)))
+
+
+def postgres_node_queue(config: dict[str, Any]) -> SqlNodeQueue:
+    """The queue in the PostgreSQL database of a ``state`` block (``url``, ``schema``, ...).
+
+    Opens (and migrates) a PostgreSQL state store for its engine; closing the
+    queue closes it.
+    """
+    from sparkwing_postgres.store import PostgresStateStore
+
+    store = PostgresStateStore.from_config(config)
+    return SqlNodeQueue(EngineQueueDB(store.engine, repr(store), owner=store))
+
+
+def open_node_queue(stores: Stores) -> SqlNodeQueue:
+    """The queue of *stores*' state database; :class:`ConfigError` for other backends."""
+    state = stores.state
+    kind = type(state).__name__
+    path = getattr(state, "path", None)
+    if kind == "SqliteStateStore" and isinstance(path, Path):
+        return sqlite_node_queue(path)
+    engine = getattr(state, "engine", None)
+    if kind == "PostgresStateStore" and engine is not None:
+        return SqlNodeQueue(EngineQueueDB(engine, f"{stores.resolved.name} (postgres)"))
+    backend = stores.resolved.profile.state.get("type", kind)
+    raise ConfigError(
+        f"profile {stores.resolved.name or '?'}: the controller keeps its node queue in the "
+        f"state store, which must be sqlite or postgres (state type {backend!r})"
+    )
