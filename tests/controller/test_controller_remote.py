@@ -298,3 +298,89 @@ def test_people_approve_as_themselves(served: dict[str, Any], sparkwing_home: Pa
     assert got is not None and got.approver == "user:grace" and got.comment == "lgtm"
     person.close()
     state.close()
+
+
+# -- the client's connections: reuse and retries -------------------------------------------------
+
+class _Scripted:
+    """A raw HTTP/1.1 server on loopback: counts connections, drops the first *drop* requests.
+
+    A dropped request is read whole and its connection closed without an
+    answer (what a controller restarting mid-request looks like); every
+    other request gets ``{"run": null}`` with keep-alive.
+    """
+
+    def __init__(self, drop: int = 0) -> None:
+        import socket
+
+        self.drop = drop
+        self.connections = 0
+        self.requests: list[str] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Any) -> None:
+        reader = conn.makefile("rb")
+        with conn:
+            while True:
+                line = reader.readline()
+                if not line:
+                    return
+                headers: dict[str, str] = {}
+                while (h := reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = h.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                reader.read(int(headers.get("content-length", "0")))
+                self.requests.append(line.decode().split()[0])
+                if self.drop > 0:
+                    self.drop -= 1
+                    return
+                body = b'{"run":null}'
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_the_client_keeps_connections_alive() -> None:
+    server = _Scripted()
+    try:
+        store = ControllerStateStore(server.url)
+        for _ in range(5):
+            assert store.get_run("run-x") is None
+        assert server.requests == ["GET"] * 5
+        assert server.connections == 1
+        store.close()
+    finally:
+        server.close()
+
+
+def test_idempotent_calls_are_retried_and_others_are_not() -> None:
+    from sparkwing.errors import StoreError
+
+    server = _Scripted(drop=2)
+    try:
+        store = ControllerStateStore(server.url)
+        assert store.get_run("run-x") is None  # dropped twice, answered the third time
+        assert server.requests == ["GET"] * 3
+        server.drop = 1
+        with pytest.raises(StoreError, match="is unreachable"):
+            store.append_event("run-x", "custom", {})
+        assert server.requests == ["GET"] * 3 + ["POST"]  # sent once, not repeated
+        store.close()
+    finally:
+        server.close()
