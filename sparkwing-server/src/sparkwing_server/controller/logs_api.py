@@ -24,8 +24,9 @@ ids holding ``/`` need no path escaping. Offsets are the log store's own
   ``?offset=``) resumes there (records of a batch cut short come again).
   ``: keepalive`` every 15 s. Ends with ``event: end`` and
   ``{"reason": "finished"|"unknown_run", "status"}`` once the node is
-  ``done`` (or, for the envelope, the run is terminal) and the stream is
-  drained; a run unknown to the state store for a minute also ends it.
+  ``done`` (or, for the envelope, the run is terminal) and nothing more
+  arrived for :data:`FINISH_GRACE_S` (a writer may still send its last
+  deferred batch after the node was marked done); a run unknown to the state store for a minute also ends it.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ MAX_TAIL = 10_000
 POLL_S = 0.2
 KEEPALIVE_S = 15.0
 UNKNOWN_RUN_WAIT_S = 60.0
+#: SSE: seconds a finished stream is still polled for records written just before the end.
+FINISH_GRACE_S = 1.0
 #: Records per read while a stream catches up.
 STREAM_BATCH = 2000
 #: Longest ``regex`` accepted.
@@ -271,6 +274,7 @@ async def _pump(request: web.Request, response: web.StreamResponse, logs: Any, r
         await response.write(_events(first, offset))
     last_write = time.monotonic()
     unknown_since: float | None = None
+    finished_since: float | None = None
     while True:
         state = await _finished(request, run_id, node)
         lines, offset = await _logs_call(filtered_read, logs, run_id, node, offset, STREAM_BATCH,
@@ -287,9 +291,12 @@ async def _pump(request: web.Request, response: web.StreamResponse, logs: Any, r
                 await _end(response, "unknown_run", "")
                 return
         elif state[0]:
-            # finished was seen before this read, so everything written before it is out
-            await _end(response, "finished", state[1])
-            return
+            # finished was seen before this read; records a writer still held back when the
+            # node was marked done (deferred flushes) get FINISH_GRACE_S more to arrive
+            finished_since = finished_since if finished_since is not None else now
+            if not lines and now - finished_since >= FINISH_GRACE_S:
+                await _end(response, "finished", state[1])
+                return
         if now - last_write >= KEEPALIVE_S:
             await response.write(b": keepalive\n\n")
             last_write = now

@@ -3,8 +3,9 @@
 Records go to the controller's logs service
 (``sparkwing_server.controller.logs_api``), which keeps them in its own
 profile's log store; offsets are that store's. A writer buffers records
-and sends them on :meth:`~_ControllerLogWriter.flush` (or once
-:data:`FLUSH_BYTES` are buffered), each request at most
+and sends them on :meth:`~_ControllerLogWriter.flush` (at most one
+request per :data:`FLUSH_INTERVAL_S`; the rest follows from a timer) or
+once :data:`FLUSH_BYTES` are buffered, each request at most
 :data:`PIECE_BYTES` of records cut at line ends. Ids are checked here, as
 every log store checks them, before anything is sent. Safe to share
 between threads.
@@ -13,15 +14,19 @@ between threads.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
+from ...errors import StoreError
 from ...ids import validate_node_id
 from ..contracts import ENVELOPE, LogChunk
 from .client import ControllerClient, seg
 
 #: Buffered bytes (about) that make a writer send without waiting for ``flush``.
 FLUSH_BYTES = 256 * 1024
+#: Seconds between two sends of one writer when ``flush`` is called more often.
+FLUSH_INTERVAL_S = 0.25
 #: Most characters of records one append request carries.
 PIECE_BYTES = 384 * 1024
 #: Records per page when reading a whole stream, and the most ``tail`` may ask.
@@ -53,7 +58,14 @@ def _pieces(text: str) -> list[str]:
 
 
 class _ControllerLogWriter:
-    """A buffered append handle on one stream of a :class:`ControllerLogStore`."""
+    """A buffered append handle on one stream of a :class:`ControllerLogStore`.
+
+    :meth:`flush` sends at once when the writer's last request is older than
+    :data:`FLUSH_INTERVAL_S`, else within that interval from a timer thread
+    (so a job printing line by line costs a few requests a second, not one
+    per line); :meth:`close` sends what is left before it returns. A failed
+    deferred send is raised by the writer's next call.
+    """
 
     def __init__(self, store: ControllerLogStore, run_id: str, node_id: str) -> None:
         self._store = store
@@ -61,6 +73,10 @@ class _ControllerLogWriter:
         self._node_id = node_id
         self._parts: list[str] = []
         self._size = 0
+        self._last_send = float("-inf")
+        self._timer: threading.Timer | None = None
+        self._closed = False
+        self._error: BaseException | None = None
         self._lock = threading.Lock()
 
     def write(self, lines: Iterable[str]) -> None:
@@ -76,24 +92,61 @@ class _ControllerLogWriter:
 
     def _add(self, text: str) -> None:
         with self._lock:
+            self._raise_pending()
+            if self._closed:
+                raise StoreError(f"log writer for {self._run_id}/{self._node_id} is closed")
             self._parts.append(text)
             self._size += len(text)
-            if self._size < FLUSH_BYTES:
-                return
-            text, self._parts, self._size = "".join(self._parts), [], 0
-            self._store.send(self._run_id, self._node_id, text)
+            if self._size >= FLUSH_BYTES:
+                self._send_locked()
 
     def flush(self) -> None:
-        """Send everything buffered."""
+        """Send now, or within :data:`FLUSH_INTERVAL_S` of the previous send."""
         with self._lock:
+            self._raise_pending()
             if not self._parts:
                 return
-            text, self._parts, self._size = "".join(self._parts), [], 0
-            self._store.send(self._run_id, self._node_id, text)
+            wait = self._last_send + FLUSH_INTERVAL_S - time.monotonic()
+            if wait <= 0:
+                self._send_locked()
+            elif self._timer is None:
+                self._timer = threading.Timer(wait, self._send_due)
+                self._timer.daemon = True
+                self._timer.start()
 
     def close(self) -> None:
-        """Flush."""
-        self.flush()
+        """Send what is buffered; later writes raise :class:`~sparkwing.errors.StoreError`."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._send_locked()
+            self._raise_pending()
+
+    def _send_due(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._closed or not self._parts:
+                return
+            try:
+                self._send_locked()
+            except BaseException as exc:  # raised by the next call on this writer
+                self._error = exc
+
+    def _send_locked(self) -> None:
+        if not self._parts:
+            return
+        text, self._parts, self._size = "".join(self._parts), [], 0
+        self._last_send = time.monotonic()
+        self._store.send(self._run_id, self._node_id, text)
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            exc, self._error = self._error, None
+            raise exc
 
 
 class ControllerLogStore:
