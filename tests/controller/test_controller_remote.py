@@ -384,3 +384,56 @@ def test_idempotent_calls_are_retried_and_others_are_not() -> None:
         store.close()
     finally:
         server.close()
+
+
+def test_a_profile_with_only_a_controller_keeps_state_and_logs_there(
+    sparkwing_home: Path,
+) -> None:
+    import os
+
+    from sparkwing.config import load_user_profiles
+
+    path = Path(os.environ["SPARKWING_PROFILES"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "profiles:\n"
+        "  team:\n"
+        "    controller: {url: 'http://ci:4344', token_env: CI_TOKEN}\n"
+        "  mixed:\n"
+        "    controller: {url: 'http://ci:4344', token_env: CI_TOKEN}\n"
+        "    cache: {type: filesystem, path: /tmp/c}\n")
+    profiles = load_user_profiles()
+    team = profiles["team"]
+    block = {"type": "controller", "url": "http://ci:4344", "token_env": "CI_TOKEN"}
+    assert team.state == block and team.logs == block
+    assert team.cache == {"type": "filesystem", "path": str(sparkwing_home / "artifacts")}
+    assert team.defaulted == ("cache",)
+    assert team.where("state").endswith('profile "team": state')
+    mixed = profiles["mixed"]
+    assert mixed.state["type"] == "sqlite" and mixed.logs["type"] == "filesystem"
+    assert mixed.defaulted == ("state", "logs")
+
+
+def test_large_batches_are_cut_under_the_body_limit(served: dict[str, Any]) -> None:
+    from sparkwing.storage.contracts import StateWrite
+
+    url = served["url"]
+    state = ControllerStateStore(url, token=served["runner"])
+    logs = ControllerLogStore(url, token=served["runner"])
+    run_id = _started_run(state)
+    # ~5 MiB of records, mostly 3-byte characters and quotes (which JSON escapes again)
+    recs = [make_record(f'日本語 "{i}" ' * 40, node="n", ts=float(i)) for i in range(6000)]
+    writer = logs.writer(run_id, "n")
+    writer.write(recs)
+    writer.close()
+    reader = ControllerLogStore(url, token=served["reader"])
+    assert reader.read(run_id, "n").lines == recs
+    reader.close()
+    # A journal batch past the body limit goes out in parts, in order.
+    big = [StateWrite(run_id, "build/linux", event=("custom", {"blob": "ü" * 2000, "i": i}))
+           for i in range(1200)]
+    state.write_batch(big)
+    events = [e for e in state.list_events(run_id, limit=5000) if e.kind == "custom"]
+    assert [e.payload["i"] for e in events] == list(range(1200))
+    state.close()
+    logs.close()

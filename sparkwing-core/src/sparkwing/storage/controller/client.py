@@ -84,7 +84,7 @@ class ControllerClient:
         self._prefix = parts.path.rstrip("/")
         self.token_env = token_env or DEFAULT_TOKEN_ENV
         self.token = token or os.environ.get(self.token_env, "")
-        self._token_source = "the profile's token" if token else f"${self.token_env}"
+        self._token_source = "the profile" if token else f"${self.token_env}"
         self.timeout = timeout
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._idle: list[tuple[http.client.HTTPConnection, float]] = []

@@ -42,19 +42,21 @@ def _check(run_id: str, node_id: str | None = None) -> None:
 
 
 def _pieces(text: str) -> list[str]:
-    """*text* (complete lines) cut at line ends into pieces of at most about PIECE_BYTES."""
-    if len(text) <= PIECE_BYTES:
+    """*text* (complete lines) cut at line ends into pieces of at most about PIECE_BYTES.
+
+    Sizes are UTF-8 bytes; JSON-encoding a piece for the request at most
+    doubles it (quotes and backslashes), which stays under the body limit.
+    A single line longer than a piece is sent whole.
+    """
+    if len(text) * 4 <= PIECE_BYTES or len(text.encode("utf-8")) <= PIECE_BYTES:
         return [text]
-    out: list[str] = []
-    start = 0
-    while start < len(text):
-        end = text.rfind("\n", start, start + PIECE_BYTES)
-        if end < start:  # one line longer than a piece: send it whole
-            end = text.find("\n", start + PIECE_BYTES)
-            end = len(text) - 1 if end < 0 else end
-        out.append(text[start:end + 1])
-        start = end + 1
-    return out
+    half = len(text) // 2
+    cut = text.rfind("\n", 0, half)
+    if cut < 0:
+        cut = text.find("\n", half)
+    if cut < 0 or cut == len(text) - 1:
+        return [text]
+    return _pieces(text[:cut + 1]) + _pieces(text[cut + 1:])
 
 
 class _ControllerLogWriter:

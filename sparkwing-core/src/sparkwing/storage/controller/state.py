@@ -175,7 +175,8 @@ class ControllerStateStore:
         import json
 
         body = {"writes": items}
-        if len(items) > 1 and len(json.dumps(body, ensure_ascii=False)) > MAX_BODY // 2:
+        # ASCII-escaped length bounds the UTF-8 size of the request's body from above
+        if len(items) > 1 and len(json.dumps(body)) > MAX_BODY // 2:
             half = len(items) // 2
             self._send_writes(items[:half])
             self._send_writes(items[half:])
