@@ -254,7 +254,7 @@ async def stream_lines(request: web.Request) -> web.StreamResponse:
     try:
         await response.write(b": open\n\n")
         await _pump(request, response, logs, run_id, node, offset, keep, first)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:  # the client went away
         return response
     return response
 
