@@ -104,6 +104,13 @@ def _str(body: dict[str, Any], key: str, default: str = "") -> str:
     return value
 
 
+def _strings(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        fail(400, f"field {key!r} must be a list of strings", field=key)
+    return value
+
+
 def _query_flag(request: web.Request, name: str) -> bool:
     raw = request.query.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no"):
@@ -563,32 +570,42 @@ async def list_triggers(request: web.Request) -> web.Response:
 
 
 async def claim_trigger(request: web.Request) -> web.Response:
-    """``POST /trigger-rows/claim``: ``{holder*, lease_s*, now*, trigger_id}`` -> ``{row|null}``."""
-    body = await _body(request, ("holder", "lease_s", "now", "trigger_id"),
-                       ("holder", "lease_s", "now"))
+    """``POST /trigger-rows/claim``: ``{holder*, lease_s*, now*, trigger_id, pipelines[],
+    sources[]}`` -> ``{row|null}``."""
+    body = await _body(request, ("holder", "lease_s", "now", "trigger_id", "pipelines",
+                                 "sources"), ("holder", "lease_s", "now"))
     row = await store_call(request, _state(request).claim_trigger, _str(body, "holder"),
                            lease_s=float(_num(body, "lease_s")), now=float(_num(body, "now")),
-                           trigger_id=_str(body, "trigger_id"))
+                           trigger_id=_str(body, "trigger_id"),
+                           pipelines=_strings(body, "pipelines"),
+                           sources=_strings(body, "sources"))
     return json_response({"row": None if row is None else row.to_dict()})
 
 
 async def renew_trigger(request: web.Request) -> web.Response:
-    """``POST /trigger-rows/{trigger_id}/renew``: ``{holder*, lease_expires_at*}`` -> ``{renewed}``."""
-    body = await _body(request, ("holder", "lease_expires_at"), ("holder", "lease_expires_at"))
+    """``POST /trigger-rows/{trigger_id}/renew``: ``{holder*, lease_expires_at*, claims}``.
+
+    Answers ``{renewed}``; a non-zero ``claims`` fences the call to that claim.
+    """
+    body = await _body(request, ("holder", "lease_expires_at", "claims"),
+                       ("holder", "lease_expires_at"))
     ok = await store_call(request, _state(request).renew_trigger,
                           request.match_info["trigger_id"], _str(body, "holder"),
-                          float(_num(body, "lease_expires_at")))
+                          float(_num(body, "lease_expires_at")),
+                          claims=int(_num(body, "claims", 0)))
     return json_response({"renewed": bool(ok)})
 
 
 async def finish_trigger(request: web.Request) -> web.Response:
-    """``POST /trigger-rows/{trigger_id}/finish``: ``{holder*, status*, now*, run_id, error}``."""
-    names = ("holder", "status", "now", "run_id", "error")
+    """``POST /trigger-rows/{trigger_id}/finish``: ``{holder*, status*, now*, run_id, error,
+    claims}`` -> ``{finished}``."""
+    names = ("holder", "status", "now", "run_id", "error", "claims")
     body = await _body(request, names, names[:3])
     ok = await store_call(request, _state(request).finish_trigger,
                           request.match_info["trigger_id"], _str(body, "holder"),
                           status=_str(body, "status"), now=float(_num(body, "now")),
-                          run_id=_str(body, "run_id"), error=_str(body, "error"))
+                          run_id=_str(body, "run_id"), error=_str(body, "error"),
+                          claims=int(_num(body, "claims", 0)))
     return json_response({"finished": bool(ok)})
 
 

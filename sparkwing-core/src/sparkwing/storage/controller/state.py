@@ -309,25 +309,29 @@ class ControllerStateStore:
             "pipeline": pipeline, "status": status, "source": source, "limit": max(limit, 0)})
         return [record_from(TriggerRow, r) for r in data["rows"]]
 
-    def claim_trigger(self, holder: str, *, lease_s: float, now: float,
-                      trigger_id: str = "") -> TriggerRow | None:
-        """Claim the oldest pending row (or *trigger_id*) for *holder*."""
+    def claim_trigger(self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
+                      pipelines: Sequence[str] = (),
+                      sources: Sequence[str] = ()) -> TriggerRow | None:
+        """Claim the oldest pending row (or *trigger_id*, of *pipelines*/*sources*) for *holder*."""
         data = self._call("POST", "/trigger-rows/claim", {
-            "holder": holder, "lease_s": lease_s, "now": now, "trigger_id": trigger_id})
+            "holder": holder, "lease_s": lease_s, "now": now, "trigger_id": trigger_id,
+            "pipelines": list(pipelines), "sources": list(sources)})
         return record_or_none(TriggerRow, data["row"])
 
-    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float) -> bool:
+    def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float, *,
+                      claims: int = 0) -> bool:
         """Move the lease of a row *holder* claimed; ``False`` when it is no longer theirs."""
         data = self._call("POST", f"/trigger-rows/{seg(trigger_id)}/renew",
-                          {"holder": holder, "lease_expires_at": lease_expires_at},
-                          idempotent=True)
+                          {"holder": holder, "lease_expires_at": lease_expires_at,
+                           "claims": claims}, idempotent=True)
         return bool(data["renewed"])
 
     def finish_trigger(self, trigger_id: str, holder: str, *, status: str, now: float,
-                       run_id: str = "", error: str = "") -> bool:
+                       run_id: str = "", error: str = "", claims: int = 0) -> bool:
         """End *holder*'s claim as ``done`` (with *run_id*) or ``failed`` (with *error*)."""
         data = self._call("POST", f"/trigger-rows/{seg(trigger_id)}/finish", {
-            "holder": holder, "status": status, "now": now, "run_id": run_id, "error": error})
+            "holder": holder, "status": status, "now": now, "run_id": run_id, "error": error,
+            "claims": claims})
         return bool(data["finished"])
 
     def requeue_expired_triggers(self, now: float) -> list[str]:
