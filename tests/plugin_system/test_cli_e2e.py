@@ -53,8 +53,10 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
         "name": "builtin", "distribution": "sparkwing-core", "version": "0.1.0",
         "module": "sparkwing.storage.builtin", "internal": True, "contract": 1,
         "hooks": ["sparkwing_register_backends"],
-        "provides": ["cache:dir", "cache:filesystem", "logs:dir", "logs:filesystem", "state:dir"],
-        "registers": {"state": ["dir"], "cache": ["dir", "filesystem"], "logs": ["dir", "filesystem"],
+        "provides": ["cache:dir", "cache:filesystem", "logs:controller", "logs:dir",
+                     "logs:filesystem", "state:controller", "state:dir"],
+        "registers": {"state": ["controller", "dir"], "cache": ["dir", "filesystem"],
+                      "logs": ["controller", "dir", "filesystem"],
                       "executor": [], "trigger": []},
         "commands": False, "routes": False, "observers": [], "error": "", "blocked": False,
     }

@@ -36,8 +36,8 @@ def load(*modules: ModuleType) -> PluginHost:
 BUILTIN_LOGS = load().registry.types("logs")
 
 
-def test_the_builtin_log_stores_are_the_file_ones() -> None:
-    assert BUILTIN_LOGS == ["dir", "filesystem"]
+def test_the_builtin_log_stores_are_the_file_ones_and_the_controller() -> None:
+    assert BUILTIN_LOGS == ["controller", "dir", "filesystem"]
 
 
 def test_the_current_contract_is_one_and_named_by_the_attribute() -> None:

@@ -60,7 +60,8 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
         "trigger:schedule"]
     assert builtin.internal and builtin.distribution == "sparkwing-core"
     assert builtin.provides == [
-        "cache:dir", "cache:filesystem", "logs:dir", "logs:filesystem", "state:dir",
+        "cache:dir", "cache:filesystem", "logs:controller", "logs:dir", "logs:filesystem",
+        "state:controller", "state:dir",
     ]
     assert executors.internal and executors.provides == ["executor:local", "executor:process"]
     assert acme.hooks == ["sparkwing_register_backends"]
@@ -73,14 +74,14 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
 def test_without_entry_points_only_internal_and_extra_plugins_exist() -> None:
     host = load()
     assert list(host.infos) == ["builtin", "builtin_executors", "builtin_sources"]
-    assert host.registry.types("state") == ["dir"]
+    assert host.registry.types("state") == ["controller", "dir"]
 
 
 def test_a_register_hook_may_omit_the_registry_argument() -> None:
     calls: list[str] = []
     mod = plugin_module("quiet", sparkwing_register_backends=lambda: calls.append("called"))
     host = load(mod)
-    assert host.registry.types("logs") == ["dir", "filesystem"]
+    assert host.registry.types("logs") == ["controller", "dir", "filesystem"]
     assert calls == ["called"]
 
 
@@ -128,7 +129,7 @@ def test_a_hook_with_arguments_the_spec_lacks_is_skipped_with_a_warning() -> Non
     assert host.warning_lines() == [
         f'warning: plugin "badsig" (badsig) failed to load and was skipped: {info.error}'
     ]
-    assert host.registry.types("logs") == ["dir", "filesystem"]
+    assert host.registry.types("logs") == ["controller", "dir", "filesystem"]
 
 
 def test_a_misspelled_hook_is_reported_not_silently_ignored() -> None:
@@ -184,7 +185,7 @@ def test_disabled_extra_plugin_is_blocked_and_never_called(
     info = host.infos["acme_off"]
     assert info.blocked and not info.error and info.hooks == []
     assert host.pm.is_blocked("acme_off")
-    assert host.registry.types("logs") == ["dir", "filesystem"]
+    assert host.registry.types("logs") == ["controller", "dir", "filesystem"]
     assert host.warning_lines() == []
 
 

@@ -71,7 +71,7 @@ def test_a_profile_naming_a_type_nobody_provides_lists_the_installed_ones(
     assert len(lines) == 1, proc.stderr
     assert 'profile "team"' in lines[0]
     assert lines[0].endswith(
-        'no plugin provides logs type "gcs"; installed: dir, example, filesystem; install sparkwing-gcs'
+        'no plugin provides logs type "gcs"; installed: controller, dir, example, filesystem; install sparkwing-gcs'
     )
 
 
@@ -88,4 +88,4 @@ def test_the_same_profile_fails_when_the_plugin_is_disabled(
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
-    assert lines[0].endswith('no plugin provides logs type "example"; installed: dir, filesystem')
+    assert lines[0].endswith('no plugin provides logs type "example"; installed: controller, dir, filesystem')

@@ -18,7 +18,9 @@ backend registry checks the keys when the profile is resolved. A surface
 left out falls back to the built-in ``laptop`` profile's block. The
 optional ``executor:`` block names where job attempts run (an executor
 type registered by a plugin, checked the same way); without it they run
-on ``local``.
+on ``local``. A profile whose only storage block is ``controller:`` keeps
+its state and logs in that controller (``{type: controller, url, token...}``)
+and its cache in the laptop default.
 """
 
 from __future__ import annotations
@@ -226,12 +228,28 @@ def _parse_profile(file: str, name: str, line: int, node: Node, laptop: Profile,
                                        allow_empty=True)
     if "controller" in keys:
         profile.controller = _parse_controller(file, name, keys["controller"][1], project=project)
+        if not any(kind in keys for kind in SURFACES):
+            _controller_surfaces(profile, keys["controller"][1].line)
     if "executor" in keys:
         value = keys["executor"][1]
         profile.executor = _parse_surface(file, name, "executor", value,
                                           example="an executor such as local, process")
         profile.surface_lines["executor"] = value.line
     return profile
+
+
+#: Surfaces a ``controller:`` block provides when a profile writes no surface itself.
+CONTROLLER_SURFACES = ("state", "logs")
+
+
+def _controller_surfaces(profile: Profile, line: int) -> None:
+    """Point state and logs at the profile's controller (cache stays the laptop default)."""
+    assert profile.controller is not None
+    block = {"type": "controller", **profile.controller}
+    for kind in CONTROLLER_SURFACES:
+        setattr(profile, kind, dict(block))
+        profile.surface_lines[kind] = line
+    profile.defaulted = tuple(k for k in profile.defaulted if k not in CONTROLLER_SURFACES)
 
 
 def _parse_surface(file: str, profile: str, kind: str, node: Node,

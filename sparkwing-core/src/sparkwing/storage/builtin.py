@@ -4,6 +4,8 @@
 * ``cache: {type: filesystem, path: DIR}``: content-addressed blobs and named keys.
 * ``state|logs|cache: {type: dir, path: DIR, prefix: P}``: a directory used as an
   object store (:mod:`sparkwing.storage.blobs`), which several homes can share.
+* ``state|logs: {type: controller, url: URL, token_env: VAR}``: kept by a sparkwing
+  controller (:mod:`sparkwing.storage.controller`).
 
 Store modules are imported only when a store is built.
 """
@@ -56,5 +58,7 @@ def sparkwing_register_backends(registry: Registry) -> None:
         "(default $SPARKWING_HOME/artifacts)",
     )
     from .blobs.register import register_dir
+    from .controller.register import register_controller
 
     register_dir(registry)
+    register_controller(registry)

@@ -73,7 +73,15 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body (``{}`` when empty); 400/413 in the one shape otherwise."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         fail(413, f"body is larger than {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
+    parts: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY:  # one read() returns what has arrived, not the whole body
+        part = await request.content.read(MAX_BODY + 1 - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    raw = b"".join(parts)
     if len(raw) > MAX_BODY:
         fail(413, f"body is larger than {MAX_BODY} bytes")
     if not raw.strip():

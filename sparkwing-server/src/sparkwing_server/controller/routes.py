@@ -15,7 +15,8 @@ from aiohttp import web
 
 from ..localws import actions_api, logs_api, runs_api, streams
 from ..localws import app as dashboard_app
-from . import api, code_api, login, queue_api, ui
+from . import api, code_api, login, queue_api, state_api, ui
+from . import logs_api as ctl_logs
 from .scopes import AUTHENTICATED, PUBLIC, SCOPES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -127,6 +128,65 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/claim-finish", "nodes.claim",
           queue_api.finish_node),
     Route("GET", f"{API}/nodes/queue", "runs.read", queue_api.list_queue),
+    # -- remote state store (state_api) and logs service (logs_api): ControllerStateStore and
+    # ControllerLogStore of sparkwing.storage.controller call these
+    Route("POST", f"{API}/runs", "runs.report", state_api.create_run),
+    Route("POST", f"{API}/runs/query", "runs.read", state_api.query_runs),
+    Route("POST", f"{API}/runs/reap", "runs.report", state_api.reap_runs),
+    Route("GET", f"{API}/runs/{{run_id}}/record", "runs.read", state_api.get_run_record),
+    Route("PATCH", f"{API}/runs/{{run_id}}", "runs.report", state_api.update_run),
+    Route("DELETE", f"{API}/runs/{{run_id}}", "runs.write", state_api.delete_run),
+    Route("POST", f"{API}/runs/{{run_id}}/nodes", "runs.report", state_api.create_nodes),
+    Route("GET", f"{API}/runs/{{run_id}}/nodes", "runs.read", state_api.list_nodes),
+    Route("GET", f"{API}/runs/{{run_id}}/nodes/{{node_id}}", "runs.read", state_api.get_node),
+    Route("PATCH", f"{API}/runs/{{run_id}}/nodes/{{node_id}}", "runs.report",
+          state_api.update_node),
+    Route("POST", f"{API}/runs/{{run_id}}/steps", "runs.report", state_api.upsert_step),
+    Route("GET", f"{API}/runs/{{run_id}}/steps", "runs.read", state_api.list_steps),
+    Route("POST", f"{API}/runs/{{run_id}}/events", "runs.report", state_api.append_event),
+    Route("POST", f"{API}/state/writes", "runs.report", state_api.write_batch),
+    Route("POST", f"{API}/runs/{{run_id}}/approvals/{{node_id}}/request", "runs.report",
+          state_api.request_approval),
+    Route("GET", f"{API}/runs/{{run_id}}/approvals/{{node_id}}", "runs.read",
+          state_api.get_approval),
+    Route("POST", f"{API}/runs/{{run_id}}/approvals/{{node_id}}", "approvals.write",
+          state_api.resolve_approval),
+    Route("POST", f"{API}/runs/{{run_id}}/approvals/{{node_id}}/expire", "runs.report",
+          state_api.expire_approval),
+    Route("GET", f"{API}/approvals", "runs.read", state_api.list_approvals),
+    Route("POST", f"{API}/runs/{{run_id}}/debug-pauses", "runs.report", state_api.create_pause),
+    Route("GET", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/debug-pause", "runs.read",
+          state_api.get_pause),
+    Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/debug-pause/release", "runs.report",
+          state_api.release_pause),
+    Route("GET", f"{API}/debug-pauses", "runs.read", state_api.list_pauses),
+    Route("POST", f"{API}/memo/lookup", "runs.read", state_api.memo_lookup),
+    Route("PUT", f"{API}/memo", "runs.report", state_api.memo_put),
+    Route("GET", f"{API}/memo", "runs.read", state_api.memo_list),
+    Route("POST", f"{API}/memo/delete", "runs.report", state_api.memo_delete),
+    Route("POST", f"{API}/memo/prune", "runs.report", state_api.memo_prune),
+    Route("POST", f"{API}/concurrency/renew", "runs.report", state_api.concurrency_renew),
+    Route("POST", f"{API}/concurrency/{{key}}/acquire", "runs.report",
+          state_api.concurrency_acquire),
+    Route("POST", f"{API}/concurrency/{{key}}/release", "runs.report",
+          state_api.concurrency_release),
+    Route("GET", f"{API}/concurrency/{{key}}/state", "runs.read", state_api.concurrency_state),
+    Route("POST", f"{API}/trigger-rows", "runs.report", state_api.insert_trigger),
+    Route("GET", f"{API}/trigger-rows", "triggers.read", state_api.list_triggers),
+    Route("POST", f"{API}/trigger-rows/claim", "triggers.claim", state_api.claim_trigger),
+    Route("POST", f"{API}/trigger-rows/requeue-expired", "triggers.claim",
+          state_api.requeue_triggers),
+    Route("GET", f"{API}/trigger-rows/{{trigger_id}}", "triggers.read", state_api.get_trigger),
+    Route("POST", f"{API}/trigger-rows/{{trigger_id}}/renew", "triggers.claim",
+          state_api.renew_trigger),
+    Route("POST", f"{API}/trigger-rows/{{trigger_id}}/finish", "triggers.claim",
+          state_api.finish_trigger),
+    Route("GET", f"{API}/logs/{{run_id}}", "logs.read", ctl_logs.list_streams),
+    Route("DELETE", f"{API}/logs/{{run_id}}", "logs.write", ctl_logs.delete_logs),
+    Route("POST", f"{API}/logs/{{run_id}}/lines", "logs.write", ctl_logs.append_lines),
+    Route("GET", f"{API}/logs/{{run_id}}/lines", "logs.read", ctl_logs.read_lines),
+    Route("GET", f"{API}/logs/{{run_id}}/tail", "logs.read", ctl_logs.tail_lines),
+    Route("GET", f"{API}/logs/{{run_id}}/stream", "logs.read", ctl_logs.stream_lines),
 )
 
 for _route in ROUTES:  # a typo in a scope must fail at import, not let a route through

@@ -22,7 +22,7 @@ AUTHENTICATED = "authenticated"
 #: Every scope a token may be created with, and what it grants.
 SCOPES: dict[str, str] = {
     "runs.read": "read runs, nodes, steps and events",
-    "runs.write": "enqueue triggers, cancel and retry runs",
+    "runs.write": "enqueue triggers, cancel, retry and delete runs",
     "triggers.read": "read trigger rows",
     "triggers.claim": "claim queued triggers, heartbeat and finish them (runners)",
     "nodes.claim": "claim ready nodes, heartbeat them, read node outputs (runners)",
