@@ -12,6 +12,7 @@ plugin listing and ``plugins check``, a token, ``controller serve
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import queue
@@ -103,11 +104,12 @@ class Image:
                    XDG_CONFIG_HOME=str(home.parent / "config"), PYTHONDONTWRITEBYTECODE="1")
         self.env = env
 
-    def run(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, cwd: Path | None = None,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``sparkwing ARGS`` from the environment (as the image's entrypoint does)."""
         return subprocess.run([str(self.venv / "bin" / "sparkwing"), *args], env=self.env,
                               cwd=cwd or self.cwd, capture_output=True, text=True, timeout=180,
-                              check=False)
+                              input=stdin, check=False)
 
 
 @pytest.mark.slow
@@ -181,8 +183,14 @@ def test_the_image_environment_serves_the_controller(workspace_wheels: Path,
     config = image.run("controller", "serve", "--check-config", "--require-auth")
     assert config.returncode == 0, config.stderr
     assert config.stdout.startswith("controller config ok: profile laptop, state "), config.stdout
-    assert "1 live token(s), auth enabled" in config.stdout
+    assert "1 live token(s), auth enabled, secrets off (no key)" in config.stdout
     assert (home / "state.db").is_file()
+    # Secrets seal with the image's cryptography, under the key the operator provides.
+    image.env["SPARKWING_SECRETS_KEY"] = base64.b64encode(bytes(range(32))).decode()
+    stored = image.run("controller", "secret", "set", "registry/password", stdin="pw-in-image")
+    assert stored.returncode == 0, stored.stderr
+    config = image.run("controller", "serve", "--check-config", "--require-auth")
+    assert config.returncode == 0 and "secrets sealed with key k" in config.stdout, config.stderr
 
     _serve_and_probe(image)
 
