@@ -1,16 +1,22 @@
 """Shared fixtures for the whole suite live in sparkwing.testing (a pytest plugin).
 
 The browser fixtures (headless system Chromium through Playwright), used by
-the dashboard's and the controller's UI tests, are here.
+the dashboard's and the controller's UI tests, are here, and the
+workspace's wheels (``workspace_wheels``), which need this checkout.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+#: The repository root.
+ROOT = Path(__file__).resolve().parents[1]
 
 # -- the browser ------------------------------------------------------------------------------
 
@@ -58,3 +64,26 @@ def new_page() -> Any:
         return page
 
     return make
+
+
+# -- the workspace's wheels -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def workspace_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding one wheel of every workspace member (``uv build --all-packages``).
+
+    Built once per session: ``tests/test_packaging.py`` looks inside them,
+    ``tests/objstore_plugins/test_install.py`` and ``tests/deploy`` install
+    them into scratch environments.
+    """
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.fail("uv is not installed (bash scripts/install.sh installs it)")
+    out = tmp_path_factory.mktemp("wheels")
+    proc = subprocess.run(
+        [uv, "build", "--all-packages", "--wheel", "--out-dir", str(out), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out

@@ -96,6 +96,13 @@ class Controller:
                               cwd=self.cwd, env=self.env, capture_output=True, text=True,
                               timeout=timeout, check=False)
 
+    def cli_input(self, stdin: str, *args: str,
+                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run ``sparkwing ARGS`` in a subprocess with *stdin* as its standard input."""
+        return subprocess.run([sys.executable, "-m", "sparkwing_cli.main", *args],
+                              cwd=self.cwd, env=self.env, input=stdin, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+
     def token(self, kind: str, name: str, scope: str, *extra: str) -> str:
         """Create a token through the CLI and return the raw token it printed."""
         out = self.cli("controller", "token", "create", "--kind", kind, "--name", name,

@@ -135,3 +135,52 @@ def test_work_queues_on_postgres(controller: Any, pg_url: str,
     done = client.finish_node(second, outcome="success", exit_code=0)
     assert done["status"] == "finished"
     client.close()
+
+
+def test_secrets_are_sealed_in_postgres(controller: Any, pg_url: str,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    import sqlalchemy as sa
+    from sparkwing_server.controller.secretkeys import SecretUnreadable, keyring_from_env
+    from sparkwing_server.controller.secretstore import open_secret_store
+    from sparkwing_server.localws.serve import open_profile_stores
+
+    plaintext = "pg-plaintext-hunter2-51c0"
+    key_a = base64.b64encode(bytes(range(32))).decode()
+    key_b = base64.b64encode(bytes(range(50, 82))).decode()
+    profiles = controller.home.parent / "team-profiles.yaml"
+    profiles.write_text(PROFILES)
+    controller.env.update(SPARKWING_PROFILES=str(profiles), SPARKWING_PG_URL=pg_url,
+                          SPARKWING_SECRETS_KEY=key_a)
+    runner = controller.token("runner", "box-2", "runner", "--profile", "team")
+    out = controller.cli_input(plaintext, "controller", "secret", "set", "deploy/token",
+                               "--profile", "team")
+    assert out.returncode == 0, out.stderr
+    assert not (controller.home / "state.db").exists()
+
+    engine = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT * FROM ctl.secrets")).fetchall()
+    engine.dispose()
+    assert len(rows) == 1 and plaintext not in repr(rows)
+
+    controller.start("--require-auth", "--profile", "team")
+    read = controller.get("/api/v1/secrets/deploy/token", runner)
+    assert read.status == 200 and read.json()["value"] == plaintext, read.body
+    controller.stop()
+
+    # The wrong key: one clear line from the store, and the controller refuses to start.
+    for name, value in (("SPARKWING_PROFILES", str(profiles)), ("SPARKWING_PG_URL", pg_url)):
+        monkeypatch.setenv(name, value)
+    stores = open_profile_stores("team", controller.cwd)
+    secrets = open_secret_store(stores, keyring_from_env({"SPARKWING_SECRETS_KEY": key_b}))
+    try:
+        with pytest.raises(SecretUnreadable, match="is sealed with key k"):
+            secrets.get("deploy/token")
+    finally:
+        secrets.close()
+        stores.close()
+    controller.env["SPARKWING_SECRETS_KEY"] = key_b
+    refused = controller.cli("controller", "serve", "--check-config", "--profile", "team")
+    assert refused.returncode == 2 and "1 secret(s)" in refused.stderr, refused.stderr

@@ -122,14 +122,9 @@ def uv() -> str:
 
 
 @pytest.fixture(scope="module")
-def wheels(uv: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The workspace's wheels, built once for the module."""
-    out = tmp_path_factory.mktemp("wheels")
-    for dist in (*CORE, *PLUGINS):
-        done = _run([uv, "build", "--quiet", "--wheel", "--package", dist, "--out-dir", str(out)],
-                    cwd=ROOT)
-        assert done.returncode == 0, f"uv build {dist}: {done.stderr[-2000:]}"
-    return out
+def wheels(workspace_wheels: Path) -> Path:
+    """The workspace's wheels, built once per session (``tests/conftest.py``)."""
+    return workspace_wheels
 
 
 def _wheel(wheels: Path, dist: str) -> Path:

@@ -13,6 +13,7 @@ EXPECTED_TABLES = {
     "runs", "nodes", "node_steps", "events", "approvals", "cache_entries",
     "concurrency_holders", "concurrency_waiters", "debug_pauses", "triggers", "api_tokens",
     "users", "user_sessions", "node_queue",
+    "secrets",
     "sparkwing_schema_version", "sparkwing_meta",
 }
 

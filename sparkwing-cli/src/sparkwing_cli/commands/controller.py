@@ -1,9 +1,13 @@
-"""``sparkwing controller serve``, ``sparkwing controller token create|list|revoke|rotate``
-(and ``sparkwing controller user ...``, in :mod:`.controller_users`).
+"""``sparkwing controller serve``, ``controller token create|list|revoke|rotate`` and
+``controller secret set|list|delete|rekey`` (and ``sparkwing controller user ...``, in
+:mod:`.controller_users`).
 
-The token commands work on the controller's own store (its profile's state
-database, under ``$SPARKWING_HOME``) whether the controller runs or not; a
-revocation takes effect on the controller's next request.
+The token and secret commands work on the controller's own store (its
+profile's state database, under ``$SPARKWING_HOME``) whether the controller
+runs or not; a revocation takes effect on the controller's next request.
+The secret commands that seal or open values read the key from the
+environment as the controller does (``SPARKWING_SECRETS_KEY`` or
+``SPARKWING_SECRETS_KEY_FILE``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ _PROFILE_HELP = "The controller's profile (its state store holds the tokens)."
 
 @click.group("controller", cls=SparkwingGroup)
 def controller_group() -> None:
-    """Run the team controller (REST API and web UI); manage its API tokens and login users."""
+    """Run the team controller (REST API and web UI); manage its tokens, login users, secrets."""
 
 
 @controller_group.command("serve")
@@ -107,7 +111,7 @@ def _ttl(value: str | None, flag: str) -> float | None:
 @click.option("--scope", "scope", required=True, metavar="LIST",
               help="Comma-separated scopes: runs.read, runs.write, triggers.read, "
                    "triggers.claim, nodes.claim, runs.report, logs.read, logs.write, "
-                   "approvals.write, admin, or the runner bundle.")
+                   "approvals.write, secrets.read, admin, or the runner bundle.")
 @click.option("--ttl", default=None, metavar="DURATION",
               help="Expire after this long (e.g. 720h, 30d); default: never.")
 @click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
@@ -215,3 +219,134 @@ def _add_user_commands() -> None:
 
 
 _add_user_commands()
+
+
+@controller_group.group("secret", cls=SparkwingGroup)
+def secret_group() -> None:
+    """Set, list, delete and rekey the controller's secrets (sealed at rest with its key).
+
+    The key comes from SPARKWING_SECRETS_KEY (32 bytes in base64) or
+    SPARKWING_SECRETS_KEY_FILE, as for `controller serve`; list and delete
+    need no key.
+    """
+
+
+def _secret_store(profile: str | None, *, need_key: bool) -> Any:
+    from sparkwing_server.controller.secretkeys import keyring_from_env, require_keyring
+    from sparkwing_server.controller.secretstore import open_secret_store
+    from sparkwing_server.localws.serve import open_profile_stores
+
+    keyring = require_keyring() if need_key else keyring_from_env()
+    stores = open_profile_stores(profile)
+    try:
+        return stores, open_secret_store(stores, keyring)
+    except BaseException:
+        stores.close()
+        raise
+
+
+def _read_value() -> str:
+    import sys
+
+    from sparkwing.errors import UsageError
+
+    if sys.stdin.isatty():
+        value: str = click.prompt("value", hide_input=True, err=True)
+        return value
+    data = sys.stdin.buffer.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("the value on stdin is not UTF-8 text") from None
+    return text[:-1] if text.endswith("\n") else text
+
+
+@secret_group.command("set")
+@click.argument("name")
+@click.option("--unmasked", is_flag=True,
+              help="Plain configuration (e.g. a region): runs do not hide it in their logs.")
+@click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
+def secret_set_cmd(name: str, unmasked: bool, profile: str | None) -> None:
+    """Set secret NAME to the value read from stdin (one trailing newline is dropped).
+
+    Example: printf %s "$TOKEN" | sparkwing controller secret set github/token
+    """
+    from sparkwing_server.controller.secretstore import check_name, check_value
+
+    check_name(name)
+    value = check_value(_read_value())
+    stores, secrets = _secret_store(profile, need_key=True)
+    try:
+        rec, created = secrets.put(name, value, masked=not unmasked, principal="cli")
+    finally:
+        secrets.close()
+        stores.close()
+    click.echo(f"{'created' if created else 'replaced'} secret {rec.name} "
+               f"({'masked' if rec.masked else 'unmasked'}, sealed with key {rec.key_id})")
+
+
+@secret_group.command("list")
+@click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
+@output_option
+def secret_list_cmd(profile: str | None, output: str) -> None:
+    """List secrets by name (masked, sealing key, who set it, when; never a value)."""
+    stores, secrets = _secret_store(profile, need_key=False)
+    try:
+        records = secrets.list()
+    finally:
+        secrets.close()
+        stores.close()
+    if output == "json":
+        emit_json({"secrets": [r.to_dict() for r in records]})
+        return
+    if not records:
+        click.echo("no secrets (set one with `sparkwing controller secret set NAME`)")
+        return
+    rows = [("NAME", "MASKED", "KEY", "SET BY", "UPDATED")]
+    rows += [(r.name, "yes" if r.masked else "no", r.key_id, r.principal or "-",
+              _when(r.updated_at)) for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@secret_group.command("delete")
+@click.argument("name")
+@click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
+def secret_delete_cmd(name: str, profile: str | None) -> None:
+    """Delete secret NAME (exit 1 when there is none)."""
+    from sparkwing.errors import NotFoundError
+
+    stores, secrets = _secret_store(profile, need_key=False)
+    try:
+        deleted = secrets.delete(name)
+    finally:
+        secrets.close()
+        stores.close()
+    if not deleted:
+        raise NotFoundError(f"no secret {name!r} (see `sparkwing controller secret list`)")
+    click.echo(f"deleted secret {name}")
+
+
+@secret_group.command("rekey")
+@click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
+@output_option
+def secret_rekey_cmd(profile: str | None, output: str) -> None:
+    """Reseal every secret with the current key (SPARKWING_SECRETS_KEY).
+
+    Values sealed with the key being retired are opened with
+    SPARKWING_SECRETS_OLD_KEY (or _FILE); see docs/operators.md for the
+    whole rotation.
+    """
+    stores, secrets = _secret_store(profile, need_key=True)
+    try:
+        result = secrets.rekey()
+    finally:
+        secrets.close()
+        stores.close()
+    if output == "json":
+        emit_json({"resealed": list(result.resealed), "current": result.current,
+                   "key_id": result.key_id})
+        return
+    click.echo(f"resealed {len(result.resealed)} secret(s) with key {result.key_id}; "
+               f"{result.current} already were")

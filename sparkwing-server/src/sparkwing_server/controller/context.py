@@ -15,6 +15,7 @@ from ..requestguard import RequestPolicy
 from .leases import LeaseSettings
 from .loginlimit import LoginLimiter
 from .metrics import Metrics
+from .secretstore import SecretStore
 from .tokens import TokenStore
 from .users import DEFAULT_SESSION_TTL_S, UserStore
 
@@ -59,6 +60,8 @@ class ControllerContext:
     nodes: NodeQueue | None = None
     #: Lease length, reaper tick and queue timeout (:mod:`.leases`).
     leases: LeaseSettings = field(default_factory=LeaseSettings)
+    #: The secrets table (``None`` or without a keyring: the secrets routes answer 503).
+    secrets: SecretStore | None = None
     _enforcing: bool = False
     _state_pool: ThreadPoolExecutor | None = None
     _token_pool: ThreadPoolExecutor | None = None
@@ -125,7 +128,7 @@ class ControllerContext:
         return await run_in_pool(self._queue_pool, functools.partial(fn, *args, **kwargs))
 
     async def token_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one token-table call (argon2 included) off the event loop."""
+        """Run one token- or secrets-table call (argon2 included) off the event loop."""
         return await run_in_pool(self._token_pool, functools.partial(fn, *args, **kwargs))
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ..localws import actions_api, logs_api, runs_api, streams
 from ..localws import app as dashboard_app
-from . import api, code_api, login, queue_api, state_api, ui
+from . import api, code_api, login, queue_api, secretroutes, state_api, ui
 from . import logs_api as ctl_logs
 from .scopes import AUTHENTICATED, PUBLIC, SCOPES
 
@@ -54,6 +54,8 @@ API = "/api/v1"
 #: Base path of the web UI's JSON API (the local dashboard's API, see :mod:`.ui`).
 UI = ui.UI_API
 _ui = ui.dashboard
+#: What a ``{name}`` of the secrets routes matches (slashes included; checked by the handler).
+SECRET_NAME = "[A-Za-z0-9._/-]+"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API}/health", PUBLIC, api.health),
@@ -187,6 +189,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API}/logs/{{run_id}}/lines", "logs.read", ctl_logs.read_lines),
     Route("GET", f"{API}/logs/{{run_id}}/tail", "logs.read", ctl_logs.tail_lines),
     Route("GET", f"{API}/logs/{{run_id}}/stream", "logs.read", ctl_logs.stream_lines),
+    # secrets (values sealed at rest; see secretstore.py)
+    Route("GET", f"{API}/secrets", "secrets.read", secretroutes.list_secrets),
+    Route("GET", f"{API}/secrets/{{name:{SECRET_NAME}}}", "secrets.read",
+          secretroutes.read_secret),
+    Route("PUT", f"{API}/secrets/{{name:{SECRET_NAME}}}", "admin", secretroutes.put_secret),
+    Route("DELETE", f"{API}/secrets/{{name:{SECRET_NAME}}}", "admin",
+          secretroutes.delete_secret),
 )
 
 for _route in ROUTES:  # a typo in a scope must fail at import, not let a route through

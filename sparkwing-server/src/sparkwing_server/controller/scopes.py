@@ -4,8 +4,8 @@ A route names one required scope (or :data:`PUBLIC` / :data:`AUTHENTICATED`).
 A token passes when it holds ``admin``, the exact scope, or a bundle that
 expands to it. ``runner`` is a real bundle (cluster.md §3 notes that
 runners in the Go controller end up with admin tokens): everything a runner
-calls, and nothing it does not (no token or secret management, no run
-cancellation).
+calls (reading secret values included), and nothing it does not (no token
+or secret management, no run cancellation).
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ SCOPES: dict[str, str] = {
     "logs.read": "read logs",
     "logs.write": "append logs",
     "approvals.write": "resolve approval gates",
+    "secrets.read": "list secret names and read secret values at run time (runners)",
     "admin": "everything, including tokens and secrets",
 }
 
 #: Scopes that stand for several others.
 BUNDLES: dict[str, frozenset[str]] = {
     "runner": frozenset({"runs.read", "triggers.read", "triggers.claim", "nodes.claim",
-                         "runs.report", "logs.write", "code.read"}),
+                         "runs.report", "logs.write", "code.read", "secrets.read"}),
 }
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sparkwing.storage.nodequeue import NodeQueue
 
     from .leases import LeaseSettings
+    from .secretstore import SecretStore
     from .tokens import TokenStore
 
 #: Where the controller listens unless ``--addr`` says otherwise.
@@ -37,11 +38,14 @@ class CheckedConfig:
     live_tokens: int
     auth: str
     users: int = 0
+    #: ``sealed with key k...`` or ``off (no key)``.
+    secrets: str = "off (no key)"
 
     def describe(self) -> str:
         """One line for people."""
         return (f"controller config ok: profile {self.profile or '?'}, state {self.state}, "
-                f"{self.live_tokens} live token(s), auth {self.auth}, {self.users} login user(s)")
+                f"{self.live_tokens} live token(s), auth {self.auth}, {self.users} login user(s), "
+                f"secrets {self.secrets}")
 
 
 def require_auth_default() -> bool:
@@ -49,7 +53,30 @@ def require_auth_default() -> bool:
     return os.environ.get(REQUIRE_AUTH_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def check(stores: Stores, tokens: TokenStore, *, require_auth: bool) -> CheckedConfig:
+def check_secrets(secrets: SecretStore | None) -> str:
+    """How secrets are configured; :class:`ConfigError` when stored values are under another key.
+
+    Without a key the secrets routes are off (503) and that is all; with
+    one, every stored value must be sealed with a key it holds, or the
+    controller refuses to start rather than fail each read.
+    """
+    if secrets is None or secrets.keyring is None:
+        return "off (no key)"
+    foreign = secrets.foreign()
+    if foreign:
+        from .secretkeys import KEY_ENV, OLD_KEY_ENV
+
+        ids = sorted({r.key_id for r in foreign})
+        raise ConfigError(
+            f"{len(foreign)} secret(s) in {secrets.where} are sealed with "
+            f"{', '.join(ids)}, a key this controller was not given ({secrets.keyring.describe()})"
+            f": set {KEY_ENV} to that key, or {OLD_KEY_ENV} during a rotation "
+            "(`sparkwing controller secret list` shows each secret's key)")
+    return f"sealed with {secrets.keyring.describe()}"
+
+
+def check(stores: Stores, tokens: TokenStore, *, require_auth: bool,
+          secrets: SecretStore | None = None) -> CheckedConfig:
     """Check that the controller can serve *stores*; :class:`ConfigError` naming what is wrong."""
     import time
 
@@ -65,7 +92,8 @@ def check(stores: Stores, tokens: TokenStore, *, require_auth: bool) -> CheckedC
             "user --name NAME --scope admin` (or `sparkwing controller user create`)"
         )
     return CheckedConfig(stores.resolved.name, str(tokens.where), len(live),
-                         "enabled" if (require_auth or live or users) else "disabled", users)
+                         "enabled" if (require_auth or live or users) else "disabled", users,
+                         check_secrets(secrets))
 
 
 def serve(address: Address, *, profile: str | None = None, require_auth: bool = False,
@@ -80,30 +108,43 @@ def serve(address: Address, *, profile: str | None = None, require_auth: bool = 
     """
     from .leases import LeaseSettings
     from .nodequeue import open_node_queue
+    from .secretkeys import keyring_from_env
+    from .secretstore import open_secret_store
     from .tokens import open_token_store
 
+    keyring = keyring_from_env()
     sock = None if check_config else bind_socket(address)
     stores = None
     tokens = None
     nodes = None
+    secrets = None
     try:
         stores = open_profile_stores(profile)
         tokens = open_token_store(stores)
         nodes = open_node_queue(stores)
-        checked = check(stores, tokens, require_auth=require_auth)
+        secrets = open_secret_store(stores, keyring)
+        checked = check(stores, tokens, require_auth=require_auth, secrets=secrets)
         if check_config or sock is None:
             print(checked.describe())
             return 0
+        if keyring is None:
+            from .secretkeys import NO_KEY_MESSAGE
+
+            print(f"warning: the secrets routes are off: {NO_KEY_MESSAGE}", file=sys.stderr,
+                  flush=True)
         sock.listen(128)
         sock.setblocking(False)
         import asyncio
 
         return asyncio.run(_serve(stores, tokens, sock, address, require_auth=require_auth,
                                   secure_cookies=secure_cookies, session_ttl_s=session_ttl_s,
-                                  nodes=nodes, leases=leases or LeaseSettings()))
+                                  nodes=nodes, leases=leases or LeaseSettings(),
+                                  secrets=secrets))
     finally:
         if sock is not None:
             sock.close()
+        if secrets is not None:
+            secrets.close()
         if nodes is not None:
             nodes.close()
         if tokens is not None:
@@ -114,7 +155,8 @@ def serve(address: Address, *, profile: str | None = None, require_auth: bool = 
 
 async def _serve(stores: Stores, tokens: TokenStore, sock: socket.socket, address: Address, *,
                  require_auth: bool, nodes: NodeQueue, leases: LeaseSettings,
-                 secure_cookies: bool = False, session_ttl_s: float | None = None) -> int:
+                 secure_cookies: bool = False, session_ttl_s: float | None = None,
+                 secrets: SecretStore | None = None) -> int:
     import asyncio
 
     from aiohttp import web
@@ -129,7 +171,7 @@ async def _serve(stores: Stores, tokens: TokenStore, sock: socket.socket, addres
     ctx = ControllerContext(stores, tokens, RequestPolicy.for_listener(address.host),
                             require_auth=require_auth, services=services,
                             secure_cookies=secure_cookies, nodes=nodes,
-                            leases=leases)
+                            leases=leases, secrets=secrets)
     if session_ttl_s:
         ctx.session_ttl_s = session_ttl_s
     runner = web.AppRunner(make_app(ctx), handle_signals=False, access_log=None,

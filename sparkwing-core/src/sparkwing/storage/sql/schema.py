@@ -466,6 +466,22 @@ NODE_QUEUE = Table(
     since=7,
 )
 
+SECRETS = Table(
+    "secrets",
+    (
+        _key("name"),
+        _key("sealed"),  # base64 of nonce + AES-256-GCM ciphertext (never the plaintext)
+        _key("key_id"),  # which key sealed it (a digest of the key, not the key)
+        _bool("masked"),  # whether runs hide the value in their logs
+        _text("principal"),  # who set it last (``kind:name`` of the token, or ``cli``)
+        _real("created_at"),
+        _real("updated_at"),
+    ),
+    primary_key=("name",),
+    indexes=(Index("secrets_key_id_idx", ("key_id",)),),
+    since=8,
+)
+
 SCHEMA_VERSION_TABLE = Table(
     "sparkwing_schema_version",
     (Column("version", "INTEGER"), _real("applied_at")),
@@ -496,6 +512,7 @@ TABLES: tuple[Table, ...] = (
     USERS,
     USER_SESSIONS,
     NODE_QUEUE,
+    SECRETS,
 )
 
 _BY_NAME = {t.name: t for t in TABLES}
