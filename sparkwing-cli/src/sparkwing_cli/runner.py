@@ -261,7 +261,7 @@ def execute(ra: RunArgs, *, close_state: bool = True) -> int:
 
 def _check_required_plugins(start: Path) -> None:
     """``plugins.required`` of the project at *start*: checked before anything else happens."""
-    from sparkwing.plugins.required import ensure_at
+    from sparkwing.plugins.requiredgate import ensure_at
 
     ensure_at(start)
 
