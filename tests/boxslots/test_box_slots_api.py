@@ -101,3 +101,11 @@ def test_waiter_reports_then_gets_the_slot(tmp_path: Path) -> None:
 def test_message_counts_waiters_ahead() -> None:
     info = BoxSlotWait(active=2, max_slots=2, ahead=3, waited=12.7, first=False)
     assert info.message() == "waiting for box slot (2 active, max 2, 3 ahead; waited 12s)"
+
+
+def test_run_start_reads_the_same_box_slots_variable() -> None:
+    """``sparkwing.runs.start`` tests the variable without importing boxslots: same name."""
+    from sparkwing.orchestrator import boxslots
+    from sparkwing.runs import start
+
+    assert start.BOX_SLOTS_ENV == boxslots.SLOTS_ENV

@@ -64,7 +64,7 @@ class RootGroup(LazyGroup):
         if name and name not in UNCHECKED and not _asks_for_help(rest):
             start = _start_dir(rest)
             if start.is_dir():
-                from sparkwing.plugins.required import ensure_at
+                from sparkwing.plugins.requiredgate import ensure_at
 
                 ensure_at(start)
         return super().resolve_command(ctx, args)

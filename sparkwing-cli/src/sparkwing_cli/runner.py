@@ -261,7 +261,7 @@ def execute(ra: RunArgs, *, close_state: bool = True) -> int:
 
 def _check_required_plugins(start: Path) -> None:
     """``plugins.required`` of the project at *start*: checked before anything else happens."""
-    from sparkwing.plugins.required import ensure_at
+    from sparkwing.plugins.requiredgate import ensure_at
 
     ensure_at(start)
 
@@ -270,9 +270,9 @@ def run_request(ra: RunArgs, start: Path) -> tuple[Any, Any]:
     """The :class:`RunRequest` and :class:`StartOptions` that *ra* asks for (no reporter)."""
     from sparkwing.orchestrator.approvals import current_user
     from sparkwing.runs.start import StartOptions
-    from sparkwing.triggers.civendor import CI_EMBEDDED, detect_ci
-    from sparkwing.triggers.contracts import RunRequest, TriggerMeta
+    from sparkwing.triggers.cimarkers import CI_EMBEDDED, in_vendor_job
     from sparkwing.triggers.environment import trigger_from_env
+    from sparkwing.triggers.request import RunRequest, TriggerMeta
 
     git_ref = git_sha = ""
     if ra.retry_of:
@@ -280,7 +280,11 @@ def run_request(ra: RunArgs, start: Path) -> tuple[Any, Any]:
                               extra={"retry_of": ra.retry_of,
                                      "mode": "failed" if ra.reuse_passed else "all"})
     else:
-        ci = detect_ci(os.environ)
+        ci = None
+        if in_vendor_job(os.environ):  # the vendor parsers load only inside a CI job
+            from sparkwing.triggers.civendor import detect_ci
+
+            ci = detect_ci(os.environ)
         trigger = trigger_from_env(os.environ, actor=current_user(), ci=ci)
         if ci is not None and trigger.source == CI_EMBEDDED:
             # CI checkouts are usually a detached HEAD: the vendor names the branch built.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+# Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
+_PART = r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
@@ -26,7 +27,7 @@ def parse_duration(value: float | int | str, what: str = "duration") -> float:
             raise ValueError(f"{what}: must not be negative, got {value!r}")
         return number
     pos, total = 0, 0.0
-    for m in _PART.finditer(text):
+    for m in re.finditer(_PART, text):
         if m.start() != pos:
             break
         total += float(m.group(1)) * _UNITS[m.group(2)]

@@ -8,8 +8,9 @@ import time
 
 from .errors import PlanError
 
-_RUN_ID_RE = re.compile(r"^run-\d{8}-\d{6}-[0-9a-f]{8}$")
-_UNSAFE_FILENAME = re.compile(r'[/\\:*?"<>|]')
+# Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
+_RUN_ID_RE = r"^run-\d{8}-\d{6}-[0-9a-f]{8}$"
+_UNSAFE_FILENAME = r'[/\\:*?"<>|]'
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -27,7 +28,7 @@ def new_run_id(now: float | None = None) -> str:
 
 def is_run_id(value: str) -> bool:
     """Tell whether *value* has the shape of a run id."""
-    return bool(_RUN_ID_RE.match(value))
+    return bool(re.match(_RUN_ID_RE, value))
 
 
 def validate_node_id(node_id: str, what: str = "node id") -> str:
@@ -53,4 +54,4 @@ def validate_node_id(node_id: str, what: str = "node id") -> str:
 def node_filename(node_id: str) -> str:
     """Return the file-name stem for a validated node id (unsafe characters become ``__``)."""
     validate_node_id(node_id)
-    return _UNSAFE_FILENAME.sub("__", node_id)
+    return re.sub(_UNSAFE_FILENAME, "__", node_id)

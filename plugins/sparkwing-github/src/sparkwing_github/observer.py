@@ -18,12 +18,13 @@ answers (or not), the run's outcome does not change: problems are logged.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from . import settings
 from .actions import Failure
 from .actions import report as actions_report
+from .target import repository_of as repository_of  # also importable from here
+from .target import target_of
 
 if TYPE_CHECKING:  # the HTTP clients load only when a run has something to report
     from .checkruns import CheckRunClient
@@ -33,18 +34,6 @@ if TYPE_CHECKING:  # the HTTP clients load only when a run has something to repo
 _FAILED: dict[str, list[Failure]] = {}
 #: The check run created for each run id (App mode), completed when the run ends.
 _CHECK_RUNS: dict[str, int | None] = {}
-
-
-def repository_of(run: Any) -> str:
-    """``owner/name`` of the run's repository, or ``""`` when unknown."""
-    trigger = (getattr(run, "invocation", None) or {}).get("trigger") or {}
-    extra = trigger.get("extra") or {}
-    # A run recorded inside another CI vendor's job names that vendor's repository.
-    foreign = trigger.get("source") == "ci-embedded" and extra.get("vendor") != "github-actions"
-    repo = "" if foreign else str(extra.get("repository") or "")
-    if not repo and os.environ.get("GITHUB_ACTIONS") == "true":
-        repo = os.environ.get("GITHUB_REPOSITORY", "")
-    return repo
 
 
 def run_link(run: Any) -> str:
@@ -111,14 +100,10 @@ def reporter() -> StatusClient | CheckRunClient | None:
     return CheckRunClient(AppAuth(app, client, default_cache()))
 
 
-def _target(run: Any) -> tuple[str, str]:
-    return repository_of(run), str(getattr(run, "git_sha", "") or "")
-
-
 def run_started(run: Any) -> None:
     """Post ``pending`` (a token) or create an ``in_progress`` check run (an App)."""
     _FAILED[run.id] = []
-    repo, sha = _target(run)
+    repo, sha = target_of(run)
     if not (repo and sha):
         return
     poster = reporter()
@@ -147,7 +132,7 @@ def run_finished(run: Any) -> None:
     failures = failures_of(run, _FAILED.pop(run.id, []))
     state, description = final_state(run, [f.job for f in failures])
     check_run_id = _CHECK_RUNS.pop(run.id, None)
-    repo, sha = _target(run)
+    repo, sha = target_of(run)
     poster = reporter() if repo and sha else None
     if poster is not None:
         from .statuses import StatusClient

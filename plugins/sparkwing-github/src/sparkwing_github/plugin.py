@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from sparkwing.plugins import hookimpl
 
+from .target import has_work
+
 if TYPE_CHECKING:
     from aiohttp import web
     from sparkwing.plugins.context import ServerContext
@@ -45,6 +47,8 @@ def sparkwing_register_triggers(registry: Registry) -> None:
 @hookimpl
 def sparkwing_run_started(run: Any) -> None:
     """Post a ``pending`` commit status (runs with a known GitHub repository and sha)."""
+    if not has_work(run):  # nothing to report: the observer is not even imported
+        return
     from .observer import run_started
 
     run_started(run)
@@ -53,6 +57,8 @@ def sparkwing_run_started(run: Any) -> None:
 @hookimpl
 def sparkwing_node_finished(run: Any, node: Any) -> None:
     """Note failed jobs for the final status."""
+    if not has_work(run):
+        return
     from .observer import node_finished
 
     node_finished(run, node)
@@ -61,6 +67,8 @@ def sparkwing_node_finished(run: Any, node: Any) -> None:
 @hookimpl
 def sparkwing_run_finished(run: Any) -> None:
     """Post the final commit status."""
+    if not has_work(run):
+        return
     from .observer import run_finished
 
     run_finished(run)

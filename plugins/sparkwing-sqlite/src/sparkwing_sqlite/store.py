@@ -38,8 +38,7 @@ from sparkwing.storage.records import (
     Step,
     TriggerRow,
 )
-from sparkwing.storage.sql import runfilter, schema
-from sparkwing.storage.sql.admission import GRANT, REGRANT, Holder, Waiter, admit
+from sparkwing.storage.sql import schema
 from sparkwing.storage.sql.rows import RowCodec, encode_json
 from sparkwing.storage.sql.rules import check_resolution, lost_error, lost_node_error
 
@@ -375,6 +374,8 @@ class SqliteStateStore:
 
     def list_runs(self, flt: RunFilter | None = None) -> list[Run]:
         """Return runs matching *flt*, newest first by id (``limit <= 0``: no limit)."""
+        from sparkwing.storage.sql import runfilter  # listing only: off a run's start-up path
+
         flt = flt or RunFilter()
         where: list[str] = []
         params: list[Any] = []
@@ -644,6 +645,9 @@ class SqliteStateStore:
         now: float, run_id: str = "", node_id: str = "",
     ) -> AcquireResult:
         """Take *cost* units of *key* for *holder_id* or queue it (FIFO), atomically."""
+        # Only runs with concurrency keys take leases: the policy loads on first use.
+        from sparkwing.storage.sql.admission import GRANT, REGRANT, Holder, Waiter, admit
+
         expires = now + lease_s
         with self._w as c:
             c.execute(_SQL_REAP_HOLDERS, (key, now))

@@ -36,9 +36,10 @@ GUARD_FORMS = (
     "git:branch=default",
 )
 
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_FLAG = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-_BRANCH = re.compile(r"[^\s]+")
+# Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
+_PROFILE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+_FLAG = r"[A-Za-z][A-Za-z0-9_-]*"
+_BRANCH = r"[^\s]+"
 
 
 @dataclass(slots=True)
@@ -65,13 +66,13 @@ def token_problem(token: str) -> str | None:
         if kind == "profile":
             if rest in ("local", "controller"):
                 return None
-            if rest.startswith("name=") and _PROFILE_NAME.fullmatch(rest[5:]):
+            if rest.startswith("name=") and re.fullmatch(_PROFILE_NAME, rest[5:]):
                 return None
         elif kind == "arg":
             flag, eq, _value = rest.partition("=")
-            if eq and _FLAG.fullmatch(flag):
+            if eq and re.fullmatch(_FLAG, flag):
                 return None
-        elif kind == "git" and rest.startswith("branch=") and _BRANCH.fullmatch(rest[7:]):
+        elif kind == "git" and rest.startswith("branch=") and re.fullmatch(_BRANCH, rest[7:]):
             return None
     return f"valid forms: {', '.join(GUARD_FORMS)}"
 

@@ -46,12 +46,11 @@ LAPTOP = "laptop"
 #: Name of the profile of a record directory (``--sw-record-dir``, ``--from``).
 RECORD_DIR = "record-dir"
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-_ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SECRET_KEY = re.compile(
-    r"(^|_)(token|password|passwd|secret|credentials?)($|_)|secret_access_key$"
-)
-_URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/:@]*:)([^/@]*)(@)", re.IGNORECASE)
+# Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+_ENV_VAR = r"[A-Za-z_][A-Za-z0-9_]*"
+_SECRET_KEY = r"(^|_)(token|password|passwd|secret|credentials?)($|_)|secret_access_key$"
+_URL_PASSWORD = r"^([a-z][a-z0-9+.-]*://[^/:@]*:)([^/@]*)(@)"
 
 
 @dataclass(slots=True)
@@ -129,7 +128,7 @@ def redact(value: Any) -> Any:
         for key, item in value.items():
             if key in ("token_env", "url_source"):
                 out[key] = item
-            elif _SECRET_KEY.search(str(key).lower()) and item not in (None, ""):
+            elif re.search(_SECRET_KEY, str(key).lower()) and item not in (None, ""):
                 out[key] = "***"
             else:
                 out[key] = redact(item)
@@ -137,7 +136,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\1***\3", value)
+        return re.sub(_URL_PASSWORD, r"\1***\3", value, flags=re.IGNORECASE)
     return value
 
 
@@ -190,7 +189,7 @@ def parse_profiles(file: str, node: Node, *, project: bool) -> dict[str, Profile
         if not isinstance(key, Scalar):
             fail(file, key.line, f"profile names must be plain text, got {key.describe()}")
         name = key.text
-        if not _NAME.fullmatch(name):
+        if not re.fullmatch(_NAME, name):
             fail(file, key.line,
                  f'bad profile name "{name}": use letters, digits, ".", "_" and "-"')
         if name in out:
@@ -276,7 +275,7 @@ def _parse_surface(file: str, profile: str, kind: str, node: Node,
         if "url" in block:
             fail(file, line, f"{prefix}: url and url_source are mutually exclusive; keep one")
         if not (isinstance(source, str) and source.startswith("env:")
-                and _ENV_VAR.fullmatch(source[4:])):
+                and re.fullmatch(_ENV_VAR, source[4:])):
             fail(file, line, f'{prefix}: url_source must look like env:VARIABLE, got "{source}"')
     return block
 
@@ -303,7 +302,7 @@ def _parse_controller(file: str, profile: str, node: Node, *, project: bool) -> 
         out["token"] = want_str(file, keys["token"][1], f"token {where}")
     if "token_env" in keys:
         var = want_str(file, keys["token_env"][1], f"token_env {where}")
-        if not _ENV_VAR.fullmatch(var):
+        if not re.fullmatch(_ENV_VAR, var):
             fail(file, keys["token_env"][1].line,
                  f'profile "{profile}": token_env must be an environment variable name, '
                  f'got "{var}"')

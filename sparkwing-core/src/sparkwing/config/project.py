@@ -63,11 +63,12 @@ RETIRED_PIPELINE_KEYS = {
 #: Reserved ``requires`` label that forces the laptop profile.
 LOCAL_LABEL = "local"
 
-_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
+_NAME = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
-_ENTRYPOINT = re.compile(rf"({_IDENT}(?:\.{_IDENT})*):({_IDENT})")
-_FLAG = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:=-]*")
+_ENTRYPOINT = rf"({_IDENT}(?:\.{_IDENT})*):({_IDENT})"
+_FLAG = r"[A-Za-z][A-Za-z0-9_-]*"
+_LABEL = r"[A-Za-z0-9][A-Za-z0-9_.:=-]*"
 
 
 @dataclass(slots=True)
@@ -398,7 +399,7 @@ def _parse_pipeline(file: str, node: Node, index: int, check_schedules: bool) ->
         fail(file, node.line, f"pipeline #{index} has no name; every pipeline needs name: and "
                               "entrypoint:")
     name = want_str(file, name_node, f"name of pipeline #{index}")
-    if not _NAME.fullmatch(name):
+    if not re.fullmatch(_NAME, name):
         fail(file, name_node.line,
              f'bad pipeline name "{name}": use kebab-case (lowercase letters and digits joined '
              'by "-", e.g. build-test)')
@@ -410,7 +411,7 @@ def _parse_pipeline(file: str, node: Node, index: int, check_schedules: bool) ->
              "(e.g. pipelines.release:plan)")
     ep_node = keys["entrypoint"][1]
     entrypoint = want_str(file, ep_node, f"entrypoint {where}").strip()
-    if not _ENTRYPOINT.fullmatch(entrypoint):
+    if not re.fullmatch(_ENTRYPOINT, entrypoint):
         fail(file, ep_node.line,
              f'bad entrypoint "{entrypoint}" {where}: use MODULE:FUNCTION, a dotted module path '
              "inside .sparkwing/ and a function name (e.g. pipelines.release:plan)")
@@ -443,7 +444,7 @@ def _parse_args(file: str, node: Node, where: str) -> dict[str, str]:
         if not isinstance(key, Scalar):
             fail(file, key.line, f"arg names {where} must be plain text, got {key.describe()}")
         flag = key.text
-        if not _FLAG.fullmatch(flag):
+        if not re.fullmatch(_FLAG, flag):
             fail(file, key.line, f'bad arg name "{flag}" in args {where}: use letters, digits, '
                                  '"_" and "-", starting with a letter')
         if flag in seen:
@@ -457,7 +458,7 @@ def _parse_requires(file: str, node: Node, where: str) -> list[str]:
     labels = want_str_list(file, node, f"requires {where}")
     items = node.items if isinstance(node, Sequence) else []
     for item, label in zip(items, labels, strict=False):
-        if not _LABEL.fullmatch(label):
+        if not re.fullmatch(_LABEL, label):
             fail(file, item.line, f'bad label "{label}" in requires {where}: use letters, digits '
                                   'and "_.:=-"')
     return labels

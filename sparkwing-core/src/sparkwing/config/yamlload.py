@@ -33,8 +33,9 @@ MAX_CONFIG_BYTES = 1 << 20
 #: file expands exponentially; a real config has a few hundred nodes).
 MAX_CONFIG_NODES = 100_000
 
-_PLAIN_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
-_PLAIN_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
+_PLAIN_INT = r"[-+]?(?:0|[1-9][0-9]*)"
+_PLAIN_FLOAT = r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 
 
 class Node:
@@ -69,9 +70,9 @@ class Scalar(Node):
             return None
         if kind == "bool":
             return text.lower() in ("yes", "true", "on")
-        if kind == "int" and _PLAIN_INT.fullmatch(text):
+        if kind == "int" and re.fullmatch(_PLAIN_INT, text):
             return int(text)
-        if kind == "float" and _PLAIN_FLOAT.fullmatch(text):
+        if kind == "float" and re.fullmatch(_PLAIN_FLOAT, text):
             return float(text)
         return _construct_slow(self)
 

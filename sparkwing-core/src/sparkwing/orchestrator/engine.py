@@ -40,7 +40,6 @@ from ..errors import StoreError
 from ..execution.contracts import ExecutorContext
 from ..execution.local import call
 from ..execution.selection import ExecutorSet
-from ..runerror import format_job_failures
 from ..runtime.context import RunContext
 from ..runtime.secrets import Masker, SecretSource
 from ..storage.records import Run
@@ -283,6 +282,8 @@ class Orchestrator:
         elif superseded:
             status, error = "cancelled", "superseded: " + ", ".join(superseded)
         elif failed:
+            from ..runerror import format_job_failures  # only a failed run needs it
+
             states = graph.states
             status, error = "failed", format_job_failures(
                 [nid for nid in failed if states[nid].outcome != "cancelled"],

@@ -15,7 +15,8 @@ import re
 import sys
 from dataclasses import dataclass
 
-_NORMALISE = re.compile(r"[-_.]+")
+# Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
+_NORMALISE = r"[-_.]+"
 
 
 @dataclass(slots=True)
@@ -85,7 +86,7 @@ def entry_points(group: str, path: list[str] | None = None) -> list[EntryPoint]:
         for fname in names:
             if not fname.endswith(".dist-info"):
                 continue
-            key = _NORMALISE.sub("_", fname[: -len(".dist-info")].partition("-")[0]).lower()
+            key = re.sub(_NORMALISE, "_", fname[: -len(".dist-info")].partition("-")[0]).lower()
             if key in seen:
                 continue
             seen.add(key)

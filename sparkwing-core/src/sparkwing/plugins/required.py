@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PluginError
+from .requiredgate import ensure as ensure  # the gate lives there (cheap to import)
+from .requiredgate import ensure_at as ensure_at
 
 if TYPE_CHECKING:
-    from ..config.project import ProjectConfig, RequiredPlugin
+    from ..config.project import RequiredPlugin
     from .manager import PluginHost, PluginInfo
 
 #: Statuses of one requirement, from the check.
@@ -156,33 +156,3 @@ def problem_line(file: str, statuses: Sequence[RequirementStatus]) -> str:
         fixes.append(f"remove {', '.join(blocked)} from SPARKWING_DISABLE_PLUGINS")
     tail = f"; {' and '.join(fixes)}" if fixes else ""
     return f"{where}: plugins.required: {problems}{tail}"
-
-
-def ensure(project: ProjectConfig, host: PluginHost | None = None) -> None:
-    """Raise a one-line :class:`PluginError` (exit 2) unless *project*'s plugin set is there.
-
-    Costs nothing when the project requires no plugin.
-    """
-    if not project.required_plugins:
-        return
-    if host is None:
-        from .manager import get_host
-
-        host = get_host()
-    line = problem_line(project.shown, check(project.required_plugins, host))
-    if line:
-        raise PluginError(line)
-
-
-def ensure_at(start: Path) -> None:
-    """Check the plugin set of the project at or above *start* (nothing to do without one).
-
-    The project file is loaded without evaluating ``on.schedule`` (no cron
-    library import); the command that follows validates the rest.
-    """
-    from ..config.project import PROJECT_DIR, PROJECT_FILE, find_project, load_project_file
-
-    root = find_project(start)
-    if root is None or not (root / PROJECT_DIR / PROJECT_FILE).is_file():
-        return
-    ensure(load_project_file(root / PROJECT_DIR / PROJECT_FILE, check_schedules=False))

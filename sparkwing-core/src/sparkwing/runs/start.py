@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from ..storage.records import Run
     from ..triggers.contracts import RunRequest
 
+#: ``sparkwing.orchestrator.boxslots.SLOTS_ENV``: without it (and without ``--sw-box-slots``)
+#: the cap is off and the box-slot module is not imported.
+BOX_SLOTS_ENV = "SPARKWING_BOX_SLOTS"
+
 #: Debug pause timeout when ``SPARKWING_PAUSE_TIMEOUT`` is unset (seconds).
 DEFAULT_PAUSE_TIMEOUT_S = 1800.0
 
@@ -255,8 +259,8 @@ class RunStart:
     def execute(self) -> Run:
         """Take a box slot, run the prepared plan and return the finished run."""
         import asyncio
+        from contextlib import AbstractContextManager, nullcontext
 
-        from ..orchestrator.boxslots import acquire_box_slot, resolve_box_slots
         from ..orchestrator.engine import Orchestrator
         from ..orchestrator.reporting import Reporter
         from ..paths import sparkwing_home
@@ -266,8 +270,13 @@ class RunStart:
             raise RuntimeError("RunStart.execute() before prepare()")
         plan, run_ctx, inputs, run_options = self._prepared
         reporter = self.options.reporter if self.options.reporter is not None else Reporter()
-        max_slots, no_wait = resolve_box_slots(self.options.box_slots, self.options.no_wait)
-        with acquire_box_slot(sparkwing_home(), max_slots, no_wait=no_wait):
+        slot: AbstractContextManager[object] = nullcontext()
+        if self.options.box_slots is not None or os.environ.get(BOX_SLOTS_ENV, "").strip():
+            from ..orchestrator.boxslots import acquire_box_slot, resolve_box_slots
+
+            max_slots, no_wait = resolve_box_slots(self.options.box_slots, self.options.no_wait)
+            slot = acquire_box_slot(sparkwing_home(), max_slots, no_wait=no_wait)
+        with slot:
             orch = Orchestrator(plan, self.stores, run_ctx, inputs, run_options, reporter,
                                 hooks=get_host())
             return asyncio.run(orch.execute())

@@ -35,7 +35,8 @@ from ..ids import validate_node_id
 from ..paths import make_private_dir, open_private
 
 TMP_PREFIX = ".sw-tmp-"
-_DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+# Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
+_DIGEST_RE = r"^[0-9a-f]{64}$"
 
 
 def validate_key(key: str) -> str:
@@ -48,7 +49,7 @@ def validate_key(key: str) -> str:
 
 def _digest(digest: str) -> str:
     value = digest.lower() if isinstance(digest, str) else ""
-    if not _DIGEST_RE.match(value):
+    if not re.match(_DIGEST_RE, value):
         raise StoreError(f"{digest!r} is not a sha256 hex digest")
     return value
 

@@ -40,21 +40,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: ``TriggerMeta.source`` of a run started inside a CI vendor's job.
-CI_EMBEDDED = "ci-embedded"
+from .cimarkers import CI_EMBEDDED as CI_EMBEDDED
+from .cimarkers import VENDOR_MARKERS as VENDOR_MARKERS
 
 GITHUB_ACTIONS = "github-actions"
 GITLAB_CI = "gitlab-ci"
 BUILDKITE = "buildkite"
 
-#: The variable (set to ``true``) that marks each vendor's jobs.
-VENDOR_MARKERS = ("GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE")
-
 #: The keys :meth:`CIJob.extra` may record.
 CI_KEYS = ("vendor", "repository", "sha", "branch", "tag", "pull_request", "job_url", "build_id")
 
-_FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_GITHUB_PR_REF = re.compile(r"refs/pull/(\d+)/(?:merge|head)")
+# Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
+_FULL_SHA = r"[0-9a-f]{40}|[0-9a-f]{64}"
+_GITHUB_PR_REF = r"refs/pull/(\d+)/(?:merge|head)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +88,7 @@ class CIJob:
     def git_sha(self) -> str:
         """The checked-out commit when the vendor gives a full hex sha (``""`` otherwise)."""
         sha = self.sha.lower()
-        return sha if _FULL_SHA.fullmatch(sha) else ""
+        return sha if re.fullmatch(_FULL_SHA, sha) else ""
 
 
 def _get(env: Mapping[str, str], name: str) -> str:
@@ -102,7 +100,7 @@ def github_actions(env: Mapping[str, str]) -> CIJob | None:
     if _get(env, "GITHUB_ACTIONS") != "true":
         return None
     ref = _get(env, "GITHUB_REF")
-    pr = _GITHUB_PR_REF.fullmatch(ref)
+    pr = re.fullmatch(_GITHUB_PR_REF, ref)
     ref_type = _get(env, "GITHUB_REF_TYPE")
     tag = ""
     if ref.startswith("refs/tags/") or ref_type == "tag":

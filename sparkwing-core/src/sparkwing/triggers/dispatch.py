@@ -27,8 +27,8 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .contracts import RunRequest
 from .request import DispatchResult as DispatchResult  # also importable from here
+from .request import RunRequest
 
 if TYPE_CHECKING:
     from ..runs.start import RunStart, StartOptions

@@ -17,9 +17,13 @@ request, job URL, build id).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from .civendor import CI_EMBEDDED, CIJob, detect_ci
-from .contracts import TriggerMeta
+from .cimarkers import CI_EMBEDDED, in_vendor_job
+from .request import TriggerMeta
+
+if TYPE_CHECKING:
+    from .civendor import CIJob
 
 #: Names the trigger source of the request (default ``manual``).
 SOURCE_ENV = "SPARKWING_TRIGGER_SOURCE"
@@ -41,7 +45,11 @@ def trigger_from_env(environ: Mapping[str, str], actor: str = "",
         return TriggerMeta(source="git-hook", actor=actor, event=event or source)
     if source and source != CI_EMBEDDED:
         return TriggerMeta(source=source, actor=actor, event=event)
-    job = ci if ci is not None else detect_ci(environ)
+    job = ci
+    if job is None and in_vendor_job(environ):  # civendor is imported only inside a CI job
+        from .civendor import detect_ci
+
+        job = detect_ci(environ)
     if job is None:
         return TriggerMeta(source=source or "manual", actor=actor, event=event)
     return TriggerMeta(source=CI_EMBEDDED, actor=job.actor or actor, event=job.event or event,
