@@ -18,6 +18,8 @@ STATIC = ROOT / "sparkwing-server/src/sparkwing_server/localws/static"
 #: Kinds whose text is also an ordinary word of the code, with what else it names.
 SHARED_WORDS = {
     "retry": "the `runs retry` verb, the dashboard's retry feature and the retry trigger source",
+    "cancel_requested": "the flag of the controller's claim heartbeat answers (queue_api, "
+                        "queueclient): whether the claimed work was asked to stop",
 }
 
 
