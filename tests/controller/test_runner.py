@@ -155,6 +155,10 @@ def test_a_runner_runs_a_queued_trigger_with_its_code(controller: Any, tmp_path:
         nodes = {n.node_id: n.outcome for n in stores.state.list_nodes(run.id)}
         assert nodes == {"lint": "success", "test": "success", "build": "success",
                          "smoke": "success"}, nodes
+        # the run's logs went to the controller's log store through the controller profile
+        assert {"lint", "test", "build", "smoke"} <= set(stores.logs.streams(run.id))
+        smoke_log = "\n".join(stores.logs.tail(run.id, "smoke", 200))
+        assert "words: 21" in smoke_log, smoke_log[-2000:]
     # the runner's own log: structured lines naming the claim, the child's output and the finish
     events = _log_events(log)
     names = [e.get("event") for e in events]
@@ -163,6 +167,17 @@ def test_a_runner_runs_a_queued_trigger_with_its_code(controller: Any, tmp_path:
     assert finished and finished[0]["status"] == "done"
     assert finished[0]["finished_run"] == row.run_id
     assert any(e.get("child") for e in events), "the child's output is not in the runner's log"
+    # claimed mode refuses a request its holder does not hold (exit 2, one line)
+    work = tmp_path / "work-box-1"
+    out = subprocess.run(
+        [sys.executable, "-m", "sparkwing_cli.main", "triggers", "run", "--id", trigger_id,
+         "--claimed-by", "box-9:1:x", "--claim-seq", "1", "--profile", "controller"],
+        cwd=work / "runs" / trigger_id, capture_output=True, text=True, timeout=120,
+        env={**controller.env, "SPARKWING_TOKEN": runner_token,
+             "SPARKWING_HOME": str(work / "home"),
+             "SPARKWING_PROFILES": str(work / "profiles.yaml")})
+    assert out.returncode == 2, out
+    assert out.stderr.count("\n") == 1 and "not claimed by box-9:1:x" in out.stderr, out.stderr
     # the code was rebuilt from the bundle into the runner's work dir
     assert (tmp_path / "work-box-1" / "runs" / trigger_id / ".sparkwing" / "sparkwing.yaml"
             ).is_file()

@@ -48,8 +48,11 @@ def descendants(pid: int) -> list[int]:
 def _orphaned(parent: int) -> None:
     import sys
 
-    sys.stderr.write(f"the runner (pid {parent}) is gone; stopping this run's processes\n")
-    sys.stderr.flush()
+    try:  # stderr was the runner's pipe: it is most likely closed now
+        sys.stderr.write(f"the runner (pid {parent}) is gone; stopping this run's processes\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     for pid in descendants(os.getpid()):
         try:
             os.kill(pid, signal.SIGKILL)
