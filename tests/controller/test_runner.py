@@ -296,3 +296,67 @@ def test_an_unreachable_controller_is_retried_not_fatal(controller: Any, tmp_pat
     assert _wait(proc, log) == 0
     assert "runner stopped" in log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+def test_a_cancelled_run_stops_and_the_trigger_is_done(controller: Any, tmp_path: Path) -> None:
+    admin = controller.token("user", "root", "admin")
+    runner_token = controller.token("runner", "box", "runner")
+    controller.start("--require-auth")
+    project = tmp_path / "slow"
+    (project / ".sparkwing" / "pipelines").mkdir(parents=True)
+    (project / ".sparkwing" / "sparkwing.yaml").write_text(SLOW_YAML)
+    (project / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
+    (project / ".sparkwing" / "pipelines" / "slow.py").write_text(SLOW_PY)
+    _commit_all(project)
+    trigger_id = _send_and_enqueue(controller, admin, project, "slow")
+    markers = tmp_path / "markers"
+    env = {"SPARKWING_TEST_MARKERS": str(markers), "SPARKWING_TEST_SLEEP": "600"}
+    proc, log = _runner(controller, tmp_path, "box", runner_token, "--once", env=env)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not _markers(markers):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
+        time.sleep(0.1)
+    run_id = next(e["run"] for e in _log_events(log) if e.get("event") == "run started")
+    answer = controller.post(f"/ui/api/v1/runs/{run_id}/cancel", {}, admin)
+    assert answer.status in (200, 202), answer.body
+    assert _wait(proc, log) == 0, log.read_text()[-4000:]
+    with controller.open_state() as stores:
+        row = stores.state.get_trigger(trigger_id)
+        assert row is not None and row.status == "done" and row.run_id == run_id, row
+        run = stores.state.get_run(run_id)
+        assert run is not None and run.status == "cancelled", run
+    # the child's engine sees the request itself, or the runner's heartbeat SIGTERMs it
+    assert any(e.get("event") == "trigger finished" and e["status"] == "done"
+               for e in _log_events(log))
+
+
+def test_sigterm_stops_claiming_and_finishes_the_running_trigger(
+        controller: Any, tmp_path: Path) -> None:
+    admin = controller.token("user", "root", "admin")
+    runner_token = controller.token("runner", "box", "runner")
+    controller.start("--require-auth")
+    project = tmp_path / "slow"
+    (project / ".sparkwing" / "pipelines").mkdir(parents=True)
+    (project / ".sparkwing" / "sparkwing.yaml").write_text(SLOW_YAML)
+    (project / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
+    (project / ".sparkwing" / "pipelines" / "slow.py").write_text(SLOW_PY)
+    _commit_all(project)
+    first = _send_and_enqueue(controller, admin, project, "slow")
+    markers = tmp_path / "markers"
+    env = {"SPARKWING_TEST_MARKERS": str(markers), "SPARKWING_TEST_SLEEP": "600"}
+    proc, log = _runner(controller, tmp_path, "box", runner_token, "--grace", "1", env=env)
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not _markers(markers):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
+        time.sleep(0.1)
+    second = _send_and_enqueue(controller, admin, project, "slow")
+    os.kill(proc.pid, signal.SIGTERM)
+    assert _wait(proc, log) == 0, log.read_text()[-4000:]
+    with controller.open_state() as stores:
+        row = stores.state.get_trigger(first)
+        assert row is not None and row.status == "done" and row.run_id, row
+        run = stores.state.get_run(row.run_id)
+        assert run is not None and run.status == "cancelled", run
+        queued = stores.state.get_trigger(second)
+        assert queued is not None and queued.status == "pending" and queued.claims == 0, queued
+    assert not _alive(_markers(markers)[0]["pid"])
