@@ -189,13 +189,21 @@ def test_a_trigger_without_code_fails_with_one_line(controller: Any, tmp_path: P
     controller.start("--require-auth")
     answer = controller.post("/api/v1/triggers", {"pipeline": "ci"}, admin)
     assert answer.status == 202
-    trigger_id = answer.json()["trigger_id"]
-    proc, log = _runner(controller, tmp_path, "box-1", runner_token, "--once")
-    assert _wait(proc, log) == 0, log.read_text()[-4000:]
+    no_sha = answer.json()["trigger_id"]
+    answer = controller.post("/api/v1/triggers", {"pipeline": "ci", "git": {"sha": "a" * 40}},
+                             admin)
+    assert answer.status == 202
+    unknown_sha = answer.json()["trigger_id"]
+    for _ in range(2):
+        proc, log = _runner(controller, tmp_path, "box-1", runner_token, "--once")
+        assert _wait(proc, log) == 0, log.read_text()[-4000:]
     with controller.open_state() as stores:
-        row = stores.state.get_trigger(trigger_id)
-    assert row is not None and row.status == "failed" and not row.run_id
-    assert "no git_sha" in row.error and "\n" not in row.error
+        row = stores.state.get_trigger(no_sha)
+        assert row is not None and row.status == "failed" and not row.run_id
+        assert "no git_sha" in row.error and "\n" not in row.error
+        row = stores.state.get_trigger(unknown_sha)
+        assert row is not None and row.status == "failed" and not row.run_id
+        assert row.error.startswith(f"code {'a' * 12}: controller: ") and "HTTP 404" in row.error
 
 
 def _markers(path: Path) -> list[dict[str, Any]]:
