@@ -101,6 +101,7 @@ class TriggerJob:
         finally:
             self._done.set()
         beat.join(timeout=30)
+        self.workspace.remove_run_dir(self.claim.trigger_id)
         if self.lost.is_set():
             self.log.warning("claim lost; not finishing the trigger")
             return

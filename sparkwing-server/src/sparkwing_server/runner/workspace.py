@@ -5,7 +5,7 @@ Layout under ``--work-dir``::
     home/            SPARKWING_HOME of every child run
     profiles.yaml    SPARKWING_PROFILES of every child: profile ``controller``
     code.git/        bare repository the code bundles are applied to (one per runner)
-    runs/<trigger>/  the exported tree a trigger's run starts in
+    runs/<trigger>/  the exported tree a trigger's run starts in (removed after the run)
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ class Workspace:
     def run_dir(self, trigger_id: str) -> Path:
         """The directory a trigger's run starts in."""
         return self.runs / trigger_id
+
+    def remove_run_dir(self, trigger_id: str) -> None:
+        """Delete the exported tree of a trigger whose run ended (a copy of the cached commit)."""
+        shutil.rmtree(self.run_dir(trigger_id), ignore_errors=True)
 
     def checkout(self, client: QueueClient, sha: str, trigger_id: str) -> Path:
         """Rebuild commit *sha* from the controller's bundles and export it for *trigger_id*.
