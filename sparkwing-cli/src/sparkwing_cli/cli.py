@@ -19,6 +19,7 @@ COMMANDS = {
     "profile": "sparkwing_cli.commands.profile:profile_cmd",
     "dashboard": "sparkwing_cli.commands.dashboard:dashboard_group",
     "controller": "sparkwing_cli.commands.controller:controller_group",
+    "runner": "sparkwing_cli.commands.runner:runner_cmd",
     "cache": "sparkwing_cli.commands.cache:cache_group",
     "debug": "sparkwing_cli.commands.debug:debug_group",
     "triggers": "sparkwing_cli.commands.triggers:triggers_group",

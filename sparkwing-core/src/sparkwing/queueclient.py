@@ -142,20 +142,11 @@ class QueueClient:
             self._conn = cls(self._host, self._port, timeout=self._timeout)
         return self._conn
 
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-             lost_on: tuple[int, ...] = ()) -> tuple[int, Any]:
-        """Send one request to ``/api/v1`` + *path*; ``(status, JSON body or None)``.
-
-        2xx answers are returned; a status in *lost_on* raises
-        :class:`ClaimLost`, any other refusal :class:`ControllerError`.
-        """
-        headers = {"Accept": "application/json"}
+    def _send(self, method: str, path: str, data: bytes | None,
+              headers: dict[str, str]) -> tuple[int, bytes]:
+        """One request on the shared connection: ``(status, body bytes)``; unreachable raises."""
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body, separators=(",", ":")).encode()
-            headers["Content-Type"] = "application/json"
         with self._lock:
             try:
                 conn = self._connection()
@@ -168,20 +159,60 @@ class QueueClient:
                 self._drop()
                 raise ControllerError(0, "unreachable", f"{self.base_url}: "
                                       f"{type(exc).__name__}: {exc}") from None
+        return status, raw
+
+    def _refusal(self, status: int, raw: bytes, lost_on: tuple[int, ...]) -> ControllerError:
+        """The error a non-2xx answer stands for (:class:`ClaimLost` for a status in *lost_on*)."""
+        code = "error"
+        message = raw.decode("utf-8", "replace").strip()[:300] or f"HTTP {status}"
         try:
             payload = json.loads(raw) if raw.strip() else None
         except ValueError:
             payload = None
-        if 200 <= status < 300:
-            return status, payload
-        code = "error"
-        message = raw.decode("utf-8", "replace").strip()[:300] or f"HTTP {status}"
         if isinstance(payload, dict):
             code = str(payload.get("error") or code)
             message = str(payload.get("message") or message)
         if status in lost_on:
-            raise ClaimLost(status, code, message)
-        raise ControllerError(status, code, message)
+            return ClaimLost(status, code, message)
+        return ControllerError(status, code, message)
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+             lost_on: tuple[int, ...] = ()) -> tuple[int, Any]:
+        """Send one request to ``/api/v1`` + *path*; ``(status, JSON body or None)``.
+
+        2xx answers are returned; a status in *lost_on* raises
+        :class:`ClaimLost`, any other refusal :class:`ControllerError`.
+        """
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        status, raw = self._send(method, path, data, headers)
+        if not 200 <= status < 300:
+            raise self._refusal(status, raw, lost_on)
+        try:
+            return status, (json.loads(raw) if raw.strip() else None)
+        except ValueError:
+            return status, None
+
+    def fetch_bytes(self, path: str) -> bytes:
+        """``GET /api/v1`` + *path* and return the body's bytes (a refusal raises as :meth:`call`)."""
+        status, raw = self._send("GET", path, None, {"Accept": "application/octet-stream"})
+        if not 200 <= status < 300:
+            raise self._refusal(status, raw, ())
+        return raw
+
+    # -- code -------------------------------------------------------------------------------
+
+    def code_chain(self, sha: str) -> list[str]:
+        """Digests of the bundles that rebuild commit *sha*, to apply in this order."""
+        _, data = self.call("GET", f"/code/commits/{_q(sha)}")
+        return [str(d) for d in (data or {}).get("bundles") or []]
+
+    def code_bundle(self, digest: str) -> bytes:
+        """One bundle's bytes."""
+        return self.fetch_bytes(f"/code/bundles/{_q(digest)}")
 
     # -- triggers -------------------------------------------------------------------------------
 

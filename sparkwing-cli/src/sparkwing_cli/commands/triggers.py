@@ -201,24 +201,56 @@ def tick_cmd(now_text: str | None, pipelines: tuple[str, ...], directory: Path |
 @triggers_group.command("run")
 @click.option("--id", "trigger_id", default="", metavar="ID",
               help="Claim this queued request (default: the oldest queued one).")
+@click.option("--claimed-by", "claimed_by", default="", metavar="HOLDER",
+              help="For runners: the request --id is already claimed by HOLDER; claim nothing, "
+                   "run it in the current directory, and leave finishing the request to HOLDER.")
+@click.option("--claim-seq", "claim_seq", default=0, type=click.IntRange(min=0), metavar="N",
+              help="For runners, with --claimed-by: the claim number HOLDER holds.")
+@click.option("--run-id", "run_id", default="", metavar="RUN",
+              help="For runners, with --claimed-by: the id of the run to start.")
 @profile_option
 @output_option
-def run_cmd(trigger_id: str, profile: str | None, output: str) -> None:
+def run_cmd(trigger_id: str, claimed_by: str, claim_seq: int, run_id: str,
+            profile: str | None, output: str) -> None:
     """Start a queued request's run here.
 
     Claims the oldest queued trigger request (or --id). Requests are queued (status pending) by servers, e.g. a webhook a
     plugin receives in the dashboard. Exit 0 when the run succeeded, 1 when
     it failed, could not start, or nothing was queued.
+
+    Runners (`sparkwing runner`) start the requests they claimed with
+    --id ID --claimed-by HOLDER --claim-seq N [--run-id RUN]: the request
+    must be claimed by HOLDER in claim N (else exit 2), it runs in the
+    current directory under --profile, and the request row is not finished
+    here (the runner finishes it when this command exits). When the runner
+    process dies, this command kills its processes and exits 3.
     """
-    from sparkwing.errors import NotFoundError
-    from sparkwing.triggers.dispatch import run_queued
+    from sparkwing.errors import NotFoundError, UsageError
+    from sparkwing.triggers.dispatch import run_claimed, run_queued
     from sparkwing.triggers.views import trigger_view
 
+    if (claimed_by or claim_seq or run_id) and not (claimed_by and claim_seq
+                                                     and trigger_id.strip()):
+        raise UsageError("--claimed-by, --claim-seq and --run-id need --id, --claimed-by "
+                         "and --claim-seq together")
     with open_read_stores(profile, reconcile=False) as stores:
-        result = run_queued(stores.state, trigger_id=trigger_id.strip())
-        if result is None:
-            what = f"trigger {trigger_id} is not queued" if trigger_id else "no queued trigger"
-            raise NotFoundError(f"{what} (see: sparkwing triggers list --status pending)")
+        if claimed_by:
+            from sparkwing.orchestrator.reporting import PrettyReporter
+            from sparkwing.runs.start import StartOptions
+            from sparkwing.triggers.parentwatch import watch_parent
+
+            watch_parent()  # the run ends with its runner (see parentwatch)
+            options = StartOptions(run_id=run_id.strip(),
+                                   reporter=PrettyReporter(sys.stderr, color=False, live=False))
+            result = run_claimed(stores.state, trigger_id.strip(), holder=claimed_by,
+                                 seq=claim_seq, options=options, profile=profile or "")
+        else:
+            queued = run_queued(stores.state, trigger_id=trigger_id.strip())
+            if queued is None:
+                what = (f"trigger {trigger_id} is not queued" if trigger_id
+                        else "no queued trigger")
+                raise NotFoundError(f"{what} (see: sparkwing triggers list --status pending)")
+            result = queued
         run = result.run
     if output == "json":
         emit_json({"trigger": trigger_view(result.row),

@@ -145,11 +145,22 @@ def mark_process_died(state: StateStore, run: Run, now: float | None = None) -> 
     Re-reads the run first and does nothing (returns ``False``) when it is
     no longer ``running``.
     """
-    now = time.time() if now is None else now
     current = state.get_run(run.id)
     if current is None or current.status != "running":
         return False
-    error = died_message(current.pid)
+    return settle_lost_run(state, current, died_message(current.pid), "process_died", now=now)
+
+
+def settle_lost_run(state: StateStore, run: Run, error: str, reason: str, *,
+                    now: float | None = None) -> bool:
+    """Fail *run* (live) with *error*; cancel its unfinished nodes and steps.
+
+    *reason* is recorded on the ``run_finished`` event (``reconciled``).
+    Does nothing (returns ``False``) when the run is finished already.
+    """
+    now = time.time() if now is None else now
+    if run.terminal:
+        return False
     node_error = "cancelled: " + error
     for node in state.list_nodes(run.id):
         if node.status == "done":
@@ -166,7 +177,7 @@ def mark_process_died(state: StateStore, run: Run, now: float | None = None) -> 
             state.upsert_step(step)
     state.update_run(run.id, {"status": "failed", "error": error, "finished_at": now})
     state.append_event(run.id, events.RUN_FINISHED,
-                       {"status": "failed", "error": error, "reconciled": "process_died"})
+                       {"status": "failed", "error": error, "reconciled": reason})
     return True
 
 

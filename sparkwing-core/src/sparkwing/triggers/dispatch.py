@@ -19,12 +19,18 @@ and plugins (``github``, ...). It
 A started request's row goes ``claimed`` (by this process, under a lease)
 -> ``done`` with the run id as soon as the run is prepared (before its jobs
 run), or ``failed`` with the error when it cannot start.
+
+A runner (``sparkwing runner``) claims rows itself and starts each run in a
+child process through :func:`run_claimed`, which claims nothing and
+finishes nothing: the runner keeps the claim alive with heartbeats and ends
+the row when the child exits.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .request import DispatchResult as DispatchResult  # also importable from here
@@ -33,7 +39,7 @@ from .request import RunRequest
 if TYPE_CHECKING:
     from ..runs.start import RunStart, StartOptions
     from ..storage.contracts import StateStore
-    from ..storage.records import TriggerRow
+    from ..storage.records import Run, TriggerRow
 
 #: Lease a dispatcher takes on a row while it prepares the run (seconds).
 DISPATCH_LEASE_S = 600.0
@@ -166,3 +172,80 @@ def run_queued(
         return _prepare_and_run(starter, state, row, holder)
     finally:
         starter.close()
+
+
+#: Error recorded on a run whose runner vanished before it finished (``{new}``: the retry).
+RUNNER_LOST = "runner lost: trigger lease expired; retried as {new}"
+
+
+def run_claimed(
+    state: StateStore,
+    trigger_id: str,
+    *,
+    holder: str,
+    seq: int,
+    options: StartOptions | None = None,
+    workdir: Path | None = None,
+    profile: str = "",
+) -> DispatchResult:
+    """Start the run of a row a runner already claimed (*holder*, claim number *seq*).
+
+    Claims nothing and never finishes the row: the runner that claimed it
+    heartbeats it and finishes it from the result. The row must be
+    ``claimed`` by *holder* in claim *seq* (else a one-line
+    :class:`~sparkwing.errors.UsageError`). The recorded request runs in
+    *workdir* (default: the current directory) instead of its recorded
+    ``workdir``, and under *profile* when given.
+
+    A row claimed before (``seq > 1``: an earlier runner's lease ran out)
+    may have a run of that claim: a successful one is the row's run (nothing
+    starts); a live one is failed as lost (:data:`RUNNER_LOST`); the new run
+    retries the unsuccessful one, reusing the outputs of its passed jobs.
+    """
+    from ..errors import UsageError
+    from ..ids import new_run_id
+    from ..runs.start import RunStart, StartOptions
+
+    row = state.get_trigger(trigger_id)
+    if row is None or row.status != "claimed" or row.claimed_by != holder or row.claims != seq:
+        what = ("not recorded" if row is None else
+                f"{row.status}" + (f" by {row.claimed_by} (claim {row.claims})"
+                                   if row.claimed_by else ""))
+        raise UsageError(f"--id {trigger_id}: not claimed by {holder} in claim {seq} "
+                         f"(the trigger is {what})")
+    request = RunRequest.from_dict(row.request)
+    request = replace(request, workdir=workdir or Path.cwd(),
+                      profile=profile or request.profile)
+    opts = options or StartOptions()
+    run_id = opts.run_id or new_run_id()
+    opts = replace(opts, run_id=run_id, trigger_id=row.id)
+    if row.claims > 1:
+        earlier = _earlier_run(state, row, exclude=run_id)
+        if earlier is not None and earlier.status == "success":
+            return DispatchResult(row, True, earlier)
+        if earlier is not None:
+            from ..orchestrator.reconcile import settle_lost_run
+
+            settle_lost_run(state, earlier, RUNNER_LOST.format(new=run_id), "runner_lost")
+            opts = replace(opts, retry_of=earlier.id, reuse_passed=True)
+    starter = RunStart(request, opts)
+    try:
+        starter.trigger_id = row.id
+        starter.prepare()
+        run = starter.execute()
+    finally:
+        starter.close()
+    return DispatchResult(row, True, run)
+
+
+def _earlier_run(state: StateStore, row: TriggerRow, *, exclude: str) -> Run | None:
+    """The newest run an earlier claim of *row* started (recorded in its invocation), if any."""
+    from ..storage.records import RunFilter
+
+    runs = state.list_runs(RunFilter(pipelines=[row.pipeline], since=row.created_at - 1.0,
+                                     limit=200))
+    for run in runs:  # newest first
+        trigger = (run.invocation or {}).get("trigger") or {}
+        if run.id != exclude and trigger.get("id") == row.id:
+            return run
+    return None

@@ -1,0 +1,95 @@
+"""One child ``sparkwing triggers run`` process: started in its own process group, streamed, stopped.
+
+The child's stdout and stderr lines go to the runner's log with the
+trigger id as prefix. Its last stdout line (``-o json``) says which run it
+started; its last stderr line is the one-line error of a run that could
+not start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+
+class Child:
+    """A running child process and what it printed."""
+
+    def __init__(self, argv: Sequence[str], *, cwd: Path, env: dict[str, str],
+                 emit: Callable[[str], None]) -> None:
+        self._emit = emit
+        self.last_stdout = ""
+        self.last_stderr = ""
+        self.proc = subprocess.Popen(
+            list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+        )
+        self._pumps = [threading.Thread(target=self._pump, args=(s, n), daemon=True)
+                       for s, n in ((self.proc.stdout, "stdout"), (self.proc.stderr, "stderr"))]
+        for pump in self._pumps:
+            pump.start()
+
+    @property
+    def pid(self) -> int:
+        """The child's pid (also its process group id)."""
+        return self.proc.pid
+
+    def _pump(self, stream: IO[str] | None, name: str) -> None:
+        assert stream is not None
+        for raw in stream:
+            line = raw.rstrip("\n")
+            if not line.strip():
+                continue
+            if name == "stdout":
+                self.last_stdout = line
+            else:
+                self.last_stderr = line
+            self._emit(f"[{name}] {line}")
+
+    def signal(self, sig: int) -> None:
+        """Send *sig* to the child's whole process group (nothing if it is gone)."""
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self, grace_s: float) -> None:
+        """SIGTERM the group, wait up to *grace_s*, then SIGKILL it."""
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        self.signal(signal.SIGKILL)  # helpers the child left behind in its group too
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the child (and its output); its exit code, ``None`` on timeout."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        for pump in self._pumps:
+            pump.join(timeout=5)
+        return code
+
+    def result(self) -> dict[str, Any]:
+        """The child's ``-o json`` answer (``{}`` when it printed none)."""
+        try:
+            data = json.loads(self.last_stdout)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+def child_argv(trigger_id: str, holder: str, seq: int, run_id: str, profile: str) -> list[str]:
+    """The command line that starts a claimed trigger's run (``triggers run`` in claimed mode)."""
+    return [sys.executable, "-m", "sparkwing_cli.main", "triggers", "run", "--id", trigger_id,
+            "--claimed-by", holder, "--claim-seq", str(seq), "--run-id", run_id,
+            "--profile", profile, "-o", "json"]

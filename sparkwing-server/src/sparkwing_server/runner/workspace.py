@@ -1,0 +1,87 @@
+"""The runner's work directory: the children's home and profiles file, the code cache, run dirs.
+
+Layout under ``--work-dir``::
+
+    home/            SPARKWING_HOME of every child run
+    profiles.yaml    SPARKWING_PROFILES of every child: profile ``controller``
+    code.git/        bare repository the code bundles are applied to (one per runner)
+    runs/<trigger>/  the exported tree a trigger's run starts in (removed after the run)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+from sparkwing.errors import SparkwingError
+from sparkwing.gitbundle import RepoCache, is_sha
+from sparkwing.queueclient import QueueClient
+
+#: The profile the children run under (written to ``profiles.yaml``).
+CHILD_PROFILE = "controller"
+#: File in the code cache listing the bundle digests already applied, one per line.
+APPLIED_FILE = "sparkwing-applied"
+
+
+class CodeError(SparkwingError):
+    """A trigger's code could not be fetched or exported (the trigger fails with this line)."""
+
+    exit_code = 1
+
+
+class Workspace:
+    """Paths under the work directory, and the code cache shared by the runner's jobs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.home = root / "home"
+        self.profiles = root / "profiles.yaml"
+        self.runs = root / "runs"
+        self._cache = RepoCache(root / "code.git")
+        self._lock = threading.Lock()
+
+    def prepare(self, controller_url: str, token_env: str) -> Workspace:
+        """Create the directories and write the children's profiles file."""
+        for path in (self.root, self.home, self.runs):
+            path.mkdir(parents=True, exist_ok=True)
+        # JSON is YAML: one line, no YAML writer needed
+        profile = {"controller": {"url": controller_url, "token_env": token_env}}
+        self.profiles.write_text(json.dumps({"profiles": {CHILD_PROFILE: profile}}) + "\n")
+        return self
+
+    def run_dir(self, trigger_id: str) -> Path:
+        """The directory a trigger's run starts in."""
+        return self.runs / trigger_id
+
+    def remove_run_dir(self, trigger_id: str) -> None:
+        """Delete the exported tree of a trigger whose run ended (a copy of the cached commit)."""
+        shutil.rmtree(self.run_dir(trigger_id), ignore_errors=True)
+
+    def checkout(self, client: QueueClient, sha: str, trigger_id: str) -> Path:
+        """Rebuild commit *sha* from the controller's bundles and export it for *trigger_id*.
+
+        Bundles already applied to the cache are not fetched again. The
+        export replaces whatever an earlier claim of the trigger left there.
+        """
+        if not is_sha(sha):
+            raise CodeError(f"the trigger's git_sha {sha!r} is not a full commit id")
+        with self._lock:
+            cache = self._cache.ensure()
+            if not cache.has(sha):
+                applied_path = cache.path / APPLIED_FILE
+                applied = set(applied_path.read_text().split()) if applied_path.is_file() else set()
+                for digest in client.code_chain(sha):
+                    if digest in applied:
+                        continue
+                    cache.apply(client.code_bundle(digest))
+                    applied.add(digest)
+                    with applied_path.open("a") as f:
+                        f.write(digest + "\n")
+            if not cache.has(sha):
+                raise CodeError(f"commit {sha} is not in the bundles the controller sent")
+            dest = self.run_dir(trigger_id)
+            if dest.exists():
+                shutil.rmtree(dest)
+            return cache.export(sha, dest)
