@@ -370,3 +370,63 @@ def test_sigterm_stops_claiming_and_finishes_the_running_trigger(
         queued = stores.state.get_trigger(second)
         assert queued is not None and queued.status == "pending" and queued.claims == 0, queued
     assert not _alive(_markers(markers)[0]["pid"])
+
+
+def _trigger_cli(controller: Any, cwd: Path, *args: str, env: dict[str, str] | None = None
+                 ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sparkwing_cli.main", "pipeline", "trigger",
+                           *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT_S, env={**controller.env, **(env or {})})
+
+
+def test_pipeline_trigger_sends_the_tree_and_follows_the_run(
+        controller: Any, tmp_path: Path) -> None:
+    admin = controller.token("user", "root", "admin")
+    runner_token = controller.token("runner", "box-1", "runner")
+    controller.start("--require-auth")
+    project = tmp_path / "python-ci"
+    shutil.copytree(REPO / "examples" / "python-ci", project,
+                    ignore=shutil.ignore_patterns("__pycache__", "dist"))
+    head = _commit_all(project)
+    (project / "NOTES.txt").write_text("an untracked file travels too\n")
+    proc, log = _runner(controller, tmp_path, "box-1", runner_token, "--once")
+
+    out = _trigger_cli(controller, project, "ci", "--controller", controller.url,
+                       env={"SPARKWING_TOKEN": admin})
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:], log.read_text()[-3000:])
+    assert _wait(proc, log) == 0
+    assert "(uncommitted changes), sent " in out.stderr
+    trigger_id = out.stderr.split("queued trigger ")[1].split(";")[0]
+    run_id = "run-" + trigger_id[4:]
+    assert f"run {run_id}: success" in out.stderr
+    lines = out.stdout.splitlines()
+    assert "[smoke] success" in lines and "[lint] success" in lines
+    assert any(line.startswith("[smoke] ") and "words: 21" in line for line in lines), lines
+    with controller.open_state() as stores:
+        run = stores.state.get_run(run_id)
+        assert run is not None and run.status == "success"
+        assert run.git_sha not in ("", head)  # the snapshot commit, not HEAD
+        row = stores.state.get_trigger(trigger_id)
+        assert row is not None and row.status == "done" and row.run_id == run_id
+        assert row.request["trigger"]["event"] == "pipeline-trigger"
+
+    # the same tree again sends nothing; --detach prints the ids; a profile names the controller
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text(f"profiles:\n  team:\n    controller: {{url: {controller.url}, "
+                        "token_env: TEAM_TOKEN}\n")
+    again = _trigger_cli(controller, project, "ci", "--profile", "team", "--detach", "-o", "json",
+                         env={"TEAM_TOKEN": admin, "SPARKWING_PROFILES": str(profiles)})
+    assert again.returncode == 0, again.stderr
+    assert "already on the controller" in again.stderr
+    queued = json.loads(again.stdout)
+    assert queued["run_id"] == "run-" + queued["trigger_id"][4:]
+    # no token: one line, exit 2; a token without runs.write: exit 2 naming the scope
+    bare = {k: v for k, v in controller.env.items() if k != "SPARKWING_TOKEN"}
+    none = subprocess.run([sys.executable, "-m", "sparkwing_cli.main", "pipeline", "trigger",
+                           "ci", "--controller", controller.url], cwd=project, env=bare,
+                          capture_output=True, text=True, timeout=120)
+    assert none.returncode == 2 and none.stderr.count("\n") == 1, none.stderr
+    assert "SPARKWING_TOKEN" in none.stderr
+    weak = _trigger_cli(controller, project, "ci", "--controller", controller.url,
+                        env={"SPARKWING_TOKEN": runner_token})
+    assert weak.returncode == 2 and "runs.write" in weak.stderr, weak.stderr

@@ -160,6 +160,14 @@ class Sender:
                          self.root, env=sig))
         return Snapshot(self.root, sha, head, branch, True)
 
+    def resolve(self, ref: str) -> str:
+        """The commit a ref (branch, tag, sha) names; :class:`UsageError` when none."""
+        try:
+            return _text(_git(["rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}"],
+                              self.root))
+        except GitError:
+            raise UsageError(f"--ref {ref}: no such commit, branch or tag in {self.root}") from None
+
     def candidates(self, sha: str, limit: int = CANDIDATES) -> list[str]:
         """*sha* and its newest ancestors (at most *limit*), newest first."""
         out = _text(_git(["rev-list", f"--max-count={limit}", sha], self.root))

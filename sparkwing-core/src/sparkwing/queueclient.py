@@ -214,6 +214,20 @@ class QueueClient:
         """One bundle's bytes."""
         return self.fetch_bytes(f"/code/bundles/{_q(digest)}")
 
+    def code_known(self, commits: Sequence[str]) -> list[str]:
+        """Which of *commits* the controller can rebuild already."""
+        _, data = self.call("POST", "/code/negotiate", {"commits": list(commits)})
+        return [str(c) for c in (data or {}).get("known") or []]
+
+    def code_upload(self, bundle: bytes) -> list[str]:
+        """Upload a git bundle; return its tips (409 ``missing_prerequisites`` raises)."""
+        status, raw = self._send("PUT", "/code/bundles", bundle,
+                                 {"Accept": "application/json",
+                                  "Content-Type": "application/octet-stream"})
+        if not 200 <= status < 300:
+            raise self._refusal(status, raw, ())
+        return [str(t) for t in json.loads(raw).get("tips") or []]
+
     # -- triggers -------------------------------------------------------------------------------
 
     def claim_trigger(self, holder: str = "", *, pipelines: Sequence[str] = (),

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 LAZY = {
     "hooks": "sparkwing_cli.commands.hooks:hooks_group",
     "run": "sparkwing_cli.commands.run:run_cmd",
+    "trigger": "sparkwing_cli.commands.pipeline_trigger:trigger_cmd",
 }
 
 

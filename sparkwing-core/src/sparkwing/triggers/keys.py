@@ -18,6 +18,19 @@ def new_trigger_id(now: float | None = None) -> str:
     return "trg-" + new_run_id(now)[4:]
 
 
+def first_run_id(trigger_id: str) -> str:
+    """The run id of a queued trigger's first claim: ``run-`` and the trigger id's own stamp.
+
+    Known before any runner claims the trigger, so ``pipeline trigger`` can
+    follow the run at once. A trigger id not of the ``trg-…`` shape gets a
+    fresh run id (nothing can follow it in advance).
+    """
+    from ..ids import is_run_id
+
+    candidate = "run-" + trigger_id[4:] if trigger_id.startswith("trg-") else ""
+    return candidate if is_run_id(candidate) else new_run_id()
+
+
 def fresh_key(source: str) -> str:
     """Return a key no other request has: what a request without its own key is recorded under."""
     return f"{source}:{os.urandom(12).hex()}"

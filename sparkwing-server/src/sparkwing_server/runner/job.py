@@ -21,6 +21,7 @@ from typing import Any
 from sparkwing.errors import SparkwingError
 from sparkwing.ids import new_run_id
 from sparkwing.queueclient import ClaimLost, ControllerError, QueueClient, TriggerClaim
+from sparkwing.triggers.keys import first_run_id
 
 from .child import Child, child_argv
 from .options import LOST_GRACE_S, RunnerOptions
@@ -41,7 +42,8 @@ class TriggerJob:
         self.client = client
         self.workspace = workspace
         self.options = options
-        self.run_id = new_run_id()
+        # the first claim runs under the id `pipeline trigger` follows; a re-claim retries anew
+        self.run_id = first_run_id(claim.trigger_id) if claim.seq <= 1 else new_run_id()
         self.log = log.bind(trigger=claim.trigger_id, seq=claim.seq, run=self.run_id)
         self.claimed_at = time.time()
         self.child: Child | None = None
