@@ -390,11 +390,16 @@ def test_pipeline_trigger_sends_the_tree_and_follows_the_run(
     head = _commit_all(project)
     (project / "NOTES.txt").write_text("an untracked file travels too\n")
     proc, log = _runner(controller, tmp_path, "box-1", runner_token, "--once")
-
-    out = _trigger_cli(controller, project, "ci", "--controller", controller.url,
-                       env={"SPARKWING_TOKEN": admin})
-    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:], log.read_text()[-3000:])
-    assert _wait(proc, log) == 0
+    try:
+        out = _trigger_cli(controller, project, "ci", "--controller", controller.url,
+                           env={"SPARKWING_TOKEN": admin})
+        assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:],
+                                     log.read_text()[-3000:])
+        assert _wait(proc, log) == 0
+    finally:
+        if proc.poll() is None:  # a failed trigger leaves the --once runner waiting
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     assert "(uncommitted changes), sent " in out.stderr
     trigger_id = out.stderr.split("queued trigger ")[1].split(";")[0]
     run_id = "run-" + trigger_id[4:]
