@@ -190,6 +190,7 @@ class Follower:
     def _lines(self, run_id: str, node: str) -> None:
         from urllib.parse import quote
 
+        from sparkwing.events import LOG_EXEC_LINE
         from sparkwing.storage.logrecord import parse_record
 
         if not node:
@@ -204,7 +205,7 @@ class Follower:
             raise
         for line in (data or {}).get("lines") or []:
             rec = parse_record(line)
-            if rec.get("event") in ("", "exec_line", "log") and rec.get("msg") is not None:
+            if rec.get("event") in ("", LOG_EXEC_LINE) and rec.get("msg") is not None:
                 self.write(f"[{node}] {rec['msg']}")
         self._offsets[node] = int((data or {}).get("next_offset") or offset)
 
