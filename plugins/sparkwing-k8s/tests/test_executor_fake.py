@@ -106,7 +106,8 @@ def test_deadline_exceeded(h: Harness) -> None:
     ({"annotations": {ANNOTATION: "image-pull"}, "image_pull_grace_s": 0.3}, "image_pull",
      "ErrImagePull"),
     ({"image": "No Such::Image"}, "image_pull", "InvalidImageName"),
-    ({"annotations": {ANNOTATION: "unschedulable"}, "pending_timeout_s": 0.5}, "unschedulable",
+    # Long enough that a loaded machine's fake still creates the pod in time (else: NoPod).
+    ({"annotations": {ANNOTATION: "unschedulable"}, "pending_timeout_s": 3}, "unschedulable",
      "Unschedulable"),
     ({"secret_env": {"TOKEN": "missing-secret/token"}, "config_error_grace_s": 0.3},
      "config_error", "CreateContainerConfigError"),
