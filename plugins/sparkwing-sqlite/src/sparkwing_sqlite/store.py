@@ -96,6 +96,7 @@ _SQL_LIST_NODE_STEPS = (
 
 # The run's counter is bumped inside the immediate transaction: gap-free per run.
 _SQL_NEXT_SEQ = "UPDATE runs SET event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq"
+_SQL_RESERVE_SEQS = "UPDATE runs SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq"
 _SQL_INSERT_EVENT = (
     "INSERT INTO events (run_id, seq, node_id, kind, ts, payload_json) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -477,33 +478,65 @@ class SqliteStateStore:
             return _append(c, run_id, event_params)
 
     def write_batch(self, writes: Sequence[StateWrite]) -> None:
-        """Apply node updates, step upserts and events in order, in one transaction."""
+        """Apply node updates, step upserts and events in order, in one transaction.
+
+        Inside the one transaction nobody sees the order of statements, so the
+        batch is applied in as few as it can: a node's updates merged into one
+        ``UPDATE`` (later fields win, as applied in order), one sequence
+        reservation per run and one multi-row insert for the events (their
+        ``seq`` follow the order of *writes*).
+        """
         if not writes:
             return
+        node_fields: dict[tuple[str, str], dict[str, Any]] = {}
+        steps: list[Step] = []
+        events: list[tuple[str, tuple[str, str, float, str]]] = []
+        per_run: dict[str, int] = {}
+        for w in writes:
+            if w.fields is not None:
+                merged = node_fields.get((w.run_id, w.node_id))
+                if merged is None:
+                    node_fields[(w.run_id, w.node_id)] = dict(w.fields)
+                else:
+                    merged.update(w.fields)
+            if w.step is not None:
+                steps.append(w.step)
+            if w.event is not None:
+                events.append((w.run_id, (w.node_id, w.event[0],
+                                           time.time() if w.ts is None else w.ts,
+                                           encode_json(w.event[1]))))
+                per_run[w.run_id] = per_run.get(w.run_id, 0) + 1
         with self._w as c:
-            for w in writes:
-                if w.fields is not None:
-                    cols, vals = _NODE.assignments(w.fields)
-                    if cols:
-                        vals.append(w.run_id)
-                        vals.append(w.node_id)
-                        sql = self._update_statement("nodes", cols, "run_id = ? AND node_id = ?")
-                        found = c.execute(sql, vals).rowcount > 0
-                    else:
-                        found = c.execute(_SQL_NODE_EXISTS, (w.run_id, w.node_id)).fetchone()
-                    if not found:
-                        raise NotFoundError(f"node {w.node_id} of run {w.run_id} not found")
-                if w.step is not None:
-                    try:
-                        c.execute(_SQL_UPSERT_STEP, (*_STEP.values(w.step), w.step.run_id))
-                    except sqlite3.IntegrityError as exc:
-                        raise NotFoundError(
-                            f"node {w.step.node_id} of run {w.step.run_id} not found") from exc
-                if w.event is not None:
-                    params = (w.node_id, w.event[0], time.time() if w.ts is None else w.ts,
-                              encode_json(w.event[1]))
-                    if _append(c, w.run_id, params) is None:
-                        raise NotFoundError(f"run {w.run_id} not found")
+            for (run_id, node_id), fields in node_fields.items():
+                cols, vals = _NODE.assignments(fields)
+                if cols:
+                    vals.append(run_id)
+                    vals.append(node_id)
+                    sql = self._update_statement("nodes", cols, "run_id = ? AND node_id = ?")
+                    found = c.execute(sql, vals).rowcount > 0
+                else:
+                    found = c.execute(_SQL_NODE_EXISTS, (run_id, node_id)).fetchone()
+                if not found:
+                    raise NotFoundError(f"node {node_id} of run {run_id} not found")
+            for step in steps:
+                try:
+                    c.execute(_SQL_UPSERT_STEP, (*_STEP.values(step), step.run_id))
+                except sqlite3.IntegrityError as exc:
+                    raise NotFoundError(
+                        f"node {step.node_id} of run {step.run_id} not found") from exc
+            if events:
+                next_seq: dict[str, int] = {}
+                for run_id, count in per_run.items():
+                    rows = c.execute(_SQL_RESERVE_SEQS, (count, run_id)).fetchall()
+                    if not rows:
+                        raise NotFoundError(f"run {run_id} not found")
+                    next_seq[run_id] = int(rows[0][0]) - count + 1
+                rows_out = []
+                for run_id, params in events:
+                    seq = next_seq[run_id]
+                    next_seq[run_id] = seq + 1
+                    rows_out.append((run_id, seq, *params))
+                c.executemany(_SQL_INSERT_EVENT, rows_out)
 
     def get_node(self, run_id: str, node_id: str) -> Node | None:
         """Return one node or ``None``."""
