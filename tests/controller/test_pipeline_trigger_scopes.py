@@ -53,9 +53,9 @@ def test_a_token_that_cannot_follow_is_refused_before_anything_is_queued(
     refused = _trigger(controller, project, no_triggers)
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.count("\n") == 1, refused.stderr
-    assert refused.stderr.startswith("error: following the run needs scopes runs.read, "
-                                     "triggers.read, logs.read; the token (user:dev) lacks "
-                                     "triggers.read"), refused.stderr
+    assert refused.stderr.startswith(
+        "error: the token (user:dev) lacks triggers.read: queueing needs runs.write, following "
+        "the run runs.read, triggers.read, logs.read"), refused.stderr
     listed = controller.get("/api/v1/triggers", admin).json()["triggers"]
     assert listed == [], "the refused follow queued a trigger"
     # queueing alone needs only runs.write

@@ -255,11 +255,12 @@ def check_follow_scopes(client: QueueClient) -> None:
     if who.get("kind") in (None, "none"):
         return
     held = [str(s) for s in who.get("scopes") or []]
-    missing = [s for s in FOLLOW_SCOPES if not grants(held, s)]
+    missing = [s for s in ("runs.write", *FOLLOW_SCOPES) if not grants(held, s)]
     if missing:
-        raise UsageError(f"following the run needs scopes {', '.join(FOLLOW_SCOPES)}; the token "
-                         f"({who.get('principal') or '?'}) lacks {', '.join(missing)} (add them "
-                         "to the token, or queue only with --detach)")
+        raise UsageError(f"the token ({who.get('principal') or '?'}) lacks {', '.join(missing)}: "
+                         f"queueing needs runs.write, following the run "
+                         f"{', '.join(FOLLOW_SCOPES)} (add them to the token, or queue only "
+                         "with --detach)")
 
 
 def main(pipeline: str, args: Sequence[str], *, start: Path, ref: str, profile: str | None,
