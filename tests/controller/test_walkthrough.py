@@ -72,16 +72,16 @@ def _project(tmp_path: Path, example: str) -> Path:
     return root
 
 
-def _claimed(log: Path) -> list[str]:
-    """The trigger ids a runner's log says it claimed."""
+def _events(log: Path, name: str) -> list[dict[str, Any]]:
+    """The runner log's JSON lines whose event is *name*."""
     out = []
     for line in log.read_text().splitlines():
         try:
             event = json.loads(line)
         except ValueError:
             continue
-        if isinstance(event, dict) and event.get("event") == "trigger claimed":
-            out.append(str(event["trigger"]))
+        if isinstance(event, dict) and event.get("event") == name:
+            out.append(event)
     return out
 
 
@@ -184,10 +184,14 @@ def test_issue_12_walkthrough(controller: Controller, tmp_path: Path) -> None:
         rows = controller.get("/api/v1/triggers", runner_token).json()["triggers"]
         assert {r["status"] for r in rows} == {"done"}, rows
         assert {r["run_id"] for r in rows} == set(run_ids.values()), rows
-        claimed = {name: _claimed(log) for name, log in runner_logs.items()}
+        claimed = {name: [str(e["trigger"]) for e in _events(log, "trigger claimed")]
+                   for name, log in runner_logs.items()}
         assert sorted(t for ts in claimed.values() for t in ts) == sorted(r["id"] for r in rows)
         assert all(claimed.values()), (
             f"expected work on both runners, claims were {claimed}\n" + runner_tail())
+        # the runners read each child's answer (its -o json document)
+        exits = [e for log in runner_logs.values() for e in _events(log, "child exited")]
+        assert [(e["exit_code"], e["run_status"]) for e in exits] == [(0, "success")] * len(rows)
 
         # the dashboard, logged in as alice, lists every triggered run
         origin = {"Origin": controller.url}
