@@ -126,8 +126,22 @@ def test_runner_uses_the_runner_cli_surface_and_the_token_secret() -> None:
     assert args[:3] == ["runner", "--controller", "http://sparkwing-controller.sparkwing.svc"]
     rest = args[3:]
     assert len(rest) % 2 == 0 and {rest[i] for i in range(0, len(rest), 2)} <= {
-        "--label", "--max-jobs"}, rest
+        "--label", "--max-jobs", "--executor", "--executor-settings"}, rest
     assert re.fullmatch(r"[1-9][0-9]*", rest[rest.index("--max-jobs") + 1])
+    # the runs' jobs go to the k8s executor, its settings from the ConfigMap mounted read-only
+    assert rest[rest.index("--executor") + 1] == "k8s"
+    settings = Path(rest[rest.index("--executor-settings") + 1])
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == str(settings.parent)]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    config_map = _documents("runner.yaml")[f"ConfigMap/{volume['configMap']['name']}"]
+    block = yaml.safe_load(config_map["data"][settings.name])
+    from sparkwing_k8s.settings import check_profile_block
+
+    values = check_profile_block(block, "executor.yaml")  # every key and value valid for k8s
+    assert values["namespace"] == NAMESPACE
+    assert values["service_account"] == "sparkwing-job"  # the job pods' SA of runner-rbac.yaml
+    assert values["secret_env"]["SPARKWING_TOKEN"] == ("sparkwing-runner-token", "token")
     env = _env(container)
     assert env["SPARKWING_TOKEN"] == {"secretKeyRef": {"name": "sparkwing-runner-token",
                                                        "key": "token"}}

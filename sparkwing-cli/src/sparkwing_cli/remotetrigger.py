@@ -36,6 +36,8 @@ POLL_S = 0.5
 GIVE_UP_S = 60.0
 #: Run statuses that end a run.
 TERMINAL = frozenset({"success", "failed", "cancelled"})
+#: Scopes following a run needs besides ``runs.write``: the run, the trigger row, the logs.
+FOLLOW_SCOPES = ("runs.read", "triggers.read", "logs.read")
 
 
 def parse_inputs(args: Sequence[str]) -> dict[str, str]:
@@ -241,6 +243,26 @@ def client_for(profile_name: str | None, controller: str, token_env: str,
         raise UsageError(f"--controller: {exc}") from None
 
 
+def check_follow_scopes(client: QueueClient) -> None:
+    """Refuse, before anything is queued, a token that could queue the run but not follow it.
+
+    Asks ``GET /auth/whoami``; a controller with auth off (no principal) needs nothing.
+    """
+    from sparkwing_server.controller.scopes import grants
+
+    _, who = client.call("GET", "/auth/whoami")
+    who = dict(who or {})
+    if who.get("kind") in (None, "none"):
+        return
+    held = [str(s) for s in who.get("scopes") or []]
+    missing = [s for s in ("runs.write", *FOLLOW_SCOPES) if not grants(held, s)]
+    if missing:
+        raise UsageError(f"the token ({who.get('principal') or '?'}) lacks {', '.join(missing)}: "
+                         f"queueing needs runs.write, following the run "
+                         f"{', '.join(FOLLOW_SCOPES)} (add them to the token, or queue only "
+                         "with --detach)")
+
+
 def main(pipeline: str, args: Sequence[str], *, start: Path, ref: str, profile: str | None,
          controller: str, token_env: str, detach: bool, json_out: bool) -> int:
     """Run the command; return the exit code (errors raise the one family)."""
@@ -250,6 +272,8 @@ def main(pipeline: str, args: Sequence[str], *, start: Path, ref: str, profile: 
     client = client_for(profile, controller, token_env, start)
     err = sys.stderr.write
     try:
+        if not detach:
+            check_follow_scopes(client)
         sent = send_code(client, start, ref)
         err(f"code: {sent.sha[:12]}"
             + (" (uncommitted changes)" if sent.dirty else "")
@@ -277,7 +301,12 @@ def main(pipeline: str, args: Sequence[str], *, start: Path, ref: str, profile: 
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
-    status, final = Follower(client, write).follow(trigger_id, run_id)
+    try:
+        status, final = Follower(client, write).follow(trigger_id, run_id)
+    except ControllerError as exc:
+        if exc.status in (401, 403):  # e.g. the token was revoked while following
+            raise UsageError(f"following run {run_id} (trigger {trigger_id}): {exc}") from None
+        raise
     if json_out:
         sys.stdout.write(json.dumps({"trigger_id": trigger_id, "run_id": final,
                                      "status": status}) + "\n")

@@ -33,9 +33,20 @@ import click
               help="On SIGTERM/Ctrl-C, how long running work may go on before it is stopped.")
 @click.option("--once", is_flag=True,
               help="Exit after the first claimed trigger is finished.")
+@click.option("--executor", "executor", default="", metavar="NAME",
+              help="Executor of the runs' jobs, e.g. k8s (written into the runs' profile as "
+                   "executor: {type: NAME, ...}) [default: local].")
+@click.option("--executor-settings", "executor_settings",
+              type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="YAML mapping of the executor's settings (for k8s: image, namespace, "
+                   "kubeconfig, context, ...); use absolute paths in it.")
+@click.option("--executor-setting", "executor_pairs", multiple=True, metavar="KEY=VALUE",
+              help="One executor setting, e.g. namespace=ci (repeatable; values read as YAML "
+                   "scalars; applied after --executor-settings).")
 def runner_cmd(controller_url: str, token_env: str, labels: tuple[str, ...], max_jobs: int,
                work_dir: Path | None, poll_s: float, name: str, grace_s: float,
-               once: bool) -> None:
+               once: bool, executor: str, executor_settings: Path | None,
+               executor_pairs: tuple[str, ...]) -> None:
     """Run queued pipeline triggers from a controller on this machine.
 
     Claims the oldest pending trigger while fewer than --max-jobs run,
@@ -45,12 +56,18 @@ def runner_cmd(controller_url: str, token_env: str, labels: tuple[str, ...], max
     heartbeats; a lost claim kills the run, a cancelled run is stopped.
     An unreachable controller is retried with back-off. SIGTERM or Ctrl-C
     stops claiming and lets running work finish for --grace seconds.
+
+    With --executor the runs' jobs go to that executor (e.g. k8s: one
+    Kubernetes Job per attempt); it is checked, and built once, before
+    anything is claimed.
     """
     from sparkwing.errors import UsageError
     from sparkwing.paths import sparkwing_home
     from sparkwing.proglog import configure
+    from sparkwing_server.runner.executorblock import check_executor, executor_block
     from sparkwing_server.runner.loop import Runner
     from sparkwing_server.runner.options import RunnerOptions
+    from sparkwing_server.runner.workspace import CHILD_PROFILE
 
     token = os.environ.get(token_env, "").strip()
     if not token:
@@ -62,12 +79,15 @@ def runner_cmd(controller_url: str, token_env: str, labels: tuple[str, ...], max
         QueueClient(controller_url, token)
     except ValueError as exc:
         raise UsageError(f"--controller: {exc}") from None
+    root = (work_dir or sparkwing_home() / "runner").absolute()
+    block = executor_block(executor, executor_settings, executor_pairs)
+    if block is not None:
+        check_executor(block, root / "home", CHILD_PROFILE)
     configure(server=True)
     options = RunnerOptions(
         controller_url=controller_url.rstrip("/"), token=token, token_env=token_env,
         labels=tuple(labels), max_jobs=max_jobs,
-        work_dir=(work_dir or sparkwing_home() / "runner").absolute(), poll_s=poll_s,
-        name=name, once=once, grace_s=grace_s,
+        work_dir=root, poll_s=poll_s, name=name, once=once, grace_s=grace_s, executor=block,
     )
     runner = Runner(options)
     runner.install_signals()

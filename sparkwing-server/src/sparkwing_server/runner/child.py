@@ -1,9 +1,9 @@
 """One child ``sparkwing triggers run`` process: started in its own process group, streamed, stopped.
 
 The child's stdout and stderr lines go to the runner's log with the
-trigger id as prefix. Its last stdout line (``-o json``) says which run it
-started; its last stderr line is the one-line error of a run that could
-not start.
+trigger id as prefix. The JSON document that ends its stdout (``-o json``,
+indented over several lines) says which run it started; its last stderr
+line is the one-line error of a run that could not start.
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+#: Stdout lines kept to find the ``-o json`` answer in (the child's logs go elsewhere).
+STDOUT_TAIL_LINES = 400
 
 
 class Child:
@@ -27,6 +31,8 @@ class Child:
         self._emit = emit
         self.last_stdout = ""
         self.last_stderr = ""
+        #: The last stdout lines (the ``-o json`` answer spans several).
+        self.stdout_tail: deque[str] = deque(maxlen=STDOUT_TAIL_LINES)
         self.proc = subprocess.Popen(
             list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
@@ -49,6 +55,7 @@ class Child:
                 continue
             if name == "stdout":
                 self.last_stdout = line
+                self.stdout_tail.append(line)
             else:
                 self.last_stderr = line
             self._emit(f"[{name}] {line}")
@@ -80,12 +87,17 @@ class Child:
         return code
 
     def result(self) -> dict[str, Any]:
-        """The child's ``-o json`` answer (``{}`` when it printed none)."""
-        try:
-            data = json.loads(self.last_stdout)
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
+        """The child's ``-o json`` answer: the JSON object ending its stdout (``{}`` if none)."""
+        lines = list(self.stdout_tail)
+        for start in range(len(lines) - 1, -1, -1):
+            if not lines[start].startswith("{"):
+                continue
+            try:
+                data = json.loads("\n".join(lines[start:]))
+            except ValueError:
+                continue
+            return data if isinstance(data, dict) else {}
+        return {}
 
 
 def child_argv(trigger_id: str, holder: str, seq: int, run_id: str, profile: str) -> list[str]:

@@ -66,9 +66,10 @@ class Runner:
     def serve(self) -> int:
         """Claim and run triggers until stopped (or, with ``once``, after one); the exit code."""
         opts = self.options
-        self.workspace.prepare(opts.controller_url, opts.token_env)
+        self.workspace.prepare(opts.controller_url, opts.token_env, opts.executor)
         self.log.info("runner started", controller=opts.controller_url, max_jobs=opts.max_jobs,
-                      labels=list(opts.labels), work_dir=str(opts.work_dir))
+                      labels=list(opts.labels), work_dir=str(opts.work_dir),
+                      executor=(opts.executor or {}).get("type", "local"))
         backoff = opts.poll_s
         try:
             while not self.stopping.is_set():

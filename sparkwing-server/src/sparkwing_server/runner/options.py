@@ -7,6 +7,7 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: Environment variable the runner reads its token from unless ``--token-env`` names another.
 DEFAULT_TOKEN_ENV = "SPARKWING_TOKEN"
@@ -30,6 +31,8 @@ class RunnerOptions:
     name: str = ""
     once: bool = False
     grace_s: float = DEFAULT_GRACE_S
+    #: The runs' ``executor:`` block (``--executor`` and its settings), ``None``: ``local``.
+    executor: dict[str, Any] | None = None
 
     @property
     def display_name(self) -> str:

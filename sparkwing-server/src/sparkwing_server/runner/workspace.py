@@ -3,7 +3,8 @@
 Layout under ``--work-dir``::
 
     home/            SPARKWING_HOME of every child run
-    profiles.yaml    SPARKWING_PROFILES of every child: profile ``controller``
+    profiles.yaml    SPARKWING_PROFILES of every child: profile ``controller`` (with
+                     ``executor:`` when the runner was given ``--executor``)
     code.git/        bare repository the code bundles are applied to (one per runner)
     runs/<trigger>/  the exported tree a trigger's run starts in (removed after the run)
 """
@@ -14,6 +15,7 @@ import json
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 from sparkwing.errors import SparkwingError
 from sparkwing.gitbundle import RepoCache, is_sha
@@ -42,13 +44,20 @@ class Workspace:
         self._cache = RepoCache(root / "code.git")
         self._lock = threading.Lock()
 
-    def prepare(self, controller_url: str, token_env: str) -> Workspace:
-        """Create the directories and write the children's profiles file."""
+    def prepare(self, controller_url: str, token_env: str,
+                executor: dict[str, Any] | None = None) -> Workspace:
+        """Create the directories and write the children's profiles file.
+
+        *executor* (``--executor`` and its settings) becomes the profile's
+        ``executor:`` block; without it the runs use ``local``.
+        """
         for path in (self.root, self.home, self.runs):
             path.mkdir(parents=True, exist_ok=True)
         # JSON is YAML: one line, no YAML writer needed
-        profile = {"controller": {"url": controller_url, "token_env": token_env}}
-        self.profiles.write_text(json.dumps({"profiles": {CHILD_PROFILE: profile}}) + "\n")
+        profile: dict[str, Any] = {"controller": {"url": controller_url, "token_env": token_env}}
+        if executor:
+            profile["executor"] = executor
+        self.profiles.write_text(json.dumps({"profiles": {CHILD_PROFILE: profile}}, default=str) + "\n")
         return self
 
     def run_dir(self, trigger_id: str) -> Path:
