@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, UsageError
+from ..slotted import Slotted
 from .guards import Guards, parse_guards
 from .profiles import Profile, parse_profiles
 from .schema import fail, keyed, want_bool, want_mapping, want_str, want_str_list, want_text
@@ -135,16 +136,20 @@ class Defaults:
     profile_line: int = 0
 
 
-@dataclass(slots=True)
-class RequiredPlugin:
-    """One ``plugins.required`` entry: a plugin distribution and the versions accepted."""
+class RequiredPlugin(Slotted):
+    """One ``plugins.required`` entry: a plugin distribution and the versions accepted.
 
-    #: The entry as written (what the install command repeats).
-    text: str
-    #: The parsed requirement (name, extras, version specifiers).
-    requirement: Requirement
-    #: Line of the entry in the file.
-    line: int = 0
+    ``text`` is the entry as written (what the install command repeats),
+    ``requirement`` the parsed requirement (name, extras, version
+    specifiers) and ``line`` the entry's line in the file.
+    """
+
+    __slots__ = ("line", "requirement", "text")
+
+    def __init__(self, text: str, requirement: Requirement, line: int = 0) -> None:
+        self.text = text
+        self.requirement = requirement
+        self.line = line
 
     @property
     def name(self) -> str:

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigError, SparkwingError, StoreError
+from ..slotted import Slotted
 from .profiles import (
     LAPTOP,
     SURFACES,
@@ -41,16 +41,27 @@ _TRUE = ("1", "true", "yes", "on")
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class ResolvedProfile:
-    """The profile a command uses and a sentence saying why."""
+class ResolvedProfile(Slotted):
+    """The profile a command uses and a sentence saying why.
 
-    profile: Profile
-    reason: str
-    #: Each surface's block as handed to the backend (``url_source`` replaced by ``url``).
-    blocks: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
-    #: True when local-only forced the built-in laptop profile.
-    local_only: bool = False
+    ``blocks`` holds each surface's block as handed to the backend
+    (``url_source`` replaced by ``url``; never shown by ``repr()``);
+    ``local_only`` is true when local-only forced the built-in laptop profile.
+    """
+
+    __slots__ = ("blocks", "local_only", "profile", "reason")
+
+    def __init__(self, profile: Profile, reason: str, *,
+                 blocks: dict[str, dict[str, Any]] | None = None,
+                 local_only: bool = False) -> None:
+        self.profile = profile
+        self.reason = reason
+        self.blocks: dict[str, dict[str, Any]] = {} if blocks is None else blocks
+        self.local_only = local_only
+
+    def __repr__(self) -> str:
+        return (f"ResolvedProfile(profile={self.profile!r}, reason={self.reason!r}, "
+                f"local_only={self.local_only!r})")
 
     @property
     def name(self) -> str:
@@ -208,14 +219,17 @@ def _check_surfaces(resolved: ResolvedProfile) -> None:
         resolved.blocks["executor"] = dict(profile.executor)
 
 
-@dataclass(slots=True)
-class Stores:
+class Stores(Slotted):
     """The open stores of a resolved profile; close them with :meth:`close` (or ``with``)."""
 
-    state: StateStore
-    logs: LogStore
-    cache: ArtifactStore
-    resolved: ResolvedProfile
+    __slots__ = ("cache", "logs", "resolved", "state")
+
+    def __init__(self, state: StateStore, logs: LogStore, cache: ArtifactStore,
+                 resolved: ResolvedProfile) -> None:
+        self.state = state
+        self.logs = logs
+        self.cache = cache
+        self.resolved = resolved
 
     def close(self) -> None:
         """Close every store; the first error is raised after all were tried."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..durations import parse_duration
 from ..errors import PlanError
 from ..ids import validate_node_id
+from ..slotted import Slotted
 from .refs import Ref
 
 if TYPE_CHECKING:
@@ -30,13 +30,16 @@ MAX_BACKOFF_S = 300.0
 # -- bodies ----------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class ShellBody:
+class ShellBody(Slotted):
     """A job body that runs one shell command line (``bash -c``) in the job's workspace."""
 
-    command: str
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: str | None = None
+    __slots__ = ("command", "cwd", "env")
+
+    def __init__(self, command: str, env: dict[str, str] | None = None,
+                 cwd: str | None = None) -> None:
+        self.command = command
+        self.env: dict[str, str] = {} if env is None else env
+        self.cwd = cwd
 
     def describe(self) -> str:
         """One-line description for previews."""
@@ -50,12 +53,14 @@ def sh(command: str, *, env: Mapping[str, str] | None = None, cwd: str | None = 
     return ShellBody(command, dict(env or {}), cwd)
 
 
-@dataclass(slots=True)
-class FunctionBody:
+class FunctionBody(Slotted):
     """A job body that calls ``fn(ctx)`` (sync or ``async def``); its return value is the output."""
 
-    fn: Callable[..., Any]
-    is_async: bool = False
+    __slots__ = ("fn", "is_async")
+
+    def __init__(self, fn: Callable[..., Any], is_async: bool = False) -> None:
+        self.fn = fn
+        self.is_async = is_async
 
     def describe(self) -> str:
         """One-line description for previews."""
@@ -106,21 +111,26 @@ def _is_async_callable(obj: Any) -> bool:
 # -- nodes -------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Memo:
+class Memo(Slotted):
     """A node's memoization settings."""
 
-    key_fn: Callable[..., Any]
-    ttl_s: float
+    __slots__ = ("key_fn", "ttl_s")
+
+    def __init__(self, key_fn: Callable[..., Any], ttl_s: float) -> None:
+        self.key_fn = key_fn
+        self.ttl_s = ttl_s
 
 
-@dataclass(slots=True)
-class Approval:
+class Approval(Slotted):
     """An approval gate's settings."""
 
-    message: str = ""
-    timeout_s: float = 0.0
-    on_expiry: str = "fail"
+    __slots__ = ("message", "on_expiry", "timeout_s")
+
+    def __init__(self, message: str = "", timeout_s: float = 0.0,
+                 on_expiry: str = "fail") -> None:
+        self.message = message
+        self.timeout_s = timeout_s
+        self.on_expiry = on_expiry
 
 
 DepLike = "JobNode | Group | str"

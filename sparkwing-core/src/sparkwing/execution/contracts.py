@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from ..errors import SparkwingError
+from ..slotted import Slotted
 
 if TYPE_CHECKING:
     from ..dsl.nodes import JobNode
@@ -164,10 +165,16 @@ class Executor(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class ExecutorContext:
-    """What an executor factory may need besides its config block."""
+class ExecutorContext(Slotted):
+    """What an executor factory may need besides its config block.
 
-    home: Path
-    profile: str = "laptop"
-    workers: int = 0
+    ``home`` is ``$SPARKWING_HOME``, ``profile`` the run's profile name and
+    ``workers`` the run's worker count (0: the default).
+    """
+
+    __slots__ = ("home", "profile", "workers")
+
+    def __init__(self, home: Path, profile: str = "laptop", workers: int = 0) -> None:
+        self.home = home
+        self.profile = profile
+        self.workers = workers

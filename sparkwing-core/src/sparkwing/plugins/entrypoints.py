@@ -13,21 +13,24 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass
+
+from ..slotted import Slotted
 
 # Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
 _NORMALISE = r"[-_.]+"
 
 
-@dataclass(slots=True)
-class EntryPoint:
+class EntryPoint(Slotted):
     """One entry point: ``name = module[:attr]`` published by a distribution."""
 
-    name: str
-    value: str
-    group: str
-    dist: str
-    version: str
+    __slots__ = ("dist", "group", "name", "value", "version")
+
+    def __init__(self, name: str, value: str, group: str, dist: str, version: str) -> None:
+        self.name = name
+        self.value = value
+        self.group = group
+        self.dist = dist
+        self.version = version
 
     def load(self) -> object:
         """Import the module and return it (or the named attribute)."""

@@ -6,7 +6,6 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +13,7 @@ import pluggy
 
 from ..errors import PluginError
 from ..execution.contracts import CONTRACT_VERSION
+from ..slotted import Slotted
 from . import CONTRACT_ATTRIBUTE, ENTRY_POINT_GROUP, PROJECT, hookspecs
 from .entrypoints import EntryPoint, entry_points
 from .registry import KINDS, Registry
@@ -48,23 +48,44 @@ OBSERVER_HOOKS = (
 )
 
 
-@dataclass(slots=True)
-class PluginInfo:
-    """What ``sparkwing plugins`` reports about one plugin."""
+class PluginInfo(Slotted):
+    """What ``sparkwing plugins`` reports about one plugin.
 
-    name: str
-    distribution: str
-    version: str
-    module: str
-    internal: bool = False
-    hooks: list[str] = field(default_factory=list)
-    provides: list[str] = field(default_factory=list)
-    error: str = ""
-    blocked: bool = False
-    #: The plugin contract version it declares (``SPARKWING_CONTRACT``); ``None``: undeclared.
-    contract: int | None = None
-    #: Type names registered, by kind (``state``, ``cache``, ``logs``, ``executor``, ``trigger``).
-    registers: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    Besides where it comes from (name, distribution, version, module, whether
+    it is part of sparkwing-core): the hooks it implements, what it provides,
+    its load error or whether it was blocked, the plugin contract version it
+    declares (``SPARKWING_CONTRACT``; ``None``: undeclared) and the type
+    names it registered by kind (``state``, ``cache``, ``logs``,
+    ``executor``, ``trigger``).
+    """
+
+    __slots__ = (
+        "blocked",
+        "contract",
+        "distribution",
+        "error",
+        "hooks",
+        "internal",
+        "module",
+        "name",
+        "provides",
+        "registers",
+        "version",
+    )
+
+    def __init__(self, name: str, distribution: str, version: str, module: str,
+                 internal: bool = False, *, contract: int | None = None) -> None:
+        self.name = name
+        self.distribution = distribution
+        self.version = version
+        self.module = module
+        self.internal = internal
+        self.hooks: list[str] = []
+        self.provides: list[str] = []
+        self.error = ""
+        self.blocked = False
+        self.contract = contract
+        self.registers: dict[str, list[str]] = {k: [] for k in KINDS}
 
     @property
     def adds_commands(self) -> bool:

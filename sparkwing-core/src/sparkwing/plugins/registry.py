@@ -9,11 +9,11 @@ typed method per kind; core resolves a profile's ``state``/``cache``/``logs``/
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..errors import ConfigError, PluginError
+from ..slotted import Slotted
 
 if TYPE_CHECKING:
     from ..execution.contracts import Executor, ExecutorContext
@@ -48,33 +48,46 @@ ExecutorFactory = Callable[[Mapping[str, Any], "ExecutorContext"], "Executor"]
 TriggerFactory = Callable[[Mapping[str, Any], "TriggerContext"], "TriggerSource"]
 
 
-@dataclass(slots=True)
-class BackendContext:
-    """What a factory may need besides its config block."""
+class BackendContext(Slotted):
+    """What a factory may need besides its config block: ``$SPARKWING_HOME`` and the profile."""
 
-    home: Path
-    profile: str = "laptop"
+    __slots__ = ("home", "profile")
 
-
-@dataclass(slots=True)
-class Backend:
-    """One registered backend type."""
-
-    kind: str
-    type_name: str
-    factory: Factory
-    provider: str
-    required: tuple[str, ...] = ()
-    optional: tuple[str, ...] = ()
-    description: str = ""
+    def __init__(self, home: Path, profile: str = "laptop") -> None:
+        self.home = home
+        self.profile = profile
 
 
-@dataclass
-class Registry:
-    """Factories by ``(kind, type_name)``, filled through the ``sparkwing_register_*`` hooks."""
+class Backend(Slotted):
+    """One registered backend type: its kind and name, factory, provider and keys."""
 
-    backends: dict[tuple[str, str], Backend] = field(default_factory=dict)
-    current_provider: str = ""
+    __slots__ = ("description", "factory", "kind", "optional", "provider", "required",
+                 "type_name")
+
+    def __init__(self, kind: str, type_name: str, factory: Factory, provider: str,
+                 required: tuple[str, ...] = (), optional: tuple[str, ...] = (),
+                 description: str = "") -> None:
+        self.kind = kind
+        self.type_name = type_name
+        self.factory = factory
+        self.provider = provider
+        self.required = required
+        self.optional = optional
+        self.description = description
+
+
+class Registry(Slotted):
+    """Factories by ``(kind, type_name)``, filled through the ``sparkwing_register_*`` hooks.
+
+    ``current_provider`` names the plugin whose registration hook is running
+    (the plugin manager sets it), so each type records who provided it.
+    """
+
+    __slots__ = ("backends", "current_provider")
+
+    def __init__(self) -> None:
+        self.backends: dict[tuple[str, str], Backend] = {}
+        self.current_provider = ""
 
     # -- typed registration ---------------------------------------------------
     def add_state_store(

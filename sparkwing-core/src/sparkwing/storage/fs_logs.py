@@ -40,13 +40,13 @@ import os
 import threading
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import StoreError, UsageError
 from ..ids import node_filename, validate_node_id
 from ..paths import make_private_dir, open_private
+from ..slotted import Slotted
 from .contracts import ENVELOPE, LogChunk
 from .spacereserve import NO_SPACE, ensure_reserve, is_out_of_space, release_reserve
 
@@ -94,14 +94,16 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 
-@dataclass
-class _Index:
+class _Index(Slotted):
     """What a run's ``_streams.ndjson`` says, as far as it has been read."""
 
-    ident: tuple[int, int] = (0, 0)
-    consumed: int = 0
-    stems: dict[str, str] = field(default_factory=dict)  # node id -> stem
-    nodes: dict[str, str] = field(default_factory=dict)  # casefolded stem -> node id
+    __slots__ = ("consumed", "ident", "nodes", "stems")
+
+    def __init__(self, ident: tuple[int, int] = (0, 0)) -> None:
+        self.ident = ident
+        self.consumed = 0
+        self.stems: dict[str, str] = {}  # node id -> stem
+        self.nodes: dict[str, str] = {}  # casefolded stem -> node id
 
     def claim(self, node_id: str) -> None:
         if node_id in self.stems:

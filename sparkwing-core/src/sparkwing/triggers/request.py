@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..slotted import Slotted
+
 if TYPE_CHECKING:
     from ..storage.records import Run, TriggerRow
 
@@ -78,16 +80,21 @@ class RunRequest:
         )
 
 
-@dataclass(slots=True)
-class DispatchResult:
-    """What :func:`dispatch` did with one request."""
+class DispatchResult(Slotted):
+    """What :func:`dispatch` did with one request.
 
-    #: The trigger row as recorded (for a duplicate: the first request's row).
-    row: TriggerRow
-    #: ``True`` when this call recorded the request; ``False`` when its key was seen before.
-    created: bool
-    #: The finished run, when this call started (and ran) one.
-    run: Run | None = None
+    ``row`` is the trigger row as recorded (for a duplicate: the first
+    request's row); ``created`` is ``True`` when this call recorded the
+    request, ``False`` when its key was seen before; ``run`` is the finished
+    run when this call started (and ran) one.
+    """
+
+    __slots__ = ("created", "row", "run")
+
+    def __init__(self, row: TriggerRow, created: bool, run: Run | None = None) -> None:
+        self.row = row
+        self.created = created
+        self.run = run
 
     @property
     def duplicate(self) -> bool:
