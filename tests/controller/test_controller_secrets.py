@@ -21,7 +21,7 @@ from sparkwing_server.controller.secretkeys import (
     keyring_from_env,
 )
 from sparkwing_server.controller.secretstore import SecretStore, check_name
-from sparkwing_server.controller.tokens import SqliteTokenDB
+from sparkwing_server.controller.statedb import sqlite_state_db
 
 #: A value distinctive enough to grep for in the database files.
 PLAINTEXT = "plaintext-hunter2-7f3a9c"
@@ -40,7 +40,7 @@ def _ring(key: str, old: str = "") -> Keyring:
 
 def _store(home: Path, key: str | None, old: str = "") -> SecretStore:
     home.mkdir(parents=True, exist_ok=True)
-    return SecretStore(SqliteTokenDB(home / "state.db"), _ring(key, old) if key else None)
+    return SecretStore(sqlite_state_db(home / "state.db"), _ring(key, old) if key else None)
 
 
 def _db_bytes(home: Path) -> bytes:

@@ -1,8 +1,8 @@
 """``sparkwing runner`` end to end: a real controller, real git code bundles, real runner processes.
 
 The controller serves a fresh SQLite home; a project in a real git
-repository is sent with :class:`sparkwing.gitbundle.Sender` through the code
-routes and enqueued as a trigger; runner subprocesses claim it, rebuild the
+repository is sent through the code routes as `pipeline trigger` does
+(:func:`sparkwing_cli.remotetrigger.send_code`) and enqueued as a trigger; runner subprocesses claim it, rebuild the
 code, run it in a child process whose state goes to the controller, and
 finish the trigger row.
 """
@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sparkwing.gitbundle import Sender
+from sparkwing.queueclient import QueueClient
+from sparkwing_cli.remotetrigger import send_code
 
 REPO = Path(__file__).resolve().parents[2]
-OCTET = {"Content-Type": "application/octet-stream"}
 #: Hang guard for a runner to finish its one trigger (not a timing assertion).
 RUN_TIMEOUT_S = 300.0
 
@@ -84,18 +84,31 @@ def _commit_all(root: Path) -> str:
     return _git(root, "rev-parse", "HEAD")
 
 
+def _ci_project(tmp_path: Path) -> tuple[Path, str]:
+    """A committed copy of examples/python-ci: its path and its commit."""
+    project = tmp_path / "python-ci"
+    shutil.copytree(REPO / "examples" / "python-ci", project,
+                    ignore=shutil.ignore_patterns("__pycache__", "dist"))
+    return project, _commit_all(project)
+
+
+def _slow_project(tmp_path: Path) -> Path:
+    """The committed project of the ``slow`` pipeline (SLOW_YAML, SLOW_PY)."""
+    project = tmp_path / "slow"
+    (project / ".sparkwing" / "pipelines").mkdir(parents=True)
+    (project / ".sparkwing" / "sparkwing.yaml").write_text(SLOW_YAML)
+    (project / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
+    (project / ".sparkwing" / "pipelines" / "slow.py").write_text(SLOW_PY)
+    _commit_all(project)
+    return project
+
+
 def _send_and_enqueue(controller: Any, token: str, root: Path, pipeline: str) -> str:
     """Upload the checkout's code as `pipeline trigger` does and enqueue a trigger; its id."""
-    sender = Sender(root)
-    snap = sender.snapshot()
-    known = controller.post("/api/v1/code/negotiate", {"commits": sender.candidates(snap.sha)},
-                            token).json()["known"]
-    if snap.sha not in known:
-        answer = controller.request("PUT", "/api/v1/code/bundles", token,
-                                    raw=sender.bundle(snap.sha, known), headers=OCTET)
-        assert answer.status == 201, answer.body
+    with QueueClient(controller.url, token) as client:
+        sent = send_code(client, root)
     answer = controller.post("/api/v1/triggers", {
-        "pipeline": pipeline, "git": {"ref": "refs/heads/main", "sha": snap.sha}}, token)
+        "pipeline": pipeline, "git": {"ref": "refs/heads/main", "sha": sent.sha}}, token)
     assert answer.status == 202, answer.body
     return str(answer.json()["trigger_id"])
 
@@ -136,10 +149,7 @@ def test_a_runner_runs_a_queued_trigger_with_its_code(controller: Any, tmp_path:
     admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box-1", "runner")
     controller.start("--require-auth")
-    project = tmp_path / "python-ci"
-    shutil.copytree(REPO / "examples" / "python-ci", project,
-                    ignore=shutil.ignore_patterns("__pycache__", "dist"))
-    sha = _commit_all(project)
+    project, sha = _ci_project(tmp_path)
     trigger_id = _send_and_enqueue(controller, admin, project, "ci")
 
     proc, log = _runner(controller, tmp_path, "box-1", runner_token, "--once")
@@ -212,6 +222,16 @@ def _markers(path: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(path.glob("*.json"))] if path.is_dir() else []
 
 
+def _wait_for_markers(markers: Path, proc: subprocess.Popen[str],
+                      log: Path) -> list[dict[str, Any]]:
+    """Wait until the sleeping job of *proc*'s run wrote its marker file; the markers."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not _markers(markers):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
+        time.sleep(0.1)
+    return _markers(markers)
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -225,23 +245,14 @@ def test_a_killed_runner_s_trigger_is_rerun_by_another_runner(
     admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box", "runner")
     controller.start("--require-auth", "--lease-secs", "3", "--reaper-interval", "0.5")
-    project = tmp_path / "slow"
-    (project / ".sparkwing" / "pipelines").mkdir(parents=True)
-    (project / ".sparkwing" / "sparkwing.yaml").write_text(SLOW_YAML)
-    (project / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
-    (project / ".sparkwing" / "pipelines" / "slow.py").write_text(SLOW_PY)
-    _commit_all(project)
+    project = _slow_project(tmp_path)
     trigger_id = _send_and_enqueue(controller, admin, project, "slow")
     markers = tmp_path / "markers"
     env = {"SPARKWING_TEST_MARKERS": str(markers), "SPARKWING_TEST_SLEEP": "4"}
 
     a, a_log = _runner(controller, tmp_path, "a", runner_token, env=env)
+    first = _wait_for_markers(markers, a, a_log)[0]  # A's child is in the sleeping job
     deadline = time.monotonic() + RUN_TIMEOUT_S
-    while not _markers(markers):  # A's child is in the sleeping job
-        assert a.poll() is None, a_log.read_text()[-4000:]
-        assert time.monotonic() < deadline, a_log.read_text()[-4000:]
-        time.sleep(0.1)
-    first = _markers(markers)[0]
     os.killpg(a.pid, signal.SIGKILL)
     a.wait()
     while _alive(first["pid"]):  # the child notices its runner is gone and ends its tree
@@ -312,20 +323,12 @@ def test_a_cancelled_run_stops_and_the_trigger_is_done(controller: Any, tmp_path
     admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box", "runner")
     controller.start("--require-auth")
-    project = tmp_path / "slow"
-    (project / ".sparkwing" / "pipelines").mkdir(parents=True)
-    (project / ".sparkwing" / "sparkwing.yaml").write_text(SLOW_YAML)
-    (project / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
-    (project / ".sparkwing" / "pipelines" / "slow.py").write_text(SLOW_PY)
-    _commit_all(project)
+    project = _slow_project(tmp_path)
     trigger_id = _send_and_enqueue(controller, admin, project, "slow")
     markers = tmp_path / "markers"
     env = {"SPARKWING_TEST_MARKERS": str(markers), "SPARKWING_TEST_SLEEP": "600"}
     proc, log = _runner(controller, tmp_path, "box", runner_token, "--once", env=env)
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while not _markers(markers):
-        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
-        time.sleep(0.1)
+    _wait_for_markers(markers, proc, log)
     run_id = next(e["run"] for e in _log_events(log) if e.get("event") == "run started")
     answer = controller.post(f"/ui/api/v1/runs/{run_id}/cancel", {}, admin)
     assert answer.status in (200, 202), answer.body
@@ -345,20 +348,12 @@ def test_sigterm_stops_claiming_and_finishes_the_running_trigger(
     admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box", "runner")
     controller.start("--require-auth")
-    project = tmp_path / "slow"
-    (project / ".sparkwing" / "pipelines").mkdir(parents=True)
-    (project / ".sparkwing" / "sparkwing.yaml").write_text(SLOW_YAML)
-    (project / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
-    (project / ".sparkwing" / "pipelines" / "slow.py").write_text(SLOW_PY)
-    _commit_all(project)
+    project = _slow_project(tmp_path)
     first = _send_and_enqueue(controller, admin, project, "slow")
     markers = tmp_path / "markers"
     env = {"SPARKWING_TEST_MARKERS": str(markers), "SPARKWING_TEST_SLEEP": "600"}
     proc, log = _runner(controller, tmp_path, "box", runner_token, "--grace", "1", env=env)
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    while not _markers(markers):
-        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
-        time.sleep(0.1)
+    _wait_for_markers(markers, proc, log)
     second = _send_and_enqueue(controller, admin, project, "slow")
     os.kill(proc.pid, signal.SIGTERM)
     assert _wait(proc, log) == 0, log.read_text()[-4000:]
@@ -384,10 +379,7 @@ def test_pipeline_trigger_sends_the_tree_and_follows_the_run(
     admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box-1", "runner")
     controller.start("--require-auth")
-    project = tmp_path / "python-ci"
-    shutil.copytree(REPO / "examples" / "python-ci", project,
-                    ignore=shutil.ignore_patterns("__pycache__", "dist"))
-    head = _commit_all(project)
+    project, head = _ci_project(tmp_path)
     (project / "NOTES.txt").write_text("an untracked file travels too\n")
     proc, log = _runner(controller, tmp_path, "box-1", runner_token, "--once")
     try:

@@ -1,10 +1,10 @@
 """A small client for the controller's work-queue routes, for runners (stdlib only).
 
-It sits on a runner's start-up path, so it uses ``http.client`` and ``json``
-and nothing else: one keep-alive connection per client (re-opened after an
-error), guarded by a lock so a heartbeat thread and the main loop can share
-it. Each call is one request; retrying is the caller's decision, helped by
-:attr:`ControllerError.retryable`.
+It sits on a runner's start-up path, so it uses only the standard library
+(through :mod:`sparkwing.controllerhttp`, the transport it shares with the
+remote state and log stores: pooled keep-alive connections that a heartbeat
+thread and the main loop can use at once). Each call is one request;
+retrying is the caller's decision, helped by :attr:`ControllerError.retryable`.
 
 ::
 
@@ -24,14 +24,13 @@ error code and one-line message.
 
 from __future__ import annotations
 
-import http.client
 import json
-import threading
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .controllerhttp import Answer, ControllerURL, Transport, Unreachable, error_body, seg
 from .errors import SparkwingError
 
 #: Seconds a request may take before it fails (the research's per-call budget).
@@ -102,27 +101,21 @@ class Beat:
 
 
 class QueueClient:
-    """Calls the controller at *base_url* (``http[s]://host:port``) with bearer *token*."""
+    """Calls the controller at *base_url* (``http[s]://host:port``) with bearer *token*.
+
+    :class:`ValueError` (one line) for a URL that is not one. Safe to share
+    between threads.
+    """
 
     def __init__(self, base_url: str, token: str = "", *,
                  timeout: float = DEFAULT_TIMEOUT_S) -> None:
-        parts = urllib.parse.urlsplit(base_url.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"controller URL {base_url!r}: expected http(s)://HOST[:PORT]")
+        url = ControllerURL.parse(base_url)
         self.base_url = base_url.rstrip("/")
-        self._scheme = parts.scheme
-        self._host = parts.hostname
-        self._port = parts.port
-        self._prefix = parts.path
-        self._token = token
-        self._timeout = timeout
-        self._lock = threading.Lock()
-        self._conn: http.client.HTTPConnection | None = None
+        self._http = Transport(url, token=token, timeout=timeout)
 
     def close(self) -> None:
-        """Close the connection (the next call opens a new one)."""
-        with self._lock:
-            self._drop()
+        """Close the kept-alive connections."""
+        self._http.close()
 
     def __enter__(self) -> QueueClient:
         return self
@@ -130,51 +123,21 @@ class QueueClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            cls = (http.client.HTTPSConnection if self._scheme == "https"
-                   else http.client.HTTPConnection)
-            self._conn = cls(self._host, self._port, timeout=self._timeout)
-        return self._conn
-
-    def _send(self, method: str, path: str, data: bytes | None,
-              headers: dict[str, str]) -> tuple[int, bytes]:
-        """One request on the shared connection: ``(status, body bytes)``; unreachable raises."""
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        with self._lock:
-            try:
-                conn = self._connection()
-                conn.request(method, f"{self._prefix}/api/v1{path}", body=data, headers=headers)
-                resp = conn.getresponse()
-                status, raw = resp.status, resp.read()
-                if resp.will_close:
-                    self._drop()
-            except (OSError, http.client.HTTPException) as exc:
-                self._drop()
-                raise ControllerError(0, "unreachable", f"{self.base_url}: "
-                                      f"{type(exc).__name__}: {exc}") from None
-        return status, raw
-
-    def _refusal(self, status: int, raw: bytes, lost_on: tuple[int, ...]) -> ControllerError:
-        """The error a non-2xx answer stands for (:class:`ClaimLost` for a status in *lost_on*)."""
-        code = "error"
-        message = raw.decode("utf-8", "replace").strip()[:300] or f"HTTP {status}"
+    def _send(self, method: str, path: str, data: bytes | None = None, *,
+              content_type: str = "", accept: str = "application/json",
+              lost_on: tuple[int, ...] = ()) -> Answer:
+        """One request; a 2xx answer, else the refusal raised (unreachable: status 0)."""
         try:
-            payload = json.loads(raw) if raw.strip() else None
-        except ValueError:
-            payload = None
-        if isinstance(payload, dict):
-            code = str(payload.get("error") or code)
-            message = str(payload.get("message") or message)
-        if status in lost_on:
-            return ClaimLost(status, code, message)
-        return ControllerError(status, code, message)
+            answer = self._http.send(method, path, data, content_type=content_type,
+                                     accept=accept)
+        except Unreachable as exc:
+            raise ControllerError(0, "unreachable", f"{self.base_url}: {exc.kind}: "
+                                  f"{exc.detail}") from None
+        if not answer.ok:
+            err = error_body(answer)
+            cls = ClaimLost if answer.status in lost_on else ControllerError
+            raise cls(answer.status, err.code or "error", err.message)
+        return answer
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
              lost_on: tuple[int, ...] = ()) -> tuple[int, Any]:
@@ -183,36 +146,26 @@ class QueueClient:
         2xx answers are returned; a status in *lost_on* raises
         :class:`ClaimLost`, any other refusal :class:`ControllerError`.
         """
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body, separators=(",", ":")).encode()
-            headers["Content-Type"] = "application/json"
-        status, raw = self._send(method, path, data, headers)
-        if not 200 <= status < 300:
-            raise self._refusal(status, raw, lost_on)
-        try:
-            return status, (json.loads(raw) if raw.strip() else None)
-        except ValueError:
-            return status, None
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        answer = self._send(method, path, data,
+                            content_type="application/json" if data is not None else "",
+                            lost_on=lost_on)
+        return answer.status, answer.json()
 
     def fetch_bytes(self, path: str) -> bytes:
         """``GET /api/v1`` + *path* and return the body's bytes (a refusal raises as :meth:`call`)."""
-        status, raw = self._send("GET", path, None, {"Accept": "application/octet-stream"})
-        if not 200 <= status < 300:
-            raise self._refusal(status, raw, ())
-        return raw
+        return self._send("GET", path, accept="application/octet-stream").body
 
     # -- code -------------------------------------------------------------------------------
 
     def code_chain(self, sha: str) -> list[str]:
         """Digests of the bundles that rebuild commit *sha*, to apply in this order."""
-        _, data = self.call("GET", f"/code/commits/{_q(sha)}")
+        _, data = self.call("GET", f"/code/commits/{seg(sha)}")
         return [str(d) for d in (data or {}).get("bundles") or []]
 
     def code_bundle(self, digest: str) -> bytes:
         """One bundle's bytes."""
-        return self.fetch_bytes(f"/code/bundles/{_q(digest)}")
+        return self.fetch_bytes(f"/code/bundles/{seg(digest)}")
 
     def code_known(self, commits: Sequence[str]) -> list[str]:
         """Which of *commits* the controller can rebuild already."""
@@ -221,12 +174,9 @@ class QueueClient:
 
     def code_upload(self, bundle: bytes) -> list[str]:
         """Upload a git bundle; return its tips (409 ``missing_prerequisites`` raises)."""
-        status, raw = self._send("PUT", "/code/bundles", bundle,
-                                 {"Accept": "application/json",
-                                  "Content-Type": "application/octet-stream"})
-        if not 200 <= status < 300:
-            raise self._refusal(status, raw, ())
-        return [str(t) for t in json.loads(raw).get("tips") or []]
+        answer = self._send("PUT", "/code/bundles", bundle,
+                            content_type="application/octet-stream")
+        return [str(t) for t in json.loads(answer.body).get("tips") or []]
 
     # -- triggers -------------------------------------------------------------------------------
 
@@ -256,7 +206,7 @@ class QueueClient:
                                 "lease_secs": claim.lease_secs}
         if run_id:
             body["run_id"] = run_id
-        _, data = self.call("POST", f"/triggers/{_q(claim.trigger_id)}/heartbeat", body,
+        _, data = self.call("POST", f"/triggers/{seg(claim.trigger_id)}/heartbeat", body,
                             lost_on=(404, 409))
         return Beat(float(data["lease_expires_at"]), bool(data["cancel_requested"]),
                     float(data["heartbeat_secs"]))
@@ -266,21 +216,21 @@ class QueueClient:
         """End the trigger claim: ``done`` with the run it started, or ``failed`` with *error*."""
         body = {"holder": claim.holder, "seq": claim.seq, "status": status, "run_id": run_id,
                 "error": error}
-        self.call("POST", f"/triggers/{_q(claim.trigger_id)}/done", body, lost_on=(404, 409))
+        self.call("POST", f"/triggers/{seg(claim.trigger_id)}/done", body, lost_on=(404, 409))
 
     # -- node attempts ------------------------------------------------------------------------------
 
     def mark_ready(self, run_id: str, node_id: str, *, attempt: int = 1,
                    needs_labels: Sequence[str] = ()) -> dict[str, Any]:
         """Queue a node attempt for runners; return its queue row."""
-        _, row = self.call("POST", f"/runs/{_q(run_id)}/nodes/{_q(node_id)}/mark-ready",
+        _, row = self.call("POST", f"/runs/{seg(run_id)}/nodes/{seg(node_id)}/mark-ready",
                            {"attempt": attempt, "needs_labels": list(needs_labels)})
         return dict(row)
 
     def revoke_ready(self, run_id: str, node_id: str, *, attempt: int | None = None) -> bool:
         """Take a ready attempt off the queue if nobody claimed it; whether it was."""
         body = {} if attempt is None else {"attempt": attempt}
-        _, data = self.call("POST", f"/runs/{_q(run_id)}/nodes/{_q(node_id)}/revoke-ready", body)
+        _, data = self.call("POST", f"/runs/{seg(run_id)}/nodes/{seg(node_id)}/revoke-ready", body)
         return bool(data["revoked"])
 
     def claim_node(self, holder: str, labels: Sequence[str] = (), *,
@@ -298,7 +248,7 @@ class QueueClient:
                          list(row.get("needs_labels") or []), row)
 
     def _node_path(self, claim: NodeClaim, action: str) -> str:
-        return f"/runs/{_q(claim.run_id)}/nodes/{_q(claim.node_id)}/{action}"
+        return f"/runs/{seg(claim.run_id)}/nodes/{seg(claim.node_id)}/{action}"
 
     def _fence(self, claim: NodeClaim) -> dict[str, Any]:
         return {"holder": claim.holder, "seq": claim.seq, "attempt": claim.attempt}
@@ -333,7 +283,3 @@ class QueueClient:
             ("limit", str(limit))) if v})
         _, data = self.call("GET", f"/nodes/queue?{query}")
         return list(data["attempts"])
-
-
-def _q(part: str) -> str:
-    return urllib.parse.quote(part, safe="")

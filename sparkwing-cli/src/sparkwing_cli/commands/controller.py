@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from ..clickstyle import SparkwingGroup
+from ..controllertables import controller_table, print_table
 from ..output import emit_json, output_option
 
 _PROFILE_HELP = "The controller's profile (its state store holds the tokens)."
@@ -77,16 +78,10 @@ def token_group() -> None:
     """Create, list, revoke and rotate the controller's API tokens (swu_/swr_/sws_)."""
 
 
-def _token_store(profile: str | None) -> Any:
-    from sparkwing_server.controller.tokens import open_token_store
-    from sparkwing_server.localws.serve import open_profile_stores
+def _tokens(profile: str | None) -> Any:
+    from sparkwing_server.controller.tokens import TokenStore
 
-    stores = open_profile_stores(profile)
-    try:
-        return stores, open_token_store(stores)
-    except BaseException:
-        stores.close()
-        raise
+    return controller_table(profile, TokenStore)
 
 
 def _ttl(value: str | None, flag: str) -> float | None:
@@ -121,12 +116,8 @@ def create_cmd(kind: str, name: str, scope: str, ttl: str | None, profile: str |
 
     scopes = parse_scopes(scope)
     ttl_s = _ttl(ttl, "--ttl")
-    stores, tokens = _token_store(profile)
-    try:
+    with _tokens(profile) as tokens:
         raw, rec = tokens.create(kind, name, scopes, ttl_s=ttl_s)
-    finally:
-        tokens.close()
-        stores.close()
     click.echo(raw)
     click.echo(f"created {rec.kind} token {rec.prefix} for {rec.name} "
                f"(scopes {','.join(rec.scopes)}{_expiry(rec.expires_at)}); "
@@ -148,12 +139,8 @@ def _when(stamp: float | None) -> str:
 @output_option
 def list_cmd(profile: str | None, output: str) -> None:
     """List tokens newest first (prefix, kind, name, scopes, status; never the token)."""
-    stores, tokens = _token_store(profile)
-    try:
+    with _tokens(profile) as tokens:
         records = tokens.list()
-    finally:
-        tokens.close()
-        stores.close()
     now = time.time()
     if output == "json":
         emit_json({"tokens": [r.to_dict(now) for r in records]})
@@ -161,13 +148,10 @@ def list_cmd(profile: str | None, output: str) -> None:
     if not records:
         click.echo("no tokens (create one with `sparkwing controller token create`)")
         return
-    rows = [("PREFIX", "KIND", "NAME", "SCOPES", "STATUS", "CREATED", "EXPIRES", "LAST USED")]
-    rows += [(r.prefix, r.kind, r.name, ",".join(r.scopes) or "-", r.status(now),
-              _when(r.created_at), _when(r.expires_at), _when(r.last_used_at))
-             for r in records]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print_table(("PREFIX", "KIND", "NAME", "SCOPES", "STATUS", "CREATED", "EXPIRES", "LAST USED"),
+                [(r.prefix, r.kind, r.name, ",".join(r.scopes) or "-", r.status(now),
+                  _when(r.created_at), _when(r.expires_at), _when(r.last_used_at))
+                 for r in records])
 
 
 @token_group.command("revoke")
@@ -175,12 +159,8 @@ def list_cmd(profile: str | None, output: str) -> None:
 @click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
 def revoke_cmd(prefix: str, profile: str | None) -> None:
     """Revoke the token with PREFIX; the controller refuses it from its next request on."""
-    stores, tokens = _token_store(profile)
-    try:
+    with _tokens(profile) as tokens:
         rec = tokens.revoke(prefix)
-    finally:
-        tokens.close()
-        stores.close()
     click.echo(f"revoked {rec.kind} token {rec.prefix} ({rec.name})")
 
 
@@ -201,12 +181,8 @@ def rotate_cmd(prefix: str, grace: str, ttl: str | None, profile: str | None) ->
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     ttl_s = _ttl(ttl, "--ttl")
-    stores, tokens = _token_store(profile)
-    try:
+    with _tokens(profile) as tokens:
         raw, new, old = tokens.rotate(prefix, grace_s=grace_s, ttl_s=ttl_s)
-    finally:
-        tokens.close()
-        stores.close()
     click.echo(raw)
     click.echo(f"rotated {old.prefix} -> {new.prefix}; the old token stops "
                f"{'now' if grace_s <= 0 else 'at ' + _when(old.revoked_at) + ' UTC'}", err=True)
@@ -231,18 +207,13 @@ def secret_group() -> None:
     """
 
 
-def _secret_store(profile: str | None, *, need_key: bool) -> Any:
+def _secrets(profile: str | None, *, need_key: bool) -> Any:
+    """The secrets table; the key is read (and, with *need_key*, required) first."""
     from sparkwing_server.controller.secretkeys import keyring_from_env, require_keyring
-    from sparkwing_server.controller.secretstore import open_secret_store
-    from sparkwing_server.localws.serve import open_profile_stores
+    from sparkwing_server.controller.secretstore import SecretStore
 
     keyring = require_keyring() if need_key else keyring_from_env()
-    stores = open_profile_stores(profile)
-    try:
-        return stores, open_secret_store(stores, keyring)
-    except BaseException:
-        stores.close()
-        raise
+    return controller_table(profile, lambda db: SecretStore(db, keyring))
 
 
 def _read_value() -> str:
@@ -275,12 +246,8 @@ def secret_set_cmd(name: str, unmasked: bool, profile: str | None) -> None:
 
     check_name(name)
     value = check_value(_read_value())
-    stores, secrets = _secret_store(profile, need_key=True)
-    try:
+    with _secrets(profile, need_key=True) as secrets:
         rec, created = secrets.put(name, value, masked=not unmasked, principal="cli")
-    finally:
-        secrets.close()
-        stores.close()
     click.echo(f"{'created' if created else 'replaced'} secret {rec.name} "
                f"({'masked' if rec.masked else 'unmasked'}, sealed with key {rec.key_id})")
 
@@ -290,24 +257,17 @@ def secret_set_cmd(name: str, unmasked: bool, profile: str | None) -> None:
 @output_option
 def secret_list_cmd(profile: str | None, output: str) -> None:
     """List secrets by name (masked, sealing key, who set it, when; never a value)."""
-    stores, secrets = _secret_store(profile, need_key=False)
-    try:
+    with _secrets(profile, need_key=False) as secrets:
         records = secrets.list()
-    finally:
-        secrets.close()
-        stores.close()
     if output == "json":
         emit_json({"secrets": [r.to_dict() for r in records]})
         return
     if not records:
         click.echo("no secrets (set one with `sparkwing controller secret set NAME`)")
         return
-    rows = [("NAME", "MASKED", "KEY", "SET BY", "UPDATED")]
-    rows += [(r.name, "yes" if r.masked else "no", r.key_id, r.principal or "-",
-              _when(r.updated_at)) for r in records]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print_table(("NAME", "MASKED", "KEY", "SET BY", "UPDATED"),
+                [(r.name, "yes" if r.masked else "no", r.key_id, r.principal or "-",
+                  _when(r.updated_at)) for r in records])
 
 
 @secret_group.command("delete")
@@ -317,12 +277,8 @@ def secret_delete_cmd(name: str, profile: str | None) -> None:
     """Delete secret NAME (exit 1 when there is none)."""
     from sparkwing.errors import NotFoundError
 
-    stores, secrets = _secret_store(profile, need_key=False)
-    try:
+    with _secrets(profile, need_key=False) as secrets:
         deleted = secrets.delete(name)
-    finally:
-        secrets.close()
-        stores.close()
     if not deleted:
         raise NotFoundError(f"no secret {name!r} (see `sparkwing controller secret list`)")
     click.echo(f"deleted secret {name}")
@@ -338,12 +294,8 @@ def secret_rekey_cmd(profile: str | None, output: str) -> None:
     SPARKWING_SECRETS_OLD_KEY (or _FILE); see docs/operators.md for the
     whole rotation.
     """
-    stores, secrets = _secret_store(profile, need_key=True)
-    try:
+    with _secrets(profile, need_key=True) as secrets:
         result = secrets.rekey()
-    finally:
-        secrets.close()
-        stores.close()
     if output == "json":
         emit_json({"resealed": list(result.resealed), "current": result.current,
                    "key_id": result.key_id})

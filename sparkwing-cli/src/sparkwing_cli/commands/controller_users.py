@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from ..clickstyle import SparkwingGroup
+from ..controllertables import controller_table, print_table
 from ..output import emit_json, output_option
 
 _PROFILE_HELP = "The controller's profile (its state store holds the users)."
@@ -27,23 +28,10 @@ def user_group() -> None:
     """Create, list and delete the web UI's login users; change their passwords."""
 
 
-def _user_store(profile: str | None) -> tuple[Any, Any, Any]:
-    from sparkwing_server.controller.tokens import open_token_store
+def _users(profile: str | None) -> Any:
     from sparkwing_server.controller.users import UserStore
-    from sparkwing_server.localws.serve import open_profile_stores
 
-    stores = open_profile_stores(profile)
-    try:
-        tokens = open_token_store(stores)
-    except BaseException:
-        stores.close()
-        raise
-    return stores, tokens, UserStore(tokens.db)
-
-
-def _close(stores: Any, tokens: Any) -> None:
-    tokens.close()
-    stores.close()
+    return controller_table(profile, UserStore)
 
 
 def _read_password() -> str:
@@ -82,11 +70,8 @@ def create_cmd(name: str, scope: str, profile: str | None) -> None:
     scopes = parse_scopes(scope)
     name = check_name(name)
     password = _read_password()
-    stores, tokens, users = _user_store(profile)
-    try:
+    with _users(profile) as users:
         rec = users.create(name, password, scopes)
-    finally:
-        _close(stores, tokens)
     click.echo(f"created user {rec.name} (scopes {','.join(rec.scopes)})")
 
 
@@ -99,24 +84,18 @@ def _when(stamp: float | None) -> str:
 @output_option
 def list_cmd(profile: str | None, output: str) -> None:
     """List users by name (scopes, created, last login, live sessions; never a password)."""
-    stores, tokens, users = _user_store(profile)
-    try:
+    with _users(profile) as users:
         records = users.list()
         live = {r.name: users.live_sessions(r.name) for r in records}
-    finally:
-        _close(stores, tokens)
     if output == "json":
         emit_json({"users": [{**r.to_dict(), "live_sessions": live[r.name]} for r in records]})
         return
     if not records:
         click.echo("no users (create one with `sparkwing controller user create`)")
         return
-    rows = [("NAME", "SCOPES", "CREATED", "LAST LOGIN", "SESSIONS")]
-    rows += [(r.name, ",".join(r.scopes) or "-", _when(r.created_at), _when(r.last_login_at),
-              str(live[r.name])) for r in records]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print_table(("NAME", "SCOPES", "CREATED", "LAST LOGIN", "SESSIONS"),
+                [(r.name, ",".join(r.scopes) or "-", _when(r.created_at),
+                  _when(r.last_login_at), str(live[r.name])) for r in records])
 
 
 @user_group.command("delete")
@@ -124,11 +103,8 @@ def list_cmd(profile: str | None, output: str) -> None:
 @click.option("--profile", default=None, metavar="NAME", help=_PROFILE_HELP)
 def delete_cmd(name: str, profile: str | None) -> None:
     """Delete user NAME and end its sessions (exit 1 when there is no such user)."""
-    stores, tokens, users = _user_store(profile)
-    try:
+    with _users(profile) as users:
         users.delete(name)
-    finally:
-        _close(stores, tokens)
     click.echo(f"deleted user {name}; its sessions are ended")
 
 
@@ -138,9 +114,6 @@ def delete_cmd(name: str, profile: str | None) -> None:
 def passwd_cmd(name: str, profile: str | None) -> None:
     """Set user NAME's password (stdin or prompt) and end its sessions."""
     password = _read_password()
-    stores, tokens, users = _user_store(profile)
-    try:
+    with _users(profile) as users:
         ended = users.set_password(name, password)
-    finally:
-        _close(stores, tokens)
     click.echo(f"changed the password of {name}; {ended} session(s) ended")

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .context import context_of
 from .errors import check_fields, fail, json_response, object_field, read_json, string_field
+from .tokens import Principal
 
 #: Runs per page of ``GET /api/v1/runs`` unless ``limit`` says otherwise, and the most allowed.
 DEFAULT_RUNS_LIMIT = 20
@@ -17,7 +18,7 @@ MAX_RUNS_LIMIT = 500
 DEFAULT_EVENTS_LIMIT = 500
 MAX_EVENTS_LIMIT = 5000
 #: Principal key on a request (set by the auth middleware; ``None`` when auth is off).
-PRINCIPAL_KEY = "sparkwing_principal"
+PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("sparkwing_principal", Principal)
 
 
 def _int_param(request: web.Request, name: str, default: int, *, minimum: int,

@@ -2,16 +2,16 @@
 
 :class:`SqlNodeQueue` implements :class:`sparkwing.storage.nodequeue.NodeQueue`
 (read its module docstring for the rules) over the ``node_queue`` table of
-:mod:`sparkwing.storage.sql.schema`, through a small :class:`QueueDB`:
+:mod:`sparkwing.storage.sql.schema`, through a :class:`~.statedb.StateDB`
+handle:
 
-* :class:`SqliteQueueDB`: its own connection to the SQLite state file
-  (WAL, ``synchronous=NORMAL`` like the state store), each write in
+* on SQLite, its own connection to the state file, each write in
   ``BEGIN IMMEDIATE`` (SQLite has one writer at a time, so claims are
   serialised by the database itself);
-* :class:`EngineQueueDB`: the SQLAlchemy engine of the PostgreSQL state
-  store (same database, same schema). Claims and sweeps pick their rows
-  with ``FOR UPDATE SKIP LOCKED``, so concurrent claimers each take a
-  different row instead of queueing behind the first one.
+* on PostgreSQL, the state store's SQLAlchemy engine (same database, same
+  schema). Claims and sweeps pick their rows with ``FOR UPDATE SKIP
+  LOCKED``, so concurrent claimers each take a different row instead of
+  queueing behind the first one.
 
 Every claim is one ``UPDATE ... WHERE key = (SELECT the oldest matching
 ready row) RETURNING``: the runner's labels are matched in SQL (the
@@ -25,13 +25,10 @@ their condition, so a heartbeat and a sweep never both win.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from sparkwing.errors import ConfigError
 from sparkwing.storage.nodequeue import (
     AGENT_LOST,
     CLAIMED,
@@ -45,6 +42,8 @@ from sparkwing.storage.nodequeue import (
 from sparkwing.storage.sql import schema
 from sparkwing.storage.sql.rows import RowCodec
 
+from .statedb import StateDB, open_state_db, postgres_state_db, sqlite_state_db
+
 if TYPE_CHECKING:
     from sparkwing.config import Stores
 
@@ -53,112 +52,6 @@ _COLS = _CODEC.select
 _KEY = "run_id = :run_id AND node_id = :node_id AND attempt = :attempt"
 _FENCE = f"{_KEY} AND status = '{CLAIMED}' AND claimed_by = :holder AND claim_seq = :seq"
 _ORDER = "queued_at, run_id, node_id, attempt"
-
-
-class QueueDB(Protocol):
-    """Runs the queue's statements (named ``:param`` placeholders) on one database."""
-
-    #: Where the table lives, for messages.
-    where: str
-    #: ``sqlite`` or ``postgresql``: which SQL :class:`SqlNodeQueue` writes.
-    dialect: str
-
-    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Rows of a ``SELECT``."""
-        ...
-
-    def write(self, sql: str, params: dict[str, Any]) -> tuple[int, list[tuple[Any, ...]]]:
-        """Run one write in its own transaction; ``(rows changed, rows RETURNING gave)``."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection (not an engine the state store owns)."""
-        ...
-
-
-class SqliteQueueDB:
-    """A :class:`QueueDB` on its own connection to a SQLite state file (thread-safe)."""
-
-    dialect = "sqlite"
-
-    def __init__(self, path: Path, busy_timeout_ms: int = 30000) -> None:
-        from sparkwing.storage.sql.migrations import ensure_sqlite_schema
-
-        self.where = str(path)
-        self._lock = threading.Lock()
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")  # as the state store: WAL makes it safe
-        ensure_sqlite_schema(self._conn, f"state store {path}")
-
-    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Rows of a ``SELECT``."""
-        with self._lock:
-            return list(self._conn.execute(sql, params).fetchall())
-
-    def write(self, sql: str, params: dict[str, Any]) -> tuple[int, list[tuple[Any, ...]]]:
-        """Run one write in ``BEGIN IMMEDIATE`` ... ``COMMIT``."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self._conn.execute(sql, params)
-                rows = list(cur.fetchall())
-                changed = cur.rowcount
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        return max(changed, len(rows)), rows
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
-
-
-class EngineQueueDB:
-    """A :class:`QueueDB` on a SQLAlchemy engine (the PostgreSQL state store's)."""
-
-    dialect = "postgresql"
-
-    def __init__(self, engine: Any, where: str, owner: Any = None) -> None:
-        import sqlalchemy as sa
-
-        self.where = where
-        self._engine = engine
-        self._owner = owner  # a state store opened just for this queue: closed with it
-        self._text: dict[str, Any] = {}
-        self._sa = sa
-
-    def _stmt(self, sql: str) -> Any:
-        stmt = self._text.get(sql)
-        if stmt is None:
-            stmt = self._text[sql] = self._sa.text(sql)
-        return stmt
-
-    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Rows of a ``SELECT``."""
-        with self._engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(self._stmt(sql), params).fetchall()]
-
-    def write(self, sql: str, params: dict[str, Any]) -> tuple[int, list[tuple[Any, ...]]]:
-        """Run one write statement, committed by itself (autocommit: one round trip).
-
-        Every write of the queue is a single statement, atomic on its own.
-        """
-        with self._engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            result = conn.execute(self._stmt(sql), params)
-            rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
-            return max(int(result.rowcount), len(rows)), rows
-
-    def close(self) -> None:
-        """Close the state store opened for this queue, if any (never a shared engine)."""
-        if self._owner is not None:
-            self._owner.close()
-            self._owner = None
 
 
 def _match_sql(dialect: str) -> str:
@@ -174,7 +67,7 @@ def _match_sql(dialect: str) -> str:
 class SqlNodeQueue:
     """A :class:`~sparkwing.storage.nodequeue.NodeQueue` on the ``node_queue`` table of *db*."""
 
-    def __init__(self, db: QueueDB) -> None:
+    def __init__(self, db: StateDB) -> None:
         self.db = db
         self.where = db.where
         pg = db.dialect == "postgresql"
@@ -213,9 +106,11 @@ class SqlNodeQueue:
     def _rows(self, sql: str, **params: Any) -> list[QueuedAttempt]:
         return [_CODEC.decode(r) for r in self.db.query(sql, params)]
 
-    def _write(self, sql: str, **params: Any) -> tuple[int, list[QueuedAttempt]]:
-        changed, rows = self.db.write(sql, params)
-        return changed, [_CODEC.decode(r) for r in rows]
+    def _write(self, sql: str, **params: Any) -> int:
+        return self.db.write(sql, params)
+
+    def _write_rows(self, sql: str, **params: Any) -> list[QueuedAttempt]:
+        return [_CODEC.decode(r) for r in self.db.write_returning(sql, params)]
 
     # -- the queue --------------------------------------------------------------------
 
@@ -237,7 +132,7 @@ class SqlNodeQueue:
 
     def revoke(self, run_id: str, node_id: str, attempt: int, *, now: float) -> bool:
         """Take a ready attempt off the queue; ``False`` when it is not ready."""
-        changed, _ = self._write(
+        changed = self._write(
             f"UPDATE node_queue SET status = '{REVOKED}', ready_at = NULL "
             f"WHERE {_KEY} AND status = '{READY}'",
             run_id=run_id, node_id=node_id, attempt=attempt)
@@ -247,14 +142,14 @@ class SqlNodeQueue:
               now: float) -> QueuedAttempt | None:
         """Claim the oldest ready attempt *labels* satisfy, for *holder*."""
         have = sorted({str(label).strip() for label in labels if str(label).strip()})
-        _, rows = self._write(self._claim, holder=holder, now=now, expires=now + lease_s,
+        rows = self._write_rows(self._claim, holder=holder, now=now, expires=now + lease_s,
                               labels=have if self._pg else json.dumps(have))
         return rows[0] if rows else None
 
     def heartbeat(self, run_id: str, node_id: str, attempt: int, holder: str, seq: int, *,
                   lease_s: float, now: float) -> QueuedAttempt | None:
         """Extend the claim ``(holder, seq)``; ``None`` when it is not the current claim."""
-        _, rows = self._write(
+        rows = self._write_rows(
             "UPDATE node_queue SET lease_expires_at = :expires, heartbeat_at = :now "
             f"WHERE {_FENCE} RETURNING {_COLS}",
             run_id=run_id, node_id=node_id, attempt=attempt, holder=holder, seq=seq,
@@ -264,7 +159,7 @@ class SqlNodeQueue:
     def release(self, run_id: str, node_id: str, attempt: int, holder: str, seq: int, *,
                 now: float) -> bool:
         """Give the claim ``(holder, seq)`` back: ready again, FIFO place kept."""
-        changed, _ = self._write(
+        changed = self._write(
             f"UPDATE node_queue SET status = '{READY}', ready_at = :now, claimed_by = '', "
             "claimed_at = NULL, lease_expires_at = NULL, heartbeat_at = NULL "
             f"WHERE {_FENCE}",
@@ -275,7 +170,7 @@ class SqlNodeQueue:
                outcome: str, now: float, exit_code: int | None = None, error: str = "",
                failure_reason: str = "") -> QueuedAttempt | None:
         """Record the result of the claim ``(holder, seq)``; ``None`` when it is not current."""
-        _, rows = self._write(
+        rows = self._write_rows(
             f"UPDATE node_queue SET status = '{FINISHED}', outcome = :outcome, "
             "exit_code = :exit_code, error = :error, failure_reason = :reason, "
             f"finished_at = :now, lease_expires_at = NULL WHERE {_FENCE} RETURNING {_COLS}",
@@ -319,7 +214,7 @@ class SqlNodeQueue:
             cond="lease_expires_at <= :now", col="lease_expires_at",
             error="'runner ' || claimed_by || ' stopped renewing its lease (claim ' || "
                   "CAST(claim_seq AS TEXT) || ')'")
-        _, rows = self._write(sql, now=now, reason=AGENT_LOST, status=CLAIMED, limit=limit)
+        rows = self._write_rows(sql, now=now, reason=AGENT_LOST, status=CLAIMED, limit=limit)
         return sorted(rows, key=lambda r: (r.queued_at, r.run_id, r.node_id, r.attempt))
 
     def reap_queue_timeouts(self, now: float, timeout_s: float, *,
@@ -329,7 +224,7 @@ class SqlNodeQueue:
             return []
         sql = self._sweep.format(cond="ready_at <= :cutoff", col="ready_at", error=":error")
         error = f"no runner with matching labels claimed it within {timeout_s:g} s"
-        _, rows = self._write(sql, now=now, cutoff=now - timeout_s, reason=QUEUE_TIMEOUT,
+        rows = self._write_rows(sql, now=now, cutoff=now - timeout_s, reason=QUEUE_TIMEOUT,
                               status=READY, limit=limit, error=error)
         return sorted(rows, key=lambda r: (r.queued_at, r.run_id, r.node_id, r.attempt))
 
@@ -351,7 +246,7 @@ class SqlNodeQueue:
 
 def sqlite_node_queue(path: Path | str) -> SqlNodeQueue:
     """The queue in the SQLite state file *path* (created and migrated if needed)."""
-    return SqlNodeQueue(SqliteQueueDB(Path(path)))
+    return SqlNodeQueue(sqlite_state_db(path))
 
 
 def postgres_node_queue(config: dict[str, Any]) -> SqlNodeQueue:
@@ -360,24 +255,9 @@ def postgres_node_queue(config: dict[str, Any]) -> SqlNodeQueue:
     Opens (and migrates) a PostgreSQL state store for its engine; closing the
     queue closes it.
     """
-    from sparkwing_postgres.store import PostgresStateStore
-
-    store = PostgresStateStore.from_config(config)
-    return SqlNodeQueue(EngineQueueDB(store.engine, repr(store), owner=store))
+    return SqlNodeQueue(postgres_state_db(config))
 
 
 def open_node_queue(stores: Stores) -> SqlNodeQueue:
     """The queue of *stores*' state database; :class:`ConfigError` for other backends."""
-    state = stores.state
-    kind = type(state).__name__
-    path = getattr(state, "path", None)
-    if kind == "SqliteStateStore" and isinstance(path, Path):
-        return sqlite_node_queue(path)
-    engine = getattr(state, "engine", None)
-    if kind == "PostgresStateStore" and engine is not None:
-        return SqlNodeQueue(EngineQueueDB(engine, f"{stores.resolved.name} (postgres)"))
-    backend = stores.resolved.profile.state.get("type", kind)
-    raise ConfigError(
-        f"profile {stores.resolved.name or '?'}: the controller keeps its node queue in the "
-        f"state store, which must be sqlite or postgres (state type {backend!r})"
-    )
+    return SqlNodeQueue(open_state_db(stores, "its node queue"))

@@ -4,8 +4,8 @@ One row per name: the value sealed by :class:`~.secretkeys.Keyring`
 (AES-256-GCM, never the plaintext), the id of the key that sealed it,
 whether runs mask it in their logs, who set it and when. The table is
 declared in :mod:`sparkwing.storage.sql.schema` (schema version 8) and
-reached like the token table (:mod:`.tokens`): its own connection to a
-SQLite state file, or the PostgreSQL state store's engine.
+reached like the token table, through a :class:`~.statedb.StateDB`: its own
+connection to a SQLite state file, or the PostgreSQL state store's engine.
 
 Listing and deleting need no key; setting, reading and rekeying do. A
 value is never logged, never part of an exception message, and leaves the
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sparkwing.errors import ConfigError, UsageError
 
 from .secretkeys import NO_KEY_MESSAGE, Keyring, SecretUnreadable
-from .tokens import TokenDB, token_db
+from .statedb import StateDB, open_state_db
 
 if TYPE_CHECKING:
     from sparkwing.config import Stores
@@ -87,14 +87,14 @@ class RekeyResult:
 
 
 class SecretStore:
-    """The ``secrets`` table through a :class:`~.tokens.TokenDB`, sealing with *keyring*.
+    """The ``secrets`` table through a :class:`~.statedb.StateDB`, sealing with *keyring*.
 
     *keyring* may be ``None``: then only :meth:`list` and :meth:`delete`
     work, and the rest raise one :class:`~sparkwing.errors.ConfigError`
     line saying how to provide a key. Thread-safe like the token store.
     """
 
-    def __init__(self, db: TokenDB, keyring: Keyring | None) -> None:
+    def __init__(self, db: StateDB, keyring: Keyring | None) -> None:
         self.db = db
         self.keyring = keyring
 
@@ -194,7 +194,7 @@ class SecretStore:
 
 def open_secret_store(stores: Stores, keyring: Keyring | None) -> SecretStore:
     """The secrets table of *stores*' state database, sealing with *keyring*."""
-    return SecretStore(token_db(stores), keyring)
+    return SecretStore(open_state_db(stores, "its tokens"), keyring)
 
 
 __all__ = ["MAX_VALUE_BYTES", "NAME_RE", "RekeyResult", "SecretRecord", "SecretStore",

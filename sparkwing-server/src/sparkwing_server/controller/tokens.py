@@ -22,10 +22,10 @@ learns that it was revoked or expired).
 
 The table lives in the state store's database (schema version 5, see
 :mod:`sparkwing.storage.sql.schema`). :class:`TokenStore` reaches it
-through a small :class:`TokenDB`: its own connection to a SQLite state
-file (:class:`SqliteTokenDB`), or the SQLAlchemy engine of the PostgreSQL
-state store (:class:`EngineTokenDB`); :func:`open_token_store` picks one
-and refuses other state backends with one line.
+through a :class:`~.statedb.StateDB` handle: its own connection to a SQLite
+state file, or the SQLAlchemy engine of the PostgreSQL state store;
+:func:`open_token_store` picks one and refuses other state backends with
+one line.
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from sparkwing.errors import ConfigError, NotFoundError, UsageError
+from sparkwing.errors import NotFoundError, UsageError
+
+from .statedb import DuplicateKey, StateDB, open_state_db
 
 if TYPE_CHECKING:
     from sparkwing.config import Stores
@@ -157,96 +157,14 @@ def _record(row: tuple[Any, ...]) -> TokenRecord:
                        expires, revoked, used, replaced or "")
 
 
-class DuplicatePrefix(Exception):
-    """An insert hit an existing prefix."""
-
-
-class TokenDB(Protocol):
-    """Runs the token table's statements (named ``:param`` placeholders) on one database."""
-
-    #: Where the table lives, for messages.
-    where: str
-
-    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Rows of a ``SELECT``."""
-        ...
-
-    def write(self, sql: str, params: dict[str, Any]) -> int:
-        """Run one write in its own transaction; return the rows changed (:class:`DuplicatePrefix`)."""
-        ...
-
-    def close(self) -> None:
-        """Release the connection (not the engine of a store someone else owns)."""
-        ...
-
-
-class SqliteTokenDB:
-    """A :class:`TokenDB` on its own connection to a SQLite state file (thread-safe)."""
-
-    def __init__(self, path: Path, busy_timeout_ms: int = 30000) -> None:
-        from sparkwing.storage.sql.migrations import ensure_sqlite_schema
-
-        self.where = str(path)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms):d}")
-        ensure_sqlite_schema(self._conn, f"state store {path}")
-
-    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Rows of a ``SELECT``."""
-        with self._lock:
-            return list(self._conn.execute(sql, params).fetchall())
-
-    def write(self, sql: str, params: dict[str, Any]) -> int:
-        """Run one write (autocommit); return the rows changed."""
-        try:
-            with self._lock:
-                return int(self._conn.execute(sql, params).rowcount)
-        except sqlite3.IntegrityError:
-            raise DuplicatePrefix() from None
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._conn.close()
-
-
-class EngineTokenDB:
-    """A :class:`TokenDB` on a SQLAlchemy engine (the PostgreSQL state store's, schema and all)."""
-
-    def __init__(self, engine: Any, where: str) -> None:
-        self.where = where
-        self._engine = engine
-
-    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """Rows of a ``SELECT``."""
-        import sqlalchemy as sa
-
-        with self._engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(sql), params).fetchall()]
-
-    def write(self, sql: str, params: dict[str, Any]) -> int:
-        """Run one write in its own transaction; return the rows changed."""
-        import sqlalchemy as sa
-
-        try:
-            with self._engine.begin() as conn:
-                return int(conn.execute(sa.text(sql), params).rowcount)
-        except sa.exc.IntegrityError:
-            raise DuplicatePrefix() from None
-
-    def close(self) -> None:
-        """Nothing to do: the engine belongs to the state store."""
-
-
 class TokenStore:
-    """The ``api_tokens`` table of the state database, through a :class:`TokenDB`.
+    """The ``api_tokens`` table of the state database, through a :class:`~.statedb.StateDB`.
 
     Safe to share between threads and to use from several processes at
     once (the CLI while the controller runs).
     """
 
-    def __init__(self, db: TokenDB) -> None:
+    def __init__(self, db: StateDB) -> None:
         self.db = db
         self._lock = threading.Lock()
         self._hasher = password_hasher()
@@ -312,7 +230,7 @@ class TokenStore:
                     prefix=rec.prefix, hash=self._hasher.hash(raw), kind=kind, name=rec.name,
                     scopes=json.dumps(rec.scopes), created=stamp, expires=expires,
                 )
-            except DuplicatePrefix:
+            except DuplicateKey:
                 continue  # the 48-bit prefix collided: draw again
             return raw, rec
         raise RuntimeError("could not draw an unused token prefix")
@@ -402,23 +320,6 @@ class TokenStore:
                         now=stamp, p=prefix)
         return Principal(rec.kind, rec.name, tuple(rec.scopes), prefix)
 
-def token_db(stores: Stores) -> TokenDB:
-    """The :class:`TokenDB` of *stores*' state store; :class:`ConfigError` for other backends."""
-    state = stores.state
-    kind = type(state).__name__
-    path = getattr(state, "path", None)
-    if kind == "SqliteStateStore" and isinstance(path, Path):
-        return SqliteTokenDB(path)
-    engine = getattr(state, "engine", None)
-    if kind == "PostgresStateStore" and engine is not None:
-        return EngineTokenDB(engine, f"{stores.resolved.name} (postgres)")
-    backend = stores.resolved.profile.state.get("type", kind)
-    raise ConfigError(
-        f"profile {stores.resolved.name or '?'}: the controller keeps its tokens in the state "
-        f"store, which must be sqlite or postgres (state type {backend!r})"
-    )
-
-
 def open_token_store(stores: Stores) -> TokenStore:
     """The token table of *stores*' state database."""
-    return TokenStore(token_db(stores))
+    return TokenStore(open_state_db(stores, "its tokens"))

@@ -19,8 +19,8 @@ the user) or an expiry takes effect on the next request, also when done by
 another process. The user's scopes are read at the same time.
 
 Both tables are declared in :mod:`sparkwing.storage.sql.schema` (schema
-version 6) and reached through the :class:`~.tokens.TokenDB` of the token
-table (SQLite: its own connection; PostgreSQL: the state store's engine).
+version 6) and reached through a :class:`~.statedb.StateDB` handle, the
+token table's (SQLite: its own connection; PostgreSQL: the state store's engine).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from typing import Any
 
 from sparkwing.errors import NotFoundError, UsageError
 
-from .tokens import DuplicatePrefix, TokenDB, password_hasher
+from .statedb import DuplicateKey, StateDB
+from .tokens import password_hasher
 
 #: How long a session lasts unless the controller is told otherwise (seconds).
 DEFAULT_SESSION_TTL_S = 12 * 3600.0
@@ -122,13 +123,13 @@ def _user(row: tuple[Any, ...]) -> UserRecord:
 
 
 class UserStore:
-    """The ``users`` and ``user_sessions`` tables, through a :class:`~.tokens.TokenDB`.
+    """The ``users`` and ``user_sessions`` tables, through a :class:`~.statedb.StateDB`.
 
     Shares the token table's database handle (the caller closes it). Safe to
     use from several threads and processes at once.
     """
 
-    def __init__(self, db: TokenDB) -> None:
+    def __init__(self, db: StateDB) -> None:
         self.db = db
         self._hasher = password_hasher()
         # Verified against when the user does not exist, so a wrong name costs what a
@@ -160,7 +161,7 @@ class UserStore:
                 ":scopes, :now, :now, NULL)",
                 name=name, hash=self._hasher.hash(password), scopes=json.dumps(rec.scopes),
                 now=stamp)
-        except DuplicatePrefix:
+        except DuplicateKey:
             raise UsageError(f"--name {name!r}: a user with that name exists (see `sparkwing "
                              "controller user list`)") from None
         return rec

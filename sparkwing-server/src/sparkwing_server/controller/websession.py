@@ -28,7 +28,7 @@ SESSION_COOKIE = "sparkwing_session"
 #: Header a browser write carries the session's CSRF token in.
 CSRF_HEADER = "X-CSRF-Token"
 #: Request key of the :class:`~.users.Session` a request was authenticated with.
-SESSION_KEY = "sparkwing_session"
+SESSION_KEY: web.RequestKey[Session] = web.RequestKey("sparkwing_session", Session)
 #: Where the login page is.
 LOGIN_PATH = "/login"
 

@@ -11,7 +11,7 @@ from .errors import fail
 USER_HEADER = "X-Sparkwing-User"
 #: Request key of a caller the server verified (the controller's login user or token):
 #: when set, it is who acts and the header is ignored.
-ACTOR_KEY = "sparkwing_actor"
+ACTOR_KEY: web.RequestKey[str] = web.RequestKey("sparkwing_actor", str)
 #: Longest accepted ``X-Sparkwing-User`` value.
 MAX_USER_LENGTH = 128
 

@@ -1,11 +1,10 @@
-"""A small HTTP/1.1 client for the controller's JSON API (standard library only).
+"""The remote stores' client of the controller's JSON API (standard library only).
 
 It sits on ``sparkwing run``'s start-up path when the profile's stores are
-a controller, so it uses :mod:`http.client` and imports it only when the
-first request is made. Connections are kept alive and reused (a small pool
-shared by the threads of the process); a connection idle for longer than
-:data:`IDLE_REUSE_S` is replaced rather than reused, so a request is never
-sent on a socket the server is about to close.
+a controller; the connections, the bearer token, the retries and the
+reading of error bodies are :mod:`sparkwing.controllerhttp`'s (the transport
+the runners' queue client uses too). Connections are kept alive in a small
+pool shared by the threads of the process.
 
 Retries: a connection that cannot be opened is retried with backoff for
 every call (nothing was sent); a request that fails after it was sent
@@ -21,39 +20,24 @@ URL and, for 403, the missing scope.
 
 from __future__ import annotations
 
-import json
 import os
-import threading
-import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode, urlsplit
+from typing import Any
+from urllib.parse import urlencode
 
+from ...controllerhttp import ControllerURL, ErrorBody, Retry, Transport, Unreachable, error_body
+from ...controllerhttp import seg as seg
 from ...errors import ConfigError, NotFoundError, StoreError, UsageError
-
-if TYPE_CHECKING:
-    import http.client
 
 #: Environment variable holding the token when the profile names none.
 DEFAULT_TOKEN_ENV = "SPARKWING_TOKEN"
 #: Largest request body the controller accepts (bytes); bigger batches are split.
 MAX_BODY = 1 << 20
-#: Seconds a kept-alive connection may sit idle and still be reused.
-IDLE_REUSE_S = 20.0
 #: Seconds to wait for a connection or an answer.
 TIMEOUT_S = 60.0
 #: Attempts per call (the first included) and the first backoff (doubling).
 ATTEMPTS = 5
 BACKOFF_S = 0.1
-#: Statuses a proxy or a restarting controller answers; retried for idempotent calls.
-RETRY_STATUSES = frozenset({502, 503, 504})
-#: Idle connections kept per client.
-POOL_SIZE = 8
-
-
-def seg(value: str) -> str:
-    """*value* as one URL path segment (``/`` and every reserved character escaped)."""
-    return quote(value, safe="")
 
 
 class ControllerClient:
@@ -67,67 +51,22 @@ class ControllerClient:
 
     def __init__(self, url: str, *, token: str = "", token_env: str = "",
                  timeout: float = TIMEOUT_S) -> None:
-        parts = urlsplit(str(url).strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"controller url {url!r} is not valid: use http://HOST[:PORT] or https://HOST")
         try:
-            port = parts.port
-        except ValueError:
-            raise ConfigError(f"controller url {url!r} has a bad port") from None
-        if parts.query or parts.fragment:
-            raise ConfigError(f"controller url {url!r} must not have a query or fragment")
-        self.url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = port
-        self._prefix = parts.path.rstrip("/")
+            parsed = ControllerURL.parse(url)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.url = parsed.base
         self.token_env = token_env or DEFAULT_TOKEN_ENV
         self.token = token or os.environ.get(self.token_env, "")
         self._token_source = "the profile" if token else f"${self.token_env}"
         self.timeout = timeout
-        self._origin = f"{parts.scheme}://{parts.netloc}"
-        self._idle: list[tuple[http.client.HTTPConnection, float]] = []
-        self._lock = threading.Lock()
-        self._closed = False
-
-    # -- connections ------------------------------------------------------------------------
-    def _new(self) -> http.client.HTTPConnection:
-        import http.client
-
-        if self._https:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
-
-    def _take(self) -> tuple[http.client.HTTPConnection, bool]:
-        """A connection and whether it was reused (else it is opened here)."""
-        now = time.monotonic()
-        with self._lock:
-            while self._idle:
-                conn, since = self._idle.pop()
-                if now - since <= IDLE_REUSE_S:
-                    return conn, True
-                conn.close()
-        conn = self._new()
-        conn.connect()
-        return conn, False
-
-    def _give(self, conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            if not self._closed and len(self._idle) < POOL_SIZE:
-                self._idle.append((conn, time.monotonic()))
-                return
-        conn.close()
+        self._http = Transport(parsed, token=self.token, timeout=timeout, send_origin=True,
+                               retry=Retry(ATTEMPTS, BACKOFF_S))
 
     def close(self) -> None:
         """Close every kept-alive connection."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn, _ in idle:
-            conn.close()
+        self._http.close()
 
-    # -- requests ------------------------------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None, *,
                 query: Mapping[str, Any] | None = None, idempotent: bool | None = None) -> Any:
         """Send one call and return its JSON answer (``None`` for an empty one).
@@ -135,70 +74,23 @@ class ControllerClient:
         *path* is below ``/api/v1`` with segments already escaped (see :func:`seg`);
         *idempotent* defaults to true for GET, PUT and DELETE.
         """
-        import http.client
-
         if idempotent is None:
             idempotent = method in ("GET", "PUT", "DELETE")
-        target = f"{self._prefix}/api/v1{path}"
+        target = path
         if query:
             target += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        payload = None if body is None else json.dumps(
-            body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        headers = {"Accept": "application/json", "Origin": self._origin}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
-        delay = BACKOFF_S
-        for attempt in range(1, ATTEMPTS + 1):
-            last = attempt == ATTEMPTS
-            try:
-                conn, _reused = self._take()
-            except OSError as exc:  # nothing was sent: safe to retry any call
-                if last:
-                    raise self._unreachable(method, path, exc) from None
-                time.sleep(delay)
-                delay *= 2
-                continue
-            try:
-                conn.request(method, target, body=payload, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                if not idempotent or last:
-                    raise self._unreachable(method, path, exc) from None
-                time.sleep(delay)
-                delay *= 2
-                continue
-            if resp.will_close:
-                conn.close()
-            else:
-                self._give(conn)
-            if resp.status in RETRY_STATUSES and idempotent and not last:
-                time.sleep(delay)
-                delay *= 2
-                continue
-            if 200 <= resp.status < 300:
-                return json.loads(data) if data else None
-            raise self._refused(method, path, resp.status, data)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _unreachable(self, method: str, path: str, exc: BaseException) -> StoreError:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        return StoreError(f"controller {self.url} is unreachable ({detail}) for {method} "
-                          f"/api/v1{path}; is `sparkwing controller serve` running there?")
-
-    def _refused(self, method: str, path: str, status: int, data: bytes) -> Exception:
         try:
-            err = json.loads(data)
-        except ValueError:
-            err = None
-        if not isinstance(err, dict):
-            text = data[:200].decode("utf-8", "replace")
-            err = {"error": "", "message": " ".join(text.split()) or f"HTTP {status}"}
-        code = str(err.get("error") or "")
-        message = str(err.get("message") or code or f"HTTP {status}")
+            answer = self._http.send_json(method, target, body, idempotent=idempotent)
+        except Unreachable as exc:
+            raise StoreError(f"controller {self.url} is unreachable ({exc.detail}) for {method} "
+                             f"/api/v1{path}; is `sparkwing controller serve` running there?"
+                             ) from None
+        if answer.ok:
+            return answer.json()
+        raise self._refused(method, path, error_body(answer))
+
+    def _refused(self, method: str, path: str, err: ErrorBody) -> Exception:
+        status, code, message = err.status, err.code, err.message
         where = f"{method} /api/v1{path}"
         if status == 401:
             if not self.token:
@@ -209,8 +101,8 @@ class ControllerClient:
         if status == 403 and code == "missing_scope":
             return StoreError(
                 f"controller {self.url}: the token from {self._token_source} "
-                f"({err.get('principal') or '?'}) lacks scope {err.get('missing_scope')!r}, "
-                f"needed by {where}")
+                f"({err.fields.get('principal') or '?'}) lacks scope "
+                f"{err.fields.get('missing_scope')!r}, needed by {where}")
         if code == "not_found" and status == 404:
             return NotFoundError(message)
         if code == "conflict":
