@@ -5,10 +5,14 @@ a controller, so it uses :mod:`http.client` and imports it only when the
 first request is made. Connections are kept alive and reused (a small pool
 shared by the threads of the process); a connection idle for longer than
 :data:`IDLE_REUSE_S` is replaced rather than reused, so a request is never
-sent on a socket the server is about to close.
+sent on a socket the server is about to close, and so is one the server
+already closed (its socket is readable: the controller stopped or was
+restarted), so the first call after a controller restart goes out on a new
+connection instead of failing.
 
 Retries: a connection that cannot be opened is retried with backoff for
-every call (nothing was sent); a request that fails after it was sent
+every call (nothing was sent), as is a request that could not be written
+to a reused connection (it never reached a handler); a request that fails after it was sent
 (reset, no answer, 502/503/504) is retried only when the call is
 idempotent. Errors are one-line :class:`~sparkwing.errors.SparkwingError`
 subclasses: the controller's ``not_found`` becomes
@@ -54,6 +58,25 @@ POOL_SIZE = 8
 def seg(value: str) -> str:
     """*value* as one URL path segment (``/`` and every reserved character escaped)."""
     return quote(value, safe="")
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """Whether an idle kept-alive connection was closed by the other end.
+
+    An idle HTTP/1.1 connection has nothing to read; a readable one holds the
+    server's FIN or reset (the server closed it, stopped, or crashed and was
+    restarted), and a request written to it would fail or vanish.
+    """
+    import select
+
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 class ControllerClient:
@@ -105,7 +128,7 @@ class ControllerClient:
         with self._lock:
             while self._idle:
                 conn, since = self._idle.pop()
-                if now - since <= IDLE_REUSE_S:
+                if now - since <= IDLE_REUSE_S and not _dropped(conn):
                     return conn, True
                 conn.close()
         conn = self._new()
@@ -153,7 +176,7 @@ class ControllerClient:
         for attempt in range(1, ATTEMPTS + 1):
             last = attempt == ATTEMPTS
             try:
-                conn, _reused = self._take()
+                conn, reused = self._take()
             except OSError as exc:  # nothing was sent: safe to retry any call
                 if last:
                     raise self._unreachable(method, path, exc) from None
@@ -162,6 +185,17 @@ class ControllerClient:
                 continue
             try:
                 conn.request(method, target, body=payload, headers=headers)
+            except OSError as exc:
+                conn.close()
+                # Not (wholly) sent. On a reused connection that is one the server closed
+                # after the check in _take: no handler ran, so any call may go again at once.
+                if last or not (reused or idempotent):
+                    raise self._unreachable(method, path, exc) from None
+                if not reused:
+                    time.sleep(delay)
+                    delay *= 2
+                continue
+            try:
                 resp = conn.getresponse()
                 data = resp.read()
             except (OSError, http.client.HTTPException) as exc:
