@@ -50,7 +50,7 @@ PROFILES = """\
 profiles:
   team:
     description: queue load benchmark on PostgreSQL
-    state: {type: postgres, url_source: env:SPARKWING_PG_URL, schema: queueload}
+    state: {{type: postgres, url_source: env:SPARKWING_PG_URL, schema: {schema}}}
 """
 
 
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cluster = TempCluster()
             cluster.start()
             url = cluster.url()
-        (work / "profiles.yaml").write_text(PROFILES)
+        # a schema of its own, so runs against one --pg-url never meet
+        (work / "profiles.yaml").write_text(PROFILES.format(schema=f"queueload_{work.name[9:]}"))
         env.update(SPARKWING_PROFILES=str(work / "profiles.yaml"), SPARKWING_PG_URL=url)
         profile_args = ["--profile", "team"]
     os.environ.update({k: env[k] for k in ("SPARKWING_HOME", "SPARKWING_PROFILES",
