@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -189,7 +190,9 @@ def test_a_runner_keeps_working_across_a_controller_restart(
         controller: Any, tmp_path: Path) -> None:
     admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box", "runner")
-    ctl = _process(controller, tmp_path, "--require-auth")
+    # a 20 s lease: the runner heartbeats its trigger every 2.5 s, also while the controller
+    # is down (those fail and are retried), and the lease outlives the restart
+    ctl = _process(controller, tmp_path, "--require-auth", "--lease-secs", "20")
     controller.url = ctl.start()
     runner = None
     try:
@@ -236,11 +239,16 @@ def test_a_runner_keeps_working_across_a_controller_restart(
         ctl.stop()
 
 
-def test_the_remote_store_client_sends_on_a_fresh_connection_after_a_restart(
+def test_the_remote_store_client_rides_out_a_controller_restart(
         controller: Any, tmp_path: Path) -> None:
-    """A POST (not idempotent, so never retried once sent) after the controller was killed
-    must not go out on the kept-alive connection the crash closed: it reaches the new
-    process exactly once."""
+    """What a run on a runner needs from its store client while the controller restarts.
+
+    A POST (not idempotent, so never retried once sent) after the controller
+    was killed must not go out on the kept-alive connection the crash closed:
+    it reaches the new process exactly once. A call made while nothing
+    listens waits for the restarted controller (refused connections are
+    retried for a while) instead of failing the run.
+    """
     from sparkwing.storage.controller.state import ControllerStateStore
     from sparkwing.storage.records import Run
 
@@ -255,6 +263,16 @@ def test_the_remote_store_client_sends_on_a_fresh_connection_after_a_restart(
         _crash_and_restart(ctl)
         assert remote.append_event(RECORDED, NODE_STARTED, {"n": 2}) == 2
         assert [e.payload["n"] for e in remote.list_events(RECORDED)] == [1, 2]
+        # down for longer than the five quick retries (1.5 s) a refused connection once had
+        ctl.kill()
+        got: list[Any] = []
+        reader = threading.Thread(target=lambda: got.append(remote.get_run(RECORDED)))
+        reader.start()
+        time.sleep(2.0)
+        assert reader.is_alive(), got  # still waiting for a controller to answer
+        ctl.start()
+        reader.join(timeout=120)
+        assert got and got[0] is not None and got[0].id == RECORDED, got
         remote.close()
     finally:
         ctl.stop()

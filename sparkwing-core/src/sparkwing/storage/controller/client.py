@@ -11,7 +11,9 @@ restarted), so the first call after a controller restart goes out on a new
 connection instead of failing.
 
 Retries: a connection that cannot be opened is retried with backoff for
-every call (nothing was sent), as is a request that could not be written
+every call (nothing was sent), for up to :data:`CONNECT_RETRY_S` when it
+is refused (a restarting controller refuses connections for a few
+seconds), as is a request that could not be written
 to a reused connection (it never reached a handler); a request that fails after it was sent
 (reset, no answer, 502/503/504) is retried only when the call is
 idempotent. Errors are one-line :class:`~sparkwing.errors.SparkwingError`
@@ -49,6 +51,11 @@ TIMEOUT_S = 60.0
 #: Attempts per call (the first included) and the first backoff (doubling).
 ATTEMPTS = 5
 BACKOFF_S = 0.1
+#: Seconds a call keeps trying to open a connection that is refused (nothing listens: the
+#: controller is restarting), and the longest wait between those tries. Other connection
+#: errors (a name that does not resolve, ...) get the ATTEMPTS quick tries.
+CONNECT_RETRY_S = 15.0
+CONNECT_BACKOFF_MAX_S = 1.0
 #: Statuses a proxy or a restarting controller answers; retried for idempotent calls.
 RETRY_STATUSES = frozenset({502, 503, 504})
 #: Idle connections kept per client.
@@ -173,10 +180,23 @@ class ControllerClient:
         if payload is not None:
             headers["Content-Type"] = "application/json"
         delay = BACKOFF_S
-        for attempt in range(1, ATTEMPTS + 1):
+        connect_until = 0.0
+        attempt = 0
+        while attempt < ATTEMPTS:
+            attempt += 1
             last = attempt == ATTEMPTS
             try:
                 conn, reused = self._take()
+            except ConnectionRefusedError as exc:  # nothing listens yet: a restart, for a while
+                now = time.monotonic()
+                connect_until = connect_until or now + CONNECT_RETRY_S
+                wait = min(delay, CONNECT_BACKOFF_MAX_S)
+                if now + wait > connect_until:
+                    raise self._unreachable(method, path, exc) from None
+                attempt -= 1  # counted by time, not attempts: a restart takes seconds
+                time.sleep(wait)
+                delay = min(delay * 2, CONNECT_BACKOFF_MAX_S)
+                continue
             except OSError as exc:  # nothing was sent: safe to retry any call
                 if last:
                     raise self._unreachable(method, path, exc) from None
