@@ -131,7 +131,10 @@ class ControllerProcess:
 
 def create_token(env: dict[str, str], cwd: Path, name: str, scope: str = "runner",
                  *profile_args: str) -> str:
-    """A token made with ``sparkwing controller token create`` in *env*'s home; the raw token."""
+    """A token made with ``sparkwing controller token create`` in *env*'s home; the raw token.
+
+    Its kind is ``runner`` for the ``runner`` scope, else ``user``.
+    """
     out = subprocess.run(
         [sys.executable, "-m", "sparkwing_cli.main", "controller", "token", "create",
          "--kind", "runner" if scope == "runner" else "user", "--name", name, "--scope", scope,
