@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from ..clickstyle import SparkwingGroup
-from ..output import emit_json, emit_ndjson, output_option
+from ..output import emit_json, output_option
 from ..render import ago, local_time, paint, status_text, table, use_colour
 from ..runstore import open_read_stores, profile_option
 
@@ -253,13 +253,8 @@ def run_cmd(trigger_id: str, claimed_by: str, claim_seq: int, run_id: str,
             result = queued
         run = result.run
     if output == "json":
-        answer = {"trigger": trigger_view(result.row),
-                  "run": None if run is None else {"id": run.id, "status": run.status}}
-        if claimed_by:
-            # one line: the runner reads the run from the last line its child printed
-            emit_ndjson([answer])
-        else:
-            emit_json(answer)
+        emit_json({"trigger": trigger_view(result.row),
+                   "run": None if run is None else {"id": run.id, "status": run.status}})
     else:
         click.echo(result.describe())
     sys.stdout.flush()
