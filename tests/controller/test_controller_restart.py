@@ -226,7 +226,7 @@ def test_a_runner_keeps_working_across_a_controller_restart(
             nodes = {n.node_id: n.outcome for n in stores.state.list_nodes(run.id)}
             assert nodes == {"first": "success", "sleep": "success"}, nodes
         events = _log_events(log)
-        # the runner read the run from the child's answer (its last stdout line, one JSON line)
+        # the runner read the run from the child's -o json answer
         exited = [e for e in events if e.get("event") == "child exited"]
         assert exited and exited[0]["run_status"] == "success", exited
         finished = [e for e in events if e.get("event") == "trigger finished"]
