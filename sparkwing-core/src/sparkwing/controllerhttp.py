@@ -9,10 +9,12 @@ when the first request is made.
 What it does, once for both: parse the controller URL, keep connections
 alive in a small pool shared by threads (one idle longer than
 :data:`IDLE_REUSE_S` is replaced, not reused, so a request is never sent on
-a socket the server is about to close), set the bearer token, retry as the
-caller's :class:`Retry` says, and read the controller's error body
-(:func:`error_body`). What an answer *means* (which exception a refusal
-becomes) stays with each client.
+a socket the server is about to close; nor is one the server already
+closed, whose socket is readable: after a controller restart the first call
+goes out on a new connection instead of failing), set the bearer token,
+retry as the caller's :class:`Retry` says, and read the controller's error
+body (:func:`error_body`). What an answer *means* (which exception a
+refusal becomes) stays with each client.
 """
 
 from __future__ import annotations
@@ -33,6 +35,25 @@ IDLE_REUSE_S = 20.0
 POOL_SIZE = 8
 #: Statuses a proxy or a restarting controller answers; retried for idempotent calls.
 RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """Whether an idle kept-alive connection was closed by the other end.
+
+    An idle HTTP/1.1 connection has nothing to read; a readable one holds the
+    server's FIN or reset (it closed the connection, stopped, or crashed and
+    was restarted), and a request written to it would fail or vanish.
+    """
+    import select
+
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def seg(value: str) -> str:
@@ -87,6 +108,10 @@ class Retry:
 
     attempts: int = 1
     backoff_s: float = 0.1
+    #: Seconds a *refused* connection keeps being retried (nothing listens: the controller
+    #: is restarting, which takes seconds), pausing at most 1 s between tries; 0: refusals
+    #: count as attempts like any other connection error.
+    connect_s: float = 0.0
 
 
 #: One try, no pause: the caller decides about retrying.
@@ -175,18 +200,19 @@ class Transport:
                else http.client.HTTPConnection)
         return cls(self.url.host, self.url.port, timeout=self.timeout)
 
-    def _take(self) -> http.client.HTTPConnection:
-        """An idle connection young enough to reuse, else a new one (opened here)."""
+    def _take(self) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection young enough to reuse and still open, else a new one (opened
+        here); and whether it was reused."""
         now = time.monotonic()
         with self._lock:
             while self._idle:
                 conn, since = self._idle.pop()
-                if now - since <= IDLE_REUSE_S:
-                    return conn
+                if now - since <= IDLE_REUSE_S and not _dropped(conn):
+                    return conn, True
                 conn.close()
         conn = self._new()
         conn.connect()
-        return conn
+        return conn, False
 
     def _give(self, conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -226,10 +252,30 @@ class Transport:
         target = f"{self.url.prefix}/api/v1{path}"
         delay = policy.backoff_s
         attempts = max(1, policy.attempts)
-        for attempt in range(1, attempts + 1):
+        connect_until = 0.0
+        stale = 0
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
             last = attempt == attempts
             try:
-                conn = self._take()
+                conn, reused = self._take()
+            except ConnectionRefusedError as exc:
+                if not policy.connect_s:
+                    if last:
+                        raise Unreachable(exc) from None
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                now = time.monotonic()
+                connect_until = connect_until or now + policy.connect_s
+                wait = min(delay, 1.0)
+                if now + wait > connect_until:
+                    raise Unreachable(exc) from None
+                attempt -= 1  # counted by time, not attempts: a restart takes seconds
+                time.sleep(wait)
+                delay = min(delay * 2, 1.0)
+                continue
             except (OSError, http.client.HTTPException) as exc:  # nothing was sent
                 if last:
                     raise Unreachable(exc) from None
@@ -238,6 +284,21 @@ class Transport:
                 continue
             try:
                 conn.request(method, target, body=body, headers=headers)
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                # Not (wholly) written. On a reused connection the server closed it after the
+                # check in _take: no handler ran, so any call may go again at once (on another
+                # connection; at most once per pooled one).
+                if reused and stale < POOL_SIZE:
+                    stale += 1
+                    attempt -= 1
+                    continue
+                if last or not idempotent:
+                    raise Unreachable(exc) from None
+                time.sleep(delay)
+                delay *= 2
+                continue
+            try:
                 resp = conn.getresponse()
                 data = resp.read()
             except (OSError, http.client.HTTPException) as exc:

@@ -7,7 +7,10 @@ the runners' queue client uses too). Connections are kept alive in a small
 pool shared by the threads of the process.
 
 Retries: a connection that cannot be opened is retried with backoff for
-every call (nothing was sent); a request that fails after it was sent
+every call (nothing was sent), for up to :data:`CONNECT_RETRY_S` when it is
+refused (a restarting controller refuses connections for a few seconds), as
+is a request that could not be written to a reused connection (it never
+reached a handler); a request that fails after it was sent
 (reset, no answer, 502/503/504) is retried only when the call is
 idempotent. Errors are one-line :class:`~sparkwing.errors.SparkwingError`
 subclasses: the controller's ``not_found`` becomes
@@ -38,6 +41,10 @@ TIMEOUT_S = 60.0
 #: Attempts per call (the first included) and the first backoff (doubling).
 ATTEMPTS = 5
 BACKOFF_S = 0.1
+#: Seconds a call keeps trying a connection that is refused (nothing listens: the controller
+#: is restarting); other connection errors (a name that does not resolve, ...) get the
+#: ATTEMPTS quick tries.
+CONNECT_RETRY_S = 15.0
 
 
 class ControllerClient:
@@ -61,7 +68,7 @@ class ControllerClient:
         self._token_source = "the profile" if token else f"${self.token_env}"
         self.timeout = timeout
         self._http = Transport(parsed, token=self.token, timeout=timeout, send_origin=True,
-                               retry=Retry(ATTEMPTS, BACKOFF_S))
+                               retry=Retry(ATTEMPTS, BACKOFF_S, CONNECT_RETRY_S))
 
     def close(self) -> None:
         """Close every kept-alive connection."""
