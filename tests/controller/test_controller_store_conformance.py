@@ -30,6 +30,7 @@ from sparkwing.testing.suites.state import ThreadSafeStateStoreSuite
 @pytest.fixture
 def controller_url(sparkwing_home: Path, tmp_path: Path) -> Iterator[str]:
     """A controller serving a fresh home's stores, from a thread of this process."""
+    from sparkwing_server.controller.leases import LeaseSettings
     from sparkwing_server.controller.threaded import ThreadedController
     from sparkwing_server.controller.tokens import open_token_store
     from sparkwing_server.localws.serve import open_profile_stores
@@ -38,7 +39,10 @@ def controller_url(sparkwing_home: Path, tmp_path: Path) -> Iterator[str]:
     work.mkdir()
     stores = open_profile_stores(None, work)
     tokens = open_token_store(stores)
-    server = ThreadedController(stores, tokens)
+    # The suites claim with a fixed clock (T0, long past), so every lease they take has
+    # expired in real time: the reaper (real clock) must not tick during a test, or it puts
+    # claimed triggers back and a slow test sees each claimed twice.
+    server = ThreadedController(stores, tokens, leases=LeaseSettings(reaper_interval_s=3600))
     try:
         yield server.start()
     finally:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from sparkwing.config import Stores
 
+    from .leases import LeaseSettings
     from .tokens import TokenStore
 
 #: Seconds to wait for the server thread to start or stop.
@@ -29,10 +30,13 @@ class ThreadedController:
     store stay the caller's to close.
     """
 
-    def __init__(self, stores: Stores, tokens: TokenStore, *, require_auth: bool = False) -> None:
+    def __init__(self, stores: Stores, tokens: TokenStore, *, require_auth: bool = False,
+                 leases: LeaseSettings | None = None) -> None:
         self.stores = stores
         self.tokens = tokens
         self.require_auth = require_auth
+        #: Lease length and reaper tick (``None``: the defaults of ``controller serve``).
+        self.leases = leases
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -66,6 +70,8 @@ class ThreadedController:
 
         ctx = ControllerContext(self.stores, self.tokens, RequestPolicy.for_listener("127.0.0.1"),
                                 require_auth=self.require_auth)
+        if self.leases is not None:
+            ctx.leases = self.leases
         runner: web.AppRunner = web.AppRunner(make_app(ctx), handle_signals=False,
                                               access_log=None, shutdown_timeout=1.0)
         await runner.setup()
