@@ -110,6 +110,26 @@ class Controller:
         assert out.returncode == 0, out.stderr
         return out.stdout.strip()
 
+    def stored_token(self, kind: str, name: str, scope: str) -> str:
+        """Create a token straight in the home's token table, as the CLI does, in this process.
+
+        For tests that need many tokens: each CLI call is a process start
+        (the CLI itself is tested in test_controller_tokens.py).
+        """
+        from sparkwing_server.controller.scopes import parse_scopes
+        from sparkwing_server.controller.tokens import open_token_store
+
+        stores = self.open_state()
+        try:
+            tokens = open_token_store(stores)
+            try:
+                raw, _ = tokens.create(kind, name, parse_scopes(scope))
+            finally:
+                tokens.close()
+        finally:
+            stores.close()
+        return raw
+
     def start(self, *args: str) -> str:
         """Start ``sparkwing controller serve --addr 127.0.0.1:0 ARGS``; return its URL."""
         self.proc = subprocess.Popen(

@@ -131,8 +131,9 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
         if route.scope != AUTHENTICATED:
             if route.scope not in by_scope:
                 by_scope[route.scope] = (
-                    controller.token("service", f"no-{route.scope}", _without(route.scope)),
-                    controller.token("service", f"only-{route.scope}", route.scope))
+                    controller.stored_token("service", f"no-{route.scope}",
+                                            _without(route.scope)),
+                    controller.stored_token("service", f"only-{route.scope}", route.scope))
             lacking, exact = by_scope[route.scope]
             denied = send(lacking).assert_error(403, "missing_scope")
             assert denied["missing_scope"] == route.scope, where
