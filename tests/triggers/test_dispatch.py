@@ -36,6 +36,7 @@ def test_dispatching_one_key_twice_starts_one_run(project: Project) -> None:
     assert "duplicate request (key delivery-42)" in second.describe()
     assert [r.id for r in project.runs()] == [first.run.id]
     (row,) = project.triggers()
+    assert first.row == row  # the answer's row is the one stored (it is not read back)
     assert (row.idempotency_key, row.source, row.status, row.run_id, row.pipeline) == (
         "delivery-42", "manual", "done", first.run.id, "build")
     assert row.claimed_by == "" and row.claims == 1 and row.finished_at is not None

@@ -136,9 +136,15 @@ def _prepare_and_run(
         message = " ".join(str(exc).split()) or type(exc).__name__
         state.finish_trigger(row.id, holder, status="failed", now=time.time(), error=message)
         raise
-    state.finish_trigger(row.id, holder, status="done", now=time.time(), run_id=run_id)
+    done_at = time.time()
+    finished = state.finish_trigger(row.id, holder, status="done", now=done_at, run_id=run_id)
     run = starter.execute()
-    return DispatchResult(state.get_trigger(row.id) or row, True, run)
+    if finished:  # the row as the store now holds it, without reading it back
+        row = replace(row, status="done", run_id=run_id, error="", finished_at=done_at,
+                      claimed_by="", lease_expires_at=None)
+    else:
+        row = state.get_trigger(row.id) or row
+    return DispatchResult(row, True, run)
 
 
 def run_queued(
