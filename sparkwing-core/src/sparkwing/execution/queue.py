@@ -57,7 +57,7 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 #: Longest wait between two reads of a waiting attempt's queue row (seconds).
-POLL_S = 1.0
+POLL_S = 0.5
 #: First wait between reads; it grows by half each time up to ``poll_s``.
 FIRST_POLL_S = 0.1
 #: Seconds past the job's timeout (counted from the claim) before the executor gives up,
