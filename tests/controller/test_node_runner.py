@@ -363,3 +363,61 @@ def test_the_queue_executor_without_a_controller_is_a_one_line_error(tmp_path: P
     assert out.stderr.count("\n") == 1, out.stderr
     assert "executor queue" in out.stderr and "controller" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_run_cancel_reaches_the_claimed_attempt_on_its_runner(
+        controller: Any, tmp_path: Path) -> None:
+    admin = controller.token("user", "root", "admin")
+    runner_token = controller.token("runner", "box", "runner")
+    controller.start("--require-auth", "--lease-secs", "3")  # heartbeats every 0.375 s
+    root = _project(tmp_path)
+    env = _laptop(controller, tmp_path, admin)
+    markers = tmp_path / "markers"
+    job_env = {"SPARKWING_TEST_MARKERS": str(markers), "SPARKWING_TEST_SLEEP": "600"}
+    runner, log = _runner(controller, tmp_path, "box", runner_token, env=job_env)
+    proc, run_id = _run(env, root, "flaky")
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not _markers(markers):
+            assert runner.poll() is None and proc.poll() is None, log.read_text()[-4000:]
+            assert time.monotonic() < deadline, log.read_text()[-4000:]
+            time.sleep(0.1)
+        answer = controller.post(f"/ui/api/v1/runs/{run_id}/cancel", {}, admin)
+        assert answer.status in (200, 202), answer.body
+        code, _, err = _finish(proc)
+    finally:
+        _stop(runner)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert code != 0, err[-4000:]
+    (mark,) = _markers(markers)
+    assert "end" not in mark and not _alive(mark["pid"]), mark
+    rows = _rows(controller, admin, run_id)
+    assert set(rows) == {("sleep", 1)}, rows  # a cancel is not retried
+    assert rows[("sleep", 1)]["outcome"] == "cancelled", rows
+    with controller.open_state() as stores:
+        run = stores.state.get_run(run_id)
+        assert run is not None and run.status == "cancelled", run
+    assert any(e.get("event") == "run cancel requested; stopping the child"
+               for e in _events(log)), log.read_text()[-4000:]
+
+
+def test_an_attempt_nobody_claims_fails_with_queue_timeout(
+        controller: Any, tmp_path: Path) -> None:
+    admin = controller.token("user", "root", "admin")
+    controller.start("--require-auth", "--queue-timeout", "1", "--reaper-interval", "0.5")
+    root = _project(tmp_path)
+    env = _laptop(controller, tmp_path, admin)
+    proc, run_id = _run(env, root, "all-gpu")  # no runner at all
+    code, _, err = _finish(proc)
+    assert code == 1, err[-4000:]
+    row = _rows(controller, admin, run_id)[("build", 1)]
+    assert row["outcome"] == "failed" and row["failure_reason"] == "queue_timeout", row
+    with controller.open_state() as stores:
+        node = stores.state.get_node(run_id, "build")
+        assert node is not None and node.outcome == "failed", node
+        finished = [e.payload for e in stores.state.list_events(run_id, 0, 1000)
+                    if e.kind == "attempt_finished"]
+    assert [(p["executor"], p["outcome"], p["failure_reason"]) for p in finished] == [
+        ("queue", "failed", "queue_timeout")], finished
