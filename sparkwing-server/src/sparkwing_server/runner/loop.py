@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from sparkwing.errors import UsageError
-from sparkwing.queueclient import ControllerError, QueueClient
+from sparkwing.queueclient import ControllerError, NodeClaim, QueueClient
 
 from .job import TriggerJob
 from .node import NodeJob
@@ -43,6 +43,8 @@ class Runner:
         self.hurry = threading.Event()
         self.jobs: dict[threading.Thread, TriggerJob | NodeJob] = {}
         self.claimed = 0
+        #: Off once the controller said it keeps no node queue (triggers are still claimed).
+        self.node_claims = True
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.stopping.is_set():
@@ -59,8 +61,18 @@ class Runner:
             thread.join()
             del self.jobs[thread]
 
+    def _claim_node(self) -> NodeClaim | None:
+        try:
+            return self.client.claim_node(self.holder, self.options.labels)
+        except ControllerError as exc:
+            if exc.status != 503 or exc.code != "unavailable":
+                raise
+        self.node_claims = False
+        self.log.warning("the controller keeps no node queue; claiming triggers only")
+        return None
+
     def _claim(self) -> TriggerJob | NodeJob | None:
-        node = self.client.claim_node(self.holder, self.options.labels)
+        node = self._claim_node() if self.node_claims else None
         if node is not None:
             self.claimed += 1
             self.log.info("node claimed", run=node.run_id, node=node.node_id,
@@ -76,7 +88,7 @@ class Runner:
         return TriggerJob(claim, self.client, self.workspace, self.options, self.log)
 
     def serve(self) -> int:
-        """Claim and run triggers until stopped (or, with ``once``, after one); the exit code."""
+        """Claim and run work until stopped (or, with ``once``, after one job); the exit code."""
         opts = self.options
         self.workspace.prepare(opts.controller_url, opts.token_env, opts.executor)
         self.log.info("runner started", controller=opts.controller_url, max_jobs=opts.max_jobs,
