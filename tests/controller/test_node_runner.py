@@ -421,3 +421,49 @@ def test_an_attempt_nobody_claims_fails_with_queue_timeout(
                     if e.kind == "attempt_finished"]
     assert [(p["executor"], p["outcome"], p["failure_reason"]) for p in finished] == [
         ("queue", "failed", "queue_timeout")], finished
+
+
+def test_a_trigger_s_run_queues_its_queue_jobs_for_runners(
+        controller: Any, tmp_path: Path) -> None:
+    from sparkwing.gitbundle import Sender
+
+    admin = controller.token("user", "root", "admin")
+    runner_token = controller.token("runner", "box", "runner")
+    controller.start("--require-auth")
+    root = _project(tmp_path)
+    sender = Sender(root)
+    sha = sender.snapshot().sha
+    answer = controller.request("PUT", "/api/v1/code/bundles", admin, raw=sender.bundle(sha, []),
+                                headers={"Content-Type": "application/octet-stream"})
+    assert answer.status == 201, answer.body
+    answer = controller.post("/api/v1/triggers", {
+        "pipeline": "labelled", "git": {"ref": "refs/heads/main", "sha": sha}}, admin)
+    assert answer.status == 202, answer.body
+    trigger_id = answer.json()["trigger_id"]
+    # one runner: the trigger's run takes one slot, its `train` job (queue, gpu) the other
+    runner, log = _runner(controller, tmp_path, "box", runner_token, "--label", "gpu",
+                          "--max-jobs", "2")
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while True:
+            row = controller.get(f"/api/v1/triggers/{trigger_id}", admin).json()
+            if row["status"] in ("done", "failed"):
+                break
+            assert runner.poll() is None and time.monotonic() < deadline, \
+                log.read_text()[-4000:]
+            time.sleep(0.2)
+    finally:
+        _stop(runner)
+    assert row["status"] == "done", (row, log.read_text()[-4000:])
+    run_id = row["run_id"]
+    rows = _rows(controller, admin, run_id)
+    assert set(rows) == {("train", 1)}, rows  # `lint` ran in the trigger's run, locally
+    assert rows[("train", 1)]["outcome"] == "success", rows
+    assert rows[("train", 1)]["claimed_by"].startswith("box:"), rows
+    with controller.open_state() as stores:
+        run = stores.state.get_run(run_id)
+        assert run is not None and run.status == "success", run
+        executors = {e.node_id: e.payload["executor"]
+                     for e in stores.state.list_events(run_id, 0, 1000)
+                     if e.kind == "attempt_finished"}
+    assert executors == {"lint": "local", "train": "queue"}, executors
