@@ -467,3 +467,40 @@ def test_a_trigger_s_run_queues_its_queue_jobs_for_runners(
                      for e in stores.state.list_events(run_id, 0, 1000)
                      if e.kind == "attempt_finished"}
     assert executors == {"lint": "local", "train": "queue"}, executors
+
+
+def test_runner_executor_queue_spreads_a_trigger_s_jobs_over_the_runners(
+        controller: Any, tmp_path: Path) -> None:
+    from sparkwing.gitbundle import Sender
+
+    admin = controller.token("user", "root", "admin")
+    runner_token = controller.token("runner", "box", "runner")
+    controller.start("--require-auth")
+    root = _project(tmp_path)
+    sender = Sender(root)
+    sha = sender.snapshot().sha
+    answer = controller.request("PUT", "/api/v1/code/bundles", admin, raw=sender.bundle(sha, []),
+                                headers={"Content-Type": "application/octet-stream"})
+    assert answer.status == 201, answer.body
+    answer = controller.post("/api/v1/triggers", {
+        "pipeline": "two", "git": {"ref": "refs/heads/main", "sha": sha}}, admin)
+    assert answer.status == 202, answer.body
+    trigger_id = answer.json()["trigger_id"]
+    runner, log = _runner(controller, tmp_path, "box", runner_token, "--executor", "queue",
+                          "--executor-setting", "poll_s=0.2", "--max-jobs", "2")
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while True:
+            row = controller.get(f"/api/v1/triggers/{trigger_id}", admin).json()
+            if row["status"] in ("done", "failed"):
+                break
+            assert runner.poll() is None and time.monotonic() < deadline, \
+                log.read_text()[-4000:]
+            time.sleep(0.2)
+    finally:
+        _stop(runner)
+    assert row["status"] == "done", (row, log.read_text()[-4000:])
+    rows = _rows(controller, admin, row["run_id"])
+    assert set(rows) == {("build", 1), ("test", 1)}, rows
+    assert all(r["outcome"] == "success" and r["claimed_by"].startswith("box:")
+               for r in rows.values()), rows

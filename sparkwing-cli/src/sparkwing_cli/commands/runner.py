@@ -84,7 +84,8 @@ def runner_cmd(controller_url: str, token_env: str, labels: tuple[str, ...], max
     root = (work_dir or sparkwing_home() / "runner").absolute()
     block = executor_block(executor, executor_settings, executor_pairs)
     if block is not None:
-        check_executor(block, root / "home", CHILD_PROFILE)
+        check_executor(block, root / "home", CHILD_PROFILE,
+                       controller={"url": controller_url.rstrip("/"), "token_env": token_env})
     configure(server=True)
     options = RunnerOptions(
         controller_url=controller_url.rstrip("/"), token=token, token_env=token_env,
