@@ -63,6 +63,8 @@ FIRST_POLL_S = 0.1
 #: Seconds past the job's timeout (counted from the claim) before the executor gives up,
 #: and the longest wait for a claimed attempt to finish after a cancel.
 GRACE_S = 60.0
+#: Seconds a remotely cancelled attempt waits for its own run to cancel the job.
+CANCEL_SETTLE_S = 5.0
 #: Tries of one controller call when the controller is unreachable or busy.
 CALL_TRIES = 6
 #: Events read per request while looking for an attempt's result.
@@ -201,7 +203,13 @@ class QueueExecutor:
             text = (f"{nid}: timeout exceeded ({attempt.timeout_s:g}s, plus {self.grace_s:g}s "
                     "for the runner); stopped waiting for the runner")
             return self._fail(log, text, "timeout")
-        return await self._result(attempt, row, log)
+        result = await self._result(attempt, row, log)
+        if result.outcome == "cancelled":
+            # The run's cancel request stopped the attempt on its runner; this run's own
+            # watcher sees the request within a poll and cancels the job (the run is then
+            # recorded cancelled, not failed). Give it that moment.
+            await asyncio.sleep(CANCEL_SETTLE_S)
+        return result
 
     async def _ensure_code(self, run: _RunState, attempt: Attempt,
                            log: NodeLogger | None) -> None:
