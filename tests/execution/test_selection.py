@@ -22,7 +22,7 @@ def plan(p, inputs, run):
 
 
 #: Executors the workspace installs: the built-ins and the sparkwing-k8s plugin.
-INSTALLED = "k8s, local, process"
+INSTALLED = "k8s, local, process, queue"
 
 
 def _executors(run: RecordedRun) -> dict[str, str]:
@@ -143,7 +143,7 @@ def test_the_cli_refuses_an_unknown_executor_with_exit_2(tmp_path: Path) -> None
     proc = cli("run", "jobs", "--sw-executor", "k8s")
     assert proc.returncode == 2
     assert proc.stderr == ('error: --sw-executor k8s: no plugin provides executor type "k8s"; '
-                           "installed: local, process; install sparkwing-k8s\n")
+                           "installed: local, process, queue; install sparkwing-k8s\n")
     listed = cli("runs", "list", "-o", "json")
     assert listed.returncode == 0 and listed.stdout.strip() in ("", "[]")
     assert "--sw-executor NAME" in cli("run", "--help").stdout

@@ -74,8 +74,9 @@ def test_plugins_json_lists_builtin_sqlite_and_example(example_venv: ScratchVenv
         "name": "builtin_executors", "distribution": "sparkwing-core", "version": "0.1.0",
         "module": "sparkwing.execution.builtin_executors", "internal": True, "contract": 1,
         "hooks": ["sparkwing_register_executors"],
-        "provides": ["executor:local", "executor:process"],
-        "registers": {"state": [], "cache": [], "logs": [], "executor": ["local", "process"],
+        "provides": ["executor:local", "executor:process", "executor:queue"],
+        "registers": {"state": [], "cache": [], "logs": [], "executor": ["local", "process",
+                                                                          "queue"],
                       "trigger": []},
         "commands": False, "routes": False, "observers": [], "error": "", "blocked": False,
     }

@@ -63,7 +63,8 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
         "cache:dir", "cache:filesystem", "logs:controller", "logs:dir", "logs:filesystem",
         "state:controller", "state:dir",
     ]
-    assert executors.internal and executors.provides == ["executor:local", "executor:process"]
+    assert executors.internal and executors.provides == ["executor:local", "executor:process",
+                                                        "executor:queue"]
     assert acme.hooks == ["sparkwing_register_backends"]
     assert acme.provides == ["logs:acme"]
     assert not acme.internal and not acme.error

@@ -33,6 +33,8 @@ Options:
   --no-progress-timeout SECONDS
                              fail the attempt after this long without a log record
   -C, --sw-cd DIR            run as if started in DIR
+  --watch-parent             end this attempt's processes and exit 3 (recording nothing)
+                             once the process that started it is gone (runners use it)
 
 Secret inputs, stored redacted on the run, are read from the environment
 variable SPARKWING_SECRET_INPUTS (a JSON object by flag).
@@ -40,6 +42,7 @@ variable SPARKWING_SECRET_INPUTS (a JSON object by flag).
 
 _VALUED = {"--run", "--node", "--attempt", "--log-to", "--profile", "--timeout",
            "--no-progress-timeout", "--result-fd", "-C", "--sw-cd"}
+_SWITCHES = {"--watch-parent"}
 
 
 def parse(argv: list[str]) -> Any:
@@ -52,12 +55,16 @@ def parse(argv: list[str]) -> Any:
     from sparkwing.orchestrator.node_exec import NodeExecRequest
 
     values: dict[str, str] = {}
+    switches: set[str] = set()
     i = 0
     while i < len(argv):
         tok = argv[i]
         i += 1
         if tok in ("-h", "--help"):
             return None
+        if tok in _SWITCHES:
+            switches.add(tok)
+            continue
         name, eq, value = tok.partition("=") if tok.startswith("--") else (tok, "", "")
         if name not in _VALUED:
             raise UsageError(f"unknown option {name} for node exec "
@@ -80,6 +87,7 @@ def parse(argv: list[str]) -> Any:
         timeout_s=_seconds(values.get("--timeout"), "--timeout"),
         no_progress_s=_seconds(values.get("--no-progress-timeout"), "--no-progress-timeout"),
         result_fd=_int(values["--result-fd"], "--result-fd") if "--result-fd" in values else None,
+        watch_parent="--watch-parent" in switches,
     )
     if req.cwd is not None and not req.cwd.is_dir():
         raise UsageError(f"-C {cwd}: no such directory")

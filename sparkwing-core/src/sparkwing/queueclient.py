@@ -283,3 +283,24 @@ class QueueClient:
             ("limit", str(limit))) if v})
         _, data = self.call("GET", f"/nodes/queue?{query}")
         return list(data["attempts"])
+
+    def queued_attempt(self, run_id: str, node_id: str,
+                       attempt: int | None = None) -> dict[str, Any] | None:
+        """One attempt's queue row (default: the node's latest), or ``None`` if never queued."""
+        query = f"?attempt={attempt}" if attempt is not None else ""
+        _, data = self.call("GET", f"/runs/{seg(run_id)}/nodes/{seg(node_id)}/queue{query}")
+        row = (data or {}).get("attempt")
+        return dict(row) if isinstance(row, dict) else None
+
+    def run_events(self, run_id: str, *, after: int = 0,
+                   limit: int = 1000) -> list[dict[str, Any]]:
+        """Events of a run's stream with ``seq`` above *after*, oldest first."""
+        _, data = self.call("GET", f"/runs/{seg(run_id)}/events?after={after}&limit={limit}")
+        return list((data or {}).get("events") or [])
+
+    def run_record(self, run_id: str) -> dict[str, Any] | None:
+        """The run's stored record (its JSON form), or ``None`` when the controller has none."""
+        _, data = self.call("GET", f"/runs/{seg(run_id)}/record")
+        run = (data or {}).get("run")
+        return dict(run) if isinstance(run, dict) else None
+

@@ -1,4 +1,4 @@
-"""``sparkwing runner``: claim queued triggers from a controller and run them here."""
+"""``sparkwing runner``: claim queued triggers and node attempts from a controller and run them here."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import click
 @click.option("--token-env", default="SPARKWING_TOKEN", show_default=True, metavar="VAR",
               help="Environment variable holding the runner's API token (scope: runner).")
 @click.option("--label", "labels", multiple=True, metavar="LABEL",
-              help="A label of this runner, e.g. os=linux (repeatable; sent with node claims, "
-                   "which this version does not make yet).")
+              help="A label of this runner, e.g. os=linux (repeatable): it claims only node "
+                   "attempts whose needed labels these satisfy.")
 @click.option("--max-jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              metavar="N", help="Triggers run at once.")
+              metavar="N", help="Triggers and node attempts run at once.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               metavar="DIR",
               help="Where code, run directories and the runs' home live "
@@ -32,7 +32,7 @@ import click
               show_default=True, metavar="SECONDS",
               help="On SIGTERM/Ctrl-C, how long running work may go on before it is stopped.")
 @click.option("--once", is_flag=True,
-              help="Exit after the first claimed trigger is finished.")
+              help="Exit after the first claimed trigger or node attempt is finished.")
 @click.option("--executor", "executor", default="", metavar="NAME",
               help="Executor of the runs' jobs, e.g. k8s (written into the runs' profile as "
                    "executor: {type: NAME, ...}) [default: local].")
@@ -47,11 +47,13 @@ def runner_cmd(controller_url: str, token_env: str, labels: tuple[str, ...], max
                work_dir: Path | None, poll_s: float, name: str, grace_s: float,
                once: bool, executor: str, executor_settings: Path | None,
                executor_pairs: tuple[str, ...]) -> None:
-    """Run queued pipeline triggers from a controller on this machine.
+    """Run queued pipeline triggers and node attempts from a controller on this machine.
 
-    Claims the oldest pending trigger while fewer than --max-jobs run,
-    fetches the code sent with it (git bundles from the controller), and
-    runs it in a child process (`sparkwing triggers run --claimed-by ...`)
+    While fewer than --max-jobs run, claims the oldest node attempt its
+    --label values satisfy (jobs of runs using the queue executor, each run
+    as `sparkwing node exec`), else the oldest pending trigger;
+    fetches the code (git bundles from the controller), and
+    runs a trigger in a child process (`sparkwing triggers run --claimed-by ...`)
     whose state and logs go to the controller. The claim is kept alive by
     heartbeats; a lost claim kills the run, a cancelled run is stopped.
     An unreachable controller is retried with back-off. SIGTERM or Ctrl-C
@@ -82,7 +84,8 @@ def runner_cmd(controller_url: str, token_env: str, labels: tuple[str, ...], max
     root = (work_dir or sparkwing_home() / "runner").absolute()
     block = executor_block(executor, executor_settings, executor_pairs)
     if block is not None:
-        check_executor(block, root / "home", CHILD_PROFILE)
+        check_executor(block, root / "home", CHILD_PROFILE,
+                       controller={"url": controller_url.rstrip("/"), "token_env": token_env})
     configure(server=True)
     options = RunnerOptions(
         controller_url=controller_url.rstrip("/"), token=token, token_env=token_env,

@@ -4,6 +4,9 @@
 * ``executor: {type: process}``: each attempt runs in a fresh
   ``sparkwing node exec`` process (optional key ``command``: the argv that
   starts sparkwing, default this Python running ``sparkwing_cli.main``).
+* ``executor: {type: queue}``: each attempt goes on the node queue of the
+  profile's controller, for a ``sparkwing runner`` to claim (optional keys
+  ``labels``, ``poll_s``, ``grace_s``).
 
 Executor modules are imported only when an executor is built.
 """
@@ -34,9 +37,16 @@ def make_process(config: Mapping[str, Any], context: ExecutorContext) -> Executo
     return ProcessExecutor.from_config(config, context)
 
 
+def make_queue(config: Mapping[str, Any], context: ExecutorContext) -> Executor:
+    """Build a :class:`~sparkwing.execution.queue.QueueExecutor` (needs the profile's controller)."""
+    from .queue import QueueExecutor
+
+    return QueueExecutor.from_config(config, context)
+
+
 @hookimpl
 def sparkwing_register_executors(registry: Registry) -> None:
-    """Register the ``local`` and ``process`` executors."""
+    """Register the ``local``, ``process`` and ``queue`` executors."""
     registry.add_executor(
         "local", make_local,
         description="in the run's process: threads for sync bodies, process groups for commands",
@@ -44,4 +54,8 @@ def sparkwing_register_executors(registry: Registry) -> None:
     registry.add_executor(
         "process", make_process, optional=("command", "grace_s"),
         description="each attempt in a fresh `sparkwing node exec` process",
+    )
+    registry.add_executor(
+        "queue", make_queue, optional=("labels", "poll_s", "grace_s"),
+        description="each attempt on the controller's node queue, run by a `sparkwing runner`",
     )

@@ -169,12 +169,21 @@ class ExecutorContext(Slotted):
     """What an executor factory may need besides its config block.
 
     ``home`` is ``$SPARKWING_HOME``, ``profile`` the run's profile name and
-    ``workers`` the run's worker count (0: the default).
+    ``workers`` the run's worker count (0: the default). ``controller`` is
+    the run profile's ``controller:`` block (``url``, ``token_env`` or
+    ``token``), or ``None`` when the profile has none (executors that
+    dispatch through a controller need it). ``labels`` are the labels every
+    job of the run needs from the machine it runs on (the pipeline's
+    ``requires`` in sparkwing.yaml, without the reserved ``local``).
     """
 
-    __slots__ = ("home", "profile", "workers")
+    __slots__ = ("controller", "home", "labels", "profile", "workers")
 
-    def __init__(self, home: Path, profile: str = "laptop", workers: int = 0) -> None:
+    def __init__(self, home: Path, profile: str = "laptop", workers: int = 0,
+                 controller: Mapping[str, Any] | None = None,
+                 labels: tuple[str, ...] = ()) -> None:
         self.home = home
         self.profile = profile
         self.workers = workers
+        self.controller = controller
+        self.labels = labels

@@ -101,7 +101,9 @@ class AttemptLoop:
                 result.output = ctx.masker.mask_value(result.output)
             if not result.recorded:
                 self.journal.attempt_finished(nid, attempt, result, name)
-            if result.outcome == "success":
+            if result.outcome in ("success", "cancelled"):
+                # a cancelled attempt is never retried (a remote one may end cancelled,
+                # from the run's cancel request, before this run's own watcher sees it)
                 break
         if result.outcome == "success":
             await self._after_hooks(node, ctx, None)

@@ -373,7 +373,8 @@ def _executors(stores: Stores, options: RunOptions, run_ctx: RunContext,
 
     profile = stores.resolved.profile
     where = profile.where("executor") if profile.executor else ""
-    context = ExecutorContext(home=sparkwing_home(), profile=run_ctx.profile, workers=workers)
+    context = ExecutorContext(home=sparkwing_home(), profile=run_ctx.profile, workers=workers,
+                              controller=profile.controller, labels=tuple(options.requires))
     return ExecutorSet(get_host().registry, context, flag=options.executor,
                        profile=profile.executor, profile_where=where)
 

@@ -82,6 +82,9 @@ class NodeExecRequest:
     no_progress_s: float | None = None
     #: A file descriptor the result's JSON is also written to (for the process executor).
     result_fd: int | None = None
+    #: End the attempt's process tree (exit 3, nothing recorded) once the parent is gone:
+    #: a runner that dies takes its attempts with it (see :mod:`sparkwing.triggers.parentwatch`).
+    watch_parent: bool = False
 
 
 class StreamLogWriter:
@@ -118,6 +121,10 @@ def node_exec(req: NodeExecRequest) -> int:
         raise UsageError(f"--log-to must be store or stdout, got {req.log_to!r}")
     if req.attempt < 1:
         raise UsageError(f"--attempt must be 1 or more, got {req.attempt}")
+    if req.watch_parent:
+        from ..triggers.parentwatch import watch_parent
+
+        watch_parent()
     records: IO[str] | None = None
     if req.log_to == "stdout":
         # Records own the real stdout; anything else printed (a body's print()) goes to stderr.

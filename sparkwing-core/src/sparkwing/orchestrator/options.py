@@ -29,6 +29,9 @@ class RunOptions:
     #: ``--sw-executor NAME``: where job attempts run unless a job names its own
     #: executor (``""``: the profile's ``executor:``, else ``local``).
     executor: str = ""
+    #: The pipeline's ``requires`` labels (sparkwing.yaml), for executors that place jobs
+    #: on labelled machines (the ``queue`` executor's ``needs_labels``).
+    requires: list[str] = field(default_factory=list)
 
     def engine_settings(self) -> dict[str, Any]:
         """What ``sparkwing node exec`` needs to run an attempt as this run would (stored on the run)."""

@@ -188,6 +188,7 @@ class RunStart:
         Raises a one-line :class:`SparkwingError` (usage errors exit 2) when
         the run cannot start; nothing is recorded then.
         """
+        from ..config.project import LOCAL_LABEL
         from ..dsl.inputs import input_specs, parse_inputs, redact, secret_values
         from ..execution.selection import check_executors
         from ..ids import new_run_id
@@ -243,6 +244,7 @@ class RunStart:
             pause_on_failure=opts.pause_on_failure,
             pause_timeout_s=_pause_timeout(),
             executor=opts.executor,
+            requires=[label for label in project.requires_for(entry) if label != LOCAL_LABEL],
             invocation={"cwd": str(self.workdir), "flags": opts.flags,
                         "profile": {"name": self.resolved.name, "reason": self.resolved.reason},
                         "reproducer": _reproducer(req, specs, values),

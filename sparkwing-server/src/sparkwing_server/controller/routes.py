@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ..localws import actions_api, logs_api, runs_api, streams
 from ..localws import app as dashboard_app
-from . import api, code_api, login, queue_api, secretroutes, state_api, ui
+from . import api, attempt_api, code_api, login, queue_api, secretroutes, state_api, ui
 from . import logs_api as ctl_logs
 from .scopes import AUTHENTICATED, PUBLIC, SCOPES
 
@@ -130,6 +130,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/claim-finish", "nodes.claim",
           queue_api.finish_node),
     Route("GET", f"{API}/nodes/queue", "runs.read", queue_api.list_queue),
+    # -- one queued node attempt, polled by the queue executor (attempt_api)
+    Route("GET", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/queue", "runs.read",
+          attempt_api.get_queued_attempt),
     # -- remote state store (state_api) and logs service (logs_api): ControllerStateStore and
     # ControllerLogStore of sparkwing.storage.controller call these
     Route("POST", f"{API}/runs", "runs.report", state_api.create_run),

@@ -1,9 +1,10 @@
-"""One child ``sparkwing triggers run`` process: started in its own process group, streamed, stopped.
+"""One child process of a runner (``triggers run`` or ``node exec``): its own process group, streamed, stopped.
 
-The child's stdout and stderr lines go to the runner's log with the
-trigger id as prefix. The JSON document that ends its stdout (``-o json``,
-indented over several lines) says which run it started; its last stderr
-line is the one-line error of a run that could not start.
+The child's stdout and stderr lines go to the runner's log, bound to the
+trigger or node attempt it runs. The JSON document that ends a ``triggers
+run`` child's stdout (``-o json``, indented over several lines) says which
+run it started; its last stderr line is the one-line error of a run that
+could not start.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Child:
     """A running child process and what it printed."""
 
     def __init__(self, argv: Sequence[str], *, cwd: Path, env: dict[str, str],
-                 emit: Callable[[str], None]) -> None:
+                 emit: Callable[[str], None], pass_fds: Sequence[int] = ()) -> None:
         self._emit = emit
         self.last_stdout = ""
         self.last_stderr = ""
@@ -36,6 +37,7 @@ class Child:
         self.proc = subprocess.Popen(
             list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
         self._pumps = [threading.Thread(target=self._pump, args=(s, n), daemon=True)
                        for s, n in ((self.proc.stdout, "stdout"), (self.proc.stderr, "stderr"))]
@@ -105,3 +107,10 @@ def child_argv(trigger_id: str, holder: str, seq: int, run_id: str, profile: str
     return [sys.executable, "-m", "sparkwing_cli.main", "triggers", "run", "--id", trigger_id,
             "--claimed-by", holder, "--claim-seq", str(seq), "--run-id", run_id,
             "--profile", profile, "-o", "json"]
+
+
+def node_argv(run_id: str, node_id: str, attempt: int, profile: str, result_fd: int) -> list[str]:
+    """The command line that runs a claimed node attempt (``node exec``, ending with its runner)."""
+    return [sys.executable, "-m", "sparkwing_cli.main", "node", "exec", "--run", run_id,
+            "--node", node_id, "--attempt", str(attempt), "--profile", profile,
+            "--result-fd", str(result_fd), "--watch-parent"]

@@ -77,12 +77,14 @@ def executor_block(name: str, settings_file: Path | None,
     return block
 
 
-def check_executor(block: dict[str, Any], home: Path, profile: str) -> None:
+def check_executor(block: dict[str, Any], home: Path, profile: str,
+                   controller: dict[str, Any] | None = None) -> None:
     """Refuse at start an executor nobody provides or settings it rejects (one line, exit 2).
 
     The executor is built as a child run would build it under *profile*
-    (so its own checks run: the ``k8s`` executor probes the cluster) and
-    closed at once.
+    (so its own checks run: the ``k8s`` executor probes the cluster; the
+    ``queue`` executor needs the profile's *controller* block) and closed
+    at once.
     """
     from sparkwing.execution.contracts import ExecutorContext
     from sparkwing.plugins.manager import get_host
@@ -96,8 +98,8 @@ def check_executor(block: dict[str, Any], home: Path, profile: str) -> None:
         raise UsageError(f"{where}: {exc}") from None
     registry.validate("executor", block, where)
     try:
-        executor = registry.build_executor(name, block, ExecutorContext(home=home,
-                                                                        profile=profile))
+        executor = registry.build_executor(name, block, ExecutorContext(
+            home=home, profile=profile, controller=controller))
     except SparkwingError as exc:
         text = str(exc).replace(f'profile "{profile}": executor: ', "", 1)
         if text.startswith(f"executor {name}:"):  # already names the executor

@@ -13,28 +13,53 @@ the row is never finished by this runner: another claim owns it now.
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 from typing import Any
 
 from sparkwing.errors import SparkwingError
 from sparkwing.ids import new_run_id
-from sparkwing.queueclient import ClaimLost, ControllerError, QueueClient, TriggerClaim
+from sparkwing.queueclient import ControllerError, QueueClient, TriggerClaim
 from sparkwing.triggers.keys import first_run_id
 
-from .child import Child, child_argv
+from .child import child_argv
 from .options import LOST_GRACE_S, RunnerOptions
+from .supervise import ChildSlot, Heartbeat, finish_with_retries
 from .workspace import CHILD_PROFILE, Workspace
 
 #: Tries of a checkout when the controller cannot be reached (or is busy).
 CHECKOUT_TRIES = 5
-#: Tries of the final finish call when the controller cannot be reached.
-FINISH_TRIES = 10
+
+
+def checkout_with_retries(workspace: Workspace, client: QueueClient, sha: str, key: str,
+                          heartbeat: Heartbeat, log: Any) -> Any:
+    """Export commit *sha* for *key*, retrying while the controller is away (not once lost)."""
+    delay = 0.5
+    for attempt in range(1, CHECKOUT_TRIES + 1):
+        try:
+            return workspace.checkout(client, sha, key)
+        except ControllerError as exc:
+            if not exc.retryable or attempt == CHECKOUT_TRIES or heartbeat.lost.is_set():
+                raise
+            log.warning("code fetch failed; retrying", error=str(exc), delay_s=delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable")
+
+
+def child_env(workspace: Workspace, options: RunnerOptions,
+              profiles: Any = None) -> dict[str, str]:
+    """A child's environment: the runner's, its home and profiles file, the token."""
+    env = {**os.environ, "SPARKWING_HOME": str(workspace.home),
+           "SPARKWING_PROFILES": str(profiles or workspace.profiles),
+           options.token_env: options.token}
+    env.pop("SPARKWING_PROFILE", None)
+    return env
 
 
 class TriggerJob:
     """Runs one :class:`TriggerClaim` to the end (call :meth:`run` in a worker thread)."""
+
+    kind = "trigger"
 
     def __init__(self, claim: TriggerClaim, client: QueueClient, workspace: Workspace,
                  options: RunnerOptions, log: Any) -> None:
@@ -44,70 +69,40 @@ class TriggerJob:
         self.options = options
         # the first claim runs under the id `pipeline trigger` follows; a re-claim retries anew
         self.run_id = first_run_id(claim.trigger_id) if claim.seq <= 1 else new_run_id()
+        self.name = claim.trigger_id
         self.log = log.bind(trigger=claim.trigger_id, seq=claim.seq, run=self.run_id)
         self.claimed_at = time.time()
-        self.child: Child | None = None
-        self.lost = threading.Event()
-        self.killed = False
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-
-    # -- the heartbeat thread --------------------------------------------------------------------
-
-    def _heartbeat(self) -> None:
-        interval = max(0.2, self.claim.heartbeat_secs)
-        cancelled = False
-        while not self._done.wait(interval):
-            try:
-                beat = self.client.heartbeat_trigger(self.claim, run_id=self.run_id)
-            except ClaimLost as exc:
-                self.log.warning("claim lost; killing the run", error=exc.message)
-                self.lost.set()
-                self._kill(LOST_GRACE_S)
-                return
-            except ControllerError as exc:
-                self.log.warning("heartbeat failed; retrying", error=str(exc))
-                continue
-            interval = max(0.2, beat.heartbeat_secs)
-            if beat.cancel_requested and not cancelled:
-                cancelled = True
-                self.log.info("run cancel requested; stopping the child")
-                with self._lock:
-                    if self.child is not None:
-                        self.child.signal(signal.SIGTERM)
-
-    def _kill(self, grace_s: float) -> None:
-        with self._lock:
-            child = self.child
-            self.killed = True
-        if child is not None:
-            child.stop(grace_s)
+        self.slot = ChildSlot()
+        self.heartbeat = Heartbeat(
+            f"beat-{claim.trigger_id}",
+            lambda: client.heartbeat_trigger(claim, run_id=self.run_id),
+            claim.heartbeat_secs, self.slot, self.log)
 
     def kill(self) -> None:
         """Stop the child now (SIGTERM, then SIGKILL after a short grace): the runner stops."""
         self.log.warning("grace period over; stopping the run")
-        self._kill(LOST_GRACE_S)
+        self.slot.stop(LOST_GRACE_S)
 
     # -- the job ---------------------------------------------------------------------------------
 
     def run(self) -> None:
         """Check out the code, run the child, finish the claim (unless it was lost)."""
-        beat = threading.Thread(target=self._heartbeat, name=f"beat-{self.claim.trigger_id}",
-                                daemon=True)
-        beat.start()
+        self.heartbeat.start()
         try:
             status, run_id, error = self._run()
         except Exception as exc:  # a bug must not kill the runner: fail the trigger with it
             self.log.exception("job crashed")
             status, run_id, error = "failed", "", f"runner error: {type(exc).__name__}: {exc}"
         finally:
-            self._done.set()
-        beat.join(timeout=30)
+            self.heartbeat.stop()
         self.workspace.remove_run_dir(self.claim.trigger_id)
-        if self.lost.is_set():
+        if self.heartbeat.lost.is_set():
             self.log.warning("claim lost; not finishing the trigger")
             return
-        self._finish(status, run_id, error)
+        if finish_with_retries(lambda: self.client.finish_trigger(
+                self.claim, status=status, run_id=run_id, error=error), self.log, "trigger"):
+            self.log.info("trigger finished", status=status, finished_run=run_id,
+                          error=error or None)
 
     def _run(self) -> tuple[str, str, str]:
         sha = str(self.claim.request.get("git_sha") or "")
@@ -116,26 +111,22 @@ class TriggerJob:
                     "sent with their code (sparkwing pipeline trigger, or POST /api/v1/triggers "
                     "with git.sha of code uploaded to /api/v1/code/bundles)")
         try:
-            workdir = self._checkout(sha)
+            workdir = checkout_with_retries(self.workspace, self.client, sha,
+                                            self.claim.trigger_id, self.heartbeat, self.log)
         except SparkwingError as exc:
             return "failed", "", f"code {sha[:12]}: {exc}"
-        if self.lost.is_set():
+        if self.heartbeat.lost.is_set():
             return "failed", "", "claim lost"
-        env = {**os.environ, "SPARKWING_HOME": str(self.workspace.home),
-               "SPARKWING_PROFILES": str(self.workspace.profiles),
-               self.options.token_env: self.options.token}
-        env.pop("SPARKWING_PROFILE", None)
         argv = child_argv(self.claim.trigger_id, self.claim.holder, self.claim.seq, self.run_id,
                           CHILD_PROFILE)
-        with self._lock:
-            if self.killed:
-                return "failed", "", "runner stopped before the run started"
-            self.child = Child(argv, cwd=workdir, env=env,
-                               emit=lambda line: self.log.info(line, child=True))
-        self.log.info("run started", pid=self.child.pid,
+        child = self.slot.start(argv, cwd=workdir, env=child_env(self.workspace, self.options),
+                                emit=lambda line: self.log.info(line, child=True))
+        if child is None:
+            return "failed", "", "runner stopped before the run started"
+        self.log.info("run started", pid=child.pid,
                       claim_to_start_s=round(time.time() - self.claimed_at, 3))
-        code = self.child.wait()
-        result = self.child.result()
+        code = child.wait()
+        result = child.result()
         run = result.get("run") if isinstance(result.get("run"), dict) else None
         self.log.info("child exited", exit_code=code,
                       run_status=(run or {}).get("status", ""))
@@ -143,23 +134,10 @@ class TriggerJob:
             return "done", str(run["id"]), ""
         if self._run_recorded():
             return "done", self.run_id, ""
-        error = self.child.last_stderr.strip() or f"the run's process exited with {code}"
-        if self.killed:
+        error = child.last_stderr.strip() or f"the run's process exited with {code}"
+        if self.slot.killed:
             error = "runner stopped: the run was killed before it was recorded"
         return "failed", "", error
-
-    def _checkout(self, sha: str) -> Any:
-        delay = 0.5
-        for attempt in range(1, CHECKOUT_TRIES + 1):
-            try:
-                return self.workspace.checkout(self.client, sha, self.claim.trigger_id)
-            except ControllerError as exc:
-                if not exc.retryable or attempt == CHECKOUT_TRIES or self.lost.is_set():
-                    raise
-                self.log.warning("code fetch failed; retrying", error=str(exc), delay_s=delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
-        raise AssertionError("unreachable")
 
     def _run_recorded(self) -> bool:
         try:
@@ -167,22 +145,3 @@ class TriggerJob:
         except ControllerError:
             return False
         return True
-
-    def _finish(self, status: str, run_id: str, error: str) -> None:
-        delay = 0.5
-        for attempt in range(1, FINISH_TRIES + 1):
-            try:
-                self.client.finish_trigger(self.claim, status=status, run_id=run_id, error=error)
-            except ClaimLost as exc:
-                self.log.warning("claim lost before the finish", error=exc.message)
-                return
-            except ControllerError as exc:
-                if not exc.retryable or attempt == FINISH_TRIES:
-                    self.log.error("could not finish the trigger", error=str(exc))
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            self.log.info("trigger finished", status=status, finished_run=run_id,
-                          error=error or None)
-            return

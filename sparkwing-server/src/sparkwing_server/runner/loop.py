@@ -1,5 +1,9 @@
 """The runner's claim loop: claim while below ``--max-jobs``, back off when unreachable, shut down.
 
+Each free slot first asks for a node attempt the runner's labels satisfy
+(work of runs already going), then for a trigger; both kinds share
+``--max-jobs``.
+
 SIGTERM or Ctrl-C stops claiming; running jobs get ``grace_s`` to finish,
 then their children are stopped (SIGTERM, SIGKILL shortly after) and their
 claims finished. A second signal skips the rest of the grace period.
@@ -13,9 +17,10 @@ import time
 from typing import Any
 
 from sparkwing.errors import UsageError
-from sparkwing.queueclient import ControllerError, QueueClient
+from sparkwing.queueclient import ControllerError, NodeClaim, QueueClient
 
 from .job import TriggerJob
+from .node import NodeJob
 from .options import RunnerOptions, new_holder
 from .workspace import Workspace
 
@@ -36,8 +41,10 @@ class Runner:
         self.workspace = Workspace(options.work_dir)
         self.stopping = threading.Event()
         self.hurry = threading.Event()
-        self.jobs: dict[threading.Thread, TriggerJob] = {}
+        self.jobs: dict[threading.Thread, TriggerJob | NodeJob] = {}
         self.claimed = 0
+        #: Off once the controller said it keeps no node queue (triggers are still claimed).
+        self.node_claims = True
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.stopping.is_set():
@@ -54,7 +61,24 @@ class Runner:
             thread.join()
             del self.jobs[thread]
 
-    def _claim(self) -> TriggerJob | None:
+    def _claim_node(self) -> NodeClaim | None:
+        try:
+            return self.client.claim_node(self.holder, self.options.labels)
+        except ControllerError as exc:
+            if exc.status != 503 or exc.code != "unavailable":
+                raise
+        self.node_claims = False
+        self.log.warning("the controller keeps no node queue; claiming triggers only")
+        return None
+
+    def _claim(self) -> TriggerJob | NodeJob | None:
+        node = self._claim_node() if self.node_claims else None
+        if node is not None:
+            self.claimed += 1
+            self.log.info("node claimed", run=node.run_id, node=node.node_id,
+                          attempt=node.attempt, seq=node.seq, needs_labels=node.needs_labels,
+                          lease_s=node.lease_secs)
+            return NodeJob(node, self.client, self.workspace, self.options, self.log)
         claim = self.client.claim_trigger(self.holder)
         if claim is None:
             return None
@@ -64,7 +88,7 @@ class Runner:
         return TriggerJob(claim, self.client, self.workspace, self.options, self.log)
 
     def serve(self) -> int:
-        """Claim and run triggers until stopped (or, with ``once``, after one); the exit code."""
+        """Claim and run work until stopped (or, with ``once``, after one job); the exit code."""
         opts = self.options
         self.workspace.prepare(opts.controller_url, opts.token_env, opts.executor)
         self.log.info("runner started", controller=opts.controller_url, max_jobs=opts.max_jobs,
@@ -95,8 +119,7 @@ class Runner:
                 if job is None:
                     self.stopping.wait(opts.poll_s)
                     continue
-                thread = threading.Thread(target=job.run, name=f"job-{job.claim.trigger_id}",
-                                          daemon=True)
+                thread = threading.Thread(target=job.run, name=f"job-{job.name}", daemon=True)
                 self.jobs[thread] = job
                 thread.start()
         finally:

@@ -7,11 +7,14 @@ Layout under ``--work-dir``::
                      ``executor:`` when the runner was given ``--executor``)
     code.git/        bare repository the code bundles are applied to (one per runner)
     runs/<trigger>/  the exported tree a trigger's run starts in (removed after the run)
+    runs/<attempt>/  the same for a claimed node attempt (``node_key``), and next to it
+    runs/<attempt>.profiles.yaml  its profiles file: the run's profile name -> the controller
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -33,6 +36,11 @@ class CodeError(SparkwingError):
     exit_code = 1
 
 
+def node_key(run_id: str, node_id: str, attempt: int) -> str:
+    """A directory name for one node attempt (characters outside ``[A-Za-z0-9._-]`` become ``_``)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", f"{run_id}--{node_id}--{attempt}")
+
+
 class Workspace:
     """Paths under the work directory, and the code cache shared by the runner's jobs."""
 
@@ -43,6 +51,7 @@ class Workspace:
         self.runs = root / "runs"
         self._cache = RepoCache(root / "code.git")
         self._lock = threading.Lock()
+        self._controller: dict[str, str] = {}
 
     def prepare(self, controller_url: str, token_env: str,
                 executor: dict[str, Any] | None = None) -> Workspace:
@@ -54,7 +63,8 @@ class Workspace:
         for path in (self.root, self.home, self.runs):
             path.mkdir(parents=True, exist_ok=True)
         # JSON is YAML: one line, no YAML writer needed
-        profile: dict[str, Any] = {"controller": {"url": controller_url, "token_env": token_env}}
+        self._controller = {"url": controller_url, "token_env": token_env}
+        profile: dict[str, Any] = {"controller": self._controller}
         if executor:
             profile["executor"] = executor
         self.profiles.write_text(json.dumps({"profiles": {CHILD_PROFILE: profile}}, default=str) + "\n")
@@ -65,8 +75,22 @@ class Workspace:
         return self.runs / trigger_id
 
     def remove_run_dir(self, trigger_id: str) -> None:
-        """Delete the exported tree of a trigger whose run ended (a copy of the cached commit)."""
+        """Delete the exported tree of a trigger or attempt that ended (and its profiles file)."""
         shutil.rmtree(self.run_dir(trigger_id), ignore_errors=True)
+        self.node_profiles_path(trigger_id).unlink(missing_ok=True)
+
+    def node_profiles_path(self, key: str) -> Path:
+        """Where the profiles file of attempt *key* goes."""
+        return self.runs / f"{key}.profiles.yaml"
+
+    def node_profiles(self, key: str, profile: str) -> Path:
+        """Write attempt *key*'s profiles file: *profile* (the run's) and ``controller``, both
+        pointing at this runner's controller, so ``node exec`` opens the run's stores here."""
+        block = {"controller": self._controller}
+        names = {CHILD_PROFILE: block, **({profile: block} if profile else {})}
+        path = self.node_profiles_path(key)
+        path.write_text(json.dumps({"profiles": names}) + "\n")
+        return path
 
     def checkout(self, client: QueueClient, sha: str, trigger_id: str) -> Path:
         """Rebuild commit *sha* from the controller's bundles and export it for *trigger_id*.
