@@ -31,12 +31,14 @@ class ThreadedController:
     """
 
     def __init__(self, stores: Stores, tokens: TokenStore, *, require_auth: bool = False,
-                 leases: LeaseSettings | None = None) -> None:
+                 leases: LeaseSettings | None = None, port: int = 0) -> None:
         self.stores = stores
         self.tokens = tokens
         self.require_auth = require_auth
         #: Lease length and reaper tick (``None``: the defaults of ``controller serve``).
         self.leases = leases
+        #: The loopback port to listen on (0: any free one).
+        self.port = port
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -78,7 +80,8 @@ class ThreadedController:
         import socket
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
         sock.listen(128)
         sock.setblocking(False)
         await web.SockSite(runner, sock).start()

@@ -23,7 +23,7 @@ from sparkwing.triggers.keys import first_run_id
 
 from .child import child_argv
 from .options import LOST_GRACE_S, RunnerOptions
-from .supervise import ChildSlot, Heartbeat, finish_with_retries
+from .supervise import ChildSlot, Heartbeat, finish_with_retries, run_recorded
 from .workspace import CHILD_PROFILE, Workspace
 
 #: Tries of a checkout when the controller cannot be reached (or is busy).
@@ -140,8 +140,4 @@ class TriggerJob:
         return "failed", "", error
 
     def _run_recorded(self) -> bool:
-        try:
-            self.client.call("GET", f"/runs/{self.run_id}")
-        except ControllerError:
-            return False
-        return True
+        return run_recorded(self.client, self.run_id, self.log)

@@ -7,7 +7,8 @@
   controller's advice) from a thread: a lost claim (:class:`ClaimLost`)
   stops the child's process group at once, a run cancel request SIGTERMs it.
 - :func:`finish_with_retries` sends the job's final call (trigger done, node
-  finished), retrying while the controller is away.
+  finished), retrying while the controller is away; :func:`run_recorded`
+  asks, with the same patience, whether the child's run reached the controller.
 
 Trigger jobs (:mod:`.job`) and node jobs (:mod:`.node`) are built from these.
 """
@@ -109,6 +110,29 @@ class Heartbeat:
                 cancelled = True
                 self.log.info("run cancel requested; stopping the child")
                 self.slot.cancel()
+
+
+def run_recorded(client: Any, run_id: str, log: Any) -> bool:
+    """Whether the controller holds run *run_id* (``GET /runs/{id}``), retrying while it is away.
+
+    A controller that is restarting is not an answer: only a refusal (404 and
+    the like) or running out of tries is "not recorded".
+    """
+    delay = 0.5
+    for attempt in range(1, FINISH_TRIES + 1):
+        try:
+            client.call("GET", f"/runs/{run_id}")
+        except ControllerError as exc:
+            if not exc.retryable:
+                return False
+            if attempt == FINISH_TRIES:
+                log.error("could not ask whether the run was recorded", error=str(exc))
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        return True
+    return False
 
 
 def finish_with_retries(finish: Callable[[], Any], log: Any, what: str) -> bool:
