@@ -40,13 +40,19 @@ class BoxEnv:
     env: dict[str, str]
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
-    def start(self, tag: str, *flags: str, env: dict[str, str] | None = None
-              ) -> subprocess.Popen[str]:
-        """Start ``sparkwing run gated`` (in its own process group) tagged *tag*."""
+    def start(self, tag: str, *flags: str, env: dict[str, str] | None = None,
+              sigint: signal.Handlers = signal.SIG_DFL) -> subprocess.Popen[str]:
+        """Start ``sparkwing run gated`` (in its own process group) tagged *tag*.
+
+        *sigint* is the SIGINT disposition it inherits: the default, as from a
+        terminal, whatever this test process has (a background job of a script
+        has it ignored), or ``SIG_IGN`` to start it like such a job.
+        """
         proc = subprocess.Popen(
             [sys.executable, "-m", "sparkwing_cli.main", "run", "gated", "-o", "json", *flags],
             cwd=self.root, env={**self.env, "TAG": tag, **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
         )
         self.procs.append(proc)
         return proc

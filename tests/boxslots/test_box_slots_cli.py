@@ -6,6 +6,7 @@ import os
 import signal
 from typing import Any
 
+import pytest
 from sparkwing.orchestrator.boxslots import box_slot_state
 from sparkwing.testing.procs import wait_for
 
@@ -153,10 +154,15 @@ def test_dead_waiter_does_not_block_the_line(box: BoxEnv) -> None:
     assert box.slot_files("ticket-") == []
 
 
-def test_ctrl_c_while_waiting_exits_130_and_leaves_no_ticket(box: BoxEnv) -> None:
+@pytest.mark.parametrize("inherited", [signal.SIG_DFL, signal.SIG_IGN], ids=["terminal",
+                                                                              "background"])
+def test_ctrl_c_while_waiting_exits_130_and_leaves_no_ticket(box: BoxEnv,
+                                                            inherited: signal.Handlers) -> None:
     holder = box.start("h", "--sw-box-slots", "1")
     until(box, lambda: "h" in box.started())
-    waiter = box.start("w", "--sw-box-slots", "1")
+    # A run started in a script's background inherits SIGINT ignored; the run itself answers
+    # Ctrl-C anyway (the orchestrator installs its own handler), so its wait does too.
+    waiter = box.start("w", "--sw-box-slots", "1", sigint=inherited)
     until(box, lambda: waiters(box) == 1)
     waiter.send_signal(signal.SIGINT)
     code, _, err = finish(waiter)

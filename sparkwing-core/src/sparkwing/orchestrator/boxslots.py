@@ -236,7 +236,7 @@ def take_box_slot(
         raise ValueError("max_slots must be positive")
     directory = slots_dir(home)
     directory.mkdir(parents=True, exist_ok=True)
-    with _SigtermWatch() as sigterm:
+    with _SignalWatch() as watch:
         ticket: tuple[Path, int] | None = None
         try:
             started = time.monotonic()
@@ -262,7 +262,7 @@ def take_box_slot(
                     on_wait(BoxSlotWait(active, max_slots, ahead, now - started,
                                         last_report is None))
                     last_report = now
-                _pause(sigterm)
+                _pause(watch)
         except KeyboardInterrupt:
             raise BoxSlotWaitCancelled("interrupted while waiting for a box slot") from None
         finally:
@@ -292,39 +292,44 @@ def box_slot_state(home: Path | str) -> BoxSlotState:
 _Handler = Callable[[int, FrameType | None], object] | int | None
 
 
-class _SigtermWatch:
-    """Turn SIGTERM into a flag while waiting (main thread only); restore the old handler."""
+class _SignalWatch:
+    """Turn SIGTERM and SIGINT into a flag while waiting (main thread only); restore the old
+    handlers.
+
+    SIGINT is watched too, not left to ``KeyboardInterrupt``: a process started
+    in the background of a script inherits SIGINT ignored, and the run itself
+    (the orchestrator) answers Ctrl-C whatever was inherited, so the wait does too.
+    """
 
     def __init__(self) -> None:
-        self.fired = False
-        self._old: _Handler = None
-        self._installed = False
+        self.fired = ""
+        self._old: dict[int, _Handler] = {}
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
-        self.fired = True
+        self.fired = "interrupted" if signum == signal.SIGINT else "terminated (SIGTERM)"
 
-    def __enter__(self) -> _SigtermWatch:
+    def __enter__(self) -> _SignalWatch:
         if threading.current_thread() is threading.main_thread():
-            try:
-                self._old = signal.signal(signal.SIGTERM, self._handler)
-                self._installed = True
-            except (ValueError, OSError):
-                pass
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    self._old[sig] = signal.signal(sig, self._handler)
+                except (ValueError, OSError):
+                    pass
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._installed:
-            signal.signal(signal.SIGTERM, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
-def _pause(sigterm: _SigtermWatch) -> None:
-    if sigterm.fired:
-        raise BoxSlotWaitCancelled("terminated (SIGTERM) while waiting for a box slot")
+def _pause(watch: _SignalWatch) -> None:
+    if watch.fired:
+        raise BoxSlotWaitCancelled(f"{watch.fired} while waiting for a box slot")
     import random  # only a waiting run needs it (kept off the start-up path)
 
     time.sleep(random.uniform(*POLL_INTERVAL))
-    if sigterm.fired:
-        raise BoxSlotWaitCancelled("terminated (SIGTERM) while waiting for a box slot")
+    if watch.fired:
+        raise BoxSlotWaitCancelled(f"{watch.fired} while waiting for a box slot")
 
 
 @contextmanager
