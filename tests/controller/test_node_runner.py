@@ -369,7 +369,9 @@ def test_a_run_cancel_reaches_the_claimed_attempt_on_its_runner(
         controller: Any, tmp_path: Path) -> None:
     admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box", "runner")
-    controller.start("--require-auth", "--lease-secs", "3")  # heartbeats every 0.375 s
+    # Heartbeats every 1.5 s carry the cancel; a lease long enough that a loaded machine's late
+    # heartbeat does not get the attempt reaped (and retried) first.
+    controller.start("--require-auth", "--lease-secs", "12")
     root = _project(tmp_path)
     env = _laptop(controller, tmp_path, admin)
     markers = tmp_path / "markers"
