@@ -12,8 +12,12 @@ timing assertion).
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,3 +251,72 @@ def test_the_claim_comes_from_the_environment(
         ControllerStateStore(controller.url, token=token)
     monkeypatch.setenv(CLAIM_ENV, "")
     assert ControllerStateStore(controller.url, token=token).client.claim is None
+
+
+def test_a_stopped_runner_s_child_cannot_record_after_its_claim_was_reaped(
+        controller: Any, tmp_path: Path) -> None:
+    """End to end: runner A is frozen (SIGSTOP) while its ``node exec`` sleeps in the job;
+    its claim is reaped and attempt 2 runs on runner B. A's child, still alive, wakes up and
+    tries to record its attempt: refused, so the run keeps only the orchestrator's
+    ``agent_lost`` for attempt 1 and B's result for attempt 2."""
+    from .test_node_runner import (
+        RUN_TIMEOUT_S,
+        _alive,
+        _finish,
+        _laptop,
+        _markers,
+        _project,
+        _rows,
+        _run,
+        _runner,
+        _stop,
+    )
+
+    admin = controller.token("user", "root", "admin")
+    runner_token = controller.token("runner", "box", "runner")
+    controller.start("--require-auth", "--lease-secs", "2", "--reaper-interval", "0.2")
+    root = _project(tmp_path)
+    env = _laptop(controller, tmp_path, admin)
+    markers = tmp_path / "markers"
+    job_env = {"SPARKWING_TEST_MARKERS": str(markers), "SPARKWING_TEST_SLEEP": "6"}
+    a, a_log = _runner(controller, tmp_path, "a", runner_token, env=job_env)
+    proc, run_id = _run(env, root, "flaky")
+    b: subprocess.Popen[str] | None = None
+    b_log = tmp_path / "b.log"
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not _markers(markers):  # A's node exec is in the sleeping job
+            assert a.poll() is None and proc.poll() is None, a_log.read_text()[-4000:]
+            assert time.monotonic() < deadline, a_log.read_text()[-4000:]
+            time.sleep(0.05)
+        first = _markers(markers)[0]
+        os.kill(a.pid, signal.SIGSTOP)  # A alone: its child runs on and is not watched
+        b, b_log = _runner(controller, tmp_path, "b", runner_token, env=job_env)
+        code, _, err = _finish(proc)
+        while _alive(first["pid"]):  # A's child woke, was refused and ended
+            assert time.monotonic() < deadline, "A's node exec did not end"
+            time.sleep(0.05)
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+        _stop(a)
+        if b is not None:
+            _stop(b)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert code == 0, (err[-4000:], b_log.read_text()[-4000:])
+    old = next(m for m in _markers(markers) if m["pid"] == first["pid"])
+    assert "end" in old, old  # attempt 1's job did finish its body
+    rows = _rows(controller, admin, run_id)
+    lost, retried = rows[("sleep", 1)], rows[("sleep", 2)]
+    assert lost["failure_reason"] == "agent_lost" and lost["claimed_by"].startswith("a:"), lost
+    assert retried["outcome"] == "success" and retried["claimed_by"].startswith("b:"), retried
+    with controller.open_state() as stores:
+        events = stores.state.list_events(run_id, 0, 1000)
+        node = stores.state.get_node(run_id, "sleep")
+    finished = [(e.payload["attempt"], e.payload["outcome"], e.payload.get("failure_reason"))
+                for e in events if e.kind == "attempt_finished"]
+    assert finished == [(1, "failed", "agent_lost"), (2, "success", None)], finished
+    assert node is not None and node.outcome == "success", node
+    assert "claim_lost" in a_log.read_text() or "stop its work" in a_log.read_text(), (
+        a_log.read_text()[-4000:])
