@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 
 if TYPE_CHECKING:
     import http.client
+    from collections.abc import Mapping
 
 #: Seconds a kept-alive connection may sit idle and still be reused.
 IDLE_REUSE_S = 20.0
@@ -233,8 +234,11 @@ class Transport:
     # -- requests ------------------------------------------------------------------------------
     def send(self, method: str, path: str, body: bytes | None = None, *,
              content_type: str = "", accept: str = "application/json",
-             idempotent: bool = False, retry: Retry | None = None) -> Answer:
+             idempotent: bool = False, retry: Retry | None = None,
+             headers: Mapping[str, str] | None = None) -> Answer:
         """One call to ``/api/v1`` + *path* (query included); the answer, whatever its status.
+
+        *headers* are sent besides the transport's own.
 
         :class:`Unreachable` when no answer came after the tries *retry* (default:
         the transport's) allows.
@@ -242,13 +246,13 @@ class Transport:
         import http.client
 
         policy = retry or self.retry
-        headers = {"Accept": accept}
+        sent = {**(headers or {}), "Accept": accept}
         if self._origin:
-            headers["Origin"] = self._origin
+            sent["Origin"] = self._origin
         if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
+            sent["Authorization"] = f"Bearer {self.token}"
         if content_type:
-            headers["Content-Type"] = content_type
+            sent["Content-Type"] = content_type
         target = f"{self.url.prefix}/api/v1{path}"
         delay = policy.backoff_s
         attempts = max(1, policy.attempts)
@@ -283,7 +287,7 @@ class Transport:
                 delay *= 2
                 continue
             try:
-                conn.request(method, target, body=body, headers=headers)
+                conn.request(method, target, body=body, headers=sent)
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 # Not (wholly) written. On a reused connection the server closed it after the
@@ -320,10 +324,11 @@ class Transport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def send_json(self, method: str, path: str, body: Any = None, *,
-                  idempotent: bool = False, retry: Retry | None = None) -> Answer:
+                  idempotent: bool = False, retry: Retry | None = None,
+                  headers: Mapping[str, str] | None = None) -> Answer:
         """:meth:`send` with *body* (when not ``None``) encoded as compact JSON."""
         payload = None if body is None else json.dumps(
             body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return self.send(method, path, payload,
                          content_type="application/json" if payload is not None else "",
-                         idempotent=idempotent, retry=retry)
+                         idempotent=idempotent, retry=retry, headers=headers)

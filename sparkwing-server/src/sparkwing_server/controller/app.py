@@ -8,7 +8,8 @@ revoked or expired, session ended; an HTML page answers a 303 to the login
 page instead; 403: valid but without the route's scope); checks writes (a
 session's write needs its CSRF header, 403; a valid token stands for the
 ``Origin`` check, a session does not; bodies must be JSON, or a form where
-the route takes one); runs the handler. Every error leaves in the
+the route takes one); fences a write carrying a node claim (409
+``claim_lost`` unless it is current, :mod:`.claimfence`); runs the handler. Every error leaves in the
 one shape of :mod:`.errors`, and every answer is counted in :mod:`.metrics`
 under its route pattern.
 """
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from ..requestguard import SAFE_METHODS, RequestPolicy
 from .api import PRINCIPAL_KEY
+from .claimfence import check_write_claim
 from .context import CONTEXT_KEY, ControllerContext, context_of
 from .errors import APIError, error_response
 from .reaper import install as install_reaper
@@ -114,6 +116,7 @@ async def _guarded(request: web.Request, handler: _Handler) -> web.StreamRespons
                                      route.body_type)
         if refusal is not None:
             raise APIError(refusal.status, refusal.message)
+        await check_write_claim(request, ctx)
     return await handler(request)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sparkwing.errors import SparkwingError
 from sparkwing.ids import new_run_id
 from sparkwing.queueclient import ControllerError, QueueClient, TriggerClaim
+from sparkwing.storage.controller.claim import CLAIM_ENV
 from sparkwing.triggers.keys import first_run_id
 
 from .child import child_argv
@@ -53,6 +54,7 @@ def child_env(workspace: Workspace, options: RunnerOptions,
            "SPARKWING_PROFILES": str(profiles or workspace.profiles),
            options.token_env: options.token}
     env.pop("SPARKWING_PROFILE", None)
+    env.pop(CLAIM_ENV, None)  # a node attempt's runner sets its own
     return env
 
 

@@ -13,8 +13,10 @@ the ``queue`` executor (:mod:`sparkwing.execution.queue`). The runner
    profiles file that maps the run's profile name to this runner's
    controller (so the child records into the controller whatever the
    orchestrator's machine called its profile) and the token in the
-   environment; the child records the attempt's ``attempt_finished`` event
-   and writes the same payload to FD;
+   environment, and the claim in ``SPARKWING_CLAIM`` (every state and log
+   write the child makes carries it, and the controller refuses them once
+   the claim is not current); the child records the attempt's
+   ``attempt_finished`` event and writes the same payload to FD;
 4. heartbeats the claim all along: a lost claim kills the child's group at
    once and the attempt is never finished by this runner; a run cancel
    request SIGTERMs the child (it records ``cancelled``);
@@ -33,6 +35,7 @@ from typing import Any
 
 from sparkwing.errors import SparkwingError
 from sparkwing.queueclient import ControllerError, NodeClaim, QueueClient
+from sparkwing.storage.controller.claim import CLAIM_ENV, WriteClaim
 
 from .child import node_argv
 from .job import checkout_with_retries, child_env
@@ -115,6 +118,8 @@ class NodeJob:
         env = child_env(self.workspace, self.options,
                         self.workspace.node_profiles(self.key, profile))
         env["SPARKWING_EXECUTOR"] = "queue"
+        env[CLAIM_ENV] = WriteClaim(claim.run_id, claim.node_id, claim.attempt, claim.seq,
+                                    claim.holder).text()
         for var in ("SPARKWING_SECRET_INPUTS", "SPARKWING_SECRET_VALUES"):
             env.pop(var, None)
         read_fd, write_fd = os.pipe()

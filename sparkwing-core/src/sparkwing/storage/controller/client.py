@@ -16,7 +16,8 @@ idempotent. Errors are one-line :class:`~sparkwing.errors.SparkwingError`
 subclasses: the controller's ``not_found`` becomes
 :class:`~sparkwing.errors.NotFoundError`, ``conflict``
 :class:`~sparkwing.errors.StoreError`, ``invalid`` :class:`ValueError`,
-``rejected`` :class:`~sparkwing.errors.UsageError`; 401, 403 and an
+``rejected`` :class:`~sparkwing.errors.UsageError`, ``claim_lost``
+:class:`~.claim.ClaimLostError`; 401, 403 and an
 unreachable controller are :class:`~sparkwing.errors.StoreError` naming the
 URL and, for 403, the missing scope.
 """
@@ -31,6 +32,7 @@ from urllib.parse import urlencode
 from ...controllerhttp import ControllerURL, ErrorBody, Retry, Transport, Unreachable, error_body
 from ...controllerhttp import seg as seg
 from ...errors import ConfigError, NotFoundError, StoreError, UsageError
+from .claim import CLAIM_ENV, CLAIM_HEADER, CLAIM_LOST, ClaimLostError, WriteClaim
 
 #: Environment variable holding the token when the profile names none.
 DEFAULT_TOKEN_ENV = "SPARKWING_TOKEN"
@@ -53,11 +55,13 @@ class ControllerClient:
     *token* wins over *token_env* (the name of an environment variable,
     default ``SPARKWING_TOKEN``, read once here). Raises
     :class:`~sparkwing.errors.ConfigError` for a URL that is not
-    ``http(s)://HOST[:PORT][/PREFIX]``.
+    ``http(s)://HOST[:PORT][/PREFIX]``. *claim* fences every write (see
+    :mod:`.claim`); by default the one ``$SPARKWING_CLAIM`` holds, if any
+    (:class:`~sparkwing.errors.ConfigError` when it is malformed).
     """
 
     def __init__(self, url: str, *, token: str = "", token_env: str = "",
-                 timeout: float = TIMEOUT_S) -> None:
+                 timeout: float = TIMEOUT_S, claim: WriteClaim | None = None) -> None:
         try:
             parsed = ControllerURL.parse(url)
         except ValueError as exc:
@@ -67,6 +71,8 @@ class ControllerClient:
         self.token = token or os.environ.get(self.token_env, "")
         self._token_source = "the profile" if token else f"${self.token_env}"
         self.timeout = timeout
+        self.claim = claim if claim is not None else _claim_from_env()
+        self._claim_headers = {CLAIM_HEADER: self.claim.text()} if self.claim else {}
         self._http = Transport(parsed, token=self.token, timeout=timeout, send_origin=True,
                                retry=Retry(ATTEMPTS, BACKOFF_S, CONNECT_RETRY_S))
 
@@ -87,7 +93,9 @@ class ControllerClient:
         if query:
             target += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         try:
-            answer = self._http.send_json(method, target, body, idempotent=idempotent)
+            answer = self._http.send_json(
+                method, target, body, idempotent=idempotent,
+                headers=self._claim_headers if method != "GET" else None)
         except Unreachable as exc:
             raise StoreError(f"controller {self.url} is unreachable ({exc.detail}) for {method} "
                              f"/api/v1{path}; is `sparkwing controller serve` running there?"
@@ -110,6 +118,8 @@ class ControllerClient:
                 f"controller {self.url}: the token from {self._token_source} "
                 f"({err.fields.get('principal') or '?'}) lacks scope "
                 f"{err.fields.get('missing_scope')!r}, needed by {where}")
+        if code == CLAIM_LOST and status == 409:
+            return ClaimLostError(f"controller {self.url} refused {where}: {message}")
         if code == "not_found" and status == 404:
             return NotFoundError(message)
         if code == "conflict":
@@ -119,3 +129,15 @@ class ControllerClient:
         if code == "rejected":
             return UsageError(message)
         return StoreError(f"controller {self.url}: {where} answered {status}: {message}")
+
+
+def _claim_from_env() -> WriteClaim | None:
+    """The claim ``$SPARKWING_CLAIM`` holds, ``None`` when unset or empty."""
+    text = os.environ.get(CLAIM_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        return WriteClaim.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"${CLAIM_ENV} is not a node claim: {exc} "
+                          f"(expected run=R&node=N&attempt=K&seq=S&holder=H)") from None
