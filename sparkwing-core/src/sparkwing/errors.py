@@ -40,6 +40,11 @@ class SchemaSkewError(StoreError):
     """The store's schema is newer than this program understands."""
 
 
+class ConflictError(StoreError):
+    """A remote store refused a write that conflicts with what it holds (a duplicate id,
+    a gate already decided): the controller's 409 ``conflict`` (exit 1)."""
+
+
 class NotFoundError(SparkwingError):
     """A run, node, pipeline or key that was asked for does not exist (exit 1)."""
 

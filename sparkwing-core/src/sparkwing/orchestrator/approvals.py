@@ -4,6 +4,8 @@ The run's process waits on its gate by reading the approval record; whoever
 resolves it (``sparkwing runs approvals approve|deny``, the dashboard's
 ``POST /api/v1/runs/{id}/approvals/{node}``) records the decision in the
 state store and appends an ``approval_resolved`` event, and the run moves on.
+A controller's store (one with ``decide_approval``) does both in the
+controller, which records the caller's token as the approver.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .. import events
-from ..errors import NotFoundError, SparkwingError, UsageError
+from ..errors import ConflictError, NotFoundError, SparkwingError, UsageError
 from ..storage.records import Approval
 
 if TYPE_CHECKING:
@@ -53,6 +55,13 @@ def resolve(state: StateStore, run_id: str, node_id: str, resolution: str, appro
     """
     if resolution not in RESOLUTIONS:
         raise UsageError(f'resolution must be "approved" or "denied", got {resolution!r}')
+    decide = getattr(state, "decide_approval", None)
+    if callable(decide):  # a controller: it resolves and records the event, as the caller
+        try:
+            decided: Approval = decide(run_id, node_id, resolution, approver, comment)
+        except ConflictError as exc:
+            raise ApprovalResolvedError(str(exc)) from None
+        return decided
     current = state.get_approval(run_id, node_id)
     if current is None:
         pending = [a.node_id for a in state.list_approvals(run_id, pending_only=True)]

@@ -15,7 +15,17 @@ from aiohttp import web
 
 from ..localws import actions_api, logs_api, runs_api, streams
 from ..localws import app as dashboard_app
-from . import api, attempt_api, code_api, login, queue_api, secretroutes, state_api, ui
+from . import (
+    api,
+    attempt_api,
+    code_api,
+    login,
+    people_api,
+    queue_api,
+    secretroutes,
+    state_api,
+    ui,
+)
 from . import logs_api as ctl_logs
 from .scopes import AUTHENTICATED, PUBLIC, SCOPES
 
@@ -199,6 +209,11 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", f"{API}/secrets/{{name:{SECRET_NAME}}}", "admin", secretroutes.put_secret),
     Route("DELETE", f"{API}/secrets/{{name:{SECRET_NAME}}}", "admin",
           secretroutes.delete_secret),
+    # people acting on live runs: approve/deny a gate, release a debug pause (people_api.py)
+    Route("POST", f"{API}/runs/{{run_id}}/approvals/{{node_id}}/decide", "approvals.write",
+          people_api.decide_approval),
+    Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/debug-pause/manual-release",
+          "runs.write", people_api.manual_release),
 )
 
 for _route in ROUTES:  # a typo in a scope must fail at import, not let a route through

@@ -15,7 +15,7 @@ reached a handler); a request that fails after it was sent
 idempotent. Errors are one-line :class:`~sparkwing.errors.SparkwingError`
 subclasses: the controller's ``not_found`` becomes
 :class:`~sparkwing.errors.NotFoundError`, ``conflict``
-:class:`~sparkwing.errors.StoreError`, ``invalid`` :class:`ValueError`,
+:class:`~sparkwing.errors.ConflictError` (a ``StoreError``), ``invalid`` :class:`ValueError`,
 ``rejected`` :class:`~sparkwing.errors.UsageError`, ``claim_lost``
 :class:`~.claim.ClaimLostError`; 401, 403 and an
 unreachable controller are :class:`~sparkwing.errors.StoreError` naming the
@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 
 from ...controllerhttp import ControllerURL, ErrorBody, Retry, Transport, Unreachable, error_body
 from ...controllerhttp import seg as seg
-from ...errors import ConfigError, NotFoundError, StoreError, UsageError
+from ...errors import ConfigError, ConflictError, NotFoundError, StoreError, UsageError
 from .claim import CLAIM_ENV, CLAIM_HEADER, CLAIM_LOST, ClaimLostError, WriteClaim
 
 #: Environment variable holding the token when the profile names none.
@@ -123,7 +123,7 @@ class ControllerClient:
         if code == "not_found" and status == 404:
             return NotFoundError(message)
         if code == "conflict":
-            return StoreError(message)
+            return ConflictError(message)
         if code == "invalid":
             return ValueError(message)
         if code == "rejected":

@@ -205,6 +205,19 @@ class ControllerStateStore:
         body = {"resolution": resolution, "approver": approver, "comment": comment, "now": now}
         return bool(self._call("POST", path, body)["resolved"])
 
+    def decide_approval(self, run_id: str, node_id: str, resolution: str, approver: str,
+                        comment: str) -> Approval:
+        """Approve or deny a gate as a person: resolved and its event recorded by the controller.
+
+        The controller records the token's principal as the approver (*approver*
+        only counts on a controller without auth). Raises
+        :class:`~sparkwing.errors.NotFoundError` for an unknown gate and
+        :class:`~sparkwing.errors.StoreError` when it was already decided.
+        """
+        data = self._call("POST", f"/runs/{seg(run_id)}/approvals/{seg(node_id)}/decide",
+                          {"resolution": resolution, "approver": approver, "comment": comment})
+        return record_from(Approval, data["approval"])
+
     def list_approvals(self, run_id: str | None = None,
                        pending_only: bool = False) -> list[Approval]:
         """Return approvals, optionally of one run and/or only the pending ones."""
@@ -278,9 +291,18 @@ class ControllerStateStore:
         return record_or_none(Pause, data["pause"])
 
     def release_pause(self, run_id: str, node_id: str, by: str, kind: str, now: float) -> bool:
-        """Release a held pause; ``False`` if missing or already released."""
-        data = self._call("POST", f"/runs/{seg(run_id)}/nodes/{seg(node_id)}/debug-pause/release",
-                          {"by": by, "kind": kind, "now": now})
+        """Release a held pause; ``False`` if missing or already released.
+
+        A ``manual`` release is a person's: it goes to the controller's
+        ``manual-release`` route (scope ``runs.write``), which records the
+        token's principal as *by*; other kinds (the orchestrator's timeouts)
+        go to the runners' route (``runs.report``).
+        """
+        path = f"/runs/{seg(run_id)}/nodes/{seg(node_id)}/debug-pause/"
+        if kind == "manual":
+            data = self._call("POST", path + "manual-release", {"by": by, "now": now})
+        else:
+            data = self._call("POST", path + "release", {"by": by, "kind": kind, "now": now})
         return bool(data["released"])
 
     def list_pauses(self, run_id: str | None = None, held_only: bool = False) -> list[Pause]:
