@@ -5,8 +5,10 @@ process; ``sparkwing pipeline trigger`` sends a copy of ``examples/python-ci``
 (in a real git repository) and follows the run. The runner's child run
 uses the ``k8s`` executor named on the runner's command line, so each job
 becomes a Job in the fake API server, whose pod (a local process in the
-"image": the same project copy) runs ``sparkwing node exec --profile
-controller`` with the token from a Kubernetes Secret.
+"image" directory) runs ``sparkwing node exec --profile controller
+--code-from-controller`` with the token from a Kubernetes Secret: it
+fetches the run's commit from the controller's code store and runs that,
+whatever version of the project the image holds (or none).
 """
 
 from __future__ import annotations
@@ -130,13 +132,15 @@ def test_a_runner_with_executor_k8s_runs_each_job_as_a_kubernetes_job(
     _git(project, "commit", "-q", "-m", "project")
     work = tmp_path / "runner-work"
 
-    # The "image": the project at the commit sent, sparkwing on PATH, a home of its own; the
-    # profile file is the runner's (an image would carry its own) and the token comes only
-    # from a Kubernetes Secret (secret_env), not from the image.
+    # The "image": sparkwing on PATH, a home of its own and NO project: the pods fetch the
+    # run's commit from the controller. The profile file is the runner's (an image would
+    # carry its own) and the token comes only from a Kubernetes Secret (secret_env).
     image = tmp_path / "image"
-    shutil.copytree(project, image, ignore=shutil.ignore_patterns(".git"))
+    image.mkdir()
     pod_env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKWING_", "KUBE"))}
-    pod_env.update(SPARKWING_HOME=str(tmp_path / "pod-home"), HOME=str(tmp_path / "pod-home"))
+    pod_env.update(SPARKWING_HOME=str(tmp_path / "pod-home"), HOME=str(tmp_path / "pod-home"),
+                   TMPDIR=str(tmp_path / "pod-tmp"))  # where the pods export the run's code
+    (tmp_path / "pod-tmp").mkdir()
     fake = FakeKubernetes(image_root=image, image_env=pod_env).start()
     runner: subprocess.Popen[str] | None = None
     try:
@@ -176,6 +180,11 @@ def test_a_runner_with_executor_k8s_runs_each_job_as_a_kubernetes_job(
         assert any(ln.startswith("[smoke] ") and "words: 21" in ln for ln in lines), lines
         run_id = "run-" + out.stderr.split("queued trigger ")[1].split(";")[0][4:]
 
+        # the pods ran the commit they fetched: the image (empty) got nothing written into it
+        assert not any(image.iterdir()), sorted(image.iterdir())
+        assert [t.name.rsplit("-", 1)[0] for t in (tmp_path / "pod-tmp" / "sparkwing-code")
+                .iterdir()] == [run_id]
+
         # the runner wrote the executor into its runs' profile
         profile = json.loads((work / "profiles.yaml").read_text())["profiles"]["controller"]
         assert profile["executor"]["type"] == "k8s" and profile["executor"]["ttl_s"] == 600
@@ -191,9 +200,10 @@ def test_a_runner_with_executor_k8s_runs_each_job_as_a_kubernetes_job(
             assert job["spec"]["ttlSecondsAfterFinished"] == 600
             (container,) = job["spec"]["template"]["spec"]["containers"]
             assert container["image"] == "registry.example.com/sparkwing-project:1"
-            assert container["command"][:13] == [  # (then --timeout for jobs that have one)
+            assert container["command"][:14] == [  # (then --timeout for jobs that have one)
                 "sparkwing", "node", "exec", "--run", run_id, "--node", node, "--attempt", "1",
-                "--log-to", "stdout", "--profile", "controller"], container["command"]
+                "--log-to", "stdout", "--profile", "controller", "--code-from-controller"
+            ], container["command"]
             env = {e["name"]: e for e in container["env"]}
             assert env["SPARKWING_TOKEN"] == {"name": "SPARKWING_TOKEN", "valueFrom": {
                 "secretKeyRef": {"name": "sparkwing-runner-token", "key": "token"}}}
@@ -261,3 +271,125 @@ def test_a_bad_executor_stops_the_runner_at_start_with_one_line(
     orphan = _runner_start(ctl, tmp_path, "--executor-setting", "namespace=ci")
     assert orphan.returncode == 2 and "need --executor NAME" in orphan.stderr, orphan.stderr
     assert not (tmp_path / "w").exists(), "a refused runner started working"
+
+
+MARKER_YAML = """pipelines:
+  - name: marker
+    entrypoint: pipelines.marker:plan
+"""
+MARKER_PIPELINE = '''"""Pipeline "marker": one job that says which version of the project it is."""
+
+from __future__ import annotations
+
+import sparkwing as sw
+
+VERSION = "{version}"
+
+
+def say(ctx: sw.Context) -> dict[str, str]:
+    """Log the version marker and return it."""
+    ctx.info(f"marker: {{VERSION}}")
+    return {{"version": VERSION}}
+
+
+def plan(plan: sw.Plan, inputs: sw.NoInputs, run: sw.RunContext) -> None:
+    """One job, then a second one after it (a second pod of the same run)."""
+    first = plan.job("say", say)
+    plan.job("again", say).needs(first)
+'''
+
+
+def _marker_project(root: Path, version: str) -> Path:
+    (root / ".sparkwing" / "pipelines").mkdir(parents=True, exist_ok=True)
+    (root / ".sparkwing" / "sparkwing.yaml").write_text(MARKER_YAML)
+    (root / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
+    (root / ".sparkwing" / "pipelines" / "marker.py").write_text(
+        MARKER_PIPELINE.format(version=version))
+    return root
+
+
+def test_runner_pods_fetch_the_triggered_commit_not_the_images_copy(
+        ctl: _Controller, tmp_path: Path) -> None:
+    admin = ctl.token("user", "root", "admin")
+    runner_token = ctl.token("runner", "pool", "runner")
+    ctl.start()
+    project = _marker_project(tmp_path / "marker", "v1")
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "v1")
+    # The "image" holds the project as it was at v1 (what a stale image would carry) ...
+    image = tmp_path / "image"
+    shutil.copytree(project, image, ignore=shutil.ignore_patterns(".git"))
+    # ... and the triggered commit is v2.
+    _marker_project(project, "v2")
+    _git(project, "commit", "-q", "-am", "v2")
+    sha = _git(project, "rev-parse", "HEAD")
+    work = tmp_path / "runner-work"
+    pod_tmp = tmp_path / "pod-tmp"
+    pod_tmp.mkdir()
+    pod_env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKWING_", "KUBE"))}
+    pod_env.update(SPARKWING_HOME=str(tmp_path / "pod-home"), HOME=str(tmp_path / "pod-home"),
+                   TMPDIR=str(pod_tmp))
+    fake = FakeKubernetes(image_root=image, image_env=pod_env).start()
+    runner: subprocess.Popen[str] | None = None
+    try:
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+        api = config.new_client_from_config(str(kubeconfig))
+        client.CoreV1Api(api).create_namespaced_secret("ci", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sparkwing-runner-token"},
+            "stringData": {"token": runner_token}})
+        api.close()
+        settings = tmp_path / "executor.yaml"
+        settings.write_text(yaml.safe_dump({
+            "kubeconfig": str(kubeconfig), "namespace": "ci",
+            "image": "registry.example.com/sparkwing-project:1",
+            "env": {"SPARKWING_PROFILES": str(work / "profiles.yaml")},
+            "secret_env": {"SPARKWING_TOKEN": "sparkwing-runner-token/token"},
+        }))
+        runner_env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+        runner_env["SPARKWING_TOKEN"] = runner_token
+        log = tmp_path / "runner.log"
+        runner = subprocess.Popen(
+            [*SPARKWING, "runner", "--controller", ctl.url, "--work-dir", str(work),
+             "--name", "k8s-pool", "--poll", "0.2", "--once", "--executor", "k8s",
+             "--executor-settings", str(settings)],
+            cwd=ctl.cwd, env=runner_env, stdout=subprocess.DEVNULL, stderr=log.open("w"),
+            text=True, start_new_session=True)
+        out = _cli(project, {**os.environ, "SPARKWING_TOKEN": admin}, "pipeline", "trigger",
+                   "marker", "--controller", ctl.url)
+        assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:],
+                                     log.read_text()[-4000:])
+        try:
+            assert runner.wait(timeout=RUN_TIMEOUT_S) == 0, log.read_text()[-4000:]
+        except subprocess.TimeoutExpired:
+            raise AssertionError("runner did not finish:\n" + log.read_text()[-4000:]) from None
+        run_id = "run-" + out.stderr.split("queued trigger ")[1].split(";")[0][4:]
+        assert "[say] marker: v2" in out.stdout and "[again] marker: v2" in out.stdout, out.stdout
+        assert "marker: v1" not in out.stdout, out.stdout
+
+        created = fake.run(lambda c: [ch.obj for ch in c.store.history
+                                      if ch.resource == "jobs" and ch.type == "ADDED"])
+        assert len(created) == 2
+        for job in created:
+            (container,) = job["spec"]["template"]["spec"]["containers"]
+            assert "--code-from-controller" in container["command"], container["command"]
+        # the pods exported the commit under their TMPDIR; the image was left as it was
+        (tree,) = (pod_tmp / "sparkwing-code").iterdir()
+        assert tree.name == f"{run_id}-{sha[:12]}"
+        assert 'VERSION = "v2"' in (tree / ".sparkwing/pipelines/marker.py").read_text()
+        assert 'VERSION = "v1"' in (image / ".sparkwing/pipelines/marker.py").read_text()
+
+        from sparkwing_server.localws.serve import open_profile_stores
+
+        with open_profile_stores(None, ctl.cwd) as stores:
+            run = stores.state.get_run(run_id)
+            assert run is not None and run.status == "success" and run.git_sha == sha, run
+            assert {n.node_id: n.output for n in stores.state.list_nodes(run_id)} == {
+                "say": {"version": "v2"}, "again": {"version": "v2"}}
+            say_log = "\n".join(stores.logs.tail(run_id, "say", 200))
+            assert f"running commit {sha} from the controller" in say_log, say_log[-2000:]
+    finally:
+        if runner is not None and runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.wait()
+        fake.stop()

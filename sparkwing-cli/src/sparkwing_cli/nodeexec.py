@@ -35,6 +35,9 @@ Options:
   -C, --sw-cd DIR            run as if started in DIR
   --watch-parent             end this attempt's processes and exit 3 (recording nothing)
                              once the process that started it is gone (runners use it)
+  --code-from-controller     fetch the run's commit from the controller of its profile
+                             (token scope code.read) into a temporary directory and run
+                             there, not in the project at hand (the k8s executor's pods)
 
 Secret inputs, stored redacted on the run, are read from the environment
 variable SPARKWING_SECRET_INPUTS (a JSON object by flag).
@@ -42,7 +45,7 @@ variable SPARKWING_SECRET_INPUTS (a JSON object by flag).
 
 _VALUED = {"--run", "--node", "--attempt", "--log-to", "--profile", "--timeout",
            "--no-progress-timeout", "--result-fd", "-C", "--sw-cd"}
-_SWITCHES = {"--watch-parent"}
+_SWITCHES = {"--watch-parent", "--code-from-controller"}
 
 
 def parse(argv: list[str]) -> Any:
@@ -88,6 +91,7 @@ def parse(argv: list[str]) -> Any:
         no_progress_s=_seconds(values.get("--no-progress-timeout"), "--no-progress-timeout"),
         result_fd=_int(values["--result-fd"], "--result-fd") if "--result-fd" in values else None,
         watch_parent="--watch-parent" in switches,
+        code_from_controller="--code-from-controller" in switches,
     )
     if req.cwd is not None and not req.cwd.is_dir():
         raise UsageError(f"-C {cwd}: no such directory")

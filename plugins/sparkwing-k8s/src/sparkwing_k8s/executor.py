@@ -89,8 +89,11 @@ class K8sExecutor:
     in_process = False
 
     def __init__(self, target: ClusterTarget, configuration: Any, profile_values: Mapping[str, Any],
-                 server_version: str = "", *, results: ResultReader | None = None) -> None:
+                 server_version: str = "", *, results: ResultReader | None = None,
+                 code_from_controller: bool = False) -> None:
         self.target = target
+        #: Pods fetch the run's commit from the controller (the run's profile has one).
+        self.code_from_controller = code_from_controller
         self.configuration = configuration
         self.profile_values = dict(profile_values)
         self.server_version = server_version
@@ -115,7 +118,8 @@ class K8sExecutor:
         target = locate(values)
         timeout = float(values.get("request_timeout_s") or PROBE_TIMEOUT_S)
         configuration, version = connect_blocking(target, timeout)
-        return cls(target, configuration, values, version, results=results)
+        return cls(target, configuration, values, version, results=results,
+                   code_from_controller=context.controller is not None)
 
     # -- plumbing ----------------------------------------------------------------------------
     async def _kube(self) -> KubeApi:
@@ -154,7 +158,8 @@ class K8sExecutor:
         except ConfigError as exc:
             sink.record(str(exc), level="error")
             return _failed("config_error", str(exc))
-        m = manifests.build(attempt, settings, "stdout" if log is not None else "store")
+        m = manifests.build(attempt, settings, "stdout" if log is not None else "store",
+                            self.code_from_controller)
         api = await self._kube()
         reader_task = asyncio.ensure_future(self._reader(attempt))
         try:

@@ -36,12 +36,20 @@ class AttemptManifests:
     argv: list[str]
 
 
-def node_exec_argv(attempt: Attempt, command: tuple[str, ...], log_to: str) -> list[str]:
-    """The container's command: ``sparkwing node exec`` for this attempt (no secret in it)."""
+def node_exec_argv(attempt: Attempt, command: tuple[str, ...], log_to: str,
+                   code_from_controller: bool = False) -> list[str]:
+    """The container's command: ``sparkwing node exec`` for this attempt (no secret in it).
+
+    *code_from_controller* adds ``--code-from-controller``: the pod fetches
+    the run's commit from the profile's controller instead of running the
+    image's copy of the project.
+    """
     argv = [*command, "node", "exec", "--run", attempt.run_id, "--node", attempt.node_id,
             "--attempt", str(attempt.attempt), "--log-to", log_to]
     if attempt.profile:
         argv += ["--profile", attempt.profile]
+    if code_from_controller:
+        argv.append("--code-from-controller")
     if attempt.timeout_s:
         argv += ["--timeout", f"{attempt.timeout_s:g}"]
     if attempt.no_progress_s:
@@ -53,8 +61,9 @@ def _holds_secret(value: str, secrets: list[str]) -> bool:
     return any(s and s in value for s in secrets)
 
 
-def build(attempt: Attempt, s: JobSettings, log_to: str = "stdout") -> AttemptManifests:
-    """The Job and Secret manifests of *attempt* under settings *s*."""
+def build(attempt: Attempt, s: JobSettings, log_to: str = "stdout",
+          code_from_controller: bool = False) -> AttemptManifests:
+    """The Job and Secret manifests of *attempt* under settings *s* (see :func:`node_exec_argv`)."""
     name = naming.job_name(attempt.run_id, attempt.node_id, attempt.attempt)
     secret_name = naming.secret_name(name)
     labels = {**s.labels, **naming.labels(attempt.run_id, attempt.node_id, attempt.attempt,
@@ -95,7 +104,7 @@ def build(attempt: Attempt, s: JobSettings, log_to: str = "stdout") -> AttemptMa
             env.append({"name": var, "valueFrom": {"secretKeyRef": {
                 "name": secret_name, "key": var}}})
 
-    argv = node_exec_argv(attempt, s.command, log_to)
+    argv = node_exec_argv(attempt, s.command, log_to, code_from_controller)
     container: dict[str, Any] = {
         "name": naming.CONTAINER,
         "image": s.image,

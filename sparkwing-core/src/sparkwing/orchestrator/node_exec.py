@@ -34,7 +34,7 @@ import signal
 import socket
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -85,6 +85,9 @@ class NodeExecRequest:
     #: End the attempt's process tree (exit 3, nothing recorded) once the parent is gone:
     #: a runner that dies takes its attempts with it (see :mod:`sparkwing.triggers.parentwatch`).
     watch_parent: bool = False
+    #: Fetch the run's commit from the controller of its profile into a temporary directory
+    #: and run there, instead of in the project found at *cwd* (a ``k8s`` executor's pod).
+    code_from_controller: bool = False
 
 
 class StreamLogWriter:
@@ -143,6 +146,10 @@ async def _node_exec(req: NodeExecRequest, records: IO[str] | None) -> int:
     from ..plugins.manager import get_host
 
     start = req.cwd or Path.cwd()
+    if req.code_from_controller:
+        tree = _fetch_code(req, start)
+        os.chdir(tree)  # the job's commands run in the fetched tree
+        return await _node_exec(replace(req, cwd=tree, code_from_controller=False), records)
     project = load_project(start)
     resolved = resolve_profile(flag=req.profile or None, pipeline=None, project=project)
     stores = open_stores(resolved)
@@ -160,6 +167,34 @@ async def _node_exec(req: NodeExecRequest, records: IO[str] | None) -> int:
         return await _attempt(req, project, stores, run, records, get_host())
     finally:
         stores.close()
+
+
+def _fetch_code(req: NodeExecRequest, start: Path) -> Path:
+    """Export the run's commit from its profile's controller (see :func:`export_run_code`).
+
+    The profile is looked up as without the option (the project at *start*
+    when there is one, else the user's profiles, e.g. ``SPARKWING_PROFILES``)
+    and must have a ``controller:``; its token needs ``code.read``.
+    """
+    from ..config import load_project, resolve_profile
+    from ..errors import ConfigError
+    from ..queueclient import QueueClient
+    from ..runcode import code_root, export_run_code
+
+    try:
+        project: ProjectConfig | None = load_project(start)
+    except ConfigError:
+        project = None  # the image need not hold the project: that is the point
+    resolved = resolve_profile(flag=req.profile or None, pipeline=None, project=project)
+    block = resolved.profile.controller
+    if not block:
+        raise UsageError(f"--code-from-controller: profile {resolved.name!r} has no controller: "
+                         "block to fetch the run's code from (use a profile with "
+                         "controller: {url, token_env})")
+    with QueueClient(str(block["url"]), resolved.profile.controller_token() or "") as client:
+        sha, tree = export_run_code(client, req.run_id, code_root())
+    print(f"sparkwing node exec: running commit {sha} from the controller", file=sys.stderr)
+    return tree
 
 
 async def _attempt(req: NodeExecRequest, project: ProjectConfig, stores: Stores, run: Run,

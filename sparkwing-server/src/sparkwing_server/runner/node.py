@@ -35,6 +35,7 @@ from typing import Any
 
 from sparkwing.errors import SparkwingError
 from sparkwing.queueclient import ControllerError, NodeClaim, QueueClient
+from sparkwing.runcode import run_commit
 from sparkwing.storage.controller.claim import CLAIM_ENV, WriteClaim
 
 from .child import node_argv
@@ -104,7 +105,7 @@ class NodeJob:
             return self._failed(f"cannot read run {claim.run_id}: {exc}")
         if record is None:
             return self._failed(f"the controller has no run {claim.run_id}")
-        sha = self._commit(record)
+        sha = run_commit(self.client, record)
         if not sha:
             return self._failed(f"run {claim.run_id} records no git commit to run the job from")
         try:
@@ -156,22 +157,6 @@ class NodeJob:
         return ("failed", code, "executor_lost",
                 f"{claim.node_id}: node exec {how} without recording a result"
                 + (f": {tail}" if tail else ""))
-
-    def _commit(self, record: dict[str, Any]) -> str:
-        """The commit the run records, else the one of the trigger it was started for."""
-        sha = str(record.get("git_sha") or "")
-        if sha:
-            return sha
-        trigger = ((record.get("invocation") or {}).get("trigger") or {})
-        trigger_id = str(trigger.get("id") or "") if isinstance(trigger, dict) else ""
-        if not trigger_id:
-            return ""
-        try:
-            _, row = self.client.call("GET", f"/triggers/{trigger_id}")
-        except ControllerError:
-            return ""
-        request = (row or {}).get("request") or {}
-        return str(request.get("git_sha") or "") if isinstance(request, dict) else ""
 
 
 def _drain(fd: int, chunks: list[bytes]) -> None:

@@ -20,9 +20,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sparkwing.errors import SparkwingError
 from sparkwing.gitbundle import RepoCache, is_sha
 from sparkwing.queueclient import QueueClient
+from sparkwing.runcode import CodeError, rebuild_commit
 
 #: The profile the children run under (written to ``profiles.yaml``).
 CHILD_PROFILE = "controller"
@@ -30,10 +30,7 @@ CHILD_PROFILE = "controller"
 APPLIED_FILE = "sparkwing-applied"
 
 
-class CodeError(SparkwingError):
-    """A trigger's code could not be fetched or exported (the trigger fails with this line)."""
-
-    exit_code = 1
+__all__ = ["APPLIED_FILE", "CHILD_PROFILE", "CodeError", "Workspace", "node_key"]
 
 
 def node_key(run_id: str, node_id: str, attempt: int) -> str:
@@ -102,18 +99,7 @@ class Workspace:
             raise CodeError(f"the trigger's git_sha {sha!r} is not a full commit id")
         with self._lock:
             cache = self._cache.ensure()
-            if not cache.has(sha):
-                applied_path = cache.path / APPLIED_FILE
-                applied = set(applied_path.read_text().split()) if applied_path.is_file() else set()
-                for digest in client.code_chain(sha):
-                    if digest in applied:
-                        continue
-                    cache.apply(client.code_bundle(digest))
-                    applied.add(digest)
-                    with applied_path.open("a") as f:
-                        f.write(digest + "\n")
-            if not cache.has(sha):
-                raise CodeError(f"commit {sha} is not in the bundles the controller sent")
+            rebuild_commit(cache, client, sha, cache.path / APPLIED_FILE)
             dest = self.run_dir(trigger_id)
             if dest.exists():
                 shutil.rmtree(dest)
