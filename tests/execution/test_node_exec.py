@@ -104,6 +104,9 @@ def test_node_exec_needs_the_values_of_secret_inputs(recorded) -> None:
      "error: --log-to must be store or stdout, got 'file'"),
     (["--run", "RUN", "--node", "down", "--bogus", "1"], 2,
      "error: unknown option --bogus for node exec (see 'sparkwing node exec --help')"),
+    (["--run", "RUN", "--node", "down", "--code-from-controller"], 2,
+     "error: --code-from-controller: profile 'laptop' has no controller: block to fetch the "
+     "run's code from (use a profile with controller: {url, token_env})"),
 ])
 def test_node_exec_errors_are_one_line(recorded, args: list[str], code: int,
                                        message: str) -> None:

@@ -393,3 +393,51 @@ def test_runner_pods_fetch_the_triggered_commit_not_the_images_copy(
             os.killpg(runner.pid, signal.SIGKILL)
             runner.wait()
         fake.stop()
+
+
+def test_a_laptop_run_on_a_controller_profile_sends_its_commit_for_the_pods(
+        ctl: _Controller, tmp_path: Path) -> None:
+    """``sparkwing run`` on a profile with a controller and the k8s executor: the commit the
+    controller never saw is sent before the first Job, and the pods run it, not the image's."""
+    admin = ctl.token("user", "root", "admin")
+    ctl.start()
+    project = _marker_project(tmp_path / "marker", "v1")
+    _git(project, "init", "-q", "-b", "main")
+    _git(project, "add", "-A")
+    _git(project, "commit", "-q", "-m", "v1")
+    image = tmp_path / "image"
+    shutil.copytree(project, image, ignore=shutil.ignore_patterns(".git"))
+    _marker_project(project, "v2")
+    _git(project, "commit", "-q", "-am", "v2")
+    sha = _git(project, "rev-parse", "HEAD")
+    pod_tmp = tmp_path / "pod-tmp"
+    pod_tmp.mkdir()
+    pod_env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKWING_", "KUBE"))}
+    pod_env.update(SPARKWING_HOME=str(tmp_path / "pod-home"), HOME=str(tmp_path / "pod-home"),
+                   TMPDIR=str(pod_tmp))
+    fake = FakeKubernetes(image_root=image, image_env=pod_env).start()
+    try:
+        kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+        api = config.new_client_from_config(str(kubeconfig))
+        client.CoreV1Api(api).create_namespaced_secret("ci", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sparkwing-token"},
+            "stringData": {"token": admin}})
+        api.close()
+        profiles = tmp_path / "profiles.yaml"
+        profiles.write_text(yaml.safe_dump({"profiles": {"cluster": {
+            "controller": {"url": ctl.url, "token_env": "SPARKWING_TOKEN"},
+            "executor": {"type": "k8s", "kubeconfig": str(kubeconfig), "namespace": "ci",
+                         "image": "registry.example.com/sparkwing-project:1",
+                         "env": {"SPARKWING_PROFILES": str(profiles)},
+                         "secret_env": {"SPARKWING_TOKEN": "sparkwing-token/token"}}}}}))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+        env.update(SPARKWING_TOKEN=admin, SPARKWING_PROFILES=str(profiles))
+        out = _cli(project, env, "run", "marker", "--profile", "cluster")
+        assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
+        text = out.stdout + out.stderr
+        assert "marker: v2" in text and "marker: v1" not in text, text[-3000:]
+        assert f"code: sent commit {sha[:12]} to the controller" in text, text[-3000:]
+        (tree,) = (pod_tmp / "sparkwing-code").iterdir()
+        assert tree.name.endswith(f"-{sha[:12]}")
+    finally:
+        fake.stop()

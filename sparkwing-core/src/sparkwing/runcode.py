@@ -71,6 +71,34 @@ def rebuild_commit(cache: RepoCache, client: QueueClient, sha: str,
         raise CodeError(f"commit {sha} is not in the bundles the controller sent")
 
 
+def send_commit(client: QueueClient, workdir: Path, sha: str) -> int:
+    """Upload what the controller lacks of commit *sha* from the checkout at *workdir*; bytes sent."""
+    from .gitbundle import Sender
+
+    sender = Sender(workdir)
+    known = client.code_known(sender.candidates(sha))
+    if sha in known:
+        return 0
+    data = sender.bundle(sha, known)
+    client.code_upload(data)
+    return len(data)
+
+
+def ensure_commit(client: QueueClient, workdir: Path, sha: str) -> int:
+    """Make sure the controller can rebuild *sha*, sending it from *workdir* when it cannot.
+
+    Returns the bytes sent (0 when the controller held the commit). Sending
+    needs a token with ``runs.write``; checking needs ``code.read``.
+    """
+    try:
+        client.code_chain(sha)
+        return 0
+    except ControllerError as exc:
+        if exc.status not in (403, 404):
+            raise
+    return send_commit(client, workdir, sha)
+
+
 def code_root() -> Path:
     """Where :func:`export_run_code` puts exports: ``$TMPDIR/sparkwing-code``."""
     return Path(tempfile.gettempdir()) / "sparkwing-code"

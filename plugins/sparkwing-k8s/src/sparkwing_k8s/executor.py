@@ -29,10 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
-from sparkwing.errors import ConfigError
+from sparkwing.errors import ConfigError, SparkwingError
 from sparkwing.execution.contracts import Attempt, AttemptResult, ExecutorContext
 
 from . import manifests, naming
@@ -56,6 +57,18 @@ def _exit_code(ending: Ending) -> int | None:
     status = ((ending.pod or {}).get("status", {}).get("containerStatuses") or [{}])[0]
     code = ((status.get("state") or {}).get("terminated") or {}).get("exitCode")
     return code if isinstance(code, int) else None
+
+
+def _ensure_commit(url: str, token: str, workdir: Any, sha: str) -> int:
+    from sparkwing.queueclient import QueueClient
+    from sparkwing.runcode import ensure_commit
+
+    try:
+        client = QueueClient(url, token)
+    except ValueError as exc:
+        raise ConfigError(f"controller url: {exc}") from None
+    with client:
+        return ensure_commit(client, workdir, sha)
 
 
 def _failed(reason: str, error: str, exit_code: int | None = None) -> AttemptResult:
@@ -90,10 +103,14 @@ class K8sExecutor:
 
     def __init__(self, target: ClusterTarget, configuration: Any, profile_values: Mapping[str, Any],
                  server_version: str = "", *, results: ResultReader | None = None,
-                 code_from_controller: bool = False) -> None:
+                 controller: Mapping[str, Any] | None = None) -> None:
         self.target = target
-        #: Pods fetch the run's commit from the controller (the run's profile has one).
-        self.code_from_controller = code_from_controller
+        #: The run profile's ``controller:`` block: when set, pods fetch the run's commit
+        #: from that controller (``node exec --code-from-controller``) and the executor
+        #: first makes sure the controller holds it.
+        self.controller = dict(controller) if controller else None
+        self._code_ready: set[str] = set()
+        self._code_lock = asyncio.Lock()
         self.configuration = configuration
         self.profile_values = dict(profile_values)
         self.server_version = server_version
@@ -119,7 +136,7 @@ class K8sExecutor:
         timeout = float(values.get("request_timeout_s") or PROBE_TIMEOUT_S)
         configuration, version = connect_blocking(target, timeout)
         return cls(target, configuration, values, version, results=results,
-                   code_from_controller=context.controller is not None)
+                   controller=context.controller)
 
     # -- plumbing ----------------------------------------------------------------------------
     async def _kube(self) -> KubeApi:
@@ -147,6 +164,29 @@ class K8sExecutor:
         job_values = check_job_settings(attempt.settings or {}, where)
         return merge(self.profile_values, job_values, self.target.namespace)
 
+    async def _ensure_code(self, attempt: Attempt, sink: LogSink) -> None:
+        """Once per run: the controller can rebuild the run's commit (sent from here if not).
+
+        A runner's triggered run finds it there already; a ``sparkwing run``
+        on a controller profile sends it from its checkout, like the
+        ``queue`` executor (the token then needs ``runs.write``).
+        """
+        async with self._code_lock:
+            if attempt.run_id in self._code_ready:
+                return
+            ctx = attempt.context
+            sha = ctx.run.git.sha if ctx is not None else ""
+            if not sha:
+                raise SparkwingError("the run records no git commit")
+            block = self.controller or {}
+            token = str(block.get("token") or "") or os.environ.get(
+                str(block.get("token_env") or "SPARKWING_TOKEN"), "")
+            sent = await asyncio.to_thread(_ensure_commit, str(block.get("url") or ""), token,
+                                           attempt.workdir, sha)
+            if sent:
+                sink.record(f"code: sent commit {sha[:12]} to the controller ({sent} bytes)")
+            self._code_ready.add(attempt.run_id)
+
     # -- one attempt -------------------------------------------------------------------------
     async def run_attempt(self, attempt: Attempt) -> AttemptResult:
         """Create the attempt's Job, follow it, and report how it ended (see the module docs)."""
@@ -158,8 +198,15 @@ class K8sExecutor:
         except ConfigError as exc:
             sink.record(str(exc), level="error")
             return _failed("config_error", str(exc))
+        if self.controller is not None:
+            try:
+                await self._ensure_code(attempt, sink)
+            except SparkwingError as exc:
+                text = f"{nid}: the pods fetch the run's code from the controller: {exc}"
+                sink.record(text, level="error")
+                return _failed("executor_error", text)
         m = manifests.build(attempt, settings, "stdout" if log is not None else "store",
-                            self.code_from_controller)
+                            self.controller is not None)
         api = await self._kube()
         reader_task = asyncio.ensure_future(self._reader(attempt))
         try:

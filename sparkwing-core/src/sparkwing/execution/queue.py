@@ -215,6 +215,7 @@ class QueueExecutor:
                            log: NodeLogger | None) -> None:
         """Send the run's commit to the controller once per run, unless it has it."""
         from ..queueclient import ControllerError
+        from ..runcode import send_commit
 
         async with run.lock:
             if run.code_ready:
@@ -228,7 +229,7 @@ class QueueExecutor:
             except ControllerError as exc:
                 if exc.status not in (403, 404):
                     raise
-                sent = await asyncio.to_thread(_send_commit, self.client, attempt.workdir, sha)
+                sent = await asyncio.to_thread(send_commit, self.client, attempt.workdir, sha)
                 if log is not None and sent:
                     log.record(f"code: sent commit {sha[:12]} to the controller ({sent} bytes)")
             run.code_ready = True
@@ -329,16 +330,3 @@ class QueueExecutor:
     async def close(self) -> None:
         """Close the controller connection."""
         self.client.close()
-
-
-def _send_commit(client: QueueClient, workdir: Any, sha: str) -> int:
-    """Upload what the controller lacks of commit *sha* from the checkout at *workdir*; bytes sent."""
-    from ..gitbundle import Sender
-
-    sender = Sender(workdir)
-    known = client.code_known(sender.candidates(sha))
-    if sha in known:
-        return 0
-    data = sender.bundle(sha, known)
-    client.code_upload(data)
-    return len(data)
