@@ -175,14 +175,21 @@ def test_watch_resumes_from_a_resource_version_and_410_when_too_old(image_root: 
         api.close()
 
 
-def test_watch_with_selector_sees_objects_leave_it(k8s: client.ApiClient) -> None:
+def test_watch_with_selector_sees_objects_leave_it(k8s: client.ApiClient,
+                                                  tmp_path: Path) -> None:
     core = client.CoreV1Api(k8s)
-    client.BatchV1Api(k8s).create_namespaced_job("default", job_manifest("sel", ["true"]))
+    # The pod runs until the watch has seen it: a pod that ended before the watch started
+    # would never be in the selection.
+    go = tmp_path / "go"
+    client.BatchV1Api(k8s).create_namespaced_job("default", job_manifest(
+        "sel", ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done"]))
     w = watch.Watch()
     kinds = []
     for ev in w.stream(core.list_namespaced_pod, "default", field_selector="status.phase=Running",
-                       timeout_seconds=30):
+                       timeout_seconds=60):
         kinds.append(ev["type"])
+        if ev["type"] == "ADDED":
+            go.touch()
         if ev["type"] == "DELETED":  # Running -> Succeeded leaves the selection
             w.stop()
     assert kinds == ["ADDED", "DELETED"]
