@@ -44,6 +44,8 @@ from .timefmt import rfc3339
 MEMORY_POLL_S = 0.25
 #: How often a failed image pull or a missing Secret is retried.
 RETRY_S = 0.5
+#: Seconds a termination waits for a container whose process is being started.
+SPAWN_WAIT_S = 10.0
 #: Read size for container output.
 CHUNK = 1 << 16
 
@@ -89,6 +91,8 @@ class Container:
     log: ContainerLog = field(default_factory=ContainerLog)
     proc: asyncio.subprocess.Process | None = None
     task: asyncio.Task[None] | None = None
+    #: True while its process is being started: it may already run before ``proc`` is set.
+    spawning: bool = False
     memory_limit: int | None = None
     #: How the container ended when something other than its own exit decided it.
     killed_as: str = ""
@@ -320,6 +324,7 @@ class Kubelet:
                              f'container process: exec: "{what}": executable file not found '
                              f'in $PATH', started, started)
             return
+        c.spawning = True
         try:
             c.proc = await asyncio.create_subprocess_exec(
                 exe, *argv[1:], cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
@@ -327,9 +332,11 @@ class Kubelet:
                 start_new_session=True,
             )
         except OSError as exc:
+            c.spawning = False
             self._terminated(c, spec, 128, "StartError", f"failed to start container: {exc}",
                              started, started)
             return
+        c.spawning = False
         c.started_at = started
 
         def running(p: dict[str, Any]) -> None:
@@ -443,6 +450,11 @@ class Kubelet:
         if c is None or c.task is None:
             return
         c.terminating = True
+        # A process being started may already run its command: wait until it is known, so it
+        # gets SIGTERM and its grace period (cancelling the start would leave it running).
+        deadline = time.monotonic() + SPAWN_WAIT_S
+        while c.proc is None and c.spawning and not c.task.done() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         if c.proc is None or c.proc.returncode is not None:
             if not c.task.done():
                 c.task.cancel()
