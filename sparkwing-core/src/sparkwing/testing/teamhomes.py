@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,9 +74,12 @@ def free_port() -> int:
 
 
 def _get(port: int, path: str) -> bytes:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as resp:
-        body: bytes = resp.read()
-        return body
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as resp:
+            body: bytes = resp.read()
+            return body
+    except urllib.error.HTTPError as exc:  # say what the dashboard answered, not just the status
+        raise AssertionError(f"GET {path}: {exc.code} {exc.read()[:2000]!r}") from None
 
 
 def _records(text: str) -> list[dict[str, Any]]:
