@@ -20,6 +20,8 @@ from typing import Any
 
 from sparkwing.ids import new_run_id
 
+from .test_runner import _send_and_enqueue
+
 #: Hang guard for a run or a runner (not a timing assertion).
 RUN_TIMEOUT_S = 300.0
 
@@ -425,35 +427,29 @@ def test_an_attempt_nobody_claims_fails_with_queue_timeout(
         ("queue", "failed", "queue_timeout")], finished
 
 
+def _trigger_end(controller: Any, token: str, trigger_id: str, runner: subprocess.Popen[str],
+                 log: Path) -> dict[str, Any]:
+    """Poll trigger *trigger_id* until it is done or failed (while *runner* lives); its row."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while True:
+        row: dict[str, Any] = controller.get(f"/api/v1/triggers/{trigger_id}", token).json()
+        if row["status"] in ("done", "failed"):
+            return row
+        assert runner.poll() is None and time.monotonic() < deadline, log.read_text()[-4000:]
+        time.sleep(0.2)
+
+
 def test_a_trigger_s_run_queues_its_queue_jobs_for_runners(
         controller: Any, tmp_path: Path) -> None:
-    from sparkwing.gitbundle import Sender
-
     admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box", "runner")
     controller.start("--require-auth")
-    root = _project(tmp_path)
-    sender = Sender(root)
-    sha = sender.snapshot().sha
-    answer = controller.request("PUT", "/api/v1/code/bundles", admin, raw=sender.bundle(sha, []),
-                                headers={"Content-Type": "application/octet-stream"})
-    assert answer.status == 201, answer.body
-    answer = controller.post("/api/v1/triggers", {
-        "pipeline": "labelled", "git": {"ref": "refs/heads/main", "sha": sha}}, admin)
-    assert answer.status == 202, answer.body
-    trigger_id = answer.json()["trigger_id"]
+    trigger_id = _send_and_enqueue(controller, admin, _project(tmp_path), "labelled")
     # one runner: the trigger's run takes one slot, its `train` job (queue, gpu) the other
     runner, log = _runner(controller, tmp_path, "box", runner_token, "--label", "gpu",
                           "--max-jobs", "2")
     try:
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while True:
-            row = controller.get(f"/api/v1/triggers/{trigger_id}", admin).json()
-            if row["status"] in ("done", "failed"):
-                break
-            assert runner.poll() is None and time.monotonic() < deadline, \
-                log.read_text()[-4000:]
-            time.sleep(0.2)
+        row = _trigger_end(controller, admin, trigger_id, runner, log)
     finally:
         _stop(runner)
     assert row["status"] == "done", (row, log.read_text()[-4000:])
@@ -473,32 +469,14 @@ def test_a_trigger_s_run_queues_its_queue_jobs_for_runners(
 
 def test_runner_executor_queue_spreads_a_trigger_s_jobs_over_the_runners(
         controller: Any, tmp_path: Path) -> None:
-    from sparkwing.gitbundle import Sender
-
     admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box", "runner")
     controller.start("--require-auth")
-    root = _project(tmp_path)
-    sender = Sender(root)
-    sha = sender.snapshot().sha
-    answer = controller.request("PUT", "/api/v1/code/bundles", admin, raw=sender.bundle(sha, []),
-                                headers={"Content-Type": "application/octet-stream"})
-    assert answer.status == 201, answer.body
-    answer = controller.post("/api/v1/triggers", {
-        "pipeline": "two", "git": {"ref": "refs/heads/main", "sha": sha}}, admin)
-    assert answer.status == 202, answer.body
-    trigger_id = answer.json()["trigger_id"]
+    trigger_id = _send_and_enqueue(controller, admin, _project(tmp_path), "two")
     runner, log = _runner(controller, tmp_path, "box", runner_token, "--executor", "queue",
                           "--executor-setting", "poll_s=0.2", "--max-jobs", "2")
     try:
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while True:
-            row = controller.get(f"/api/v1/triggers/{trigger_id}", admin).json()
-            if row["status"] in ("done", "failed"):
-                break
-            assert runner.poll() is None and time.monotonic() < deadline, \
-                log.read_text()[-4000:]
-            time.sleep(0.2)
+        row = _trigger_end(controller, admin, trigger_id, runner, log)
     finally:
         _stop(runner)
     assert row["status"] == "done", (row, log.read_text()[-4000:])
