@@ -20,7 +20,7 @@ from typing import Any
 
 from sparkwing.ids import new_run_id
 
-from .test_runner import _send_and_enqueue
+from .test_runner import _alive, _markers, _send_and_enqueue
 
 #: Hang guard for a run or a runner (not a timing assertion).
 RUN_TIMEOUT_S = 300.0
@@ -284,18 +284,6 @@ def test_a_job_needing_a_label_is_claimed_only_by_a_runner_with_it(
     assert code == 0, err[-4000:]
     row = _rows(controller, admin, run_id)[("build", 1)]
     assert row["needs_labels"] == ["gpu"] and row["claimed_by"].startswith("gpu2:"), row
-
-
-def _markers(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted(path.glob("*.json"))] if path.is_dir() else []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2:].split()[0] != "Z"
 
 
 def test_a_killed_runner_s_attempt_is_reaped_and_retried_on_another_runner(
