@@ -264,23 +264,17 @@ class Transport:
             last = attempt == attempts
             try:
                 conn, reused = self._take()
-            except ConnectionRefusedError as exc:
-                if not policy.connect_s:
-                    if last:
-                        raise Unreachable(exc) from None
-                    time.sleep(delay)
-                    delay *= 2
-                    continue
-                now = time.monotonic()
-                connect_until = connect_until or now + policy.connect_s
-                wait = min(delay, 1.0)
-                if now + wait > connect_until:
-                    raise Unreachable(exc) from None
-                attempt -= 1  # counted by time, not attempts: a restart takes seconds
-                time.sleep(wait)
-                delay = min(delay * 2, 1.0)
-                continue
             except (OSError, http.client.HTTPException) as exc:  # nothing was sent
+                if isinstance(exc, ConnectionRefusedError) and policy.connect_s:
+                    now = time.monotonic()
+                    connect_until = connect_until or now + policy.connect_s
+                    wait = min(delay, 1.0)
+                    if now + wait > connect_until:
+                        raise Unreachable(exc) from None
+                    attempt -= 1  # counted by time, not attempts: a restart takes seconds
+                    time.sleep(wait)
+                    delay = min(delay * 2, 1.0)
+                    continue
                 if last:
                     raise Unreachable(exc) from None
                 time.sleep(delay)
