@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkwing.errors import ConfigError
+from sparkwing.waiting import within
 
 #: Where a pod's service account credentials are mounted.
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -154,7 +155,7 @@ async def probe(cfg: Any, target: ClusterTarget, timeout_s: float = PROBE_TIMEOU
 
     api = KubeApi(cfg)
     try:
-        info = await asyncio.wait_for(api.version(timeout_s), timeout_s + 1)
+        info = await within(api.version(timeout_s), timeout_s + 1)
     except KubeApiError as exc:
         hint = " (check the credentials)" if exc.status in (401, 403) else ""
         raise ConfigError(f"executor k8s: cluster at {cfg.host} ({target.describe()}) answered "

@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sparkwing.waiting import wait_event, within
+
 from .api import KubeApi, KubeApiError
 from .classify import Problem, job_finished, pending_problem, started
 from .logs import LogSink
@@ -301,8 +303,7 @@ class AttemptMonitor:
                     quiet_since = time.monotonic()
                     await self._resync()
                 st.changed.clear()
-                with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                    await asyncio.wait_for(st.changed.wait(), TICK_S)
+                await wait_event(st.changed, TICK_S)
         finally:
             self.hub.unsubscribe(self.job_name, self)
             if self._log_task is not None and not self._log_task.done():
@@ -433,4 +434,4 @@ class AttemptMonitor:
         if task is None or task.done():
             return
         with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-            await asyncio.wait_for(asyncio.shield(task), LOG_DRAIN_S)
+            await within(asyncio.shield(task), LOG_DRAIN_S)

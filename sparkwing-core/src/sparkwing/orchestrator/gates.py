@@ -92,12 +92,14 @@ class Gates:
         run_id = self.journal.run_id
         nid = node.id
         now = time.time()
-        self.journal.pause_created(Pause(run_id, nid, reason, now, now + self.pause_timeout_s))
         st = self.graph.states[nid]
         prev = st.status
         st.status = "paused"
         self.journal.update(nid, {"status": "paused", "status_detail": reason},
                             events.NODE_PAUSED, {"reason": reason})
+        # The node reads "paused" before the pause row exists (pause_created flushes
+        # the queued update first), so whoever sees the pause sees a paused node.
+        self.journal.pause_created(Pause(run_id, nid, reason, now, now + self.pause_timeout_s))
         self.journal.warning(f"job {nid} paused ({reason}): sparkwing debug release "
                              f"--run {run_id} --node {nid}")
         ctx.log.record(f"paused ({reason})", event=events.LOG_NODE_PAUSED)

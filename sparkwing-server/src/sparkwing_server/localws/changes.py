@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 from typing import Any
 
+from sparkwing.waiting import wait_event
+
 
 class Changes:
     """A wake-up signal fed by the state store's change feed (if any)."""
@@ -65,9 +67,4 @@ class Changes:
         """Wait for a change after generation *seen*, at most *timeout* s; ``True`` if one came."""
         if self.generation != seen:
             return True
-        event = self._event
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_event(self._event, timeout)

@@ -19,10 +19,11 @@ distinct error and retried every minute.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sparkwing.waiting import wait_event
 
 from .context import ServerContext
 
@@ -121,7 +122,4 @@ async def schedule_loop(ctx: ServerContext, clock: Any = None) -> None:
                 log.error_once(str(exc))
             except Exception:
                 log.exception("evaluating schedules failed")
-        try:
-            await asyncio.wait_for(ctx.closing.wait(), ctx.options.schedule_every_s)
-        except TimeoutError:
-            pass
+        await wait_event(ctx.closing, ctx.options.schedule_every_s)

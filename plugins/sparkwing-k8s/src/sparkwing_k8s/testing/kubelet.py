@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparkwing.waiting import within
+
 from ..quantities import parse_quantity
 from .objects import NODE_IP, NODE_NAME, image_id, valid_image
 from .simulate import Directive, Simulations
@@ -463,7 +465,7 @@ class Kubelet:
             return
         await self._kill(c, signal.SIGTERM)
         try:
-            await asyncio.wait_for(asyncio.shield(c.task), grace_s)
+            await within(asyncio.shield(c.task), grace_s)
         except TimeoutError:
             await self._kill(c, signal.SIGKILL)
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+from sparkwing.waiting import within
 
 from . import objects
 from .cluster import Call, FakeCluster
@@ -243,7 +244,7 @@ async def _watch(request: web.Request, resource: str, ns: str,
             if left <= 0:
                 break
             try:
-                change = await asyncio.wait_for(watcher.queue.get(), left)
+                change = await within(watcher.queue.get(), left)
             except TimeoutError:
                 break
             await _send_change(send, change, matches)
