@@ -74,7 +74,6 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
 
     tokens = open_token_store(stores)
     expired, _ = tokens.create("user", "old", ["admin"], ttl_s=1.0, now=time.time() - 60)
-    tokens.close()
     run_id = "run-20260101-000000-aaaa"
     from sparkwing.storage.records import Approval, Node, Pause, Run
 
@@ -89,8 +88,14 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
     # Routes under /triggers/{trigger_id} get an existing trigger row.
     stores.state.insert_trigger(TriggerRow(id="trg-auth", idempotency_key="auth-test",
                                            pipeline="build", created_at=now))
+    # The token and user routes get a token and a user of their own (DELETE removes them).
+    from sparkwing_server.controller.users import UserStore
+
+    victim, _ = tokens.create("service", "victim", ["runs.read"])
+    UserStore(tokens.db).create("someone", "long-enough-pw", ["runs.read"])
+    tokens.close()
     values = {"run_id": run_id, "sha": sha, "digest": digest, "trigger_id": "trg-auth",
-              **_SAMPLES}
+              "prefix": victim[:12], "user": "someone", **_SAMPLES}
     stores.close()
     # The secrets routes need a key, and a secret named like the run id for GET/DELETE.
     controller.env["SPARKWING_SECRETS_KEY"] = base64.b64encode(b"k" * 32).decode()
@@ -101,19 +106,30 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
     assert authed and any(r.public for r in ROUTES)
     by_scope: dict[str, tuple[str, str]] = {}  # scope -> (token lacking it, token with only it)
     for route in authed:
-        path = _path(route, values)
         body = _body(route)
         call = {"body": body} if body is not None else {}
 
-        def send(token: str, route: Route = route, path: str = path,
-                 call: dict[str, Any] = call) -> Any:
-            return controller.request(route.method, path, token, **call)
+        def send(token: str, route: Route = route, call: dict[str, Any] = call) -> Any:
+            return controller.request(route.method, _path(route, values), token, **call)
 
-        def recreate(route: Route = route, path: str = path) -> None:
+        def recreate(route: Route = route) -> None:
             """A DELETE that passed removed what the path names: put it back (its PUT)."""
+            if route.method != "DELETE":
+                return
+            path = _path(route, values)
             put = next((r for r in ROUTES if r.method == "PUT" and r.path == route.path), None)
-            if route.method == "DELETE" and put is not None:
+            if put is not None:
                 assert controller.request("PUT", path, admin, body=_body(put)).status in (200, 201)
+            elif route.path.endswith("/tokens/{prefix}"):  # a revoked token stays revoked
+                made = controller.post("/api/v1/tokens", {"principal": "victim", "kind": "service",
+                                                          "scopes": ["runs.read"]}, admin)
+                assert made.status == 201, made.body
+                values["prefix"] = made.json()["metadata"]["prefix"]
+            elif route.path.endswith("/users/{user}"):
+                made = controller.post("/api/v1/users", {"name": values["user"],
+                                                         "password": "long-enough-pw",
+                                                         "scopes": ["runs.read"]}, admin)
+                assert made.status == 201, made.body
 
         where = route.key
         if route.page:  # an HTML page sends every unauthenticated caller to the login page

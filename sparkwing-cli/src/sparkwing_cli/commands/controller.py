@@ -94,9 +94,9 @@ def _ttl(value: str | None, flag: str) -> float | None:
         seconds = parse_duration(value, flag)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if seconds <= 0:
-        raise UsageError(f"{flag} {value!r}: must be longer than zero")
-    return seconds
+    from sparkwing_server.controller.tokens import check_ttl
+
+    return check_ttl(seconds, flag=flag)
 
 
 @token_group.command("create")

@@ -16,6 +16,7 @@ from aiohttp import web
 from ..localws import actions_api, logs_api, runs_api, streams
 from ..localws import app as dashboard_app
 from . import (
+    admin_api,
     api,
     attempt_api,
     code_api,
@@ -214,6 +215,17 @@ ROUTES: tuple[Route, ...] = (
           people_api.decide_approval),
     Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/debug-pause/manual-release",
           "runs.write", people_api.manual_release),
+    # tokens and login users over HTTP, the CLI's `controller token|user` (admin_api.py);
+    # POST /users is the first-admin sign-up while the controller is open (auth off)
+    Route("POST", f"{API}/tokens", "admin", admin_api.create_token),
+    Route("GET", f"{API}/tokens", "admin", admin_api.list_tokens),
+    Route("GET", f"{API}/tokens/{{prefix}}", "admin", admin_api.get_token),
+    Route("DELETE", f"{API}/tokens/{{prefix}}", "admin", admin_api.revoke_token),
+    Route("POST", f"{API}/tokens/{{prefix}}/rotate", "admin", admin_api.rotate_token),
+    Route("GET", f"{API}/users", "admin", admin_api.list_users),
+    Route("POST", f"{API}/users", "admin", admin_api.create_user),
+    Route("DELETE", f"{API}/users/{{user}}", "admin", admin_api.delete_user),
+    Route("GET", f"{API}/auth/bootstrap-needed", PUBLIC, admin_api.bootstrap_needed),
 )
 
 for _route in ROUTES:  # a typo in a scope must fail at import, not let a route through

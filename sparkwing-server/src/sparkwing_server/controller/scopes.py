@@ -49,7 +49,16 @@ def valid_names() -> list[str]:
 
 def parse_scopes(text: str, *, flag: str = "--scope") -> list[str]:
     """Parse a comma-separated scope list; raise :class:`UsageError` naming an unknown one."""
-    names = [s.strip() for s in text.split(",") if s.strip()]
+    return check_scopes([s.strip() for s in text.split(",") if s.strip()], flag=flag)
+
+
+def check_scopes(names: Iterable[str], *, flag: str = "--scope") -> list[str]:
+    """*names* sorted and deduplicated; :class:`UsageError` when empty or one is unknown.
+
+    The one check of a scope list, for the CLI's ``--scope`` and the API's
+    ``scopes`` field alike; *flag* names where the list came from.
+    """
+    names = list(names)
     if not names:
         raise UsageError(f"{flag}: give at least one scope; valid: {', '.join(valid_names())}")
     for name in names:

@@ -87,6 +87,33 @@ def split_raw(raw: str) -> tuple[str, str] | None:
     return kind, raw[:PREFIX_LEN]
 
 
+#: Longest lifetime a token may be given (seconds): a hundred years.
+MAX_TTL_S = 100 * 365 * 86400.0
+
+
+def check_kind(kind: str, *, flag: str = "--kind") -> str:
+    """*kind* when it is a token kind; :class:`UsageError` naming the valid ones otherwise."""
+    if kind not in MARKERS:
+        raise UsageError(f"{flag} {kind!r}: expected one of {', '.join(MARKERS)}")
+    return kind
+
+
+def check_owner(name: str, *, flag: str = "--name") -> str:
+    """The token owner's name, stripped; :class:`UsageError` when it is blank."""
+    if not name.strip():
+        raise UsageError(f"{flag}: give the token's owner a name")
+    return name.strip()
+
+
+def check_ttl(seconds: float, *, flag: str = "--ttl") -> float:
+    """*seconds* when it is a usable lifetime (more than zero, at most :data:`MAX_TTL_S`)."""
+    if not seconds > 0:
+        raise UsageError(f"{flag}: must be longer than zero, got {seconds:g} seconds")
+    if seconds > MAX_TTL_S:
+        raise UsageError(f"{flag}: must be at most {int(MAX_TTL_S)} seconds, got {seconds:g}")
+    return seconds
+
+
 @dataclass(slots=True)
 class TokenRecord:
     """One row of ``api_tokens`` (never the raw token)."""
@@ -213,15 +240,15 @@ class TokenStore:
     def create(self, kind: str, name: str, scopes: list[str], *, ttl_s: float | None = None,
                now: float | None = None) -> tuple[str, TokenRecord]:
         """Create a token; return ``(raw token, record)``. The raw token is not kept anywhere."""
-        if kind not in MARKERS:
-            raise UsageError(f"--kind {kind!r}: expected one of {', '.join(MARKERS)}")
-        if not name.strip():
-            raise UsageError("--name: give the token's owner a name")
+        check_kind(kind)
+        name = check_owner(name)
+        if ttl_s is not None:
+            check_ttl(ttl_s)
         stamp = time.time() if now is None else now
         expires = stamp + ttl_s if ttl_s else None
         for _ in range(8):
             raw = new_raw_token(kind)
-            rec = TokenRecord(raw[:PREFIX_LEN], kind, name.strip(), sorted(set(scopes)), stamp,
+            rec = TokenRecord(raw[:PREFIX_LEN], kind, name, sorted(set(scopes)), stamp,
                               expires)
             try:
                 self._write(
@@ -241,10 +268,12 @@ class TokenStore:
                            p=prefix)
         return _record(rows[0]) if rows else None
 
-    def list(self, *, include_revoked: bool = True) -> list[TokenRecord]:
-        """Every record, newest first (revoked and expired ones unless told otherwise)."""
-        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM api_tokens "
-                           "ORDER BY created_at DESC, prefix DESC")
+    def list(self, *, include_revoked: bool = True, kind: str = "") -> list[TokenRecord]:
+        """Every record (of *kind*, when given), newest first; revoked and expired ones too
+        unless told otherwise."""
+        where, params = ("WHERE kind = :kind ", {"kind": kind}) if kind else ("", {})
+        rows = self._query(f"SELECT {', '.join(_COLUMNS)} FROM api_tokens {where}"
+                           "ORDER BY created_at DESC, prefix DESC", **params)
         now = time.time()
         records = [_record(r) for r in rows]
         if not include_revoked:

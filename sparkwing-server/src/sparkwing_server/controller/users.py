@@ -83,6 +83,10 @@ class Session:
     id_hash: str
 
 
+class UserExists(UsageError):
+    """A user with that name exists already (or, for the first user, any user does)."""
+
+
 class LoginFailed(Exception):
     """Wrong name or password (one reason for both, so names cannot be probed)."""
 
@@ -149,21 +153,33 @@ class UserStore:
 
     # -- users -------------------------------------------------------------------------
     def create(self, name: str, password: str, scopes: list[str], *,
-               now: float | None = None) -> UserRecord:
-        """Create a user; :class:`UsageError` when the name is taken or invalid."""
+               now: float | None = None, first: bool = False) -> UserRecord:
+        """Create a user; :class:`UsageError` when the name is invalid, :class:`UserExists`
+        when it is taken.
+
+        With *first* the user is created only while the table is empty (the
+        first-admin bootstrap): the emptiness check and the insert are one
+        statement, so of two concurrent first users one gets :class:`UserExists`.
+        """
         name = check_name(name)
         check_password(password)
         stamp = time.time() if now is None else now
         rec = UserRecord(name, sorted(set(scopes)), stamp, stamp)
+        values = ":name, :hash, :scopes, :now, :now, NULL"
+        insert = (f"INSERT INTO users ({', '.join(_USER_COLUMNS)}) "
+                  + (f"SELECT {values} WHERE NOT EXISTS (SELECT 1 FROM users)" if first
+                     else f"VALUES ({values})"))
         try:
-            self._write(
-                f"INSERT INTO users ({', '.join(_USER_COLUMNS)}) VALUES (:name, :hash, "
-                ":scopes, :now, :now, NULL)",
-                name=name, hash=self._hasher.hash(password), scopes=json.dumps(rec.scopes),
-                now=stamp)
+            added = self._write(insert, name=name, hash=self._hasher.hash(password),
+                                scopes=json.dumps(rec.scopes), now=stamp)
         except DuplicateKey:
-            raise UsageError(f"--name {name!r}: a user with that name exists (see `sparkwing "
-                             "controller user list`)") from None
+            added = 0
+        if not added:
+            if first:
+                raise UserExists("a user exists already: the first-user sign-up is closed "
+                                 "(an admin creates users)")
+            raise UserExists(f"user {name!r}: a user with that name exists (see `sparkwing "
+                             "controller user list`)")
         return rec
 
     def get(self, name: str) -> UserRecord | None:
