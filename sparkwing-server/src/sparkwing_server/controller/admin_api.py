@@ -133,16 +133,21 @@ async def get_token(request: web.Request) -> web.Response:
     return json_response(metadata(rec))
 
 
-async def revoke_token(request: web.Request) -> web.Response:
-    """Revoke at once: 204; 404 when unknown or already revoked."""
-    ctx = context_of(request)
-    prefix = request.match_info["prefix"]
+async def _ended(request: web.Request, end: Callable[[str], object], param: str,
+                 what: str) -> web.Response:
+    """``end(the path's *param*)`` off the loop: 204, or 404 for its :class:`NotFoundError`."""
+    key = request.match_info[param]
     try:
-        await ctx.token_call(ctx.tokens.revoke, prefix)
+        await context_of(request).token_call(end, key)
     except NotFoundError as exc:
         fail(404, str(exc))
-    _audit(request, f"token {prefix} revoked")
+    _audit(request, f"{what} {key}")
     return web.Response(status=204)
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    """Revoke at once: 204; 404 when unknown or already revoked."""
+    return await _ended(request, context_of(request).tokens.revoke, "prefix", "revoked token")
 
 
 async def rotate_token(request: web.Request) -> web.Response:
@@ -217,14 +222,7 @@ async def create_user(request: web.Request) -> web.Response:
 
 async def delete_user(request: web.Request) -> web.Response:
     """Delete the user and end its sessions: 204; 404 when there is no such user."""
-    ctx = context_of(request)
-    name = request.match_info["user"]
-    try:
-        await ctx.token_call(ctx.users.delete, name)
-    except NotFoundError as exc:
-        fail(404, str(exc))
-    _audit(request, f"user {name} deleted")
-    return web.Response(status=204)
+    return await _ended(request, context_of(request).users.delete, "user", "deleted user")
 
 
 async def bootstrap_needed(request: web.Request) -> web.Response:
