@@ -92,15 +92,19 @@ def _ci_project(tmp_path: Path) -> tuple[Path, str]:
     return project, _commit_all(project)
 
 
+def _pipelines_project(root: Path, yaml: str, module: str, code: str) -> Path:
+    """A committed project at *root*: sparkwing.yaml *yaml*, ``pipelines/<module>.py`` *code*."""
+    (root / ".sparkwing" / "pipelines").mkdir(parents=True)
+    (root / ".sparkwing" / "sparkwing.yaml").write_text(yaml)
+    (root / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
+    (root / ".sparkwing" / "pipelines" / f"{module}.py").write_text(code)
+    _commit_all(root)
+    return root
+
+
 def _slow_project(tmp_path: Path) -> Path:
     """The committed project of the ``slow`` pipeline (SLOW_YAML, SLOW_PY)."""
-    project = tmp_path / "slow"
-    (project / ".sparkwing" / "pipelines").mkdir(parents=True)
-    (project / ".sparkwing" / "sparkwing.yaml").write_text(SLOW_YAML)
-    (project / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
-    (project / ".sparkwing" / "pipelines" / "slow.py").write_text(SLOW_PY)
-    _commit_all(project)
-    return project
+    return _pipelines_project(tmp_path / "slow", SLOW_YAML, "slow", SLOW_PY)
 
 
 def _send_and_enqueue(controller: Any, token: str, root: Path, pipeline: str) -> str:

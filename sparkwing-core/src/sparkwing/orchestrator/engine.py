@@ -41,7 +41,7 @@ from ..execution.contracts import ExecutorContext
 from ..execution.local import call
 from ..execution.selection import ExecutorSet
 from ..runtime.context import RunContext
-from ..runtime.secrets import Masker, SecretSource
+from ..runtime.secrets import Masker, secret_source_for
 from ..storage.records import Run
 from .attempts import AttemptLoop
 from .graph import NodeState, RunGraph
@@ -107,6 +107,8 @@ class Orchestrator:
         self.host = socket.gethostname()
         self.run: Run | None = None
         self.executors = executors or _executors(stores, options, run_ctx, self.workers)
+        #: Where ``ctx.secret`` reads: the profile's controller, or the local secrets file.
+        self.secrets = secret_source_for(stores.resolved.profile)
 
         self.graph = RunGraph(plan)
         self.journal = RunJournal(self.state, self.logs, reporter, self.masker, hooks)
@@ -126,7 +128,7 @@ class Orchestrator:
         self.runner = NodeRunner(
             self.graph, self.journal, memo=self.memo, groups=self.groups, gates=self.gates,
             expander=self.expander, attempts=self.attempts, options=options, run_ctx=run_ctx,
-            inputs=inputs, masker=self.masker, secrets=SecretSource(), call=self.call,
+            inputs=inputs, masker=self.masker, secrets=self.secrets, call=self.call,
             slots=self.workers,
         )
 

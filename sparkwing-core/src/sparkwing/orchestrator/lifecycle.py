@@ -11,7 +11,7 @@ from ..dsl.nodes import JobNode
 from ..errors import SparkwingError, StoreError
 from ..runtime.context import Context, RunContext
 from ..runtime.nodelog import NodeLogger
-from ..runtime.secrets import Masker, SecretSource
+from ..runtime.secrets import Masker, SecretProvider
 from ..storage.records import OK_OUTCOMES
 from .attempts import AttemptLoop
 from .graph import NodeState, RunGraph
@@ -65,7 +65,7 @@ class NodeRunner:
     def __init__(self, graph: RunGraph, journal: RunJournal, *, memo: Lazy[Memoizer],
                  groups: Lazy[ConcurrencyGroups], gates: Lazy[Gates], expander: Lazy[Expander],
                  attempts: AttemptLoop, options: RunOptions, run_ctx: RunContext, inputs: Any,
-                 masker: Masker, secrets: SecretSource, call: Callable[..., Awaitable[Any]],
+                 masker: Masker, secrets: SecretProvider, call: Callable[..., Awaitable[Any]],
                  slots: int) -> None:
         self.graph = graph
         self.journal = journal

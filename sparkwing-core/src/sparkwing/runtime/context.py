@@ -14,7 +14,7 @@ from ..events import LOG_NODE_ANNOTATION, LOG_NODE_SUMMARY
 from .command import ProcessTracker, run_command
 from .git import GitInfo
 from .nodelog import NodeLogger
-from .secrets import Masker, SecretSource
+from .secrets import Masker, SecretProvider
 
 if TYPE_CHECKING:
     from ..dsl.refs import Ref
@@ -95,7 +95,7 @@ class Context:
         log: NodeLogger,
         *,
         masker: Masker,
-        secrets: SecretSource,
+        secrets: SecretProvider,
         outputs: Mapping[str, Any],
         node_env: Mapping[str, str] | None = None,
         store_note: Callable[[str, str, str], None] | None = None,
@@ -240,9 +240,13 @@ class Context:
 
     # -- secrets and outputs -----------------------------------------------------------
     def secret(self, name: str) -> str:
-        """Return a secret; its value is replaced by ``***`` in every log record from now on."""
-        value = self.secrets.get(name)
-        self.masker.add(value)
+        """Return a secret; its value is replaced by ``***`` in every log record from now on.
+
+        A value the controller marks unmasked (plain configuration) is not hidden.
+        """
+        value, masked = self.secrets.lookup(name)
+        if masked:
+            self.masker.add(value)
         return value
 
     def read_ref(self, ref: Ref[Any]) -> Any:

@@ -1,10 +1,20 @@
-"""Local secrets (``~/.config/sparkwing/secrets.env``) and the masker that hides their values."""
+"""Where a job's secrets come from, and the masker that hides their values.
+
+A run reads secrets through one :class:`SecretProvider`, chosen from its
+profile by :func:`secret_source_for`: the local dotenv file
+(``~/.config/sparkwing/secrets.env``, :class:`SecretSource`), or, for a
+profile with a ``controller:`` block, that controller's runtime read route
+(:class:`~.controllersecrets.ControllerSecretSource`).
+"""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..config.profiles import Profile
 
 from ..errors import ConfigError, SparkwingError
 from ..paths import secrets_path
@@ -124,8 +134,32 @@ def encoded_forms(value: str) -> set[str]:
     return {f for f in forms if len(f) >= 3}
 
 
+class SecretProvider(Protocol):
+    """What ``ctx.secret(name)`` reads from."""
+
+    def lookup(self, name: str) -> tuple[str, bool]:
+        """``(value, masked)`` of secret *name*; :class:`SecretMissing` when it is not set.
+
+        A masked value is hidden in every log record once read; an unmasked
+        one is plain configuration (a region, a URL) and shows as it is.
+        """
+        ...
+
+
+def secret_source_for(profile: Profile | None) -> SecretProvider:
+    """The secrets of a run on *profile*: its controller's when it has one, else the local file."""
+    if profile is not None and profile.controller:
+        from .controllersecrets import ControllerSecretSource
+
+        block = profile.controller
+        return ControllerSecretSource(str(block["url"]), token=str(block.get("token") or ""),
+                                      token_env=str(block.get("token_env") or ""),
+                                      profile=profile.name)
+    return SecretSource()
+
+
 class SecretSource:
-    """Secrets from the local dotenv file, loaded on first use."""
+    """Secrets from the local dotenv file, loaded on first use (every value is masked)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or secrets_path()
@@ -142,6 +176,10 @@ class SecretSource:
             raise SecretMissing(
                 f'secret "{name}" is not set; add {name}=... to {self.path}'
             ) from None
+
+    def lookup(self, name: str) -> tuple[str, bool]:
+        """``(value, True)``: every value of the dotenv file is masked."""
+        return self.get(name), True
 
 
 def warn_if_readable(path: Path) -> bool:
