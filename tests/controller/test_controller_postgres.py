@@ -184,3 +184,54 @@ def test_secrets_are_sealed_in_postgres(controller: Any, pg_url: str,
     controller.env["SPARKWING_SECRETS_KEY"] = key_b
     refused = controller.cli("controller", "serve", "--check-config", "--profile", "team")
     assert refused.returncode == 2 and "1 secret(s)" in refused.stderr, refused.stderr
+
+
+def test_first_admin_signup_and_token_routes_on_postgres(
+        controller: Any, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-statement first-user insert and the token routes' queries on PostgreSQL."""
+    profiles = controller.home.parent / "team-profiles.yaml"
+    profiles.write_text(PROFILES.replace("schema: ctl", "schema: signup"))
+    controller.env.update(SPARKWING_PROFILES=str(profiles), SPARKWING_PG_URL=pg_url)
+    url = controller.start("--profile", "team")
+    origin = {"Origin": url}
+    assert controller.get("/api/v1/auth/bootstrap-needed").json() == {"needed": True}
+    first = controller.post("/api/v1/users", {"name": "ann", "password": "pg-first-admin"},
+                            headers=origin)
+    assert first.status == 201, first.body
+    assert first.json()["scopes"] == ["admin"]
+    controller.post("/api/v1/users", {"name": "eve", "password": "pg-first-admin"},
+                    headers=origin).assert_error(401, "unauthenticated")
+    login = controller.post("/login", {"username": "ann", "password": "pg-first-admin"},
+                            headers=origin)
+    assert login.status == 200, login.body
+    session = {"Cookie": login.headers["Set-Cookie"].split(";")[0],
+               "X-CSRF-Token": login.json()["csrf_token"], **origin}
+    made = controller.post("/api/v1/tokens", {"principal": "box-9", "kind": "runner",
+                                              "scopes": ["runner"]}, headers=session)
+    assert made.status == 201, made.body
+    raw = made.json()["token"]
+    assert controller.get("/api/v1/runs", raw).status == 200
+    runners = controller.get("/api/v1/tokens?kind=runner", headers=session).json()["tokens"]
+    assert [t["prefix"] for t in runners] == [raw[:12]]
+    assert controller.request("DELETE", f"/api/v1/tokens/{raw[:12]}",
+                              headers=session).status == 204
+    controller.get("/api/v1/runs", raw).assert_error(401, "unauthenticated")
+    # The store's guarded insert itself: a second first user is refused on PostgreSQL too.
+    from sparkwing_server.controller.users import UserExists, UserStore
+    from sparkwing_server.localws.serve import open_profile_stores
+
+    monkeypatch.setenv("SPARKWING_PROFILES", str(profiles))
+    monkeypatch.setenv("SPARKWING_PG_URL", pg_url)
+    stores = open_profile_stores("team", controller.cwd)
+    try:
+        from sparkwing_server.controller.statedb import open_state_db
+
+        db = open_state_db(stores, "its users")
+        try:
+            with pytest.raises(UserExists, match="sign-up is closed"):
+                UserStore(db).create("zed", "pg-first-admin", ["admin"], first=True)
+            assert [u.name for u in UserStore(db).list()] == ["ann"]
+        finally:
+            db.close()
+    finally:
+        stores.close()
