@@ -295,6 +295,7 @@ class Orchestrator:
         if self.journal.store_error:
             status, error = "failed", self.journal.store_error
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.secrets.close()
         self._finishing = True
         self.journal.finish(run, status, error, graph.states)
         return run

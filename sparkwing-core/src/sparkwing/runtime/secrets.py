@@ -145,6 +145,10 @@ class SecretProvider(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Release what reading needed (connections); called when the run ends."""
+        ...
+
 
 def secret_source_for(profile: Profile | None) -> SecretProvider:
     """The secrets of a run on *profile*: its controller's when it has one, else the local file."""
@@ -180,6 +184,9 @@ class SecretSource:
     def lookup(self, name: str) -> tuple[str, bool]:
         """``(value, True)``: every value of the dotenv file is masked."""
         return self.get(name), True
+
+    def close(self) -> None:
+        """Nothing to release (the file is read once and closed)."""
 
 
 def warn_if_readable(path: Path) -> bool:
