@@ -371,3 +371,21 @@ async def test_writes_from_another_origin_are_refused(client: Any, rec: Any) -> 
     accepted = await client.post(path, headers={"Origin": own})
     assert accepted.status == 202
     assert rec.state.get_run(run.id).cancel_requested_at is not None
+
+
+async def test_a_failing_store_answers_503_and_a_bad_request_400(client: Any, rec: Any,
+                                                               sparkwing_home: Path) -> None:
+    """A store that cannot answer is the server's trouble (503), not the caller's (400)."""
+    import sqlite3
+
+    rec.run("build")
+    bad = await client.get("/api/v1/runs?limit=nope")
+    assert bad.status == 400
+    db = sqlite3.connect(sparkwing_home / "state.db")
+    db.execute("ALTER TABLE runs RENAME TO runs_moved_away")
+    db.commit()
+    db.close()
+    resp = await client.get("/api/v1/runs")
+    body = await resp.json()
+    assert resp.status == 503, body
+    assert "runs" in body["error"]

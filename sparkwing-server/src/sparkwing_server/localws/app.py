@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from sparkwing.errors import NotFoundError, SparkwingError
+from sparkwing.errors import ConflictError, NotFoundError, SparkwingError, StoreError
 
 from .. import __version__
 from ..requestguard import RequestPolicy, check_self_auth_body, self_auth_limit
@@ -178,6 +178,10 @@ async def _api_guard(request: web.Request, handler: Handler) -> web.StreamRespon
         return json_response({"error": exc.reason.lower()}, status=exc.status)
     except NotFoundError as exc:
         return json_response({"error": str(exc)}, status=404)
+    except ConflictError as exc:
+        return json_response({"error": str(exc)}, status=409)
+    except StoreError as exc:  # the store is away or failing: not the request's fault
+        return json_response({"error": str(exc)}, status=503)
     except SparkwingError as exc:
         return json_response({"error": str(exc)}, status=400)
     except Exception as exc:

@@ -93,6 +93,9 @@ export class LogView {
     this.element = h("div", { class: "logview" }, this.tools, this.body, this.foot);
     this.body.addEventListener("scroll", () => {
       const atBottom = this.body.scrollHeight - this.body.scrollTop - this.body.clientHeight < 24;
+      // A search hides lines, and the shorter log clamps its scroll position to the bottom:
+      // that scroll is the filter's doing, not the reader's, so it does not resume following.
+      if (atBottom && this.needle) return;
       if (atBottom !== this.follow) this.setFollow(atBottom, false);
     });
   }
