@@ -457,11 +457,16 @@ NODE_QUEUE = Table(
         Column("exit_code", "INTEGER", nullable=True),
         _text("error"),
         _text("failure_reason"),  # agent_lost | queue_timeout | what the runner reported
+        # The claimer's request id of the claim (NULL: none, or given back by a release): a
+        # retry repeating it is answered with this claim instead of another attempt.
+        Column("claim_request", "TEXT", nullable=True, since=9),
     ),
     primary_key=("run_id", "node_id", "attempt"),
     indexes=(
         Index("node_queue_ready_idx", ("status", "queued_at", "run_id", "node_id", "attempt")),
         Index("node_queue_lease_idx", ("status", "lease_expires_at")),
+        # One claim per request id: a retry racing its own first try cannot claim twice.
+        Index("node_queue_request_idx", ("claim_request",), unique=True, since=9),
     ),
     since=7,
 )
