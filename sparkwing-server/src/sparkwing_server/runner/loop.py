@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from sparkwing.errors import UsageError
-from sparkwing.queueclient import ControllerError, NodeClaim, QueueClient
+from sparkwing.queueclient import ControllerError, NodeClaim, QueueClient, new_request_id
 
 from .job import TriggerJob
 from .node import NodeJob
@@ -45,6 +45,9 @@ class Runner:
         self.claimed = 0
         #: Off once the controller said it keeps no node queue (triggers are still claimed).
         self.node_claims = True
+        #: The request id of a node claim that got no answer: the next try repeats it, so a
+        #: claim the controller committed is answered to this runner instead of being lost.
+        self._node_request = ""
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.stopping.is_set():
@@ -62,14 +65,21 @@ class Runner:
             del self.jobs[thread]
 
     def _claim_node(self) -> NodeClaim | None:
+        self._node_request = self._node_request or new_request_id()
         try:
-            return self.client.claim_node(self.holder, self.options.labels)
+            claim = self.client.claim_node(self.holder, self.options.labels,
+                                           request_id=self._node_request)
         except ControllerError as exc:
+            if not exc.retryable:  # refused: no claim was made under this id
+                self._node_request = ""
             if exc.status != 503 or exc.code != "unavailable":
                 raise
-        self.node_claims = False
-        self.log.warning("the controller keeps no node queue; claiming triggers only")
-        return None
+            self._node_request = ""
+            self.node_claims = False
+            self.log.warning("the controller keeps no node queue; claiming triggers only")
+            return None
+        self._node_request = ""
+        return claim
 
     def _claim(self) -> TriggerJob | NodeJob | None:
         node = self._claim_node() if self.node_claims else None
