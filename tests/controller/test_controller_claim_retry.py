@@ -12,10 +12,9 @@ proxy runs each job of a queue-executor run once, with no ``agent_lost``.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,16 @@ import pytest
 from sparkwing.queueclient import QueueClient
 
 from .answerdrop import AnswerDropProxy, Exchange
-from .test_node_runner import _events, _finish, _laptop, _project, _rows, _run, _stop
+from .test_node_runner import (
+    _events,
+    _finish,
+    _laptop,
+    _project,
+    _rows,
+    _run,
+    _runner,
+    _stop,
+)
 
 RUN = "run-20260101-000000-abcd"
 CLAIM_PATH = "/api/v1/nodes/claim"
@@ -128,13 +136,9 @@ def test_a_runner_whose_claim_answer_is_lost_runs_each_job_once(
     root = _project(tmp_path)
     env = _laptop(controller, tmp_path, admin)
     with AnswerDropProxy(controller.url, _drop_first_claim_answers()) as proxy:
-        log = tmp_path / "box.log"
-        runner = subprocess.Popen(
-            [sys.executable, "-m", "sparkwing_cli.main", "runner", "--controller", proxy.url,
-             "--work-dir", str(tmp_path / "work-box"), "--name", "box", "--poll", "0.2"],
-            cwd=controller.cwd, env={**controller.env, "SPARKWING_TOKEN": runner_token},
-            stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True,
-            start_new_session=True)
+        # The runner (and the `node exec` it starts) reaches the controller through the proxy.
+        behind = dataclasses.replace(controller, url=proxy.url, proc=None)
+        runner, log = _runner(behind, tmp_path, "box", runner_token)
         proc, run_id = _run(env, root, "two")
         try:
             code, _, err = _finish(proc)
