@@ -1,4 +1,4 @@
-"""Idempotent node claims: a claim whose answer is lost is answered again to the retry.
+"""Idempotent claims: a claim whose answer is lost is answered again to the retry.
 
 A real controller; between it and the claimer, :class:`AnswerDropProxy`
 forwards the claim, lets the controller commit and answer it, and closes
@@ -6,8 +6,9 @@ the claimer's connection instead of relaying the answer (what a controller
 dying mid-answer, or a call timing out, does to a runner). The claimer's
 retry repeats the claim's request id and gets that same claim; a claim
 sent without a request id is left held by nobody and reaped ``agent_lost``
-(what happened before). End to end, a real ``sparkwing runner`` behind the
-proxy runs each job of a queue-executor run once, with no ``agent_lost``.
+(what happened before). The same for a trigger claim. End to end, a real
+``sparkwing runner`` behind the proxy runs each job of a queue-executor
+run once, with no ``agent_lost``.
 """
 
 from __future__ import annotations
@@ -125,6 +126,41 @@ def test_a_lost_claim_answer_is_answered_again_with_the_same_claim(controller: A
         "box-2", "agent_lost")
     assert done is not None and (done["status"], done["outcome"], done["failure_reason"]) == (
         "finished", "success", "")
+
+
+def test_a_lost_trigger_claim_answer_is_answered_again_with_the_same_claim(
+        controller: Any) -> None:
+    admin = controller.stored_token("user", "root", "admin")
+    token = controller.stored_token("runner", "box", "runner")
+    controller.start()
+    for key in ("first", "second"):
+        answer = controller.post("/api/v1/triggers", {"pipeline": "deploy",
+                                                      "idempotency_key": key}, admin)
+        assert answer.status == 202, answer.body
+    path = "/api/v1/triggers/claim"
+    left = [1]
+
+    def drop(exchange: Exchange) -> bool:
+        if exchange.path == path and exchange.status == 200 and left[0]:
+            left[0] -= 1
+            return True
+        return False
+
+    with AnswerDropProxy(controller.url, drop) as proxy, \
+            QueueClient(proxy.url, token) as client:
+        claim = client.claim_trigger("box-1")
+        claims = [e for e in proxy.exchanges if e.path == path]
+    assert claim is not None and claim.seq == 1
+    assert [e.dropped for e in claims] == [True, False]
+    bodies = [json.loads(e.body) for e in claims]
+    assert bodies[0]["request_id"] == bodies[1]["request_id"]
+    answers = [json.loads(e.answer) for e in claims]
+    assert [(a["id"], a["claim_seq"]) for a in answers] == [(claim.trigger_id, 1)] * 2
+    with controller.open_state() as stores:
+        rows = {r.idempotency_key: r for r in stores.state.list_triggers()}
+    assert (rows["first"].status, rows["first"].claimed_by, rows["first"].claims) == (
+        "claimed", "box-1", 1)
+    assert rows["first"].id == claim.trigger_id and rows["second"].status == "pending"
 
 
 def test_a_runner_whose_claim_answer_is_lost_runs_each_job_once(

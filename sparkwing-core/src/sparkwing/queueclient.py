@@ -5,7 +5,7 @@ It sits on a runner's start-up path, so it uses only the standard library
 remote state and log stores: pooled keep-alive connections that a heartbeat
 thread and the main loop can use at once). Each call is one request;
 retrying is the caller's decision, helped by :attr:`ControllerError.retryable`,
-except for node claims: a claim carries a request id (:func:`new_request_id`)
+except for claims (of nodes and triggers): a claim carries a request id (:func:`new_request_id`)
 and is sent again with the same id when its answer is lost, since the
 controller answers a repeated id with the claim it made for it. A caller
 retrying a failed claim itself passes the same ``request_id`` again.
@@ -198,10 +198,14 @@ class QueueClient:
     # -- triggers -------------------------------------------------------------------------------
 
     def claim_trigger(self, holder: str = "", *, pipelines: Sequence[str] = (),
-                      sources: Sequence[str] = (),
-                      lease_secs: float | None = None) -> TriggerClaim | None:
-        """Claim the oldest pending trigger (of *pipelines* / *sources*); ``None``: queue empty."""
-        body: dict[str, Any] = {}
+                      sources: Sequence[str] = (), lease_secs: float | None = None,
+                      request_id: str = "") -> TriggerClaim | None:
+        """Claim the oldest pending trigger (of *pipelines* / *sources*); ``None``: queue empty.
+
+        Carries *request_id* (fresh when empty) and is resent with it when the
+        answer is lost, as :meth:`claim_node` is.
+        """
+        body: dict[str, Any] = {"request_id": request_id or new_request_id()}
         if holder:
             body["holder"] = holder
         if pipelines:
@@ -210,7 +214,7 @@ class QueueClient:
             body["sources"] = list(sources)
         if lease_secs is not None:
             body["lease_secs"] = lease_secs
-        status, row = self.call("POST", "/triggers/claim", body)
+        status, row = self.call("POST", "/triggers/claim", body, retry=CLAIM_RETRY)
         if status == 204 or not isinstance(row, dict):
             return None
         return TriggerClaim(str(row["id"]), str(row["holder"]), int(row["claim_seq"]),

@@ -130,18 +130,21 @@ def _trigger_claim(ctx: ControllerContext, row: TriggerRow, lease_s: float) -> d
 async def claim_trigger(request: web.Request) -> web.StreamResponse:
     """Claim the oldest pending trigger (FIFO), optionally of some pipelines/sources.
 
-    Body (optional) ``{holder, pipelines[], sources[], lease_secs}`` -> 200
-    the trigger row with ``claim_seq``, ``holder``, ``lease_secs`` and
-    ``heartbeat_secs``; **204** when nothing matches.
+    Body (optional) ``{holder, pipelines[], sources[], lease_secs,
+    request_id}`` -> 200 the trigger row with ``claim_seq``, ``holder``,
+    ``lease_secs`` and ``heartbeat_secs``; **204** when nothing matches. A
+    ``request_id`` the same holder sent before answers that claim again
+    while it is current, 204 once it ended.
     """
     ctx = context_of(request)
     body = await read_json(request)
-    check_fields(body, ("holder", "pipelines", "sources", "lease_secs"))
+    check_fields(body, ("holder", "pipelines", "sources", "lease_secs", "request_id"))
     holder = _holder(request, body, required=False)
     lease_s = _lease(ctx, body)
     row = await ctx.state_call(ctx.state.claim_trigger, holder, lease_s=lease_s,
                                now=time.time(), pipelines=_strings(body, "pipelines"),
-                               sources=_strings(body, "sources"))
+                               sources=_strings(body, "sources"),
+                               request_id=_request_id(body))
     if row is None:
         return web.Response(status=204)
     return json_response(_trigger_claim(ctx, row, lease_s))

@@ -17,7 +17,13 @@ import time
 from typing import Any
 
 from sparkwing.errors import UsageError
-from sparkwing.queueclient import ControllerError, NodeClaim, QueueClient, new_request_id
+from sparkwing.queueclient import (
+    ControllerError,
+    NodeClaim,
+    QueueClient,
+    TriggerClaim,
+    new_request_id,
+)
 
 from .job import TriggerJob
 from .node import NodeJob
@@ -45,9 +51,10 @@ class Runner:
         self.claimed = 0
         #: Off once the controller said it keeps no node queue (triggers are still claimed).
         self.node_claims = True
-        #: The request id of a node claim that got no answer: the next try repeats it, so a
-        #: claim the controller committed is answered to this runner instead of being lost.
+        #: The request ids of a node / trigger claim that got no answer: the next try repeats
+        #: it, so a claim the controller committed is answered to this runner, not lost.
         self._node_request = ""
+        self._trigger_request = ""
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.stopping.is_set():
@@ -81,6 +88,17 @@ class Runner:
         self._node_request = ""
         return claim
 
+    def _claim_trigger(self) -> TriggerClaim | None:
+        self._trigger_request = self._trigger_request or new_request_id()
+        try:
+            claim = self.client.claim_trigger(self.holder, request_id=self._trigger_request)
+        except ControllerError as exc:
+            if not exc.retryable:  # refused: no claim was made under this id
+                self._trigger_request = ""
+            raise
+        self._trigger_request = ""
+        return claim
+
     def _claim(self) -> TriggerJob | NodeJob | None:
         node = self._claim_node() if self.node_claims else None
         if node is not None:
@@ -89,7 +107,7 @@ class Runner:
                           attempt=node.attempt, seq=node.seq, needs_labels=node.needs_labels,
                           lease_s=node.lease_secs)
             return NodeJob(node, self.client, self.workspace, self.options, self.log)
-        claim = self.client.claim_trigger(self.holder)
+        claim = self._claim_trigger()
         if claim is None:
             return None
         self.claimed += 1

@@ -376,12 +376,16 @@ TRIGGERS = Table(
         _int("claims"),
         _time("finished_at"),
         _json("request_json", "{}"),  # the RunRequest as JSON
+        # The claimer's request id of the current (or last finished) claim; NULL: none, or
+        # requeued. A retry repeating it is answered with this claim.
+        Column("claim_request", "TEXT", nullable=True, since=9),
     ),
     primary_key=("id",),
     indexes=(
         Index("triggers_key_idx", ("idempotency_key",), unique=True),
         Index("triggers_queue_idx", ("status", "created_at", "id")),
         Index("triggers_created_idx", ("created_at", "id")),
+        Index("triggers_request_idx", ("claim_request",), unique=True, since=9),
     ),
     since=2,
 )
