@@ -45,12 +45,13 @@ REAP_DEADLINE_S = 60.0
 
 def _drop_first_claim_answers(count: int = 1,
                               also: Callable[[dict[str, Any]], bool] = lambda body: False,
-                              ) -> Callable[[Exchange], bool]:
-    """A drop rule: the first *count* successful claim answers, and every one *also* picks."""
+                              path: str = CLAIM_PATH) -> Callable[[Exchange], bool]:
+    """A drop rule: the first *count* successful answers to claims at *path*, and every one
+    whose request body *also* picks."""
     left = [count]
 
     def drop(exchange: Exchange) -> bool:
-        if exchange.path != CLAIM_PATH or exchange.status != 200:
+        if exchange.path != path or exchange.status != 200:
             return False
         if also(json.loads(exchange.body)):
             return True
@@ -138,15 +139,7 @@ def test_a_lost_trigger_claim_answer_is_answered_again_with_the_same_claim(
                                                       "idempotency_key": key}, admin)
         assert answer.status == 202, answer.body
     path = "/api/v1/triggers/claim"
-    left = [1]
-
-    def drop(exchange: Exchange) -> bool:
-        if exchange.path == path and exchange.status == 200 and left[0]:
-            left[0] -= 1
-            return True
-        return False
-
-    with AnswerDropProxy(controller.url, drop) as proxy, \
+    with AnswerDropProxy(controller.url, _drop_first_claim_answers(path=path)) as proxy, \
             QueueClient(proxy.url, token) as client:
         claim = client.claim_trigger("box-1")
         claims = [e for e in proxy.exchanges if e.path == path]
