@@ -23,8 +23,10 @@
    fail with a retryable ``ControllerError`` (back-off 0.05 s doubling to 1 s).
 5. The check (``queuedrain.check_drain``): every attempt ``finished``
    exactly once, none claimed by two holders, each client's accepted finish
-   matching the store's ``(claimed_by, claim_seq)``; an attempt whose claim
-   answer was lost in the crash is reaped (``agent_lost``) after the lease.
+   matching the store's ``(claimed_by, claim_seq)``. A claim whose answer
+   was lost in the crash is answered to the client's retry, which repeats
+   the claim's request id; one no client knew it held would be reaped
+   (``agent_lost``) after the lease and is counted apart.
 
 Prints total time, claims/s, claim / heartbeat / finish latency (p50, p95,
 p99: the call that answered, retries not included), empty claims, retries

@@ -4,7 +4,11 @@ It sits on a runner's start-up path, so it uses only the standard library
 (through :mod:`sparkwing.controllerhttp`, the transport it shares with the
 remote state and log stores: pooled keep-alive connections that a heartbeat
 thread and the main loop can use at once). Each call is one request;
-retrying is the caller's decision, helped by :attr:`ControllerError.retryable`.
+retrying is the caller's decision, helped by :attr:`ControllerError.retryable`,
+except for claims (of nodes and triggers): a claim carries a request id (:func:`new_request_id`)
+and is sent again with the same id when its answer is lost, since the
+controller answers a repeated id with the claim it made for it. A caller
+retrying a failed claim itself passes the same ``request_id`` again.
 
 ::
 
@@ -25,16 +29,25 @@ error code and one-line message.
 from __future__ import annotations
 
 import json
+import os
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .controllerhttp import Answer, ControllerURL, Transport, Unreachable, error_body, seg
+from .controllerhttp import Answer, ControllerURL, Retry, Transport, Unreachable, error_body, seg
 from .errors import SparkwingError
 
 #: Seconds a request may take before it fails (the research's per-call budget).
 DEFAULT_TIMEOUT_S = 5.0
+#: How a node claim is retried by the transport (same body, so the same request id) when it
+#: was sent but no answer came, or a proxy answered 502/503/504.
+CLAIM_RETRY = Retry(attempts=3, backoff_s=0.2)
+
+
+def new_request_id() -> str:
+    """A fresh claim request id: 32 random hex characters."""
+    return os.urandom(16).hex()
 
 
 class ControllerError(SparkwingError):
@@ -125,11 +138,13 @@ class QueueClient:
 
     def _send(self, method: str, path: str, data: bytes | None = None, *,
               content_type: str = "", accept: str = "application/json",
-              lost_on: tuple[int, ...] = ()) -> Answer:
-        """One request; a 2xx answer, else the refusal raised (unreachable: status 0)."""
+              lost_on: tuple[int, ...] = (), retry: Retry | None = None) -> Answer:
+        """One request (tried again as *retry* says, when given: the call must be
+        idempotent); a 2xx answer, else the refusal raised (unreachable: status 0)."""
         try:
             answer = self._http.send(method, path, data, content_type=content_type,
-                                     accept=accept)
+                                     accept=accept, idempotent=retry is not None,
+                                     retry=retry)
         except Unreachable as exc:
             raise ControllerError(0, "unreachable", f"{self.base_url}: {exc.kind}: "
                                   f"{exc.detail}") from None
@@ -140,16 +155,18 @@ class QueueClient:
         return answer
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-             lost_on: tuple[int, ...] = ()) -> tuple[int, Any]:
+             lost_on: tuple[int, ...] = (), retry: Retry | None = None) -> tuple[int, Any]:
         """Send one request to ``/api/v1`` + *path*; ``(status, JSON body or None)``.
 
         2xx answers are returned; a status in *lost_on* raises
-        :class:`ClaimLost`, any other refusal :class:`ControllerError`.
+        :class:`ClaimLost`, any other refusal :class:`ControllerError`. With
+        *retry* the request is sent again when no answer came (only for calls
+        that are idempotent).
         """
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         answer = self._send(method, path, data,
                             content_type="application/json" if data is not None else "",
-                            lost_on=lost_on)
+                            lost_on=lost_on, retry=retry)
         return answer.status, answer.json()
 
     def fetch_bytes(self, path: str) -> bytes:
@@ -181,10 +198,14 @@ class QueueClient:
     # -- triggers -------------------------------------------------------------------------------
 
     def claim_trigger(self, holder: str = "", *, pipelines: Sequence[str] = (),
-                      sources: Sequence[str] = (),
-                      lease_secs: float | None = None) -> TriggerClaim | None:
-        """Claim the oldest pending trigger (of *pipelines* / *sources*); ``None``: queue empty."""
-        body: dict[str, Any] = {}
+                      sources: Sequence[str] = (), lease_secs: float | None = None,
+                      request_id: str = "") -> TriggerClaim | None:
+        """Claim the oldest pending trigger (of *pipelines* / *sources*); ``None``: queue empty.
+
+        Carries *request_id* (fresh when empty) and is resent with it when the
+        answer is lost, as :meth:`claim_node` is.
+        """
+        body: dict[str, Any] = {"request_id": request_id or new_request_id()}
         if holder:
             body["holder"] = holder
         if pipelines:
@@ -193,7 +214,7 @@ class QueueClient:
             body["sources"] = list(sources)
         if lease_secs is not None:
             body["lease_secs"] = lease_secs
-        status, row = self.call("POST", "/triggers/claim", body)
+        status, row = self.call("POST", "/triggers/claim", body, retry=CLAIM_RETRY)
         if status == 204 or not isinstance(row, dict):
             return None
         return TriggerClaim(str(row["id"]), str(row["holder"]), int(row["claim_seq"]),
@@ -234,12 +255,21 @@ class QueueClient:
         return bool(data["revoked"])
 
     def claim_node(self, holder: str, labels: Sequence[str] = (), *,
-                   lease_secs: float | None = None) -> NodeClaim | None:
-        """Claim the oldest ready attempt *labels* satisfy; ``None`` when there is none."""
-        body: dict[str, Any] = {"holder": holder, "labels": list(labels)}
+                   lease_secs: float | None = None,
+                   request_id: str = "") -> NodeClaim | None:
+        """Claim the oldest ready attempt *labels* satisfy; ``None`` when there is none.
+
+        The claim carries *request_id* (a fresh :func:`new_request_id` when
+        empty) and is sent again with it when the answer is lost
+        (:data:`CLAIM_RETRY`): the controller then answers the claim it made,
+        not another one. A caller retrying after a retryable
+        :class:`ControllerError` passes the same *request_id* again.
+        """
+        body: dict[str, Any] = {"holder": holder, "labels": list(labels),
+                                "request_id": request_id or new_request_id()}
         if lease_secs is not None:
             body["lease_secs"] = lease_secs
-        status, row = self.call("POST", "/nodes/claim", body)
+        status, row = self.call("POST", "/nodes/claim", body, retry=CLAIM_RETRY)
         if status == 204 or not isinstance(row, dict):
             return None
         return NodeClaim(str(row["run_id"]), str(row["node_id"]), int(row["attempt"]),

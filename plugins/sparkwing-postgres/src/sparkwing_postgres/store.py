@@ -298,7 +298,7 @@ _GET_TRIGGER = sa.select(*_cols(TRIGGERS, _TRIGGER)).where(TRIGGERS.c.id == sa.b
 # concurrent claimers each take a different row instead of queueing on the first one.
 _CLAIM_TRIGGER = (
     "UPDATE triggers SET status = 'claimed', claimed_by = :holder, claimed_at = :now, "
-    "lease_expires_at = :expires, claims = claims + 1 "
+    "lease_expires_at = :expires, claim_request = :request, claims = claims + 1 "
     "WHERE status = 'pending' AND id = (SELECT id FROM triggers WHERE status = 'pending' "
     "{extra}ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
     f"RETURNING {_TRIGGER.select}"
@@ -323,8 +323,12 @@ _FINISH_TRIGGER = _text(
     "WHERE id = :id AND status = 'claimed' AND claimed_by = :holder "
     "AND (:claims = 0 OR claims = :claims)"
 )
+_CLAIMED_UNDER = sa.select(*_cols(TRIGGERS, _TRIGGER)).where(
+    TRIGGERS.c.claim_request == sa.bindparam("request"), TRIGGERS.c.status == "claimed",
+    TRIGGERS.c.claimed_by == sa.bindparam("holder"))
 _REQUEUE_TRIGGERS = _text(
-    "UPDATE triggers SET status = 'pending', claimed_by = '', lease_expires_at = NULL "
+    "UPDATE triggers SET status = 'pending', claimed_by = '', lease_expires_at = NULL, "
+    "claim_request = NULL "
     "WHERE id IN (SELECT id FROM triggers WHERE status = 'claimed' AND lease_expires_at <= :now "
     "FOR UPDATE SKIP LOCKED) AND status = 'claimed' AND lease_expires_at <= :now "
     "RETURNING id, created_at"
@@ -1046,18 +1050,30 @@ class PostgresStateStore:
 
     def claim_trigger(
         self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
-        pipelines: Sequence[str] = (), sources: Sequence[str] = (),
+        pipelines: Sequence[str] = (), sources: Sequence[str] = (), request_id: str = "",
     ) -> TriggerRow | None:
         """Claim the oldest pending row (or *trigger_id* when pending) for *holder*.
 
-        Non-empty *pipelines* / *sources* restrict the candidates.
+        Non-empty *pipelines* / *sources* restrict the candidates. A
+        *request_id* some row carries (its unique index refuses the claim,
+        also from a concurrent first try) answers that row while *holder*
+        still holds it, else ``None``.
         """
         params = {"holder": holder, "now": now, "expires": now + lease_s, "id": trigger_id,
-                  "pipelines": list(pipelines), "sources": list(sources)}
+                  "pipelines": list(pipelines), "sources": list(sources),
+                  "request": request_id or None}
         stmt = _CLAIMS[(bool(trigger_id), bool(pipelines), bool(sources))]
 
         def body(c: Any, attempt: int) -> Any:
-            row = c.execute(stmt, params).first()
+            try:  # autocommit: after a refused update the connection can still read
+                row = c.execute(stmt, params).first()
+            except sa_exc.IntegrityError as exc:
+                if not request_id or sqlstate(exc) != _UNIQUE:
+                    raise
+                row = None
+            if row is None and request_id:
+                return c.execute(_CLAIMED_UNDER, {"request": request_id,
+                                                  "holder": holder}).first()
             if row is None and attempt:  # our claim may have committed before the drop
                 got = c.execute(sa.select(*_cols(TRIGGERS, _TRIGGER)).where(
                     TRIGGERS.c.status == "claimed", TRIGGERS.c.claimed_by == holder,

@@ -196,7 +196,7 @@ _SQL_TRIGGER_BY_KEY = f"SELECT {_TRIGGER.select} FROM triggers WHERE idempotency
 _SQL_GET_TRIGGER = f"SELECT {_TRIGGER.select} FROM triggers WHERE id = ?"
 _SQL_CLAIM_TRIGGER = (
     "UPDATE triggers SET status = 'claimed', claimed_by = ?, claimed_at = ?, "
-    "lease_expires_at = ?, claims = claims + 1 WHERE id = (SELECT id FROM triggers "
+    "lease_expires_at = ?, claim_request = ?, claims = claims + 1 WHERE id = (SELECT id FROM triggers "
     "WHERE status = 'pending' {extra}ORDER BY created_at, id LIMIT 1) "
     f"RETURNING {_TRIGGER.select}"
 )
@@ -209,8 +209,13 @@ _SQL_FINISH_TRIGGER = (
     "lease_expires_at = NULL WHERE id = ? AND status = 'claimed' AND claimed_by = ? "
     "AND (? = 0 OR claims = ?)"
 )
+_SQL_CLAIMED_UNDER = (
+    f"SELECT {_TRIGGER.select} FROM triggers WHERE claim_request = ? AND status = 'claimed' "
+    "AND claimed_by = ?"
+)
 _SQL_EXPIRED_TRIGGERS = (
-    "UPDATE triggers SET status = 'pending', claimed_by = '', lease_expires_at = NULL "
+    "UPDATE triggers SET status = 'pending', claimed_by = '', lease_expires_at = NULL, "
+    "claim_request = NULL "
     "WHERE status = 'claimed' AND lease_expires_at <= ? RETURNING id, created_at"
 )
 
@@ -815,14 +820,16 @@ class SqliteStateStore:
 
     def claim_trigger(
         self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
-        pipelines: Sequence[str] = (), sources: Sequence[str] = (),
+        pipelines: Sequence[str] = (), sources: Sequence[str] = (), request_id: str = "",
     ) -> TriggerRow | None:
         """Claim the oldest pending row (or *trigger_id* when pending) for *holder*.
 
-        Non-empty *pipelines* / *sources* restrict the candidates.
+        Non-empty *pipelines* / *sources* restrict the candidates. A
+        *request_id* some row carries (its unique index refuses the claim)
+        answers that row while *holder* still holds it, else ``None``.
         """
         extra = ""
-        params: list[Any] = [holder, now, now + lease_s]
+        params: list[Any] = [holder, now, now + lease_s, request_id or None]
         if trigger_id:
             extra += "AND id = ? "
             params.append(trigger_id)
@@ -832,7 +839,14 @@ class SqliteStateStore:
                 params.extend(values)
         sql = _SQL_CLAIM_TRIGGER.format(extra=extra)
         with self._w as c:
-            rows = c.execute(sql, params).fetchall()
+            try:
+                rows = c.execute(sql, params).fetchall()
+            except sqlite3.IntegrityError:
+                if not request_id:
+                    raise
+                rows = []
+            if not rows and request_id:
+                rows = c.execute(_SQL_CLAIMED_UNDER, (request_id, holder)).fetchall()
         return _TRIGGER.decode(rows[0]) if rows else None
 
     def renew_trigger(

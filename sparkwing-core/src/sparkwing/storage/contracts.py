@@ -211,7 +211,7 @@ class StateStore(Protocol):
 
     def claim_trigger(
         self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
-        pipelines: Sequence[str] = (), sources: Sequence[str] = (),
+        pipelines: Sequence[str] = (), sources: Sequence[str] = (), request_id: str = "",
     ) -> TriggerRow | None:
         """Claim the oldest ``pending`` row (by ``created_at``, then ``id``) for *holder*.
 
@@ -226,6 +226,13 @@ class StateStore(Protocol):
         ``claims`` after a claim is that claim's sequence number (its
         fencing token): :meth:`renew_trigger` and :meth:`finish_trigger`
         given ``claims`` act only while the row is still in that claim.
+
+        *request_id* (the claimer's id for this claim, repeated when it
+        retries a claim whose answer it lost) is stored in ``claim_request``.
+        When a row carries it already, nothing is claimed: that row is
+        returned unchanged while it is still ``claimed`` by *holder* (the
+        same claim, answered again), else ``None`` (that claim ended).
+        :meth:`requeue_expired_triggers` forgets a row's id.
         """
 
     def renew_trigger(
@@ -253,8 +260,8 @@ class StateStore(Protocol):
     def requeue_expired_triggers(self, now: float) -> list[str]:
         """Put ``claimed`` rows whose lease expired (``lease_expires_at <= now``) back.
 
-        They return to ``pending``, with their ``claimed_by`` and lease cleared
-        (``claims`` keeps counting).
+        They return to ``pending``, with their ``claimed_by``, lease and
+        ``claim_request`` cleared (``claims`` keeps counting).
         Returns their ids, oldest first.
         """
 

@@ -22,6 +22,17 @@ One row per node *attempt* (``run_id``, ``node_id``, ``attempt``). Its life::
   (finished, reaped, released and claimed again). A late heartbeat of the
   current holder after its lease ran out but before the reaper came is
   still accepted: the claim was not taken from it yet.
+* **Idempotent claims.** A claimer may send a fresh random *request id*
+  with a claim and repeat it when it retries that claim because no answer
+  came (the controller died or the call timed out after the claim
+  committed). While the claim made under that id is current (``claimed``
+  by the same holder), the repeat answers that claim again, unchanged
+  (same attempt, same ``claim_seq``, same lease) instead of claiming
+  another attempt. The id stays with the row: once that claim ended
+  (finished or reaped), a repeat claims nothing (``None``); a release
+  forgets the id, so a repeat after it is an ordinary new claim. A request
+  id is unique in the queue, so a retry racing its own first try still
+  makes one claim.
 * **Lost holders fail the attempt** (``agent_lost``); they are not
   requeued. Whether to run another attempt is the orchestrator's retry
   policy, which sees the reason.
@@ -67,6 +78,8 @@ class QueuedAttempt:
     exit_code: int | None = None
     error: str = ""
     failure_reason: str = ""
+    #: The request id the claim was made with (``None``: none given, or released).
+    claim_request: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The row as a JSON-serialisable dict."""
@@ -124,12 +137,18 @@ class NodeQueue(Protocol):
         """Take a ``ready`` attempt off the queue (``revoked``); ``False`` when not ready."""
 
     def claim(self, holder: str, labels: Sequence[str], *, lease_s: float,
-              now: float) -> QueuedAttempt | None:
+              now: float, request_id: str = "") -> QueuedAttempt | None:
         """Claim the oldest ``ready`` attempt *labels* satisfy, for *holder*; ``None`` if none.
 
         The row becomes ``claimed`` by *holder* with ``claim_seq`` one more,
-        ``claimed_at = heartbeat_at = now`` and ``lease_expires_at = now +
-        lease_s``. Concurrent claimers never get the same attempt.
+        ``claimed_at = heartbeat_at = now``, ``lease_expires_at = now +
+        lease_s`` and ``claim_request`` *request_id* (``None`` when empty).
+        Concurrent claimers never get the same attempt.
+
+        With *request_id*: when a row already carries it, nothing is claimed
+        and that row is returned unchanged if it is still ``claimed`` by
+        *holder* (the same claim, answered again), else ``None`` (that claim
+        ended; another holder's id is never answered).
         """
 
     def heartbeat(self, run_id: str, node_id: str, attempt: int, holder: str, seq: int, *,
@@ -138,7 +157,8 @@ class NodeQueue(Protocol):
 
     def release(self, run_id: str, node_id: str, attempt: int, holder: str, seq: int, *,
                 now: float) -> bool:
-        """Give the claim ``(holder, seq)`` back: ``ready`` again, FIFO place kept."""
+        """Give the claim ``(holder, seq)`` back: ``ready`` again, FIFO place kept, its
+        ``claim_request`` forgotten."""
 
     def finish(self, run_id: str, node_id: str, attempt: int, holder: str, seq: int, *,
                outcome: str, now: float, exit_code: int | None = None, error: str = "",

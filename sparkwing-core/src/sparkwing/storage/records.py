@@ -240,6 +240,8 @@ class TriggerRow:
     claimed_by: str = ""
     claims: int = 0
     finished_at: float | None = None
+    #: The request id the current (or last) claim was made with; ``None``: none, or requeued.
+    claim_request: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as a JSON-serialisable dict."""

@@ -16,7 +16,8 @@ handle:
 Every claim is one ``UPDATE ... WHERE key = (SELECT the oldest matching
 ready row) RETURNING``: the runner's labels are matched in SQL (the
 attempt's ``needs_any_json`` against the runner's set), so a runner that
-does not match leaves the row untouched. Heartbeat, release and finish
+does not match leaves the row untouched. A claim's request id goes into
+``claim_request`` (unique), which is how a repeated request is recognised. Heartbeat, release and finish
 are single ``UPDATE`` statements fenced by ``claimed_by`` and
 ``claim_seq``; the reaper's sweeps are single statements that re-check
 their condition, so a heartbeat and a sweep never both win.
@@ -42,7 +43,7 @@ from sparkwing.storage.nodequeue import (
 from sparkwing.storage.sql import schema
 from sparkwing.storage.sql.rows import RowCodec
 
-from .statedb import StateDB, open_state_db, postgres_state_db, sqlite_state_db
+from .statedb import DuplicateKey, StateDB, open_state_db, postgres_state_db, sqlite_state_db
 
 if TYPE_CHECKING:
     from sparkwing.config import Stores
@@ -81,7 +82,8 @@ class SqlNodeQueue:
                 f"WHERE q.status = '{READY}' AND {_match_sql(db.dialect)} "
                 f"ORDER BY q.{_ORDER.replace(', ', ', q.')} LIMIT 1{lock}")
         sets = (f"SET status = '{CLAIMED}', claimed_by = :holder, claim_seq = claim_seq + 1, "
-                "claimed_at = :now, heartbeat_at = :now, lease_expires_at = :expires")
+                "claimed_at = :now, heartbeat_at = :now, lease_expires_at = :expires, "
+                "claim_request = :request")
         if pg:
             self._claim = (
                 f"WITH c AS ({pick}) UPDATE node_queue AS n {sets} FROM c WHERE "
@@ -121,7 +123,7 @@ class SqlNodeQueue:
         self._write(
             f"INSERT INTO node_queue ({_COLS}, needs_any_json) VALUES (:run_id, :node_id, "
             ":attempt, :needs, '" + READY + "', :now, :now, '', 0, NULL, NULL, NULL, NULL, "
-            "'', NULL, '', '', :needs_any) ON CONFLICT (run_id, node_id, attempt) DO UPDATE "
+            "'', NULL, '', '', NULL, :needs_any) ON CONFLICT (run_id, node_id, attempt) DO UPDATE "
             f"SET status = '{READY}', ready_at = :now, needs_labels_json = :needs, "
             f"needs_any_json = :needs_any WHERE node_queue.status = '{REVOKED}'",
             run_id=run_id, node_id=node_id, attempt=attempt, now=now,
@@ -139,11 +141,34 @@ class SqlNodeQueue:
         return changed > 0
 
     def claim(self, holder: str, labels: Sequence[str], *, lease_s: float,
-              now: float) -> QueuedAttempt | None:
-        """Claim the oldest ready attempt *labels* satisfy, for *holder*."""
+              now: float, request_id: str = "") -> QueuedAttempt | None:
+        """Claim the oldest ready attempt *labels* satisfy, for *holder*.
+
+        A *request_id* some row carries already claims nothing: that row is
+        the answer while *holder* still holds it in that claim. The claim is
+        tried first (one statement on the common path); the unique index on
+        ``claim_request`` refuses it when the id is taken, even by a first
+        try committing at the same moment, and only then (or when nothing
+        was claimable) is the id's row read.
+        """
         have = sorted({str(label).strip() for label in labels if str(label).strip()})
-        rows = self._write_rows(self._claim, holder=holder, now=now, expires=now + lease_s,
-                              labels=have if self._pg else json.dumps(have))
+        try:
+            rows = self._write_rows(self._claim, holder=holder, now=now, expires=now + lease_s,
+                                    labels=have if self._pg else json.dumps(have),
+                                    request=request_id or None)
+        except DuplicateKey:
+            if not request_id:
+                raise
+            rows = []
+        if rows or not request_id:
+            return rows[0] if rows else None
+        return self._claimed_under(request_id, holder)
+
+    def _claimed_under(self, request_id: str, holder: str) -> QueuedAttempt | None:
+        """The row claimed by *holder* under *request_id* still, else ``None``."""
+        rows = self._rows(f"SELECT {_COLS} FROM node_queue WHERE claim_request = :request "
+                          f"AND status = '{CLAIMED}' AND claimed_by = :holder",
+                          request=request_id, holder=holder)
         return rows[0] if rows else None
 
     def heartbeat(self, run_id: str, node_id: str, attempt: int, holder: str, seq: int, *,
@@ -161,7 +186,8 @@ class SqlNodeQueue:
         """Give the claim ``(holder, seq)`` back: ready again, FIFO place kept."""
         changed = self._write(
             f"UPDATE node_queue SET status = '{READY}', ready_at = :now, claimed_by = '', "
-            "claimed_at = NULL, lease_expires_at = NULL, heartbeat_at = NULL "
+            "claimed_at = NULL, lease_expires_at = NULL, heartbeat_at = NULL, "
+            "claim_request = NULL "
             f"WHERE {_FENCE}",
             run_id=run_id, node_id=node_id, attempt=attempt, holder=holder, seq=seq, now=now)
         return changed > 0

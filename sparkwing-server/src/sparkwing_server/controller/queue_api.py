@@ -37,6 +37,8 @@ DEFAULT_LIST_LIMIT = 20
 MAX_LIST_LIMIT = 500
 #: Error code of a fenced call that is not about the current claim.
 CLAIM_LOST = "claim_lost"
+#: Longest claim request id accepted (the client's are 32 hex characters).
+MAX_REQUEST_ID = 100
 
 
 # -- body fields ------------------------------------------------------------------------------
@@ -50,6 +52,16 @@ def _holder(request: web.Request, body: Mapping[str, Any], *, required: bool) ->
     if len(holder) > MAX_HOLDER:
         fail(400, f"field 'holder' is longer than {MAX_HOLDER} characters", field="holder")
     return holder
+
+
+def _request_id(body: Mapping[str, Any]) -> str:
+    """``request_id`` of *body* (``""`` when absent): printable, no spaces, bounded."""
+    value = string_field(body, "request_id")
+    if value and (len(value) > MAX_REQUEST_ID or not value.isascii() or not value.isprintable()
+                  or " " in value):
+        fail(400, f"field 'request_id' must be at most {MAX_REQUEST_ID} printable ASCII "
+                  "characters without spaces", field="request_id")
+    return value
 
 
 def _int(body: Mapping[str, Any], key: str, *, required: bool = False, default: int = 0,
@@ -118,18 +130,21 @@ def _trigger_claim(ctx: ControllerContext, row: TriggerRow, lease_s: float) -> d
 async def claim_trigger(request: web.Request) -> web.StreamResponse:
     """Claim the oldest pending trigger (FIFO), optionally of some pipelines/sources.
 
-    Body (optional) ``{holder, pipelines[], sources[], lease_secs}`` -> 200
-    the trigger row with ``claim_seq``, ``holder``, ``lease_secs`` and
-    ``heartbeat_secs``; **204** when nothing matches.
+    Body (optional) ``{holder, pipelines[], sources[], lease_secs,
+    request_id}`` -> 200 the trigger row with ``claim_seq``, ``holder``,
+    ``lease_secs`` and ``heartbeat_secs``; **204** when nothing matches. A
+    ``request_id`` the same holder sent before answers that claim again
+    while it is current, 204 once it ended.
     """
     ctx = context_of(request)
     body = await read_json(request)
-    check_fields(body, ("holder", "pipelines", "sources", "lease_secs"))
+    check_fields(body, ("holder", "pipelines", "sources", "lease_secs", "request_id"))
     holder = _holder(request, body, required=False)
     lease_s = _lease(ctx, body)
     row = await ctx.state_call(ctx.state.claim_trigger, holder, lease_s=lease_s,
                                now=time.time(), pipelines=_strings(body, "pipelines"),
-                               sources=_strings(body, "sources"))
+                               sources=_strings(body, "sources"),
+                               request_id=_request_id(body))
     if row is None:
         return web.Response(status=204)
     return json_response(_trigger_claim(ctx, row, lease_s))
@@ -308,18 +323,20 @@ async def revoke_ready(request: web.Request) -> web.Response:
 async def claim_node(request: web.Request) -> web.StreamResponse:
     """Claim the oldest ready attempt the runner's labels satisfy.
 
-    Body ``{holder*, labels[], lease_secs}`` -> 200 the attempt with
-    ``claim_seq``, ``holder``, ``lease_secs`` and ``heartbeat_secs``; **204**
-    when nothing is claimable for these labels.
+    Body ``{holder*, labels[], lease_secs, request_id}`` -> 200 the attempt
+    with ``claim_seq``, ``holder``, ``lease_secs`` and ``heartbeat_secs``;
+    **204** when nothing is claimable for these labels. A ``request_id``
+    the same holder sent before answers that claim again while it is
+    current (a retry whose first answer was lost), 204 once it ended.
     """
     ctx = context_of(request)
     body = await read_json(request)
-    check_fields(body, ("holder", "labels", "lease_secs"))
+    check_fields(body, ("holder", "labels", "lease_secs", "request_id"))
     holder = _holder(request, body, required=True)
     labels = _strings(body, "labels")
     lease_s = _lease(ctx, body)
     row = await ctx.queue_call(_queue(ctx).claim, holder, labels, lease_s=lease_s,
-                               now=time.time())
+                               now=time.time(), request_id=_request_id(body))
     if row is None:
         return web.Response(status=204)
     return json_response(_attempt_claim(ctx, row, lease_s))

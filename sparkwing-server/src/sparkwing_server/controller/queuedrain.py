@@ -14,7 +14,8 @@ test), so both drive and check the controller the same way:
   ``claim_node`` -> (``heartbeat_node``) -> ``finish_node`` with
   :class:`sparkwing.queueclient.QueueClient` until told to stop, retrying
   calls that fail with a retryable :class:`~sparkwing.queueclient.ControllerError`
-  (the controller restarting) and writing what it claimed to a JSON file;
+  (the controller restarting; a claim's retries repeat its request id) and
+  writing what it claimed to a JSON file;
 * :func:`check_drain`: the client records against the store's rows:
   every attempt finished exactly once, none claimed by two holders, and
   what became of the attempts claimed when the controller was killed.
@@ -237,13 +238,14 @@ def drain_loop(url: str, token: str, holder: str, stop: Path, *, heartbeat: bool
                poll_s: float = 0.1, lease_s: float | None = None,
                timeout_s: float = 60.0) -> ClientStats:
     """Claim, (heartbeat,) finish until the *stop* file exists; an empty claim waits *poll_s*."""
-    from sparkwing.queueclient import ClaimLost, QueueClient
+    from sparkwing.queueclient import ClaimLost, QueueClient, new_request_id
 
     stats = ClientStats()
     with QueueClient(url, token, timeout=timeout_s) as client:
         while True:
-            claim, claim_s = _timed(
-                lambda: client.claim_node(holder, lease_secs=lease_s), stats)
+            request_id = new_request_id()  # repeated by every retry of this one claim
+            claim, claim_s = _timed(functools.partial(
+                client.claim_node, holder, lease_secs=lease_s, request_id=request_id), stats)
             if claim is None:
                 stats.empty += 1
                 if stop.exists():

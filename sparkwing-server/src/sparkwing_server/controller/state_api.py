@@ -571,14 +571,15 @@ async def list_triggers(request: web.Request) -> web.Response:
 
 async def claim_trigger(request: web.Request) -> web.Response:
     """``POST /trigger-rows/claim``: ``{holder*, lease_s*, now*, trigger_id, pipelines[],
-    sources[]}`` -> ``{row|null}``."""
+    sources[], request_id}`` -> ``{row|null}``."""
     body = await _body(request, ("holder", "lease_s", "now", "trigger_id", "pipelines",
-                                 "sources"), ("holder", "lease_s", "now"))
+                                 "sources", "request_id"), ("holder", "lease_s", "now"))
     row = await store_call(request, _state(request).claim_trigger, _str(body, "holder"),
                            lease_s=float(_num(body, "lease_s")), now=float(_num(body, "now")),
                            trigger_id=_str(body, "trigger_id"),
                            pipelines=_strings(body, "pipelines"),
-                           sources=_strings(body, "sources"))
+                           sources=_strings(body, "sources"),
+                           request_id=_str(body, "request_id"))
     return json_response({"row": None if row is None else row.to_dict()})
 
 

@@ -17,7 +17,13 @@ import time
 from typing import Any
 
 from sparkwing.errors import UsageError
-from sparkwing.queueclient import ControllerError, NodeClaim, QueueClient
+from sparkwing.queueclient import (
+    ControllerError,
+    NodeClaim,
+    QueueClient,
+    TriggerClaim,
+    new_request_id,
+)
 
 from .job import TriggerJob
 from .node import NodeJob
@@ -45,6 +51,10 @@ class Runner:
         self.claimed = 0
         #: Off once the controller said it keeps no node queue (triggers are still claimed).
         self.node_claims = True
+        #: The request ids of a node / trigger claim that got no answer: the next try repeats
+        #: it, so a claim the controller committed is answered to this runner, not lost.
+        self._node_request = ""
+        self._trigger_request = ""
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         if self.stopping.is_set():
@@ -62,14 +72,32 @@ class Runner:
             del self.jobs[thread]
 
     def _claim_node(self) -> NodeClaim | None:
+        self._node_request = self._node_request or new_request_id()
         try:
-            return self.client.claim_node(self.holder, self.options.labels)
+            claim = self.client.claim_node(self.holder, self.options.labels,
+                                           request_id=self._node_request)
         except ControllerError as exc:
+            if not exc.retryable:  # refused: no claim was made under this id
+                self._node_request = ""
             if exc.status != 503 or exc.code != "unavailable":
                 raise
-        self.node_claims = False
-        self.log.warning("the controller keeps no node queue; claiming triggers only")
-        return None
+            self._node_request = ""
+            self.node_claims = False
+            self.log.warning("the controller keeps no node queue; claiming triggers only")
+            return None
+        self._node_request = ""
+        return claim
+
+    def _claim_trigger(self) -> TriggerClaim | None:
+        self._trigger_request = self._trigger_request or new_request_id()
+        try:
+            claim = self.client.claim_trigger(self.holder, request_id=self._trigger_request)
+        except ControllerError as exc:
+            if not exc.retryable:  # refused: no claim was made under this id
+                self._trigger_request = ""
+            raise
+        self._trigger_request = ""
+        return claim
 
     def _claim(self) -> TriggerJob | NodeJob | None:
         node = self._claim_node() if self.node_claims else None
@@ -79,7 +107,7 @@ class Runner:
                           attempt=node.attempt, seq=node.seq, needs_labels=node.needs_labels,
                           lease_s=node.lease_secs)
             return NodeJob(node, self.client, self.workspace, self.options, self.log)
-        claim = self.client.claim_trigger(self.holder)
+        claim = self._claim_trigger()
         if claim is None:
             return None
         self.claimed += 1

@@ -859,7 +859,7 @@ class BlobStateStore:
 
     def claim_trigger(self, holder: str, *, lease_s: float, now: float,
                       trigger_id: str = "", pipelines: Sequence[str] = (),
-                      sources: Sequence[str] = ()) -> TriggerRow | None:
+                      sources: Sequence[str] = (), request_id: str = "") -> TriggerRow | None:
         """Claim the oldest pending row (or *trigger_id*) for *holder*, by compare-and-swap."""
 
         def local() -> TriggerRow | None:
@@ -867,7 +867,7 @@ class BlobStateStore:
 
         row: TriggerRow | None = self._read(lambda: self.triggers.claim(
             holder, lease_s=lease_s, now=now, trigger_id=trigger_id, pipelines=pipelines,
-            sources=sources), local)
+            sources=sources, request_id=request_id), local)
         self._keep_trigger(row)
         return row
 

@@ -6,13 +6,18 @@ Keys (``<id>`` escaped into one segment)::
     triggers/rows/<id>.json                    {"row": {...}}: the row
     triggers/pending/<created_at>~<id>         marker while the row is pending
     triggers/claimed/<id>                      marker while the row is claimed
+    triggers/requests/<sha256 of the id>.json  {"id"}: the row a claim request id claimed
 
 Inserting creates the key's pointer create-only, so of several processes
 inserting one key exactly one wins; the loser reads the winner's row.
 Claiming, renewing, finishing and requeueing are compare-and-swaps on the
 row. The markers let a claimer find the oldest pending row and the reaper
 the claimed ones without reading every row; a marker whose row says
-otherwise is removed by whoever finds it.
+otherwise is removed by whoever finds it. A claim made with a request id
+records it in the row and points the id at the row, so a repeat of the id
+finds its claim; the row is what counts (a requeue clears its id). Unlike
+the SQL stores' unique index, this does not stop a repeat that races its
+own first try from another process from claiming a second row.
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ def pending_marker(row: TriggerRow) -> str:
 def claimed_marker(trigger_id: str) -> str:
     """The claimed marker of a row."""
     return f"triggers/claimed/{segment(trigger_id)}"
+
+
+def request_pointer(request_id: str) -> str:
+    """The object naming the row a claim request id claimed."""
+    return f"triggers/requests/{hashlib.sha256(request_id.encode('utf-8')).hexdigest()}.json"
 
 
 class TriggerBook:
@@ -151,15 +161,41 @@ class TriggerBook:
 
     # -- claiming ----------------------------------------------------------------------
     def claim(self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
-              pipelines: Sequence[str] = (), sources: Sequence[str] = ()) -> TriggerRow | None:
+              pipelines: Sequence[str] = (), sources: Sequence[str] = (),
+              request_id: str = "") -> TriggerRow | None:
         """Claim the oldest pending row (or *trigger_id*) for *holder*.
 
-        Non-empty *pipelines* / *sources* restrict the candidates.
+        Non-empty *pipelines* / *sources* restrict the candidates. A
+        *request_id* whose row still carries it answers that row while
+        *holder* holds it, else ``None``.
         """
         self._guard("claiming queued run requests (triggers) from several machines")
+        if request_id:
+            earlier = self._claimed_under(request_id)
+            if earlier is not None:
+                mine = earlier.status == "claimed" and earlier.claimed_by == holder
+                return earlier if mine else None
+        got = self._claim_any(holder, lease_s, now, trigger_id, pipelines, sources, request_id)
+        if got is not None and request_id:
+            self.blobs.put(request_pointer(request_id), dumps({"id": got.id}),
+                           content_type="application/json")
+        return got
+
+    def _claimed_under(self, request_id: str) -> TriggerRow | None:
+        """The row *request_id* claimed, while the row still carries the id."""
+        pointer = self.blobs.get(request_pointer(request_id))
+        if pointer is None:
+            return None
+        row = self.get(str(loads(pointer.data)["id"]))
+        return row if row is not None and row.claim_request == request_id else None
+
+    def _claim_any(self, holder: str, lease_s: float, now: float, trigger_id: str,
+                   pipelines: Sequence[str], sources: Sequence[str],
+                   request_id: str) -> TriggerRow | None:
         wanted = (tuple(pipelines), tuple(sources))
         if trigger_id:
-            return self._claim_one(trigger_id, holder, lease_s, now, wanted=wanted)
+            return self._claim_one(trigger_id, holder, lease_s, now, wanted=wanted,
+                                   request_id=request_id)
         candidates: list[tuple[float, str, str]] = []
         for info in self._list("triggers/pending/"):
             name = info.key[len("triggers/pending/"):]
@@ -172,15 +208,15 @@ class TriggerBook:
         for _, trigger_id, marker in sorted(candidates):
             if not trigger_id:
                 continue
-            got = self._claim_one(trigger_id, holder, lease_s, now, marker, wanted)
+            got = self._claim_one(trigger_id, holder, lease_s, now, marker, wanted, request_id)
             if got is not None:
                 return got
         return None
 
     def _claim_one(self, trigger_id: str, holder: str, lease_s: float, now: float,
                    marker: str = "",
-                   wanted: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
-                   ) -> TriggerRow | None:
+                   wanted: tuple[tuple[str, ...], tuple[str, ...]] = ((), ()),
+                   request_id: str = "") -> TriggerRow | None:
         won: list[TriggerRow] = []
         settled: list[bool] = []
         pipelines, sources = wanted
@@ -199,6 +235,7 @@ class TriggerBook:
             row = TriggerRow(**doc["row"])
             row.status, row.claimed_by, row.claimed_at = "claimed", holder, now
             row.lease_expires_at, row.claims = now + lease_s, row.claims + 1
+            row.claim_request = request_id or None
             won.append(row)
             return {**doc, "row": row.to_dict()}
 
@@ -268,6 +305,7 @@ class TriggerBook:
                 if row.lease_expires_at is None or row.lease_expires_at > now:
                     return KEEP
                 row.status, row.claimed_by, row.lease_expires_at = "pending", "", None
+                row.claim_request = None
                 back.append(row)
                 return {**doc, "row": row.to_dict()}
 

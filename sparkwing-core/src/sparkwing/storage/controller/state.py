@@ -332,12 +332,18 @@ class ControllerStateStore:
         return [record_from(TriggerRow, r) for r in data["rows"]]
 
     def claim_trigger(self, holder: str, *, lease_s: float, now: float, trigger_id: str = "",
-                      pipelines: Sequence[str] = (),
-                      sources: Sequence[str] = ()) -> TriggerRow | None:
-        """Claim the oldest pending row (or *trigger_id*, of *pipelines*/*sources*) for *holder*."""
-        data = self._call("POST", "/trigger-rows/claim", {
+                      pipelines: Sequence[str] = (), sources: Sequence[str] = (),
+                      request_id: str = "") -> TriggerRow | None:
+        """Claim the oldest pending row (or *trigger_id*, of *pipelines*/*sources*) for *holder*.
+
+        With *request_id* the call is idempotent, so it is retried like one.
+        """
+        body: dict[str, Any] = {
             "holder": holder, "lease_s": lease_s, "now": now, "trigger_id": trigger_id,
-            "pipelines": list(pipelines), "sources": list(sources)})
+            "pipelines": list(pipelines), "sources": list(sources)}
+        if request_id:
+            body["request_id"] = request_id
+        data = self._call("POST", "/trigger-rows/claim", body, idempotent=bool(request_id))
         return record_or_none(TriggerRow, data["row"])
 
     def renew_trigger(self, trigger_id: str, holder: str, lease_expires_at: float, *,

@@ -376,12 +376,16 @@ TRIGGERS = Table(
         _int("claims"),
         _time("finished_at"),
         _json("request_json", "{}"),  # the RunRequest as JSON
+        # The claimer's request id of the current (or last finished) claim; NULL: none, or
+        # requeued. A retry repeating it is answered with this claim.
+        Column("claim_request", "TEXT", nullable=True, since=9),
     ),
     primary_key=("id",),
     indexes=(
         Index("triggers_key_idx", ("idempotency_key",), unique=True),
         Index("triggers_queue_idx", ("status", "created_at", "id")),
         Index("triggers_created_idx", ("created_at", "id")),
+        Index("triggers_request_idx", ("claim_request",), unique=True, since=9),
     ),
     since=2,
 )
@@ -457,11 +461,16 @@ NODE_QUEUE = Table(
         Column("exit_code", "INTEGER", nullable=True),
         _text("error"),
         _text("failure_reason"),  # agent_lost | queue_timeout | what the runner reported
+        # The claimer's request id of the claim (NULL: none, or given back by a release): a
+        # retry repeating it is answered with this claim instead of another attempt.
+        Column("claim_request", "TEXT", nullable=True, since=9),
     ),
     primary_key=("run_id", "node_id", "attempt"),
     indexes=(
         Index("node_queue_ready_idx", ("status", "queued_at", "run_id", "node_id", "attempt")),
         Index("node_queue_lease_idx", ("status", "lease_expires_at")),
+        # One claim per request id: a retry racing its own first try cannot claim twice.
+        Index("node_queue_request_idx", ("claim_request",), unique=True, since=9),
     ),
     since=7,
 )

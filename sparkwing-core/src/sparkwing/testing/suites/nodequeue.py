@@ -233,6 +233,103 @@ class NodeQueueSuite:
         assert queue.heartbeat("run-1", "a", 1, "box-1", 2, lease_s=60, now=T0 + 3) is not None
         assert queue.finish("run-1", "a", 1, "box-1", 2, outcome="success", now=T0 + 4)
 
+    # -- idempotent claims: the request id -------------------------------------------------------
+
+    def test_a_repeated_request_id_answers_the_same_claim(self, queue: NodeQueue) -> None:
+        fill(queue, 3)
+        first = queue.claim("box-1", [], lease_s=60, now=T0 + 1, request_id="req-1")
+        assert first is not None and (first.node_id, first.claim_seq, first.claim_request) == (
+            "n0000", 1, "req-1")
+        # The answer was lost; the retry repeats the id later: the same claim, unchanged.
+        again = queue.claim("box-1", [], lease_s=60, now=T0 + 7, request_id="req-1")
+        assert again == first == queue.get("run-1", "n0000", 1)
+        assert [r.node_id for r in queue.list_attempts(status=READY)] == ["n0001", "n0002"]
+        # A new id is a new claim: the next attempt.
+        other = queue.claim("box-1", [], lease_s=60, now=T0 + 8, request_id="req-2")
+        assert other is not None and (other.node_id, other.claim_seq) == ("n0001", 1)
+        # Without an id nothing is remembered.
+        plain = queue.claim("box-1", [], lease_s=60, now=T0 + 9)
+        assert plain is not None and (plain.node_id, plain.claim_request) == ("n0002", None)
+        assert queue.claim("box-1", [], lease_s=60, now=T0 + 9, request_id="req-1") == first
+
+    def test_a_request_id_answers_an_empty_queue_with_its_claim(self, queue: NodeQueue) -> None:
+        queue.enqueue("run-1", "a", 1, now=T0)
+        first = queue.claim("box-1", [], lease_s=60, now=T0 + 1, request_id="req-1")
+        assert first is not None
+        assert queue.claim("box-1", [], lease_s=60, now=T0 + 2, request_id="req-2") is None
+        assert queue.claim("box-1", [], lease_s=60, now=T0 + 2, request_id="req-1") == first
+
+    def test_a_request_id_is_answered_only_to_its_holder(self, queue: NodeQueue) -> None:
+        fill(queue, 2)
+        first = queue.claim("box-1", [], lease_s=60, now=T0 + 1, request_id="req-1")
+        assert first is not None
+        assert queue.claim("box-2", [], lease_s=60, now=T0 + 2, request_id="req-1") is None
+        assert [r.node_id for r in queue.list_attempts(status=READY)] == ["n0001"]
+        assert queue.get("run-1", "n0000", 1) == first
+
+    def test_a_stale_request_id_resurrects_no_claim(self, queue: NodeQueue) -> None:
+        for node in ("a", "b", "c", "d"):
+            queue.enqueue("run-1", node, 1, now=T0)
+        # Finished by its holder: a late repeat of its id claims nothing.
+        queue.claim("box-1", [], lease_s=60, now=T0, request_id="req-a")
+        done = queue.finish("run-1", "a", 1, "box-1", 1, outcome="success", now=T0 + 1)
+        assert queue.claim("box-1", [], lease_s=60, now=T0 + 2, request_id="req-a") is None
+        assert queue.get("run-1", "a", 1) == done
+        # Reaped (agent_lost): a repeat neither revives it nor claims another attempt.
+        queue.claim("box-1", [], lease_s=10, now=T0, request_id="req-b")
+        [lost] = queue.reap_lost(T0 + 11)
+        assert (lost.node_id, lost.failure_reason) == ("b", AGENT_LOST)
+        assert queue.claim("box-1", [], lease_s=60, now=T0 + 12, request_id="req-b") is None
+        assert queue.get("run-1", "b", 1) == lost
+        assert queue.heartbeat("run-1", "b", 1, "box-1", 1, lease_s=60, now=T0 + 12) is None
+        assert [r.node_id for r in queue.list_attempts(status=READY)] == ["c", "d"]
+        # Released: the id is forgotten; a repeat is an ordinary new claim (claim 2 of c), and
+        # the released claim 1 stays refused.
+        first_c = queue.claim("box-1", [], lease_s=60, now=T0 + 13, request_id="req-c")
+        assert first_c is not None and (first_c.node_id, first_c.claim_seq) == ("c", 1)
+        assert queue.release("run-1", "c", 1, "box-1", 1, now=T0 + 14)
+        released = queue.get("run-1", "c", 1)
+        assert released is not None and (released.status, released.claim_request) == (
+            READY, None)
+        second_c = queue.claim("box-1", [], lease_s=60, now=T0 + 15, request_id="req-c")
+        assert second_c is not None and (second_c.node_id, second_c.claim_seq) == ("c", 2)
+        assert queue.heartbeat("run-1", "c", 1, "box-1", 1, lease_s=60, now=T0 + 16) is None
+
+    def test_threads_repeating_one_request_id_make_one_claim(
+        self, queue_factory: QueueFactory,
+    ) -> None:
+        setup = queue_factory()
+        try:
+            fill(setup, 8)
+        finally:
+            setup.close()
+        results: list[tuple[str, int] | None] = []
+        lock = threading.Lock()
+        start = threading.Barrier(6)
+
+        def claim() -> None:
+            queue = queue_factory()
+            try:
+                start.wait()
+                row = queue.claim("box-1", [], lease_s=60, now=T0 + 1, request_id="req-same")
+                with lock:
+                    results.append(None if row is None else (row.node_id, row.claim_seq))
+            finally:
+                queue.close()
+
+        threads = [threading.Thread(target=claim) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check = queue_factory()
+        try:
+            claimed = check.list_attempts(status=CLAIMED)
+        finally:
+            check.close()
+        assert len(claimed) == 1
+        assert results == [(claimed[0].node_id, 1)] * 6
+
     # -- the reaper ------------------------------------------------------------------------------
 
     def test_expired_claims_fail_as_agent_lost(self, queue: NodeQueue) -> None:

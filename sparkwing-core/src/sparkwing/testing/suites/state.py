@@ -980,7 +980,7 @@ class StateStoreSuite:
             source="github", status="claimed", run_id="", error="",
             request={"pipeline": "release", "inputs": {"v": "1.2"}, "trigger": {"actor": "ann"}},
             created_at=T0, claimed_at=T0 + 1, lease_expires_at=T0 + 61, claimed_by="worker-a",
-            claims=1, finished_at=None,
+            claims=1, finished_at=None, claim_request="req-1",
         )
         stored, created = store.insert_trigger(row)
         assert created and stored == row
@@ -1128,6 +1128,49 @@ class StateStoreSuite:
                                     run_id=rid(1), claims=2)
         done = store.get_trigger("trg-000001")
         assert done is not None and (done.status, done.run_id) == ("done", rid(1))
+
+    def test_a_repeated_claim_request_answers_the_same_trigger_claim(
+        self, store: StateStore,
+    ) -> None:
+        for i in (1, 2, 3):
+            store.insert_trigger(make_trigger(i))
+        first = store.claim_trigger("a", lease_s=60, now=T0, request_id="req-1")
+        assert first is not None and (first.id, first.claims, first.claim_request) == (
+            "trg-000001", 1, "req-1")
+        # The answer was lost; the retry repeats the id: the same claim, unchanged.
+        assert store.claim_trigger("a", lease_s=60, now=T0 + 5, request_id="req-1") == first
+        assert store.get_trigger("trg-000001") == first
+        other = store.claim_trigger("a", lease_s=60, now=T0 + 6, request_id="req-2")
+        assert other is not None and other.id == "trg-000002"
+        # Another holder's id answers nothing and claims nothing.
+        assert store.claim_trigger("b", lease_s=60, now=T0 + 7, request_id="req-1") is None
+        row = store.get_trigger("trg-000003")
+        assert row is not None and row.status == "pending"
+        plain = store.claim_trigger("a", lease_s=60, now=T0 + 8)
+        assert plain is not None and (plain.id, plain.claim_request) == ("trg-000003", None)
+        # Nothing is pending any more: a repeat still gets its claim.
+        assert store.claim_trigger("a", lease_s=60, now=T0 + 9, request_id="req-1") == first
+
+    def test_a_stale_claim_request_resurrects_no_trigger_claim(self, store: StateStore) -> None:
+        for i in (1, 2, 3):
+            store.insert_trigger(make_trigger(i))
+        store.claim_trigger("a", lease_s=60, now=T0, request_id="req-1")
+        assert store.finish_trigger("trg-000001", "a", status="done", now=T0 + 1, run_id=rid(1),
+                                    claims=1)
+        done = store.get_trigger("trg-000001")
+        # Finished: a late repeat claims nothing (neither the old row nor another one).
+        assert store.claim_trigger("a", lease_s=60, now=T0 + 2, request_id="req-1") is None
+        assert store.get_trigger("trg-000001") == done
+        assert [t.id for t in store.list_triggers(status="pending")] == [
+            "trg-000003", "trg-000002"]
+        # Requeued after its lease ran out: the id is forgotten; a repeat is a new claim.
+        store.claim_trigger("a", lease_s=10, now=T0, request_id="req-2")
+        assert store.requeue_expired_triggers(T0 + 10) == ["trg-000002"]
+        back = store.get_trigger("trg-000002")
+        assert back is not None and (back.status, back.claim_request) == ("pending", None)
+        again = store.claim_trigger("a", lease_s=60, now=T0 + 11, request_id="req-2")
+        assert again is not None and (again.id, again.claims) == ("trg-000002", 2)
+        assert not store.renew_trigger("trg-000002", "a", T0 + 90, claims=1)
 
     def test_trigger_key_race_across_processes(self, store_factory: StoreFactory) -> None:
         """Four processes insert the same 20 keys at once: each key is created exactly once."""
