@@ -13,6 +13,10 @@ created afterwards (a later tick) before asserting what survived.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +34,7 @@ from .conftest import http
 #: A hang guard for the reaper to act (not a timing assertion).
 WAIT_S = 60.0
 HOUR = 3600.0
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 #: The run heartbeat limit of the reaping controller (seconds).
 STALE_RUN_S = 5.0
 
@@ -210,6 +215,12 @@ def test_health_is_ok_then_degraded_by_a_stuck_trigger_claim(quiet: Served) -> N
     problems = body["problems"]
     assert isinstance(problems, list) and len(problems) == 1, problems
     assert "claimed for more than 30 min" in problems[0] and stuck.id in problems[0]
+    # The image's HEALTHCHECK passes a degraded controller (a restart would not fix it).
+    probe = subprocess.run([sys.executable, str(DEPLOY / "healthcheck.py")],
+                           env={**os.environ, "SPARKWING_HEALTH_URL": f"{quiet.url}/api/v1/health"},
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert probe.returncode == 0, probe.stderr
+    assert json.loads(probe.stdout)["status"] == "degraded"
 
 
 def _finished_runs(state: ControllerStateStore, passed: int, failed: int, *,
