@@ -1,4 +1,8 @@
-"""The image's HEALTHCHECK: exit 0 when the controller's ``/api/v1/health`` answers ``ok``.
+"""The image's HEALTHCHECK: exit 0 when the controller's ``/api/v1/health`` answers.
+
+``ok`` and ``degraded`` both count as healthy: ``degraded`` reports
+problems of the work it serves (a stuck trigger claim, a low success
+rate), which restarting the controller would not fix.
 
 Standard library only (the image has no curl). The URL is
 ``SPARKWING_HEALTH_URL`` or ``http://127.0.0.1:4344/api/v1/health``: a
@@ -15,10 +19,12 @@ import urllib.request
 
 #: Where the health route is, unless ``SPARKWING_HEALTH_URL`` says otherwise.
 DEFAULT_URL = "http://127.0.0.1:4344/api/v1/health"
+#: Statuses that pass the check.
+HEALTHY = ("ok", "degraded")
 
 
 def main() -> int:
-    """Print the health answer; 0 when its status is ``ok``, 1 otherwise."""
+    """Print the health answer; 0 when its status is ``ok`` or ``degraded``, 1 otherwise."""
     url = os.environ.get("SPARKWING_HEALTH_URL", DEFAULT_URL)
     try:
         with urllib.request.urlopen(url, timeout=4) as resp:
@@ -27,7 +33,7 @@ def main() -> int:
         print(f"unhealthy: {url}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(body, sort_keys=True))
-    return 0 if isinstance(body, dict) and body.get("status") == "ok" else 1
+    return 0 if isinstance(body, dict) and body.get("status") in HEALTHY else 1
 
 
 if __name__ == "__main__":

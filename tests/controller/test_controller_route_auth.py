@@ -182,7 +182,8 @@ def test_public_routes_need_no_token(controller: Any) -> None:
                                      headers=origin)
             answer.assert_error(401, "login_failed")
     health = controller.get("/api/v1/health").json()
-    assert health == {"status": "ok", "auth": "enabled", "profile": "laptop"}
+    assert health == {"status": "ok", "auth": "enabled", "profile": "laptop",
+                      "problems": []}
     assert controller.get("/api/v1/services").json() == {"logs": "http://logs.example:4000"}
     metrics = controller.get("/metrics")
     assert metrics.headers["Content-Type"].startswith("text/plain")

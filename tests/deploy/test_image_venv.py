@@ -219,7 +219,7 @@ def _serve_and_probe(image: Image) -> None:
             capture_output=True, text=True, timeout=60, check=False)
         assert probe.returncode == 0, probe.stderr
         assert json.loads(probe.stdout) == {"auth": "enabled", "profile": "laptop",
-                                            "status": "ok"}
+                                            "problems": [], "status": "ok"}
     finally:
         proc.terminate()
         try:

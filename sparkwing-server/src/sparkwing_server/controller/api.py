@@ -42,14 +42,18 @@ def _csv(request: web.Request, name: str) -> list[str]:
 # -- health, services, metrics (public) ---------------------------------------------------
 
 async def health(request: web.Request) -> web.Response:
-    """``{"status": "ok", "auth": "enabled"|"disabled", "profile"}``; 503 if the store fails."""
+    """``{"status": "ok"|"degraded", "auth", "profile", "problems": [...]}``: 200 either way
+    (see :mod:`.healthchecks`); 503 if reading the state store fails."""
+    from . import healthchecks
+
     ctx = context_of(request)
     try:
-        await ctx.state_call(ctx.state.list_runs, _run_filter(limit=1))
+        problems = await ctx.state_call(healthchecks.problems, ctx.state, time.time())
     except Exception as exc:
         fail(503, f"state store unreachable: {' '.join(str(exc).split())}", "unavailable")
     await ctx.auth_enforced()
-    return json_response({"status": "ok", "auth": ctx.auth_mode, "profile": ctx.profile_name})
+    return json_response({"status": "degraded" if problems else "ok", "auth": ctx.auth_mode,
+                          "profile": ctx.profile_name, "problems": problems})
 
 
 async def services(request: web.Request) -> web.Response:

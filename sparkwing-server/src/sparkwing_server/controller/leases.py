@@ -10,7 +10,9 @@
 
 plus ``queue_timeout_s``: how long a ready node attempt may wait for a
 runner with matching labels before it fails with ``queue_timeout``
-(default 15 min; 0 turns the sweep off).
+(default 15 min; 0 turns the sweep off), and ``stale_run_s``: how long a
+``running`` run may go without a heartbeat from its orchestrator before
+the reaper orphans it (default 3 min; see :mod:`.sweeps`).
 
 Claims answer with ``lease_secs`` and ``heartbeat_secs``, so runners
 follow the controller's settings instead of hard-coding their own.
@@ -26,6 +28,7 @@ from sparkwing.errors import UsageError
 DEFAULT_LEASE_S = 180.0
 DEFAULT_REAPER_INTERVAL_S = 10.0
 DEFAULT_QUEUE_TIMEOUT_S = 900.0
+DEFAULT_STALE_RUN_S = 180.0
 #: A heartbeat every lease / RENEW_DIVISOR.
 RENEW_DIVISOR = 8
 #: Bounds of a lease a claimer may ask for (``lease_secs`` in a claim body).
@@ -37,11 +40,12 @@ ACTIVE_WINDOW_S = 120.0
 
 @dataclass(frozen=True, slots=True)
 class LeaseSettings:
-    """Lease length, reaper tick and queue timeout of one controller (seconds)."""
+    """Lease length, reaper tick, queue timeout and run-heartbeat limit of one controller (s)."""
 
     lease_s: float = DEFAULT_LEASE_S
     reaper_interval_s: float = DEFAULT_REAPER_INTERVAL_S
     queue_timeout_s: float = DEFAULT_QUEUE_TIMEOUT_S
+    stale_run_s: float = DEFAULT_STALE_RUN_S
 
     def __post_init__(self) -> None:
         if not MIN_LEASE_S <= self.lease_s <= MAX_LEASE_S:
@@ -53,6 +57,9 @@ class LeaseSettings:
         if self.queue_timeout_s < 0:
             raise UsageError(f"--queue-timeout {self.queue_timeout_s:g}: must be 0 (off) or "
                              "more")
+        if self.stale_run_s <= 0:
+            raise UsageError(f"stale run limit {self.stale_run_s:g}: must be more than 0 "
+                             "seconds")
 
     def heartbeat_s(self, lease_s: float | None = None) -> float:
         """How often a holder of a lease of *lease_s* (default: ours) should heartbeat."""

@@ -31,7 +31,7 @@ class Metrics:
 
     def reap(self, what: str, count: int) -> None:
         """Count *count* claims the reaper ended (``agent_lost``, ``queue_timeout``,
-        ``trigger_requeued``)."""
+        ``trigger_requeued``, ``run_orphaned``, ``run_undispatched``)."""
         with self._lock:
             self.reaped[what] += count
 

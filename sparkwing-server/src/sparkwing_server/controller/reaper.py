@@ -9,7 +9,10 @@ Every ``reaper_interval_s`` (:class:`~.leases.LeaseSettings`) one tick:
    reason ``queue_timeout`` (off when 0);
 3. puts trigger rows whose lease ran out back to ``pending``, so another
    runner claims them (their claim number moves on, fencing the old holder);
-4. refreshes the queue gauges of ``/metrics``.
+4. orphans ``running`` runs whose heartbeat is older than ``stale_run_s``
+   and fails ``pending`` runs whose trigger is done without them
+   (:mod:`.sweeps`);
+5. refreshes the queue gauges of ``/metrics``.
 
 A reaped attempt whose run is in the state store also gets an
 ``attempt_reaped`` event in the run's stream (``{attempt, reason, holder,
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from . import sweeps
 from .context import CONTEXT_KEY
 from .leases import ACTIVE_WINDOW_S
 
@@ -44,6 +48,8 @@ class TickReport:
     lost: list[QueuedAttempt] = field(default_factory=list)
     timed_out: list[QueuedAttempt] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+    undispatched: list[str] = field(default_factory=list)
 
 
 def _record(ctx: ControllerContext, rows: list[QueuedAttempt]) -> None:
@@ -71,9 +77,15 @@ async def tick(ctx: ControllerContext, now: float | None = None) -> TickReport:
         if report.lost or report.timed_out:
             await ctx.state_call(_record, ctx, report.lost + report.timed_out)
     report.requeued = await ctx.state_call(ctx.state.requeue_expired_triggers, stamp)
+    report.orphaned = await ctx.state_call(sweeps.sweep_stale_running, ctx.state, stamp,
+                                           ctx.leases.stale_run_s)
+    report.undispatched = await ctx.state_call(sweeps.sweep_stale_pending, ctx.state, stamp,
+                                               ctx.leases.lease_s)
     ctx.metrics.reap("agent_lost", len(report.lost))
     ctx.metrics.reap("queue_timeout", len(report.timed_out))
     ctx.metrics.reap("trigger_requeued", len(report.requeued))
+    ctx.metrics.reap("run_orphaned", len(report.orphaned))
+    ctx.metrics.reap("run_undispatched", len(report.undispatched))
     if nodes is not None:
         stats = await ctx.queue_call(nodes.stats, stamp, active_window_s=ACTIVE_WINDOW_S)
         ctx.metrics.set_gauge("sparkwing_pending_nodes",
@@ -89,7 +101,8 @@ async def tick(ctx: ControllerContext, now: float | None = None) -> TickReport:
 
 
 def _log(report: TickReport) -> None:
-    if not (report.lost or report.timed_out or report.requeued):
+    if not (report.lost or report.timed_out or report.requeued or report.orphaned
+            or report.undispatched):
         return
     from sparkwing.proglog import get_logger
 
@@ -99,6 +112,10 @@ def _log(report: TickReport) -> None:
                     f"{row.failure_reason}: {row.error}")
     for trigger_id in report.requeued:
         log.warning(f"trigger {trigger_id}: lease expired, back to pending")
+    for run_id in report.orphaned:
+        log.warning(f"run {run_id}: no heartbeat, orphaned (failed)")
+    for run_id in report.undispatched:
+        log.warning(f"run {run_id}: {sweeps.UNDISPATCHED_ERROR} (failed)")
 
 
 async def run(ctx: ControllerContext) -> None:
