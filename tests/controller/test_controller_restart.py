@@ -190,9 +190,10 @@ def test_a_runner_keeps_working_across_a_controller_restart(
         controller: Any, tmp_path: Path) -> None:
     admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box", "runner")
-    # a 20 s lease: the runner heartbeats its trigger every 2.5 s, also while the controller
-    # is down (those fail and are retried), and the lease outlives the restart
-    ctl = _process(controller, tmp_path, "--require-auth", "--lease-secs", "20")
+    # a 60 s lease: the runner heartbeats its trigger every 7.5 s, also while the controller
+    # is down (those fail and are retried), and the lease outlives the restart even when a
+    # loaded machine takes many seconds to start the new controller process
+    ctl = _process(controller, tmp_path, "--require-auth", "--lease-secs", "60")
     controller.url = ctl.start()
     runner = None
     try:
