@@ -66,6 +66,7 @@ class ControllerContext:
     _state_pool: ThreadPoolExecutor | None = None
     _token_pool: ThreadPoolExecutor | None = None
     _queue_pool: ThreadPoolExecutor | None = None
+    _blob_pool: ThreadPoolExecutor | None = None
 
     def __post_init__(self) -> None:
         self.users = UserStore(self.tokens.db)
@@ -90,14 +91,15 @@ class ControllerContext:
         self._state_pool = ThreadPoolExecutor(1, thread_name_prefix="sw-ctl-state")
         self._token_pool = ThreadPoolExecutor(2, thread_name_prefix="sw-ctl-tokens")
         self._queue_pool = ThreadPoolExecutor(2, thread_name_prefix="sw-ctl-queue")
+        self._blob_pool = ThreadPoolExecutor(4, thread_name_prefix="sw-ctl-blobs")
         self._enforcing = self.require_auth or self._has_credentials()
 
     def stop(self) -> None:
         """Stop the worker threads."""
-        for pool in (self._state_pool, self._token_pool, self._queue_pool):
+        for pool in (self._state_pool, self._token_pool, self._queue_pool, self._blob_pool):
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
-        self._state_pool = self._token_pool = self._queue_pool = None
+        self._state_pool = self._token_pool = self._queue_pool = self._blob_pool = None
 
     async def auth_enforced(self) -> bool:
         """Whether requests must carry a valid token or session (latches on, see the class)."""
@@ -126,6 +128,11 @@ class ControllerContext:
     async def queue_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one node-queue call off the event loop."""
         return await run_in_pool(self._queue_pool, functools.partial(fn, *args, **kwargs))
+
+    async def blob_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one artifact-store call off the event loop (its own threads: a large
+        upload to an object store does not hold up state calls)."""
+        return await run_in_pool(self._blob_pool, functools.partial(fn, *args, **kwargs))
 
     async def token_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run one token- or secrets-table call (argon2 included) off the event loop."""

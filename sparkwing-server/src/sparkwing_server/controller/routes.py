@@ -19,6 +19,7 @@ from . import (
     admin_api,
     api,
     attempt_api,
+    blob_api,
     code_api,
     login,
     people_api,
@@ -67,6 +68,8 @@ UI = ui.UI_API
 _ui = ui.dashboard
 #: What a ``{name}`` of the secrets routes matches (slashes included; checked by the handler).
 SECRET_NAME = "[A-Za-z0-9._/-]+"
+#: The body type of the routes that take raw bytes.
+OCTETS = "application/octet-stream"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API}/health", PUBLIC, api.health),
@@ -226,6 +229,17 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{API}/users", "admin", admin_api.create_user),
     Route("DELETE", f"{API}/users/{{user}}", "admin", admin_api.delete_user),
     Route("GET", f"{API}/auth/bootstrap-needed", PUBLIC, admin_api.bootstrap_needed),
+    # the artifact/cache store of the controller's profile (blob_api): ControllerArtifactStore
+    Route("PUT", f"{API}/cache/blobs/{{digest}}", "cache.write", blob_api.put_blob,
+          body_type=OCTETS),
+    Route("GET", f"{API}/cache/blobs/{{digest}}", "cache.read", blob_api.get_blob),
+    Route("HEAD", f"{API}/cache/blobs/{{digest}}", "cache.read", blob_api.head_blob),
+    Route("GET", f"{API}/cache/keys", "cache.read", blob_api.list_keys),
+    Route("PUT", f"{API}/cache/keys/{{cache_key:.+}}", "cache.write", blob_api.put_key,
+          body_type=OCTETS),
+    Route("GET", f"{API}/cache/keys/{{cache_key:.+}}", "cache.read", blob_api.get_key),
+    Route("HEAD", f"{API}/cache/keys/{{cache_key:.+}}", "cache.read", blob_api.head_key),
+    Route("DELETE", f"{API}/cache/keys/{{cache_key:.+}}", "cache.write", blob_api.delete_key),
 )
 
 for _route in ROUTES:  # a typo in a scope must fail at import, not let a route through

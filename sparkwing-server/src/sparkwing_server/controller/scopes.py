@@ -32,13 +32,16 @@ SCOPES: dict[str, str] = {
     "logs.write": "append logs",
     "approvals.write": "resolve approval gates",
     "secrets.read": "list secret names and read secret values at run time (runners)",
+    "cache.read": "read artifact blobs and cache entries (runners)",
+    "cache.write": "store artifact blobs, store and delete cache entries (runners)",
     "admin": "everything, including tokens and secrets",
 }
 
 #: Scopes that stand for several others.
 BUNDLES: dict[str, frozenset[str]] = {
     "runner": frozenset({"runs.read", "triggers.read", "triggers.claim", "nodes.claim",
-                         "runs.report", "logs.write", "code.read", "secrets.read"}),
+                         "runs.report", "logs.write", "code.read", "secrets.read",
+                         "cache.read", "cache.write"}),
 }
 
 

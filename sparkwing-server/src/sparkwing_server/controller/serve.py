@@ -75,6 +75,19 @@ def check_secrets(secrets: SecretStore | None) -> str:
     return f"sealed with {secrets.keyring.describe()}"
 
 
+def check_cache(stores: Stores) -> None:
+    """Refuse a profile whose cache is a controller (this one would call itself for every
+    blob) and a bad ``$SPARKWING_CACHE_MAX_BYTES``; :class:`ConfigError` naming them."""
+    from .blob_api import max_bytes
+
+    resolved = stores.resolved
+    if str(resolved.blocks.get("cache", {}).get("type")) == "controller":
+        raise ConfigError(
+            f"{resolved.profile.where('cache')}: a controller's own cache cannot be a "
+            "controller; give its profile a cache: block (filesystem, s3, gcs, azure, ...)")
+    max_bytes()
+
+
 def check(stores: Stores, tokens: TokenStore, *, require_auth: bool,
           secrets: SecretStore | None = None) -> CheckedConfig:
     """Check that the controller can serve *stores*; :class:`ConfigError` naming what is wrong."""
@@ -82,6 +95,7 @@ def check(stores: Stores, tokens: TokenStore, *, require_auth: bool,
 
     from .users import UserStore
 
+    check_cache(stores)
     now = time.time()
     live = [t for t in tokens.list() if t.status(now) in ("active", "rotating")]
     users = len(UserStore(tokens.db).list())
