@@ -19,8 +19,8 @@ left out falls back to the built-in ``laptop`` profile's block. The
 optional ``executor:`` block names where job attempts run (an executor
 type registered by a plugin, checked the same way); without it they run
 on ``local``. A profile whose only storage block is ``controller:`` keeps
-its state and logs in that controller (``{type: controller, url, token...}``)
-and its cache in the laptop default.
+its state, logs and cache (artifacts) in that controller
+(``{type: controller, url, token...}``).
 """
 
 from __future__ import annotations
@@ -238,11 +238,11 @@ def _parse_profile(file: str, name: str, line: int, node: Node, laptop: Profile,
 
 
 #: Surfaces a ``controller:`` block provides when a profile writes no surface itself.
-CONTROLLER_SURFACES = ("state", "logs")
+CONTROLLER_SURFACES = ("state", "cache", "logs")
 
 
 def _controller_surfaces(profile: Profile, line: int) -> None:
-    """Point state and logs at the profile's controller (cache stays the laptop default)."""
+    """Point state, cache and logs at the profile's controller."""
     assert profile.controller is not None
     block = {"type": "controller", **profile.controller}
     for kind in CONTROLLER_SURFACES:

@@ -47,7 +47,8 @@ def validate_key(key: str) -> str:
     return key
 
 
-def _digest(digest: str) -> str:
+def check_digest(digest: str) -> str:
+    """Return *digest* in lowercase; :class:`~sparkwing.errors.StoreError` if not a sha256 hex."""
     value = digest.lower() if isinstance(digest, str) else ""
     if not re.match(_DIGEST_RE, value):
         raise StoreError(f"{digest!r} is not a sha256 hex digest")
@@ -71,7 +72,7 @@ class FilesystemArtifactStore:
     # -- paths ----------------------------------------------------------------
     def blob_path(self, digest: str) -> Path:
         """Return where the blob with *digest* is (or would be) stored."""
-        value = _digest(digest)
+        value = check_digest(digest)
         return self.blobs_dir / value[:2] / value
 
     def key_path(self, key: str) -> Path:

@@ -25,11 +25,19 @@ URL and, for 403, the missing scope.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from ...controllerhttp import ControllerURL, ErrorBody, Retry, Transport, Unreachable, error_body
+from ...controllerhttp import (
+    Answer,
+    ControllerURL,
+    ErrorBody,
+    Retry,
+    Transport,
+    Unreachable,
+    error_body,
+)
 from ...controllerhttp import seg as seg
 from ...errors import ConfigError, ConflictError, NotFoundError, StoreError, UsageError
 from .claim import CLAIM_ENV, CLAIM_HEADER, CLAIM_LOST, ClaimLostError, WriteClaim
@@ -38,6 +46,8 @@ from .claim import CLAIM_ENV, CLAIM_HEADER, CLAIM_LOST, ClaimLostError, WriteCla
 DEFAULT_TOKEN_ENV = "SPARKWING_TOKEN"
 #: Largest request body the controller accepts (bytes); bigger batches are split.
 MAX_BODY = 1 << 20
+#: Content type of raw byte bodies (artifact blobs and cache entries).
+OCTETS = "application/octet-stream"
 #: Seconds to wait for a connection or an answer.
 TIMEOUT_S = 60.0
 #: Attempts per call (the first included) and the first backoff (doubling).
@@ -87,22 +97,47 @@ class ControllerClient:
         *path* is below ``/api/v1`` with segments already escaped (see :func:`seg`);
         *idempotent* defaults to true for GET, PUT and DELETE.
         """
+        answer = self._call(method, path, query, idempotent, lambda target, idem, headers:
+                            self._http.send_json(method, target, body, idempotent=idem,
+                                                 headers=headers))
+        if answer.ok:
+            return answer.json()
+        raise self._refused(method, path, error_body(answer))
+
+    def request_bytes(self, method: str, path: str, body: bytes | None = None, *,
+                      query: Mapping[str, Any] | None = None, idempotent: bool | None = None,
+                      absent_ok: bool = False) -> Answer:
+        """Send *body* as ``application/octet-stream``; return the answer (its bytes as sent).
+
+        As :meth:`request` otherwise; with *absent_ok* a 404 is returned, not raised
+        (a ``HEAD`` answer has no error body to tell it by).
+        """
+        answer = self._call(method, path, query, idempotent, lambda target, idem, headers:
+                            self._http.send(method, target, body,
+                                            content_type=OCTETS if body is not None else "",
+                                            accept=f"{OCTETS}, application/json",
+                                            idempotent=idem, headers=headers))
+        if answer.ok or (absent_ok and answer.status == 404):
+            return answer
+        raise self._refused(method, path, error_body(answer))
+
+    def _call(self, method: str, path: str, query: Mapping[str, Any] | None,
+              idempotent: bool | None,
+              send: Callable[[str, bool, Mapping[str, str] | None], Answer]) -> Answer:
+        """Build the target, send through *send* with the claim header on writes; one line
+        when the controller is unreachable."""
         if idempotent is None:
-            idempotent = method in ("GET", "PUT", "DELETE")
+            idempotent = method in ("GET", "HEAD", "PUT", "DELETE")
         target = path
         if query:
             target += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         try:
-            answer = self._http.send_json(
-                method, target, body, idempotent=idempotent,
-                headers=self._claim_headers if method != "GET" else None)
+            return send(target, idempotent,
+                        self._claim_headers if method not in ("GET", "HEAD") else None)
         except Unreachable as exc:
             raise StoreError(f"controller {self.url} is unreachable ({exc.detail}) for {method} "
                              f"/api/v1{path}; is `sparkwing controller serve` running there?"
                              ) from None
-        if answer.ok:
-            return answer.json()
-        raise self._refused(method, path, error_body(answer))
 
     def _refused(self, method: str, path: str, err: ErrorBody) -> Exception:
         status, code, message = err.status, err.code, err.message
