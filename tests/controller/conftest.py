@@ -11,6 +11,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,32 @@ class Controller:
         from sparkwing_server.localws.serve import open_profile_stores
 
         return open_profile_stores(None, self.cwd)
+
+
+@contextmanager
+def serve_in_thread(stores: Any, *grants: tuple[str, str, list[str]]
+                    ) -> Iterator[tuple[str, list[str]]]:
+    """Serve *stores* with auth on from a thread of this process (``ThreadedController``).
+
+    Yields its URL and one raw token per ``(kind, name, scopes)`` of *grants*;
+    the stores are closed afterwards.
+    """
+    from sparkwing_server.controller.threaded import ThreadedController
+    from sparkwing_server.controller.tokens import open_token_store
+
+    try:
+        tokens = open_token_store(stores)
+        try:
+            raws = [tokens.create(kind, name, scopes)[0] for kind, name, scopes in grants]
+            server = ThreadedController(stores, tokens, require_auth=True)
+            try:
+                yield server.start(), raws
+            finally:
+                server.stop()
+        finally:
+            tokens.close()
+    finally:
+        stores.close()
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ from sparkwing.testing.teamhomes import (
     make_home,
 )
 
+from .conftest import serve_in_thread
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -110,24 +112,13 @@ def test_errors_are_one_line(controller: Any, tmp_path: Path) -> None:
 @pytest.fixture
 def served(sparkwing_home: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A controller from a thread (auth on), a runner token and a reading token."""
-    from sparkwing_server.controller.threaded import ThreadedController
-    from sparkwing_server.controller.tokens import open_token_store
     from sparkwing_server.localws.serve import open_profile_stores
 
     work = tmp_path / "work"
     work.mkdir()
-    stores = open_profile_stores(None, work)
-    tokens = open_token_store(stores)
-    runner, _ = tokens.create("runner", "box-1", ["runner"])
-    reader, _ = tokens.create("user", "ada", ["runs.read", "logs.read"])
-    server = ThreadedController(stores, tokens, require_auth=True)
-    try:
-        url = server.start()
-        yield {"url": url, "runner": runner, "reader": reader}
-    finally:
-        server.stop()
-        tokens.close()
-        stores.close()
+    with serve_in_thread(open_profile_stores(None, work), ("runner", "box-1", ["runner"]),
+                         ("user", "ada", ["runs.read", "logs.read"])) as (url, raws):
+        yield {"url": url, "runner": raws[0], "reader": raws[1]}
 
 
 def _request(url: str, method: str, path: str, token: str, body: Any = None,

@@ -102,13 +102,15 @@ def _git(root: Path, *args: str) -> str:
                           text=True).stdout.strip()
 
 
-def _project(tmp_path: Path) -> Path:
-    """The test project, committed in a fresh git repository."""
+def _project(tmp_path: Path, yaml: str = YAML, module: str = "work",
+             source: str = WORK_PY) -> Path:
+    """The test project (*yaml*, and *source* as ``pipelines/<module>.py``), committed in a
+    fresh git repository."""
     root = tmp_path / "proj"
     (root / ".sparkwing" / "pipelines").mkdir(parents=True)
-    (root / ".sparkwing" / "sparkwing.yaml").write_text(YAML)
+    (root / ".sparkwing" / "sparkwing.yaml").write_text(yaml)
     (root / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
-    (root / ".sparkwing" / "pipelines" / "work.py").write_text(WORK_PY)
+    (root / ".sparkwing" / "pipelines" / f"{module}.py").write_text(source)
     _git(root, "init", "-q", "-b", "main")
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "project")
