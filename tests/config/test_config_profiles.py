@@ -94,26 +94,6 @@ def test_user_profile_fields_and_laptop_fallback(cfg) -> None:
     assert profiles["empty"].defaulted == ("state", "cache", "logs")
 
 
-def test_a_controller_alone_gives_state_cache_and_logs_an_explicit_cache_wins(cfg) -> None:
-    cfg.write_profiles("""
-        profiles:
-          ci:
-            controller: {url: "http://ci:4344", token_env: CI_TOK}
-          mixed:
-            controller: {url: "http://ci:4344", token_env: CI_TOK}
-            cache: {type: filesystem, path: /srv/cache}
-    """)
-    profiles = load_user_profiles()
-    block = {"type": "controller", "url": "http://ci:4344", "token_env": "CI_TOK"}
-    ci = profiles["ci"]
-    assert ci.state == ci.cache == ci.logs == block
-    assert ci.defaulted == ()
-    mixed = profiles["mixed"]
-    assert mixed.cache == {"type": "filesystem", "path": "/srv/cache"}
-    assert mixed.state == {"type": "sqlite", "path": str(cfg.sw_home / "state.db")}
-    assert mixed.defaulted == ("state", "logs")
-
-
 def test_laptop_profile_lives_under_sparkwing_home(cfg) -> None:
     laptop = laptop_profile()
     assert laptop.name == "laptop" and laptop.source == "built-in"

@@ -61,7 +61,7 @@ def test_examples_run_against_a_controller(controller: Any, tmp_path: Path) -> N
     assert shown.returncode == 0, shown.stderr
     profile = json.loads(shown.stdout)
     assert profile["state"]["type"] == profile["logs"]["type"] == "controller"
-    assert profile["cache"]["type"] == "filesystem"
+    assert profile["cache"]["type"] == "controller"
 
     assert_examples_run_and_show_from(a, b, EXAMPLES)
 
@@ -377,7 +377,7 @@ def test_idempotent_calls_are_retried_and_others_are_not() -> None:
         server.close()
 
 
-def test_a_profile_with_only_a_controller_keeps_state_and_logs_there(
+def test_a_profile_with_only_a_controller_keeps_state_cache_and_logs_there(
     sparkwing_home: Path,
 ) -> None:
     import os
@@ -396,11 +396,11 @@ def test_a_profile_with_only_a_controller_keeps_state_and_logs_there(
     profiles = load_user_profiles()
     team = profiles["team"]
     block = {"type": "controller", "url": "http://ci:4344", "token_env": "CI_TOKEN"}
-    assert team.state == block and team.logs == block
-    assert team.cache == {"type": "filesystem", "path": str(sparkwing_home / "artifacts")}
-    assert team.defaulted == ("cache",)
+    assert team.state == block and team.logs == block and team.cache == block
+    assert team.defaulted == ()
     assert team.where("state").endswith('profile "team": state')
-    mixed = profiles["mixed"]
+    mixed = profiles["mixed"]  # an explicit cache wins, and no surface is implied
+    assert mixed.cache == {"type": "filesystem", "path": "/tmp/c"}
     assert mixed.state["type"] == "sqlite" and mixed.logs["type"] == "filesystem"
     assert mixed.defaulted == ("state", "logs")
 
