@@ -8,9 +8,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import click
-from sparkwing import events
 from sparkwing.errors import UsageError
 
+from ..output import output_option
 from ..render import status_text, use_colour
 from ..runstore import (
     all_projects_option,
@@ -54,19 +54,34 @@ def _wait_terminal(stores: Stores, run_id: str, timeout: float, poll: float) -> 
         reconcile_now(stores.state)
 
 
-def cancel_unowned(state: StateStore, run: Run, now: float) -> None:
-    """Cancel a run no process owns (``pending``, no pid): it and its nodes become cancelled."""
-    reason = "cancelled before it started"
-    for node in state.list_nodes(run.id):
-        if node.status != "done":
-            state.update_node(
-                run.id, node.node_id,
-                {"status": "done", "outcome": "cancelled", "error": reason, "finished_at": now},
-                (events.NODE_CANCELLED, {"outcome": "cancelled", "reason": reason}),
-            )
-    state.update_run(run.id, {"status": "cancelled", "error": reason, "finished_at": now,
-                              "cancel_requested_at": now})
-    state.append_event(run.id, events.RUN_FINISHED, {"status": "cancelled", "error": reason})
+def _run_or_queued(state: StateStore, ref: str, scope: str | None) -> tuple[Run, bool]:
+    """The run *ref* names, and whether it was cancelled here: on a controller, the run of a
+    trigger no runner started yet is cancelled outright (and so recorded)."""
+    from sparkwing.errors import NotFoundError
+    from sparkwing.ids import is_run_id
+
+    try:
+        return find_run(state, ref, scope), False
+    except NotFoundError:
+        remote = getattr(state, "cancel_run", None)
+        if remote is None or not is_run_id(ref.strip()):
+            raise
+    remote(ref.strip(), by=os.environ.get("USER", ""))  # its own 404 if not queued either
+    run = state.get_run(ref.strip())
+    if run is None:
+        raise NotFoundError(f"run {ref} not found")
+    return run, True
+
+
+def _cancel_report(run: Run, text: str, output: str) -> None:
+    if output == "json":
+        from ..output import emit_json
+
+        emit_json({"run_id": run.id, "status": run.status, "terminal": run.terminal,
+                   "cancelled": run.status == "cancelled",
+                   "cancel_requested_at": run.cancel_requested_at})
+    else:
+        click.echo(text)
 
 
 @click.command("cancel")
@@ -75,46 +90,50 @@ def cancel_unowned(state: StateStore, run: Run, now: float) -> None:
               help="Wait until the run has stopped.")
 @click.option("--timeout", default="30s", show_default=True, metavar="DURATION",
               help="How long --wait waits.")
+@click.option("--reason", default="", metavar="TEXT", help="Recorded with the cancel request.")
+@output_option
 @profile_option
 @click.pass_context
 def cancel_cmd(ctx: click.Context, run_ref: str, scope: str | None, wait: bool, timeout: str,
-               profile: str | None) -> None:
+               reason: str, output: str, profile: str | None) -> None:
     """Ask a live run to stop; its running jobs are killed and the run ends cancelled.
 
-    The process running it sees the request within about half a second.
-    Exit 0 once the run has stopped (or had already finished: nothing to
-    do), 1 if it is still running when --timeout passes.
+    The process running it sees the request within about half a second. On
+    a controller: profile the controller records the request (with the
+    token's principal) and the runner running the run stops it; a run
+    still queued for a runner is cancelled at once. Exit 0 once the run has
+    stopped (or had already finished: nothing to do), 1 if it is still
+    running when --timeout passes.
     """
+    from sparkwing.runs.cancel import CANCELLED, request_cancel
+
     limit = _duration(timeout, "--timeout")
     colour = use_colour()
     with open_read_stores(profile) as stores:
-        run = find_run(stores.state, run_ref, scope)
+        run, cancelled = _run_or_queued(stores.state, run_ref, scope)
         if run.terminal:
-            click.echo(f"run {run.id} already finished ({status_text(run.status, colour)}); "
-                       "nothing to cancel")
+            what = ("cancelled" if cancelled else
+                    f"already finished ({status_text(run.status, colour)}); nothing to cancel")
+            _cancel_report(run, f"run {run.id} {what}", output)
             return
-        now = time.time()
-        if run.status == "pending" and run.pid <= 0:
-            cancel_unowned(stores.state, run, now)
-            click.echo(f"run {run.id} cancelled")
-            return
-        if not run.cancel_requested_at:
-            stores.state.update_run(run.id, {"cancel_requested_at": now})
-            stores.state.append_event(run.id, events.CANCEL_REQUESTED,
-                                      {"by": os.environ.get("USER", "")})
-        if not wait:
-            click.echo(f"cancel requested for run {run.id}")
+        done = request_cancel(stores.state, run, by=os.environ.get("USER", ""), reason=reason)
+        if done == CANCELLED or not wait:
+            now = stores.state.get_run(run.id) or run
+            _cancel_report(now, f"run {run.id} cancelled" if done == CANCELLED
+                           else f"cancel requested for run {run.id}", output)
             return
         final = _wait_terminal(stores, run.id, limit, 0.25)
     if final is None or not final.terminal:
+        if output == "json" and final is not None:
+            _cancel_report(final, "", output)
         click.echo(f"error: cancel requested for run {run.id}, but it is still running after "
                    f"{timeout}", err=True)
         ctx.exit(1)
     if final.status == "cancelled":
-        click.echo(f"run {final.id} cancelled")
+        _cancel_report(final, f"run {final.id} cancelled", output)
     else:
-        click.echo(f"run {final.id} finished ({status_text(final.status, colour)}) before the "
-                   "cancel took effect")
+        _cancel_report(final, f"run {final.id} finished ({status_text(final.status, colour)}) "
+                       "before the cancel took effect", output)
 
 
 @click.command("wait")
@@ -203,25 +222,13 @@ def retry_argv(run: Any, overrides: list[str]) -> tuple[list[str], list[str]]:
     Secret inputs are stored redacted, so they cannot be repeated: they are
     left out (their default applies) unless given again in *overrides*.
     """
+    from sparkwing.runs.retry import retry_inputs
+    from sparkwing.runs.start import inputs_argv
+
     given = {a.split("=", 1)[0].lstrip("-") for a in overrides if a.startswith("--")}
     given |= {g[3:] for g in given if g.startswith("no-")}
-    secret = set(run.secret_args)
-    argv: list[str] = []
-    missing: list[str] = []
-    for flag, value in (run.args or {}).items():
-        if flag in given or value is None:
-            continue
-        if flag in secret:
-            if value not in ("", None, []):
-                missing.append(flag)
-            continue
-        if isinstance(value, bool):
-            argv.append(f"--{flag}" if value else f"--no-{flag}")
-        elif isinstance(value, list):
-            argv.append(f"--{flag}={','.join(str(v) for v in value)}")
-        else:
-            argv.append(f"--{flag}={value}")
-    return argv + overrides, missing
+    inputs, missing = retry_inputs(run, given)
+    return inputs_argv(inputs) + overrides, missing
 
 
 def _retry_args(run: Any, reuse_passed: bool, overrides: list[str]) -> Any:
@@ -245,6 +252,24 @@ def _retry_args(run: Any, reuse_passed: bool, overrides: list[str]) -> Any:
     return ra
 
 
+def _queue_retries(state: Any, runs: list[Run], full: bool, overrides: tuple[str, ...],
+                   output: str | None) -> None:
+    """On a controller: queue each retry for a runner (POST /runs/{id}/retry) and say so."""
+    if overrides:
+        raise UsageError("pipeline flags cannot be changed when retrying through a controller "
+                         f"(got {' '.join(overrides)}); the retry repeats the run's inputs")
+    summaries = [state.retry_run(run.id, full=full) for run in runs]
+    if output == "json":
+        from ..output import emit_ndjson
+
+        emit_ndjson(summaries)
+        return
+    for summary in summaries:
+        click.echo(f"retry of {summary['retry_of']} queued as run {summary['id']} (trigger "
+                   f"{summary['trigger_id']}, {'every job' if full else 'failed jobs'}); a "
+                   "runner will run it: sparkwing runs wait --run " + str(summary["id"]))
+
+
 @click.command(
     "retry", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
 )
@@ -264,16 +289,22 @@ def retry_cmd(run_refs: tuple[str, ...], mode: str | None, output: str | None,
 
     The new run repeats the pipeline and its inputs; pipeline flags given
     after the options override them (secret inputs must be given again).
-    Exit 0 when every retried run succeeded.
+    Exit 0 when every retried run succeeded. On a controller: profile the
+    retry is queued for the controller's runners instead (same commit and
+    inputs, no overrides) and the command returns once it is queued.
     """
     if mode is None:
         raise UsageError("retry needs --failed (reuse passed jobs) or --all (run everything)")
     scope = project_scope(all_projects)
     with open_read_stores(profile) as stores:
         runs = [find_run(stores.state, ref, scope) for ref in run_refs or ("latest",)]
-    for run in runs:
-        if not run.terminal:
-            raise UsageError(f"run {run.id} is still {run.status}; wait for it or cancel it first")
+        for run in runs:
+            if not run.terminal:
+                raise UsageError(f"run {run.id} is still {run.status}; wait for it or cancel it "
+                                 "first")
+        if getattr(stores.state, "retry_run", None) is not None:
+            _queue_retries(stores.state, runs, mode == "all", overrides, output)
+            return
     from ..commands.run import execute
 
     worst = 0

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from sparkwing import events, views
+from sparkwing import views
 from sparkwing.projectruns import belongs, filter_runs, project_name, run_project
+from sparkwing.runs.cancel import ALREADY_REQUESTED, FINISHED, request_cancel
 from sparkwing.storage.records import Node, Run, RunFilter, Step
 
 from .actor import actor
@@ -228,19 +229,12 @@ async def cancel_run(request: web.Request) -> web.Response:
     """``POST /api/v1/runs/{id}/cancel``: ask the run's process to cancel it (409 when finished)."""
     ctx = context_of(request)
     run_id = request.match_info["run_id"]
+
     run = await get_run_or_404(ctx, run_id)
-    if run.terminal:
-        fail(409, f"run {run_id} already finished ({run.status})")
-    if run.cancel_requested_at is not None:
-        return json_response({"run_id": run_id, "cancel_requested_at": run.cancel_requested_at},
-                             status=202)
     now = time.time()
-    state = ctx.state
-    who = actor(request)
-
-    def request_cancel() -> None:
-        state.update_run(run_id, {"cancel_requested_at": now})
-        state.append_event(run_id, events.CANCEL_REQUESTED, {"by": who})
-
-    await ctx.state_call(request_cancel)
+    done = await ctx.state_call(request_cancel, ctx.state, run, by=actor(request), now=now)
+    if done == FINISHED:
+        fail(409, f"run {run_id} already finished ({run.status})")
+    if done == ALREADY_REQUESTED:
+        now = run.cancel_requested_at or now
     return json_response({"run_id": run_id, "cancel_requested_at": now}, status=202)
