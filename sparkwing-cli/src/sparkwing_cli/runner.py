@@ -272,13 +272,13 @@ def run_request(ra: RunArgs, start: Path) -> tuple[Any, Any]:
     from sparkwing.runs.start import StartOptions
     from sparkwing.triggers.cimarkers import CI_EMBEDDED, in_vendor_job
     from sparkwing.triggers.environment import trigger_from_env
-    from sparkwing.triggers.request import RunRequest, TriggerMeta
+    from sparkwing.triggers.request import RunRequest
 
     git_ref = git_sha = ""
     if ra.retry_of:
-        trigger = TriggerMeta(source="retry", actor=current_user(), event="retry",
-                              extra={"retry_of": ra.retry_of,
-                                     "mode": "failed" if ra.reuse_passed else "all"})
+        from sparkwing.runs.retry import retry_trigger
+
+        trigger = retry_trigger(ra.retry_of, reuse_passed=ra.reuse_passed, actor=current_user())
     else:
         ci = None
         if in_vendor_job(os.environ):  # the vendor parsers load only inside a CI job

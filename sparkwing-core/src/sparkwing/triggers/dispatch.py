@@ -203,13 +203,15 @@ def run_claimed(
     *workdir* (default: the current directory) instead of its recorded
     ``workdir``, and under *profile* when given.
 
-    A row claimed before (``seq > 1``: an earlier runner's lease ran out)
+    A retry request (:mod:`sparkwing.runs.retry`) starts a run that retries
+    the run it names. A row claimed before (``seq > 1``: an earlier runner's lease ran out)
     may have a run of that claim: a successful one is the row's run (nothing
     starts); a live one is failed as lost (:data:`RUNNER_LOST`); the new run
     retries the unsuccessful one, reusing the outputs of its passed jobs.
     """
     from ..errors import UsageError
     from ..ids import new_run_id
+    from ..runs.retry import retry_options
     from ..runs.start import RunStart, StartOptions
 
     row = state.get_trigger(trigger_id)
@@ -225,6 +227,9 @@ def run_claimed(
     opts = options or StartOptions()
     run_id = opts.run_id or new_run_id()
     opts = replace(opts, run_id=run_id, trigger_id=row.id)
+    retry_of, reuse_passed = retry_options(request)
+    if retry_of and not opts.retry_of:  # a queued retry (POST /api/v1/runs/{id}/retry)
+        opts = replace(opts, retry_of=retry_of, reuse_passed=reuse_passed)
     if row.claims > 1:
         earlier = _earlier_run(state, row, exclude=run_id)
         if earlier is not None and earlier.status == "success":
