@@ -31,7 +31,10 @@ Per attempt:
   ends here ``failed``/``timeout``.
 * Cancel: a ready attempt is revoked; a claimed one is stopped by the run's
   cancel request, which reaches its runner through the node heartbeat, and
-  is waited for up to ``grace_s``; then the cancellation propagates.
+  is waited for up to ``grace_s``; then the cancellation propagates. The
+  controller's per-job cancel (``POST /api/v1/runs/{id}/nodes/{nid}/cancel``)
+  ends the attempt ``cancelled`` on the queue or through its runner: the job
+  ends cancelled (never retried) and the run carries on without it.
 * Secret pipeline inputs cannot travel to runners yet: such an attempt
   fails at once with one line saying so.
 """
@@ -204,10 +207,11 @@ class QueueExecutor:
                     "for the runner); stopped waiting for the runner")
             return self._fail(log, text, "timeout")
         result = await self._result(attempt, row, log)
-        if result.outcome == "cancelled":
+        if result.outcome == "cancelled" and not row.get("cancel_requested_at"):
             # The run's cancel request stopped the attempt on its runner; this run's own
             # watcher sees the request within a poll and cancels the job (the run is then
-            # recorded cancelled, not failed). Give it that moment.
+            # recorded cancelled, not failed). Give it that moment. (An attempt cancelled
+            # on its own, POST .../nodes/{nid}/cancel, ends only this job: no wait.)
             await asyncio.sleep(CANCEL_SETTLE_S)
         return result
 

@@ -8,6 +8,10 @@ One row per node *attempt* (``run_id``, ``node_id``, ``attempt``). Its life::
       |    \\--waited longer than the queue timeout (reaper)--> finished, failed, ``queue_timeout``
       \\--release (the holder gives it back)-- claimed
 
+* **Cancel** (one attempt, :meth:`NodeQueue.cancel`): a ready or revoked
+  attempt ends ``finished``/``cancelled`` at once; a claimed one is marked
+  (``cancel_requested_at``), its holder's heartbeat says so and the holder
+  stops and finishes it.
 * **FIFO.** Claims take the oldest ``queued_at`` first. ``queued_at`` is
   set once, by the first enqueue: revoking and enqueueing again keeps the
   attempt's place. ``ready_at`` is when it last became ready: the queue
@@ -55,6 +59,8 @@ STATUSES = (READY, REVOKED, CLAIMED, FINISHED)
 AGENT_LOST = "agent_lost"
 #: Failure reason of an attempt nobody claimed within the queue timeout.
 QUEUE_TIMEOUT = "queue_timeout"
+#: Outcome and failure reason of an attempt cancelled on its own (:meth:`NodeQueue.cancel`).
+CANCELLED = "cancelled"
 
 
 @dataclass(slots=True)
@@ -80,6 +86,8 @@ class QueuedAttempt:
     failure_reason: str = ""
     #: The request id the claim was made with (``None``: none given, or released).
     claim_request: str | None = None
+    #: When someone cancelled this attempt alone (:meth:`NodeQueue.cancel`).
+    cancel_requested_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The row as a JSON-serialisable dict."""
@@ -135,6 +143,20 @@ class NodeQueue(Protocol):
 
     def revoke(self, run_id: str, node_id: str, attempt: int, *, now: float) -> bool:
         """Take a ``ready`` attempt off the queue (``revoked``); ``False`` when not ready."""
+
+    def cancel(self, run_id: str, node_id: str, attempt: int, *, now: float,
+               error: str = "") -> QueuedAttempt:
+        """Cancel one attempt; return its row.
+
+        A ``ready`` or ``revoked`` attempt ends at once: ``finished`` with
+        outcome ``cancelled``, ``failure_reason`` ``cancelled`` and *error*.
+        A ``claimed`` one gets ``cancel_requested_at`` (kept from the first
+        cancel): its holder's heartbeat answers ``cancel_requested`` and the
+        holder stops the work and finishes it. An attempt never queued is
+        inserted already ``finished`` and cancelled, so its later
+        :meth:`enqueue` returns it finished and no runner claims it. A
+        finished attempt is left as it is.
+        """
 
     def claim(self, holder: str, labels: Sequence[str], *, lease_s: float,
               now: float, request_id: str = "") -> QueuedAttempt | None:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparkwing.storage.nodequeue import (
     AGENT_LOST,
+    CANCELLED,
     CLAIMED,
     FINISHED,
     QUEUE_TIMEOUT,
@@ -123,7 +124,8 @@ class SqlNodeQueue:
         self._write(
             f"INSERT INTO node_queue ({_COLS}, needs_any_json) VALUES (:run_id, :node_id, "
             ":attempt, :needs, '" + READY + "', :now, :now, '', 0, NULL, NULL, NULL, NULL, "
-            "'', NULL, '', '', NULL, :needs_any) ON CONFLICT (run_id, node_id, attempt) DO UPDATE "
+            "'', NULL, '', '', NULL, NULL, :needs_any) ON CONFLICT (run_id, node_id, attempt) "
+            "DO UPDATE "
             f"SET status = '{READY}', ready_at = :now, needs_labels_json = :needs, "
             f"needs_any_json = :needs_any WHERE node_queue.status = '{REVOKED}'",
             run_id=run_id, node_id=node_id, attempt=attempt, now=now,
@@ -139,6 +141,28 @@ class SqlNodeQueue:
             f"WHERE {_KEY} AND status = '{READY}'",
             run_id=run_id, node_id=node_id, attempt=attempt)
         return changed > 0
+
+    def cancel(self, run_id: str, node_id: str, attempt: int, *, now: float,
+               error: str = "") -> QueuedAttempt:
+        """Cancel one attempt (ready/revoked: finished now; claimed: marked for its holder)."""
+        keys = {"run_id": run_id, "node_id": node_id, "attempt": attempt, "now": now,
+                "error": error}
+        self._write(
+            f"INSERT INTO node_queue ({_COLS}, needs_any_json) VALUES (:run_id, :node_id, "
+            f":attempt, '[]', '{FINISHED}', :now, NULL, '', 0, NULL, NULL, NULL, :now, "
+            f"'{CANCELLED}', NULL, :error, '{CANCELLED}', NULL, :now, '[]') "
+            "ON CONFLICT (run_id, node_id, attempt) DO NOTHING", **keys)
+        self._write(
+            f"UPDATE node_queue SET status = '{FINISHED}', outcome = '{CANCELLED}', "
+            f"failure_reason = '{CANCELLED}', error = :error, finished_at = :now, "
+            f"cancel_requested_at = :now WHERE {_KEY} AND status IN ('{READY}', '{REVOKED}')",
+            **keys)
+        self._write(
+            "UPDATE node_queue SET cancel_requested_at = :now "
+            f"WHERE {_KEY} AND status = '{CLAIMED}' AND cancel_requested_at IS NULL", **keys)
+        row = self.get(run_id, node_id, attempt)
+        assert row is not None
+        return row
 
     def claim(self, holder: str, labels: Sequence[str], *, lease_s: float,
               now: float, request_id: str = "") -> QueuedAttempt | None:

@@ -346,7 +346,8 @@ async def heartbeat_node(request: web.Request) -> web.Response:
     """Extend a node claim, fenced by ``holder`` and ``seq``.
 
     Body ``{holder*, seq*, attempt, lease_secs}`` -> 200 ``{lease_expires_at,
-    cancel_requested, lease_secs, heartbeat_secs}``; **409** ``claim_lost``
+    cancel_requested, lease_secs, heartbeat_secs}`` (``cancel_requested``: the
+    attempt itself or its run was cancelled); **409** ``claim_lost``
     when it is not the current claim any more: the runner must kill the work.
     """
     ctx = context_of(request)
@@ -361,8 +362,9 @@ async def heartbeat_node(request: web.Request) -> web.Response:
                                lease_s=lease_s, now=time.time())
     if row is None:
         await _claim_refusal(ctx, run_id, node_id, attempt, holder, seq)
+    cancel = row.cancel_requested_at is not None or await _cancel_requested(ctx, run_id)
     return json_response({"lease_expires_at": row.lease_expires_at,
-                          "cancel_requested": await _cancel_requested(ctx, run_id),
+                          "cancel_requested": cancel,
                           **ctx.leases.advice(lease_s)})
 
 

@@ -464,6 +464,9 @@ NODE_QUEUE = Table(
         # The claimer's request id of the claim (NULL: none, or given back by a release): a
         # retry repeating it is answered with this claim instead of another attempt.
         Column("claim_request", "TEXT", nullable=True, since=9),
+        # someone cancelled this attempt (POST /runs/{id}/nodes/{nid}/cancel): its holder's
+        # heartbeat says so and the runner stops it
+        Column("cancel_requested_at", "REAL", nullable=True, since=10),
     ),
     primary_key=("run_id", "node_id", "attempt"),
     indexes=(

@@ -214,6 +214,32 @@ class NodeQueueSuite:
         assert queue.heartbeat("run-1", "a", 1, "box-1", 1, lease_s=60, now=T0 + 6) is None
         assert queue.get("run-1", "a", 1) == done
 
+    def test_cancel_ends_a_waiting_attempt_and_marks_a_claimed_one(
+        self, queue: NodeQueue,
+    ) -> None:
+        queue.enqueue("run-1", "ready", 1, now=T0)
+        done = queue.cancel("run-1", "ready", 1, now=T0 + 1, error="cancelled by user:ada")
+        assert (done.status, done.outcome, done.failure_reason, done.error, done.finished_at,
+                done.cancel_requested_at) == (FINISHED, "cancelled", "cancelled",
+                                              "cancelled by user:ada", T0 + 1, T0 + 1)
+        assert queue.claim("h", [], lease_s=60, now=T0 + 2) is None  # nothing left to claim
+        # an attempt not queued yet is recorded cancelled; queueing it later changes nothing
+        early = queue.cancel("run-1", "later", 1, now=T0 + 3)
+        assert (early.status, early.outcome) == (FINISHED, "cancelled")
+        assert queue.enqueue("run-1", "later", 1, now=T0 + 4) == early
+        queue.enqueue("run-1", "busy", 1, now=T0 + 5)
+        claimed = queue.claim("box-1", [], lease_s=60, now=T0 + 5)
+        assert claimed is not None and claimed.cancel_requested_at is None
+        marked = queue.cancel("run-1", "busy", 1, now=T0 + 6)
+        assert (marked.status, marked.claimed_by, marked.cancel_requested_at) == (
+            CLAIMED, "box-1", T0 + 6)
+        assert queue.cancel("run-1", "busy", 1, now=T0 + 7).cancel_requested_at == T0 + 6
+        beat = queue.heartbeat("run-1", "busy", 1, "box-1", 1, lease_s=60, now=T0 + 8)
+        assert beat is not None and beat.cancel_requested_at == T0 + 6
+        ended = queue.finish("run-1", "busy", 1, "box-1", 1, outcome="cancelled", now=T0 + 9)
+        assert ended is not None and ended.outcome == "cancelled"
+        assert queue.cancel("run-1", "busy", 1, now=T0 + 10) == ended  # finished: unchanged
+
     def test_a_stale_holder_is_refused_after_the_attempt_is_claimed_again(
         self, queue: NodeQueue,
     ) -> None:
