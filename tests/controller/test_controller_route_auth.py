@@ -68,6 +68,17 @@ def _body(route: Route) -> Any:
     return {"pipeline": "build"} if route.method == "POST" else None
 
 
+def _seed_run(state: Any, run_id: str) -> None:
+    """The finished run the routes act on: a job ``gate`` with an approval and a pause."""
+    from sparkwing.storage.records import Approval, Node, Pause, Run
+
+    now = time.time()
+    state.create_run(Run(id=run_id, pipeline="build", status="success", created_at=now))
+    state.create_nodes(run_id, [Node(run_id, "gate")])
+    state.create_approval(Approval(run_id, "gate", now, message="ship?"))
+    state.create_pause(Pause(run_id, "gate", "pause-before", now, now + 3600))
+
+
 def _without(scope: str) -> str:
     """A scope list holding everything but *scope* (and no admin, no bundle granting it)."""
     held = [s for s in SCOPES if s not in (scope, "admin")]
@@ -87,13 +98,8 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
     tokens = open_token_store(stores)
     expired, _ = tokens.create("user", "old", ["admin"], ttl_s=1.0, now=time.time() - 60)
     run_id = "run-20260101-000000-aaaa"
-    from sparkwing.storage.records import Approval, Node, Pause, Run
-
     now = time.time()
-    stores.state.create_run(Run(id=run_id, pipeline="build", status="success", created_at=now))
-    stores.state.create_nodes(run_id, [Node(run_id, "gate")])
-    stores.state.create_approval(Approval(run_id, "gate", now, message="ship?"))
-    stores.state.create_pause(Pause(run_id, "gate", "pause-before", now, now + 3600))
+    _seed_run(stores.state, run_id)
     sha, digest = _stored_commit(stores, tmp_path)
     from sparkwing.storage.records import TriggerRow
 
@@ -143,6 +149,10 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
                                                          "password": "long-enough-pw",
                                                          "scopes": ["runs.read"]}, admin)
                 assert made.status == 201, made.body
+            elif route.path == "/api/v1/runs/{run_id}":  # later routes act on the run
+                with controller.open_state() as seeded:
+                    if seeded.state.get_run(run_id) is None:
+                        _seed_run(seeded.state, run_id)
 
         where = route.key
         if route.page:  # an HTML page sends every unauthenticated caller to the login page
@@ -173,6 +183,7 @@ def test_every_authed_route_refuses_bad_callers(controller: Any, tmp_path: Path)
             recreate()
         ok = send(admin)
         assert ok.status not in (401, 403, 404, 405), (where, ok.status, ok.body)
+        recreate()
 
 
 def test_public_routes_need_no_token(controller: Any) -> None:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from sparkwing.storage.records import Approval
 
 
-def _actor(request: web.Request, body: dict[str, Any], key: str) -> str:
+def actor_of(request: web.Request, body: dict[str, Any], key: str) -> str:
     """Who acts: the caller's principal with auth on, else the body's *key* (or ``unknown``)."""
     principal = request.get(PRINCIPAL_KEY)
     if principal is not None:
@@ -76,7 +76,7 @@ async def decide_approval(request: web.Request) -> web.Response:
     if "resolution" not in body:
         fail(400, "field 'resolution' is required", field="resolution")
     resolution = _text(body, "resolution")
-    who = _actor(request, body, "approver")
+    who = actor_of(request, body, "approver")
     approval = await store_call(request, _decide, context_of(request).state,
                                 request.match_info["run_id"], request.match_info["node_id"],
                                 resolution, who, _text(body, "comment"))
@@ -95,7 +95,7 @@ async def manual_release(request: web.Request) -> web.Response:
     now = body.get("now")
     if isinstance(now, bool) or not isinstance(now, (int, float)):
         fail(400, "field 'now' must be a number", field="now")
-    who = _actor(request, body, "by")
+    who = actor_of(request, body, "by")
     ok = await store_call(request, context_of(request).state.release_pause,
                           request.match_info["run_id"], request.match_info["node_id"], who,
                           "manual", float(now))

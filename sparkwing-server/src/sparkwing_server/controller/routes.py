@@ -21,6 +21,7 @@ from . import (
     attempt_api,
     blob_api,
     code_api,
+    lifecycle_api,
     login,
     people_api,
     queue_api,
@@ -240,6 +241,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API}/cache/keys/{{cache_key:.+}}", "cache.read", blob_api.get_key),
     Route("HEAD", f"{API}/cache/keys/{{cache_key:.+}}", "cache.read", blob_api.head_key),
     Route("DELETE", f"{API}/cache/keys/{{cache_key:.+}}", "cache.write", blob_api.delete_key),
+    # runs and jobs lifecycle: cancel, retry, retry lineage, cancel one job (lifecycle_api.py)
+    Route("POST", f"{API}/runs/{{run_id}}/cancel", "runs.write", lifecycle_api.cancel_run),
+    Route("POST", f"{API}/runs/{{run_id}}/retry", "runs.write", lifecycle_api.retry_run),
+    Route("GET", f"{API}/runs/{{run_id}}/attempts", "runs.read", lifecycle_api.run_attempts),
+    Route("POST", f"{API}/runs/{{run_id}}/nodes/{{node_id}}/cancel", "runs.write",
+          lifecycle_api.cancel_node),
 )
 
 for _route in ROUTES:  # a typo in a scope must fail at import, not let a route through

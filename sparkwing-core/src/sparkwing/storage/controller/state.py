@@ -95,6 +95,37 @@ class ControllerStateStore:
         data = self._call("POST", "/runs/reap", {"stale_before": stale_before, "now": now})
         return [str(x) for x in data["run_ids"]]
 
+    # -- people's lifecycle actions (the controller's lifecycle routes) -------------------------
+    def cancel_run(self, run_id: str, *, by: str = "", reason: str = "") -> None:
+        """Ask a run to stop as a person (the controller records the token's principal).
+
+        Cancels a run whose trigger no runner started yet outright.
+        :class:`~sparkwing.errors.NotFoundError` for an unknown run,
+        :class:`~sparkwing.errors.ConflictError` when it finished otherwise.
+        (*by* is not sent: the controller names the caller.)
+        """
+        self._call("POST", f"/runs/{seg(run_id)}/cancel", {"reason": reason} if reason else {},
+                   idempotent=True)
+
+    def retry_run(self, run_id: str, *, full: bool = False) -> dict[str, Any]:
+        """Queue a retry of a finished run for a runner; the new run's summary.
+
+        Without *full* the jobs that passed are reused.
+        :class:`~sparkwing.errors.ConflictError` while the run is live.
+        """
+        return dict(self._call("POST", f"/runs/{seg(run_id)}/retry",
+                               query={"full": "1"} if full else None))
+
+    def run_attempts(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's retry lineage, oldest first (runs as JSON views)."""
+        return list(self._call("GET", f"/runs/{seg(run_id)}/attempts")["runs"])
+
+    def cancel_node(self, run_id: str, node_id: str, *, reason: str = "") -> dict[str, Any]:
+        """Cancel one job's current attempt (queue executor jobs only); its queue row."""
+        data = self._call("POST", f"/runs/{seg(run_id)}/nodes/{seg(node_id)}/cancel",
+                          {"reason": reason} if reason else {}, idempotent=True)
+        return dict(data["attempt"] or {})
+
     # -- nodes ----------------------------------------------------------------------------------
     def create_nodes(self, run_id: str, nodes: Sequence[Node]) -> None:
         """Insert a run's nodes in one transaction."""
