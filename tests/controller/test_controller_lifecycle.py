@@ -22,8 +22,6 @@ and a second home whose profile is only ``controller:`` with a user token
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -33,11 +31,10 @@ from sparkwing.testing.teamhomes import make_home
 from sparkwing.triggers.keys import first_run_id
 
 from .test_controller_clients import _profiles
-from .test_node_runner import _finish, _laptop, _rows, _run, _stop
+from .test_node_runner import _finish, _laptop, _project, _rows, _run, _stop
 from .test_runner import (
     RUN_TIMEOUT_S,
     _alive,
-    _git,
     _log_events,
     _markers,
     _runner,
@@ -114,14 +111,19 @@ def _cancel_events(stores: Any, run_id: str) -> list[dict[str, Any]]:
             if e.kind == events.CANCEL_REQUESTED]
 
 
-def test_a_queued_trigger_is_cancelled_before_any_runner_starts_it(
-        controller: Any, tmp_path: Path) -> None:
+def _slow_trigger(controller: Any, tmp_path: Path) -> tuple[str, Any, str, str]:
+    """Start the controller; an admin token, the person's home and a queued trigger of the
+    ``slow`` pipeline: ``(admin, people, trigger_id, run_id)``."""
     admin = controller.token("user", "root", "admin")
     url = controller.start("--require-auth")
     people = _person(controller, tmp_path, url)
-    project = _slow_project(tmp_path)
-    trigger_id = _send_and_enqueue(controller, admin, project, "slow")
-    run_id = first_run_id(trigger_id)
+    trigger_id = _send_and_enqueue(controller, admin, _slow_project(tmp_path), "slow")
+    return admin, people, trigger_id, first_run_id(trigger_id)
+
+
+def test_a_queued_trigger_is_cancelled_before_any_runner_starts_it(
+        controller: Any, tmp_path: Path) -> None:
+    admin, people, trigger_id, run_id = _slow_trigger(controller, tmp_path)
 
     shown = people.cli("runs", "cancel", "--run", run_id, "--profile", "team", "-o", "json")
     assert shown.returncode == 0, shown.stderr
@@ -148,13 +150,8 @@ def test_a_queued_trigger_is_cancelled_before_any_runner_starts_it(
 
 def test_a_running_run_is_cancelled_on_its_runner_then_retried(
         controller: Any, tmp_path: Path) -> None:
-    admin = controller.token("user", "root", "admin")
     runner_token = controller.token("runner", "box", "runner")
-    url = controller.start("--require-auth")
-    people = _person(controller, tmp_path, url)
-    project = _slow_project(tmp_path)
-    trigger_id = _send_and_enqueue(controller, admin, project, "slow")
-    run_id = first_run_id(trigger_id)
+    admin, people, _trigger_id, run_id = _slow_trigger(controller, tmp_path)
     markers = tmp_path / "markers"
     env = {"SPARKWING_TEST_MARKERS": str(markers), "SPARKWING_TEST_SLEEP": "600"}
     proc, log = _runner(controller, tmp_path, "box", runner_token, "--once", env=env)
@@ -216,14 +213,7 @@ def test_one_job_of_a_queue_run_is_cancelled_and_the_run_carries_on(
     person = controller.token("user", "ada", PERSON)
     # short leases: heartbeats (an eighth of the lease) bring the cancel to the runner quickly
     controller.start("--require-auth", "--lease-secs", "12")
-    root = tmp_path / "jobs"
-    (root / ".sparkwing" / "pipelines").mkdir(parents=True)
-    (root / ".sparkwing" / "sparkwing.yaml").write_text(JOBS_YAML)
-    (root / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
-    (root / ".sparkwing" / "pipelines" / "jobs.py").write_text(JOBS_PY)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "jobs")
+    root = _project(tmp_path, JOBS_YAML, "jobs", JOBS_PY)
     markers = tmp_path / "markers"
     runner, log = _runner(controller, tmp_path, "box", runner_token, "--max-jobs", "2",
                           env={"SPARKWING_TEST_MARKERS": str(markers)})
@@ -251,9 +241,7 @@ def test_one_job_of_a_queue_run_is_cancelled_and_the_run_carries_on(
         code, _, err = _finish(proc)
     finally:
         _stop(runner)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop(proc)
     assert code == 1, err[-4000:]
     assert "later" not in {m["job"] for m in _markers(markers)}  # never ran
     rows = _rows(controller, admin, run_id)

@@ -40,7 +40,7 @@ from aiohttp import web
 from .context import ControllerContext, context_of
 from .errors import check_fields, fail, json_response, read_json, string_field
 from .people_api import actor_of
-from .state_api import store_call
+from .state_api import query_flag, store_call
 
 if TYPE_CHECKING:
     from sparkwing.storage.contracts import StateStore
@@ -178,15 +178,6 @@ async def cancel_run(request: web.Request) -> web.Response:
 
 # -- retry ------------------------------------------------------------------------------------
 
-def _flag(request: web.Request, name: str) -> bool:
-    raw = request.query.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no"):
-        return False
-    if raw in ("1", "true", "yes"):
-        return True
-    fail(400, f"query parameter {name!r} must be 1 or 0", field=name)
-
-
 def retry_request(state: StateStore, run: Run, *, full: bool, actor: str) -> RunRequest:
     """The run request that retries *run*: its trigger's request when it has one, else its record.
 
@@ -232,7 +223,7 @@ async def retry_run(request: web.Request) -> web.Response:
 
     ctx = context_of(request)
     run_id = request.match_info["run_id"]
-    full = _flag(request, "full")
+    full = query_flag(request, "full")
     check_fields(await read_json(request), ())  # no body: an empty one or {}
     run = await ctx.state_call(ctx.state.get_run, run_id)
     if run is None:

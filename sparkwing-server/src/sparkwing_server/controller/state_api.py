@@ -111,7 +111,8 @@ def _strings(body: dict[str, Any], key: str) -> list[str]:
     return value
 
 
-def _query_flag(request: web.Request, name: str) -> bool:
+def query_flag(request: web.Request, name: str) -> bool:
+    """A true/false query parameter (``1``/``true``/``yes``, ``0``/``false``/``no``; absent: false)."""
     raw = request.query.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no"):
         return False
@@ -403,7 +404,7 @@ async def list_approvals(request: web.Request) -> web.Response:
     """``GET /approvals?run_id=&pending=true``: ``{approvals: [records]}``."""
     run_id = request.query.get("run_id") or None
     found = await store_call(request, _state(request).list_approvals, run_id,
-                             _query_flag(request, "pending"))
+                             query_flag(request, "pending"))
     return json_response({"approvals": [a.to_dict() for a in found]})
 
 
@@ -446,7 +447,7 @@ async def release_pause(request: web.Request) -> web.Response:
 async def list_pauses(request: web.Request) -> web.Response:
     """``GET /debug-pauses?run_id=&held=true``: ``{pauses: [records]}``."""
     found = await store_call(request, _state(request).list_pauses,
-                             request.query.get("run_id") or None, _query_flag(request, "held"))
+                             request.query.get("run_id") or None, query_flag(request, "held"))
     return json_response({"pauses": [p.to_dict() for p in found]})
 
 
@@ -473,7 +474,7 @@ async def memo_list(request: web.Request) -> web.Response:
     """``GET /memo?prefix=&include_expired=true``: ``{entries: [records]}`` newest first."""
     found = await store_call(request, _state(request).cache_list,
                              request.query.get("prefix", ""),
-                             _query_flag(request, "include_expired"))
+                             query_flag(request, "include_expired"))
     return json_response({"entries": [e.to_dict() for e in found]})
 
 
