@@ -31,12 +31,13 @@ from sparkwing.testing.teamhomes import make_home
 from sparkwing.triggers.keys import first_run_id
 
 from .test_controller_clients import _profiles
-from .test_node_runner import _finish, _laptop, _project, _rows, _run, _stop
+from .test_node_runner import _finish, _laptop, _rows, _run, _stop
 from .test_runner import (
     RUN_TIMEOUT_S,
     _alive,
     _log_events,
     _markers,
+    _pipelines_project,
     _runner,
     _send_and_enqueue,
     _slow_project,
@@ -47,11 +48,7 @@ from .test_runner import (
 #: A person's scopes: see and act on runs, no runs.report.
 PERSON = "runs.read,runs.write,triggers.read"
 
-JOBS_YAML = """\
-pipelines:
-  - name: jobs
-    entrypoint: pipelines.jobs:plan
-"""
+JOBS_YAML = "pipelines:\n  - name: jobs\n    entrypoint: pipelines.jobs:plan\n"
 
 JOBS_PY = '''\
 """Three queue jobs: hold waits for a release file, later needs it, stuck sleeps."""
@@ -213,7 +210,7 @@ def test_one_job_of_a_queue_run_is_cancelled_and_the_run_carries_on(
     person = controller.token("user", "ada", PERSON)
     # short leases: heartbeats (an eighth of the lease) bring the cancel to the runner quickly
     controller.start("--require-auth", "--lease-secs", "12")
-    root = _project(tmp_path, JOBS_YAML, "jobs", JOBS_PY)
+    root = _pipelines_project(tmp_path / "jobs", JOBS_YAML, "jobs", JOBS_PY)
     markers = tmp_path / "markers"
     runner, log = _runner(controller, tmp_path, "box", runner_token, "--max-jobs", "2",
                           env={"SPARKWING_TEST_MARKERS": str(markers)})
