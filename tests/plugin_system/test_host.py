@@ -60,7 +60,7 @@ def test_extra_module_is_registered_after_the_builtin_plugin() -> None:
         "trigger:schedule"]
     assert builtin.internal and builtin.distribution == "sparkwing-core"
     assert builtin.provides == [
-        "cache:dir", "cache:filesystem", "logs:controller", "logs:dir", "logs:filesystem",
+        "cache:controller", "cache:dir", "cache:filesystem", "logs:controller", "logs:dir", "logs:filesystem",
         "state:controller", "state:dir",
     ]
     assert executors.internal and executors.provides == ["executor:local", "executor:process",
@@ -194,7 +194,7 @@ def test_internal_plugins_cannot_be_disabled(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SPARKWING_DISABLE_PLUGINS", "builtin")
     host = load()
     assert not host.infos["builtin"].blocked
-    assert host.registry.types("cache") == ["dir", "filesystem"]
+    assert host.registry.types("cache") == ["controller", "dir", "filesystem"]
 
 
 # -- notification hooks ------------------------------------------------------------
