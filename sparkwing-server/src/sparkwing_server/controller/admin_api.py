@@ -29,6 +29,7 @@ from .api import PRINCIPAL_KEY
 from .context import context_of
 from .errors import check_fields, fail, json_response, read_json, string_field
 from .scopes import check_scopes
+from .state_api import query_flag
 from .tokens import TokenRecord, check_kind, check_owner, check_ttl
 from .users import UserExists, check_name, check_password
 
@@ -114,12 +115,9 @@ async def list_tokens(request: web.Request) -> web.Response:
     kind = request.query.get("kind", "").strip()
     if kind:
         _checked("kind", check_kind, kind)
-    include = request.query.get("include_revoked", "").strip().lower()
-    if include not in ("", "0", "1", "true", "false"):
-        fail(400, "query parameter 'include_revoked' must be 1 or 0", field="include_revoked")
+    include = query_flag(request, "include_revoked")
     ctx = context_of(request)
-    records = await ctx.token_call(ctx.tokens.list, include_revoked=include in ("1", "true"),
-                                   kind=kind)
+    records = await ctx.token_call(ctx.tokens.list, include_revoked=include, kind=kind)
     return json_response({"tokens": [metadata(r) for r in records]})
 
 
