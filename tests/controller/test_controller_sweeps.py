@@ -27,7 +27,7 @@ import pytest
 from sparkwing.config import Stores
 from sparkwing.ids import new_run_id
 from sparkwing.storage.controller.state import ControllerStateStore
-from sparkwing.storage.records import Node, Run, TriggerRow
+from sparkwing.storage.records import Node, Run, Step, TriggerRow
 
 from .conftest import http
 
@@ -139,6 +139,8 @@ def test_stale_running_run_is_orphaned_and_a_heartbeating_one_lives(reaping: Ser
                      nodes={"build": "running", "test": "approval_pending",
                             "deploy": "pending", "lint": "done"})
         state.update_node(stale, "lint", {"outcome": "success"})
+        state.upsert_step(Step(run_id=stale, node_id="build", step_id="compile",
+                               started_at=now - 11 * 60))
         failed = _wait_status(state, stale, "failed")
         # Outlive the limit twice over, so only its heartbeats can have kept the run alive,
         # then a second stale run, swept by a later tick than the first.
@@ -161,6 +163,8 @@ def test_stale_running_run_is_orphaned_and_a_heartbeating_one_lives(reaping: Ser
     }
     finished = [e for e in state.list_events(stale) if e.kind == "run_finished"]
     assert [e.payload["reconciled"] for e in finished] == ["orphaned"]
+    steps = [(s.step_id, s.status, s.error.startswith("orphaned")) for s in state.list_steps(stale)]
+    assert steps == [("compile", "cancelled", True)], steps
 
     still = state.get_run(alive)
     assert still is not None and still.status == "running", still

@@ -151,6 +151,15 @@ def mark_process_died(state: StateStore, run: Run, now: float | None = None) -> 
     return settle_lost_run(state, current, died_message(current.pid), "process_died", now=now)
 
 
+def cancel_running_steps(state: StateStore, run_id: str, error: str, now: float) -> None:
+    """Mark the run's steps still ``running`` cancelled (their process is gone), with *error*."""
+    for step in state.list_steps(run_id):
+        if step.status == "running":
+            step.status, step.finished_at = "cancelled", now
+            step.error = step.error or error
+            state.upsert_step(step)
+
+
 def settle_lost_run(state: StateStore, run: Run, error: str, reason: str, *,
                     now: float | None = None) -> bool:
     """Fail *run* (live) with *error*; cancel its unfinished nodes and steps.
@@ -170,11 +179,7 @@ def settle_lost_run(state: StateStore, run: Run, error: str, reason: str, *,
             {"status": "done", "outcome": "cancelled", "error": node_error, "finished_at": now},
             (events.NODE_CANCELLED, {"outcome": "cancelled", "reason": node_error}),
         )
-    for step in state.list_steps(run.id):
-        if step.status == "running":
-            step.status, step.finished_at = "cancelled", now
-            step.error = step.error or node_error
-            state.upsert_step(step)
+    cancel_running_steps(state, run.id, node_error, now)
     state.update_run(run.id, {"status": "failed", "error": error, "finished_at": now})
     state.append_event(run.id, events.RUN_FINISHED,
                        {"status": "failed", "error": error, "reconciled": reason})

@@ -57,7 +57,10 @@ def _heartbeat_stale(run: Run | None, stale_before: float) -> bool:
 
 
 def orphan_run(state: StateStore, run: Run, now: float) -> None:
-    """Fail *run*'s running nodes, cancel its pending ones (reason ``orphaned``), fail the run."""
+    """Fail *run*'s running nodes, cancel its pending ones (reason ``orphaned``) and its running
+    steps, fail the run."""
+    from sparkwing.orchestrator.reconcile import cancel_running_steps
+
     silent = now - (run.last_heartbeat_at or now)
     error = orphaned_error(silent)
     for node in state.list_nodes(run.id):
@@ -73,6 +76,7 @@ def orphan_run(state: StateStore, run: Run, now: float) -> None:
              "error": error, "finished_at": now},
             (kind, {"outcome": outcome, "error": error, "failure_reason": ORPHANED}),
         )
+    cancel_running_steps(state, run.id, error, now)
     state.update_run(run.id, {"status": "failed", "error": error, "finished_at": now})
     state.append_event(run.id, events.RUN_FINISHED,
                        {"status": "failed", "error": error, "reconciled": ORPHANED})
