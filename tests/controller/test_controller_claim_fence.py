@@ -29,10 +29,11 @@ from sparkwing.storage.controller.client import ControllerClient
 from sparkwing.storage.controller.logs import ControllerLogStore
 from sparkwing.storage.controller.state import ControllerStateStore
 
+from .test_controller_queue import _wait_for
+
 RUN = "run-20260101-000000-fenc"
 NODE = "build/compile"
 #: Upper bound for the reaper to act (a hang guard).
-REAP_DEADLINE_S = 60.0
 
 
 class Stores:
@@ -58,16 +59,6 @@ def _record(msg: str) -> str:
 
 def _msgs(plain: Stores) -> list[str]:
     return [json.loads(line)["msg"] for line in plain.logs.read(RUN, NODE).lines]
-
-
-def _wait_for(what: str, probe: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + REAP_DEADLINE_S
-    while time.monotonic() < deadline:
-        got = probe()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not seen within {REAP_DEADLINE_S} s")
 
 
 @pytest.fixture
