@@ -308,29 +308,36 @@ def _marker_project(root: Path, version: str) -> Path:
     return root
 
 
-def test_runner_pods_fetch_the_triggered_commit_not_the_images_copy(
-        ctl: _Controller, tmp_path: Path) -> None:
-    admin = ctl.token("user", "root", "admin")
-    runner_token = ctl.token("runner", "pool", "runner")
-    ctl.start()
+def _stale_image(tmp_path: Path) -> tuple[Path, Path, str, Path, FakeKubernetes]:
+    """A project committed at v1 then v2, an "image" holding its v1 (what a stale image would
+    carry), and a started fake cluster whose pods run in that image with their own home and
+    TMPDIR: ``(project, image, the v2 sha, the pods' TMPDIR, the fake)``."""
     project = _marker_project(tmp_path / "marker", "v1")
     _git(project, "init", "-q", "-b", "main")
     _git(project, "add", "-A")
     _git(project, "commit", "-q", "-m", "v1")
-    # The "image" holds the project as it was at v1 (what a stale image would carry) ...
     image = tmp_path / "image"
     shutil.copytree(project, image, ignore=shutil.ignore_patterns(".git"))
-    # ... and the triggered commit is v2.
     _marker_project(project, "v2")
     _git(project, "commit", "-q", "-am", "v2")
     sha = _git(project, "rev-parse", "HEAD")
-    work = tmp_path / "runner-work"
     pod_tmp = tmp_path / "pod-tmp"
     pod_tmp.mkdir()
     pod_env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKWING_", "KUBE"))}
     pod_env.update(SPARKWING_HOME=str(tmp_path / "pod-home"), HOME=str(tmp_path / "pod-home"),
                    TMPDIR=str(pod_tmp))
     fake = FakeKubernetes(image_root=image, image_env=pod_env).start()
+    return project, image, sha, pod_tmp, fake
+
+
+def test_runner_pods_fetch_the_triggered_commit_not_the_images_copy(
+        ctl: _Controller, tmp_path: Path) -> None:
+    admin = ctl.token("user", "root", "admin")
+    runner_token = ctl.token("runner", "pool", "runner")
+    ctl.start()
+    # the image holds v1, the triggered commit is v2
+    project, image, sha, pod_tmp, fake = _stale_image(tmp_path)
+    work = tmp_path / "runner-work"
     runner: subprocess.Popen[str] | None = None
     try:
         kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
@@ -401,21 +408,7 @@ def test_a_laptop_run_on_a_controller_profile_sends_its_commit_for_the_pods(
     controller never saw is sent before the first Job, and the pods run it, not the image's."""
     admin = ctl.token("user", "root", "admin")
     ctl.start()
-    project = _marker_project(tmp_path / "marker", "v1")
-    _git(project, "init", "-q", "-b", "main")
-    _git(project, "add", "-A")
-    _git(project, "commit", "-q", "-m", "v1")
-    image = tmp_path / "image"
-    shutil.copytree(project, image, ignore=shutil.ignore_patterns(".git"))
-    _marker_project(project, "v2")
-    _git(project, "commit", "-q", "-am", "v2")
-    sha = _git(project, "rev-parse", "HEAD")
-    pod_tmp = tmp_path / "pod-tmp"
-    pod_tmp.mkdir()
-    pod_env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKWING_", "KUBE"))}
-    pod_env.update(SPARKWING_HOME=str(tmp_path / "pod-home"), HOME=str(tmp_path / "pod-home"),
-                   TMPDIR=str(pod_tmp))
-    fake = FakeKubernetes(image_root=image, image_env=pod_env).start()
+    project, _image, sha, pod_tmp, fake = _stale_image(tmp_path)
     try:
         kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
         api = config.new_client_from_config(str(kubeconfig))
