@@ -18,7 +18,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,24 +112,31 @@ class Heartbeat:
                 self.slot.cancel()
 
 
+def _tries() -> Iterator[bool]:
+    """One item per try of a call to the controller (``True`` for the last of
+    :data:`FINISH_TRIES`), sleeping between tries from 0.5 s, doubling up to 10 s."""
+    delay = 0.5
+    for attempt in range(1, FINISH_TRIES + 1):
+        yield attempt == FINISH_TRIES
+        time.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
 def run_recorded(client: Any, run_id: str, log: Any) -> bool:
     """Whether the controller holds run *run_id* (``GET /runs/{id}``), retrying while it is away.
 
     A controller that is restarting is not an answer: only a refusal (404 and
     the like) or running out of tries is "not recorded".
     """
-    delay = 0.5
-    for attempt in range(1, FINISH_TRIES + 1):
+    for last in _tries():
         try:
             client.call("GET", f"/runs/{run_id}")
         except ControllerError as exc:
             if not exc.retryable:
                 return False
-            if attempt == FINISH_TRIES:
+            if last:
                 log.error("could not ask whether the run was recorded", error=str(exc))
                 return False
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
             continue
         return True
     return False
@@ -137,19 +144,16 @@ def run_recorded(client: Any, run_id: str, log: Any) -> bool:
 
 def finish_with_retries(finish: Callable[[], Any], log: Any, what: str) -> bool:
     """Call *finish* until it is accepted; ``False`` when the claim was lost or tries ran out."""
-    delay = 0.5
-    for attempt in range(1, FINISH_TRIES + 1):
+    for last in _tries():
         try:
             finish()
         except ClaimLost as exc:
             log.warning(f"claim lost before the {what} finish", error=exc.message)
             return False
         except ControllerError as exc:
-            if not exc.retryable or attempt == FINISH_TRIES:
+            if not exc.retryable or last:
                 log.error(f"could not finish the {what}", error=str(exc))
                 return False
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
             continue
         return True
     return False
