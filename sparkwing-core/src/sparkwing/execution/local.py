@@ -1,7 +1,8 @@
 """The ``local`` executor: attempts run in the run's own process (the default).
 
 One attempt is the body, its verifiers and the JSON check of its output.
-Sync bodies run in a thread pool, ``async def`` bodies on the running loop,
+Sync bodies run in a thread pool (those that cannot block, see
+:mod:`sparkwing.execution.instant`, run inline), ``async def`` bodies on the running loop,
 commands in their own process groups (a timeout or a cancel kills their
 trees). ``sparkwing node exec`` runs its attempt with this code too, inside
 its own process; :func:`call` is how the orchestrator calls hooks and
@@ -22,6 +23,7 @@ from ..dsl.nodes import FunctionBody, Job, JobNode, ShellBody
 from ..runtime.command import CommandError
 from ..runtime.context import Context
 from .contracts import Attempt, AttemptResult
+from .instant import runs_instantly
 from .timeouts import AttemptFailed, guarded
 
 
@@ -57,6 +59,8 @@ async def call(pool: ThreadPool, fn: Callable[..., Any], *args: Any) -> Any:
     """
     if asyncio.iscoroutinefunction(fn):
         return await fn(*args)
+    if runs_instantly(fn):
+        return fn(*args)
     loop = asyncio.get_running_loop()
     result = await loop.run_in_executor(pool, fn, *args)
     if asyncio.iscoroutine(result):
@@ -121,6 +125,8 @@ async def _body(attempt: Attempt, node: JobNode, ctx: Context, pool: ThreadPool)
     if isinstance(body, FunctionBody):
         if body.is_async:
             return await body.fn(ctx)
+        if runs_instantly(body.fn):  # nothing to wait for: no thread hand-off
+            return body.fn(ctx)
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(pool, body.fn, ctx)
         if asyncio.iscoroutine(result):
