@@ -261,3 +261,90 @@ def test_builtin_factories_build_filesystem_stores(tmp_path: Path) -> None:
     custom = builtin.make_log_store({"path": str(tmp_path / "elsewhere")}, ctx)
     custom.append(RUN, "n", [rec("x")])
     assert (tmp_path / "elsewhere" / RUN / "n.log").is_file()
+
+
+# -- small streams kept in the index ------------------------------------------------------
+def _index_entries(store: FilesystemLogStore) -> list[dict[str, str]]:
+    text = (store.root / RUN / "_streams.ndjson").read_text()
+    return [json.loads(x) for x in text.splitlines() if x]
+
+
+def test_a_small_stream_closed_unflushed_lives_in_the_index(store: FilesystemLogStore) -> None:
+    writer = store.writer(RUN, "quick")
+    writer.write([rec("started", "quick"), rec("succeeded", "quick")])
+    writer.close()
+    assert not list((store.root / RUN).glob("*.log"))
+    assert _index_entries(store) == [
+        {"node": "quick", "text": rec("started", "quick") + "\n" + rec("succeeded", "quick") + "\n"}]
+    fresh = FilesystemLogStore(store.root)  # another process
+    chunk = fresh.read(RUN, "quick")
+    assert chunk.lines == [rec("started", "quick"), rec("succeeded", "quick")]
+    assert fresh.read(RUN, "quick", chunk.next_offset).lines == []
+    assert fresh.read(RUN, "quick", 0, limit=1).lines == [rec("started", "quick")]
+    assert fresh.tail(RUN, "quick", 1) == [rec("succeeded", "quick")]
+    assert fresh.streams(RUN) == ["quick"]
+
+
+def test_flushed_or_large_streams_get_their_file(store: FilesystemLogStore) -> None:
+    flushed = store.writer(RUN, "flushed")
+    flushed.write([rec("a", "flushed")])
+    flushed.flush()
+    flushed.write([rec("b", "flushed")])
+    flushed.close()
+    big = store.writer(RUN, "big")
+    lines = [rec("x" * 100 + str(i), "big") for i in range(40)]
+    big.write(lines)
+    big.close()
+    assert sorted(p.name for p in (store.root / RUN).glob("*.log")) == ["big.log", "flushed.log"]
+    assert all("text" not in e for e in _index_entries(store))
+    assert store.read(RUN, "flushed").lines == [rec("a", "flushed"), rec("b", "flushed")]
+    assert store.read(RUN, "big").lines == lines
+
+
+def test_a_later_writer_continues_a_stream_kept_in_the_index(store: FilesystemLogStore) -> None:
+    first = store.writer(RUN, "n")
+    first.write([rec("one"), rec("two")])
+    first.close()
+    head = store.read(RUN, "n")
+    assert head.lines == [rec("one"), rec("two")]
+    other = FilesystemLogStore(store.root)  # e.g. a retry in another process
+    later = other.writer(RUN, "n")
+    later.write([rec("three"), rec("four")])
+    later.close()  # the node has a claim: this part goes to n.log
+    assert (store.root / RUN / "n.log").read_text() == rec("three") + "\n" + rec("four") + "\n"
+    rest = store.read(RUN, "n", head.next_offset)
+    assert rest.lines == [rec("three"), rec("four")]
+    whole = store.read(RUN, "n")
+    assert whole.lines == [rec("one"), rec("two"), rec("three"), rec("four")]
+    assert whole.next_offset == rest.next_offset
+    page = store.read(RUN, "n", 0, limit=3)
+    assert page.lines == [rec("one"), rec("two"), rec("three")]
+    assert store.read(RUN, "n", page.next_offset).lines == [rec("four")]
+    assert store.tail(RUN, "n", 3) == [rec("two"), rec("three"), rec("four")]
+    assert store.tail(RUN, "n", 10) == whole.lines
+    assert store.streams(RUN) == ["n"]
+
+
+def test_two_processes_cannot_both_keep_one_stream_in_the_index(tmp_path: Path) -> None:
+    a, b = FilesystemLogStore(tmp_path), FilesystemLogStore(tmp_path)
+    wa, wb = a.writer(RUN, "shared"), b.writer(RUN, "shared")
+    wa.write([rec("from a", "shared")])
+    wb.write([rec("from b", "shared")])
+    wa.close()
+    wb.close()
+    fresh = FilesystemLogStore(tmp_path)
+    assert fresh.read(RUN, "shared").lines == [rec("from a", "shared"), rec("from b", "shared")]
+    assert sum("text" in e for e in _index_entries(fresh)) == 1
+
+
+def test_names_stay_reversible_with_streams_in_the_index(tmp_path: Path) -> None:
+    store = FilesystemLogStore(tmp_path)
+    quick = store.writer(RUN, "a/b")
+    quick.write([rec("inline", "a/b")])
+    quick.close()
+    store.append(RUN, "a__b", [rec("file", "a__b")])
+    fresh = FilesystemLogStore(tmp_path)
+    assert fresh.streams(RUN) == ["a/b", "a__b"]
+    assert fresh.read(RUN, "a/b").lines == [rec("inline", "a/b")]
+    assert fresh.read(RUN, "a__b").lines == [rec("file", "a__b")]
+    assert [p.name.startswith("a__b~") for p in (tmp_path / RUN).glob("*.log")] == [True]

@@ -4,7 +4,8 @@ Layout under the store's root::
 
     <runID>/<file>.log         one node's records (``file`` derived from the node id)
     <runID>/_envelope.ndjson   the run-level (envelope) records, node id ``""``
-    <runID>/_streams.ndjson    index: which node id each ``.log`` file holds
+    <runID>/_streams.ndjson    index: which node id each ``.log`` file holds, and the
+                               records of small streams kept in the index itself
 
 File names come from :func:`sparkwing.ids.node_filename`, which replaces
 characters that are unsafe in file names and is therefore lossy
@@ -14,6 +15,17 @@ mapping reversible: every writer appends one claim line ``{"node": id}``
 every reader derives the same assignment from the ordered claims: the first
 claimant of a name (compared case-insensitively, for macOS and Windows
 file systems) gets the plain name, later ones get ``<name>~<8 hex>``.
+A writer claims its name when it first writes to its file.
+
+Small streams live in the index: a writer closed with at most
+:data:`INLINE_BYTES` of records that it never flushed (a job that only
+logged its start and end) writes them as its claim line,
+``{"node": id, "text": records}``, instead of creating a file, which saves
+a file per such job. It does so only for a node with no claim yet, under an
+exclusive ``flock`` on the index, so a stream has at most one such part. A
+later writer of the same node appends to its file as usual; readers see the
+stream as the index part followed by the file, with offsets counted across
+both.
 
 Appends and concurrency: a writer buffers text and hands it to the kernel
 in one ``write(2)`` per flush on a file opened with ``O_APPEND``. On local
@@ -35,11 +47,13 @@ failure still be written.
 
 from __future__ import annotations
 
+import fcntl
+import io
 import json
 import os
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -60,6 +74,8 @@ _MAX_STEM_BYTES = 180  # leaves room for "~<hash>.log" under the usual 255-byte 
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 #: Bytes kept free in the store's root for the records written after the disk fills.
 RESERVE_BYTES = 64 * 1024
+#: Largest stream a closing writer keeps in the index instead of a file of its own.
+INLINE_BYTES = 2048
 
 
 def validate_run_id(run_id: str) -> str:
@@ -97,13 +113,14 @@ def _short_hash(text: str) -> str:
 class _Index(Slotted):
     """What a run's ``_streams.ndjson`` says, as far as it has been read."""
 
-    __slots__ = ("consumed", "ident", "nodes", "stems")
+    __slots__ = ("consumed", "ident", "inline", "nodes", "stems")
 
     def __init__(self, ident: tuple[int, int] = (0, 0)) -> None:
         self.ident = ident
         self.consumed = 0
         self.stems: dict[str, str] = {}  # node id -> stem
         self.nodes: dict[str, str] = {}  # casefolded stem -> node id
+        self.inline: dict[str, bytes] = {}  # node id -> records kept in the index
 
     def claim(self, node_id: str) -> None:
         if node_id in self.stems:
@@ -182,12 +199,21 @@ class FilesystemLogWriter:
     created by the first flush that has something to write.
     """
 
-    def __init__(self, path: Path, buffer_bytes: int, reserve_dir: Path | None = None) -> None:
+    def __init__(self, path: Path, buffer_bytes: int, reserve_dir: Path | None = None, *,
+                 claim: Callable[[], Path] | None = None,
+                 keep_inline: Callable[[str], bool] | None = None) -> None:
         """Prepare to append to *path* (its directory must exist).
 
         *reserve_dir* holds the space reserve freed when the disk is full.
+        *claim*, when given, is called before the file is first opened and
+        returns the file to use instead of *path*. *keep_inline*, when given,
+        is offered the text of a writer closed with at most
+        :data:`INLINE_BYTES` that never flushed; it returns ``True`` when it
+        kept the text (no file is then created).
         """
         self.path = path
+        self._claim = claim
+        self._keep_inline = keep_inline
         self._reserve_dir = reserve_dir
         self._limit = buffer_bytes
         self._fd: int | None = None
@@ -231,6 +257,12 @@ class FilesystemLogWriter:
             if self._closed:
                 return
             try:
+                if (self._keep_inline is not None and self._fd is None and self._buf
+                        and self._size <= INLINE_BYTES):
+                    text = "".join(self._buf)
+                    if self._keep_inline(text):
+                        self._buf.clear()
+                        self._size = 0
                 self._flush_locked()
             finally:
                 self._closed = True
@@ -247,6 +279,9 @@ class FilesystemLogWriter:
     def _flush_locked(self) -> None:
         if not self._buf:
             return
+        if self._fd is None and self._claim is not None:
+            self.path = self._claim()  # a failure keeps the buffer for a later flush
+            self._claim = None
         data = (self._buf[0] if len(self._buf) == 1 else "".join(self._buf)).encode(
             "utf-8", "replace"
         )
@@ -303,13 +338,22 @@ class FilesystemLogStore:
         return self.root / validate_run_id(run_id)
 
     def path_for(self, run_id: str, node_id: str) -> Path | None:
-        """Return the file of a stream, or ``None`` when the node has no stream yet."""
+        """Return the file of a stream, or ``None`` when the node has no stream yet.
+
+        The part of a stream kept in the index (see the module docs) comes
+        before this file's records; :meth:`read` and :meth:`tail` join both.
+        """
+        return self._locate(run_id, node_id)[1]
+
+    def _locate(self, run_id: str, node_id: str) -> tuple[bytes, Path | None]:
+        """A stream's part kept in the index and its file (``None``: no file can hold it)."""
         run_dir = self.run_dir(run_id)
         if node_id == ENVELOPE:
-            return run_dir / ENVELOPE_FILE
+            return b"", run_dir / ENVELOPE_FILE
         validate_node_id(node_id)
         with self._lock:
             index = self._refresh(run_id, run_dir)
+            inline = index.inline.get(node_id, b"")
             stem = index.stems.get(node_id)
             if stem is None:
                 # No claim: a file written without the index (by hand or an older
@@ -317,9 +361,9 @@ class FilesystemLogStore:
                 # belongs to another node.
                 plain = _base_stem(node_id)
                 if plain.casefold() in index.nodes:
-                    return None
+                    return inline, None
                 stem = plain
-        return run_dir / (stem + LOG_SUFFIX)
+        return inline, run_dir / (stem + LOG_SUFFIX)
 
     def _ensure_dir(self, run_dir: Path) -> None:
         """Create *run_dir* once per store (caller holds the lock)."""
@@ -352,10 +396,14 @@ class FilesystemLogStore:
             if not raw:
                 continue
             try:
-                node_id = json.loads(raw)["node"]
+                entry = json.loads(raw)
+                node_id = entry["node"]
                 validate_node_id(node_id)
             except Exception:  # a damaged line must not make the run unreadable
                 continue
+            text = entry.get("text")
+            if isinstance(text, str) and node_id not in index.stems:
+                index.inline[node_id] = text.encode("utf-8", "replace")
             index.claim(node_id)
         return index
 
@@ -365,32 +413,71 @@ class FilesystemLogStore:
         with self._lock:
             index = self._refresh(run_id, run_dir)
             if node_id not in index.stems:
-                # The leading newline ends a line some crashed writer left unfinished,
-                # so that line cannot swallow this claim (blank lines are skipped).
-                line = "\n" + json.dumps({"node": node_id}, ensure_ascii=False) + "\n"
-                try:
-                    self._ensure_dir(run_dir)
-                    fd = self._index_fds.get(run_id)
-                    if fd is None:
-                        fd = open_private(run_dir / INDEX_FILE, _OPEN_FLAGS)
-                        self._index_fds[run_id] = fd
-                    data = line.encode("utf-8")
-                    self._write_index(fd, data)
-                    st = os.fstat(fd)
-                except OSError as exc:
-                    what = NO_SPACE if is_out_of_space(exc) else str(exc)
-                    raise StoreError(f"cannot write log index in {run_dir}: {what}") from exc
-                if (index.ident == (st.st_dev, st.st_ino)
-                        and st.st_size == index.consumed + len(data)):
-                    # Nobody appended since our last read: our line is the last one.
-                    index.consumed = st.st_size
-                    index.claim(node_id)
-                else:
-                    index = self._refresh(run_id, run_dir)
+                index = self._append_claim(run_id, run_dir, {"node": node_id}, index)
             stem = index.stems.get(node_id)
             if stem is None:
                 raise StoreError(f"log index {run_dir / INDEX_FILE} did not take node {node_id!r}")
         return run_dir / (stem + LOG_SUFFIX)
+
+    def _keep_inline(self, run_id: str, node_id: str, text: str) -> bool:
+        """Write a small closed stream as its claim line; ``False`` when the node has a claim.
+
+        Holds an exclusive ``flock`` on the index from reading it to appending,
+        so two processes cannot both keep a part of one stream in the index.
+        """
+        run_dir = self.run_dir(run_id)
+        with self._lock:
+            fd = self._index_fd(run_id, run_dir)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:
+                return False  # a file system without locks: the stream gets its file
+            try:
+                index = self._refresh(run_id, run_dir)
+                if node_id in index.stems:
+                    return False
+                index = self._append_claim(run_id, run_dir, {"node": node_id, "text": text},
+                                           index)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            return node_id in index.inline
+
+    def _index_fd(self, run_id: str, run_dir: Path) -> int:
+        """The open append descriptor of a run's index (caller holds the lock)."""
+        fd = self._index_fds.get(run_id)
+        if fd is None:
+            try:
+                self._ensure_dir(run_dir)
+                fd = open_private(run_dir / INDEX_FILE, _OPEN_FLAGS)
+            except OSError as exc:
+                what = NO_SPACE if is_out_of_space(exc) else str(exc)
+                raise StoreError(f"cannot write log index in {run_dir}: {what}") from exc
+            self._index_fds[run_id] = fd
+        return fd
+
+    def _append_claim(self, run_id: str, run_dir: Path, entry: dict[str, str],
+                      index: _Index) -> _Index:
+        """Append one claim line and return the index with it (caller holds the lock)."""
+        # The leading newline ends a line some crashed writer left unfinished,
+        # so that line cannot swallow this claim (blank lines are skipped).
+        line = "\n" + json.dumps(entry, ensure_ascii=False) + "\n"
+        data = line.encode("utf-8", "replace")
+        fd = self._index_fd(run_id, run_dir)
+        try:
+            self._write_index(fd, data)
+            st = os.fstat(fd)
+        except OSError as exc:
+            what = NO_SPACE if is_out_of_space(exc) else str(exc)
+            raise StoreError(f"cannot write log index in {run_dir}: {what}") from exc
+        if index.ident == (st.st_dev, st.st_ino) and st.st_size == index.consumed + len(data):
+            # Nobody appended since our last read: our line is the last one.
+            index.consumed = st.st_size
+            node_id = entry["node"]
+            if "text" in entry and node_id not in index.stems:
+                index.inline[node_id] = entry["text"].encode("utf-8", "replace")
+            index.claim(node_id)
+            return index
+        return self._refresh(run_id, run_dir)
 
     def _write_index(self, fd: int, data: bytes) -> None:
         """Append a claim line; on a full disk free the reserve and try once more."""
@@ -403,18 +490,26 @@ class FilesystemLogStore:
 
     # -- the LogStore contract --------------------------------------------------
     def writer(self, run_id: str, node_id: str) -> FilesystemLogWriter:
-        """Open an append handle on a stream (its file is created on first flush)."""
-        if node_id == ENVELOPE:
-            path = self.run_dir(run_id) / ENVELOPE_FILE
-        else:
+        """Open an append handle on a stream.
+
+        A node's stream is claimed in the index and its file created on the
+        first flush; a small stream closed unflushed stays in the index.
+        """
+        run_dir = self.run_dir(run_id)
+        if node_id != ENVELOPE:
             validate_node_id(node_id)
-            path = self._claim(run_id, node_id)
         try:
             with self._lock:
-                self._ensure_dir(path.parent)
+                self._ensure_dir(run_dir)
         except OSError as exc:
-            raise StoreError(f"cannot create log directory {path.parent}: {exc}") from exc
-        writer = FilesystemLogWriter(path, self.buffer_bytes, self.root)
+            raise StoreError(f"cannot create log directory {run_dir}: {exc}") from exc
+        if node_id == ENVELOPE:
+            writer = FilesystemLogWriter(run_dir / ENVELOPE_FILE, self.buffer_bytes, self.root)
+        else:
+            writer = FilesystemLogWriter(
+                run_dir / (_base_stem(node_id) + LOG_SUFFIX), self.buffer_bytes, self.root,
+                claim=lambda: self._claim(run_id, node_id),
+                keep_inline=lambda text: self._keep_inline(run_id, node_id, text))
         self._writers.add(writer)
         return writer
 
@@ -426,6 +521,7 @@ class FilesystemLogStore:
         writer = self.writer(run_id, node_id)
         try:
             writer.write(batch)
+            writer.flush()  # to the stream's file, never kept in the index
         finally:
             writer.close()
 
@@ -441,27 +537,41 @@ class FilesystemLogStore:
             raise StoreError(f"log offset must not be negative, got {offset}")
         if limit is not None and limit <= 0:
             return LogChunk([], offset)
-        path = self.path_for(run_id, node_id)
+        inline, path = self._locate(run_id, node_id)
+        head = LogChunk([], offset)
+        if inline:
+            if offset < len(inline):
+                head = _read_forward(io.BytesIO(inline), offset, limit)
+                if limit is not None and len(head.lines) >= limit:
+                    return head
+                if limit is not None:
+                    limit -= len(head.lines)
+            offset = max(0, offset - len(inline))
         if path is None:
-            return LogChunk([], offset)
+            return head
         try:
             with open(path, "rb") as f:
-                return _read_forward(f, offset, limit)
+                body = _read_forward(f, offset, limit)
         except FileNotFoundError:
-            return LogChunk([], offset)
+            return head
+        return LogChunk(head.lines + body.lines, len(inline) + body.next_offset)
 
     def tail(self, run_id: str, node_id: str, n: int) -> list[str]:
         """Return the last *n* complete records, reading the file backwards in blocks."""
         if n <= 0:
             return []
-        path = self.path_for(run_id, node_id)
-        if path is None:
-            return []
-        try:
-            with open(path, "rb") as f:
-                return _read_tail(f, n)
-        except FileNotFoundError:
-            return []
+        inline, path = self._locate(run_id, node_id)
+        lines: list[str] = []
+        if path is not None:
+            try:
+                with open(path, "rb") as f:
+                    lines = _read_tail(f, n)
+            except FileNotFoundError:
+                pass
+        if inline and len(lines) < n:
+            head = [x.decode("utf-8", "replace") for x in inline.split(b"\n") if x]
+            lines = head[len(lines) - n:] + lines
+        return lines
 
     def streams(self, run_id: str) -> list[str]:
         """Return the node ids with a stream in this run, sorted (``""`` is the envelope)."""
@@ -473,7 +583,7 @@ class FilesystemLogStore:
         with self._lock:
             index = self._refresh(run_id, run_dir)
             by_stem = dict(index.nodes)
-        found: set[str] = set()
+            found: set[str] = set(index.inline)
         for name in names:
             if name == ENVELOPE_FILE:
                 found.add(ENVELOPE)
