@@ -90,7 +90,7 @@ def validate_run_id(run_id: str) -> str:
         or "/" in run_id
         or "\\" in run_id
         or len(run_id) > 200
-        or any(ord(c) < 32 or ord(c) == 127 for c in run_id)
+        or (not run_id.isprintable() and any(ord(c) < 32 or ord(c) == 127 for c in run_id))
     ):
         raise UsageError(f"run id {run_id!r} is not valid")
     return run_id
@@ -329,13 +329,17 @@ class FilesystemLogStore:
         self._indexes: dict[str, _Index] = {}
         self._index_fds: dict[str, int] = {}  # run id -> open append fd of its index
         self._made: set[Path] = set()  # run directories known to exist
+        self._run_dirs: dict[str, Path] = {}  # checked run id -> its directory
         self._lock = threading.Lock()
         self._writers: weakref.WeakSet[FilesystemLogWriter] = weakref.WeakSet()
 
     # -- paths and the stream index -------------------------------------------
     def run_dir(self, run_id: str) -> Path:
         """Return the directory holding a run's streams."""
-        return self.root / validate_run_id(run_id)
+        path = self._run_dirs.get(run_id)
+        if path is None:
+            path = self._run_dirs[run_id] = self.root / validate_run_id(run_id)
+        return path
 
     def path_for(self, run_id: str, node_id: str) -> Path | None:
         """Return the file of a stream, or ``None`` when the node has no stream yet.
@@ -507,7 +511,7 @@ class FilesystemLogStore:
             writer = FilesystemLogWriter(run_dir / ENVELOPE_FILE, self.buffer_bytes, self.root)
         else:
             writer = FilesystemLogWriter(
-                run_dir / (_base_stem(node_id) + LOG_SUFFIX), self.buffer_bytes, self.root,
+                run_dir, self.buffer_bytes, self.root,  # the file once claimed
                 claim=lambda: self._claim(run_id, node_id),
                 keep_inline=lambda text: self._keep_inline(run_id, node_id, text))
         self._writers.add(writer)
@@ -621,6 +625,7 @@ class FilesystemLogStore:
                 os.close(fd)
             self._index_fds.clear()
             self._made.clear()
+            self._run_dirs.clear()
 
     def __enter__(self) -> FilesystemLogStore:
         return self
