@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import ConfigError
 
 #: Bumped whenever the cached tree's shape changes.
-_CACHE_FORMAT = "v1"
+_CACHE_FORMAT = "v2"
 #: Cached trees kept before the oldest are removed.
 _CACHE_KEEP = 64
 #: Largest config file read (bytes); configs are a few KiB.
@@ -272,9 +272,9 @@ def _cache_file(data: bytes) -> Path | None:
     directory = _cache_dir()
     if directory is None:
         return None
-    import hashlib
+    from ..digests import blake2b_hex
 
-    digest = hashlib.sha256(data).hexdigest()[:40]
+    digest = blake2b_hex(data)
     return directory / f"{_CACHE_FORMAT}-{digest}.json"
 
 

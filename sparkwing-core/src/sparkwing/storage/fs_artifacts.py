@@ -25,7 +25,6 @@ digest, so a damaged cache is reported instead of being used.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -126,6 +125,8 @@ class FilesystemArtifactStore:
 
         A blob already stored with the right size is not rewritten.
         """
+        import hashlib  # not at import: OpenSSL's library costs start-up
+
         digest = hashlib.sha256(data).hexdigest()
         path = self.blobs_dir / digest[:2] / digest
         try:
@@ -145,6 +146,8 @@ class FilesystemArtifactStore:
             raise NotFoundError(f"blob {digest} not found") from None
         except OSError as exc:
             raise StoreError(f"cannot read blob {digest}: {exc}") from exc
+        import hashlib
+
         if hashlib.sha256(data).hexdigest() != path.name:
             raise StoreError(f"blob {digest} is damaged: its content does not match its digest")
         return data

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..digests import sha256_hex
 from ..ids import new_run_id
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def fresh_key(source: str) -> str:
 
 def project_tag(root: Path) -> str:
     """A short stable tag of a project directory (12 hex digits of its resolved path's sha256)."""
-    return hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
+    return sha256_hex(str(Path(root).resolve()).encode())[:12]
 
 
 def schedule_key(root: Path, pipeline: str, expr: str, minute: datetime) -> str:
