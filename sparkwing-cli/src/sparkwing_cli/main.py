@@ -26,12 +26,18 @@ def _fail(message: str, code: int, *, now: bool = False) -> None:
 
 
 def _run_fast(argv: list[str]) -> None:
+    from sparkwing.asyncioboot import import_asyncio
+
+    import_asyncio()  # before anything imports asyncio: ssl only when a TLS link needs it
     from .runner import run_main
 
     _exit_now(run_main(argv))
 
 
 def _node_exec_fast(argv: list[str]) -> None:
+    from sparkwing.asyncioboot import import_asyncio
+
+    import_asyncio()
     from .nodeexec import node_exec_main
 
     _exit_now(node_exec_main(argv))
