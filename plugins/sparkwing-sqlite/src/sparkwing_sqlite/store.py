@@ -511,18 +511,28 @@ class SqliteStateStore:
                                            time.time() if w.ts is None else w.ts,
                                            encode_json(w.event[1]))))
                 per_run[w.run_id] = per_run.get(w.run_id, 0) + 1
+        # nodes whose updates set the same columns share one statement (executemany)
+        by_columns: dict[tuple[str, ...], list[list[Any]]] = {}
+        for (run_id, node_id), fields in node_fields.items():
+            cols, vals = _NODE.assignments(fields)
+            vals.append(run_id)
+            vals.append(node_id)
+            by_columns.setdefault(cols, []).append(vals)
         with self._w as c:
-            for (run_id, node_id), fields in node_fields.items():
-                cols, vals = _NODE.assignments(fields)
-                if cols:
-                    vals.append(run_id)
-                    vals.append(node_id)
-                    sql = self._update_statement("nodes", cols, "run_id = ? AND node_id = ?")
-                    found = c.execute(sql, vals).rowcount > 0
+            for cols, rows in by_columns.items():
+                if not cols:
+                    changed = sum(1 for r in rows
+                                  if c.execute(_SQL_NODE_EXISTS, r).fetchone() is not None)
+                elif len(rows) == 1:
+                    changed = c.execute(self._update_statement(
+                        "nodes", cols, "run_id = ? AND node_id = ?"), rows[0]).rowcount
                 else:
-                    found = c.execute(_SQL_NODE_EXISTS, (run_id, node_id)).fetchone()
-                if not found:
-                    raise NotFoundError(f"node {node_id} of run {run_id} not found")
+                    changed = c.executemany(self._update_statement(
+                        "nodes", cols, "run_id = ? AND node_id = ?"), rows).rowcount
+                if changed != len(rows):
+                    for r in rows:
+                        if c.execute(_SQL_NODE_EXISTS, r[-2:]).fetchone() is None:
+                            raise NotFoundError(f"node {r[-1]} of run {r[-2]} not found")
             for step in steps:
                 try:
                     c.execute(_SQL_UPSERT_STEP, (*_STEP.values(step), step.run_id))

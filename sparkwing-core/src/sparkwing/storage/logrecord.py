@@ -37,11 +37,22 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _EXEC_LINE_EVENT = f',"event":{_encode_str(LOG_EXEC_LINE)},"msg":'
 
 
+#: The last whole second formatted and its text (one tuple: threads swap it whole).
+_last_second: tuple[int, str] = (-1, "")
+
+
 def format_ts(t: float) -> str:
     """Return *t* (seconds since the epoch) as RFC 3339 UTC with microseconds."""
+    global _last_second
     micros = round(t * 1_000_000)
     secs, us = divmod(micros, 1_000_000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(secs))}.{us:06d}Z"
+    cached = _last_second
+    if cached[0] == secs:  # records come in bursts within one second: format it once
+        text = cached[1]
+    else:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+        _last_second = (secs, text)
+    return f"{text}.{us:06d}Z"
 
 
 def parse_ts(value: str) -> float:
