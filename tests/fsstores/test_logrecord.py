@@ -102,3 +102,19 @@ def test_mask_secrets() -> None:
     assert mask_secrets("nothing here", ["", "zzz"]) == "nothing here"
     assert mask_secrets("-----BEGIN\nKEY\n-----END done", ["-----BEGIN\nKEY\n-----END"]) == "*** done"
     assert mask_secrets("aaaa", ["aa"]) == "******"
+
+
+def test_make_record_writes_what_the_json_encoder_would() -> None:
+    from sparkwing.storage.logrecord import format_ts
+
+    tricky = ['plain', 'q"uote\\ and \t tab', "ctl \x01\x1f\x7f", "é 𝄞 \u2028", "<\u00ff>", "x" * 300]
+    for text in tricky:
+        for attrs in (None, {"k": text, "n": 1.5, "l": [None, True]}, {"o": object()}):
+            got = make_record(text, level="warn", node=text, step=text, event=text,
+                              attrs=attrs, ts=1_800_000_000.25)
+            rec: dict[str, object] = {"ts": format_ts(1_800_000_000.25), "level": "warn",
+                                      "node": text, "step": text, "event": text, "msg": text}
+            if attrs:
+                rec["attrs"] = json.loads(json.dumps(attrs, default=str))
+            assert got == json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
+    assert make_record(ts=1.0) == '{"ts":"1970-01-01T00:00:01.000000Z","level":"info"}'

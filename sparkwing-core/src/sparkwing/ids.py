@@ -11,7 +11,7 @@ from .errors import PlanError
 # Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
 _RUN_ID_RE = r"^run-\d{8}-\d{6}-[0-9a-f]{8}$"
 _UNSAFE_FILENAME = r'[/\\:*?"<>|]'
-_UNSAFE_CHARS = '/\\:*?"<>|'
+_UNSAFE_CHARS = frozenset('/\\:*?"<>|')
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -56,6 +56,6 @@ def validate_node_id(node_id: str, what: str = "node id") -> str:
 def node_filename(node_id: str) -> str:
     """Return the file-name stem for a validated node id (unsafe characters become ``__``)."""
     validate_node_id(node_id)
-    if not any(c in node_id for c in _UNSAFE_CHARS):
+    if _UNSAFE_CHARS.isdisjoint(node_id):
         return node_id
     return re.sub(_UNSAFE_FILENAME, "__", node_id)

@@ -54,6 +54,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable
+from json.encoder import encode_basestring as _encode_str  # C-accelerated in CPython
 from pathlib import Path
 from typing import BinaryIO
 
@@ -102,6 +103,11 @@ def _base_stem(node_id: str) -> str:
         return stem
     cut = stem.encode("utf-8")[:_MAX_STEM_BYTES].decode("utf-8", "ignore")
     return f"{cut}~{_short_hash(node_id)}"
+
+
+def _claim_line(entry: dict[str, str]) -> str:
+    """``{"node": ..., "text": ...}`` as one JSON line (string values only, C-escaped)."""
+    return "{" + ", ".join(f"{_encode_str(k)}: {_encode_str(v)}" for k, v in entry.items()) + "}"
 
 
 def _short_hash(text: str) -> str:
@@ -379,9 +385,9 @@ class FilesystemLogStore:
     def _refresh(self, run_id: str, run_dir: Path) -> _Index:
         """Bring the cached index of a run up to date with its file (caller holds the lock)."""
         index = self._indexes.get(run_id)
-        path = run_dir / INDEX_FILE
-        try:
-            st = os.stat(path)
+        fd = self._index_fds.get(run_id)
+        try:  # the index this store appends to (it is open), else whatever is at the path
+            st = os.fstat(fd) if fd is not None else os.stat(run_dir / INDEX_FILE)
         except FileNotFoundError:
             self._indexes[run_id] = index = _Index()
             return index
@@ -391,7 +397,7 @@ class FilesystemLogStore:
             self._indexes[run_id] = index
         if st.st_size == index.consumed:
             return index
-        with open(path, "rb") as f:
+        with open(run_dir / INDEX_FILE, "rb") as f:
             f.seek(index.consumed)
             data = f.read()
         end = data.rfind(b"\n") + 1
@@ -464,7 +470,7 @@ class FilesystemLogStore:
         """Append one claim line and return the index with it (caller holds the lock)."""
         # The leading newline ends a line some crashed writer left unfinished,
         # so that line cannot swallow this claim (blank lines are skipped).
-        line = "\n" + json.dumps(entry, ensure_ascii=False) + "\n"
+        line = "\n" + _claim_line(entry) + "\n"
         data = line.encode("utf-8", "replace")
         fd = self._index_fd(run_id, run_dir)
         try:

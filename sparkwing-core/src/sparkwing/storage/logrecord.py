@@ -95,22 +95,29 @@ def make_record(
     """
     if level not in LEVELS:
         raise ValueError(f"log level must be one of info, warn, error, debug; got {level!r}")
-    rec: dict[str, Any] = {"ts": format_ts(time.time() if ts is None else ts), "level": level}
+    # Built piece by piece (what the JSON encoder would write for the dict, without
+    # setting one up per record): the strings through the C string encoder.
+    parts = ['{"ts":"', format_ts(time.time() if ts is None else ts), '","level":"', level, '"']
     if node:
-        rec["node"] = node
+        parts += [',"node":', _json_value(node)]
     if step:
-        rec["step"] = step
+        parts += [',"step":', _json_value(step)]
     if event:
-        rec["event"] = event
+        parts += [',"event":', _json_value(event)]
     if msg:
-        rec["msg"] = msg
+        parts += [',"msg":', _json_value(msg)]
     if attrs:
-        rec["attrs"] = dict(attrs)
         try:
-            return _dumps(rec)
+            text = _dumps(dict(attrs))
         except (TypeError, ValueError):
-            rec["attrs"] = json.loads(json.dumps(rec["attrs"], default=str))
-    return _dumps(rec)
+            text = json.dumps(dict(attrs), default=str, ensure_ascii=False, separators=(",", ":"))
+        parts += [',"attrs":', text]
+    parts.append("}")
+    return "".join(parts)
+
+
+def _json_value(value: Any) -> str:
+    return _encode_str(value) if type(value) is str else _dumps(value)
 
 
 def parse_record(line: str) -> dict[str, Any]:
