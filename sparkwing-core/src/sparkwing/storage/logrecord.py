@@ -21,6 +21,7 @@ from json.encoder import encode_basestring as _encode_str  # C-accelerated in CP
 from typing import Any
 
 from ..events import LOG_EXEC_LINE
+from ..jsontext import dumps as _json_text
 
 #: The levels a record may carry.
 LEVELS = frozenset({"info", "warn", "error", "debug"})
@@ -31,7 +32,7 @@ RECORD_KEYS = ("ts", "level", "node", "step", "event", "msg", "attrs")
 #: Text that replaces a secret value in masked output.
 MASK = "***"
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = _json_text
 
 #: The ``event`` key of command output records and the ``msg`` key that follows it.
 _EXEC_LINE_EVENT = f',"event":{_encode_str(LOG_EXEC_LINE)},"msg":'
