@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from ...jsontext import dumps as _json_text
@@ -83,28 +84,52 @@ class RowCodec:
             decoders.append(dec)
         self._decoders = tuple(decoders)
         self._plain = all(d is None for d in decoders)
+        # whole records: every attribute read in one C call, then the few encoded columns
+        self._read_all = attrgetter(*self.attrs) if len(self.attrs) > 1 else None
+        self._encoded = tuple((i, self._encoders[a][1]) for i, a in enumerate(self.attrs)
+                              if self._encoders[a][1] is not _IDENTITY)
+        #: Per set of updated attributes (in order): their columns and encoders.
+        self._plans: dict[tuple[str, ...], tuple[tuple[str, ...],
+                                                 tuple[Callable[[Any], Any] | None, ...]]] = {}
 
     def values(self, rec: Any) -> tuple[Any, ...]:
         """Return the column values of a whole record, in :attr:`columns` order."""
-        enc = self._encoders
-        return tuple(enc[a][1](getattr(rec, a)) for a in self.attrs)
+        if self._read_all is None:
+            enc = self._encoders
+            return tuple(enc[a][1](getattr(rec, a)) for a in self.attrs)
+        raw = self._read_all(rec)
+        if not self._encoded:
+            return raw
+        out = list(raw)
+        for i, encode in self._encoded:
+            out[i] = encode(out[i])
+        return tuple(out)
 
     def assignments(self, changes: Mapping[str, Any]) -> tuple[tuple[str, ...], list[Any]]:
         """Return ``(column names, encoded values)`` for a partial update.
 
         Raises :class:`ValueError` for an unknown or immutable attribute.
         """
+        key = tuple(changes)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(key)
+        cols, encoders = plan
+        return cols, [v if e is None else e(v)
+                      for e, v in zip(encoders, changes.values(), strict=True)]
+
+    def _plan(self, attrs: tuple[str, ...]) -> tuple[tuple[str, ...],
+                                                     tuple[Callable[[Any], Any] | None, ...]]:
         cols: list[str] = []
-        vals: list[Any] = []
-        enc = self._encoders
-        for attr, value in changes.items():
-            pair = enc.get(attr)
+        encoders: list[Callable[[Any], Any] | None] = []
+        for attr in attrs:
+            pair = self._encoders.get(attr)
             if pair is None or attr in self._immutable:
                 what = "immutable" if pair is not None else "unknown"
                 raise ValueError(f"cannot update {what} {self.record_type.__name__} field {attr!r}")
             cols.append(pair[0])
-            vals.append(pair[1](value))
-        return tuple(cols), vals
+            encoders.append(None if pair[1] is _IDENTITY else pair[1])
+        return tuple(cols), tuple(encoders)
 
     def decode(self, row: Sequence[Any]) -> Any:
         """Build a record from a row selected with :attr:`select`."""
