@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..durations import parse_duration
@@ -94,6 +95,8 @@ def as_body(node_id: str, body: Any) -> Body:
         return body
     if isinstance(body, type) and issubclass(body, Job):
         return body()
+    if type(body) is FunctionType:  # the common case, told by its code's flags
+        return FunctionBody(body, bool(body.__code__.co_flags & inspect.CO_COROUTINE))
     if callable(body):
         fn = body
         return FunctionBody(fn, inspect.iscoroutinefunction(fn) or _is_async_callable(fn))
