@@ -21,39 +21,41 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkwing.errors import NotFoundError, StoreError
 from sparkwing.storage.contracts import StateWrite
-from sparkwing.storage.records import (
-    AcquireResult,
-    Approval,
-    CacheEntry,
-    Event,
-    Lease,
-    Node,
-    Pause,
-    Run,
-    RunFilter,
-    Step,
-    TriggerRow,
-)
 from sparkwing.storage.sql import schema
 from sparkwing.storage.sql.rows import RowCodec, encode_json
 from sparkwing.storage.sql.rules import check_resolution, lost_error, lost_node_error
 
 from .connection import busy_timeout_ms, describe, open_connection
 
-_RUN = RowCodec(schema.RUNS, Run, immutable=("id",))
-_NODE = RowCodec(schema.NODES, Node, immutable=("run_id", "node_id"))
-_STEP = RowCodec(schema.NODE_STEPS, Step)
-_EVENT = RowCodec(schema.EVENTS, Event)
-_APPROVAL = RowCodec(schema.APPROVALS, Approval)
-_CACHE = RowCodec(schema.CACHE_ENTRIES, CacheEntry)
-_PAUSE = RowCodec(schema.DEBUG_PAUSES, Pause)
-_HOLDER = RowCodec(schema.CONCURRENCY_HOLDERS, Lease)
-_WAITER = RowCodec(schema.CONCURRENCY_WAITERS, Lease)
-_TRIGGER = RowCodec(schema.TRIGGERS, TriggerRow)
+if TYPE_CHECKING:  # record classes are made on first use (the codecs name them)
+    from sparkwing.storage.records import (
+        AcquireResult,
+        Approval,
+        CacheEntry,
+        Event,
+        Lease,
+        Node,
+        Pause,
+        Run,
+        RunFilter,
+        Step,
+        TriggerRow,
+    )
+
+_RUN = RowCodec(schema.RUNS, "Run", immutable=("id",))
+_NODE = RowCodec(schema.NODES, "Node", immutable=("run_id", "node_id"))
+_STEP = RowCodec(schema.NODE_STEPS, "Step")
+_EVENT = RowCodec(schema.EVENTS, "Event")
+_APPROVAL = RowCodec(schema.APPROVALS, "Approval")
+_CACHE = RowCodec(schema.CACHE_ENTRIES, "CacheEntry")
+_PAUSE = RowCodec(schema.DEBUG_PAUSES, "Pause")
+_HOLDER = RowCodec(schema.CONCURRENCY_HOLDERS, "Lease")
+_WAITER = RowCodec(schema.CONCURRENCY_WAITERS, "Lease")
+_TRIGGER = RowCodec(schema.TRIGGERS, "TriggerRow")
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
@@ -382,7 +384,10 @@ class SqliteStateStore:
         """Return runs matching *flt*, newest first by id (``limit <= 0``: no limit)."""
         from sparkwing.storage.sql import runfilter  # listing only: off a run's start-up path
 
-        flt = flt or RunFilter()
+        if flt is None:
+            from sparkwing.storage.records import RunFilter
+
+            flt = RunFilter()
         where: list[str] = []
         params: list[Any] = []
         for cond in runfilter.conditions(flt):
@@ -723,6 +728,8 @@ class SqliteStateStore:
                     (key, holder_id, run_id, node_id, cost, capacity, d.arrived_at, d.ticket,
                      expires),
                 )
+        from sparkwing.storage.records import AcquireResult
+
         return AcquireResult(d.action in (REGRANT, GRANT), d.active, d.ahead, d.holders)
 
     def concurrency_renew(self, holder_id: str, lease_expires_at: float) -> None:

@@ -71,6 +71,10 @@ def _collect_imports(annotation: str, namespace: dict[str, Any],
         if word == "None" or hasattr(builtins, word):
             continue
         obj = namespace.get(word)
+        if obj is None:  # the contracts import record classes for annotations only
+            from sparkwing.storage import records
+
+            obj = getattr(records, word, None)
         module = getattr(obj, "__module__", None)
         if obj is None or not module:
             raise ValueError(f"cannot tell where {word!r} of a contract annotation comes from")

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from .. import events
 from ..errors import ConflictError, NotFoundError, SparkwingError, UsageError
-from ..storage.records import Approval
 
 if TYPE_CHECKING:
     from ..storage.contracts import StateStore
+    from ..storage.records import Approval
 
 #: Decisions a person can record (``timed_out`` is only ever set by the run itself).
 RESOLUTIONS = ("approved", "denied")

@@ -40,7 +40,7 @@ from ..runtime.nodelog import NodeLogger
 from ..runtime.secrets import Masker
 from ..storage.contracts import ENVELOPE, LogStore, LogWriter, StateStore, StateWrite
 from ..storage.logrecord import make_record
-from ..storage.records import Approval, CacheEntry, Node, Pause, Run, Step
+from ..storage.records import Node
 from .graph import NodeState
 from .reporting import Reporter
 
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ..dsl.nodes import JobNode
     from ..dsl.plan import Plan
     from ..plugins.manager import PluginHost
+    from ..storage.records import Approval, CacheEntry, Pause, Run
 
 _NODE_FIELDS = frozenset(f.name for f in dataclasses.fields(Node))
 
@@ -400,6 +401,8 @@ class RunJournal:
     def step(self, node_id: str, step_id: str, status: str, started_at: float | None,
              error: str = "") -> None:
         """Record a step transition: the step row and a ``step_started``/``step_finished`` event."""
+        from ..storage.records import Step  # made only for runs with steps
+
         row = Step(self.run_id, node_id, step_id, status, started_at=started_at,
                    finished_at=None if status == "running" else time.time(), error=error)
         kind = events.STEP_STARTED if status == "running" else events.STEP_FINISHED

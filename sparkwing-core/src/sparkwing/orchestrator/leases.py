@@ -8,10 +8,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..storage.records import AcquireResult
-
 if TYPE_CHECKING:
     from ..storage.contracts import StateStore
+    from ..storage.records import AcquireResult
 
 #: How long a lease lives without renewal (a crashed holder frees its units after this).
 LEASE_S = float(os.environ.get("SPARKWING_LEASE_S", "30"))

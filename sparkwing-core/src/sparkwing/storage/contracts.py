@@ -18,21 +18,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .records import (
-    AcquireResult,
-    Approval,
-    CacheEntry,
-    Event,
-    Lease,
-    Node,
-    Pause,
-    Run,
-    RunFilter,
-    Step,
-    TriggerRow,
-)
+if TYPE_CHECKING:  # annotations only: each record class is made on first use
+    from .records import (
+        AcquireResult,
+        Approval,
+        CacheEntry,
+        Event,
+        Lease,
+        Node,
+        Pause,
+        Run,
+        RunFilter,
+        Step,
+        TriggerRow,
+    )
 
 #: Node id under which a log store keeps run-level (envelope) records.
 ENVELOPE = ""

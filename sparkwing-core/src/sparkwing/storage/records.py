@@ -2,13 +2,33 @@
 
 Times are float seconds since the epoch (UTC). JSON-valued fields hold
 already-decoded Python values. Records are mutable dataclasses with slots:
-stores build them, callers read them.
+stores build them, callers read them. Each class is made a dataclass the
+first time it is used (see ``__getattr__`` at the end), so a command pays
+only for the records it touches.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass as _record
+else:
+    def _record(*, slots: bool) -> Any:
+        """Set the class aside: it becomes a dataclass when first used (``__getattr__``)."""
+
+        def keep(cls: type) -> type:
+            _LAZY[cls.__name__] = cls
+            return cls
+
+        return keep
+
+#: Record classes not made into dataclasses yet (making one costs ~5 M instructions:
+#: its methods are generated and compiled), by name.
+_LAZY: dict[str, type] = {}
+_MAKING = threading.Lock()
 
 #: Run statuses. ``pending`` and ``running`` are live; the rest are terminal.
 RUN_STATUSES = ("pending", "running", "success", "failed", "cancelled")
@@ -39,7 +59,7 @@ STEP_STATUSES = ("running", "passed", "failed", "cancelled", "skipped")
 TRIGGER_STATUSES = ("pending", "claimed", "done", "failed")
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class Run:
     """One pipeline run."""
 
@@ -77,7 +97,7 @@ class Run:
         return self.status in TERMINAL_RUN_STATUSES
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class Node:
     """One node (job, approval gate, or recovery job) of a run."""
 
@@ -106,7 +126,7 @@ class Node:
         return asdict(self)
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class Step:
     """One step of a node's inner DAG."""
 
@@ -125,7 +145,7 @@ class Step:
         return asdict(self)
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class Event:
     """One entry of a run's ordered event stream (``seq`` is per run, from 1)."""
 
@@ -141,7 +161,7 @@ class Event:
         return asdict(self)
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class Approval:
     """An approval gate's request and, once resolved, its resolution."""
 
@@ -161,7 +181,7 @@ class Approval:
         return asdict(self)
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class CacheEntry:
     """A memoized node result: ``key`` -> the producing run/node and its output."""
 
@@ -180,7 +200,7 @@ class CacheEntry:
         return asdict(self)
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class Pause:
     """A debug pause held on a node."""
 
@@ -198,7 +218,7 @@ class Pause:
         return asdict(self)
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class Lease:
     """A holder or waiter of a concurrency key."""
 
@@ -217,7 +237,7 @@ class Lease:
         return asdict(self)
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class TriggerRow:
     """One run request recorded under its idempotency key (a row of ``triggers``).
 
@@ -248,7 +268,7 @@ class TriggerRow:
         return asdict(self)
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class AcquireResult:
     """What :meth:`StateStore.concurrency_acquire` decided."""
 
@@ -258,7 +278,7 @@ class AcquireResult:
     holders: list[str] = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@_record(slots=True)
 class RunFilter:
     """Filters for :meth:`StateStore.list_runs`; every given filter must match (AND).
 
@@ -274,3 +294,21 @@ class RunFilter:
     since: float | None = None
     before_id: str = ""  # cursor: only runs whose id sorts before this one
     limit: int = 20
+
+
+for _name in _LAZY:  # each name is made on first use, by __getattr__
+    del globals()[_name]
+
+
+def __getattr__(name: str) -> Any:
+    """Make a record class into its dataclass the first time it is used."""
+    with _MAKING:
+        made = globals().get(name)
+        if made is None:
+            cls = _LAZY.get(name)
+            if cls is None:
+                raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            made = globals()[name] = dataclass(slots=True)(cls)
+            del _LAZY[name]
+    return made
+

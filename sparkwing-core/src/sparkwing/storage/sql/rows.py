@@ -57,14 +57,16 @@ class RowCodec:
     * :meth:`decode` builds a record from a row in :attr:`columns` order.
     """
 
-    def __init__(self, table: Table, record: type, immutable: Iterable[str] = ()) -> None:
-        names = {f.name for f in fields(record)}
+    def __init__(self, table: Table, record: type | str, immutable: Iterable[str] = ()) -> None:
+        """Map *table* to *record*: a dataclass, or the name of one in
+        :mod:`sparkwing.storage.records` (looked up, and so made, on first use)."""
         self.table = table
-        self.record_type = record
+        self._record: type | None = None if isinstance(record, str) else record
+        self._record_name = record if isinstance(record, str) else record.__name__
         cols = [c for c in table.columns if c.attr]
-        for c in cols:
-            if c.attr not in names:
-                raise ValueError(f"{table.name}.{c.name}: {record.__name__} has no {c.attr!r}")
+        self._mapped = cols
+        if self._record is not None:
+            self._check(self._record)
         self.columns: tuple[str, ...] = tuple(c.name for c in cols)
         self.attrs: tuple[str, ...] = tuple(str(c.attr) for c in cols)
         self.select = ", ".join(self.columns)
@@ -91,6 +93,24 @@ class RowCodec:
         #: Per set of updated attributes (in order): their columns and encoders.
         self._plans: dict[tuple[str, ...], tuple[tuple[str, ...],
                                                  tuple[Callable[[Any], Any] | None, ...]]] = {}
+
+    @property
+    def record_type(self) -> type:
+        """The record class rows decode into."""
+        rec = self._record
+        if rec is None:
+            from .. import records
+
+            rec = getattr(records, self._record_name)
+            self._check(rec)
+            self._record = rec
+        return rec
+
+    def _check(self, record: type) -> None:
+        names = {f.name for f in fields(record)}
+        for c in self._mapped:
+            if c.attr not in names:
+                raise ValueError(f"{self.table.name}.{c.name}: {record.__name__} has no {c.attr!r}")
 
     def values(self, rec: Any) -> tuple[Any, ...]:
         """Return the column values of a whole record, in :attr:`columns` order."""
@@ -126,7 +146,7 @@ class RowCodec:
             pair = self._encoders.get(attr)
             if pair is None or attr in self._immutable:
                 what = "immutable" if pair is not None else "unknown"
-                raise ValueError(f"cannot update {what} {self.record_type.__name__} field {attr!r}")
+                raise ValueError(f"cannot update {what} {self._record_name} field {attr!r}")
             cols.append(pair[0])
             encoders.append(None if pair[1] is _IDENTITY else pair[1])
         return tuple(cols), tuple(encoders)
@@ -135,4 +155,4 @@ class RowCodec:
         """Build a record from a row selected with :attr:`select`."""
         if not self._plain:
             row = [v if d is None else d(v) for d, v in zip(self._decoders, row, strict=True)]
-        return self.record_type(**dict(zip(self.attrs, row, strict=True)))
+        return (self._record or self.record_type)(**dict(zip(self.attrs, row, strict=True)))
