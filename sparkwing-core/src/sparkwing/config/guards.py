@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ..slotted import Slotted
 from .schema import fail, keyed, want_mapping, want_str_list
 from .yamlload import Node
 
@@ -42,13 +42,16 @@ _FLAG = r"[A-Za-z][A-Za-z0-9_-]*"
 _BRANCH = r"[^\s]+"
 
 
-@dataclass(slots=True)
-class Guards:
+class Guards(Slotted):
     """The ``require`` and ``reject`` token lists of a pipeline or of ``defaults``."""
 
-    require: list[str] = field(default_factory=list)
-    reject: list[str] = field(default_factory=list)
-    line: int = 0
+    __slots__ = ("line", "reject", "require")
+
+    def __init__(self, require: list[str] | None = None, reject: list[str] | None = None,
+                 line: int = 0) -> None:
+        self.require: list[str] = [] if require is None else require
+        self.reject: list[str] = [] if reject is None else reject
+        self.line = line
 
     def __bool__(self) -> bool:
         """True when at least one token is set."""

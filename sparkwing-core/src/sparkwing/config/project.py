@@ -13,7 +13,6 @@ and checked against the installed plugins by :mod:`sparkwing.plugins.required`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,22 +71,42 @@ _FLAG = r"[A-Za-z][A-Za-z0-9_-]*"
 _LABEL = r"[A-Za-z0-9][A-Za-z0-9_.:=-]*"
 
 
-@dataclass(slots=True)
-class PipelineEntry:
-    """One ``pipelines:`` entry of sparkwing.yaml."""
+class PipelineEntry(Slotted):
+    """One ``pipelines:`` entry of sparkwing.yaml.
 
-    name: str
-    entrypoint: str
-    description: str = ""
-    on: dict[str, Any] = field(default_factory=dict)
-    hidden: bool = False
-    args: dict[str, str] = field(default_factory=dict)
-    profile: str = ""
-    guards: Guards = field(default_factory=Guards)
-    requires: list[str] = field(default_factory=list)
-    line: int = 0
-    #: Line of the ``profile:`` value (0 when not set).
-    profile_line: int = 0
+    ``profile_line`` is the line of the ``profile:`` value (0 when not set).
+    """
+
+    __slots__ = (
+        "args",
+        "description",
+        "entrypoint",
+        "guards",
+        "hidden",
+        "line",
+        "name",
+        "on",
+        "profile",
+        "profile_line",
+        "requires",
+    )
+
+    def __init__(self, name: str, entrypoint: str, description: str = "",
+                 on: dict[str, Any] | None = None, hidden: bool = False,
+                 args: dict[str, str] | None = None, profile: str = "",
+                 guards: Guards | None = None, requires: list[str] | None = None,
+                 line: int = 0, profile_line: int = 0) -> None:
+        self.name = name
+        self.entrypoint = entrypoint
+        self.description = description
+        self.on: dict[str, Any] = {} if on is None else on
+        self.hidden = hidden
+        self.args: dict[str, str] = {} if args is None else args
+        self.profile = profile
+        self.guards = Guards() if guards is None else guards
+        self.requires: list[str] = [] if requires is None else requires
+        self.line = line
+        self.profile_line = profile_line
 
     @property
     def module(self) -> str:
@@ -124,16 +143,22 @@ class PipelineEntry:
         }
 
 
-@dataclass(slots=True)
-class Defaults:
-    """The ``defaults:`` block: values every pipeline inherits unless it sets its own."""
+class Defaults(Slotted):
+    """The ``defaults:`` block: values every pipeline inherits unless it sets its own.
 
-    profile: str = ""
-    args: dict[str, str] = field(default_factory=dict)
-    guards: Guards = field(default_factory=Guards)
-    requires: list[str] = field(default_factory=list)
-    #: Line of the ``profile:`` value (0 when not set).
-    profile_line: int = 0
+    ``profile_line`` is the line of the ``profile:`` value (0 when not set).
+    """
+
+    __slots__ = ("args", "guards", "profile", "profile_line", "requires")
+
+    def __init__(self, profile: str = "", args: dict[str, str] | None = None,
+                 guards: Guards | None = None, requires: list[str] | None = None,
+                 profile_line: int = 0) -> None:
+        self.profile = profile
+        self.args: dict[str, str] = {} if args is None else args
+        self.guards = Guards() if guards is None else guards
+        self.requires: list[str] = [] if requires is None else requires
+        self.profile_line = profile_line
 
 
 class RequiredPlugin(Slotted):
@@ -162,18 +187,27 @@ class RequiredPlugin(Slotted):
                 "specifier": str(self.requirement.specifier), "line": self.line}
 
 
-@dataclass(slots=True)
-class ProjectConfig:
-    """A loaded ``.sparkwing/sparkwing.yaml``."""
+class ProjectConfig(Slotted):
+    """A loaded ``.sparkwing/sparkwing.yaml``.
 
-    root: Path
-    dir: Path
-    file: Path
-    pipelines: list[PipelineEntry] = field(default_factory=list)
-    defaults: Defaults = field(default_factory=Defaults)
-    profiles: dict[str, Profile] = field(default_factory=dict)
-    #: ``plugins.required``: the plugin distributions this project needs, in file order.
-    required_plugins: list[RequiredPlugin] = field(default_factory=list)
+    ``required_plugins`` is ``plugins.required``: the plugin distributions
+    this project needs, in file order.
+    """
+
+    __slots__ = ("defaults", "dir", "file", "pipelines", "profiles", "required_plugins", "root")
+
+    def __init__(self, root: Path, dir: Path, file: Path,
+                 pipelines: list[PipelineEntry] | None = None, defaults: Defaults | None = None,
+                 profiles: dict[str, Profile] | None = None,
+                 required_plugins: list[RequiredPlugin] | None = None) -> None:
+        self.root = root
+        self.dir = dir
+        self.file = file
+        self.pipelines: list[PipelineEntry] = [] if pipelines is None else pipelines
+        self.defaults = Defaults() if defaults is None else defaults
+        self.profiles: dict[str, Profile] = {} if profiles is None else profiles
+        self.required_plugins: list[RequiredPlugin] = (
+            [] if required_plugins is None else required_plugins)
 
     @property
     def shown(self) -> str:

@@ -11,11 +11,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SparkwingError
 from ..events import LOG_EXEC_START
+from ..slotted import Slotted
 from .nodelog import NodeLogger
 from .pipes import read_until_exit
 from .supervisor import SUPERVISOR
@@ -45,13 +45,15 @@ class CommandError(SparkwingError):
         super().__init__(f"command {what}: {_short(command)}")
 
 
-@dataclass(slots=True)
-class CommandResult:
+class CommandResult(Slotted):
     """A finished command: exit code and wall time."""
 
-    command: str
-    exit_code: int
-    duration_s: float
+    __slots__ = ("command", "duration_s", "exit_code")
+
+    def __init__(self, command: str, exit_code: int, duration_s: float) -> None:
+        self.command = command
+        self.exit_code = exit_code
+        self.duration_s = duration_s
 
 
 def _short(command: str, limit: int = 120) -> str:

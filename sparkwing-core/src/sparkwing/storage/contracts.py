@@ -17,8 +17,9 @@ the implementation says so).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..slotted import Slotted
 
 if TYPE_CHECKING:  # annotations only: each record class is made on first use
     from .records import (
@@ -312,12 +313,14 @@ class BatchingStateStore(Protocol):
         """
 
 
-@dataclass(slots=True)
-class LogChunk:
+class LogChunk(Slotted):
     """Records read from a log stream and the offset to continue from."""
 
-    lines: list[str]
-    next_offset: int
+    __slots__ = ("lines", "next_offset")
+
+    def __init__(self, lines: list[str], next_offset: int) -> None:
+        self.lines = lines
+        self.next_offset = next_offset
 
 
 class LogWriter(Protocol):
