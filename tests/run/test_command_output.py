@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from sparkwing.runtime.command import ProcessTracker, run_command
-from sparkwing.runtime.linesplit import LineSplitter
+from sparkwing.runtime.linesplit import LineSplitter, tail_lines
 from sparkwing.runtime.nodelog import NodeLogger
 from sparkwing.runtime.secrets import Masker
 from sparkwing.storage.fs_logs import FilesystemLogStore
@@ -68,6 +68,12 @@ def test_line_splitter_edges() -> None:
     # a long line arriving in many reads without a newline is one line
     long = [b"y" * 1000] * 300
     assert split_in_chunks([*long, b"\n", *long]) == ["y" * 300_000] * 2
+
+
+def test_tail_lines() -> None:
+    for text in ["", "a", "a\nb", "\n", "a\nb\nc\n\nd", "\n\n\n", "x\n" * 50]:
+        for n in range(1, 8):
+            assert tail_lines(text, n) == text.split("\n")[-n:], (text, n)
 
 
 def test_mask_lines_is_masking_each_line() -> None:

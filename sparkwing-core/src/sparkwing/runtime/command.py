@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import SparkwingError
 from ..events import LOG_EXEC_START
 from .heap import keep_freed_heap
-from .linesplit import LineSplitter
+from .linesplit import LineSplitter, tail_lines
 from .nodelog import NodeLogger
 from .pipes import read_until_exit
 from .supervisor import SUPERVISOR
@@ -218,7 +218,7 @@ def _pump(
     def feed(data: bytes, final: bool = False) -> None:
         text = splitter.finish() if final else splitter.push(data)
         if text is not None:
-            tail.extend(text.rsplit("\n", 20)[-20:])
+            tail.extend(tail_lines(text, 20))
             log.output_text(text, step)
 
     readers: dict[int, Callable[[bytes], None]] = {log_pipe.fileno(): feed}

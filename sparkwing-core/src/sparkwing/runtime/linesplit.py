@@ -57,3 +57,16 @@ class LineSplitter:
         if "\r" in text:
             text = _LINE_END_CR.sub("", text)
         return text
+
+
+def tail_lines(text: str, n: int) -> list[str]:
+    """The last *n* (at least 1; or fewer) lines of *text*, lines joined by ``\\n``.
+
+    Only the tail is copied, unlike ``text.rsplit("\\n", n)``, which copies the rest too.
+    """
+    end = len(text)
+    for _ in range(n):
+        end = text.rfind("\n", 0, end)
+        if end < 0:
+            break
+    return text[end + 1:].split("\n")

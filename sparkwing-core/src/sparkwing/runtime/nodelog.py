@@ -11,6 +11,7 @@ from typing import Any
 
 from ..storage.contracts import LogWriter
 from ..storage.logrecord import format_output_lines, format_output_text, make_record
+from .linesplit import tail_lines
 from .secrets import Masker
 
 #: How many trailing output lines a node keeps for its failure excerpt.
@@ -92,7 +93,7 @@ class NodeLogger:
         """
         if self.masker.active:
             text = self.masker.mask_lines(text)
-        self.last_lines.extend(text.rsplit("\n", EXCERPT_LINES)[-EXCERPT_LINES:])
+        self.last_lines.extend(tail_lines(text, EXCERPT_LINES))
         self._emit(format_output_text(self.node_id, step, text, time.time(), level))
 
     def forward(self, text: str) -> None:
