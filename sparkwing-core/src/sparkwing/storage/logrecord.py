@@ -8,9 +8,10 @@ are compact JSON with non-ASCII characters kept as UTF-8.
 
 :func:`format_output_text` is the hot path: it frames a whole block of
 command output lines as ``exec_line`` records in one string, computing the
-timestamp and the constant part of every record once per block and doing
-no Python work per line (:func:`format_output_lines` does the same for a
-list of lines, escaping each line with the C JSON string encoder).
+timestamp and the constant part of every record once per block and, when
+no line needs JSON escaping, doing no Python work per line
+(:func:`format_output_lines` does the same for a list of lines, escaping
+each line with the C JSON string encoder).
 """
 
 from __future__ import annotations
@@ -188,25 +189,18 @@ def format_output_text(
 
     *text* is one or more lines joined by newlines (``"\n".join(lines)``,
     so ``""`` is one empty line); the result is the same as
-    :func:`format_output_lines` of those lines, made without a Python call
-    per line. Text with nothing JSON escapes (no ``"``, ``\`` or control
-    character but the newlines; a ``memchr`` scan per such character tells)
-    is framed as it is, by replacing each newline with the end of a record
-    and the start of the next. Otherwise, without a backslash, the whole
-    text is escaped by one call of the C JSON string encoder, which writes
-    each newline as the two characters ``\n`` (with no backslash in the
-    input that pair stands for nothing else), and framed the same way. Text
-    with a backslash is framed line by line.
+    :func:`format_output_lines` of those lines. Text with nothing JSON
+    escapes (no ``"``, ``\`` or control character but the newlines; a
+    ``memchr`` scan per such character tells), the usual case, is framed
+    as it is, without a Python call per line: each newline is replaced with
+    the end of a record and the start of the next. Other text is split and
+    each line escaped with the C JSON string encoder (escaping the whole
+    text at once is no faster).
     """
-    prefix = _output_prefix(node, step, ts, level)
-    if not any(map(text.__contains__, _JSON_ESCAPED)):
-        newline = "\n"
-    elif "\\" not in text:
-        text = _encode_str(text)[1:-1]  # without the quotes
-        newline = "\\n"
-    else:
+    if any(map(text.__contains__, _JSON_ESCAPED)):
         return format_output_lines(node, step, text.split("\n"), ts, level)
-    return "".join((prefix, '"', text.replace(newline, '"}\n' + prefix + '"'), '"}\n'))
+    prefix = _output_prefix(node, step, ts, level)
+    return "".join((prefix, '"', text.replace("\n", '"}\n' + prefix + '"'), '"}\n'))
 
 
 def mask_secrets(text: str, secrets: Iterable[str]) -> str:
