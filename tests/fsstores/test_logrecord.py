@@ -7,6 +7,7 @@ import json
 import pytest
 from sparkwing.storage.logrecord import (
     format_output_lines,
+    format_output_text,
     format_ts,
     make_record,
     mask_secrets,
@@ -95,6 +96,38 @@ def test_output_lines_shape() -> None:
     assert len(format_output_lines("n", "s", (f"l{i}" for i in range(1000)), T).splitlines()) == 1000
     with pytest.raises(ValueError):
         format_output_lines("n", "s", ["x"], T, level="fatal")
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [""],  # one empty line
+        ["", "", ""],
+        ["plain", "line 000001 " + "x" * 67],  # nothing to escape: framed as it is
+        ['quotes " here', "tab\there", "cr\rin the middle", "esc\x1b[31mred\x1b[0m", "nul\x00"],
+        ["back\\slash", "ends with backslash\\", "\\n is not a newline", 'both \\" and "'],
+        ["\\", "x"],  # a backslash alone, then a line that is clean
+        ["日本語 ✓ \U0001f680", "\ufffd replaced byte", "\u2028 \x7f kept"],
+        ["lone surrogate \udc80"],
+        ["unicode ✓ and a quote \"", "\x01"],
+    ],
+)
+def test_output_text_matches_output_lines(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    expected = format_output_lines("build/linux", "compile", lines, T)
+    assert format_output_text("build/linux", "compile", text, T) == expected
+    assert format_output_text("", "", text, T, "warn") == format_output_lines("", "", lines, T, "warn")
+    assert [json.loads(r)["msg"] for r in expected.split("\n")[:-1]] == lines
+
+
+def test_output_text_of_many_lines_and_bad_level() -> None:
+    lines = [f"line {i:06d} " + "x" * 67 for i in range(5000)]
+    lines[2500] = 'one "quoted" line'
+    for batch in (lines, [x.replace("x", "\\") for x in lines]):
+        text = "\n".join(batch)
+        assert format_output_text("n", "", text, T) == format_output_lines("n", "", batch, T)
+    with pytest.raises(ValueError):
+        format_output_text("n", "s", "x", T, level="fatal")
 
 
 def test_mask_secrets() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 import signal
@@ -16,6 +15,8 @@ from typing import Any
 from ..errors import SparkwingError
 from ..events import LOG_EXEC_START
 from ..slotted import Slotted
+from .heap import keep_freed_heap
+from .linesplit import LineSplitter, tail_lines
 from .nodelog import NodeLogger
 from .pipes import read_until_exit
 from .supervisor import SUPERVISOR
@@ -213,21 +214,14 @@ def _pump(
     """
     log_pipe = proc.stderr if capturing else proc.stdout
     assert log_pipe is not None
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    pending = ""
+    keep_freed_heap()
+    splitter = LineSplitter()
 
     def feed(data: bytes, final: bool = False) -> None:
-        nonlocal pending
-        chunk = pending + decoder.decode(data, final)
-        lines = chunk.split("\n")
-        pending = "" if final else lines.pop()
-        if final and lines and lines[-1] == "":
-            lines.pop()
-        if lines:
-            if lines[-1].endswith("\r") or "\r" in chunk:
-                lines = [ln.rstrip("\r") for ln in lines]
-            tail.extend(lines[-20:])
-            log.output(lines, step)
+        text = splitter.finish() if final else splitter.push(data)
+        if text is not None:
+            tail.extend(tail_lines(text, 20))
+            log.output_text(text, step)
 
     readers: dict[int, Callable[[bytes], None]] = {log_pipe.fileno(): feed}
     if capturing:

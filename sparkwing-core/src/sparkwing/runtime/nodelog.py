@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..storage.contracts import LogWriter
-from ..storage.logrecord import format_output_lines, make_record
+from ..storage.logrecord import format_output_lines, format_output_text, make_record
+from .linesplit import tail_lines
 from .secrets import Masker
 
 #: How many trailing output lines a node keeps for its failure excerpt.
@@ -82,6 +83,18 @@ class NodeLogger:
             lines = [self.masker.mask(x) for x in lines]
         self.last_lines.extend(lines[-EXCERPT_LINES:])
         self._emit(format_output_lines(self.node_id, step, lines, time.time(), level))
+
+    def output_text(self, text: str, step: str = "", level: str = "info") -> None:
+        """Write command output lines given as one text (joined by newlines) as ``exec_line`` records.
+
+        The same records as :meth:`output` of ``text.split("\\n")``, made
+        without splitting the text (see
+        :func:`~sparkwing.storage.logrecord.format_output_text`).
+        """
+        if self.masker.active:
+            text = self.masker.mask_lines(text)
+        self.last_lines.extend(tail_lines(text, EXCERPT_LINES))
+        self._emit(format_output_text(self.node_id, step, text, time.time(), level))
 
     def forward(self, text: str) -> None:
         """Write records another process framed (complete JSON lines), masked.

@@ -60,6 +60,7 @@ class Masker:
 
     def __init__(self) -> None:
         self._values: list[str] = []
+        self._multiline = False  # whether some value holds a newline
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
 
@@ -69,7 +70,10 @@ class Masker:
             with self._lock:
                 self._secrets.add(value)
                 forms = {*self._values, value, *encoded_forms(value)}
-                self._values = sorted(forms, key=len, reverse=True)
+                values = sorted(forms, key=len, reverse=True)
+                # set before the values, so mask_lines never sees a newline value unflagged
+                self._multiline = any("\n" in v for v in values)
+                self._values = values
 
     @property
     def active(self) -> bool:
@@ -82,6 +86,16 @@ class Masker:
             if v in text:
                 text = text.replace(v, "***")
         return text
+
+    def mask_lines(self, text: str) -> str:
+        """Return newline-separated *text* masked as if each line was masked on its own.
+
+        A value that holds no newline cannot match across one, so the whole
+        text is masked in one pass unless some value holds a newline.
+        """
+        if not self._multiline:
+            return self.mask(text)
+        return "\n".join([self.mask(line) for line in text.split("\n")])
 
     def mask_value(self, value: Any) -> Any:
         """Return a JSON-like *value* with every string in it masked (keys included)."""

@@ -6,10 +6,12 @@ A record has the keys ``ts`` (RFC 3339 UTC with microseconds, e.g.
 order; empty fields are left out (a plain message has no ``event``). Lines
 are compact JSON with non-ASCII characters kept as UTF-8.
 
-:func:`format_output_lines` is the hot path: it frames a whole batch of
+:func:`format_output_text` is the hot path: it frames a whole block of
 command output lines as ``exec_line`` records in one string, computing the
-timestamp and the constant part of every record once per batch and escaping
-each line with the C JSON string encoder.
+timestamp and the constant part of every record once per block and, when
+no line needs JSON escaping, doing no Python work per line
+(:func:`format_output_lines` does the same for a list of lines, escaping
+each line with the C JSON string encoder).
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ _dumps = _json_text
 
 #: The ``event`` key of command output records and the ``msg`` key that follows it.
 _EXEC_LINE_EVENT = f',"event":{_encode_str(LOG_EXEC_LINE)},"msg":'
+
+#: The characters a JSON string escapes, bar the newline: ``"``, ``\`` and the other control
+#: characters, the ones common in command output first.
+_JSON_ESCAPED = ('"', "\\", "\t", "\r", "\x1b", "\b",
+                 *(chr(c) for c in range(0x20) if chr(c) not in "\t\r\x1b\b\n"))
 
 
 #: The last whole second formatted and its text (one tuple: threads swap it whole).
@@ -143,6 +150,19 @@ def parse_record(line: str) -> dict[str, Any]:
     return rec
 
 
+def _output_prefix(node: str, step: str, ts: float, level: str) -> str:
+    """The text of an ``exec_line`` record up to its ``"msg":`` key (the same for a batch)."""
+    if level not in LEVELS:
+        raise ValueError(f"log level must be one of info, warn, error, debug; got {level!r}")
+    head = ['{"ts":"', format_ts(ts), '","level":"', level, '"']
+    if node:
+        head += [',"node":', _encode_str(node)]
+    if step:
+        head += [',"step":', _encode_str(step)]
+    head.append(_EXEC_LINE_EVENT)
+    return "".join(head)
+
+
 def format_output_lines(
     node: str, step: str, text_lines: Iterable[str], ts: float, level: str = "info"
 ) -> str:
@@ -155,19 +175,32 @@ def format_output_lines(
     element is escaped, so framing stays intact). Empty ``node``/``step`` are
     omitted; ``msg`` is always written, even when the line is empty.
     """
-    if level not in LEVELS:
-        raise ValueError(f"log level must be one of info, warn, error, debug; got {level!r}")
-    head = ['{"ts":"', format_ts(ts), '","level":"', level, '"']
-    if node:
-        head += [',"node":', _encode_str(node)]
-    if step:
-        head += [',"step":', _encode_str(step)]
-    head.append(_EXEC_LINE_EVENT)
-    prefix = "".join(head)
+    prefix = _output_prefix(node, step, ts, level)
     encoded = list(map(_encode_str, text_lines))
     if not encoded:
         return ""
     return prefix + ("}\n" + prefix).join(encoded) + "}\n"
+
+
+def format_output_text(
+    node: str, step: str, text: str, ts: float, level: str = "info"
+) -> str:
+    r"""Frame lines of command output given as one text as ``exec_line`` records in one string.
+
+    *text* is one or more lines joined by newlines (``"\n".join(lines)``,
+    so ``""`` is one empty line); the result is the same as
+    :func:`format_output_lines` of those lines. Text with nothing JSON
+    escapes (no ``"``, ``\`` or control character but the newlines; a
+    ``memchr`` scan per such character tells), the usual case, is framed
+    as it is, without a Python call per line: each newline is replaced with
+    the end of a record and the start of the next. Other text is split and
+    each line escaped with the C JSON string encoder (escaping the whole
+    text at once is no faster).
+    """
+    if any(map(text.__contains__, _JSON_ESCAPED)):
+        return format_output_lines(node, step, text.split("\n"), ts, level)
+    prefix = _output_prefix(node, step, ts, level)
+    return "".join((prefix, '"', text.replace("\n", '"}\n' + prefix + '"'), '"}\n'))
 
 
 def mask_secrets(text: str, secrets: Iterable[str]) -> str:
