@@ -13,7 +13,9 @@ def test_run_ids_have_the_documented_shape_and_sort_by_time() -> None:
     assert all(is_run_id(i) for i in ids)
     assert ids == sorted(ids)
     assert new_run_id(0.5).startswith("run-19700101-000000-1f4")
-    assert len(set(new_run_id(base) for _ in range(200))) == 200
+    # 20 random bits per millisecond: 200 ids of one millisecond collide about 2% of the time,
+    # so the test asks for nearly all distinct (a lost random part makes them all equal)
+    assert len(set(new_run_id(base) for _ in range(200))) >= 195
 
 
 @pytest.mark.parametrize("bad", ["", "/abs", "a/../b", "a//b", "..", "a\\b", "x\ny", "a/."])
