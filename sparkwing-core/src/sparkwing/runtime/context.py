@@ -205,6 +205,9 @@ class Context:
     ) -> Any:
         """Run *command* with ``bash -c`` in the repository root (or *cwd*).
 
+        A line of plain words starts its program directly, as bash would exec
+        it (see :mod:`sparkwing.runtime.directexec`).
+
         ``capture=None`` streams output and returns a :class:`CommandResult`;
         ``"text"``, ``"lines"`` or ``"json"`` return stdout in that shape. A
         non-zero exit raises :class:`~sparkwing.runtime.command.CommandError`
