@@ -215,7 +215,8 @@ class Context:
         """
         return run_command(
             command, shell=True, log=self.log, tracker=self.tracker, step=self.step_id,
-            env={**self.env, **(env or {})}, cwd=self._cwd(cwd), capture=capture, check=check,
+            env={**self.env, **env} if env else self.env, cwd=self._cwd(cwd), capture=capture,
+            check=check,
         )
 
     def exec(
@@ -230,7 +231,8 @@ class Context:
         """Run *argv* without a shell; otherwise like :meth:`sh`."""
         return run_command(
             list(argv), shell=False, log=self.log, tracker=self.tracker, step=self.step_id,
-            env={**self.env, **(env or {})}, cwd=self._cwd(cwd), capture=capture, check=check,
+            env={**self.env, **env} if env else self.env, cwd=self._cwd(cwd), capture=capture,
+            check=check,
         )
 
     async def sh_async(self, command: str, **kwargs: Any) -> Any:

@@ -18,8 +18,9 @@ A command qualifies only when all of these hold (anything else goes through
   (read from that bash once per process), except ``true`` and ``false``
   with no arguments, whose standard utilities do the same thing (exit 0 or
   1, print nothing);
-* bash is found on the command's ``PATH`` and is version 5.2 or newer (the
-  environment rules below are bash 5.2's);
+* bash is found on the command's ``PATH`` (looked up once per process and
+  ``PATH`` value) and is version 5.2 or newer (the environment rules below
+  are bash 5.2's);
 * the environment has no variable bash reads or rewrites at start-up:
   nothing starting with ``BASH`` (``BASH_ENV``, exported functions, ...)
   and none of :data:`BASH_READS`; ``PATH`` is set and every entry of it
@@ -80,6 +81,7 @@ class _Bash:
 
 
 _bash_by_path: dict[str, _Bash] = {}
+_bash_by_search_path: dict[str, _Bash | None] = {}
 _lock = threading.Lock()
 
 
@@ -97,11 +99,8 @@ def direct_command(command: str, env: Mapping[str, str], cwd: str) -> DirectComm
     dirs = env["PATH"].split(":")
     if not all(d.startswith("/") for d in dirs):
         return None
-    bash_path = _find(dirs, "bash")
-    if bash_path is None:
-        return None
-    bash = _bash(bash_path)
-    if not bash.usable:
+    bash = _bash_on(env["PATH"], dirs)
+    if bash is None or not bash.usable:
         return None
     if "/" in name:
         executable = name
@@ -164,6 +163,18 @@ def _same_file(a: str, b: str) -> bool:
     except OSError:
         return False
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _bash_on(search_path: str, dirs: list[str]) -> _Bash | None:
+    """The bash ``PATH`` *search_path* finds (looked up once per process and ``PATH``)."""
+    try:
+        return _bash_by_search_path[search_path]
+    except KeyError:
+        pass
+    path = _find(dirs, "bash")
+    bash = None if path is None else _bash(path)
+    _bash_by_search_path[search_path] = bash
+    return bash
 
 
 def _bash(path: str) -> _Bash:
