@@ -43,7 +43,8 @@ import re
 import subprocess
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from ..slotted import Slotted
 
 #: Variables bash reads or sets at start-up (besides every ``BASH*`` name); with any of
 #: them in the environment a command always runs through bash.
@@ -57,27 +58,32 @@ SAME_AS_UTILITY = frozenset({"true", "false"})
 #: The oldest bash whose start-up environment rules :func:`bash_environment` follows.
 MIN_BASH = (5, 2)
 
-_PLAIN = re.compile(r"[ \t]*([A-Za-z0-9_./+,:@-][A-Za-z0-9_./+,:@%=-]*)"
-                    r"((?:[ \t]+[A-Za-z0-9_./+,:@%=-]+)*)[ \t]*")
-_LEVEL = re.compile(r"0|[1-9][0-9]{0,2}")
+# Patterns compiled on first use (re caches them), not while ``sparkwing run`` starts.
+_PLAIN = (r"[ \t]*([A-Za-z0-9_./+,:@-][A-Za-z0-9_./+,:@%=-]*)"
+          r"((?:[ \t]+[A-Za-z0-9_./+,:@%=-]+)*)[ \t]*")
+_LEVEL = r"0|[1-9][0-9]{0,2}"
 _PROBE = 'echo "${BASH_VERSINFO[0]} ${BASH_VERSINFO[1]}"; enable -a; compgen -k'
 
 
-@dataclass(frozen=True, slots=True)
-class DirectCommand:
+class DirectCommand(Slotted):
     """A program to start instead of ``bash -c``: its path, argv and environment."""
 
-    executable: str
-    argv: list[str]
-    env: dict[str, str]
+    __slots__ = ("argv", "env", "executable")
+
+    def __init__(self, executable: str, argv: list[str], env: dict[str, str]) -> None:
+        self.executable = executable
+        self.argv = argv
+        self.env = env
 
 
-@dataclass(frozen=True, slots=True)
-class _Bash:
+class _Bash(Slotted):
     """What one bash binary is: whether it is new enough, and its builtins and keywords."""
 
-    usable: bool
-    reserved: frozenset[str]
+    __slots__ = ("reserved", "usable")
+
+    def __init__(self, usable: bool, reserved: frozenset[str]) -> None:
+        self.usable = usable
+        self.reserved = reserved
 
 
 _bash_by_path: dict[str, _Bash] = {}
@@ -87,7 +93,7 @@ _lock = threading.Lock()
 
 def direct_command(command: str, env: Mapping[str, str], cwd: str) -> DirectCommand | None:
     """What ``bash -c command`` would exec, with its environment; ``None`` when bash is needed."""
-    m = _PLAIN.fullmatch(command)
+    m = re.fullmatch(_PLAIN, command)
     if m is None:
         return None
     name = m.group(1)
@@ -126,7 +132,7 @@ def bash_environment(env: Mapping[str, str], cwd: str, program: str) -> dict[str
     level = env.get("SHLVL")
     if level is None:
         out["SHLVL"] = "0"
-    elif _LEVEL.fullmatch(level) is None or int(level) > 998:
+    elif re.fullmatch(_LEVEL, level) is None or int(level) > 998:
         return None
     pwd = env.get("PWD")
     if not (pwd and pwd.startswith("/") and _same_file(pwd, cwd)):
