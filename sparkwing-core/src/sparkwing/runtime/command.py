@@ -152,6 +152,7 @@ def run_command(
         argv = [str(a) for a in command]
         text = " ".join(argv)
     log.record(f"$ {text}", event=LOG_EXEC_START, step=step)
+    SUPERVISOR.start()
     started = time.monotonic()
     proc = None
     if direct is not None:

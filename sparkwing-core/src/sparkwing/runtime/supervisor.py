@@ -48,6 +48,15 @@ class GroupSupervisor:
         self._lock = threading.Lock()
         self.failed = False
 
+    def start(self) -> None:
+        """Start the supervisor now if it is not running (before a group it must watch exists).
+
+        Registering a group right after it was started then takes one write:
+        a process killed between the two leaves that group behind only for
+        that short moment, not for the supervisor's whole start-up.
+        """
+        self._ensure()
+
     def watch(self, pgid: int) -> None:
         """Kill process group *pgid* if this process dies before :meth:`release`."""
         self._send(f"+{pgid}\n")
