@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import SparkwingError
 from ..events import LOG_EXEC_START
 from ..slotted import Slotted
+from .directexec import direct_command
 from .heap import keep_freed_heap
 from .linesplit import LineSplitter, tail_lines
 from .nodelog import NodeLogger
@@ -142,27 +143,29 @@ def run_command(
     streamed) and returned as trimmed text, non-blank lines, or parsed JSON.
     A non-zero exit raises :class:`CommandError` when *check* is true.
     """
+    direct = None
     if shell:
         text = str(command)
         argv: list[str] = ["bash", "-c", text]
+        direct = direct_command(text, os.environ if env is None else env, cwd or os.getcwd())
     else:
         argv = [str(a) for a in command]
         text = " ".join(argv)
     log.record(f"$ {text}", event=LOG_EXEC_START, step=step)
+    SUPERVISOR.start()
     started = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT if capture is None else subprocess.PIPE,
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        log.record(f"could not start command: {exc}", level="error", step=step)
-        raise CommandError(text, -1, [str(exc)]) from exc
+    proc = None
+    if direct is not None:
+        try:
+            proc = _start(direct.argv, direct.env, cwd, capture, direct.executable)
+        except OSError:  # not startable after all: bash reports that in its own words
+            proc = None
+    if proc is None:
+        try:
+            proc = _start(argv, None if env is None else dict(env), cwd, capture)
+        except OSError as exc:
+            log.record(f"could not start command: {exc}", level="error", step=step)
+            raise CommandError(text, -1, [str(exc)]) from exc
     SUPERVISOR.watch(proc.pid)
     tracker.add(proc)
     tail: deque[str] = deque(maxlen=20)
@@ -194,6 +197,21 @@ def run_command(
         except ValueError as exc:
             raise SparkwingError(f"command output is not JSON ({exc}): {_short(text)}") from None
     raise ValueError(f"capture must be None, 'text', 'lines' or 'json', got {capture!r}")
+
+
+def _start(argv: list[str], env: dict[str, str] | None, cwd: str | None, capture: str | None,
+           executable: str | None = None) -> subprocess.Popen[bytes]:
+    """Start *argv* in a new session, output piped (stderr merged unless capturing)."""
+    return subprocess.Popen(
+        argv,
+        executable=executable,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if capture is None else subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _pump(

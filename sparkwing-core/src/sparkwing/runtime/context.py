@@ -205,6 +205,9 @@ class Context:
     ) -> Any:
         """Run *command* with ``bash -c`` in the repository root (or *cwd*).
 
+        A line of plain words starts its program directly, as bash would exec
+        it (see :mod:`sparkwing.runtime.directexec`).
+
         ``capture=None`` streams output and returns a :class:`CommandResult`;
         ``"text"``, ``"lines"`` or ``"json"`` return stdout in that shape. A
         non-zero exit raises :class:`~sparkwing.runtime.command.CommandError`
@@ -212,7 +215,8 @@ class Context:
         """
         return run_command(
             command, shell=True, log=self.log, tracker=self.tracker, step=self.step_id,
-            env={**self.env, **(env or {})}, cwd=self._cwd(cwd), capture=capture, check=check,
+            env={**self.env, **env} if env else self.env, cwd=self._cwd(cwd), capture=capture,
+            check=check,
         )
 
     def exec(
@@ -227,7 +231,8 @@ class Context:
         """Run *argv* without a shell; otherwise like :meth:`sh`."""
         return run_command(
             list(argv), shell=False, log=self.log, tracker=self.tracker, step=self.step_id,
-            env={**self.env, **(env or {})}, cwd=self._cwd(cwd), capture=capture, check=check,
+            env={**self.env, **env} if env else self.env, cwd=self._cwd(cwd), capture=capture,
+            check=check,
         )
 
     async def sh_async(self, command: str, **kwargs: Any) -> Any:

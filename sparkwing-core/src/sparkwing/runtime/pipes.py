@@ -9,8 +9,9 @@ left, says so in the job's log and kills the child's process group.
 
 from __future__ import annotations
 
+import math
 import os
-import selectors
+import select
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -32,13 +33,14 @@ def read_until_exit(proc: subprocess.Popen[bytes],
     were still open *drain_s* seconds after *proc* exited (reading stopped:
     a process the child left behind holds them). The pipes are not closed.
     """
-    sel = selectors.DefaultSelector()
+    # poll(2) rather than a selector: no epoll descriptor to create and close per command
+    poller = select.poll()
     pidfd = _pidfd(proc.pid)
     try:
         for fd in readers:
-            sel.register(fd, selectors.EVENT_READ)
+            poller.register(fd, select.POLLIN)
         if pidfd is not None:
-            sel.register(pidfd, selectors.EVENT_READ)
+            poller.register(pidfd, select.POLLIN)
         open_pipes = len(readers)
         deadline: float | None = None
         while open_pipes:
@@ -46,17 +48,16 @@ def read_until_exit(proc: subprocess.Popen[bytes],
                 timeout: float | None = max(0.0, deadline - time.monotonic())
             else:
                 timeout = None if pidfd is not None else POLL_S
-            for key, _ in sel.select(timeout):
-                fd = key.fd
+            for fd, _ in poller.poll(None if timeout is None else math.ceil(timeout * 1000)):
                 if fd == pidfd:
-                    sel.unregister(fd)
+                    poller.unregister(fd)
                     deadline = time.monotonic() + drain_s
                     continue
                 data = os.read(fd, CHUNK)
                 if data:
                     readers[fd](data)
                 else:
-                    sel.unregister(fd)
+                    poller.unregister(fd)
                     open_pipes -= 1
             if deadline is None and pidfd is None and proc.poll() is not None:
                 deadline = time.monotonic() + drain_s
@@ -64,7 +65,6 @@ def read_until_exit(proc: subprocess.Popen[bytes],
                 return True
         return False
     finally:
-        sel.close()
         if pidfd is not None:
             os.close(pidfd)
 

@@ -5,9 +5,10 @@ groups so a timeout or a cancel can kill their trees. A group outlives a
 ``sparkwing`` process killed with ``SIGKILL`` (or by the OOM killer), and a
 per-process death signal (``PR_SET_PDEATHSIG``) would only reach each
 group's first process, not what it started. So the first time a process
-starts a group, it also starts a small supervisor: a Python process in its
-own session that reads ``+PGID`` / ``-PGID`` lines from a pipe whose only
-writer is this process. When the pipe closes (this process exited, however
+starts a group, it also starts a small supervisor: a ``/bin/sh`` script in
+its own session (a shell starts in well under a millisecond of CPU, a
+Python interpreter takes about ten) that reads ``+PGID`` / ``-PGID`` lines
+from a pipe whose only writer is this process. When the pipe closes (this process exited, however
 it died), the supervisor sends ``SIGKILL`` to every group still registered
 and exits. A process that ends normally has unregistered its finished
 commands, so only groups it left behind are killed.
@@ -16,35 +17,25 @@ commands, so only groups it left behind are killed.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 
-#: The supervisor's program (run with ``python -I -S``: no site, no imports beyond the builtins).
+#: The supervisor's program, a ``/bin/sh`` script run with an empty environment (so nothing
+#: like ``SHELLOPTS`` changes it). ``read`` and ``kill`` are builtins: it never starts another
+#: process. Groups are kept as `` 12 34 `` in one variable; removing one is parameter expansion.
 SUPERVISOR_CODE = """
-import os, signal
-for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-    signal.signal(s, signal.SIG_IGN)
-groups, buf = set(), b""
-while True:
-    try:
-        data = os.read(0, 4096)
-    except InterruptedError:
-        continue
-    if not data:
-        break
-    buf += data
-    *lines, buf = buf.split(b"\\n")
-    for line in lines:
-        if line[:1] == b"+":
-            groups.add(int(line[1:]))
-        elif line[:1] == b"-":
-            groups.discard(int(line[1:]))
-for g in groups:
-    try:
-        os.killpg(g, signal.SIGKILL)
-    except OSError:
-        pass
+trap '' INT HUP PIPE
+groups=' '
+while IFS= read -r line; do
+  case $line in
+    +*) groups="$groups${line#+} " ;;
+    -*) g=${line#-}
+        case $groups in *" $g "*) groups="${groups%%" $g "*} ${groups#*" $g "}" ;; esac ;;
+  esac
+done
+for g in $groups; do kill -s KILL -- "-$g" 2>/dev/null; done
 """
+#: The shell that runs :data:`SUPERVISOR_CODE`.
+SUPERVISOR_SHELL = "/bin/sh"
 
 
 class GroupSupervisor:
@@ -56,6 +47,15 @@ class GroupSupervisor:
         self._child = 0
         self._lock = threading.Lock()
         self.failed = False
+
+    def start(self) -> None:
+        """Start the supervisor now if it is not running (before a group it must watch exists).
+
+        Registering a group right after it was started then takes one write:
+        a process killed between the two leaves that group behind only for
+        that short moment, not for the supervisor's whole start-up.
+        """
+        self._ensure()
 
     def watch(self, pgid: int) -> None:
         """Kill process group *pgid* if this process dies before :meth:`release`."""
@@ -93,8 +93,7 @@ class GroupSupervisor:
             try:
                 # posix_spawn, not Popen: nothing to reap or warn about while this process lives
                 self._child = os.posix_spawn(
-                    sys.executable, [sys.executable, "-I", "-S", "-c", SUPERVISOR_CODE],
-                    os.environ,
+                    SUPERVISOR_SHELL, [SUPERVISOR_SHELL, "-c", SUPERVISOR_CODE], {},
                     file_actions=[(os.POSIX_SPAWN_DUP2, read_fd, 0),
                                   (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
                                   (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)],
