@@ -6,12 +6,13 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sparkwing.testing.procs import isolated_env
+from sparkwing.testing.procs import isolated_env, kill_with_args
 
 
 @dataclass
@@ -97,3 +98,11 @@ def project(tmp_path: Path) -> Project:
     (root / ".sparkwing" / "pipelines" / "__init__.py").write_text("")
     env = isolated_env(tmp_path)
     return Project(root, Path(env["SPARKWING_HOME"]), env)
+
+
+@pytest.fixture
+def reaper() -> Iterator[list[str]]:
+    """Arguments of processes the test may leave behind; they are killed afterwards."""
+    args: list[str] = []
+    yield args
+    kill_with_args(args)

@@ -5,39 +5,17 @@ bash's own error messages, timeouts and a SIGKILL of sparkwing behave as through
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sparkwing.runtime.directexec import direct_command
-from sparkwing.testing.procs import pids_with_arg, wait_for
+from sparkwing.testing.procs import pids_with_arg, unique_sleep, wait_for
 
 Project = Any
-_SEQ = itertools.count(1)
-
-
-def _unique_sleep() -> str:
-    return f"301.{os.getpid()}{next(_SEQ)}"
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[str]]:
-    """Arguments of processes the test may leave behind; they are killed afterwards."""
-    args: list[str] = []
-    yield args
-    for arg in args:
-        for pid in pids_with_arg(arg):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
 def _env(**changes: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BASH")}
     for key, value in changes.items():
@@ -144,7 +122,7 @@ def test_exit_codes_and_bash_messages_are_kept(project: Project) -> None:
 
 
 def test_timeout_kills_a_directly_started_command(project: Project, reaper: list[str]) -> None:
-    arg = _unique_sleep()
+    arg = unique_sleep()
     reaper.append(arg)
     assert direct_command(f"sleep {arg}", _env(), str(project.root)) is not None
     project.add("slow", f"""
@@ -161,7 +139,7 @@ def test_timeout_kills_a_directly_started_command(project: Project, reaper: list
 
 def test_sigkill_of_sparkwing_kills_a_directly_started_command(
         project: Project, reaper: list[str]) -> None:
-    arg = _unique_sleep()
+    arg = unique_sleep()
     reaper.append(arg)
     project.add("hang", f"""
         import sparkwing as sw

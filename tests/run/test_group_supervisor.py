@@ -5,36 +5,14 @@ child Python process, real ``sleep`` process groups, found by unique arguments."
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from sparkwing.testing.procs import pids_with_arg, wait_for
-
-_SEQ = itertools.count(1)
-
-
-def _arg() -> str:
-    return f"302.{os.getpid()}{next(_SEQ)}"
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[str]]:
-    """Arguments of processes the test may leave behind; they are killed afterwards."""
-    args: list[str] = []
-    yield args
-    for arg in args:
-        for pid in pids_with_arg(arg):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+from sparkwing.testing.procs import pids_with_arg, unique_sleep, wait_for
 
 
 def _ignores(pid: int, *signals: int) -> bool:
@@ -48,7 +26,7 @@ def _ignores(pid: int, *signals: int) -> bool:
 
 def test_registered_groups_die_with_their_owner_and_released_ones_do_not(
         reaper: list[str]) -> None:
-    first, second, kept, third, inner = (_arg() for _ in range(5))
+    first, second, kept, third, inner = (unique_sleep() for _ in range(5))
     reaper.extend([first, second, kept, third, inner])
     script = textwrap.dedent(f"""
         import os, signal, subprocess, sys, time

@@ -5,37 +5,14 @@ processes on both the ``local`` and the ``process`` executor, found by a unique 
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sparkwing.testing.procs import pids_with_arg, wait_for
+from sparkwing.testing.procs import pids_with_arg, unique_sleep, wait_for
 
 Project = Any
-
-_SEQ = itertools.count(1)
-
-
-def unique_sleep() -> str:
-    """A ``sleep`` argument no other test (or session) uses: 300.<pid><n>."""
-    return f"300.{os.getpid()}{next(_SEQ)}"
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[str]]:
-    """Arguments of processes the test may leave behind; they are killed afterwards."""
-    args: list[str] = []
-    yield args
-    for arg in args:
-        for pid in pids_with_arg(arg):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
 
 def _messages(project: Project, run_id: str, node: str) -> list[str]:
     return [str(r.get("msg", "")) for r in project.log_records(run_id, node)]

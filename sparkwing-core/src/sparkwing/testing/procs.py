@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+_SEQ = itertools.count(1)
 
 
 def wait_for(pred: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05) -> None:
@@ -67,6 +72,24 @@ def pids_with_arg(arg: str) -> list[int]:
     return found
 
 
+def unique_sleep() -> str:
+    """A ``sleep`` argument (about 300 s) no other test or session uses: ``300.<pid><n>``.
+
+    :func:`pids_with_arg` then finds exactly the processes a test started.
+    """
+    return f"300.{os.getpid()}{next(_SEQ)}"
+
+
+def kill_with_args(args: Iterable[str]) -> None:
+    """SIGKILL every live process that has one of *args* as a command-line argument."""
+    for arg in args:
+        for pid in pids_with_arg(arg):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def die_with_parent() -> None:
     """``preexec_fn`` for a test server: ask Linux to stop the child when its parent dies.
 
@@ -75,7 +98,6 @@ def die_with_parent() -> None:
     """
     try:
         import ctypes
-        import signal
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
