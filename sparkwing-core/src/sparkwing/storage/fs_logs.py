@@ -128,9 +128,13 @@ class _Index(Slotted):
         self.nodes: dict[str, str] = {}  # casefolded stem -> node id
         self.inline: dict[str, bytes] = {}  # node id -> records kept in the index
 
-    def claim(self, node_id: str) -> None:
+    def claim(self, node_id: str, text: object = None) -> None:
+        """Take one claim line: its node gets a stem, and its ``text`` (when the line is the
+        node's first claim and has one) is the part of the stream kept in the index."""
         if node_id in self.stems:
             return
+        if isinstance(text, str):
+            self.inline[node_id] = text.encode("utf-8", "replace")
         base = _base_stem(node_id)
         stem, attempt = base, 0
         while stem.casefold() in self.nodes:
@@ -411,10 +415,7 @@ class FilesystemLogStore:
                 validate_node_id(node_id)
             except Exception:  # a damaged line must not make the run unreadable
                 continue
-            text = entry.get("text")
-            if isinstance(text, str) and node_id not in index.stems:
-                index.inline[node_id] = text.encode("utf-8", "replace")
-            index.claim(node_id)
+            index.claim(node_id, entry.get("text"))
         return index
 
     def _claim(self, run_id: str, node_id: str) -> Path:
@@ -482,10 +483,7 @@ class FilesystemLogStore:
         if index.ident == (st.st_dev, st.st_ino) and st.st_size == index.consumed + len(data):
             # Nobody appended since our last read: our line is the last one.
             index.consumed = st.st_size
-            node_id = entry["node"]
-            if "text" in entry and node_id not in index.stems:
-                index.inline[node_id] = entry["text"].encode("utf-8", "replace")
-            index.claim(node_id)
+            index.claim(entry["node"], entry.get("text"))
             return index
         return self._refresh(run_id, run_dir)
 
