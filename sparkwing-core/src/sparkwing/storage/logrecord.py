@@ -23,7 +23,7 @@ from json.encoder import encode_basestring as _encode_str  # C-accelerated in CP
 from typing import Any
 
 from ..events import LOG_EXEC_LINE
-from ..jsontext import dumps as _json_text
+from ..jsontext import dumps as _dumps
 
 #: The levels a record may carry.
 LEVELS = frozenset({"info", "warn", "error", "debug"})
@@ -34,7 +34,6 @@ RECORD_KEYS = ("ts", "level", "node", "step", "event", "msg", "attrs")
 #: Text that replaces a secret value in masked output.
 MASK = "***"
 
-_dumps = _json_text
 
 #: The ``event`` key of command output records and the ``msg`` key that follows it.
 _EXEC_LINE_EVENT = f',"event":{_encode_str(LOG_EXEC_LINE)},"msg":'
@@ -101,15 +100,9 @@ def make_record(
     ``attrs`` are omitted. Raises :class:`ValueError` for an unknown level.
     Attribute values that JSON cannot hold are written with ``str()``.
     """
-    if level not in LEVELS:
-        raise ValueError(f"log level must be one of info, warn, error, debug; got {level!r}")
     # Built piece by piece (what the JSON encoder would write for the dict, without
     # setting one up per record): the strings through the C string encoder.
-    parts = ['{"ts":"', format_ts(time.time() if ts is None else ts), '","level":"', level, '"']
-    if node:
-        parts += [',"node":', _json_value(node)]
-    if step:
-        parts += [',"step":', _json_value(step)]
+    parts = _head(time.time() if ts is None else ts, level, node, step)
     if event:
         parts += [',"event":', _json_value(event)]
     if msg:
@@ -126,6 +119,21 @@ def make_record(
 
 def _json_value(value: Any) -> str:
     return _encode_str(value) if type(value) is str else _dumps(value)
+
+
+def _head(ts: float, level: str, node: Any, step: Any) -> list[str]:
+    """A record's text up to its ``event`` key, in pieces (ts, level and the given node and step).
+
+    Raises :class:`ValueError` for an unknown level.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"log level must be one of info, warn, error, debug; got {level!r}")
+    head = ['{"ts":"', format_ts(ts), '","level":"', level, '"']
+    if node:
+        head += [',"node":', _json_value(node)]
+    if step:
+        head += [',"step":', _json_value(step)]
+    return head
 
 
 def parse_record(line: str) -> dict[str, Any]:
@@ -152,13 +160,7 @@ def parse_record(line: str) -> dict[str, Any]:
 
 def _output_prefix(node: str, step: str, ts: float, level: str) -> str:
     """The text of an ``exec_line`` record up to its ``"msg":`` key (the same for a batch)."""
-    if level not in LEVELS:
-        raise ValueError(f"log level must be one of info, warn, error, debug; got {level!r}")
-    head = ['{"ts":"', format_ts(ts), '","level":"', level, '"']
-    if node:
-        head += [',"node":', _encode_str(node)]
-    if step:
-        head += [',"step":', _encode_str(step)]
+    head = _head(ts, level, node, step)
     head.append(_EXEC_LINE_EVENT)
     return "".join(head)
 
