@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dataclasses import dataclass as _record
 else:
-    def _record(*, slots: bool) -> Any:
-        """Set the class aside: it becomes a dataclass when first used (``__getattr__``)."""
+    def _record(**options: Any) -> Any:
+        """Set the class aside: ``dataclass(**options)`` makes it when first used (``__getattr__``)."""
 
         def keep(cls: type) -> type:
-            _LAZY[cls.__name__] = cls
+            _LAZY[cls.__name__] = (cls, options)
             return cls
 
         return keep
 
 #: Record classes not made into dataclasses yet (making one costs ~5 M instructions:
-#: its methods are generated and compiled), by name.
-_LAZY: dict[str, type] = {}
+#: its methods are generated and compiled), by name, with their ``dataclass`` options.
+_LAZY: dict[str, tuple[type, dict[str, Any]]] = {}
 _MAKING = threading.Lock()
 
 #: Run statuses. ``pending`` and ``running`` are live; the rest are terminal.
@@ -305,10 +305,11 @@ def __getattr__(name: str) -> Any:
     with _MAKING:
         made = globals().get(name)
         if made is None:
-            cls = _LAZY.get(name)
-            if cls is None:
+            pending = _LAZY.get(name)
+            if pending is None:
                 raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-            made = globals()[name] = dataclass(slots=True)(cls)
+            cls, options = pending
+            made = globals()[name] = dataclass(**options)(cls)
             del _LAZY[name]
     return made
 
