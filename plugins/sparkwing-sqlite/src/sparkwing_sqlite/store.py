@@ -528,9 +528,6 @@ class SqliteStateStore:
                 if not cols:
                     changed = sum(1 for r in rows
                                   if c.execute(_SQL_NODE_EXISTS, r).fetchone() is not None)
-                elif len(rows) == 1:
-                    changed = c.execute(self._update_statement(
-                        "nodes", cols, "run_id = ? AND node_id = ?"), rows[0]).rowcount
                 else:
                     changed = c.executemany(self._update_statement(
                         "nodes", cols, "run_id = ? AND node_id = ?"), rows).rowcount
