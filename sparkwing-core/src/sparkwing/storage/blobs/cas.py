@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ...errors import StoreError
-from ...jsontext import dumps as _json_text
+from ...jsontext import dumps as _dumps
 from .contracts import BlobInfo, BlobStore, PreconditionFailed
 
 #: Tries of one compare-and-swap before it gives up.
@@ -25,7 +25,6 @@ MAX_TRIES: Final = 60
 BACKOFF_FIRST: Final = 0.004
 BACKOFF_MAX: Final = 0.4
 
-_dumps = _json_text
 
 
 class _Sentinel:

@@ -14,10 +14,9 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
-from ...jsontext import dumps as _json_text
+from ...jsontext import dumps as _dumps
 from .schema import Table
 
-_dumps = _json_text
 _loads = json.loads
 
 
