@@ -10,8 +10,8 @@ from .errors import PlanError
 
 # Pattern sources, not compiled: ``re`` compiles and caches one on first use (start-up).
 _RUN_ID_RE = r"^run-\d{8}-\d{6}-[0-9a-f]{8}$"
-_UNSAFE_FILENAME = r'[/\\:*?"<>|]'
-_UNSAFE_CHARS = frozenset('/\\:*?"<>|')
+#: Characters unsafe in file names, each written as ``__`` in a node's file name.
+_UNSAFE_FILENAME = str.maketrans(dict.fromkeys('/\\:*?"<>|', "__"))
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -41,8 +41,7 @@ def validate_node_id(node_id: str, what: str = "node id") -> str:
     """
     if not isinstance(node_id, str) or not node_id:
         raise PlanError(f"{what} must be a non-empty string, got {node_id!r}")
-    if "\\" in node_id or (not node_id.isprintable()
-                             and any(ord(c) < 32 or ord(c) == 127 for c in node_id)):
+    if "\\" in node_id or has_control_char(node_id):
         raise PlanError(f"{what} {node_id!r} contains a backslash or control character")
     for segment in node_id.split("/"):
         if segment in ("", ".", ".."):
@@ -56,6 +55,10 @@ def validate_node_id(node_id: str, what: str = "node id") -> str:
 def node_filename(node_id: str) -> str:
     """Return the file-name stem for a validated node id (unsafe characters become ``__``)."""
     validate_node_id(node_id)
-    if _UNSAFE_CHARS.isdisjoint(node_id):
-        return node_id
-    return re.sub(_UNSAFE_FILENAME, "__", node_id)
+    return node_id.translate(_UNSAFE_FILENAME)
+
+
+def has_control_char(text: str) -> bool:
+    """Whether *text* holds an ASCII control character (below 32, or DEL)."""
+    # printable text has none: the per-character check only runs for the rest
+    return not text.isprintable() and any(ord(c) < 32 or ord(c) == 127 for c in text)

@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import StoreError, UsageError
-from ..ids import node_filename, validate_node_id
+from ..ids import has_control_char, node_filename, validate_node_id
 from ..paths import make_private_dir, open_private
 from ..slotted import Slotted
 from .contracts import ENVELOPE, LogChunk
@@ -91,7 +91,7 @@ def validate_run_id(run_id: str) -> str:
         or "/" in run_id
         or "\\" in run_id
         or len(run_id) > 200
-        or (not run_id.isprintable() and any(ord(c) < 32 or ord(c) == 127 for c in run_id))
+        or has_control_char(run_id)
     ):
         raise UsageError(f"run id {run_id!r} is not valid")
     return run_id

@@ -4,6 +4,7 @@ header, else the dashboard's user."""
 from __future__ import annotations
 
 from aiohttp import web
+from sparkwing.ids import has_control_char
 
 from .errors import fail
 
@@ -31,7 +32,7 @@ def actor(request: web.Request) -> str:
 
         return current_user()
     user = raw.strip()
-    if not user or len(user) > MAX_USER_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in user):
+    if not user or len(user) > MAX_USER_LENGTH or has_control_char(user):
         fail(400, f"{USER_HEADER} must be a non-empty name of at most {MAX_USER_LENGTH} "
                   "printable characters")
     return user
