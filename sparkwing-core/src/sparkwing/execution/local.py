@@ -59,10 +59,15 @@ async def call(pool: ThreadPool, fn: Callable[..., Any], *args: Any) -> Any:
     """
     if asyncio.iscoroutinefunction(fn):
         return await fn(*args)
-    if runs_instantly(fn):
+    return await _call_sync(pool, fn, *args)
+
+
+async def _call_sync(pool: ThreadPool, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` inline when it cannot block, else in *pool*; an awaitable it returns is
+    awaited."""
+    if runs_instantly(fn):  # nothing to wait for: no thread hand-off
         return fn(*args)
-    loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(pool, fn, *args)
+    result = await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
     if asyncio.iscoroutine(result):
         result = await result
     return result
@@ -125,13 +130,7 @@ async def _body(attempt: Attempt, node: JobNode, ctx: Context, pool: ThreadPool)
     if isinstance(body, FunctionBody):
         if body.is_async:
             return await body.fn(ctx)
-        if runs_instantly(body.fn):  # nothing to wait for: no thread hand-off
-            return body.fn(ctx)
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(pool, body.fn, ctx)
-        if asyncio.iscoroutine(result):
-            result = await result
-        return result
+        return await _call_sync(pool, body.fn, ctx)
     if isinstance(body, Job):
         if node.work is None or attempt.recorder is None:
             raise AttemptFailed("", f"job {node.id}: its steps were not built (finalize the plan)")
