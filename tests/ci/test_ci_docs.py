@@ -162,7 +162,36 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                "--out-dir", str(out)], cwd=ROOT, capture_output=True, text=True,
                               timeout=600)
         assert done.returncode == 0, f"uv build {dist}: {done.stderr[-2000:]}"
+    warm_uv_cache(uv, out)
     return out
+
+
+def warm_uv_cache(uv: str, wheels: Path) -> None:
+    """Install the wheels' third-party requirements once, online, so the offline jobs find them.
+
+    ``uv sync --frozen`` installs from the lock without fetching index pages,
+    so a fresh machine's uv cache may lack the index data an offline
+    ``uvx --with sparkwing-github`` needs (seen: "only pyjwt[crypto]<2.8 is
+    available"). Only non-sparkwing names are resolved here: nothing of ours
+    can come from an index.
+    """
+    import zipfile
+
+    wanted: set[str] = set()
+    for wheel in wheels.glob("*.whl"):
+        with zipfile.ZipFile(wheel) as zf:
+            meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+            for line in zf.read(meta).decode().splitlines():
+                if line.startswith("Requires-Dist:") and "extra ==" not in line:
+                    req = line.split(":", 1)[1].strip()
+                    if not re.match(r"sparkwing[-_]", req, re.I):
+                        wanted.add(req)
+    venv = wheels.parent / "warm-venv"
+    for argv in ([uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+                 [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+                  *sorted(wanted)]):
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, f"{argv[1:3]}: {done.stderr[-2000:]}"
 
 
 def uv_cache_dir() -> str:
