@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sparkwing.errors import UsageError
+from sparkwing.slotted import Slotted
 
 #: Sparkwing's own flags on ``run``: name -> takes a value.
 RUN_FLAGS: dict[str, bool] = {
@@ -69,39 +69,94 @@ Sparkwing flags:
 """
 
 
-@dataclass
-class RunArgs:
+class RunArgs(Slotted):
     """``sparkwing run``'s own flags, separated from the pipeline's."""
 
-    pipeline: str = ""
-    cwd: str = ""
-    profile: str = ""
-    workers: int = 0
-    local_only: bool = False
-    no_cache: bool = False
-    dry_run: bool = False
-    #: ``--sw-box-slots`` parsed (0 = off); ``None`` when not given (SPARKWING_BOX_SLOTS applies).
-    box_slots: int | None = None
-    no_wait: bool = False
-    allow: list[str] = field(default_factory=list)
-    only: str = ""
-    start_at: str = ""
-    stop_at: str = ""
-    pause_before: list[str] = field(default_factory=list)
-    pause_after: list[str] = field(default_factory=list)
-    pause_on_failure: bool = False
-    #: ``--sw-executor``: where job attempts run unless a job names its own executor.
-    executor: str = ""
-    #: ``--sw-record-dir``: the directory the run is recorded in (empty: the profile's stores).
-    record_dir: str = ""
-    output: str = ""
-    help: bool = False
-    retry_of: str = ""
-    reuse_passed: bool = False
-    #: ``--sw-run-id`` (hidden): use this id for the new run instead of a fresh one.
-    run_id: str = ""
-    pipeline_args: list[str] = field(default_factory=list)
-    flags: dict[str, Any] = field(default_factory=dict)
+    __slots__ = (
+        "allow",
+        "box_slots",
+        "cwd",
+        "dry_run",
+        "executor",
+        "flags",
+        "help",
+        "local_only",
+        "no_cache",
+        "no_wait",
+        "only",
+        "output",
+        "pause_after",
+        "pause_before",
+        "pause_on_failure",
+        "pipeline",
+        "pipeline_args",
+        "profile",
+        "record_dir",
+        "retry_of",
+        "reuse_passed",
+        "run_id",
+        "start_at",
+        "stop_at",
+        "workers",
+    )
+
+    def __init__(
+        self,
+        pipeline: str = "",
+        cwd: str = "",
+        profile: str = "",
+        workers: int = 0,
+        local_only: bool = False,
+        no_cache: bool = False,
+        dry_run: bool = False,
+        box_slots: int | None = None,
+        no_wait: bool = False,
+        allow: list[str] | None = None,
+        only: str = "",
+        start_at: str = "",
+        stop_at: str = "",
+        pause_before: list[str] | None = None,
+        pause_after: list[str] | None = None,
+        pause_on_failure: bool = False,
+        executor: str = "",
+        record_dir: str = "",
+        output: str = "",
+        help: bool = False,
+        retry_of: str = "",
+        reuse_passed: bool = False,
+        run_id: str = "",
+        pipeline_args: list[str] | None = None,
+        flags: dict[str, Any] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.cwd = cwd
+        self.profile = profile
+        self.workers = workers
+        self.local_only = local_only
+        self.no_cache = no_cache
+        self.dry_run = dry_run
+        #: ``--sw-box-slots`` parsed (0 = off); ``None`` when not given (SPARKWING_BOX_SLOTS applies).
+        self.box_slots = box_slots
+        self.no_wait = no_wait
+        self.allow: list[str] = [] if allow is None else allow
+        self.only = only
+        self.start_at = start_at
+        self.stop_at = stop_at
+        self.pause_before: list[str] = [] if pause_before is None else pause_before
+        self.pause_after: list[str] = [] if pause_after is None else pause_after
+        self.pause_on_failure = pause_on_failure
+        #: ``--sw-executor``: where job attempts run unless a job names its own executor.
+        self.executor = executor
+        #: ``--sw-record-dir``: the directory the run is recorded in (empty: the profile's stores).
+        self.record_dir = record_dir
+        self.output = output
+        self.help = help
+        self.retry_of = retry_of
+        self.reuse_passed = reuse_passed
+        #: ``--sw-run-id`` (hidden): use this id for the new run instead of a fresh one.
+        self.run_id = run_id
+        self.pipeline_args: list[str] = [] if pipeline_args is None else pipeline_args
+        self.flags: dict[str, Any] = {} if flags is None else flags
 
 
 def split_args(argv: list[str]) -> RunArgs:

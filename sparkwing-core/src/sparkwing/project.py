@@ -15,7 +15,6 @@ import os
 import sys
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -24,24 +23,35 @@ from .dsl.inputs import NoInputs
 from .dsl.plan import Plan
 from .dsl.planning import planning
 from .errors import ConfigError, PipelineImportError, PlanError, SparkwingError
+from .slotted import Slotted
 
 if TYPE_CHECKING:
     from .config.project import PipelineEntry, ProjectConfig
     from .runtime.context import RunContext
 
 
-@dataclass
-class PipelineDef:
+class PipelineDef(Slotted):
     """A pipeline's plan function and the dataclass of its inputs."""
 
-    entry: PipelineEntry
-    fn: Callable[..., Any]
-    inputs_cls: Any
-    arity: int
-    #: The project's ``.sparkwing/`` directory (where the user's frames are looked for).
-    project_dir: Path | None = None
-    #: The project's root (paths in errors are shown relative to the cwd inside it).
-    project_root: Path | None = None
+    __slots__ = ("arity", "entry", "fn", "inputs_cls", "project_dir", "project_root")
+
+    def __init__(
+        self,
+        entry: PipelineEntry,
+        fn: Callable[..., Any],
+        inputs_cls: Any,
+        arity: int,
+        project_dir: Path | None = None,
+        project_root: Path | None = None,
+    ) -> None:
+        self.entry = entry
+        self.fn = fn
+        self.inputs_cls = inputs_cls
+        self.arity = arity
+        #: The project's ``.sparkwing/`` directory (where the user's frames are looked for).
+        self.project_dir = project_dir
+        #: The project's root (paths in errors are shown relative to the cwd inside it).
+        self.project_root = project_root
 
     def build(self, inputs: Any, run: RunContext) -> Plan:
         """Call the plan function (no I/O allowed) and return the finalized plan.

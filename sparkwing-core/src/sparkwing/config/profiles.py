@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..slotted import Slotted
 from .schema import fail, keyed, want_mapping, want_str
 from .yamlload import Mapping, Node, Scalar, display_path, load_yaml, to_python
 
@@ -53,25 +53,52 @@ _SECRET_KEY = r"(^|_)(token|password|passwd|secret|credentials?)($|_)|secret_acc
 _URL_PASSWORD = r"^([a-z][a-z0-9+.-]*://[^/:@]*:)([^/@]*)(@)"
 
 
-@dataclass(slots=True)
-class Profile:
+class Profile(Slotted):
     """One named profile: a backend block per surface, an optional controller."""
 
-    name: str
-    state: dict[str, Any]
-    cache: dict[str, Any]
-    logs: dict[str, Any]
-    controller: dict[str, Any] | None = None
-    #: The ``executor:`` block (``type`` plus the executor's keys), or ``None``: ``local``.
-    executor: dict[str, Any] | None = None
-    source: str = "built-in"
-    description: str = ""
-    #: Line of the profile's name in its file (0 for the built-in one).
-    line: int = 0
-    #: Line of each surface block that was written in the file.
-    surface_lines: dict[str, int] = field(default_factory=dict)
-    #: Surfaces not written in the profile, taken from the laptop defaults.
-    defaulted: tuple[str, ...] = ()
+    __slots__ = (
+        "cache",
+        "controller",
+        "defaulted",
+        "description",
+        "executor",
+        "line",
+        "logs",
+        "name",
+        "source",
+        "state",
+        "surface_lines",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        state: dict[str, Any],
+        cache: dict[str, Any],
+        logs: dict[str, Any],
+        controller: dict[str, Any] | None = None,
+        executor: dict[str, Any] | None = None,
+        source: str = 'built-in',
+        description: str = "",
+        line: int = 0,
+        surface_lines: dict[str, int] | None = None,
+        defaulted: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.state = state
+        self.cache = cache
+        self.logs = logs
+        self.controller = controller
+        #: The ``executor:`` block (``type`` plus the executor's keys), or ``None``: ``local``.
+        self.executor = executor
+        self.source = source
+        self.description = description
+        #: Line of the profile's name in its file (0 for the built-in one).
+        self.line = line
+        #: Line of each surface block that was written in the file.
+        self.surface_lines: dict[str, int] = {} if surface_lines is None else surface_lines
+        #: Surfaces not written in the profile, taken from the laptop defaults.
+        self.defaulted = defaulted
 
     def surface(self, kind: str) -> dict[str, Any]:
         """Return the block for surface *kind* (``state``, ``cache`` or ``logs``)."""

@@ -23,6 +23,7 @@ from dataclasses import MISSING, dataclass
 from typing import Any, Literal, get_args, get_origin
 
 from ..errors import PlanError, UsageError
+from ..slotted import Slotted
 
 
 def arg(
@@ -46,20 +47,45 @@ def arg(
     return dataclasses.field(metadata=meta)
 
 
-@dataclass(slots=True)
-class InputSpec:
+class InputSpec(Slotted):
     """One flag derived from an inputs dataclass field."""
 
-    name: str  # the dataclass field name
-    flag: str  # kebab-case flag name, without dashes
-    kind: str  # str | bool | int | float | list | choice
-    required: bool
-    default: Any
-    help: str = ""
-    short: str = ""
-    secret: bool = False
-    choices: tuple[str, ...] = ()
-    enum_type: Any = None
+    __slots__ = (
+        "choices",
+        "default",
+        "enum_type",
+        "flag",
+        "help",
+        "kind",
+        "name",
+        "required",
+        "secret",
+        "short",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        flag: str,
+        kind: str,
+        required: bool,
+        default: Any,
+        help: str = "",
+        short: str = "",
+        secret: bool = False,
+        choices: tuple[str, ...] = (),
+        enum_type: Any = None,
+    ) -> None:
+        self.name = name
+        self.flag = flag
+        self.kind = kind
+        self.required = required
+        self.default = default
+        self.help = help
+        self.short = short
+        self.secret = secret
+        self.choices = choices
+        self.enum_type = enum_type
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description (used by ``pipeline describe``)."""

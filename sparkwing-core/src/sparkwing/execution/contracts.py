@@ -23,7 +23,6 @@ checks these promises for any executor.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -43,67 +42,150 @@ CONTRACT_VERSION = 1
 AttemptOutcome = Literal["success", "failed", "cancelled"]
 
 
-@dataclass(slots=True)
-class Attempt:
+class Attempt(Slotted):
     """One attempt of one job, as the orchestrator hands it to an executor.
 
     Everything an out-of-process executor needs is plain data (ids, the
     profile, the working directory, timeouts, environment). ``node`` and
     ``context`` are the live objects for executors that run the body in this
     process; remote executors use only the ids and the ``node exec`` entry.
+
+    Fields (in constructor order):
+
+    * ``run_id``, ``node_id``, ``attempt``, ``pipeline``, ``workdir``;
+    * ``profile`` (``"laptop"``), ``timeout_s``, ``no_progress_s``, ``dry_run``;
+    * ``env``: environment the job's commands get on top of the parent's
+      (job ``.env()`` values);
+    * ``secret_values``: values that must never appear in logs or outputs
+      (secrets, secret inputs);
+    * ``config``: the executor's own block from the profile
+      (``executor: {type: NAME, ...}``), minus ``type``;
+    * ``settings``: executor-specific settings from the job's modifiers
+      (image, resources, ...);
+    * ``secret_inputs``: values of secret pipeline inputs by flag. The run row
+      stores them redacted, so an out-of-process executor hands them to the
+      node process out of band (an environment variable, never argv) to
+      rebuild the inputs;
+    * ``start_at``, ``stop_at``: ``--sw-start-at`` / ``--sw-stop-at``, the
+      window of steps a job with steps runs;
+    * ``node``, ``context``, ``recorder``: live objects for executors that run
+      the body in this process (``None`` otherwise): the plan's node, the
+      job's Context, and where step transitions are recorded.
     """
 
-    run_id: str
-    node_id: str
-    attempt: int
-    pipeline: str
-    workdir: Path
-    profile: str = "laptop"
-    timeout_s: float | None = None
-    no_progress_s: float | None = None
-    dry_run: bool = False
-    #: Environment the job's commands get on top of the parent's (job ``.env()`` values).
-    env: dict[str, str] = field(default_factory=dict)
-    #: Values that must never appear in logs or outputs (secrets, secret inputs).
-    secret_values: list[str] = field(default_factory=list)
-    #: The executor's own block from the profile (``executor: {type: NAME, ...}``), minus ``type``.
-    config: Mapping[str, Any] = field(default_factory=dict)
-    #: Executor-specific settings from the job's modifiers (image, resources, ...).
-    settings: Mapping[str, Any] = field(default_factory=dict)
-    #: Values of secret pipeline inputs by flag. The run row stores them redacted, so an
-    #: out-of-process executor hands them to the node process out of band (an
-    #: environment variable, never argv) to rebuild the inputs.
-    secret_inputs: Mapping[str, Any] = field(default_factory=dict)
-    #: ``--sw-start-at`` / ``--sw-stop-at``: the window of steps a job with steps runs.
-    start_at: str = ""
-    stop_at: str = ""
-    #: Live objects for executors that run the body in this process (``None`` otherwise):
-    #: the plan's node, the job's Context, and where step transitions are recorded.
-    node: JobNode | None = None
-    context: Context | None = None
-    recorder: StepRecorder | None = None
+    __slots__ = (
+        "attempt",
+        "config",
+        "context",
+        "dry_run",
+        "env",
+        "no_progress_s",
+        "node",
+        "node_id",
+        "pipeline",
+        "profile",
+        "recorder",
+        "run_id",
+        "secret_inputs",
+        "secret_values",
+        "settings",
+        "start_at",
+        "stop_at",
+        "timeout_s",
+        "workdir",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        node_id: str,
+        attempt: int,
+        pipeline: str,
+        workdir: Path,
+        profile: str = "laptop",
+        timeout_s: float | None = None,
+        no_progress_s: float | None = None,
+        dry_run: bool = False,
+        env: dict[str, str] | None = None,
+        secret_values: list[str] | None = None,
+        config: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        secret_inputs: Mapping[str, Any] | None = None,
+        start_at: str = "",
+        stop_at: str = "",
+        node: JobNode | None = None,
+        context: Context | None = None,
+        recorder: StepRecorder | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.node_id = node_id
+        self.attempt = attempt
+        self.pipeline = pipeline
+        self.workdir = workdir
+        self.profile = profile
+        self.timeout_s = timeout_s
+        self.no_progress_s = no_progress_s
+        self.dry_run = dry_run
+        self.env: dict[str, str] = {} if env is None else env
+        self.secret_values: list[str] = [] if secret_values is None else secret_values
+        self.config: Mapping[str, Any] = {} if config is None else config
+        self.settings: Mapping[str, Any] = {} if settings is None else settings
+        self.secret_inputs: Mapping[str, Any] = {} if secret_inputs is None else secret_inputs
+        self.start_at = start_at
+        self.stop_at = stop_at
+        self.node = node
+        self.context = context
+        self.recorder = recorder
 
 
-@dataclass(slots=True)
-class AttemptResult:
-    """How one attempt ended."""
+class AttemptResult(Slotted):
+    """How one attempt ended.
 
-    outcome: AttemptOutcome
-    #: Process exit code when the body was a command or a process (else ``None``).
-    exit_code: int | None = None
-    #: Machine-readable cause of a failure: ``timeout``, ``no_progress``, ``verify``,
-    #: ``before_run``, ``oom``, ``image_pull``, ``evicted``, ``agent_lost``, ... ("" if none).
-    failure_reason: str = ""
-    #: One-line, already masked, human-readable error ("" on success).
-    error: str = ""
-    #: The body's JSON-serialisable return value (success only), secrets masked.
-    output: Any = None
-    #: True when the executor already appended this attempt's ``attempt_finished``
-    #: event to the run's event stream (``node exec`` does); otherwise the orchestrator does.
-    recorded: bool = False
-    #: The exception that failed an attempt run in this process (handed to ``after_run``
-    #: hooks); ``None`` for out-of-process executors.
-    exception: BaseException | None = None
+    Fields (in constructor order):
+
+    * ``outcome``: ``success``, ``failed`` or ``cancelled``;
+    * ``exit_code``: process exit code when the body was a command or a
+      process (else ``None``);
+    * ``failure_reason``: machine-readable cause of a failure: ``timeout``,
+      ``no_progress``, ``verify``, ``before_run``, ``oom``, ``image_pull``,
+      ``evicted``, ``agent_lost``, ... (``""`` if none);
+    * ``error``: one-line, already masked, human-readable error (``""`` on success);
+    * ``output``: the body's JSON-serialisable return value (success only),
+      secrets masked;
+    * ``recorded``: true when the executor already appended this attempt's
+      ``attempt_finished`` event to the run's event stream (``node exec``
+      does); otherwise the orchestrator does;
+    * ``exception``: the exception that failed an attempt run in this process
+      (handed to ``after_run`` hooks); ``None`` for out-of-process executors.
+    """
+
+    __slots__ = (
+        "error",
+        "exception",
+        "exit_code",
+        "failure_reason",
+        "outcome",
+        "output",
+        "recorded",
+    )
+
+    def __init__(
+        self,
+        outcome: AttemptOutcome,
+        exit_code: int | None = None,
+        failure_reason: str = "",
+        error: str = "",
+        output: Any = None,
+        recorded: bool = False,
+        exception: BaseException | None = None,
+    ) -> None:
+        self.outcome = outcome
+        self.exit_code = exit_code
+        self.failure_reason = failure_reason
+        self.error = error
+        self.output = output
+        self.recorded = recorded
+        self.exception = exception
 
     def to_payload(self, attempt: int, executor: str) -> dict[str, Any]:
         """The payload of this attempt's ``attempt_finished`` event."""

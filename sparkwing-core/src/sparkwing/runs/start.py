@@ -24,11 +24,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import SparkwingError, UsageError
+from ..slotted import Slotted
 
 if TYPE_CHECKING:
     from ..config import ProjectConfig, ResolvedProfile, Stores
@@ -50,58 +50,109 @@ BOX_SLOTS_ENV = "SPARKWING_BOX_SLOTS"
 DEFAULT_PAUSE_TIMEOUT_S = 1800.0
 
 
-@dataclass
-class StartOptions:
+class StartOptions(Slotted):
     """How a request is run (everything but *what* runs, which the request says)."""
 
-    #: Receives progress; ``None``: report nothing.
-    reporter: Reporter | None = None
-    #: Jobs running at once (0: the CPU count).
-    workers: int = 0
-    #: Ignore profiles and use the laptop stores.
-    local_only: bool = False
-    #: ``--sw-record-dir``: record the run in this directory (state, logs and cache
-    #: as ``dir`` stores) instead of a profile's stores; empty: use the profile.
-    record_dir: str = ""
-    #: Do not read memoized results (still write them).
-    no_cache: bool = False
-    #: Run dry-run bodies; skip steps without one.
-    dry_run: bool = False
-    #: Risk labels confirmed (``--sw-allow``).
-    allow: list[str] = field(default_factory=list)
-    #: Run only jobs matching this glob and what they need.
-    only: str = ""
-    #: Window of steps to run.
-    start_at: str = ""
-    stop_at: str = ""
-    #: Debug pauses before/after these jobs, and on a failure.
-    pause_before: list[str] = field(default_factory=list)
-    pause_after: list[str] = field(default_factory=list)
-    pause_on_failure: bool = False
-    #: Cap on concurrent runs on this host (0: off); ``None``: ``SPARKWING_BOX_SLOTS`` decides.
-    box_slots: int | None = None
-    #: Fail at once instead of waiting for a box slot.
-    no_wait: bool = False
-    #: The run this one retries, and whether to reuse the outputs of its jobs that passed.
-    retry_of: str = ""
-    reuse_passed: bool = False
-    #: Use this id for the new run instead of a fresh one (refused if it exists).
-    run_id: str = ""
-    #: ``--sw-executor``: where the attempts of jobs that name no executor run
-    #: (empty: the profile's ``executor:``, else ``local``). An executor no plugin
-    #: provides is refused in :meth:`RunStart.prepare`.
-    executor: str = ""
-    #: Pipeline flags as typed on a command line (``--version=1.2``), parsed after
-    #: ``request.inputs`` (they win). Never stored in a trigger row: they may hold secrets.
-    pipeline_args: list[str] = field(default_factory=list)
-    #: Sparkwing's own flags as given, recorded in the run's invocation.
-    flags: dict[str, Any] = field(default_factory=dict)
-    #: The trigger row this run starts for (recorded on the run; set by dispatch).
-    trigger_id: str = ""
-    #: Close the state store afterwards. A process exiting right after may
-    #: pass ``False``: every write is committed, and closing the last SQLite
-    #: connection would checkpoint the write-ahead log on the way out.
-    close_state: bool = True
+    __slots__ = (
+        "allow",
+        "box_slots",
+        "close_state",
+        "dry_run",
+        "executor",
+        "flags",
+        "local_only",
+        "no_cache",
+        "no_wait",
+        "only",
+        "pause_after",
+        "pause_before",
+        "pause_on_failure",
+        "pipeline_args",
+        "record_dir",
+        "reporter",
+        "retry_of",
+        "reuse_passed",
+        "run_id",
+        "start_at",
+        "stop_at",
+        "trigger_id",
+        "workers",
+    )
+
+    def __init__(
+        self,
+        reporter: Reporter | None = None,
+        workers: int = 0,
+        local_only: bool = False,
+        record_dir: str = "",
+        no_cache: bool = False,
+        dry_run: bool = False,
+        allow: list[str] | None = None,
+        only: str = "",
+        start_at: str = "",
+        stop_at: str = "",
+        pause_before: list[str] | None = None,
+        pause_after: list[str] | None = None,
+        pause_on_failure: bool = False,
+        box_slots: int | None = None,
+        no_wait: bool = False,
+        retry_of: str = "",
+        reuse_passed: bool = False,
+        run_id: str = "",
+        executor: str = "",
+        pipeline_args: list[str] | None = None,
+        flags: dict[str, Any] | None = None,
+        trigger_id: str = "",
+        close_state: bool = True,
+    ) -> None:
+        #: Receives progress; ``None``: report nothing.
+        self.reporter = reporter
+        #: Jobs running at once (0: the CPU count).
+        self.workers = workers
+        #: Ignore profiles and use the laptop stores.
+        self.local_only = local_only
+        #: ``--sw-record-dir``: record the run in this directory (state, logs and cache
+        #: as ``dir`` stores) instead of a profile's stores; empty: use the profile.
+        self.record_dir = record_dir
+        #: Do not read memoized results (still write them).
+        self.no_cache = no_cache
+        #: Run dry-run bodies; skip steps without one.
+        self.dry_run = dry_run
+        #: Risk labels confirmed (``--sw-allow``).
+        self.allow: list[str] = [] if allow is None else allow
+        #: Run only jobs matching this glob and what they need.
+        self.only = only
+        #: Window of steps to run.
+        self.start_at = start_at
+        self.stop_at = stop_at
+        #: Debug pauses before/after these jobs, and on a failure.
+        self.pause_before: list[str] = [] if pause_before is None else pause_before
+        self.pause_after: list[str] = [] if pause_after is None else pause_after
+        self.pause_on_failure = pause_on_failure
+        #: Cap on concurrent runs on this host (0: off); ``None``: ``SPARKWING_BOX_SLOTS`` decides.
+        self.box_slots = box_slots
+        #: Fail at once instead of waiting for a box slot.
+        self.no_wait = no_wait
+        #: The run this one retries, and whether to reuse the outputs of its jobs that passed.
+        self.retry_of = retry_of
+        self.reuse_passed = reuse_passed
+        #: Use this id for the new run instead of a fresh one (refused if it exists).
+        self.run_id = run_id
+        #: ``--sw-executor``: where the attempts of jobs that name no executor run
+        #: (empty: the profile's ``executor:``, else ``local``). An executor no plugin
+        #: provides is refused in :meth:`RunStart.prepare`.
+        self.executor = executor
+        #: Pipeline flags as typed on a command line (``--version=1.2``), parsed after
+        #: ``request.inputs`` (they win). Never stored in a trigger row: they may hold secrets.
+        self.pipeline_args: list[str] = [] if pipeline_args is None else pipeline_args
+        #: Sparkwing's own flags as given, recorded in the run's invocation.
+        self.flags: dict[str, Any] = {} if flags is None else flags
+        #: The trigger row this run starts for (recorded on the run; set by dispatch).
+        self.trigger_id = trigger_id
+        #: Close the state store afterwards. A process exiting right after may
+        #: pass ``False``: every write is committed, and closing the last SQLite
+        #: connection would checkpoint the write-ahead log on the way out.
+        self.close_state = close_state
 
 
 def inputs_argv(inputs: Mapping[str, Any]) -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SparkwingError
 from ..events import LOG_NODE_ANNOTATION, LOG_NODE_SUMMARY
+from ..slotted import Slotted
 from .command import ProcessTracker, run_command
 from .git import GitInfo
 from .nodelog import NodeLogger
@@ -20,20 +20,25 @@ if TYPE_CHECKING:
     from ..dsl.refs import Ref
 
 
-@dataclass
-class Trigger:
-    """What started the run (the run's :class:`~sparkwing.triggers.contracts.TriggerMeta`)."""
+class Trigger(Slotted):
+    """What started the run (the run's :class:`~sparkwing.triggers.contracts.TriggerMeta`).
 
-    #: The trigger source: ``manual``, ``git-hook``, ``schedule``, ``retry``, ``github``, ...
-    source: str = "manual"
-    #: Who started it (the source's actor).
-    user: str = ""
-    #: The source's event name (``pre_push``, ``cron``, ``push``, ...).
-    event: str = ""
-    #: The source's own delivery id, when it has one.
-    delivery_id: str = ""
-    #: Anything else the source recorded (a schedule's expression, a PR number, ...).
-    extra: dict[str, Any] = field(default_factory=dict)
+    ``source`` is the trigger source (``manual``, ``git-hook``, ``schedule``,
+    ``retry``, ``github``, ...); ``user`` who started it (the source's actor);
+    ``event`` the source's event name (``pre_push``, ``cron``, ``push``, ...);
+    ``delivery_id`` the source's own delivery id, when it has one; ``extra``
+    anything else the source recorded (a schedule's expression, a PR number, ...).
+    """
+
+    __slots__ = ("delivery_id", "event", "extra", "source", "user")
+
+    def __init__(self, source: str = "manual", user: str = "", event: str = "",
+                 delivery_id: str = "", extra: dict[str, Any] | None = None) -> None:
+        self.source = source
+        self.user = user
+        self.event = event
+        self.delivery_id = delivery_id
+        self.extra: dict[str, Any] = {} if extra is None else extra
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -41,19 +46,42 @@ class Trigger:
                 "delivery_id": self.delivery_id, "extra": dict(self.extra)}
 
 
-@dataclass
-class RunContext:
+class RunContext(Slotted):
     """Facts about the run, available while planning and to every job."""
 
-    run_id: str
-    pipeline: str
-    workdir: Path
-    git: GitInfo = field(default_factory=GitInfo)
-    trigger: Trigger = field(default_factory=Trigger)
-    started_at: float = 0.0
-    args: dict[str, Any] = field(default_factory=dict)
-    dry_run: bool = False
-    profile: str = "laptop"
+    __slots__ = (
+        "args",
+        "dry_run",
+        "git",
+        "pipeline",
+        "profile",
+        "run_id",
+        "started_at",
+        "trigger",
+        "workdir",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        pipeline: str,
+        workdir: Path,
+        git: GitInfo | None = None,
+        trigger: Trigger | None = None,
+        started_at: float = 0.0,
+        args: dict[str, Any] | None = None,
+        dry_run: bool = False,
+        profile: str = "laptop",
+    ) -> None:
+        self.run_id = run_id
+        self.pipeline = pipeline
+        self.workdir = workdir
+        self.git = GitInfo() if git is None else git
+        self.trigger = Trigger() if trigger is None else trigger
+        self.started_at = started_at
+        self.args: dict[str, Any] = {} if args is None else args
+        self.dry_run = dry_run
+        self.profile = profile
 
 
 class OutputNotReady(SparkwingError):

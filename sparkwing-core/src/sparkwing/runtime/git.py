@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..slotted import Slotted
 
-@dataclass
-class GitInfo:
+
+class GitInfo(Slotted):
     """The commit, branch and repository of the checkout (empty strings outside git)."""
 
-    root: Path | None = None
-    sha: str = ""
-    branch: str = ""
-    repo: str = ""
-    _dirty: bool | None = field(default=None, repr=False)
+    __slots__ = ("_dirty", "branch", "repo", "root", "sha")
+
+    def __init__(self, root: Path | None = None, sha: str = "", branch: str = "",
+                 repo: str = "", _dirty: bool | None = None) -> None:
+        self.root = root
+        self.sha = sha
+        self.branch = branch
+        self.repo = repo
+        self._dirty = _dirty
 
     @property
     def short_sha(self) -> str:

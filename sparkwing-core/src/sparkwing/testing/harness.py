@@ -33,7 +33,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,7 @@ class RecordingReporter(Reporter):
 def _option_names() -> set[str]:
     from ..orchestrator.options import RunOptions
 
-    return {f.name for f in fields(RunOptions)}
+    return set(RunOptions._field_names)
 
 
 class Harness:

@@ -57,7 +57,7 @@ def _recorded_request(request: RunRequest) -> RunRequest:
     from .keys import fresh_key
 
     key = request.idempotency_key or fresh_key(request.trigger.source)
-    return replace(request, idempotency_key=key)
+    return request.replace(idempotency_key=key)
 
 
 def _row(request: RunRequest, *, now: float, holder: str = "", lease_s: float = 0.0) -> TriggerRow:
@@ -222,14 +222,14 @@ def run_claimed(
         raise UsageError(f"--id {trigger_id}: not claimed by {holder} in claim {seq} "
                          f"(the trigger is {what})")
     request = RunRequest.from_dict(row.request)
-    request = replace(request, workdir=workdir or Path.cwd(),
-                      profile=profile or request.profile)
+    request = request.replace(workdir=workdir or Path.cwd(),
+                              profile=profile or request.profile)
     opts = options or StartOptions()
     run_id = opts.run_id or new_run_id()
-    opts = replace(opts, run_id=run_id, trigger_id=row.id)
+    opts = opts.replace(run_id=run_id, trigger_id=row.id)
     retry_of, reuse_passed = retry_options(request)
     if retry_of and not opts.retry_of:  # a queued retry (POST /api/v1/runs/{id}/retry)
-        opts = replace(opts, retry_of=retry_of, reuse_passed=reuse_passed)
+        opts = opts.replace(retry_of=retry_of, reuse_passed=reuse_passed)
     if row.claims > 1:
         earlier = _earlier_run(state, row, exclude=run_id)
         if earlier is not None and earlier.status == "success":
@@ -238,7 +238,7 @@ def run_claimed(
             from ..orchestrator.reconcile import settle_lost_run
 
             settle_lost_run(state, earlier, RUNNER_LOST.format(new=run_id), "runner_lost")
-            opts = replace(opts, retry_of=earlier.id, reuse_passed=True)
+            opts = opts.replace(retry_of=earlier.id, reuse_passed=True)
     starter = RunStart(request, opts)
     try:
         starter.trigger_id = row.id

@@ -10,7 +10,7 @@ neither the trigger source contract nor the dispatcher.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from copy import deepcopy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,49 +20,82 @@ if TYPE_CHECKING:
     from ..storage.records import Run, TriggerRow
 
 
-@dataclass(slots=True)
-class TriggerMeta:
+class TriggerMeta(Slotted):
     """Who and what started a run (stored on the run and on its trigger row)."""
 
-    #: The source's registered name: ``manual``, ``git-hook``, ``schedule``, ``github``, ...
-    source: str = "manual"
-    actor: str = ""
-    #: The source's own event name (``push``, ``pull_request``, ``pre_push``, ``cron``).
-    event: str = ""
-    #: The delivery's own id when the source has one (GitHub's ``X-GitHub-Delivery``).
-    delivery_id: str = ""
-    #: Anything else the source wants recorded (PR number, head repo, schedule expression).
-    extra: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("actor", "delivery_id", "event", "extra", "source")
+
+    def __init__(
+        self,
+        source: str = 'manual',
+        actor: str = "",
+        event: str = "",
+        delivery_id: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        #: The source's registered name: ``manual``, ``git-hook``, ``schedule``, ``github``, ...
+        self.source = source
+        self.actor = actor
+        #: The source's own event name (``push``, ``pull_request``, ``pre_push``, ``cron``).
+        self.event = event
+        #: The delivery's own id when the source has one (GitHub's ``X-GitHub-Delivery``).
+        self.delivery_id = delivery_id
+        #: Anything else the source wants recorded (PR number, head repo, schedule expression).
+        self.extra: dict[str, Any] = {} if extra is None else extra
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict."""
-        return asdict(self)
+        """A JSON-serialisable dict (``extra`` copied deeply)."""
+        return {"source": self.source, "actor": self.actor, "event": self.event,
+                "delivery_id": self.delivery_id, "extra": deepcopy(self.extra)}
 
 
-@dataclass(slots=True)
-class RunRequest:
+class RunRequest(Slotted):
     """A request to run one pipeline: what a trigger produces and ``start_run`` consumes."""
 
-    pipeline: str
-    #: Pipeline inputs by flag name, as strings or typed values; validated against
-    #: the pipeline's inputs class when the run starts.
-    inputs: Mapping[str, Any] = field(default_factory=dict)
-    git_ref: str = ""
-    git_sha: str = ""
-    trigger: TriggerMeta = field(default_factory=TriggerMeta)
-    #: Idempotency key: a second request with the same key starts no run.
-    #: Empty means "always a new request" (the CLI).
-    idempotency_key: str = ""
-    #: Project directory (holding ``.sparkwing/``); empty: the current directory.
-    workdir: Path | None = None
-    #: Profile name; empty: resolved as ``sparkwing run`` resolves it.
-    profile: str = ""
+    __slots__ = (
+        "git_ref",
+        "git_sha",
+        "idempotency_key",
+        "inputs",
+        "pipeline",
+        "profile",
+        "trigger",
+        "workdir",
+    )
+
+    def __init__(
+        self,
+        pipeline: str,
+        inputs: Mapping[str, Any] | None = None,
+        git_ref: str = "",
+        git_sha: str = "",
+        trigger: TriggerMeta | None = None,
+        idempotency_key: str = "",
+        workdir: Path | None = None,
+        profile: str = "",
+    ) -> None:
+        self.pipeline = pipeline
+        #: Pipeline inputs by flag name, as strings or typed values; validated against
+        #: the pipeline's inputs class when the run starts.
+        self.inputs: Mapping[str, Any] = {} if inputs is None else inputs
+        self.git_ref = git_ref
+        self.git_sha = git_sha
+        self.trigger: TriggerMeta = TriggerMeta() if trigger is None else trigger
+        #: Idempotency key: a second request with the same key starts no run.
+        #: Empty means "always a new request" (the CLI).
+        self.idempotency_key = idempotency_key
+        #: Project directory (holding ``.sparkwing/``); empty: the current directory.
+        self.workdir = workdir
+        #: Profile name; empty: resolved as ``sparkwing run`` resolves it.
+        self.profile = profile
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (the ``request`` column of a trigger row)."""
-        d = asdict(self)
-        d["workdir"] = str(self.workdir) if self.workdir is not None else ""
-        return d
+        return {"pipeline": self.pipeline, "inputs": deepcopy(dict(self.inputs)),
+                "git_ref": self.git_ref, "git_sha": self.git_sha,
+                "trigger": self.trigger.to_dict(), "idempotency_key": self.idempotency_key,
+                "workdir": str(self.workdir) if self.workdir is not None else "",
+                "profile": self.profile}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunRequest:
