@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from codecs import utf_8_decode
-
-#: Carriage returns ending a line (CRLF output); they are dropped.
-_LINE_END_CR = re.compile("\r+(?=\n|\\Z)")
 
 
 class LineSplitter:
@@ -54,8 +50,8 @@ class LineSplitter:
     @staticmethod
     def _decode(data: bytes, end: int) -> str:
         text: str = utf_8_decode(memoryview(data)[:end], "replace", True)[0]
-        if "\r" in text:
-            text = _LINE_END_CR.sub("", text)
+        if "\r" in text:  # CRLF output: drop the carriage returns ending each line
+            text = "\n".join([line.rstrip("\r") for line in text.split("\n")])
         return text
 
 
