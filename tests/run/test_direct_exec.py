@@ -158,3 +158,22 @@ def test_sigkill_of_sparkwing_kills_a_directly_started_command(
             proc.kill()
         proc.communicate()
     wait_for(lambda: not pids_with_arg(arg), timeout=30)
+
+
+def test_a_changed_os_environ_is_seen_by_the_next_command(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The copy of ``os.environ`` kept between commands is dropped as soon as it changes."""
+    monkeypatch.setenv("SW_DIRECT_PROBE", "one")
+    first = direct_command("true", os.environ, str(tmp_path))
+    assert first is not None and first.env["SW_DIRECT_PROBE"] == "one"
+    again = direct_command("true", os.environ, str(tmp_path))
+    assert again is not None and again.env == first.env and again.env is not first.env
+    monkeypatch.setenv("SW_DIRECT_PROBE", "two")
+    changed = direct_command("true", os.environ, str(tmp_path))
+    assert changed is not None and changed.env["SW_DIRECT_PROBE"] == "two"
+    monkeypatch.setenv("BASH_ENV", str(tmp_path / "rc"))  # bash would read it: bash it is
+    assert direct_command("true", os.environ, str(tmp_path)) is None
+    monkeypatch.delenv("BASH_ENV")
+    monkeypatch.delenv("SW_DIRECT_PROBE")
+    gone = direct_command("true", os.environ, str(tmp_path))
+    assert gone is not None and "SW_DIRECT_PROBE" not in gone.env
