@@ -7,10 +7,9 @@ time is a feature); every other command goes through the click tree in :mod:`.cl
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
-
-from sparkwing.errors import SparkwingError
 
 
 def _debug(argv: list[str]) -> bool:
@@ -56,6 +55,12 @@ def _exit_now(code: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and turn every error into one line and an exit code."""
+    was_enabled = gc.isenabled()
+    gc.disable()  # while sparkwing is imported: see sparkwing.startgc
+    from sparkwing import startgc
+    from sparkwing.errors import SparkwingError
+
+    startgc.pause(was_enabled)  # `run`/`node exec`: until jobs run; others: until the command runs
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug(args)
     try:
@@ -84,10 +89,12 @@ def main(argv: list[str] | None = None) -> None:
 
 def _main_click(args: list[str]) -> None:
     import click
+    from sparkwing.startgc import resume
 
     from .cli import cli
     from .clickstyle import usage_message
 
+    resume()
     try:
         rv = cli.main(args=args, prog_name="sparkwing", standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -42,6 +42,7 @@ from ..execution.local import call
 from ..execution.selection import ExecutorSet
 from ..runtime.context import RunContext
 from ..runtime.secrets import Masker, secret_source_for
+from ..startgc import resume as resume_gc
 from ..storage.records import Run
 from .attempts import AttemptLoop
 from .graph import NodeState, RunGraph
@@ -179,6 +180,7 @@ class Orchestrator:
         executor no plugin provides.
         """
         run = self.begin()
+        resume_gc()  # start-up is over (sparkwing.startgc)
         loop = self._loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

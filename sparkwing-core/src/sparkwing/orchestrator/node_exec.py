@@ -45,6 +45,7 @@ from ..execution.selection import ExecutorSet
 from ..runtime.context import RunContext, Trigger
 from ..runtime.git import GitInfo
 from ..runtime.nodelog import NodeLogger
+from ..startgc import resume as resume_gc
 from ..storage.records import OK_OUTCOMES, Node, Run
 from .expansion import fan_out_members
 from .options import RunOptions
@@ -135,6 +136,7 @@ def node_exec(req: NodeExecRequest) -> int:
         os.dup2(2, 1)
         sys.stdout = sys.stderr
     try:
+        resume_gc()  # start-up is over (sparkwing.startgc)
         return asyncio.run(_node_exec(req, records))
     finally:
         if records is not None:
