@@ -5,6 +5,7 @@ whole block at once, checked against the plain per-line way of doing each."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from sparkwing.runtime.command import ProcessTracker, run_command
 from sparkwing.runtime.linesplit import LineSplitter, tail_lines
 from sparkwing.runtime.nodelog import NodeLogger
+from sparkwing.runtime.pipes import PIPE_BYTES, widen_pipe
 from sparkwing.runtime.secrets import Masker
 from sparkwing.storage.fs_logs import FilesystemLogStore
 
@@ -133,3 +135,42 @@ def test_run_command_framing_of_a_plain_chatty_command(tmp_path: Path) -> None:
     out = [r for r in records if r.get("event") == "exec_line"]
     assert [r["msg"] for r in out] == [f"line {i:06d} " + "x" * 67 for i in range(50_000)]
     assert text.count('"event":"exec_line"') == 50_000
+
+
+
+def _pipe_size(fd: int) -> int:
+    import fcntl
+
+    return int(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
+
+
+linux_wide_pipes = pytest.mark.skipif(
+    not sys.platform.startswith("linux")
+    or int(Path("/proc/sys/fs/pipe-max-size").read_text()) < PIPE_BYTES,
+    reason="needs Linux with a pipe-max-size of at least 1 MiB")
+
+
+@linux_wide_pipes
+def test_widen_pipe_raises_a_pipe_to_one_mebibyte() -> None:
+    r, w = os.pipe()
+    try:
+        assert _pipe_size(r) < PIPE_BYTES
+        widen_pipe(w)
+        assert _pipe_size(r) == PIPE_BYTES
+        os.close(w)
+        widen_pipe(w)  # a closed descriptor: nothing happens
+    finally:
+        os.close(r)
+
+
+@linux_wide_pipes
+def test_a_commands_output_pipe_is_widened(tmp_path: Path) -> None:
+    script = (  # the runner widens the pipe just after the start: wait for it
+        "import fcntl, time\n"
+        "end = time.monotonic() + 10\n"
+        "while fcntl.fcntl(1, fcntl.F_GETPIPE_SZ) < 1 << 20 and time.monotonic() < end:\n"
+        "    time.sleep(0.01)\n"
+        "print(fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))\n"
+    )
+    records, _, _ = run_output(tmp_path, script)
+    assert [r["msg"] for r in records if r.get("event") == "exec_line"] == [str(PIPE_BYTES)]
