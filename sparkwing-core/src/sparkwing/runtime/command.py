@@ -17,7 +17,7 @@ from ..events import LOG_EXEC_START
 from ..slotted import Slotted
 from .directexec import direct_command
 from .heap import keep_freed_heap
-from .linesplit import LineSplitter, tail_lines
+from .linesplit import LineSplitter, decoded_tail
 from .nodelog import NodeLogger
 from .pipes import read_until_exit, widen_pipe
 from .supervisor import SUPERVISOR
@@ -240,10 +240,10 @@ def _pump(
     splitter = LineSplitter()
 
     def feed(data: bytes, final: bool = False) -> None:
-        text = splitter.finish() if final else splitter.push(data)
-        if text is not None:
-            tail.extend(tail_lines(text, 20))
-            log.output_text(text, step)
+        lines = splitter.finish() if final else splitter.push(data)
+        if lines is not None:
+            tail.extend(decoded_tail(lines, 20))
+            log.output_bytes(lines, step)
 
     readers: dict[int, Callable[[bytes], None]] = {log_pipe.fileno(): feed}
     if capturing:

@@ -69,7 +69,7 @@ class BlobLogWriter:
         self.store = store
         self.run_id = run_id
         self.node_id = node_id
-        self._buf: list[str] = []
+        self._buf: list[bytes] = []
         self._size = 0
         self._last_upload = float("-inf")
         self._due = False
@@ -90,16 +90,22 @@ class BlobLogWriter:
 
     def write_raw(self, text: str) -> None:
         """Append already-framed text: complete ``\\n``-terminated JSON lines."""
-        if not text:
-            return
-        if text[-1] != "\n":
+        if text and text[-1] != "\n":
             raise StoreError("write_raw() text must end with a newline")
+        self.write_bytes(text.encode("utf-8", "replace"))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Append already-framed records encoded as UTF-8 (``\\n``-terminated JSON lines)."""
+        if not data:
+            return
+        if data[-1:] != b"\n":
+            raise StoreError("write_bytes() data must end with a newline")
         with self._lock:
             self._raise_pending()
             if self._closed:
                 raise StoreError(f"log writer for {self.run_id}/{self.node_id} is closed")
-            self._buf.append(text)
-            self._size += len(text)
+            self._buf.append(data)
+            self._size += len(data)
             if self._size >= self.store.part_bytes:
                 self._upload_locked()
 
@@ -155,7 +161,7 @@ class BlobLogWriter:
     def _upload_locked(self) -> None:
         if not self._buf:
             return
-        data = "".join(self._buf).encode("utf-8", "replace")
+        data = b"".join(self._buf)
         self._buf.clear()
         self._size = 0
         self._last_upload = time.monotonic()
