@@ -63,6 +63,7 @@ from ..ids import has_control_char, node_filename, validate_node_id
 from ..paths import make_private_dir, open_private
 from ..slotted import Slotted
 from .contracts import ENVELOPE, LogChunk
+from .logwriter import RecordBytesWriter, check_framed
 from .spacereserve import NO_SPACE, ensure_reserve, is_out_of_space, release_reserve
 
 ENVELOPE_FILE = "_envelope.ndjson"
@@ -202,7 +203,7 @@ def _read_tail(f: BinaryIO, n: int) -> list[str]:
         target += n - len(records)  # blank lines were in view: read further
 
 
-class FilesystemLogWriter:
+class FilesystemLogWriter(RecordBytesWriter):
     """An append handle on one stream file; safe to share between threads.
 
     Records are buffered as UTF-8 bytes and written with one ``write(2)`` per
@@ -232,28 +233,11 @@ class FilesystemLogWriter:
         self._closed = False
         self._lock = threading.Lock()
 
-    def write(self, lines: Iterable[str]) -> None:
-        """Append JSON records, one per element, each without its trailing newline."""
-        batch = list(lines)
-        if not batch:
-            return
-        for line in batch:
-            if "\n" in line:
-                raise StoreError("a log record must not contain a newline")
-        self.write_raw("\n".join(batch) + "\n")
-
-    def write_raw(self, text: str) -> None:
-        """Append already-framed text: complete ``\\n``-terminated JSON lines."""
-        if text and text[-1] != "\n":
-            raise StoreError("write_raw() text must end with a newline")
-        self.write_bytes(text.encode("utf-8", "replace"))
-
     def write_bytes(self, data: bytes) -> None:
         """Append already-framed records encoded as UTF-8 (``\\n``-terminated JSON lines)."""
         if not data:
             return
-        if data[-1:] != b"\n":
-            raise StoreError("write_bytes() data must end with a newline")
+        check_framed(data)
         with self._lock:
             if self._closed:
                 raise StoreError(f"log writer for {self.path} is closed")
