@@ -79,7 +79,10 @@ def widen_pipe(fd: int) -> None:
     With the default 64 KiB a chatty child fills the pipe with one write and
     waits for each read to empty it, so child and reader take turns instead
     of running side by side. A refusal (another OS, a lowered limit, the
-    user's pipe quota spent) leaves the pipe as it was.
+    user's pipe quota spent) leaves the pipe as it was. While open, a widened
+    pipe counts 1 MiB against the user's quota
+    (``/proc/sys/fs/pipe-user-pages-soft``, 64 MiB by default), so only the
+    pipe a command's output is logged from is widened.
     """
     op = getattr(fcntl, "F_SETPIPE_SZ", None)
     if op is None:
