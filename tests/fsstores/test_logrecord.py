@@ -174,6 +174,16 @@ def test_output_bytes_of_many_lines() -> None:
     assert format_output_bytes("out", "", data.replace(b"x", "\u00e9".encode()), T) is None
 
 
+def test_output_text_in_pieces_matches_output_lines() -> None:
+    # longer than a piece: framed piece by piece, clean pieces as they are
+    choices = ["", "x" * 70, 'a "quote"', "y" * 100_000, "back\\slash", "plain line"]
+    rng = random.Random(3)
+    for _ in range(20):
+        lines = [rng.choice(choices) for _ in range(rng.randint(1, 3000))]
+        text = "\n".join(lines)
+        assert format_output_text("n", "s", text, T) == format_output_lines("n", "s", lines, T)
+
+
 def test_mask_secrets() -> None:
     assert mask_secrets("token=abc123 and abc", ["abc", "abc123"]) == "token=*** and ***"
     assert mask_secrets("nothing here", ["", "zzz"]) == "nothing here"

@@ -45,6 +45,9 @@ _JSON_ESCAPED = ('"', "\\", "\t", "\r", "\x1b", "\b",
                  *(chr(c) for c in range(0x20) if chr(c) not in "\t\r\x1b\b\n"))
 #: The same characters as byte values.
 _JSON_ESCAPED_BYTES = tuple(map(ord, _JSON_ESCAPED))
+#: About how much output :func:`format_output_text` frames at a time when some of it
+#: needs escaping (what one read of a command's pipe used to hold).
+PIECE_CHARS = 1 << 16
 
 
 #: The last whole second formatted and its text (one tuple: threads swap it whole).
@@ -200,12 +203,30 @@ def format_output_text(
     as it is, without a Python call per line: each newline is replaced with
     the end of a record and the start of the next. Other text is split and
     each line escaped with the C JSON string encoder (escaping the whole
-    text at once is no faster).
+    text at once is no faster); text longer than :data:`PIECE_CHARS` is
+    first cut at line ends into pieces of about that size, each framed on
+    its own, so a line that needs escaping slows only its piece.
     """
     if any(map(text.__contains__, _JSON_ESCAPED)):
+        pieces = _line_pieces(text, PIECE_CHARS)
+        if len(pieces) > 1:
+            return "".join([format_output_text(node, step, p, ts, level) for p in pieces])
         return format_output_lines(node, step, text.split("\n"), ts, level)
     prefix = _output_prefix(node, step, ts, level)
     return "".join((prefix, '"', text.replace("\n", '"}\n' + prefix + '"'), '"}\n'))
+
+
+def _line_pieces(text: str, size: int) -> list[str]:
+    """*text* (lines joined by newlines) cut at the first newline after every *size* characters."""
+    pieces = []
+    start = 0
+    while True:
+        cut = text.find("\n", start + size)
+        if cut < 0:
+            pieces.append(text[start:])
+            return pieces
+        pieces.append(text[start:cut])
+        start = cut + 1
 
 
 def format_output_bytes(
