@@ -149,6 +149,8 @@ def test_writer_rejects_text_that_would_break_framing(store: FilesystemLogStore)
             writer.write_raw(rec("no newline"))
         with pytest.raises(StoreError):
             writer.write([rec("a") + "\n" + rec("b")])
+        with pytest.raises(StoreError):
+            writer.write_bytes(rec("no newline").encode())
         writer.write_raw(rec("ok") + "\n")
     assert store.read(RUN, "n").lines == [rec("ok")]
 

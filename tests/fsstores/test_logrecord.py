@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from sparkwing.storage.logrecord import (
+    format_output_bytes,
     format_output_lines,
     format_output_text,
     format_ts,
@@ -128,6 +130,58 @@ def test_output_text_of_many_lines_and_bad_level() -> None:
         assert format_output_text("n", "", text, T) == format_output_lines("n", "", batch, T)
     with pytest.raises(ValueError):
         format_output_text("n", "s", "x", T, level="fatal")
+
+
+def reference_records(node: str, step: str, lines: list[str], level: str = "info") -> bytes:
+    """``exec_line`` records written with ``json.dumps``, one line each, UTF-8."""
+    out = []
+    for line in lines:
+        rec = {"ts": "2026-11-23T17:41:43.123456Z", "level": level, **({"node": node} if node else {}),
+               **({"step": step} if step else {}), "event": "exec_line", "msg": line}
+        out.append(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return "".join(out).encode()
+
+
+@pytest.mark.parametrize("node,step,level", [("build/linux", "compile", "info"), ("", "", "warn"),
+                                             ("n", "", "error"), ("", "s", "debug")])
+def test_output_bytes_are_the_text_records_encoded(node: str, step: str, level: str) -> None:
+    pieces = [b"a", b"line 000001 ", b"x" * 67, b"\n", b"\n\n", b" ", b"/", b"'", b"{}", b"\x7f",
+              b'"', b"\\", b"\r", b"\t", b"\x00", b"\x1b", b"\x1f", "\u00e9".encode(), b"\xff"]
+    rng = random.Random(5)
+    framed = declined = 0
+    for _ in range(3000):
+        # mostly plain pieces, so both outcomes are common
+        data = b"".join(rng.choice(pieces[:10] if rng.random() < 0.6 else pieces)
+                        for _ in range(rng.randint(0, 12)))
+        got = format_output_bytes(node, step, data, T, level)
+        plain = data.isascii() and not any((c < 0x20 and c != 0x0A) or c in b'"\\' for c in data)
+        if not plain:
+            assert got is None, data
+            declined += 1
+            continue
+        framed += 1
+        text = data.decode()
+        assert got == format_output_text(node, step, text, T, level).encode(), data
+        assert got == reference_records(node, step, text.split("\n"), level), data
+    assert framed > 500 and declined > 500
+
+
+def test_output_bytes_of_many_lines() -> None:
+    lines = [f"line {i:06d} " + "x" * 67 for i in range(20_000)]
+    data = "\n".join(lines).encode()
+    assert format_output_bytes("out", "", data, T) == reference_records("out", "", lines)
+    assert format_output_bytes("out", "", data + b'"', T) is None
+    assert format_output_bytes("out", "", data.replace(b"x", "\u00e9".encode()), T) is None
+
+
+def test_output_text_in_pieces_matches_output_lines() -> None:
+    # longer than a piece: framed piece by piece, clean pieces as they are
+    choices = ["", "x" * 70, 'a "quote"', "y" * 100_000, "back\\slash", "plain line"]
+    rng = random.Random(3)
+    for _ in range(20):
+        lines = [rng.choice(choices) for _ in range(rng.randint(1, 3000))]
+        text = "\n".join(lines)
+        assert format_output_text("n", "s", text, T) == format_output_lines("n", "s", lines, T)
 
 
 def test_mask_secrets() -> None:

@@ -5,14 +5,16 @@ whole block at once, checked against the plain per-line way of doing each."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 from pathlib import Path
 
 import pytest
 from sparkwing.runtime.command import ProcessTracker, run_command
-from sparkwing.runtime.linesplit import LineSplitter, tail_lines
+from sparkwing.runtime.linesplit import LineSplitter, decode_lines, decoded_tail, tail_lines
 from sparkwing.runtime.nodelog import NodeLogger
+from sparkwing.runtime.pipes import PIPE_BYTES, widen_pipe
 from sparkwing.runtime.secrets import Masker
 from sparkwing.storage.fs_logs import FilesystemLogStore
 
@@ -37,13 +39,12 @@ def reference_lines(data: bytes) -> list[str]:
 def split_in_chunks(chunks: list[bytes]) -> list[str]:
     splitter = LineSplitter()
     out: list[str] = []
-    for chunk in chunks:
-        text = splitter.push(chunk)
-        if text is not None:
-            out.extend(text.split("\n"))
-    text = splitter.finish()
-    if text is not None:
-        out.extend(text.split("\n"))
+    for data in [*(splitter.push(chunk) for chunk in chunks), splitter.finish()]:
+        if data is not None:
+            lines = decode_lines(data).split("\n")
+            for n in (1, 3, 20):
+                assert decoded_tail(data, n) == lines[-n:], (data, n)
+            out.extend(lines)
     return out
 
 
@@ -89,25 +90,36 @@ def test_mask_lines_is_masking_each_line() -> None:
     assert "PEM-\nx\nEND" in m.mask_lines(text)  # a value holding a newline: masked per line
 
 
-def run_output(tmp_path: Path, script: str) -> tuple[list[dict[str, object]], str, NodeLogger]:
-    """Run a Python *script* as a command into a real node log with SECRET registered."""
+def run_output(tmp_path: Path, script: str, secret: bool = True,
+               ) -> tuple[list[dict[str, object]], str, NodeLogger]:
+    """Run a Python *script* as a command into a real node log (with SECRET registered)."""
     store = FilesystemLogStore(tmp_path / "logs")
     masker = Masker()
-    masker.add(SECRET)
-    teed: list[str] = []
+    if secret:
+        masker.add(SECRET)
+    teed: list[bytes] = []
     log = NodeLogger(store.writer("run-1", "job"), "job", masker, teed.append)
     run_command([sys.executable, "-c", script], shell=False, log=log, tracker=ProcessTracker(),
                 step="s1")
     log.close()
-    text = (tmp_path / "logs" / "run-1" / "job.log").read_text(encoding="utf-8")
-    assert "".join(teed) == text  # the reporter saw exactly what the log holds
+    data = (tmp_path / "logs" / "run-1" / "job.log").read_bytes()
+    assert b"".join(teed) == data  # the reporter saw exactly what the log holds
+    for line in data.splitlines():  # every record as json.dumps writes it, byte for byte
+        if b'"event":"exec_line"' in line:
+            dumped = json.dumps(json.loads(line), ensure_ascii=False, separators=(",", ":"))
+            assert dumped.encode() == line
+    text = data.decode("utf-8")
     return [json.loads(line) for line in text.splitlines()], text, log
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_run_command_records_every_line_in_order(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize("seed,secret", [(1, True), (2, True), (3, False), (4, False)])
+def test_run_command_records_every_line_in_order(tmp_path: Path, seed: int, secret: bool) -> None:
     rng = random.Random(seed)
-    data = b"".join(rng.choice(PIECES) for _ in range(60_000)) + b"last line without newline\r"
+    plain = b"".join(b"plain line %06d %s\n" % (i, b"x" * 60) for i in range(5000))
+    # stretches of plain ASCII lines (framed as read) between ones that need decoding
+    data = b"".join(plain if rng.random() < 0.5 else
+                    b"".join(rng.choice(PIECES) for _ in range(20_000)) for _ in range(8))
+    data += b"last line without newline\r"
     (tmp_path / "out.bin").write_bytes(data)
     script = (  # write in uneven pieces, flushing, so reads end anywhere
         "import sys, random\n"
@@ -117,19 +129,63 @@ def test_run_command_records_every_line_in_order(tmp_path: Path, seed: int) -> N
         "    n = r.randint(1, 70000); sys.stdout.buffer.write(data[i:i + n])\n"
         "    sys.stdout.buffer.flush(); i += n\n"
     )
-    records, text, log = run_output(tmp_path, script)
+    records, text, log = run_output(tmp_path, script, secret)
     assert records[0]["event"] == "exec_start"
     out = [r for r in records if r.get("event") == "exec_line"]
-    expected = [line.replace(SECRET, "***") for line in reference_lines(data)]
+    expected = reference_lines(data)
+    if secret:
+        expected = [line.replace(SECRET, "***") for line in expected]
     assert [r["msg"] for r in out] == expected
     assert all(r["node"] == "job" and r["step"] == "s1" and r["level"] == "info" for r in out)
-    assert SECRET not in text
+    assert (SECRET in text) is (not secret and SECRET in data.decode("utf-8", "replace"))
     assert list(log.last_lines) == expected[-20:]
 
 
-def test_run_command_framing_of_a_plain_chatty_command(tmp_path: Path) -> None:
+@pytest.mark.parametrize("secret", [True, False])
+def test_run_command_framing_of_a_plain_chatty_command(tmp_path: Path, secret: bool) -> None:
     script = "import sys\nfor i in range(50_000): sys.stdout.write(f'line {i:06d} ' + 'x' * 67 + '\\n')\n"
-    records, text, _ = run_output(tmp_path, script)
+    records, text, log = run_output(tmp_path, script, secret)
     out = [r for r in records if r.get("event") == "exec_line"]
-    assert [r["msg"] for r in out] == [f"line {i:06d} " + "x" * 67 for i in range(50_000)]
+    expected = [f"line {i:06d} " + "x" * 67 for i in range(50_000)]
+    assert [r["msg"] for r in out] == expected
     assert text.count('"event":"exec_line"') == 50_000
+    assert list(log.last_lines) == expected[-20:]
+
+
+
+def _pipe_size(fd: int) -> int:
+    import fcntl
+
+    return int(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
+
+
+linux_wide_pipes = pytest.mark.skipif(
+    not sys.platform.startswith("linux")
+    or int(Path("/proc/sys/fs/pipe-max-size").read_text()) < PIPE_BYTES,
+    reason="needs Linux with a pipe-max-size of at least 1 MiB")
+
+
+@linux_wide_pipes
+def test_widen_pipe_raises_a_pipe_to_one_mebibyte() -> None:
+    r, w = os.pipe()
+    try:
+        assert _pipe_size(r) < PIPE_BYTES
+        widen_pipe(w)
+        assert _pipe_size(r) == PIPE_BYTES
+        os.close(w)
+        widen_pipe(w)  # a closed descriptor: nothing happens
+    finally:
+        os.close(r)
+
+
+@linux_wide_pipes
+def test_a_commands_output_pipe_is_widened(tmp_path: Path) -> None:
+    script = (  # the runner widens the pipe just after the start: wait for it
+        "import fcntl, time\n"
+        "end = time.monotonic() + 10\n"
+        "while fcntl.fcntl(1, fcntl.F_GETPIPE_SZ) < 1 << 20 and time.monotonic() < end:\n"
+        "    time.sleep(0.01)\n"
+        "print(fcntl.fcntl(1, fcntl.F_GETPIPE_SZ))\n"
+    )
+    records, _, _ = run_output(tmp_path, script)
+    assert [r["msg"] for r in records if r.get("event") == "exec_line"] == [str(PIPE_BYTES)]

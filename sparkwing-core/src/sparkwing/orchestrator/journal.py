@@ -144,8 +144,9 @@ class RunJournal:
         """Write one record to the run's envelope stream (and to the reporter)."""
         assert self.envelope_writer is not None, "the run's envelope is not open"
         text = make_record(self.masker.mask(msg), level=level, event=event, attrs=attrs) + "\n"
-        self.envelope_writer.write_raw(text)
-        self.reporter.records(text)
+        data = text.encode("utf-8", "replace")
+        self.envelope_writer.write_bytes(data)
+        self.reporter.records(data)
 
     def heartbeat(self) -> None:
         """Record that the run's process is alive (nothing once the store has failed)."""

@@ -92,18 +92,22 @@ class NodeExecRequest:
 
 
 class StreamLogWriter:
-    """A :class:`~sparkwing.storage.contracts.LogWriter` writing JSON records to a text stream."""
+    """A :class:`~sparkwing.storage.contracts.LogWriter` writing JSON records to a binary stream."""
 
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[bytes]) -> None:
         self.out = out
 
     def write(self, lines: Iterable[str]) -> None:
         """Write records, one per element."""
-        self.out.write("".join(f"{line}\n" for line in lines))
+        self.write_raw("".join(f"{line}\n" for line in lines))
 
     def write_raw(self, text: str) -> None:
         """Write already framed records."""
-        self.out.write(text)
+        self.out.write(text.encode("utf-8", "replace"))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Write already framed records encoded as UTF-8."""
+        self.out.write(data)
 
     def flush(self) -> None:
         """Hand what was written to the reader."""
@@ -129,10 +133,10 @@ def node_exec(req: NodeExecRequest) -> int:
         from ..triggers.parentwatch import watch_parent
 
         watch_parent()
-    records: IO[str] | None = None
+    records: IO[bytes] | None = None
     if req.log_to == "stdout":
         # Records own the real stdout; anything else printed (a body's print()) goes to stderr.
-        records = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1 << 16)
+        records = os.fdopen(os.dup(1), "wb", buffering=1 << 16)
         os.dup2(2, 1)
         sys.stdout = sys.stderr
     try:
@@ -143,7 +147,7 @@ def node_exec(req: NodeExecRequest) -> int:
             records.flush()
 
 
-async def _node_exec(req: NodeExecRequest, records: IO[str] | None) -> int:
+async def _node_exec(req: NodeExecRequest, records: IO[bytes] | None) -> int:
     from ..config import load_project, open_stores, resolve_profile
     from ..plugins.manager import get_host
 
@@ -200,7 +204,7 @@ def _fetch_code(req: NodeExecRequest, start: Path) -> Path:
 
 
 async def _attempt(req: NodeExecRequest, project: ProjectConfig, stores: Stores, run: Run,
-                   records: IO[str] | None, hooks: PluginHost) -> int:
+                   records: IO[bytes] | None, hooks: PluginHost) -> int:
     from ..dsl.inputs import inputs_from_values
     from ..project import load_pipeline
     from .engine import Orchestrator

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from typing import IO, TYPE_CHECKING
@@ -26,8 +27,8 @@ class Reporter:
     def node_changed(self, state: NodeState) -> None:
         """A node changed status (started, retried, finished)."""
 
-    def records(self, text: str) -> None:
-        """Newline-terminated JSON log records were written (only when ``wants_records``)."""
+    def records(self, data: bytes) -> None:
+        """Newline-terminated JSON log records, UTF-8, were written (only when ``wants_records``)."""
 
     def tick(self, states: dict[str, NodeState]) -> None:
         """Called about twice a second while the run is live."""
@@ -41,16 +42,31 @@ class Reporter:
 
 
 class JsonReporter(Reporter):
-    """Writes every log record (run envelope and jobs) to a stream as NDJSON."""
+    """Writes every log record (run envelope and jobs) to a stream as NDJSON.
+
+    The records' bytes go to the text stream's binary buffer as they are
+    (UTF-8, whatever the stream's encoding); the stream is made
+    write-through, so text written to it elsewhere (a job's ``print()``)
+    keeps its place among the records. Another stream (``io.StringIO``)
+    gets the decoded text.
+    """
 
     wants_records = True
 
     def __init__(self, out: IO[str] | None = None) -> None:
         self.out = out or sys.stdout
+        self._binary: IO[bytes] | None = None
+        if isinstance(self.out, io.TextIOWrapper):
+            self.out.flush()
+            self.out.reconfigure(write_through=True)
+            self._binary = self.out.buffer
 
-    def records(self, text: str) -> None:
+    def records(self, data: bytes) -> None:
         """Copy records to the stream."""
-        self.out.write(text)
+        if self._binary is not None:
+            self._binary.write(data)
+        else:
+            self.out.write(data.decode("utf-8", "replace"))
 
     def run_finished(self, run: Run, states: dict[str, NodeState]) -> None:
         """Flush the stream."""

@@ -17,13 +17,16 @@ from ..events import LOG_EXEC_START
 from ..slotted import Slotted
 from .directexec import direct_command
 from .heap import keep_freed_heap
-from .linesplit import LineSplitter, tail_lines
+from .linesplit import LineSplitter, decoded_tail
 from .nodelog import NodeLogger
-from .pipes import read_until_exit
+from .pipes import read_until_exit, widen_pipe
 from .supervisor import SUPERVISOR
 
-#: Read size for command output pipes.
-CHUNK = 1 << 16
+#: Read size for a command's pipes: a widened log pipe (see
+#: :func:`~sparkwing.runtime.pipes.widen_pipe`) holds up to 1 MiB, and fewer, larger
+#: reads mean fewer passes through the per-block work. Buffers this size stay in
+#: the heap once :func:`~sparkwing.runtime.heap.keep_freed_heap` ran.
+READ_BYTES = 1 << 18
 
 
 class CommandError(SparkwingError):
@@ -232,20 +235,21 @@ def _pump(
     """
     log_pipe = proc.stderr if capturing else proc.stdout
     assert log_pipe is not None
+    widen_pipe(log_pipe.fileno())
     keep_freed_heap()
     splitter = LineSplitter()
 
     def feed(data: bytes, final: bool = False) -> None:
-        text = splitter.finish() if final else splitter.push(data)
-        if text is not None:
-            tail.extend(tail_lines(text, 20))
-            log.output_text(text, step)
+        lines = splitter.finish() if final else splitter.push(data)
+        if lines is not None:
+            tail.extend(decoded_tail(lines, 20))
+            log.output_bytes(lines, step)
 
     readers: dict[int, Callable[[bytes], None]] = {log_pipe.fileno(): feed}
     if capturing:
         assert proc.stdout is not None
         readers[proc.stdout.fileno()] = captured.append
-    if read_until_exit(proc, readers):
+    if read_until_exit(proc, readers, chunk=READ_BYTES):
         feed(b"", True)
         _killpg(proc, signal.SIGKILL)
         log.record(

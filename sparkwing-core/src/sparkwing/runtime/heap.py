@@ -1,8 +1,8 @@
 """Keeping freed memory in the process heap while command output streams through it.
 
 Streaming a chatty command's output allocates and frees a few buffers of
-64-256 KiB per pipe read (the chunk read, its text, the framed records and
-their encoded bytes). With glibc's default thresholds (128 KiB) freed
+up to about 512 KiB per pipe read (the chunk read, up to 256 KiB, its text,
+the framed records and their encoded bytes). With glibc's default thresholds (128 KiB) freed
 memory at the top of the heap is returned to the kernel at once and the
 next read takes it back page by page: a page fault for every 4 KiB that
 passes (some 17,000 for a job printing 200,000 lines of 80 bytes).

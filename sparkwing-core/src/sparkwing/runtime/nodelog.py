@@ -10,8 +10,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..storage.contracts import LogWriter
-from ..storage.logrecord import format_output_lines, format_output_text, make_record
-from .linesplit import tail_lines
+from ..storage.logrecord import (
+    format_output_bytes,
+    format_output_lines,
+    format_output_text,
+    make_record,
+)
+from .linesplit import decode_lines, decoded_tail, tail_lines
 from .secrets import Masker
 
 #: How many trailing output lines a node keeps for its failure excerpt.
@@ -22,14 +27,18 @@ _EXEC_LINE = '"event":"exec_line"'
 
 
 class NodeLogger:
-    """Writes one node's records; remembers its last output lines and last activity."""
+    """Writes one node's records; remembers its last output lines and last activity.
+
+    Records are encoded once, as UTF-8 (a lone surrogate as ``?``), and the
+    same bytes go to the writer and to *tee*.
+    """
 
     def __init__(
         self,
         writer: LogWriter,
         node_id: str,
         masker: Masker,
-        tee: Callable[[str], None] | None = None,
+        tee: Callable[[bytes], None] | None = None,
     ) -> None:
         self.writer = writer
         self.node_id = node_id
@@ -41,15 +50,18 @@ class NodeLogger:
         self.closed = False
 
     def _emit(self, text: str, flush: bool = True) -> None:
+        self._emit_bytes(text.encode("utf-8", "replace"), flush)
+
+    def _emit_bytes(self, data: bytes, flush: bool = True) -> None:
         with self._lock:
             if self.closed:
                 return
-            self.writer.write_raw(text)
+            self.writer.write_bytes(data)
             # Readers (the dashboard, log following) see each batch as soon as it is written.
             if flush:
                 self.writer.flush()
             if self.tee is not None:
-                self.tee(text)
+                self.tee(data)
         self.last_activity = time.monotonic()
 
     def record(
@@ -84,17 +96,27 @@ class NodeLogger:
         self.last_lines.extend(lines[-EXCERPT_LINES:])
         self._emit(format_output_lines(self.node_id, step, lines, time.time(), level))
 
-    def output_text(self, text: str, step: str = "", level: str = "info") -> None:
-        """Write command output lines given as one text (joined by newlines) as ``exec_line`` records.
+    def output_bytes(self, data: bytes, step: str = "", level: str = "info") -> None:
+        """Write command output lines, as read (see :class:`~.linesplit.LineSplitter`), as records.
 
-        The same records as :meth:`output` of ``text.split("\\n")``, made
-        without splitting the text (see
-        :func:`~sparkwing.storage.logrecord.format_output_text`).
+        The same records as :meth:`output` of the lines of
+        :func:`~.linesplit.decode_lines` of *data*, made without splitting it
+        and, when no secret is registered and the output is plain ASCII,
+        without decoding it (see
+        :func:`~sparkwing.storage.logrecord.format_output_bytes`).
         """
-        if self.masker.active:
+        ts = time.time()
+        masked = self.masker.active
+        framed = None if masked else format_output_bytes(self.node_id, step, data, ts, level)
+        if framed is not None:
+            self.last_lines.extend(decoded_tail(data, EXCERPT_LINES))
+            self._emit_bytes(framed)
+            return
+        text = decode_lines(data)
+        if masked:
             text = self.masker.mask_lines(text)
         self.last_lines.extend(tail_lines(text, EXCERPT_LINES))
-        self._emit(format_output_text(self.node_id, step, text, time.time(), level))
+        self._emit(format_output_text(self.node_id, step, text, ts, level))
 
     def forward(self, text: str) -> None:
         """Write records another process framed (complete JSON lines), masked.

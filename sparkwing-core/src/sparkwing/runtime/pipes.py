@@ -9,6 +9,7 @@ left, says so in the job's log and kills the child's process group.
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import select
@@ -16,8 +17,11 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping
 
-#: Read size for pipes.
+#: Read size for pipes (the default of :func:`read_until_exit`).
 CHUNK = 1 << 16
+#: The capacity :func:`widen_pipe` asks for: Linux's default limit for unprivileged
+#: processes (``/proc/sys/fs/pipe-max-size``).
+PIPE_BYTES = 1 << 20
 #: Seconds output may still arrive after the child exited before the rest is dropped.
 DRAIN_S = 0.5
 #: How often the child is polled where its exit cannot be waited on with a pidfd.
@@ -26,10 +30,10 @@ POLL_S = 0.2
 
 def read_until_exit(proc: subprocess.Popen[bytes],
                     readers: Mapping[int, Callable[[bytes], None]],
-                    drain_s: float = DRAIN_S) -> bool:
+                    drain_s: float = DRAIN_S, chunk: int = CHUNK) -> bool:
     """Hand every chunk read from each pipe of *readers* to its callback until all close.
 
-    Returns ``False`` when every pipe reached end of file, ``True`` when some
+    A read takes up to *chunk* bytes. Returns ``False`` when every pipe reached end of file, ``True`` when some
     were still open *drain_s* seconds after *proc* exited (reading stopped:
     a process the child left behind holds them). The pipes are not closed.
     """
@@ -53,7 +57,7 @@ def read_until_exit(proc: subprocess.Popen[bytes],
                     poller.unregister(fd)
                     deadline = time.monotonic() + drain_s
                     continue
-                data = os.read(fd, CHUNK)
+                data = os.read(fd, chunk)
                 if data:
                     readers[fd](data)
                 else:
@@ -67,6 +71,26 @@ def read_until_exit(proc: subprocess.Popen[bytes],
     finally:
         if pidfd is not None:
             os.close(pidfd)
+
+
+def widen_pipe(fd: int) -> None:
+    """Raise the capacity of the pipe *fd* to :data:`PIPE_BYTES` where Linux allows it.
+
+    With the default 64 KiB a chatty child fills the pipe with one write and
+    waits for each read to empty it, so child and reader take turns instead
+    of running side by side. A refusal (another OS, a lowered limit, the
+    user's pipe quota spent) leaves the pipe as it was. While open, a widened
+    pipe counts 1 MiB against the user's quota
+    (``/proc/sys/fs/pipe-user-pages-soft``, 64 MiB by default), so only the
+    pipe a command's output is logged from is widened.
+    """
+    op = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if op is None:
+        return
+    try:
+        fcntl.fcntl(fd, op, PIPE_BYTES)
+    except OSError:
+        pass
 
 
 def _pidfd(pid: int) -> int | None:

@@ -332,6 +332,9 @@ class LogWriter(Protocol):
     def write_raw(self, text: str) -> None:
         """Append already-framed text: zero or more complete ``\\n``-terminated JSON lines."""
 
+    def write_bytes(self, data: bytes) -> None:
+        """Append already-framed records encoded as UTF-8, like :meth:`write_raw` of their text."""
+
     def flush(self) -> None:
         """Make everything written so far visible to readers."""
 

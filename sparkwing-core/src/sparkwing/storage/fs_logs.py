@@ -63,6 +63,7 @@ from ..ids import has_control_char, node_filename, validate_node_id
 from ..paths import make_private_dir, open_private
 from ..slotted import Slotted
 from .contracts import ENVELOPE, LogChunk
+from .logwriter import RecordBytesWriter, check_framed
 from .spacereserve import NO_SPACE, ensure_reserve, is_out_of_space, release_reserve
 
 ENVELOPE_FILE = "_envelope.ndjson"
@@ -202,11 +203,11 @@ def _read_tail(f: BinaryIO, n: int) -> list[str]:
         target += n - len(records)  # blank lines were in view: read further
 
 
-class FilesystemLogWriter:
+class FilesystemLogWriter(RecordBytesWriter):
     """An append handle on one stream file; safe to share between threads.
 
-    Text is buffered and written with one ``write(2)`` per flush; the file is
-    created by the first flush that has something to write.
+    Records are buffered as UTF-8 bytes and written with one ``write(2)`` per
+    flush; the file is created by the first flush that has something to write.
     """
 
     def __init__(self, path: Path, buffer_bytes: int, reserve_dir: Path | None = None, *,
@@ -227,32 +228,21 @@ class FilesystemLogWriter:
         self._reserve_dir = reserve_dir
         self._limit = buffer_bytes
         self._fd: int | None = None
-        self._buf: list[str] = []
+        self._buf: list[bytes] = []
         self._size = 0
         self._closed = False
         self._lock = threading.Lock()
 
-    def write(self, lines: Iterable[str]) -> None:
-        """Append JSON records, one per element, each without its trailing newline."""
-        batch = list(lines)
-        if not batch:
+    def write_bytes(self, data: bytes) -> None:
+        """Append already-framed records encoded as UTF-8 (``\\n``-terminated JSON lines)."""
+        if not data:
             return
-        for line in batch:
-            if "\n" in line:
-                raise StoreError("a log record must not contain a newline")
-        self.write_raw("\n".join(batch) + "\n")
-
-    def write_raw(self, text: str) -> None:
-        """Append already-framed text: complete ``\\n``-terminated JSON lines."""
-        if not text:
-            return
-        if text[-1] != "\n":
-            raise StoreError("write_raw() text must end with a newline")
+        check_framed(data)
         with self._lock:
             if self._closed:
                 raise StoreError(f"log writer for {self.path} is closed")
-            self._buf.append(text)
-            self._size += len(text)
+            self._buf.append(data)
+            self._size += len(data)
             if self._size >= self._limit:
                 self._flush_locked()
 
@@ -269,7 +259,7 @@ class FilesystemLogWriter:
             try:
                 if (self._keep_inline is not None and self._fd is None and self._buf
                         and self._size <= INLINE_BYTES):
-                    text = "".join(self._buf)
+                    text = b"".join(self._buf).decode("utf-8", "replace")
                     if self._keep_inline(text):
                         self._buf.clear()
                         self._size = 0
@@ -292,9 +282,7 @@ class FilesystemLogWriter:
         if self._fd is None and self._claim is not None:
             self.path = self._claim()  # a failure keeps the buffer for a later flush
             self._claim = None
-        data = (self._buf[0] if len(self._buf) == 1 else "".join(self._buf)).encode(
-            "utf-8", "replace"
-        )
+        data = self._buf[0] if len(self._buf) == 1 else b"".join(self._buf)
         self._buf.clear()
         self._size = 0
         view = memoryview(data)

@@ -6,12 +6,13 @@ A record has the keys ``ts`` (RFC 3339 UTC with microseconds, e.g.
 order; empty fields are left out (a plain message has no ``event``). Lines
 are compact JSON with non-ASCII characters kept as UTF-8.
 
-:func:`format_output_text` is the hot path: it frames a whole block of
-command output lines as ``exec_line`` records in one string, computing the
-timestamp and the constant part of every record once per block and, when
-no line needs JSON escaping, doing no Python work per line
-(:func:`format_output_lines` does the same for a list of lines, escaping
-each line with the C JSON string encoder).
+:func:`format_output_bytes` is the hot path: it frames a whole block of
+command output lines, as the bytes read, as ``exec_line`` records in one
+UTF-8 string, computing the timestamp and the constant part of every record
+once per block and doing no Python work per line; it declines output that
+needs more than framing (JSON escapes, non-ASCII). :func:`format_output_text`
+does the same for decoded text, escaping each line with the C JSON string
+encoder where needed (:func:`format_output_lines` for a list of lines).
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ _EXEC_LINE_EVENT = f',"event":{_encode_str(LOG_EXEC_LINE)},"msg":'
 #: characters, the ones common in command output first.
 _JSON_ESCAPED = ('"', "\\", "\t", "\r", "\x1b", "\b",
                  *(chr(c) for c in range(0x20) if chr(c) not in "\t\r\x1b\b\n"))
+#: The same characters as byte values.
+_JSON_ESCAPED_BYTES = tuple(map(ord, _JSON_ESCAPED))
+#: About how much output :func:`format_output_text` frames at a time when some of it
+#: needs escaping (what one read of a command's pipe used to hold).
+PIECE_CHARS = 1 << 16
 
 
 #: The last whole second formatted and its text (one tuple: threads swap it whole).
@@ -197,12 +203,49 @@ def format_output_text(
     as it is, without a Python call per line: each newline is replaced with
     the end of a record and the start of the next. Other text is split and
     each line escaped with the C JSON string encoder (escaping the whole
-    text at once is no faster).
+    text at once is no faster); text longer than :data:`PIECE_CHARS` is
+    first cut at line ends into pieces of about that size, each framed on
+    its own, so a line that needs escaping slows only its piece.
     """
     if any(map(text.__contains__, _JSON_ESCAPED)):
+        pieces = _line_pieces(text, PIECE_CHARS)
+        if len(pieces) > 1:
+            return "".join([format_output_text(node, step, p, ts, level) for p in pieces])
         return format_output_lines(node, step, text.split("\n"), ts, level)
     prefix = _output_prefix(node, step, ts, level)
     return "".join((prefix, '"', text.replace("\n", '"}\n' + prefix + '"'), '"}\n'))
+
+
+def _line_pieces(text: str, size: int) -> list[str]:
+    """*text* (lines joined by newlines) cut at the first newline after every *size* characters."""
+    pieces = []
+    start = 0
+    while True:
+        cut = text.find("\n", start + size)
+        if cut < 0:
+            pieces.append(text[start:])
+            return pieces
+        pieces.append(text[start:cut])
+        start = cut + 1
+
+
+def format_output_bytes(
+    node: str, step: str, data: bytes, ts: float, level: str = "info"
+) -> bytes | None:
+    """Frame lines of command output given as bytes as ``exec_line`` records, UTF-8 encoded.
+
+    *data* is one or more lines joined by newlines, as a command wrote them.
+    When it is ASCII with nothing JSON escapes (see :func:`format_output_text`)
+    the result is ``format_output_text(node, step, data.decode(), ts,
+    level).encode()``, made without decoding or encoding: each newline is
+    replaced with the end of a record and the start of the next. Other
+    output (escapes, carriage returns, non-ASCII or invalid UTF-8) gives
+    ``None``: decode it and use :func:`format_output_text`.
+    """
+    if not data.isascii() or any(map(data.__contains__, _JSON_ESCAPED_BYTES)):
+        return None
+    prefix = _output_prefix(node, step, ts, level).encode("utf-8", "replace")
+    return b"".join((prefix, b'"', data.replace(b"\n", b'"}\n' + prefix + b'"'), b'"}\n'))
 
 
 def mask_secrets(text: str, secrets: Iterable[str]) -> str:

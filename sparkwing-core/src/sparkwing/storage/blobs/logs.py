@@ -41,6 +41,7 @@ from ...errors import StoreError
 from ...ids import validate_node_id
 from ..contracts import ENVELOPE, LogChunk
 from ..fs_logs import validate_run_id
+from ..logwriter import RecordBytesWriter, check_framed
 from .contracts import BlobInfo, BlobStore, BlobUnavailable, PreconditionFailed
 from .keys import segment, unsegment
 from .link import Link
@@ -62,14 +63,14 @@ def stream_name(node_id: str) -> str:
     return segment(node_id)
 
 
-class BlobLogWriter:
+class BlobLogWriter(RecordBytesWriter):
     """An append handle on one stream; safe to share between threads."""
 
     def __init__(self, store: BlobLogStore, run_id: str, node_id: str) -> None:
         self.store = store
         self.run_id = run_id
         self.node_id = node_id
-        self._buf: list[str] = []
+        self._buf: list[bytes] = []
         self._size = 0
         self._last_upload = float("-inf")
         self._due = False
@@ -78,28 +79,17 @@ class BlobLogWriter:
         self._lock = threading.Lock()
         self.next_seq = 0  # 0: find it on first upload
 
-    def write(self, lines: Iterable[str]) -> None:
-        """Append JSON records, one per element, each without its trailing newline."""
-        batch = list(lines)
-        if not batch:
+    def write_bytes(self, data: bytes) -> None:
+        """Append already-framed records encoded as UTF-8 (``\\n``-terminated JSON lines)."""
+        if not data:
             return
-        for line in batch:
-            if "\n" in line:
-                raise StoreError("a log record must not contain a newline")
-        self.write_raw("\n".join(batch) + "\n")
-
-    def write_raw(self, text: str) -> None:
-        """Append already-framed text: complete ``\\n``-terminated JSON lines."""
-        if not text:
-            return
-        if text[-1] != "\n":
-            raise StoreError("write_raw() text must end with a newline")
+        check_framed(data)
         with self._lock:
             self._raise_pending()
             if self._closed:
                 raise StoreError(f"log writer for {self.run_id}/{self.node_id} is closed")
-            self._buf.append(text)
-            self._size += len(text)
+            self._buf.append(data)
+            self._size += len(data)
             if self._size >= self.store.part_bytes:
                 self._upload_locked()
 
@@ -155,7 +145,7 @@ class BlobLogWriter:
     def _upload_locked(self) -> None:
         if not self._buf:
             return
-        data = "".join(self._buf).encode("utf-8", "replace")
+        data = b"".join(self._buf)
         self._buf.clear()
         self._size = 0
         self._last_upload = time.monotonic()

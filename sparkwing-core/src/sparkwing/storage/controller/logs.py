@@ -92,6 +92,11 @@ class _ControllerLogWriter:
         if text:
             self._add(text)
 
+    def write_bytes(self, data: bytes) -> None:
+        """Buffer already-framed, newline-terminated records encoded as UTF-8 (sent as text)."""
+        if data:
+            self._add(data.decode("utf-8", "replace"))
+
     def _add(self, text: str) -> None:
         with self._lock:
             self._raise_pending()

@@ -136,6 +136,17 @@ class LogStoreSuite:
         for line in lines:
             json.loads(line)
 
+    def test_writer_write_bytes_mixed_with_text(self, store: LogStore, run_id: str) -> None:
+        texts = [make_record("$ make", node="n", event=LOG_EXEC_START, ts=1.5),
+                 make_record("déjà vu ✓ \U0001f680", node="n", ts=2.0)]
+        writer = store.writer(run_id, "n")
+        writer.write_bytes(texts[0].encode() + b"\n")
+        writer.write_raw(texts[1] + "\n")
+        writer.write_bytes(b"")
+        writer.write_bytes((texts[1] + "\n" + texts[0] + "\n").encode())
+        writer.close()
+        assert store.read(run_id, "n").lines == [*texts, *texts[::-1]]
+
     def test_flush_makes_records_visible_to_another_instance(
         self, store: LogStore, other: LogStore, run_id: str
     ) -> None:
