@@ -79,7 +79,13 @@ if ((${#need[@]})); then
   fi
 fi
 
-uv sync --all-packages --frozen --python "$PY"
+# Bytecode is written now, for the dependencies and for the workspace's own
+# (editable) sources: with PYTHONDONTWRITEBYTECODE=1, common in CI containers,
+# nothing would ever write it, and every `sparkwing run` would compile each
+# module it imports again (about twice the start-up time of `run hello`).
+uv sync --all-packages --frozen --compile-bytecode --python "$PY"
+uv run --frozen --no-sync python -m compileall -q -j 0 sparkwing-core/src sparkwing-cli/src sparkwing-server/src \
+  plugins/*/src >/dev/null
 
 # Azurite for sparkwing-azure's tests: reinstalled only when the lock file changed.
 azurite=tools/azurite
