@@ -33,7 +33,6 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -46,6 +45,7 @@ from ..runtime.context import RunContext, Trigger
 from ..runtime.git import GitInfo
 from ..runtime.nodelog import NodeLogger
 from ..startgc import resume as resume_gc
+from ..storage.logwriter import RecordBytesWriter
 from ..storage.records import OK_OUTCOMES, Node, Run
 from .expansion import fan_out_members
 from .options import RunOptions
@@ -91,19 +91,11 @@ class NodeExecRequest:
     code_from_controller: bool = False
 
 
-class StreamLogWriter:
+class StreamLogWriter(RecordBytesWriter):
     """A :class:`~sparkwing.storage.contracts.LogWriter` writing JSON records to a binary stream."""
 
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
-
-    def write(self, lines: Iterable[str]) -> None:
-        """Write records, one per element."""
-        self.write_raw("".join(f"{line}\n" for line in lines))
-
-    def write_raw(self, text: str) -> None:
-        """Write already framed records."""
-        self.out.write(text.encode("utf-8", "replace"))
 
     def write_bytes(self, data: bytes) -> None:
         """Write already framed records encoded as UTF-8."""
