@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparkwing.plugins import hookimpl
 
-from .target import has_work
+from .target import forget, has_work
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -67,7 +67,9 @@ def sparkwing_node_finished(run: Any, node: Any) -> None:
 @hookimpl
 def sparkwing_run_finished(run: Any) -> None:
     """Post the final commit status."""
-    if not has_work(run):
+    work = has_work(run)
+    forget(run)
+    if not work:
         return
     from .observer import run_finished
 

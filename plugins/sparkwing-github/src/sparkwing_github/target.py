@@ -30,8 +30,25 @@ def target_of(run: Any) -> tuple[str, str]:
 
 
 def has_work(run: Any) -> bool:
-    """True when the observer may act on *run*: it has a repository and sha, or runs in Actions."""
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        return True
-    repo, sha = target_of(run)
-    return bool(repo and sha)
+    """True when the observer may act on *run*: it has a repository and sha, or runs in Actions.
+
+    Decided once per run (the node hook asks for every job), until :func:`forget` of it.
+    """
+    key = getattr(run, "id", None)
+    known = _decided.get(key) if isinstance(key, str) else None
+    if known is None:
+        known = os.environ.get("GITHUB_ACTIONS") == "true" or all(target_of(run))
+        if isinstance(key, str):
+            _decided[key] = known
+    return known
+
+
+def forget(run: Any) -> None:
+    """Drop the decision :func:`has_work` kept for *run* (it finished)."""
+    key = getattr(run, "id", None)
+    if isinstance(key, str):
+        _decided.pop(key, None)
+
+
+#: :func:`has_work`'s decision by run id, for the runs of this process still going.
+_decided: dict[str, bool] = {}

@@ -102,11 +102,11 @@ class RunJournal:
         #: write is then raised to the caller, as there is no run here to stop.
         self._owns_run = True
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: Whether a plugin observes nodes (the row mirror and the hook calls cost nothing
-        #: otherwise).
-        self._observes_nodes = hooks is not None and (
-            hooks.implements("sparkwing_node_started")
-            or hooks.implements("sparkwing_node_finished"))
+        #: Whether a plugin observes nodes starting / finishing (the row mirror and the hook
+        #: calls cost nothing otherwise; a hook nobody implements is not called).
+        self._observes_starts = hooks is not None and hooks.implements("sparkwing_node_started")
+        self._observes_ends = hooks is not None and hooks.implements("sparkwing_node_finished")
+        self._observes_nodes = self._observes_starts or self._observes_ends
 
     @property
     def run_id(self) -> str:
@@ -292,7 +292,7 @@ class RunJournal:
         self.update(st.id, {"status": "running", "started_at": now, "status_detail": ""},
                     events.NODE_STARTED, {})
         self.reporter.node_changed(st)
-        if self._observes_nodes:
+        if self._observes_starts:
             self._observe_node(True, st.id)
 
     def settle(self, st: NodeState, outcome: str, error: str = "", event: str = "",
@@ -312,7 +312,7 @@ class RunJournal:
             "outcome": outcome, "reason": error, **(payload or {})}
         self.update(st.id, fields, event or events.node_settled(outcome), body)
         self.reporter.node_changed(st)
-        if self._observes_nodes:
+        if self._observes_ends:
             self._observe_node(False, st.id)
 
     def finished(self, st: NodeState, node: JobNode, log: NodeLogger, outcome: str, error: str,
@@ -350,7 +350,7 @@ class RunJournal:
                 node_id=nid,
             )
         self.reporter.node_changed(st)
-        if self._observes_nodes:
+        if self._observes_ends:
             self._observe_node(False, nid)
 
     def retrying(self, st: NodeState, attempt: int, error: str) -> None:
