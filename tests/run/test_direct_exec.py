@@ -5,9 +5,12 @@ bash's own error messages, timeouts and a SIGKILL of sparkwing behave as through
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +180,43 @@ def test_a_changed_os_environ_is_seen_by_the_next_command(
     monkeypatch.delenv("SW_DIRECT_PROBE")
     gone = direct_command("true", os.environ, str(tmp_path))
     assert gone is not None and "SW_DIRECT_PROBE" not in gone.env
+
+
+def test_the_bash_probe_is_remembered_per_binary(tmp_path: Path) -> None:
+    """A bash is probed once per binary: the answer is kept owner-only under the home, read
+    back by later processes, and asked again when the binary changes or the entry is bad."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    bash = bindir / "bash"
+    bash.write_bytes(Path(shutil.which("bash") or "/bin/bash").read_bytes())
+    bash.chmod(0o755)
+    home = tmp_path / "home"
+    env = _env(SPARKWING_HOME=str(home), PATH=f"{bindir}:/usr/bin:/bin")
+    script = ("import os, sys\nfrom sparkwing.runtime.directexec import direct_command\n"
+              "print(direct_command('env', os.environ, '/') is not None)")
+
+    def direct() -> bool:
+        out = subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        return out == "True"
+
+    assert direct()
+    cache = home / "cache" / "bash"
+    [entry] = cache.iterdir()
+    assert entry.stat().st_mode & 0o777 == 0o600 and cache.stat().st_mode & 0o777 == 0o700
+    remembered = json.loads(entry.read_text())
+    assert remembered["usable"] is True and "echo" in remembered["reserved"]
+    # Later processes read the entry instead of asking bash: an entry that calls ``env`` a
+    # builtin sends it through bash.
+    entry.write_text(json.dumps({**remembered, "reserved": [*remembered["reserved"], "env"]}))
+    assert not direct()
+    # A changed binary is a new key: probed again, the stale entry ignored.
+    stamp = bash.stat().st_mtime_ns + 1_000_000_000
+    os.utime(bash, ns=(stamp, stamp))
+    assert direct()
+    assert len(list(cache.iterdir())) == 2
+    # An unreadable entry is probed again and rewritten.
+    current = max(cache.iterdir(), key=lambda e: e.stat().st_mtime_ns)
+    current.write_text("{not json")
+    assert direct()
+    assert json.loads(current.read_text())["usable"] is True

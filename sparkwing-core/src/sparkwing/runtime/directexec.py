@@ -15,7 +15,9 @@ A command qualifies only when all of these hold (anything else goes through
   redirections, ``;``, ``&``, ``|``, parentheses, braces, ``#``, newlines);
   the first word has no ``=`` (an assignment) and does not start with ``%``;
 * the first word is not a keyword or builtin of the bash that would run it
-  (read from that bash once per process), except ``true`` and ``false``
+  (read from that bash once and remembered in
+  ``$SPARKWING_HOME/cache/bash/``, keyed by the binary's path, inode, size
+  and modification time, so a new or upgraded bash is probed again), except ``true`` and ``false``
   with no arguments, whose standard utilities do the same thing (exit 0 or
   1, print nothing);
 * bash is found on the command's ``PATH`` (looked up once per process and
@@ -38,6 +40,7 @@ error and exit code are bash's own.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -210,16 +213,59 @@ def _bash_on(search_path: str, dirs: list[str]) -> _Bash | None:
 
 
 def _bash(path: str) -> _Bash:
-    """Probe the bash at *path* once per process: version, builtins, keywords."""
+    """What the bash at *path* is: probed once per binary, remembered on disk and per process."""
     known = _bash_by_path.get(path)
     if known is not None:
         return known
     with _lock:
         known = _bash_by_path.get(path)
         if known is None:
-            known = _probe(path)
+            known = _remembered_probe(path)
             _bash_by_path[path] = known
     return known
+
+
+#: Bumped whenever the remembered probe's shape or meaning changes.
+_PROBE_FORMAT = "v1"
+
+
+def _remembered_probe(path: str) -> _Bash:
+    """:func:`_probe`, read back from ``$SPARKWING_HOME/cache/bash/`` while the binary is unchanged.
+
+    Starting bash to ask it costs a couple of milliseconds on every
+    ``sparkwing run`` that runs a command; the answer only changes when the
+    binary does. The cache is an optimisation: any fault reading or writing
+    it just probes again.
+    """
+    from ..digests import blake2b_hex
+    from ..paths import make_private_dir, sparkwing_home, write_private_text
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return _probe(path)
+    key = f"{_PROBE_FORMAT}\0{path}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
+    cache = sparkwing_home() / "cache" / "bash" / f"{blake2b_hex(key.encode())}.json"
+    try:
+        raw = json.loads(cache.read_bytes())
+        usable, reserved = raw["usable"], raw["reserved"]
+        if type(usable) is bool and isinstance(reserved, list) and all(
+            type(word) is str for word in reserved
+        ):
+            return _Bash(usable, frozenset(reserved))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    probed = _probe(path)
+    if not probed.reserved:
+        return probed  # the probe failed (a bash always has builtins): ask again next time
+    try:
+        make_private_dir(cache.parent)
+        write_private_text(cache, json.dumps(
+            {"path": path, "usable": probed.usable, "reserved": sorted(probed.reserved)}
+        ))
+    except OSError:
+        pass  # an unwritable home only costs the probe next time
+    return probed
 
 
 def _probe(path: str) -> _Bash:
