@@ -7,7 +7,11 @@ about 0.1 M for a plain class; ``sparkwing run hello`` made 46 of them
 path that need no ``dataclasses.fields()`` or ``asdict()`` derive from
 :class:`Slotted` instead: they write their own ``__init__`` and list their
 fields in ``__slots__``; ``repr``, ``==`` and :meth:`Slotted.replace` (for
-``dataclasses.replace``) come from here.
+``dataclasses.replace``) come from here. The store records that every run
+makes (``storage.records.Run``, ``Node``, ``TriggerRow``) need ``fields()``
+and ``asdict()``, so they stay slotted dataclasses made with ``init=False,
+repr=False, eq=False``, write their own ``__init__`` and take ``repr`` and
+``==`` from here.
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ A command qualifies only when all of these hold (anything else goes through
   redirections, ``;``, ``&``, ``|``, parentheses, braces, ``#``, newlines);
   the first word has no ``=`` (an assignment) and does not start with ``%``;
 * the first word is not a keyword or builtin of the bash that would run it
-  (read from that bash once and remembered in
-  ``$SPARKWING_HOME/cache/bash/``, keyed by the binary's path, inode, size
-  and modification time, so a new or upgraded bash is probed again), except ``true`` and ``false``
-  with no arguments, whose standard utilities do the same thing (exit 0 or
-  1, print nothing);
+  (read from that bash once and remembered in ``$SPARKWING_HOME/cache/bash/``,
+  keyed by the binary's path, inode, size and modification time, so a new or
+  upgraded bash is asked again), except ``true`` and ``false`` with no
+  arguments, whose standard utilities do the same thing (exit 0 or 1, print
+  nothing);
 * bash is found on the command's ``PATH`` (looked up once per process and
   ``PATH`` value) and is version 5.2 or newer (the environment rules below
   are bash 5.2's);

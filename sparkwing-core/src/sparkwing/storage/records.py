@@ -7,9 +7,9 @@ first time it is used (see ``__getattr__`` at the end), so a command pays
 only for the records it touches. The three every ``sparkwing run`` makes
 (:class:`Run`, :class:`Node`, :class:`TriggerRow`) write their own
 ``__init__`` and take ``repr`` and ``==`` from :class:`~sparkwing.slotted.Slotted`,
-so no method is compiled from source when they are made (about 1.5 ms per
-run); ``tests/state/test_records.py`` checks each ``__init__`` against the
-fields.
+so no method is compiled from source when they are made (1.5-2.5 ms per
+run); ``tests/state/test_lazy_records.py`` checks each ``__init__`` against
+the fields.
 """
 
 from __future__ import annotations
