@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +48,8 @@ class Served:
     stores: Stores
 
 
-def _serve(tmp_path: Path, **leases: float) -> Iterator[Served]:
+def _serve(tmp_path: Path, seed: Callable[[Stores], None] | None = None,
+           **leases: float) -> Iterator[Served]:
     from sparkwing_server.controller.leases import LeaseSettings
     from sparkwing_server.controller.threaded import ThreadedController
     from sparkwing_server.controller.tokens import open_token_store
@@ -58,6 +59,8 @@ def _serve(tmp_path: Path, **leases: float) -> Iterator[Served]:
     work.mkdir()
     stores = open_profile_stores(None, work)
     tokens = open_token_store(stores)
+    if seed is not None:
+        seed(stores)  # what the stores held before the controller started
     server = ThreadedController(stores, tokens, leases=LeaseSettings(**leases))
     try:
         url = server.start()
@@ -174,6 +177,24 @@ def test_stale_running_run_is_orphaned_and_a_heartbeating_one_lives(reaping: Ser
     assert untouched is not None and untouched.status == "running"
     metrics = http("GET", f"{reaping.url}/metrics").body.decode()
     assert 'sparkwing_controller_reaped_total{reason="run_orphaned"} 2' in metrics
+
+
+def test_a_starting_controller_has_swept_before_it_answers(sparkwing_home: Path,
+                                                          tmp_path: Path) -> None:
+    """What went stale while no controller ran is swept by the first tick, which a threaded
+    controller waits for: the next tick is an hour away here, so nothing later can do it."""
+    now, stale = time.time(), new_run_id()
+
+    def seed(stores: Stores) -> None:
+        stores.state.create_run(Run(id=stale, pipeline="ci", status="running",
+                                    created_at=now - HOUR, started_at=now - HOUR,
+                                    last_heartbeat_at=now - HOUR))
+
+    served = _serve(tmp_path, seed, reaper_interval_s=3600.0)
+    run = next(served).state.get_run(stale)
+    served.close()
+    assert run is not None and run.status == "failed", run
+    assert run.error.startswith("orphaned: no heartbeat"), run.error
 
 
 def test_stale_pending_run_fails_only_when_its_trigger_is_done(reaping: Served) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,8 @@ class ControllerContext:
     leases: LeaseSettings = field(default_factory=LeaseSettings)
     #: The secrets table (``None`` or without a keyring: the secrets routes answer 503).
     secrets: SecretStore | None = None
+    #: Set once the reaper's first tick has run (or failed): what was stale at start-up is swept.
+    swept: asyncio.Event = field(default_factory=asyncio.Event)
     _enforcing: bool = False
     _state_pool: ThreadPoolExecutor | None = None
     _token_pool: ThreadPoolExecutor | None = None

@@ -130,6 +130,7 @@ async def run(ctx: ControllerContext) -> None:
         except Exception as exc:
             get_logger("sparkwing.controller.reaper").error(
                 f"reaper tick failed: {type(exc).__name__}: {' '.join(str(exc).split())}")
+        ctx.swept.set()
         await asyncio.sleep(ctx.leases.reaper_interval_s)
 
 

@@ -26,7 +26,8 @@ START_TIMEOUT_S = 60.0
 class ThreadedController:
     """Serve *stores* (with *tokens*) on ``127.0.0.1`` from a thread; use as a context manager.
 
-    :attr:`url` is set once :meth:`start` returns. The stores and the token
+    :attr:`url` is set once :meth:`start` returns, which is after the reaper's
+    first tick (what a test writes next is not swept until the next one). The stores and the token
     store stay the caller's to close.
     """
 
@@ -85,6 +86,9 @@ class ThreadedController:
         sock.listen(128)
         sock.setblocking(False)
         await web.SockSite(runner, sock).start()
+        # Ready once the start-up sweep is done: a run a test creates with an old heartbeat must
+        # not meet it (the next tick is a whole reaper interval away).
+        await asyncio.wait_for(ctx.swept.wait(), START_TIMEOUT_S)
         port = int(sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{port}"
         self._loop = asyncio.get_running_loop()
