@@ -83,11 +83,17 @@ class Project:
             st.close()
 
     def log_records(self, run_id: str, node_id: str) -> list[dict[str, Any]]:
-        """The parsed log records of one node."""
-        from sparkwing.ids import node_filename
+        """The parsed log records of one node, read through the filesystem log store.
 
-        path = self.home / "runs" / run_id / f"{node_filename(node_id)}.log"
-        return [json.loads(line) for line in path.read_text().splitlines()]
+        A quick job's few records may live in the run's index rather than a file.
+        """
+        from sparkwing.storage.fs_logs import FilesystemLogStore
+
+        store = FilesystemLogStore(self.home / "runs")
+        try:
+            return [json.loads(line) for line in store.read(run_id, node_id).lines]
+        finally:
+            store.close()
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from .directexec import direct_command
 from .heap import keep_freed_heap
 from .linesplit import LineSplitter, decoded_tail
 from .nodelog import NodeLogger
-from .pipes import read_until_exit, widen_pipe
+from .pipes import Child, read_until_exit, widen_pipe
+from .spawn import spawn
 from .supervisor import SUPERVISOR
 
 #: Read size for a command's pipes: a widened log pipe (see
@@ -70,7 +71,7 @@ class ProcessTracker:
     """The live processes of one node attempt, so a timeout or cancel can kill their trees."""
 
     def __init__(self) -> None:
-        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._procs: set[Child] = set()
         self._lock = threading.Lock()
         self.killed_reason = ""
         self.children: list[ProcessTracker] = []
@@ -84,7 +85,7 @@ class ProcessTracker:
                 c.killed_reason = self.killed_reason
         return c
 
-    def add(self, proc: subprocess.Popen[bytes]) -> None:
+    def add(self, proc: Child) -> None:
         """Track a started process; kill it at once if the attempt is already being killed."""
         with self._lock:
             self._procs.add(proc)
@@ -92,7 +93,7 @@ class ProcessTracker:
         if reason:
             _killpg(proc, signal.SIGKILL)
 
-    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+    def discard(self, proc: Child) -> None:
         """Stop tracking a finished process."""
         with self._lock:
             self._procs.discard(proc)
@@ -119,7 +120,7 @@ class ProcessTracker:
             _killpg(p, signal.SIGKILL)
 
 
-def _killpg(proc: subprocess.Popen[bytes], sig: int) -> None:
+def _killpg(proc: Child, sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
@@ -203,10 +204,21 @@ def run_command(
 
 
 def _start(argv: list[str], env: dict[str, str] | None, cwd: str | None, capture: str | None,
-           executable: str | None = None) -> subprocess.Popen[bytes]:
-    """Start *argv* in a new session, output piped (stderr merged unless capturing)."""
+           executable: str | None = None) -> Child:
+    """Start *argv* in a new session, output piped (stderr merged unless capturing).
+
+    A program found on ``PATH`` already (*executable*) with its environment
+    is started with ``posix_spawn`` where that gives the same child
+    (:mod:`~sparkwing.runtime.spawn`), else with ``Popen``; the pipes are
+    read with ``os.read``, so neither wraps them in a buffered file.
+    """
+    if executable is not None and env is not None:
+        child = spawn(executable, argv, env, cwd, merge_stderr=capture is None)
+        if child is not None:
+            return child
     return subprocess.Popen(
         argv,
+        bufsize=0,
         executable=executable,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -218,7 +230,7 @@ def _start(argv: list[str], env: dict[str, str] | None, cwd: str | None, capture
 
 
 def _pump(
-    proc: subprocess.Popen[bytes],
+    proc: Child,
     log: NodeLogger,
     step: str,
     capturing: bool,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import SparkwingError
 from ..events import LOG_NODE_ANNOTATION, LOG_NODE_SUMMARY
 from ..slotted import Slotted
+from . import environ
 from .command import ProcessTracker, run_command
 from .git import GitInfo
 from .nodelog import NodeLogger
@@ -193,7 +194,7 @@ class Context:
     def env(self) -> dict[str, str]:
         """The environment commands run with: the process's, the run's facts and the job's own."""
         if self._env is None:
-            env = dict(os.environ)
+            env = environ.snapshot()
             env.update(
                 SPARKWING_RUN_ID=self.run.run_id,
                 SPARKWING_NODE_ID=self.node_id,

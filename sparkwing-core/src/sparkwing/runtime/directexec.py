@@ -48,6 +48,7 @@ import threading
 from collections.abc import Mapping
 
 from ..slotted import Slotted
+from . import environ
 
 #: Variables bash reads or sets at start-up (besides every ``BASH*`` name); with any of
 #: them in the environment a command always runs through bash.
@@ -139,8 +140,9 @@ def bash_environment(env: Mapping[str, str], cwd: str, program: str) -> dict[str
     elif re.fullmatch(_LEVEL, level) is None or int(level) > 998:
         return None
     pwd = env.get("PWD")
-    if not (pwd and pwd.startswith("/") and _same_file(pwd, cwd)):
-        out["PWD"] = os.path.realpath(cwd)
+    if not (pwd and pwd.startswith("/") and (pwd == cwd or _same_file(pwd, cwd))):
+        # bash asks getcwd(), which is cwd resolved; this process's own needs no resolving
+        out["PWD"] = cwd if cwd == os.getcwd() else os.path.realpath(cwd)
     old = env.get("OLDPWD")
     if old is not None and not (old and os.path.isdir(os.path.join(cwd, old))):
         del out["OLDPWD"]
@@ -148,29 +150,15 @@ def bash_environment(env: Mapping[str, str], cwd: str, program: str) -> dict[str
     return out
 
 
-#: ``os.environ`` as last copied: its encoded items, the copy, and whether bash adds nothing.
-_environ_copy: tuple[dict[bytes, bytes], dict[str, str], bool] | None = None
+def _environment(env: Mapping[str, str]) -> tuple[Mapping[str, str], bool]:
+    """*env* (``os.environ`` as a plain dict), and whether bash would take it as it is.
 
-
-def _environment(env: Mapping[str, str]) -> tuple[dict[str, str], bool]:
-    """*env* as a plain dict, and whether bash would take it as it is (:func:`_plain_environment`).
-
-    ``os.environ`` is copied again only when it changed: reading it goes
-    through an encode and a decode per variable, about 0.1 ms for every
-    command, while comparing its encoded items with the last copy's is one
-    dict comparison.
+    See :func:`_plain_environment`; ``os.environ`` is read through
+    :func:`~sparkwing.runtime.environ.snapshot`, decoded only when it changed.
     """
-    global _environ_copy
-    data = getattr(env, "_data", None) if env is os.environ else None
-    if isinstance(data, dict):
-        last = _environ_copy
-        if last is not None and last[0] == data:
-            return last[1], last[2]
-    copy = dict(env)
-    plain = _plain_environment(copy)
-    if isinstance(data, dict):
-        _environ_copy = (dict(data), copy, plain)
-    return copy, plain
+    if env is os.environ:
+        env = environ.snapshot()
+    return env, _plain_environment(env)
 
 
 def _plain_environment(env: Mapping[str, str]) -> bool:

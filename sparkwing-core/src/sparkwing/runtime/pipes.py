@@ -13,9 +13,9 @@ import fcntl
 import math
 import os
 import select
-import subprocess
 import time
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 #: Read size for pipes (the default of :func:`read_until_exit`).
 CHUNK = 1 << 16
@@ -28,7 +28,46 @@ DRAIN_S = 0.5
 POLL_S = 0.2
 
 
-def read_until_exit(proc: subprocess.Popen[bytes],
+class Stream(Protocol):
+    """One of a child's pipes as the parent holds it."""
+
+    def fileno(self) -> int:
+        """The descriptor."""
+        ...
+
+    def close(self) -> None:
+        """Close it."""
+        ...
+
+
+class Child(Protocol):
+    """A started child process as its readers and trackers use it (``subprocess.Popen`` is one)."""
+
+    @property
+    def pid(self) -> int:
+        """Its process id (and process group: children start in a session of their own)."""
+        ...
+
+    @property
+    def stdout(self) -> Stream | None:
+        """Its standard output pipe, if piped."""
+        ...
+
+    @property
+    def stderr(self) -> Stream | None:
+        """Its standard error pipe, if piped on its own."""
+        ...
+
+    def poll(self) -> int | None:
+        """The exit code if it has exited, else ``None``."""
+        ...
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit code (``subprocess.TimeoutExpired`` after *timeout* seconds)."""
+        ...
+
+
+def read_until_exit(proc: Child,
                     readers: Mapping[int, Callable[[bytes], None]],
                     drain_s: float = DRAIN_S, chunk: int = CHUNK) -> bool:
     """Hand every chunk read from each pipe of *readers* to its callback until all close.

@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import threading
 
+from .spawn import make_inherited_private
+
 #: The supervisor's program, a ``/bin/sh`` script run with an empty environment (so nothing
 #: like ``SHELLOPTS`` changes it). ``read`` and ``kill`` are builtins: it never starts another
 #: process. Groups are kept as `` 12 34 `` in one variable; removing one is parameter expansion.
@@ -89,6 +91,7 @@ class GroupSupervisor:
             if self.failed and self._pid == os.getpid():
                 return None
             self._pid = os.getpid()  # a forked child starts its own
+            make_inherited_private()  # the supervisor holds nothing of this process's but its pipe
             read_fd, write_fd = os.pipe()  # both ends close on exec
             try:
                 # posix_spawn, not Popen: nothing to reap or warn about while this process lives

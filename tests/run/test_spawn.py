@@ -1,0 +1,154 @@
+"""Commands started with ``posix_spawn`` (:mod:`sparkwing.runtime.spawn`) get what ``Popen`` gave.
+
+The unit tests start real programs with :func:`~sparkwing.runtime.spawn.spawn`;
+the end-to-end ones run ``sparkwing run`` with a descriptor it could leak and
+read what the command itself sees in ``/proc/self``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sparkwing.runtime.spawn import SpawnedProcess, make_inherited_private, spawn
+
+Project = Any
+
+
+def _read_all(child: SpawnedProcess) -> bytes:
+    chunks = []
+    while data := os.read(child.stdout.fileno(), 65536):
+        chunks.append(data)
+    child.stdout.close()
+    return b"".join(chunks)
+
+
+def _spawn(argv: list[str], **kwargs: Any) -> SpawnedProcess:
+    child = spawn(argv[0], argv, dict(os.environ), os.getcwd(), merge_stderr=True, **kwargs)
+    assert child is not None, "posix_spawn is available on this Linux"
+    return child
+
+
+def test_output_exit_code_and_a_new_session() -> None:
+    child = _spawn(["/bin/sh", "-c", "echo out; echo err >&2; ps -o sid= -p $$; exit 3"])
+    lines = _read_all(child).decode().split()
+    assert child.wait() == 3 and child.returncode == 3
+    assert lines[:2] == ["out", "err"]
+    assert int(lines[2]) == child.pid  # the session leader: its own session and group
+    assert os.getsid(0) != child.pid
+
+
+def test_stderr_on_its_own_pipe_when_not_merged() -> None:
+    child = spawn("/bin/sh", ["/bin/sh", "-c", "echo out; echo err >&2"], dict(os.environ),
+                  None, merge_stderr=False)
+    assert child is not None and child.stderr is not None
+    err = os.read(child.stderr.fileno(), 100)
+    assert _read_all(child) == b"out\n" and err == b"err\n"
+    child.stderr.close()
+    child.stderr.close()  # closing twice is harmless
+    assert child.wait() == 0
+
+
+def test_another_working_directory_is_left_to_popen(tmp_path: Path) -> None:
+    assert spawn("/bin/true", ["true"], dict(os.environ), str(tmp_path), merge_stderr=True) is None
+
+
+def test_a_program_that_cannot_start_is_an_oserror(tmp_path: Path) -> None:
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(FileNotFoundError):
+        spawn(str(tmp_path / "missing"), ["missing"], dict(os.environ), None, merge_stderr=True)
+    script = tmp_path / "noexec"
+    script.write_text("echo hi\n")
+    with pytest.raises(PermissionError):
+        spawn(str(script), ["noexec"], dict(os.environ), None, merge_stderr=True)
+    assert set(os.listdir("/proc/self/fd")) == before  # no pipe end left open
+
+
+def test_wait_with_a_timeout_then_killed_by_a_signal() -> None:
+    child = _spawn(["/bin/sleep", "30"])
+    with pytest.raises(subprocess.TimeoutExpired):
+        child.wait(timeout=0.05)
+    assert child.poll() is None
+    os.killpg(child.pid, signal.SIGKILL)
+    assert child.wait(timeout=30) == -signal.SIGKILL
+    assert child.poll() == -signal.SIGKILL
+    child.stdout.close()
+
+
+def test_the_child_gets_sigpipe_and_sigxfsz_back() -> None:
+    # Python ignores SIGPIPE (and SIGXFSZ); an ignored signal stays ignored across exec.
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
+    child = _spawn(["/bin/grep", "SigIgn", "/proc/self/status"])
+    ignored = int(_read_all(child).split()[1], 16)
+    assert child.wait() == 0
+    assert not ignored & (1 << (signal.SIGPIPE - 1)), hex(ignored)
+    assert not ignored & (1 << (signal.SIGXFSZ - 1)), hex(ignored)
+
+
+def test_inherited_descriptors_do_not_reach_a_spawned_child() -> None:
+    # In a fresh interpreter that inherited descriptor 40, as sparkwing might from its parent.
+    code = (
+        "import os, sys\n"
+        "from sparkwing.runtime.spawn import spawn\n"
+        "c = spawn('/bin/ls', ['ls', '/proc/self/fd'], dict(os.environ), None, merge_stderr=True)\n"
+        "out = b''\n"
+        "while d := os.read(c.stdout.fileno(), 4096): out += d\n"
+        "c.wait()\n"
+        "print(os.get_inheritable(40), sorted(int(x) for x in out.split()))\n"
+    )
+    r, w = os.pipe()
+    os.dup2(r, 40)
+    try:
+        shown = subprocess.run([sys.executable, "-c", code], pass_fds=(40,), capture_output=True,
+                               text=True, timeout=60, check=True).stdout.split(" ", 1)
+    finally:
+        for fd in (r, w, 40):
+            os.close(fd)
+    assert shown[0] == "False"  # marked close-on-exec in sparkwing's process
+    assert shown[1].strip() == "[0, 1, 2, 3]"  # 3: ls's own listing of /proc/self/fd
+
+
+def test_make_inherited_private_is_once_per_process() -> None:
+    assert make_inherited_private() is True
+    r, w = os.pipe()
+    try:
+        os.set_inheritable(r, True)
+        assert make_inherited_private() is True
+        assert os.get_inheritable(r)  # made after the sweep: left as its owner set it
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_a_run_leaks_no_descriptor_to_its_commands(project: Project) -> None:
+    project.add("fds", """
+        import sparkwing as sw
+
+        def plan(plan, inputs, run):
+            plan.job("fds", sw.sh("ls /proc/self/fd"))
+            plan.job("ignored", sw.sh("grep SigIgn /proc/self/status"))
+    """)
+    r, w = os.pipe()
+    os.dup2(w, 41)
+    try:
+        done = subprocess.run([sys.executable, "-m", "sparkwing_cli.main", "run", "fds"],
+                              cwd=project.root, env=project.env, pass_fds=(41,),
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        for fd in (r, w, 41):
+            os.close(fd)
+    assert done.returncode == 0, done.stderr
+    run = project.last_run()
+
+    def output(node: str) -> list[str]:
+        return [str(rec["msg"]) for rec in project.log_records(run.id, node)
+                if rec.get("event") == "exec_line"]
+
+    assert sorted(int(x) for x in output("fds")) == [0, 1, 2, 3]
+    ignored = int(output("ignored")[0].split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1)), hex(ignored)
