@@ -2,7 +2,10 @@
 
 The unit tests start real programs with :func:`~sparkwing.runtime.spawn.spawn`;
 the end-to-end ones run ``sparkwing run`` with a descriptor it could leak and
-read what the command itself sees in ``/proc/self``.
+read what the command itself sees in ``/proc/self``. Also here: a quick
+silent job's records stay in the log index, and a silent long command's
+``$ line`` still reaches readers while it runs (the lazy flush of
+:mod:`sparkwing.runtime.nodelog`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import pytest
 from sparkwing.runtime.spawn import SpawnedProcess, make_inherited_private, spawn
+from sparkwing.testing.procs import wait_for
 
 Project = Any
 
@@ -152,3 +156,50 @@ def test_a_run_leaks_no_descriptor_to_its_commands(project: Project) -> None:
     assert sorted(int(x) for x in output("fds")) == [0, 1, 2, 3]
     ignored = int(output("ignored")[0].split()[1], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1)), hex(ignored)
+
+
+def test_quick_silent_jobs_keep_their_records_in_the_index(project: Project) -> None:
+    project.add("quiet", """
+        import sparkwing as sw
+
+        def plan(plan, inputs, run):
+            for i in range(3):
+                plan.job(f"q{i}", sw.sh("true"))
+    """)
+    r = project.run("run", "quiet")
+    assert r.code == 0, r.err
+    run = project.last_run()
+    run_dir = project.home / "runs" / run.id
+    assert not list(run_dir.glob("q*.log"))
+    for i in range(3):
+        records = project.log_records(run.id, f"q{i}")
+        assert [rec.get("event") for rec in records] == ["node_start", "exec_start", "node_end"]
+        assert records[1]["msg"] == "$ true"
+
+
+def test_a_silent_command_line_is_visible_while_it_runs(project: Project) -> None:
+    project.add("slow", """
+        import sparkwing as sw
+
+        def plan(plan, inputs, run):
+            plan.job("wait", sw.sh("sleep 30"))
+    """)
+    proc = project.popen("run", "slow")
+    try:
+        def shown() -> bool:
+            runs = project.home / "runs"
+            if not runs.exists() or not any(runs.iterdir()):
+                return False
+            try:
+                run = project.last_run()
+            except AssertionError:
+                return False
+            return any(rec.get("msg") == "$ sleep 30"
+                       for rec in project.log_records(run.id, "wait"))
+
+        wait_for(shown, timeout=25)
+        assert proc.poll() is None  # the command still runs: its line was flushed, not closed
+        assert project.nodes(project.last_run().id)["wait"].status == "running"
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)

@@ -155,7 +155,8 @@ def run_command(
     else:
         argv = [str(a) for a in command]
         text = " ".join(argv)
-    log.record(f"$ {text}", event=LOG_EXEC_START, step=step)
+    # Not flushed: readers see it with the command's first output, or within LAZY_FLUSH_S.
+    log.record(f"$ {text}", event=LOG_EXEC_START, step=step, flush=False)
     SUPERVISOR.start()
     started = time.monotonic()
     proc = None

@@ -1,8 +1,18 @@
-"""A node's log: records into the log store, masked, tee'd to the terminal reporter."""
+"""A node's log: records into the log store, masked, tee'd to the terminal reporter.
+
+Most records are flushed as they are written, so readers (the dashboard,
+``runs logs -f``) see them at once. A record written with ``flush=False``
+(a job's start, a command's ``$ line``) waits: for the node's next flushed
+record, for its close, or at most :data:`LAZY_FLUSH_S` for a background
+flush. A quick job whose commands print nothing is then closed with its few
+records never flushed, and the filesystem log store keeps them in its index
+instead of a file of their own (see :mod:`sparkwing.storage.fs_logs`).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -24,6 +34,44 @@ EXCERPT_LINES = 20
 EXCERPT_BYTES = 4096
 
 _EXEC_LINE = '"event":"exec_line"'
+#: Seconds a record written without a flush waits at most before readers see it.
+LAZY_FLUSH_S = 0.1
+
+
+class _LazyFlusher:
+    """Flushes, :data:`LAZY_FLUSH_S` after it was handed over, a logger holding unflushed records.
+
+    One daemon thread per process, started with the first logger handed over
+    (again in a forked child); it sleeps while no logger waits.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._waiting: list[NodeLogger] = []
+        self._thread_pid = 0
+
+    def add(self, logger: NodeLogger) -> None:
+        """Flush *logger* soon (a no-op then if it was flushed or closed meanwhile)."""
+        with self._cond:
+            self._waiting.append(logger)
+            if self._thread_pid != os.getpid():
+                self._thread_pid = os.getpid()
+                threading.Thread(target=self._loop, name="sw-log-flush", daemon=True).start()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting:
+                    self._cond.wait()
+            time.sleep(LAZY_FLUSH_S)
+            with self._cond:
+                due, self._waiting = self._waiting, []
+            for logger in due:
+                logger.flush()
+
+
+_LAZY = _LazyFlusher()
 
 
 class NodeLogger:
@@ -48,6 +96,8 @@ class NodeLogger:
         self.last_activity = time.monotonic()
         self._lock = threading.Lock()
         self.closed = False
+        #: Records were written without a flush and the lazy flusher holds this logger.
+        self._unflushed = False
 
     def _emit(self, text: str, flush: bool = True) -> None:
         self._emit_bytes(text.encode("utf-8", "replace"), flush)
@@ -60,6 +110,10 @@ class NodeLogger:
             # Readers (the dashboard, log following) see each batch as soon as it is written.
             if flush:
                 self.writer.flush()
+                self._unflushed = False
+            elif not self._unflushed:
+                self._unflushed = True
+                _LAZY.add(self)
             if self.tee is not None:
                 self.tee(data)
         self.last_activity = time.monotonic()
@@ -76,8 +130,8 @@ class NodeLogger:
     ) -> None:
         """Write one record (the message is masked).
 
-        ``flush=False`` lets the record wait for the next flush (a record that
-        is always followed by more output or by :meth:`close`).
+        ``flush=False`` lets the record wait for the next flush, at most
+        :data:`LAZY_FLUSH_S` (see the module docstring).
         """
         if self.masker.active:
             msg = self.masker.mask(msg)
@@ -155,6 +209,7 @@ class NodeLogger:
         with self._lock:
             if not self.closed:
                 self.writer.flush()
+                self._unflushed = False
 
     def close(self) -> None:
         """Flush and close the underlying writer."""
