@@ -41,31 +41,42 @@ LAZY_FLUSH_S = 0.1
 class _LazyFlusher:
     """Flushes, :data:`LAZY_FLUSH_S` after it was handed over, a logger holding unflushed records.
 
-    One daemon thread per process, started with the first logger handed over
-    (again in a forked child); it sleeps while no logger waits.
+    One daemon thread, started with the first logger handed over (again in a
+    forked child); it sleeps on an event while no logger waits, so handing
+    over a logger costs a list append, and waking the thread happens at most
+    once per :data:`LAZY_FLUSH_S`.
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._waiting: list[NodeLogger] = []
-        self._thread_pid = 0
+        self._started = False
+        os.register_at_fork(after_in_child=self._forget)
 
     def add(self, logger: NodeLogger) -> None:
         """Flush *logger* soon (a no-op then if it was flushed or closed meanwhile)."""
-        with self._cond:
+        with self._lock:
             self._waiting.append(logger)
-            if self._thread_pid != os.getpid():
-                self._thread_pid = os.getpid()
+            first = len(self._waiting) == 1
+            if not self._started:
+                self._started = True
                 threading.Thread(target=self._loop, name="sw-log-flush", daemon=True).start()
-            self._cond.notify()
+        if first:
+            self._wake.set()
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._waiting = []
+        self._started = False
 
     def _loop(self) -> None:
         while True:
-            with self._cond:
-                while not self._waiting:
-                    self._cond.wait()
+            self._wake.wait()
             time.sleep(LAZY_FLUSH_S)
-            with self._cond:
+            with self._lock:
+                self._wake.clear()
                 due, self._waiting = self._waiting, []
             for logger in due:
                 logger.flush()
