@@ -20,15 +20,21 @@ from .schema import Table
 _loads = json.loads
 
 
+#: The text of the empty values most rows and events hold (deps, groups, annotations,
+#: payloads), written without a call into the encoder.
+_EMPTY_JSON = {list: "[]", dict: "{}"}
+
+
 def encode_json(value: Any) -> str:
     """Return compact JSON text for *value*."""
-    if type(value) is dict and not value:  # many event payloads are empty
-        return "{}"
+    if not value:
+        text = _EMPTY_JSON.get(type(value))
+        if text is not None:
+            return text
     return _dumps(value)
 
 
-def _enc_json(value: Any) -> str:
-    return _dumps(value)
+_enc_json = encode_json
 
 
 def _enc_json_nullable(value: Any) -> str | None:
