@@ -203,3 +203,29 @@ def test_a_silent_command_line_is_visible_while_it_runs(project: Project) -> Non
     finally:
         proc.kill()
         proc.communicate(timeout=60)
+
+
+def test_captured_output_of_a_spawned_program(project: Project) -> None:
+    (project.root / "data.json").write_text('{"n": [1, 2]}\n')
+    project.add("cap", """
+        import sparkwing as sw
+
+        def body(ctx):
+            text = ctx.sh("printenv SPARKWING_NODE_ID", capture="text")
+            lines = ctx.sh("ls -1 .sparkwing", capture="lines")
+            data = ctx.sh("cat data.json", capture="json")
+            missing = ctx.sh("ls no-such-file-sw", capture="text", check=False)
+            return {"text": text, "lines": lines, "data": data, "missing": missing}
+
+        def plan(plan, inputs, run):
+            plan.job("cap", body)
+    """)
+    r = project.run("run", "cap")
+    assert r.code == 0, r.err
+    node = project.nodes(project.last_run().id)["cap"]
+    assert node.output == {"text": "cap", "lines": ["pipelines", "sparkwing.yaml"],
+                           "data": {"n": [1, 2]}, "missing": ""}
+    run = project.last_run()
+    errors = [rec["msg"] for rec in project.log_records(run.id, "cap")
+              if rec.get("event") == "exec_line"]
+    assert any("no-such-file-sw" in m for m in errors)  # stderr still logged while capturing
