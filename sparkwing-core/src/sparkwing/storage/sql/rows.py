@@ -22,13 +22,13 @@ _loads = json.loads
 
 #: The text of the empty values most rows and events hold (deps, groups, annotations,
 #: payloads), written without a call into the encoder.
-_EMPTY_JSON = {list: "[]", dict: "{}"}
+_EMPTY_JSON: dict[type, str] = {list: "[]", dict: "{}"}
 
 
 def encode_json(value: Any) -> str:
     """Return compact JSON text for *value*."""
     if not value:
-        text = _EMPTY_JSON.get(type(value))
+        text: str | None = _EMPTY_JSON.get(type(value))
         if text is not None:
             return text
     return _dumps(value)
