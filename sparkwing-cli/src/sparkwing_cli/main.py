@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI and turn every error into one line and an exit code."""
     was_enabled = gc.isenabled()
     gc.disable()  # while sparkwing is imported: see sparkwing.startgc
+    from sparkwing.absentmods import mark_absent
+
+    mark_absent()  # before pathlib and subprocess look for Windows modules on sys.path
     from sparkwing import startgc
     from sparkwing.errors import SparkwingError
 
