@@ -78,8 +78,14 @@ def _name_version(dist_info: str) -> tuple[str, str]:
 
 def entry_points(group: str, path: list[str] | None = None) -> list[EntryPoint]:
     """Entry points of *group* from every distribution on *path* (default ``sys.path``)."""
+    return scan(group, path)[0]
+
+
+def scan(group: str, path: list[str] | None = None) -> tuple[list[EntryPoint], list[str]]:
+    """:func:`entry_points`, and the path of every ``entry_points.txt`` it read (any group)."""
     seen: set[str] = set()
     found: list[EntryPoint] = []
+    read: list[str] = []
     for entry in path if path is not None else sys.path:
         base = entry or "."
         try:
@@ -94,14 +100,16 @@ def entry_points(group: str, path: list[str] | None = None) -> list[EntryPoint]:
                 continue
             seen.add(key)
             dist_info = os.path.join(base, fname)
+            listing = os.path.join(dist_info, "entry_points.txt")
             try:
-                with open(os.path.join(dist_info, "entry_points.txt"), encoding="utf-8") as f:
+                with open(listing, encoding="utf-8") as f:
                     text = f.read()
             except OSError:
                 continue
+            read.append(listing)
             items = _sections(text).get(group)
             if not items:
                 continue
             dist, version = _name_version(dist_info)
             found.extend(EntryPoint(n, v, group, dist, version) for n, v in items)
-    return found
+    return found, read

@@ -15,7 +15,7 @@ from ..errors import PluginError
 from ..execution.contracts import CONTRACT_VERSION
 from ..slotted import Slotted
 from . import CONTRACT_ATTRIBUTE, ENTRY_POINT_GROUP, PROJECT, hookspecs
-from .entrypoints import EntryPoint, entry_points
+from .entrypoints import EntryPoint
 from .registry import KINDS, Registry
 
 if TYPE_CHECKING:
@@ -420,7 +420,11 @@ def _returning(module: ModuleType) -> Callable[[], object]:
 
 
 def _entry_points() -> list[EntryPoint]:
-    return sorted(entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name)
+    from ..paths import sparkwing_home
+    from .epcache import cached_entry_points
+
+    found = cached_entry_points(ENTRY_POINT_GROUP, sparkwing_home())
+    return sorted(found, key=lambda e: e.name)
 
 
 def _version(dist: str) -> str:
