@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from sparkwing.storage.sql.migrations import MIGRATIONS, SCHEMA_VERSION, sqlite_statements
+from sparkwing.storage.sql.migrations import SCHEMA_VERSION, all_migrations, sqlite_statements
 from sparkwing_sqlite.store import SqliteStateStore
 
 
 def test_a_version_1_database_is_migrated_and_backfilled(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    for statement in sqlite_statements(MIGRATIONS[0]):
+    for statement in sqlite_statements(all_migrations()[0]):
         conn.execute(statement)
     conn.execute("INSERT INTO sparkwing_schema_version VALUES (1, 0)")
     conn.execute("PRAGMA user_version = 1")

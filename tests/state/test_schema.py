@@ -92,10 +92,10 @@ def test_sqlalchemy_metadata_compiles_for_postgresql() -> None:
 
 
 def test_migrations_cover_the_description() -> None:
-    assert migrations.SCHEMA_VERSION == schema.latest_version() == len(migrations.MIGRATIONS)
+    assert migrations.SCHEMA_VERSION == schema.latest_version() == len(migrations.all_migrations())
     created: list[str] = []
     statements = 0
-    for migration in migrations.MIGRATIONS:
+    for migration in migrations.all_migrations():
         created += [s.table.name for s in migration.steps
                     if isinstance(s, migrations.CreateTable)]
         statements += len(migrations.sqlite_statements(migration))
@@ -107,7 +107,7 @@ def test_migrations_cover_the_description() -> None:
 
 
 def test_version_2_adds_the_triggers_table() -> None:
-    second = migrations.MIGRATIONS[1]
+    second = migrations.all_migrations()[1]
     assert [type(s).__name__ for s in second.steps] == ["CreateTable"] + ["CreateIndex"] * 3
     ddl = migrations.sqlite_statements(second)
     assert ddl[0].startswith("CREATE TABLE triggers")
@@ -117,7 +117,7 @@ def test_version_2_adds_the_triggers_table() -> None:
 def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    for statement in migrations.sqlite_statements(migrations.MIGRATIONS[0]):
+    for statement in migrations.sqlite_statements(migrations.all_migrations()[0]):
         conn.execute(statement)
     conn.execute("INSERT INTO sparkwing_schema_version (version, applied_at) VALUES (1, 0)")
     conn.execute("INSERT INTO runs (id, pipeline) VALUES ('run-20231114-000001-00000001', 'old')")

@@ -106,13 +106,13 @@ def test_an_older_database_is_migrated_keeping_its_event_numbers(
     pg_config: dict[str, Any],
 ) -> None:
     """A database at schema version 1 (before runs.event_seq) gets the column, backfilled."""
-    from sparkwing.storage.sql.migrations import MIGRATIONS, postgresql_statements
+    from sparkwing.storage.sql.migrations import all_migrations, postgresql_statements
 
     schema_name = pg_config["schema"]
     with psycopg.connect(pg_config["url"], autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema_name}")
         conn.execute(f"SET search_path TO {schema_name}")
-        for statement in postgresql_statements(MIGRATIONS[0]):
+        for statement in postgresql_statements(all_migrations()[0]):
             conn.execute(statement)  # type: ignore[arg-type]
         conn.execute("INSERT INTO sparkwing_schema_version VALUES (1, 0)")
         conn.execute("INSERT INTO runs (id, pipeline) VALUES ('run-old', 'p')")

@@ -111,14 +111,14 @@ class _Target:
 
             return plan_sql(self.settings, status)
         from sparkwing.errors import SchemaSkewError
-        from sparkwing.storage.sql.migrations import MIGRATIONS, skew_message, sqlite_statements
+        from sparkwing.storage.sql.migrations import all_migrations, skew_message, sqlite_statements
 
         if status.state == "ahead":
             raise SchemaSkewError(
                 skew_message(self.where, status.found, status.expected, status.migrated_by)
             )
         out: list[str] = []
-        for migration in MIGRATIONS[status.found:]:
+        for migration in all_migrations()[status.found:]:
             out.extend(sqlite_statements(migration))
         return out
 

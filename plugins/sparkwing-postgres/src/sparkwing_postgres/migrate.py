@@ -30,9 +30,9 @@ from typing import Any, NamedTuple
 
 from sparkwing.errors import SchemaSkewError, StoreError
 from sparkwing.storage.sql.migrations import (
-    MIGRATIONS,
     MIN_BINARY_VERSION_KEY,
     SCHEMA_VERSION,
+    all_migrations,
     postgresql_statements,
     skew_message,
 )
@@ -116,7 +116,7 @@ def plan_sql(settings: PgSettings, status: SchemaStatus) -> list[str]:
         return out
     out.append(f"CREATE SCHEMA IF NOT EXISTS {settings.schema}")
     out.append(f"SET search_path TO {settings.schema}")
-    for migration in MIGRATIONS[status.found:]:
+    for migration in all_migrations()[status.found:]:
         statements = postgresql_statements(migration)
         if migration.version == 1:
             out.append(statements.pop(0))  # the version table, before its first row
@@ -207,7 +207,7 @@ def _apply(conn: Any, settings: PgSettings) -> list[int]:
     ).first()
     if has_schema is None:  # (CREATE SCHEMA checks its privilege even when the schema exists)
         conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {settings.schema}")
-    first = postgresql_statements(MIGRATIONS[0])[0]  # the version table
+    first = postgresql_statements(all_migrations()[0])[0]  # the version table
     conn.exec_driver_sql(first)
     conn.commit()
     status = read_status(conn)
@@ -215,7 +215,7 @@ def _apply(conn: Any, settings: PgSettings) -> list[int]:
     if status.state == "ahead":
         raise _refuse(settings, status)
     applied: list[int] = []
-    for migration in MIGRATIONS[status.found:]:
+    for migration in all_migrations()[status.found:]:
         statements = postgresql_statements(migration)
         if migration.version == 1:
             statements.pop(0)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping as MappingABC
-from typing import NamedTuple
 
 from ..slotted import Slotted
 from .schema import fail, keyed, want_mapping, want_str_list
@@ -100,12 +99,16 @@ def parse_guards(file: str, node: Node, where: str) -> Guards:
     return guards
 
 
-class _Facts(NamedTuple):
-    profile_name: str
-    has_controller: bool
-    args: MappingABC[str, str]
-    branch: str | None
-    default_branch: str | None
+class _Facts(Slotted):
+    __slots__ = ("args", "branch", "default_branch", "has_controller", "profile_name")
+
+    def __init__(self, profile_name: str, has_controller: bool, args: MappingABC[str, str],
+                 branch: str | None, default_branch: str | None) -> None:
+        self.profile_name = profile_name
+        self.has_controller = has_controller
+        self.args = args
+        self.branch = branch
+        self.default_branch = default_branch
 
 
 def guard_matches(

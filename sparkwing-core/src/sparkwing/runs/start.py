@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SparkwingError, UsageError
 from ..slotted import Slotted
@@ -174,14 +174,17 @@ def inputs_argv(inputs: Mapping[str, Any]) -> list[str]:
     return argv
 
 
-class _Prepared(NamedTuple):
+class _Prepared(Slotted):
     """What :meth:`RunStart.prepare` built for :meth:`RunStart.execute`."""
 
-    plan: Plan
-    run_ctx: RunContext
-    #: The pipeline's inputs object (an instance of its inputs dataclass).
-    inputs: Any
-    options: RunOptions
+    __slots__ = ("inputs", "options", "plan", "run_ctx")
+
+    def __init__(self, plan: Plan, run_ctx: RunContext, inputs: Any, options: RunOptions) -> None:
+        self.plan = plan
+        self.run_ctx = run_ctx
+        #: The pipeline's inputs object (an instance of its inputs dataclass).
+        self.inputs = inputs
+        self.options = options
 
 
 class RunStart:
@@ -321,7 +324,9 @@ class RunStart:
 
         if self._prepared is None:
             raise RuntimeError("RunStart.execute() before prepare()")
-        plan, run_ctx, inputs, run_options = self._prepared
+        prepared = self._prepared
+        plan, run_ctx = prepared.plan, prepared.run_ctx
+        inputs, run_options = prepared.inputs, prepared.options
         reporter = self.options.reporter if self.options.reporter is not None else Reporter()
         slot: AbstractContextManager[object] = nullcontext()
         if self.options.box_slots is not None or os.environ.get(BOX_SLOTS_ENV, "").strip():

@@ -24,9 +24,10 @@ database costs one pragma read to check.
 from __future__ import annotations
 
 import time
-from typing import Any, NamedTuple
+from typing import Any
 
 from ...errors import SchemaSkewError
+from ...slotted import Slotted
 from .schema import (
     TABLES,
     Column,
@@ -38,42 +39,61 @@ from .schema import (
     sqlite_create_table,
 )
 
+# Plain slotted classes, not NamedTuples: each NamedTuple compiles its ``__new__`` from
+# source when the module is imported (about 0.3 ms here), and this module is imported on
+# every ``sparkwing run``.
 
-class CreateTable(NamedTuple):
+
+class CreateTable(Slotted):
     """Create *table* with the columns it has at the migration's version."""
 
-    table: Table
+    __slots__ = ("table",)
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
 
 
-class AddColumn(NamedTuple):
+class AddColumn(Slotted):
     """Add *column* to an existing *table*."""
 
-    table: Table
-    column: Column
+    __slots__ = ("column", "table")
+
+    def __init__(self, table: Table, column: Column) -> None:
+        self.table = table
+        self.column = column
 
 
-class CreateIndex(NamedTuple):
+class CreateIndex(Slotted):
     """Create index *ix* on *table*."""
 
-    table: Table
-    ix: Index
+    __slots__ = ("ix", "table")
+
+    def __init__(self, table: Table, ix: Index) -> None:
+        self.table = table
+        self.ix = ix
 
 
-class RawSQL(NamedTuple):
+class RawSQL(Slotted):
     """A hand-written step, one statement per dialect."""
 
-    sqlite: str
-    postgresql: str
+    __slots__ = ("postgresql", "sqlite")
+
+    def __init__(self, sqlite: str, postgresql: str) -> None:
+        self.sqlite = sqlite
+        self.postgresql = postgresql
 
 
 MigrationStep = CreateTable | AddColumn | CreateIndex | RawSQL
 
 
-class Migration(NamedTuple):
+class Migration(Slotted):
     """One schema version: the steps that bring version ``version - 1`` to ``version``."""
 
-    version: int
-    steps: tuple[MigrationStep, ...]
+    __slots__ = ("steps", "version")
+
+    def __init__(self, version: int, steps: tuple[MigrationStep, ...]) -> None:
+        self.version = version
+        self.steps = steps
 
 
 _BACKFILL_EVENT_SEQ = (
@@ -107,8 +127,18 @@ def _derive(version: int) -> Migration:
     return Migration(version, tuple(steps))
 
 
-#: Every version in order; ``MIGRATIONS[v - 1].version == v``.
-MIGRATIONS: tuple[Migration, ...] = tuple(_derive(v) for v in range(1, SCHEMA_VERSION + 1))
+_migrations: tuple[Migration, ...] | None = None
+
+
+def all_migrations() -> tuple[Migration, ...]:
+    """Every version in order (``all_migrations()[v - 1].version == v``), derived on first use.
+
+    Most runs find the database at :data:`SCHEMA_VERSION` and never need them.
+    """
+    global _migrations
+    if _migrations is None:
+        _migrations = tuple(_derive(v) for v in range(1, SCHEMA_VERSION + 1))
+    return _migrations
 
 
 def sqlite_statements(migration: Migration) -> list[str]:
@@ -231,7 +261,7 @@ def ensure_sqlite_schema(conn: Any, where: str, now: float | None = None) -> int
                 skew_message(where, current, SCHEMA_VERSION, _migrated_by_sqlite(conn))
             )
         stamp = time.time() if now is None else now
-        for migration in MIGRATIONS[current:]:
+        for migration in all_migrations()[current:]:
             for statement in sqlite_statements(migration):
                 conn.execute(statement)
             conn.execute(

@@ -26,7 +26,9 @@ drops, data rewrites) go into ``migrations.EXTRA_STEPS``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
+
+from ...slotted import Slotted
 
 #: The column types a description may use.
 COLUMN_TYPES = ("TEXT", "INTEGER", "REAL")
@@ -41,7 +43,7 @@ class Column:
     *attr* is the record attribute the column stores (``""`` for columns no
     record exposes, such as ordering keys); it defaults to the column name,
     without a ``_json`` suffix for JSON columns. (Plain classes rather than
-    dataclasses here: this module is imported on every ``sparkwing run``.)
+    dataclasses or NamedTuples here: this module is imported on every ``sparkwing run``.)
     """
 
     __slots__ = ("attr", "codec", "default", "name", "nullable", "since", "type")
@@ -68,22 +70,30 @@ class Column:
         return f"Column({self.name!r}, {self.type!r}, since={self.since})"
 
 
-class ForeignKey(NamedTuple):
+class ForeignKey(Slotted):
     """A foreign key from *columns* to *ref_columns* of *ref_table*."""
 
-    columns: tuple[str, ...]
-    ref_table: str
-    ref_columns: tuple[str, ...]
-    on_delete: str = "CASCADE"
+    __slots__ = ("columns", "on_delete", "ref_columns", "ref_table")
+
+    def __init__(self, columns: tuple[str, ...], ref_table: str, ref_columns: tuple[str, ...],
+                 on_delete: str = "CASCADE") -> None:
+        self.columns = columns
+        self.ref_table = ref_table
+        self.ref_columns = ref_columns
+        self.on_delete = on_delete
 
 
-class Index(NamedTuple):
+class Index(Slotted):
     """A (possibly unique) index over *columns*."""
 
-    name: str
-    columns: tuple[str, ...]
-    unique: bool = False
-    since: int = 1
+    __slots__ = ("columns", "name", "since", "unique")
+
+    def __init__(self, name: str, columns: tuple[str, ...], unique: bool = False,
+                 since: int = 1) -> None:
+        self.name = name
+        self.columns = columns
+        self.unique = unique
+        self.since = since
 
 
 class Table:
