@@ -323,11 +323,10 @@ def _check_required_plugins(start: Path) -> None:
 
 def run_request(ra: RunArgs, start: Path) -> tuple[Any, Any]:
     """The :class:`RunRequest` and :class:`StartOptions` that *ra* asks for (no reporter)."""
-    from sparkwing.orchestrator.approvals import current_user
     from sparkwing.runs.start import StartOptions
     from sparkwing.triggers.cimarkers import CI_EMBEDDED, in_vendor_job
     from sparkwing.triggers.environment import trigger_from_env
-    from sparkwing.triggers.request import RunRequest
+    from sparkwing.triggers.request import RunRequest, current_user
 
     git_ref = git_sha = ""
     if ra.retry_of:

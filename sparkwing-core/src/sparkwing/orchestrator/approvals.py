@@ -10,12 +10,12 @@ controller, which records the caller's token as the approver.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING
 
 from .. import events
 from ..errors import ConflictError, NotFoundError, SparkwingError, UsageError
+from ..triggers.request import current_user as current_user  # where the run path finds it
 
 if TYPE_CHECKING:
     from ..storage.contracts import StateStore
@@ -27,20 +27,6 @@ RESOLUTIONS = ("approved", "denied")
 
 class ApprovalResolvedError(SparkwingError):
     """The approval was already resolved (by someone else, or by its timeout)."""
-
-
-def current_user() -> str:
-    """Who is acting on this machine: ``$USER`` (or ``$LOGNAME``), else the login name, else ``unknown``."""
-    for var in ("USER", "LOGNAME"):
-        user = os.environ.get(var, "").strip()
-        if user:
-            return user
-    try:  # pwd, not getpass: getpass loads termios, a cost on every `sparkwing run`
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError, OSError):
-        return "unknown"
 
 
 def resolve(state: StateStore, run_id: str, node_id: str, resolution: str, approver: str,

@@ -246,11 +246,11 @@ class RunStart:
         from ..dsl.inputs import input_specs, parse_inputs, redact, secret_values
         from ..execution.selection import check_executors
         from ..ids import new_run_id
-        from ..orchestrator.approvals import current_user
         from ..orchestrator.engine import RunOptions
         from ..project import load_pipeline
         from ..runtime.context import RunContext, Trigger
         from ..runtime.git import read_git_info
+        from ..triggers.request import current_user
 
         req, opts, project, entry = self.request, self.options, self.project, self.entry
         pdef = load_pipeline(project, entry)
@@ -371,8 +371,6 @@ def check_shaping(opts: StartOptions, plan: Plan, pipeline: str) -> None:
     """Validate ``only``/``start_at``/``stop_at``/pauses against the plan, and the risk gate."""
     import fnmatch
 
-    from ..config.suggest import closest
-
     nodes = plan.nodes()
     ids = [n.id for n in nodes]
     if opts.only and (opts.start_at or opts.stop_at):
@@ -383,6 +381,8 @@ def check_shaping(opts: StartOptions, plan: Plan, pipeline: str) -> None:
     step_ids = sorted({s for n in nodes if n.work is not None for s in n.work.steps})
     for flag, value in (("--sw-start-at", opts.start_at), ("--sw-stop-at", opts.stop_at)):
         if value and value not in step_ids:
+            from ..config.suggest import closest
+
             near = closest(value, step_ids)
             hint = f'; did you mean "{near}"?' if near else ""
             raise UsageError(f'{flag}={value}: no step "{value}" in pipeline "{pipeline}"{hint}')

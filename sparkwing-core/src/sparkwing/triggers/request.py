@@ -9,6 +9,7 @@ neither the trigger source contract nor the dispatcher.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from copy import deepcopy
 from pathlib import Path
@@ -18,6 +19,20 @@ from ..slotted import Slotted
 
 if TYPE_CHECKING:
     from ..storage.records import Run, TriggerRow
+
+
+def current_user() -> str:
+    """Who is acting on this machine: ``$USER`` (or ``$LOGNAME``), else the login name, else ``unknown``."""
+    for var in ("USER", "LOGNAME"):
+        user = os.environ.get(var, "").strip()
+        if user:
+            return user
+    try:  # pwd, not getpass: getpass loads termios, a cost on every `sparkwing run`
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        return "unknown"
 
 
 class TriggerMeta(Slotted):
