@@ -16,12 +16,12 @@ import json
 import os
 from collections.abc import Callable
 from concurrent.futures import Executor as ThreadPool
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..dsl.nodes import FunctionBody, Job, JobNode, ShellBody
 from ..runtime.command import CommandError
 from ..runtime.context import Context
+from ..runtime.lazypool import LazyThreadPool
 from .contracts import Attempt, AttemptResult
 from .instant import runs_instantly
 from .timeouts import AttemptFailed, guarded
@@ -40,7 +40,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int = 0) -> None:
         size = max(workers or os.cpu_count() or 2, 4)
-        self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="job")
+        self.pool = LazyThreadPool(size, thread_name_prefix="job")
 
     async def run_attempt(self, attempt: Attempt) -> AttemptResult:
         """Run the attempt's body, verifiers and output check here (see :func:`run_in_process`)."""

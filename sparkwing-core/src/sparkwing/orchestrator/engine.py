@@ -30,7 +30,6 @@ import os
 import signal
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,7 @@ from ..execution.contracts import ExecutorContext
 from ..execution.local import call
 from ..execution.selection import ExecutorSet
 from ..runtime.context import RunContext
+from ..runtime.lazypool import LazyThreadPool
 from ..runtime.secrets import Masker, secret_source_for
 from ..startgc import resume as resume_gc
 from ..storage.records import Run
@@ -102,8 +102,7 @@ class Orchestrator:
         for v in options.secret_values:
             self.masker.add(v)
         self.workers = options.workers or os.cpu_count() or 2
-        self.pool = ThreadPoolExecutor(max_workers=max(self.workers, 4),
-                                       thread_name_prefix="hook")
+        self.pool = LazyThreadPool(max(self.workers, 4), thread_name_prefix="hook")
         self.call = partial(call, self.pool)
         self.host = socket.gethostname()
         self.run: Run | None = None
