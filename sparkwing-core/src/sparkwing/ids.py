@@ -52,9 +52,14 @@ def validate_node_id(node_id: str, what: str = "node id") -> str:
     return node_id
 
 
-def node_filename(node_id: str) -> str:
-    """Return the file-name stem for a validated node id (unsafe characters become ``__``)."""
-    validate_node_id(node_id)
+def node_filename(node_id: str, *, validated: bool = False) -> str:
+    """Return the file-name stem for a node id (unsafe characters become ``__``).
+
+    The id is checked with :func:`validate_node_id` unless the caller says it
+    did that already (*validated*).
+    """
+    if not validated:
+        validate_node_id(node_id)
     return node_id.translate(_UNSAFE_FILENAME)
 
 

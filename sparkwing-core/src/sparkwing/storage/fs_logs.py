@@ -99,16 +99,19 @@ def validate_run_id(run_id: str) -> str:
 
 
 def _base_stem(node_id: str) -> str:
-    stem = node_filename(node_id)
+    """The file stem of a node id its callers validated."""
+    stem = node_filename(node_id, validated=True)
     if len(stem.encode("utf-8")) <= _MAX_STEM_BYTES:
         return stem
     cut = stem.encode("utf-8")[:_MAX_STEM_BYTES].decode("utf-8", "ignore")
     return f"{cut}~{_short_hash(node_id)}"
 
 
-def _claim_line(entry: dict[str, str]) -> str:
-    """``{"node": ..., "text": ...}`` as one JSON line (string values only, C-escaped)."""
-    return "{" + ", ".join(f"{_encode_str(k)}: {_encode_str(v)}" for k, v in entry.items()) + "}"
+def _claim_line(node_id: str, text: str | None) -> str:
+    """``{"node": ..., "text": ...}`` (no ``text`` when ``None``) as one JSON line."""
+    if text is None:
+        return '{"node": ' + _encode_str(node_id) + "}"
+    return '{"node": ' + _encode_str(node_id) + ', "text": ' + _encode_str(text) + "}"
 
 
 def _short_hash(text: str) -> str:
@@ -412,7 +415,7 @@ class FilesystemLogStore:
         with self._lock:
             index = self._refresh(run_id, run_dir)
             if node_id not in index.stems:
-                index = self._append_claim(run_id, run_dir, {"node": node_id}, index)
+                index = self._append_claim(run_id, run_dir, node_id, None, index)
             stem = index.stems.get(node_id)
             if stem is None:
                 raise StoreError(f"log index {run_dir / INDEX_FILE} did not take node {node_id!r}")
@@ -435,8 +438,7 @@ class FilesystemLogStore:
                 index = self._refresh(run_id, run_dir)
                 if node_id in index.stems:
                     return False
-                index = self._append_claim(run_id, run_dir, {"node": node_id, "text": text},
-                                           index)
+                index = self._append_claim(run_id, run_dir, node_id, text, index)
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
             return node_id in index.inline
@@ -454,12 +456,12 @@ class FilesystemLogStore:
             self._index_fds[run_id] = fd
         return fd
 
-    def _append_claim(self, run_id: str, run_dir: Path, entry: dict[str, str],
+    def _append_claim(self, run_id: str, run_dir: Path, node_id: str, text: str | None,
                       index: _Index) -> _Index:
         """Append one claim line and return the index with it (caller holds the lock)."""
         # The leading newline ends a line some crashed writer left unfinished,
         # so that line cannot swallow this claim (blank lines are skipped).
-        line = "\n" + _claim_line(entry) + "\n"
+        line = "\n" + _claim_line(node_id, text) + "\n"
         data = line.encode("utf-8", "replace")
         fd = self._index_fd(run_id, run_dir)
         try:
@@ -471,7 +473,7 @@ class FilesystemLogStore:
         if index.ident == (st.st_dev, st.st_ino) and st.st_size == index.consumed + len(data):
             # Nobody appended since our last read: our line is the last one.
             index.consumed = st.st_size
-            index.claim(entry["node"], entry.get("text"))
+            index.claim(node_id, text)
             return index
         return self._refresh(run_id, run_dir)
 
@@ -494,11 +496,12 @@ class FilesystemLogStore:
         run_dir = self.run_dir(run_id)
         if node_id != ENVELOPE:
             validate_node_id(node_id)
-        try:
-            with self._lock:
-                self._ensure_dir(run_dir)
-        except OSError as exc:
-            raise StoreError(f"cannot create log directory {run_dir}: {exc}") from exc
+        if run_dir not in self._made:  # made once per store (read without the lock: a set)
+            try:
+                with self._lock:
+                    self._ensure_dir(run_dir)
+            except OSError as exc:
+                raise StoreError(f"cannot create log directory {run_dir}: {exc}") from exc
         if node_id == ENVELOPE:
             writer = FilesystemLogWriter(run_dir / ENVELOPE_FILE, self.buffer_bytes, self.root)
         else:
