@@ -6,6 +6,7 @@ Every test drives the real ``sparkwing`` command in subprocesses.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -222,3 +223,31 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CliEnv,
     ids = [ce.run("ok"), ce.run("broken"), ce.run("ok")]
     yield ce, ids
     cleanup(ce)
+
+
+def on_a_terminal(env: CliEnv, *args: str) -> str:
+    """Run the CLI with stdout on a pseudo-terminal (colour on) and return what it printed."""
+    import pty
+
+    master, slave = pty.openpty()
+    environ = {k: v for k, v in env.env.items() if k != "NO_COLOR"}
+    proc = subprocess.Popen([sys.executable, "-m", "sparkwing_cli.main", *args], cwd=env.repo,
+                            stdout=slave, stderr=subprocess.PIPE, env=environ)
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    return b"".join(chunks).decode("utf-8", "replace")

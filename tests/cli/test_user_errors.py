@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import select
 import subprocess
-import sys
-import time
 
-from .conftest import CliEnv
+from .conftest import CliEnv, on_a_terminal
 
 
 def one_line(proc: subprocess.CompletedProcess[str], code: int) -> str:
@@ -178,34 +174,6 @@ def test_runs_logs_drops_control_sequences_without_colour(clienv: CliEnv) -> Non
     assert "\\u001b]0;pwned" in raw
 
 
-def _on_a_terminal(env: CliEnv, *args: str) -> str:
-    """Run the CLI with stdout on a pseudo-terminal (colour on) and return what it printed."""
-    import pty
-
-    master, slave = pty.openpty()
-    environ = {k: v for k, v in env.env.items() if k != "NO_COLOR"}
-    proc = subprocess.Popen([sys.executable, "-m", "sparkwing_cli.main", *args], cwd=env.repo,
-                            stdout=slave, stderr=subprocess.PIPE, env=environ)
-    os.close(slave)
-    chunks = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif proc.poll() is not None:
-            break
-    proc.wait(timeout=30)
-    os.close(master)
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_runs_logs_keeps_only_colours_on_a_terminal(clienv: CliEnv) -> None:
     clienv.add_pipeline("esc", f'''
         import sparkwing as sw
@@ -214,7 +182,7 @@ def test_runs_logs_keeps_only_colours_on_a_terminal(clienv: CliEnv) -> None:
             plan.job("esc", sw.sh({ESCAPES!r}))
     ''')
     run_id = clienv.run("esc")
-    out = _on_a_terminal(clienv, "runs", "logs", run_id, "--node", "esc")
+    out = on_a_terminal(clienv, "runs", "logs", run_id, "--node", "esc")
     assert "\x1b[31mred-word\x1b[0m plain" in out
     assert "\x1b]" not in out and "\x07" not in out
     assert not re.search(r"\x1b\[[0-9;]*[A-Za-ln-z]", out), repr(out)  # only ...m sequences

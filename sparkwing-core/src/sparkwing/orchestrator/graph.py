@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..dsl.nodes import JobNode
@@ -21,7 +21,7 @@ class NodeState:
     """
 
     __slots__ = ("attempt", "attempts", "detail", "error", "excerpt", "finished", "groups", "id",
-                 "kind", "outcome", "started", "status")
+                 "kind", "outcome", "output_tail", "started", "status")
 
     def __init__(self, id: str, kind: str = "job", *, attempts: int = 1,
                  groups: list[str] | None = None) -> None:
@@ -37,6 +37,9 @@ class NodeState:
         self.detail = ""
         self.excerpt = ""
         self.groups = list(groups or [])
+        #: While the job runs: its log's last output lines, newest last (the live view
+        #: shows the newest); ``None`` otherwise.
+        self.output_tail: Sequence[str] | None = None
 
     def __repr__(self) -> str:
         return f"NodeState({self.id!r}, status={self.status!r}, outcome={self.outcome!r})"

@@ -172,6 +172,7 @@ class NodeRunner:
         nid = node.id
         st = graph.states[nid]
         log = journal.node_log(nid)
+        st.output_tail = log.last_lines
         ctx = self.context(node, log)
         graph.contexts[nid] = ctx
         memo_key = ""
@@ -223,6 +224,7 @@ class NodeRunner:
             if memo_key:
                 self.memo.get().release(node, memo_key)
             graph.contexts.pop(nid, None)
+            st.output_tail = None
             log.close()
 
     async def _run(self, node: JobNode, ctx: Context, st: NodeState, memo_key: str) -> None:

@@ -89,10 +89,13 @@ _SPIN = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 class PrettyReporter(Reporter):
     """A live table of jobs on a terminal, then the result and the failing jobs' last lines."""
 
-    def __init__(self, out: IO[str] | None = None, color: bool = True, live: bool = True) -> None:
+    def __init__(self, out: IO[str] | None = None, color: bool = True, live: bool = True,
+                 columns: int | None = None) -> None:
         self.out = out or sys.stderr
         self.color = color
         self.live = live
+        #: Width of a table line; a running job's last output line is cut to fit.
+        self.columns = columns if columns is not None else _terminal_columns(self.out)
         self.drawn = 0
         self.frame = 0
         self.run: Run | None = None
@@ -139,7 +142,12 @@ class PrettyReporter(Reporter):
         if st.status == "running":
             sym = self._c("34", _SPIN[self.frame % len(_SPIN)])
             note = f"attempt {st.attempt}/{st.attempts}" if st.attempt > 1 else ""
-            return f"  {sym} {st.id:<{width}}  {format_duration(st.duration):>7}  {self._c('90', note)}".rstrip()
+            shown = f"  {st.id:<{width}}  {format_duration(st.duration):>7}"
+            room = self.columns - len(shown) - 5 - (len(note) + 2 if note else 0)
+            last = _last_output(st, room)
+            if last:
+                note = f"{note}  {last}" if note else last
+            return f"  {sym}{shown}  {self._c('90', note)}".rstrip()
         if st.status == "approval_pending":
             return f"  {self._c('35', '?')} {st.id:<{width}}  {'':>7}  {self._c('35', 'waiting for approval')}"
         return f"  {self._c('90', '·')} {self._c('90', st.id)}"
@@ -192,3 +200,28 @@ class PrettyReporter(Reporter):
             hint = f"sparkwing runs logs --run {run.id}" + (f" --node {first}" if first else "")
             self.out.write(self._c("90", f"  logs: {hint}") + "\n")
         self.out.flush()
+
+
+def _terminal_columns(out: IO[str]) -> int:
+    """The width of the terminal *out* writes to (80 when it cannot be told)."""
+    import os
+
+    try:
+        return os.get_terminal_size(out.fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):
+        return 80
+
+
+def _last_output(st: NodeState, room: int) -> str:
+    """The newest output line of a running job, made safe for a terminal, cut to *room*."""
+    tail = st.output_tail
+    if not tail or room < 8:
+        return ""
+    try:
+        line = tail[-1]
+    except IndexError:  # emptied by another thread since the check
+        return ""
+    from ..termtext import terminal_safe
+
+    text = " ".join(terminal_safe(line).split())
+    return text if len(text) <= room else text[: room - 1] + "…"
