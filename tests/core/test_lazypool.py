@@ -1,4 +1,4 @@
-"""The run's thread pools are made when a body first needs a thread, not before."""
+"""What a run loads only when a job needs it: the thread pools, the command machinery."""
 
 from __future__ import annotations
 
@@ -45,10 +45,11 @@ def test_asyncio_runs_blocking_calls_in_it() -> None:
 PROBE = """
 import sys
 sys.argv = ["sparkwing", "run", "{pipeline}"]
-import atexit, os
+import os
 real_exit = os._exit
 def report(code):
-    sys.stderr.write("THREADMOD=" + str("concurrent.futures.thread" in sys.modules) + "\\n")
+    for name in ("concurrent.futures.thread", "sparkwing.runtime.command"):
+        sys.stderr.write("LOADED " + name + "=" + str(name in sys.modules) + "\\n")
     sys.stderr.flush()
     real_exit(code)
 os._exit = report
@@ -57,17 +58,27 @@ main()
 """
 
 
-@pytest.mark.parametrize(("body", "imported"), [("lambda ctx: None", False),
-                                                 ("lambda ctx: print('hi')", True)])
-def test_a_run_of_inline_bodies_never_imports_the_pool(tmp_path, body: str,
-                                                       imported: bool) -> None:
+def _loaded(tmp_path, body: str) -> str:
     pipelines = tmp_path / ".sparkwing" / "pipelines"
     pipelines.mkdir(parents=True)
     (tmp_path / ".sparkwing" / "sparkwing.yaml").write_text(
         'pipelines:\n  - name: p\n    entrypoint: "pipelines.p:plan"\n')
     (pipelines / "p.py").write_text(
+        "import sparkwing as sw\n\n"
         f"def plan(plan, inputs, run):\n    plan.job('a', {body})\n    plan.job('b', {body})\n")
     out = subprocess.run([sys.executable, "-c", PROBE.format(pipeline="p")], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-800:]
-    assert f"THREADMOD={imported}" in out.stderr
+    return out.stderr
+
+
+@pytest.mark.parametrize(("body", "pool", "commands"), [
+    ("lambda ctx: None", False, False),
+    ("lambda ctx: print('hi')", True, False),
+    ("sw.sh('true')", True, True),
+])
+def test_a_run_loads_pools_and_commands_when_a_job_needs_them(tmp_path, body: str, pool: bool,
+                                                              commands: bool) -> None:
+    err = _loaded(tmp_path, body)
+    assert f"LOADED concurrent.futures.thread={pool}" in err
+    assert f"LOADED sparkwing.runtime.command={commands}" in err

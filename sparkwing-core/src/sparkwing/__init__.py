@@ -25,8 +25,8 @@ _LAZY: dict[str, str] = {
     "NoInputs": "sparkwing.dsl.inputs:NoInputs",
     "Context": "sparkwing.runtime.context:Context",
     "RunContext": "sparkwing.runtime.context:RunContext",
-    "CommandError": "sparkwing.runtime.command:CommandError",
-    "CommandResult": "sparkwing.runtime.command:CommandResult",
+    "CommandError": "sparkwing.runtime.processes:CommandError",
+    "CommandResult": "sparkwing.runtime.processes:CommandResult",
     "SparkwingError": "sparkwing.errors:SparkwingError",
     "PlanError": "sparkwing.errors:PlanError",
     "key": "sparkwing.cachekeys:key",
@@ -86,5 +86,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .dsl.refs import Ref
     from .dsl.work import StepNode, Work
     from .errors import PlanError, SparkwingError
-    from .runtime.command import CommandError, CommandResult
     from .runtime.context import Context, RunContext
+    from .runtime.processes import CommandError, CommandResult

@@ -19,9 +19,9 @@ from concurrent.futures import Executor as ThreadPool
 from typing import Any
 
 from ..dsl.nodes import FunctionBody, Job, JobNode, ShellBody
-from ..runtime.command import CommandError
 from ..runtime.context import Context
 from ..runtime.lazypool import LazyThreadPool
+from ..runtime.processes import CommandError
 from .contracts import Attempt, AttemptResult
 from .instant import runs_instantly
 from .timeouts import AttemptFailed, guarded

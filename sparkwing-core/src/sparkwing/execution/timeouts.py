@@ -8,8 +8,8 @@ from collections.abc import Awaitable
 from typing import Any
 
 from ..durations import format_duration
-from ..runtime.command import ProcessTracker
 from ..runtime.context import Context
+from ..runtime.processes import ProcessTracker
 
 
 class AttemptFailed(Exception):

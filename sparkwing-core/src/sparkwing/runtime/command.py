@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -14,12 +13,15 @@ from typing import Any
 
 from ..errors import SparkwingError
 from ..events import LOG_EXEC_START
-from ..slotted import Slotted
 from .directexec import direct_command
 from .heap import keep_freed_heap
 from .linesplit import LineSplitter, decoded_tail
 from .nodelog import NodeLogger
 from .pipes import Child, read_until_exit, widen_pipe
+from .processes import CommandError as CommandError
+from .processes import CommandResult as CommandResult
+from .processes import ProcessTracker as ProcessTracker
+from .processes import kill_group, short_command
 from .spawn import spawn
 from .supervisor import SUPERVISOR
 
@@ -28,103 +30,6 @@ from .supervisor import SUPERVISOR
 #: reads mean fewer passes through the per-block work. Buffers this size stay in
 #: the heap once :func:`~sparkwing.runtime.heap.keep_freed_heap` ran.
 READ_BYTES = 1 << 18
-
-
-class CommandError(SparkwingError):
-    """A command exited non-zero (or was killed)."""
-
-    def __init__(
-        self, command: str, exit_code: int, last_lines: list[str], terminated: str = "",
-        stdout: str = "",
-    ) -> None:
-        self.command = command
-        self.exit_code = exit_code
-        self.last_lines = last_lines
-        self.terminated = terminated
-        self.stdout = stdout
-        if terminated:
-            what = f"was killed ({terminated})"
-        elif exit_code < 0:
-            what = f"was killed by signal {-exit_code}"
-        else:
-            what = f"exited with code {exit_code}"
-        super().__init__(f"command {what}: {_short(command)}")
-
-
-class CommandResult(Slotted):
-    """A finished command: exit code and wall time."""
-
-    __slots__ = ("command", "duration_s", "exit_code")
-
-    def __init__(self, command: str, exit_code: int, duration_s: float) -> None:
-        self.command = command
-        self.exit_code = exit_code
-        self.duration_s = duration_s
-
-
-def _short(command: str, limit: int = 120) -> str:
-    one = " ".join(command.split())
-    return one if len(one) <= limit else one[: limit - 3] + "..."
-
-
-class ProcessTracker:
-    """The live processes of one node attempt, so a timeout or cancel can kill their trees."""
-
-    def __init__(self) -> None:
-        self._procs: set[Child] = set()
-        self._lock = threading.Lock()
-        self.killed_reason = ""
-        self.children: list[ProcessTracker] = []
-
-    def child(self) -> ProcessTracker:
-        """A tracker for one step: killed with this one, killable on its own."""
-        c = ProcessTracker()
-        with self._lock:
-            self.children.append(c)
-            if self.killed_reason:
-                c.killed_reason = self.killed_reason
-        return c
-
-    def add(self, proc: Child) -> None:
-        """Track a started process; kill it at once if the attempt is already being killed."""
-        with self._lock:
-            self._procs.add(proc)
-            reason = self.killed_reason
-        if reason:
-            _killpg(proc, signal.SIGKILL)
-
-    def discard(self, proc: Child) -> None:
-        """Stop tracking a finished process."""
-        with self._lock:
-            self._procs.discard(proc)
-
-    def kill_all(self, reason: str, grace_s: float = 2.0) -> None:
-        """SIGTERM every tracked process group, then SIGKILL whatever is left after *grace_s*."""
-        with self._lock:
-            self.killed_reason = reason
-            procs = list(self._procs)
-            children = list(self.children)
-        for c in children:
-            with c._lock:
-                c.killed_reason = reason
-                procs.extend(c._procs)
-        for p in procs:
-            _killpg(p, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        for p in procs:
-            remaining = deadline - time.monotonic()
-            try:
-                p.wait(timeout=max(0.0, remaining))
-            except subprocess.TimeoutExpired:
-                pass
-            _killpg(p, signal.SIGKILL)
-
-
-def _killpg(proc: Child, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run_command(
@@ -200,7 +105,7 @@ def run_command(
         try:
             return json.loads(out_text)
         except ValueError as exc:
-            raise SparkwingError(f"command output is not JSON ({exc}): {_short(text)}") from None
+            raise SparkwingError(f"command output is not JSON ({exc}): {short_command(text)}") from None
     raise ValueError(f"capture must be None, 'text', 'lines' or 'json', got {capture!r}")
 
 
@@ -264,7 +169,7 @@ def _pump(
         readers[proc.stdout.fileno()] = captured.append
     if read_until_exit(proc, readers, chunk=READ_BYTES):
         feed(b"", True)
-        _killpg(proc, signal.SIGKILL)
+        kill_group(proc, signal.SIGKILL)
         log.record(
             f"the command exited but process group {proc.pid} still held its output open "
             "(a background process?); the rest of its output was dropped and the group killed",

@@ -12,9 +12,9 @@ from ..errors import SparkwingError
 from ..events import LOG_NODE_ANNOTATION, LOG_NODE_SUMMARY
 from ..slotted import Slotted
 from . import environ
-from .command import ProcessTracker, run_command
 from .git import GitInfo
 from .nodelog import NodeLogger
+from .processes import ProcessTracker
 from .secrets import Masker, SecretProvider
 
 if TYPE_CHECKING:
@@ -242,6 +242,8 @@ class Context:
         non-zero exit raises :class:`~sparkwing.runtime.command.CommandError`
         (command, exit code, last lines) unless ``check=False``.
         """
+        from .command import run_command  # only a job that runs commands loads them
+
         return run_command(
             command, shell=True, log=self.log, tracker=self.tracker, step=self.step_id,
             env={**self.env, **env} if env else self.env, cwd=self._cwd(cwd), capture=capture,
@@ -258,6 +260,8 @@ class Context:
         check: bool = True,
     ) -> Any:
         """Run *argv* without a shell; otherwise like :meth:`sh`."""
+        from .command import run_command
+
         return run_command(
             list(argv), shell=False, log=self.log, tracker=self.tracker, step=self.step_id,
             env={**self.env, **env} if env else self.env, cwd=self._cwd(cwd), capture=capture,
