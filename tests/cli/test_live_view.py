@@ -66,3 +66,17 @@ def test_a_real_run_shows_the_running_jobs_last_line(clienv: CliEnv) -> None:
     assert any("compiling module seven" in line for line in frames), repr(out[-3000:])
     assert not any("fetching" in line for line in frames)
     assert "success" in out or "✓" in out
+
+
+def test_lines_without_a_note_end_at_the_duration() -> None:
+    done = _running("build", [])
+    done.status, done.outcome, done.finished, done.output_tail = "done", "success", time.time(), None
+    out = io.StringIO()
+    rep = PrettyReporter(out, color=True, live=False, columns=80)
+    rep.run_finished(SimpleNamespace(pipeline="p", id="run-x", status="success", error="",
+                                     started_at=None, finished_at=None),  # type: ignore[arg-type]
+                     {"build": done, "quiet": _running("quiet", [])})
+    lines = [line for line in out.getvalue().splitlines() if "build" in line or "quiet" in line]
+    assert len(lines) == 2
+    for line in lines:
+        assert line == line.rstrip() and line.endswith(("ms", "s", "m"))

@@ -127,6 +127,10 @@ class PrettyReporter(Reporter):
         self.out.write(self._c("33", f"! {message}") + "\n")
         self._draw(force=True)
 
+    def _note(self, note: str) -> str:
+        """A table line's dimmed note, with the two spaces before it (nothing when empty)."""
+        return f"  {self._c('90', note)}" if note else ""
+
     def _line(self, st: NodeState, width: int) -> str:
         if st.status == "done":
             sym, code = _SYMBOL.get(st.outcome, ("?", "0"))
@@ -138,7 +142,7 @@ class PrettyReporter(Reporter):
                 note = st.error
             elif st.attempt > 1:
                 note = f"after {st.attempt} attempts"
-            return f"  {self._c(code, sym)} {st.id:<{width}}  {dur:>7}  {self._c('90', note)}".rstrip()
+            return f"  {self._c(code, sym)} {st.id:<{width}}  {dur:>7}{self._note(note)}"
         if st.status == "running":
             sym = self._c("34", _SPIN[self.frame % len(_SPIN)])
             note = f"attempt {st.attempt}/{st.attempts}" if st.attempt > 1 else ""
@@ -147,7 +151,7 @@ class PrettyReporter(Reporter):
             last = _last_output(st, room)
             if last:
                 note = f"{note}  {last}" if note else last
-            return f"  {sym}{shown}  {self._c('90', note)}".rstrip()
+            return f"  {sym}{shown}{self._note(note)}"
         if st.status == "approval_pending":
             return f"  {self._c('35', '?')} {st.id:<{width}}  {'':>7}  {self._c('35', 'waiting for approval')}"
         return f"  {self._c('90', '·')} {self._c('90', st.id)}"
