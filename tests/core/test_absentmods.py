@@ -32,14 +32,20 @@ def test_windows_modules_fail_at_once_and_pathlib_still_works() -> None:
 
 
 def test_a_run_does_not_search_the_path_for_them(tmp_path) -> None:
-    """`python -v` shows every directory an import searched; none for the Windows modules."""
-    code = ("import sys; sys.argv = ['sparkwing', '--version']\n"
+    """`python -vv` shows every file an import tried; none for the Windows modules."""
+    (tmp_path / ".sparkwing" / "pipelines").mkdir(parents=True)
+    (tmp_path / ".sparkwing" / "sparkwing.yaml").write_text(
+        'pipelines:\n  - name: p\n    entrypoint: "pipelines.p:plan"\n')
+    (tmp_path / ".sparkwing" / "pipelines" / "p.py").write_text(
+        "def plan(plan, inputs, run):\n    plan.job('a', lambda ctx: None)\n")
+    code = ("import sys; sys.argv = ['sparkwing', 'run', 'p']\n"
             "from sparkwing_cli.main import main\nmain()")
-    out = subprocess.run([sys.executable, "-v", "-c", code], capture_output=True, text=True)
-    searched = [line for line in out.stderr.splitlines()
-                if line.startswith("# trying") and any(
-                    f"/{name}." in line for name in WINDOWS_ONLY)]
+    out = subprocess.run([sys.executable, "-vv", "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-500:]
+    tried = [line for line in out.stderr.splitlines() if line.startswith("# trying ")]
+    assert any("/pathlib." in line or "sparkwing" in line for line in tried)  # -vv works
+    searched = [line for line in tried if any(f"/{name}." in line for name in WINDOWS_ONLY)]
     assert searched == []
 
 
