@@ -93,7 +93,7 @@ def send_code(client: QueueClient, start: Path, ref: str = "") -> Sent:
 
 def trigger_body(pipeline: str, inputs: dict[str, str], sent: Sent) -> dict[str, Any]:
     """The ``POST /api/v1/triggers`` body for *pipeline* at the sent commit."""
-    from sparkwing.orchestrator.approvals import current_user
+    from sparkwing.triggers.request import current_user
 
     extra: dict[str, Any] = {"host": socket.gethostname(), "snapshot": sent.dirty}
     return {"pipeline": pipeline, "inputs": inputs, "git": {"ref": sent.ref, "sha": sent.sha},

@@ -49,7 +49,7 @@ def list_cmd(run_id: str | None, show_all: bool, output: str, profile: str | Non
 @profile_option
 def release_cmd(run_id: str, node_id: str, profile: str | None) -> None:
     """Release a paused job so its run continues."""
-    from sparkwing.orchestrator.approvals import current_user
+    from sparkwing.triggers.request import current_user
 
     stores = open_read_stores(profile, reconcile=False)
     try:

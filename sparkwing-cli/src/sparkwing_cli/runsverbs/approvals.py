@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def approver() -> str:
     """Who is approving: ``$USER``, else the login name, else ``unknown``."""
-    from sparkwing.orchestrator.approvals import current_user
+    from sparkwing.triggers.request import current_user
 
     return current_user()
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from .. import events
 from ..errors import ConflictError, NotFoundError, SparkwingError, UsageError
-from ..triggers.request import current_user as current_user  # where the run path finds it
 
 if TYPE_CHECKING:
     from ..storage.contracts import StateStore

@@ -209,9 +209,9 @@ class Harness:
     def _run_ctx(self, pipeline: str, values: dict[str, Any], profile: str,
                  options: dict[str, Any]) -> Any:
         from ..ids import new_run_id
-        from ..orchestrator.approvals import current_user
         from ..runtime.context import RunContext, Trigger
         from ..runtime.git import read_git_info
+        from ..triggers.request import current_user
 
         return RunContext(
             run_id=options.pop("run_id", "") or new_run_id(), pipeline=pipeline,

@@ -28,7 +28,7 @@ def actor(request: web.Request) -> str:
         return verified
     raw = request.headers.get(USER_HEADER)
     if raw is None:
-        from sparkwing.orchestrator.approvals import current_user
+        from sparkwing.triggers.request import current_user
 
         return current_user()
     user = raw.strip()
