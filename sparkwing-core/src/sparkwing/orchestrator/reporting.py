@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 from typing import IO, TYPE_CHECKING
@@ -208,8 +209,6 @@ class PrettyReporter(Reporter):
 
 def _terminal_columns(out: IO[str]) -> int:
     """The width of the terminal *out* writes to (80 when it cannot be told)."""
-    import os
-
     try:
         return os.get_terminal_size(out.fileno()).columns or 80
     except (AttributeError, OSError, ValueError):

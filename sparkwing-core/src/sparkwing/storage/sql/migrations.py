@@ -24,6 +24,7 @@ database costs one pragma read to check.
 from __future__ import annotations
 
 import time
+from functools import cache
 from typing import Any
 
 from ...errors import SchemaSkewError
@@ -127,18 +128,13 @@ def _derive(version: int) -> Migration:
     return Migration(version, tuple(steps))
 
 
-_migrations: tuple[Migration, ...] | None = None
-
-
+@cache
 def all_migrations() -> tuple[Migration, ...]:
     """Every version in order (``all_migrations()[v - 1].version == v``), derived on first use.
 
     Most runs find the database at :data:`SCHEMA_VERSION` and never need them.
     """
-    global _migrations
-    if _migrations is None:
-        _migrations = tuple(_derive(v) for v in range(1, SCHEMA_VERSION + 1))
-    return _migrations
+    return tuple(_derive(v) for v in range(1, SCHEMA_VERSION + 1))
 
 
 def sqlite_statements(migration: Migration) -> list[str]:
