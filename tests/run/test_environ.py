@@ -21,3 +21,13 @@ def test_snapshot_follows_every_change(monkeypatch: pytest.MonkeyPatch) -> None:
     again = environ.snapshot()
     assert "SW_TEST_SNAPSHOT" not in again and again == dict(os.environ)
     assert again is not environ.snapshot()
+
+
+def test_current_is_shared_until_the_environment_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = environ.current()
+    assert first == dict(os.environ)
+    assert environ.current() is first  # nothing decoded or copied again
+    monkeypatch.setenv("SW_TEST_CURRENT", "x")
+    changed = environ.current()
+    assert changed is not first and changed["SW_TEST_CURRENT"] == "x"
+    assert "SW_TEST_CURRENT" not in first

@@ -154,10 +154,11 @@ def _environment(env: Mapping[str, str]) -> tuple[Mapping[str, str], bool]:
     """*env* (``os.environ`` as a plain dict), and whether bash would take it as it is.
 
     See :func:`_plain_environment`; ``os.environ`` is read through
-    :func:`~sparkwing.runtime.environ.snapshot`, decoded only when it changed.
+    :func:`~sparkwing.runtime.environ.current`, decoded only when it changed
+    and not copied (:func:`bash_environment` makes the child's copy).
     """
     if env is os.environ:
-        env = environ.snapshot()
+        env = environ.current()
     return env, _plain_environment(env)
 
 

@@ -10,13 +10,14 @@ of the encoded items) and otherwise copies the last decoded dict.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 #: ``os.environ``'s encoded items when last decoded, and the decoded copy.
 _last: tuple[dict[bytes, bytes], dict[str, str]] | None = None
 
 
-def snapshot() -> dict[str, str]:
-    """A new dict of ``os.environ`` as it is now (the caller may change it)."""
+def current() -> Mapping[str, str]:
+    """``os.environ`` as it is now, decoded; shared with later calls, so only to be read."""
     global _last
     data = getattr(os.environ, "_data", None)
     if not isinstance(data, dict):  # not CPython's posix os.environ: decode each time
@@ -24,4 +25,9 @@ def snapshot() -> dict[str, str]:
     last = _last
     if last is None or last[0] != data:
         last = _last = (dict(data), dict(os.environ))
-    return last[1].copy()
+    return last[1]
+
+
+def snapshot() -> dict[str, str]:
+    """A new dict of ``os.environ`` as it is now (the caller may change it)."""
+    return dict(current())
